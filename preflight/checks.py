@@ -1,0 +1,105 @@
+"""What a check is: a pure function over a snapshot, with its metadata.
+
+A check reads resources through its context (a resource that is missing or unreadable raises
+`Unavailable`, which the engine turns into `unknown`), decides, and returns an Outcome. The engine adds
+the check's id, title, subject, method and the catalogue's remediation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from preflight.model import ALL_METHODS, Method, Severity, Status
+from preflight.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    message: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    cause: str | None = None  # overrides the check's default cause
+    severity: Severity | None = None  # overrides the check's default severity
+
+
+def passed(message: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
+    return Outcome(Status.PASS, message, evidence or {})
+
+
+def failed(message: str, evidence: Mapping[str, Any] | None = None, cause: str | None = None) -> Outcome:
+    return Outcome(Status.FAIL, message, evidence or {}, cause)
+
+
+def warned(message: str, evidence: Mapping[str, Any] | None = None, cause: str | None = None) -> Outcome:
+    return Outcome(Status.WARN, message, evidence or {}, cause)
+
+
+def unknown(message: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
+    return Outcome(Status.UNKNOWN, message, evidence or {})
+
+
+def skipped(message: str) -> Outcome:
+    return Outcome(Status.SKIPPED, message)
+
+
+@dataclass(frozen=True)
+class Context:
+    snapshot: Snapshot
+    subject: str | None  # mailbox address, None for tenant-wide checks
+    method: Method
+    now: datetime
+
+    def org(self, name: str) -> Any:
+        return self.snapshot.org_resource(name)
+
+    def mailbox(self, name: str) -> Any:
+        if self.subject is None:
+            raise RuntimeError("mailbox() called from a tenant-wide check")
+        return self.snapshot.mailbox_resource(self.subject, name)
+
+    @property
+    def options(self) -> Any:
+        return self.snapshot.options
+
+
+CheckFunc = Callable[[Context], Outcome | None]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    severity: Severity
+    cause: str | None
+    func: CheckFunc
+    scope: Literal["tenant", "mailbox"] = "mailbox"
+    methods: tuple[Method, ...] = ALL_METHODS
+    order: int = 100  # where a sign-in meets this layer; orders the blocking causes of a verdict
+    reads: tuple[str, ...] = ()  # resource names, for `preflight checks` and the permission hints
+    provider: str = ""
+
+    def run(self, ctx: Context) -> Outcome | None:
+        return self.func(ctx)
+
+
+def check(
+    id: str,
+    title: str,
+    *,
+    severity: Severity,
+    cause: str | None,
+    scope: Literal["tenant", "mailbox"] = "mailbox",
+    methods: tuple[Method, ...] = ALL_METHODS,
+    order: int = 100,
+    reads: tuple[str, ...] = (),
+    provider: str = "",
+) -> Callable[[CheckFunc], Check]:
+    """Turn a function into a Check. It registers nothing: a provider lists its checks explicitly."""
+
+    def wrap(func: CheckFunc) -> Check:
+        return Check(id, title, severity, cause, func, scope, methods, order, reads, provider)
+
+    return wrap

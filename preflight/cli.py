@@ -1,0 +1,176 @@
+"""The `preflight` command line. Imports stay inside commands so --help and explain start fast."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from preflight.errors import InputError, SignInError
+from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
+
+if TYPE_CHECKING:
+    from preflight.model import TargetResult
+    from preflight.providers import Registry
+
+EXIT_HELP = (
+    "Exit codes: 0 every mailbox ready; 1 a check failed; 2 bad input; "
+    "3 incomplete (a check could not be evaluated); 4 could not sign in or reach the admin APIs."
+)
+
+
+def _registry() -> Registry:
+    from preflight.providers import Registry
+
+    return Registry.from_entry_points()
+
+
+def _as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        return datetime.combine(date.fromisoformat(value), time(12), tzinfo=UTC)
+    except ValueError:
+        raise InputError(f"--as-of: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="Evaluate date-dependent checks as of this day (YYYY-MM-DD).")
+]
+
+
+def evaluate_snapshots(
+    paths: list[Path], registry: Registry, now: datetime
+) -> list[TargetResult]:
+    from preflight import snapshot as snap_io
+    from preflight.causes import load_catalogue
+    from preflight.engine import evaluate
+
+    catalogue = load_catalogue()
+    snapshots = [snap_io.load(p) for p in paths]  # validate every file before evaluating any
+    results = []
+    for snap in snapshots:
+        provider = registry.get(snap.provider)
+        results.append(evaluate(snap, provider.checks(), catalogue, now, provider.permissions()))
+    return results
+
+
+def make_app(registry_factory: Callable[[], Registry] = _registry) -> typer.Typer:
+    app = typer.Typer(
+        name="preflight",
+        help="Will SMTP from a third-party service work for this Microsoft 365 / Google Workspace mailbox? "
+        "If not, what blocks it and how to fix it.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        epilog=EXIT_HELP,
+    )
+
+    @app.command()
+    def evaluate(
+        snapshots: Annotated[list[Path], typer.Argument(help="Snapshot files (preflight.snapshot/v1).")],
+        fmt: FormatOpt = Format.table,
+        output: OutputOpt = None,
+        fail_on: FailOnOpt = FailOn.fail,
+        as_of: AsOfOpt = None,
+    ) -> None:
+        """Evaluate saved snapshots offline and report."""
+        from preflight.output import emit
+
+        results = evaluate_snapshots(snapshots, registry_factory(), _as_of(as_of))
+        raise typer.Exit(emit(results, fmt, output, fail_on))
+
+    @app.command()
+    def demo(
+        html: Annotated[
+            Path, typer.Option("--html", help="Where to write the HTML report.")
+        ] = Path("preflight-demo.html"),
+        fmt: FormatOpt = Format.table,
+        as_of: AsOfOpt = "2026-11-26",
+    ) -> None:
+        """Run the whole pipeline on bundled simulated tenants: no credentials needed."""
+        from preflight.demo import run_demo
+
+        run_demo(registry_factory(), html, fmt, _as_of(as_of))
+
+    @app.command()
+    def explain(
+        text: Annotated[str | None, typer.Argument(help="The error text. Omit to read --file or stdin.")] = None,
+        file: Annotated[Path | None, typer.Option("--file", help="Read the error text from a file.")] = None,
+        fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+        provider: Annotated[
+            str | None, typer.Option("--provider", help="microsoft or google, for the right fix.")
+        ] = None,
+    ) -> None:
+        """Turn an SMTP / OAuth error message into its cause and fix."""
+        from preflight.explain_cli import run_explain
+
+        raise typer.Exit(run_explain(text, file, fmt, provider))
+
+    @app.command()
+    def causes(fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table") -> None:
+        """List the cause catalogue."""
+        from preflight.listing import list_causes
+
+        list_causes(fmt)
+
+    @app.command()
+    def checks(fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table") -> None:
+        """List the registered checks of every provider."""
+        from preflight.listing import list_checks
+
+        list_checks(registry_factory(), fmt)
+
+    from preflight.probe.cli import probe
+
+    app.command(epilog=getattr(probe, "epilog", None))(probe)
+
+    groups = {
+        "check": "Sign in, collect, evaluate and report one tenant.",
+        "login": "Sign in and cache the token.",
+        "logout": "Remove cached tokens.",
+        "auth-check": "Test what the credentials can read.",
+    }
+    registry = registry_factory()
+    for group, help_text in groups.items():
+        sub = typer.Typer(help=help_text, no_args_is_help=True)
+        for provider in registry.all():
+            func = provider.commands().get(group)
+            if func is not None:
+                sub.command(provider.name)(func)
+        app.add_typer(sub, name=group)
+    return app
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app = make_app()
+        result: Any = app(args=argv, standalone_mode=False, prog_name="preflight")
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.stderr.write(exc.format_message() + "\n")
+            code = 0
+        else:
+            sys.stderr.write(f"preflight: error: {_one_line(exc.format_message())}\n")
+            code = 2
+    except InputError as exc:
+        sys.stderr.write(f"preflight: error: {_one_line(str(exc))}\n")
+        code = 2
+    except SignInError as exc:
+        sys.stderr.write(f"preflight: sign-in failed: {_one_line(str(exc))}\n")
+        code = 4
+    except (KeyboardInterrupt, typer.Abort):
+        sys.stderr.write("preflight: interrupted\n")
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,163 @@
+"""Evaluate: run checks over a snapshot, give each mailbox and sign-in method a verdict. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from preflight.causes import Catalogue
+from preflight.checks import Check, Context, Outcome
+from preflight.model import Finding, MailboxVerdict, Method, Status, TargetResult, Verdict
+from preflight.snapshot import Snapshot, Unavailable
+
+
+@dataclass(frozen=True)
+class Exception_:
+    """An accepted exception: a check id or cause id, optionally for one mailbox, with a reason and an expiry."""
+
+    match: str
+    reason: str
+    subject: str | None = None
+    expires: date | None = None
+
+    def applies(self, f: Finding, today: date) -> bool:
+        if self.expires is not None and today > self.expires:
+            return False
+        if self.subject is not None and f.subject is not None and self.subject.lower() != f.subject:
+            return False
+        return self.match in (f.check, f.cause)
+
+
+def _run(check: Check, ctx: Context, permissions: Mapping[str, str]) -> Outcome | None:
+    try:
+        return check.run(ctx)
+    except Unavailable as exc:
+        resource = exc.resource.split(" of ")[0]
+        grant = permissions.get(resource)
+        hint = f" Grant {grant}." if grant else ""
+        return Outcome(
+            Status.UNKNOWN,
+            f"Could not read {exc.resource} ({exc.reason}).{hint}",
+            {"resource": exc.resource, "error": exc.error or exc.reason, "grant": grant},
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # A payload that is not the documented shape: say so instead of guessing or crashing.
+        return Outcome(
+            Status.UNKNOWN,
+            f"A resource this check reads is not in the documented shape ({type(exc).__name__}: {exc}).",
+            {"error": f"{type(exc).__name__}: {exc}"},
+        )
+
+
+def _finding(
+    check: Check,
+    out: Outcome,
+    subject: str | None,
+    method: Method | None,
+    catalogue: Catalogue,
+    provider: str,
+) -> Finding:
+    cause = out.cause or check.cause
+    remediation: str | None = None
+    if out.status in (Status.FAIL, Status.WARN) and cause is not None and cause in catalogue:
+        remediation = catalogue.get(cause).fix(provider, subject)
+    elif out.status is Status.UNKNOWN and out.evidence.get("grant"):
+        remediation = f"Grant {out.evidence['grant']} to the account preflight signs in with, then re-run."
+    return Finding(
+        check=check.id,
+        title=check.title,
+        status=out.status,
+        severity=out.severity or check.severity,
+        cause=cause if out.status is not Status.PASS and out.status is not Status.SKIPPED else None,
+        subject=subject,
+        message=out.message,
+        evidence=dict(out.evidence),
+        remediation=remediation,
+        method=method,
+    )
+
+
+def _findings_for(
+    check: Check,
+    snap: Snapshot,
+    subject: str | None,
+    now: datetime,
+    catalogue: Catalogue,
+    permissions: Mapping[str, str],
+) -> list[Finding]:
+    methods = [m for m in snap.options.methods if m in check.methods]
+    outcomes = [(m, _run(check, Context(snap, subject, m, now), permissions)) for m in methods]
+    present = [(m, o) for m, o in outcomes if o is not None]
+    if not present:
+        return []
+    # One finding when every requested method got the same answer; one per method otherwise.
+    covers_all = len(present) == len(snap.options.methods)
+    if covers_all and all(o == present[0][1] for _, o in present):
+        return [_finding(check, present[0][1], subject, None, catalogue, snap.provider)]
+    return [_finding(check, o, subject, m, catalogue, snap.provider) for m, o in present]
+
+
+def verdicts(
+    findings: Sequence[Finding], mailboxes: Iterable[str], methods: Sequence[Method], order: Mapping[str, int]
+) -> list[MailboxVerdict]:
+    result = []
+    for address in mailboxes:
+        for method in methods:
+            relevant = [
+                f
+                for f in findings
+                if f.subject in (None, address) and f.method in (None, method) and not f.accepted
+            ]
+            fails = sorted(
+                (f for f in relevant if f.status is Status.FAIL), key=lambda f: order.get(f.check, 100)
+            )
+            blocking = list(dict.fromkeys(f.cause or f.check for f in fails))
+            statuses = {f.status for f in relevant}
+            if fails:
+                verdict = Verdict.BLOCKED
+            elif Status.UNKNOWN in statuses:
+                verdict = Verdict.INCOMPLETE
+            elif Status.WARN in statuses:
+                verdict = Verdict.AT_RISK
+            else:
+                verdict = Verdict.READY
+            result.append(MailboxVerdict(address, method, verdict, blocking))
+    return result
+
+
+def evaluate(
+    snap: Snapshot,
+    checks: Sequence[Check],
+    catalogue: Catalogue,
+    now: datetime,
+    permissions: Mapping[str, str] | None = None,
+    name: str | None = None,
+    exceptions: Sequence[Exception_] = (),
+) -> TargetResult:
+    perms = permissions or {}
+    findings: list[Finding] = []
+    for check in checks:
+        subjects: list[str | None] = [None] if check.scope == "tenant" else list(snap.mailboxes)
+        for subject in subjects:
+            findings.extend(_findings_for(check, snap, subject, now, catalogue, perms))
+    if exceptions:
+        findings = [_accept(f, exceptions, now.date()) for f in findings]
+    order = {c.id: c.order for c in checks}
+    return TargetResult(
+        name=name or snap.tenant_label,
+        provider=snap.provider,
+        tenant=snap.tenant_label,
+        mailboxes=verdicts(findings, snap.mailboxes, snap.options.methods, order),
+        findings=findings,
+    )
+
+
+def _accept(f: Finding, exceptions: Sequence[Exception_], today: date) -> Finding:
+    if f.status not in (Status.FAIL, Status.WARN):
+        return f
+    for exc in exceptions:
+        if exc.applies(f, today):
+            until = f" until {exc.expires.isoformat()}" if exc.expires else ""
+            return Finding(**{**f.__dict__, "accepted": f"{exc.reason}{until}"})
+    return f

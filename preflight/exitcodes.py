@@ -1,0 +1,29 @@
+"""Exit codes (DESIGN §8)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import IntEnum
+
+from preflight.model import Status, TargetResult
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAIL = 1
+    USAGE = 2
+    INCOMPLETE = 3
+    SIGN_IN = 4
+
+
+def exit_code(targets: Sequence[TargetResult], fail_on: str = "fail") -> Exit:
+    """4 beats 1 beats 3: a target that could not be read at all is the most urgent thing to say."""
+    if any(t.errors for t in targets):
+        return Exit.SIGN_IN
+    live = [f for t in targets for f in t.findings if not f.accepted]
+    failing = {Status.FAIL} | ({Status.WARN} if fail_on == "warn" else set())
+    if any(f.status in failing for f in live):
+        return Exit.FAIL
+    if any(f.status is Status.UNKNOWN for f in live):
+        return Exit.INCOMPLETE
+    return Exit.OK

@@ -1,0 +1,60 @@
+"""`preflight explain`: read the text from the argument, a file or stdin, then print causes and fixes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from preflight.errors import InputError
+
+MAX_INPUT = 1024 * 1024
+
+
+def _read(text: str | None, file: Path | None) -> str:
+    if text is not None and file is not None:
+        raise InputError("give the error text as an argument or with --file, not both")
+    if text is not None:
+        data = text
+    elif file is not None:
+        try:
+            with file.open("rb") as fh:
+                raw = fh.read(MAX_INPUT + 1)
+        except OSError as exc:
+            raise InputError(f"{file}: cannot read file ({exc.strerror or type(exc).__name__})") from None
+        data = raw.decode("utf-8", errors="replace")
+    elif not sys.stdin.isatty():
+        data = sys.stdin.read(MAX_INPUT + 1)
+    else:
+        raise InputError("no error text: pass it as an argument, with --file, or on stdin")
+    if len(data) > MAX_INPUT:
+        raise InputError(f"error text is larger than {MAX_INPUT // 1024} KiB; paste only the server's reply")
+    if not data.strip():
+        raise InputError("the error text is empty")
+    return data
+
+
+def run_explain(text: str | None, file: Path | None, fmt: str, provider: str | None) -> int:
+    from preflight.causes import load_catalogue
+    from preflight.explain import explain
+
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format: {fmt!r} is not one of table, json")
+    if provider not in (None, "microsoft", "google"):
+        raise InputError(f"--provider: {provider!r} is not one of microsoft, google")
+    result = explain(_read(text, file), load_catalogue(), provider)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        return 0
+    out = sys.stdout
+    if result.reply is not None and (result.reply.code or result.reply.enhanced):
+        code = " ".join(str(x) for x in (result.reply.code, result.reply.enhanced) if x)
+        out.write(f"Reply: {code} {result.reply.text}\n")
+    for note in result.notes:
+        out.write(f"Note: {note}\n")
+    if not result.matches:
+        out.write("No known cause matches this text. `preflight causes` lists what preflight knows.\n")
+        return 0
+    for i, m in enumerate(result.matches, 1):
+        out.write(f"\n{i}. {m.title}  [{m.cause}, confidence {m.confidence:.0%}]\n   Fix: {m.remediation}\n")
+    return 0

@@ -1,0 +1,237 @@
+"""HTTP for collectors: timeouts on every request, retries that honour Retry-After, errors as snapshot data.
+
+Only collectors use this; checks never see the network. Headers (which carry tokens) are never logged.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+log = logging.getLogger("preflight.http")
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_BODY = 32 * 1024 * 1024
+_SECRET_PARAM = re.compile(r"([?&](?:[^=&]*(?:token|secret|code|key|assertion|password|sig)[^=&]*)=)[^&]*", re.I)
+
+
+def mask_url(url: str) -> str:
+    return _SECRET_PARAM.sub(r"\1***", url)
+
+
+class ApiError(Exception):
+    """A request that did not succeed, after retries. Becomes the resource's recorded error."""
+
+    def __init__(self, status: int | None, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def to_error(self) -> dict[str, Any]:
+        return {"error": {"status": self.status, "code": self.code, "message": self.message}}
+
+
+def parse_error_body(status: int, body: Any) -> ApiError:
+    """Graph: {"error": {"code", "message"}}; Google: {"error": {"code": 403, "message", "status", "errors"}}."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        code = err.get("status") if isinstance(err.get("code"), int) else err.get("code")
+        reasons = [e.get("reason") for e in err.get("errors") or [] if isinstance(e, dict) and e.get("reason")]
+        if reasons and not code:
+            code = reasons[0]
+        return ApiError(status, str(code or status), str(err.get("message") or ""))
+    if isinstance(err, str):  # OAuth token endpoints: {"error": "invalid_grant", "error_description": ...}
+        return ApiError(status, err, str(body.get("error_description") or ""))
+    return ApiError(status, f"HTTP{status}", "")
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    retries: int = 0
+
+
+class Http:
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        auth: Callable[[], Mapping[str, str]] | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        max_retries: int = 4,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        verify: bool | str = True,
+    ) -> None:
+        self.session = session or requests.Session()
+        self.auth = auth
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self.sleep = sleep
+        self.verify = verify
+        self.stats = Stats()
+        self._lock = threading.Lock()
+
+    def _count(self, retry: bool = False) -> None:
+        with self._lock:
+            self.stats.requests += 1
+            if retry:
+                self.stats.retries += 1
+
+    def backoff(self, attempt: int, header: str | None) -> float:
+        wait = retry_after(header)
+        if wait is None:
+            wait = min(2.0**attempt * 0.5, 30.0)
+        return min(wait, self.max_wait)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        allow_redirects: bool = True,
+    ) -> tuple[int, Mapping[str, str], Any]:
+        """(status, headers, parsed JSON body) of a successful reply; ApiError otherwise."""
+        all_headers = {"Accept": "application/json", **(dict(self.auth()) if self.auth else {}), **(headers or {})}
+        for attempt in range(self.max_retries + 1):
+            self._count(retry=attempt > 0)
+            started = time.monotonic()
+            try:
+                resp = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=all_headers,
+                    timeout=self.timeout,
+                    stream=True,
+                    allow_redirects=allow_redirects,
+                    verify=self.verify,
+                )
+                body_bytes = _read_capped(resp)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                log.debug("%s %s -> %s", method, mask_url(url), type(exc).__name__)
+                if attempt < self.max_retries:
+                    self.sleep(self.backoff(attempt, None))
+                    continue
+                kind = "Timeout" if isinstance(exc, requests.Timeout) else "ConnectionError"
+                raise ApiError(None, kind, f"{kind} after {attempt + 1} attempts") from None
+            log.debug(
+                "%s %s -> %s (%d ms)", method, mask_url(resp.url or url), resp.status_code,
+                (time.monotonic() - started) * 1000,
+            )
+            if resp.status_code in RETRY_STATUS and attempt < self.max_retries:
+                self.sleep(self.backoff(attempt, resp.headers.get("Retry-After")))
+                continue
+            body = _parse_json(body_bytes)
+            if 200 <= resp.status_code < 400:
+                if body is _MALFORMED:
+                    if attempt < self.max_retries:  # a truncated reply is worth another try
+                        self.sleep(self.backoff(attempt, None))
+                        continue
+                    raise ApiError(resp.status_code, "MalformedResponse", "reply is not valid JSON")
+                return resp.status_code, resp.headers, body
+            raise parse_error_body(resp.status_code, None if body is _MALFORMED else body)
+        raise AssertionError("unreachable")
+
+    def get(self, url: str, **kw: Any) -> Any:
+        return self.request("GET", url, **kw)[2]
+
+    def post(self, url: str, body: Any, **kw: Any) -> Any:
+        return self.request("POST", url, json_body=body, **kw)[2]
+
+
+_MALFORMED = object()
+
+
+def _read_capped(resp: requests.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in resp.iter_content(65536):
+        size += len(chunk)
+        if size > MAX_BODY:
+            resp.close()
+            raise requests.ConnectionError(f"reply larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return _MALFORMED
+
+
+def record(fetch: Callable[[], Any]) -> Any:
+    """The resource, or its error in snapshot form: one unreadable resource never ends a collection."""
+    try:
+        return fetch()
+    except ApiError as exc:
+        return exc.to_error()
+
+
+def follow_pages(
+    http: Http,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    items_key: str = "value",
+    next_link: Callable[[Any], str | None] = lambda body: body.get("@odata.nextLink"),
+    next_params: Callable[[Any], Mapping[str, Any] | None] | None = None,
+    max_pages: int = 1000,
+    headers: Mapping[str, str] | None = None,
+) -> list[Any]:
+    """All items of a paged collection. Graph pages by @odata.nextLink; Google by pageToken (next_params)."""
+    items: list[Any] = []
+    seen: set[str] = set()
+    cur_url, cur_params = url, dict(params or {})
+    for _ in range(max_pages):
+        body = http.get(cur_url, params=cur_params or None, headers=headers)
+        if not isinstance(body, dict) or not isinstance(body.get(items_key, []), list):
+            raise ApiError(200, "MalformedResponse", f"page has no {items_key!r} list")
+        items.extend(body.get(items_key, []))
+        if next_params is not None:
+            nxt = next_params(body)
+            if not nxt:
+                return items
+            key = json.dumps(nxt, sort_keys=True)
+            cur_params = {**dict(params or {}), **nxt}
+        else:
+            link = next_link(body)
+            if not link:
+                return items
+            key, cur_url, cur_params = link, link, {}
+        if key in seen:
+            raise ApiError(200, "PagingLoop", "the next-page link repeats an earlier page")
+        seen.add(key)
+    raise ApiError(200, "TooManyPages", f"more than {max_pages} pages")

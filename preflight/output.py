@@ -1,0 +1,80 @@
+"""Shared by every command that produces a report: options, rendering, writing, the exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from preflight import __version__
+from preflight.errors import InputError
+from preflight.exitcodes import exit_code
+from preflight.model import Report, TargetResult
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+    junit = "junit"
+    csv = "csv"
+
+
+class FailOn(StrEnum):
+    fail = "fail"
+    warn = "warn"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of stdout.")
+]
+FailOnOpt = Annotated[
+    FailOn, typer.Option("--fail-on", help="Lowest status that makes the exit code 1: fail (default) or warn.")
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def color_enabled(stream: object = sys.stdout) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def write_text(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write report ({exc.strerror or type(exc).__name__})") from None
+
+
+def make_report(targets: Sequence[TargetResult], now: datetime | None = None) -> Report:
+    stamp = (now or utcnow()).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return Report(list(targets), stamp, __version__)
+
+
+def emit(targets: Sequence[TargetResult], fmt: Format, output: Path | None, fail_on: FailOn) -> int:
+    """Render, write, and return the exit code (DESIGN §8)."""
+    from preflight.report import render
+
+    report = make_report(targets)
+    write_text(render(report, fmt.value, color=output is None and color_enabled()), output)
+    if output is not None:
+        sys.stderr.write(f"Report written to {output}\n")
+    return int(exit_code(targets, fail_on.value))

@@ -1,0 +1,1 @@
+"""SMTP network probe: test the server itself, phase by phase."""
