@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 from collections.abc import Callable, Mapping, Sequence
 from importlib.abc import Traversable
 from importlib.resources import files
@@ -15,10 +17,13 @@ class _Provider:
     title = "Google Workspace"
 
     def checks(self) -> Sequence[Check]:
-        return []
+        from providers.google.checks import ALL_CHECKS
+
+        return ALL_CHECKS
 
     def permissions(self) -> Mapping[str, str]:
-        return {}
+        text = files(__name__).joinpath("data/permissions.toml").read_text(encoding="utf-8")
+        return {k: str(v) for k, v in tomllib.loads(text).items()}
 
     def demo_snapshots(self) -> Sequence[Traversable]:
         demo = files(__name__).joinpath("demo")
@@ -26,7 +31,9 @@ class _Provider:
             if demo.is_dir() else []
 
     def commands(self) -> Mapping[str, Callable[..., Any]]:
-        return {}
+        from providers.google.commands import COMMANDS
+
+        return COMMANDS
 
 
 provider = _Provider()
