@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-
 from collections.abc import Callable, Mapping, Sequence
 from importlib.abc import Traversable
 from importlib.resources import files
