@@ -1,0 +1,137 @@
+"""The engine on toy checks: unknown propagation, per-method findings, verdict ordering, exit codes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from preflight.causes import load_catalogue
+from preflight.checks import Context, Outcome, check, failed, passed, warned
+from preflight.engine import Exception_, evaluate
+from preflight.exitcodes import Exit, exit_code
+from preflight.model import Method, Severity, Status, Verdict
+from preflight.snapshot import Snapshot, parse
+
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+
+def snap(org: dict[str, object], mailboxes: dict[str, dict[str, object]], methods: list[str]) -> Snapshot:
+    return parse({
+        "schema": "preflight.snapshot/v1", "provider": "microsoft", "tenant": {"domain": "contoso.com"},
+        "options": {"methods": methods}, "org": org, "mailboxes": mailboxes,
+    })
+
+
+@check("t.secdef", "Security defaults", severity=Severity.HIGH, cause="security-defaults", scope="tenant",
+       methods=(Method.BASIC,), order=30)
+def secdef(ctx: Context) -> Outcome:
+    if ctx.org("securityDefaults")["isEnabled"]:
+        return failed("Security defaults are on.")
+    return passed("Security defaults are off.")
+
+
+@check("t.smtp", "SMTP AUTH", severity=Severity.HIGH, cause="smtp-auth-disabled-mailbox", order=50)
+def smtp(ctx: Context) -> Outcome:
+    value = ctx.mailbox("casMailbox")["SmtpClientAuthenticationDisabled"]
+    return failed("SMTP AUTH is off for the mailbox.") if value else passed("SMTP AUTH is on.")
+
+
+@check("t.shared", "Shared mailbox", severity=Severity.HIGH, cause="shared-mailbox", order=10)
+def shared(ctx: Context) -> Outcome:
+    if ctx.mailbox("mailbox")["RecipientTypeDetails"] != "SharedMailbox":
+        return passed("A user mailbox.")
+    if ctx.method is Method.OAUTH_APP:
+        return passed("Shared mailbox: fine for app-only OAuth.")
+    return failed("Shared mailbox: it cannot sign in.")
+
+
+@check("t.retire", "Retirement", severity=Severity.MEDIUM, cause="basic-auth-retirement", methods=(Method.BASIC,))
+def retire(ctx: Context) -> Outcome:
+    return warned("Basic auth retires soon.")
+
+
+CHECKS = [smtp, shared, secdef, retire]
+CAT = load_catalogue()
+PERMS = {"casMailbox": "the Exchange role View-Only Configuration"}
+
+
+def test_blocking_causes_come_in_the_order_a_sign_in_meets_them() -> None:
+    s = snap({"securityDefaults": {"isEnabled": True}},
+             {"jobs@contoso.com": {"casMailbox": {"SmtpClientAuthenticationDisabled": True},
+                                   "mailbox": {"RecipientTypeDetails": "SharedMailbox"}}},
+             ["basic", "oauth-app"])
+    result = evaluate(s, CHECKS, CAT, NOW, PERMS)
+    by_method = {v.method: v for v in result.mailboxes}
+    assert by_method[Method.BASIC].verdict is Verdict.BLOCKED
+    assert by_method[Method.BASIC].blocking == ["shared-mailbox", "security-defaults", "smtp-auth-disabled-mailbox"]
+    assert by_method[Method.OAUTH_APP].blocking == ["smtp-auth-disabled-mailbox"]
+    assert exit_code([result]) is Exit.FAIL
+
+
+def test_same_outcome_for_every_method_is_one_finding_different_outcomes_are_one_each() -> None:
+    s = snap({"securityDefaults": {"isEnabled": False}},
+             {"a@contoso.com": {"casMailbox": {"SmtpClientAuthenticationDisabled": False},
+                                "mailbox": {"RecipientTypeDetails": "SharedMailbox"}}},
+             ["basic", "oauth-delegated", "oauth-app"])
+    result = evaluate(s, CHECKS, CAT, NOW)
+    smtp_findings = [f for f in result.findings if f.check == "t.smtp"]
+    assert len(smtp_findings) == 1 and smtp_findings[0].method is None
+    shared_findings = {f.method: f.status for f in result.findings if f.check == "t.shared"}
+    assert shared_findings == {Method.BASIC: Status.FAIL, Method.OAUTH_DELEGATED: Status.FAIL,
+                               Method.OAUTH_APP: Status.PASS}
+    # a basic-only check says so in its finding
+    assert [f.method for f in result.findings if f.check == "t.secdef"] == [Method.BASIC]
+
+
+def test_unreadable_resource_is_unknown_with_what_to_grant_never_pass() -> None:
+    s = snap({"securityDefaults": {"isEnabled": False}},
+             {"a@contoso.com": {"casMailbox": {"error": {"status": 403, "code": "Forbidden", "message": "no"}},
+                                "mailbox": {"RecipientTypeDetails": "UserMailbox"}}},
+             ["oauth-app"])
+    result = evaluate(s, CHECKS, CAT, NOW, PERMS)
+    f = next(f for f in result.findings if f.check == "t.smtp")
+    assert f.status is Status.UNKNOWN
+    assert "403 Forbidden" in f.message and "View-Only Configuration" in f.message
+    assert f.remediation and "View-Only Configuration" in f.remediation
+    assert result.mailboxes[0].verdict is Verdict.INCOMPLETE
+    assert exit_code([result]) is Exit.INCOMPLETE
+
+
+def test_missing_and_malformed_resources_are_unknown_not_a_crash() -> None:
+    s = snap({"securityDefaults": "not an object"},
+             {"a@contoso.com": {"mailbox": {"RecipientTypeDetails": "UserMailbox"}}}, ["basic"])
+    result = evaluate(s, CHECKS, CAT, NOW)
+    statuses = {f.check: f for f in result.findings}
+    assert statuses["t.smtp"].status is Status.UNKNOWN and "not collected" in statuses["t.smtp"].message
+    assert statuses["t.secdef"].status is Status.UNKNOWN and "documented shape" in statuses["t.secdef"].message
+
+
+def test_warnings_make_at_risk_and_fail_on_warn_turns_them_into_exit_1() -> None:
+    s = snap({"securityDefaults": {"isEnabled": False}},
+             {"a@contoso.com": {"casMailbox": {"SmtpClientAuthenticationDisabled": False},
+                                "mailbox": {"RecipientTypeDetails": "UserMailbox"}}}, ["basic"])
+    result = evaluate(s, CHECKS, CAT, NOW)
+    assert result.mailboxes[0].verdict is Verdict.AT_RISK
+    assert exit_code([result]) is Exit.OK
+    assert exit_code([result], "warn") is Exit.FAIL
+    retire_f = next(f for f in result.findings if f.check == "t.retire")
+    assert retire_f.remediation and "OAuth" in retire_f.remediation
+
+
+def test_accepted_exceptions_apply_until_they_expire() -> None:
+    s = snap({"securityDefaults": {"isEnabled": True}},
+             {"a@contoso.com": {"casMailbox": {"SmtpClientAuthenticationDisabled": False},
+                                "mailbox": {"RecipientTypeDetails": "UserMailbox"}}}, ["basic"])
+    exc = [Exception_("security-defaults", "moving to OAuth in Q1", expires=date(2026, 12, 31))]
+    result = evaluate(s, CHECKS, CAT, NOW, exceptions=exc)
+    f = next(f for f in result.findings if f.check == "t.secdef")
+    assert f.status is Status.FAIL and f.accepted == "moving to OAuth in Q1 until 2026-12-31"
+    assert result.mailboxes[0].verdict is Verdict.AT_RISK and exit_code([result]) is Exit.OK
+    later = evaluate(s, CHECKS, CAT, datetime(2027, 1, 2, tzinfo=UTC), exceptions=exc)
+    assert exit_code([later]) is Exit.FAIL
+
+
+def test_sign_in_errors_win() -> None:
+    s = snap({"securityDefaults": {"isEnabled": True}}, {}, ["basic"])
+    result = evaluate(s, CHECKS, CAT, NOW)
+    result.errors.append("could not sign in")
+    assert exit_code([result]) is Exit.SIGN_IN
