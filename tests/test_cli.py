@@ -1,0 +1,89 @@
+"""The command line as a user meets it: exit codes, one-line errors, stdout for data, lazy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from preflight.cli import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def snapshot_file(tmp_path: Path, **over: object) -> Path:
+    data: dict[str, object] = {
+        "schema": "preflight.snapshot/v1", "provider": "microsoft", "collected_at": "2026-11-26T10:00:00Z",
+        "tenant": {"id": "11111111-1111-1111-1111-111111111111", "domain": "contoso.com"},
+        "options": {"methods": ["oauth-app"]}, "org": {}, "mailboxes": {},
+    }
+    data.update(over)
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["evaluate", "missing.json"], "missing.json: cannot read file"),
+        (["evaluate", "--bogus"], "No such option: --bogus"),
+        (["evaluate", "x.json", "--format", "pdf"], "--format"),
+        (["causes", "--format", "yaml"], "--format: 'yaml' is not one of table, json"),
+        (["evaluate", "x.json", "--as-of", "yesterday"], "--as-of: 'yesterday' is not a date"),
+        (["explain", "--file", "missing.txt"], "missing.txt: cannot read file"),
+        (["explain", "   "], "the error text is empty"),
+        (["explain", "x", "--provider", "aol"], "--provider: 'aol'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(args, capsys)
+    assert code == 2
+    assert out == ""
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_snapshots_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    assert run(["evaluate", str(bad)], capsys)[2].startswith(f"preflight: error: {bad}: invalid JSON")
+    unknown = snapshot_file(tmp_path, provider="aol")
+    code, _, err = run(["evaluate", str(unknown)], capsys)
+    assert code == 2 and "unknown provider 'aol' (known: google, microsoft)" in err
+
+
+def test_evaluate_writes_json_to_stdout_and_a_file_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = snapshot_file(tmp_path)
+    code, out, _ = run(["evaluate", str(path), "--format", "json"], capsys)
+    report = json.loads(out)
+    assert report["schema"] == "preflight.report/v1" and report["targets"][0]["tenant"] == "contoso.com"
+    target = tmp_path / "out" / "report.json"
+    code2, out2, err2 = run(["evaluate", str(path), "-f", "json", "-o", str(target)], capsys)
+    assert out2 == "" and "Report written to" in err2 and code2 == code
+    assert json.loads(target.read_text())["targets"] == report["targets"]
+
+
+def test_causes_lists_the_catalogue_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["causes", "--format", "json"], capsys)
+    ids = [c["id"] for c in json.loads(out)]
+    assert code == 0 and "security-defaults" in ids and len(ids) >= 35
+
+
+def test_help_and_explain_import_no_sign_in_library() -> None:
+    for args in (["--help"], ["explain", "535 5.7.3 Authentication unsuccessful"]):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import sys; from preflight.cli import main; main(sys.argv[1:])",
+             *args], capture_output=True, text=True, env={"NO_COLOR": "1", "PATH": ""}, check=False,
+        )
+        modules = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        heavy = {m for m in modules if m.split(".")[0] in {"msal", "google", "google_auth_oauthlib", "requests"}}
+        assert not heavy, heavy
