@@ -60,7 +60,9 @@ def test_bad_snapshots_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 2 and "unknown provider 'aol' (known: google, microsoft)" in err
 
 
-def test_evaluate_writes_json_to_stdout_and_a_file_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_writes_json_to_stdout_and_a_file_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = snapshot_file(tmp_path)
     code, out, _ = run(["evaluate", str(path), "--format", "json"], capsys)
     report = json.loads(out)
