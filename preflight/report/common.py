@@ -1,0 +1,174 @@
+"""What the human-readable formats share: ordering, grouping, labels and text hygiene.
+
+Renderers only arrange what the engine decided; nothing here re-derives a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from preflight.causes import Catalogue, load_catalogue
+from preflight.model import Finding, MailboxVerdict, Method, Report, Severity, Status, TargetResult, Verdict
+
+STATUS_RANK = {Status.FAIL: 0, Status.UNKNOWN: 1, Status.WARN: 2, Status.PASS: 3, Status.SKIPPED: 4}
+SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+VERDICT_ORDER = (Verdict.BLOCKED, Verdict.INCOMPLETE, Verdict.AT_RISK, Verdict.READY)
+ISSUE_STATUSES = frozenset({Status.FAIL, Status.WARN, Status.UNKNOWN})
+
+# C0 controls except tab and newline, DEL and C1 controls: a payload value carrying ESC could drive the
+# reader's terminal, and most of these are not even legal in XML 1.0.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+EVIDENCE_VALUE_MAX = 240
+
+
+def clean(value: object) -> str:
+    text = str(value).replace("\r\n", "\n")
+    return _CONTROL.sub("\ufffd", text)
+
+
+def one_line(value: object) -> str:
+    return " ".join(clean(value).split())
+
+
+def method_label(method: Method | None) -> str:
+    return method.value if method is not None else "all methods"
+
+
+def status_label(f: Finding) -> str:
+    """An accepted exception is shown as accepted, never as failed."""
+    return "accepted" if f.accepted else f.status.value
+
+
+def is_issue(f: Finding) -> bool:
+    return f.status in ISSUE_STATUSES
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(
+        findings, key=lambda f: (bool(f.accepted), STATUS_RANK[f.status], SEVERITY_RANK[f.severity])
+    )
+
+
+def subjects(target: TargetResult) -> list[str]:
+    """Mailboxes in the order the target lists them, then any that only appear in findings."""
+    seen = dict.fromkeys(mv.address for mv in target.mailboxes)
+    seen.update(dict.fromkeys(f.subject for f in target.findings if f.subject is not None))
+    return list(seen)
+
+
+def methods(target: TargetResult) -> list[Method]:
+    present = {mv.method for mv in target.mailboxes}
+    return [m for m in Method if m in present]
+
+
+def grouped(target: TargetResult, issues_only: bool = True) -> list[tuple[str | None, list[Finding]]]:
+    """(subject, findings) with tenant-wide findings first, each group worst first; empty groups left out."""
+    chosen = [f for f in target.findings if is_issue(f) or not issues_only]
+    groups: list[tuple[str | None, list[Finding]]] = []
+    for subject in [None, *subjects(target)]:
+        found = sort_findings(f for f in chosen if f.subject == subject)
+        if found:
+            groups.append((subject, found))
+    return groups
+
+
+def relevant(target: TargetResult, mv: MailboxVerdict) -> list[Finding]:
+    """The findings that bear on one mailbox and method (the same selection the engine's verdict made)."""
+    return [f for f in target.findings if f.subject in (None, mv.address) and f.method in (None, mv.method)]
+
+
+def verdict_counts(targets: Iterable[TargetResult]) -> dict[str, int]:
+    counts = {v.value: 0 for v in VERDICT_ORDER}
+    for t in targets:
+        for mv in t.mailboxes:
+            counts[mv.verdict.value] += 1
+    return counts
+
+
+def evidence_pairs(evidence: Mapping[str, Any]) -> list[tuple[str, str]]:
+    pairs = []
+    for key, value in evidence.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        text = one_line(text)
+        if len(text) > EVIDENCE_VALUE_MAX:
+            text = text[: EVIDENCE_VALUE_MAX - 1] + "…"
+        pairs.append((one_line(key), text))
+    return pairs
+
+
+def target_heading(t: TargetResult) -> str:
+    if t.tenant and t.tenant != t.name:
+        return f"{one_line(t.name)} ({t.provider}, {one_line(t.tenant)})"
+    return f"{one_line(t.name)} ({t.provider})"
+
+
+@dataclass
+class Labels:
+    """Human titles for cause ids, falling back to the finding's own title, then the bare id."""
+
+    catalogue: Catalogue
+
+    @classmethod
+    def load(cls) -> Labels:
+        return cls(load_catalogue())
+
+    def cause(self, cause_id: str, target: TargetResult | None = None) -> str:
+        if cause_id in self.catalogue:
+            return self.catalogue.get(cause_id).title
+        for f in target.findings if target else []:
+            if cause_id in (f.cause, f.check):
+                return f.title
+        return cause_id
+
+    def docs(self, cause_id: str | None, provider: str) -> list[str]:
+        """Documentation links for a cause, those on the provider's own sites first choice."""
+        if cause_id is None or cause_id not in self.catalogue:
+            return []
+        links = [u for u in self.catalogue.get(cause_id).docs if urlsplit(u).scheme == "https"]
+        own = [u for u in links if provider and provider in (urlsplit(u).hostname or "")]
+        return own or links
+
+    def note(self, target: TargetResult, mv: MailboxVerdict) -> str:
+        """Why a mailbox got its verdict: the first blocking cause, or what is unknown, or what is at risk."""
+        if mv.verdict is Verdict.BLOCKED and mv.blocking:
+            more = f" (+{len(mv.blocking) - 1} more)" if len(mv.blocking) > 1 else ""
+            return self.cause(mv.blocking[0], target) + more
+        wanted = {Verdict.INCOMPLETE: Status.UNKNOWN, Verdict.AT_RISK: Status.WARN}.get(mv.verdict)
+        if wanted is None:
+            return ""
+        found = [f for f in sort_findings(relevant(target, mv)) if f.status is wanted and not f.accepted]
+        if not found:
+            return ""
+        more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+        first = found[0]
+        if wanted is Status.UNKNOWN:
+            return f"unknown: {one_line(first.title)}{more}"
+        return (self.cause(first.cause, target) if first.cause else one_line(first.title)) + more
+
+
+def fix_label(f: Finding) -> str:
+    return "To make this known" if f.status is Status.UNKNOWN else "Fix"
+
+
+def fix_text(f: Finding) -> str | None:
+    """The remediation; for an unknown without one, what to grant when the engine recorded it."""
+    if f.remediation:
+        return f.remediation
+    if f.status is Status.UNKNOWN and f.evidence.get("grant"):
+        return f"Grant {f.evidence['grant']} to the account preflight signs in with, then re-run."
+    return None
+
+
+def summary_line(report: Report) -> str:
+    verdicts = verdict_counts(report.targets)
+    v = ", ".join(f"{n} {k}" for k, n in verdicts.items() if n)
+    s = ", ".join(f"{n} {k}" for k, n in report.summary().items() if n)
+    accepted = sum(1 for t in report.targets for f in t.findings if f.accepted)
+    if accepted:
+        s += f" ({accepted} accepted as exceptions)"
+    return f"Mailbox × method verdicts: {v or 'none'}. Findings: {s or 'none'}."
