@@ -1,0 +1,237 @@
+"""explain: map a pasted SMTP / OAuth error text to ranked causes from the catalogue.
+
+Pure: no I/O. The text is unwrapped from the library that printed it (smtplib tuples, nodemailer,
+PHPMailer, Symfony, JavaMail, .NET, MailKit), multi-line replies are folded, and noise (server host
+brackets, gsmtp session ids, URLs) is removed from the text the patterns see, not from what is shown.
+Every catalogue pattern is tried; the best confidence per cause counts, ties go to the evidence that
+comes first in the text (the first error of a session is the one that caused the rest).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from preflight.causes import Catalogue
+
+MAX_TEXT = 64 * 1024
+MIN_CONFIDENCE = 0.3
+PROVIDER_MISMATCH = 0.6  # a pattern written for one provider, seen in the other's text
+CHALLENGE_CONFIDENCE = 0.85
+
+_ESCAPES = (("\\r\\n", "\n"), ("\\n", "\n"), ("\\r", "\n"), ("\\t", " "), ('\\"', '"'), ("\\'", "'"))
+_ENTITIES = (("&amp;", "&"), ("&#39;", "'"), ("&quot;", '"'), ("&lt;", "<"), ("&gt;", ">"), ("&#x27;", "'"))
+_CODE = r"[2-5][0-5]\d"
+_ENH = r"[245]\.\d{1,3}\.\d{1,3}"
+# A reply: code, then "-"/" " (wire), ": " (MailKit), or ", b'" (smtplib tuple); then maybe an enhanced code.
+_REPLY = re.compile(rf"(?<![\w.:/\\-])(?P<code>{_CODE})(?P<sep>[ -]|: |, ?b?['\"])[ \t]*(?:(?P<enh>{_ENH})(?![\w.]))?")
+_NOT_SMTP = re.compile(r"(code|http|status|`)[^\n]{0,10}$", re.IGNORECASE)
+_ENH_ONLY = re.compile(rf"(?<![\w.])(?P<enh>{_ENH})(?![\w.])[ \t]+(?=[A-Za-z])")
+_TEXT_END = re.compile(r"\s-\s+gsmtp\b|\]|['\"`](?=\s*(?:[),.;:}\]]|$))")
+_URL = re.compile(r"<?https?://[^\s<>\"'\]]+>?")
+_URL_HINT = re.compile(r"[?&]p=(\w+)")
+_MS_HOST = re.compile(r"\[[^\[\]\s]{0,120}\.(?:prod\.)?outlook\.com\b[^\]]{0,80}\]", re.IGNORECASE)
+_GSMTP_ID = re.compile(r"\S{1,80}\s+-\s+gsmtp\b", re.IGNORECASE)
+_TUPLE = re.compile(rf"\(?\b({_CODE}),\s*b?['\"]")
+_COLON = re.compile(rf"\b({_CODE}):\s+(?={_ENH})")
+_PREFIX = re.compile(rf"(?<![\w.])({_CODE})[ -]({_ENH})\s+")
+_CHALLENGE = re.compile(r"(?<!\d)334[ -]+([A-Za-z0-9+/]{16,}={0,2})")
+_MICROSOFT = re.compile(r"outlook\.com|office365|microsoftonline|aadsts\d|aka\.ms/|exchange online", re.IGNORECASE)
+_GOOGLE = re.compile(r"gsmtp|google\.com|gmail", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: int | None
+    enhanced: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Match:
+    cause: str
+    confidence: float
+    title: str
+    remediation: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    input: str
+    reply: Reply | None
+    matches: list[Match]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        reply = None
+        if self.reply is not None:
+            reply = {"code": self.reply.code, "enhanced": self.reply.enhanced, "text": self.reply.text}
+        return {
+            "input": self.input,
+            "reply": reply,
+            "matches": [
+                {"cause": m.cause, "confidence": m.confidence, "title": m.title, "remediation": m.remediation}
+                for m in self.matches
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def _unwrap(text: str) -> str:
+    """Undo the escaping libraries and log formats add, so a reply reads as it came off the wire."""
+    text = text[:MAX_TEXT].replace("\r\n", "\n").replace("\r", "\n").replace("↵", "\n")
+    for old, new in _ESCAPES:
+        text = text.replace(old, new)
+    for old, new in _ENTITIES:
+        text = text.replace(old, new)
+    return text.replace("\\\\", "\\").replace("└──", " ").replace("\u00a0", " ")
+
+
+def _reply_text(text: str, m: re.Match[str], code: str | None, enh: str | None, open_: bool) -> str:
+    """The reply's text: the rest of its line plus continuation lines, with repeated prefixes dropped.
+
+    A line continues the reply when it starts with the same code after a `NNN-` line (the wire's
+    multi-line form), or with the same enhanced code and no reply code (smtplib, Go, Java wrappers).
+    """
+    line_end = text.find("\n", m.end())
+    parts = [text[m.end() : line_end if line_end >= 0 else len(text)]]
+    code_prefix = rf"{code}(?P<sep>[ -])(?:{re.escape(enh)}\s+)?" if enh else rf"{code}(?P<sep>[ -])"
+    same_code = re.compile(rf"^.{{0,40}}?(?<![\w.]){code_prefix}") if code else None
+    same_enh = re.compile(rf"^\s*{re.escape(enh)}\s+") if enh else None
+    for line in text[line_end + 1 :].split("\n")[:40] if line_end >= 0 else []:
+        cont = same_code.match(line) if same_code else None
+        if cont is not None:
+            if not open_:
+                break  # the reply ended on a `NNN ` line: this is the next reply
+            open_ = cont.group("sep") == "-"
+        elif same_enh is None or (cont := same_enh.match(line)) is None:
+            break
+        parts.append(line[cont.end() :])
+    joined = " ".join(p.strip() for p in parts if p.strip())
+    if enh is not None:  # prefixes repeated inline once the lines were joined
+        repeated = rf"(?:{code}[ -])?{re.escape(enh)}" if code else re.escape(enh)
+        joined = re.sub(rf"(?:(?<=\s)|^){repeated}\s+", "", joined)
+    end = _TEXT_END.search(joined)
+    if end is not None:
+        keep = end.group().endswith("gsmtp") or (end.group() == "]" and "[" in joined[: end.start()])
+        joined = joined[: end.end() if keep else end.start()]
+    return re.sub(r"\s+", " ", joined).strip(" .,;'\"`")
+
+
+def parse_reply(text: str) -> Reply | None:
+    """The SMTP reply in a pasted error: the first 4xx/5xx reply with an enhanced status code, else the
+    first of the next best kind (reply code only, enhanced code only, 2xx/3xx).
+
+    Multi-line replies (`535-5.7.8 …` / `535 5.7.8 …`) are folded into one text; library wrappers
+    around the reply are dropped. None when the text holds no SMTP reply at all.
+    """
+    body = _unwrap(text)
+    best: tuple[int, re.Match[str]] | None = None
+    for m in _REPLY.finditer(body):
+        if m.group("enh") is None and (
+            m.group("sep") == ": " or _NOT_SMTP.search(body, max(0, m.start() - 16), m.start())
+        ):
+            continue  # `HTTP error: 400`, `response code 250`, `Error 400: …`: not an SMTP reply
+        rank = (2 if m.group("enh") else 0) + (1 if m.group("code")[0] in "45" else 0)
+        if best is None or rank > best[0]:
+            best = (rank, m)
+    for m in _ENH_ONLY.finditer(body):
+        rank = 2 if m.group("enh")[0] in "45" else 1
+        if best is None or rank > best[0]:
+            best = (rank, m)
+    if best is None:
+        return None
+    m = best[1]
+    code = m.groupdict().get("code")
+    sep = m.groupdict().get("sep") or ""
+    reply_text = _reply_text(body[: m.end() + 8192], m, code, m.group("enh"), sep == "-" or "," in sep)
+    return Reply(int(code) if code else None, m.group("enh"), reply_text)
+
+
+def _match_text(body: str) -> str:
+    """One line, noise removed: what the catalogue patterns are matched against."""
+    text = _URL.sub(lambda u: " " + " ".join(f"p={h}" for h in _URL_HINT.findall(u.group())) + " ", body)
+    text = _MS_HOST.sub(" ", text)
+    text = _GSMTP_ID.sub(" gsmtp", text)
+    text = _TUPLE.sub(r"\1 ", text)
+    text = _COLON.sub(r"\1 ", text)
+    text = re.sub(r"\s+", " ", text)
+    seen: set[str] = set()
+
+    def once(p: re.Match[str]) -> str:
+        key = p.group(1) + p.group(2)
+        if key in seen:
+            return ""
+        seen.add(key)
+        return p.group()
+
+    return _PREFIX.sub(once, text)
+
+
+def _provider(text: str) -> str | None:
+    ms, google = len(_MICROSOFT.findall(text)), len(_GOOGLE.findall(text))
+    if ms == google:
+        return None
+    return "microsoft" if ms > google else "google"
+
+
+def _challenge(body: str) -> tuple[str, dict[str, Any]] | None:
+    """A Gmail / RFC 7628 XOAUTH2 error challenge: `334 <base64 JSON with status, schemes, scope>`."""
+    for m in _CHALLENGE.finditer(body):
+        try:
+            data = json.loads(base64.b64decode(m.group(1), validate=True).decode("utf-8"))
+        except (binascii.Error, ValueError):
+            continue
+        if isinstance(data, dict) and "status" in data:
+            return m.group(1), data
+    return None
+
+
+def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Explanation:
+    """Ranked causes for an error text: best confidence first, ties to the earlier evidence in the text.
+
+    One match per cause; an empty list when no pattern matches. `provider` picks the remediation
+    variant; without it the provider is inferred from the text (outlook.com/AADSTS/… or gsmtp/google).
+    """
+    notes: list[str] = []
+    if len(text) > MAX_TEXT:
+        notes.append(f"only the first {MAX_TEXT} characters were read")
+    body = _unwrap(text)
+    subject = _match_text(body)
+    challenge = _challenge(body)
+    if provider is None and challenge is not None and "google" in str(challenge[1].get("scope", "")):
+        provider = "google"
+    provider = provider or _provider(body)
+    found: dict[str, tuple[float, int]] = {}
+
+    def add(cause: str, confidence: float, pos: int) -> None:
+        old = found.get(cause)
+        if old is None or confidence > old[0] or (confidence == old[0] and pos < old[1]):
+            found[cause] = (confidence, pos)
+
+    for cause in catalogue.causes:
+        for pattern in cause.patterns:
+            m = pattern.regex.search(subject)
+            if m is None:
+                continue
+            confidence = pattern.confidence
+            if pattern.provider and provider and pattern.provider != provider:
+                confidence *= PROVIDER_MISMATCH
+            add(cause.id, confidence, m.start())
+    if challenge is not None and "oauth-token-invalid" in catalogue:
+        encoded, data = challenge
+        notes.append(f"decoded Gmail XOAUTH2 challenge: {json.dumps(data, separators=(',', ':'))}")
+        # 400/401 (token expired, revoked, for another audience); 403 (scope missing): all the token.
+        add("oauth-token-invalid", CHALLENGE_CONFIDENCE, max(subject.find(encoded), 0))
+    ranked = sorted(
+        ((c, conf, pos) for c, (conf, pos) in found.items() if conf >= MIN_CONFIDENCE),
+        key=lambda item: (-item[1], item[2]),
+    )
+    matches = [
+        Match(c, round(conf, 2), catalogue.get(c).title, catalogue.get(c).fix(provider)) for c, conf, _ in ranked
+    ]
+    return Explanation(text[:MAX_TEXT], parse_reply(text), matches, notes)
