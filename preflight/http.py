@@ -31,11 +31,12 @@ def mask_url(url: str) -> str:
 class ApiError(Exception):
     """A request that did not succeed, after retries. Becomes the resource's recorded error."""
 
-    def __init__(self, status: int | None, code: str, message: str) -> None:
+    def __init__(self, status: int | None, code: str, message: str, body: Any = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.body = body  # the parsed error reply, for a caller that knows its API's own error shape
 
     def to_error(self) -> dict[str, Any]:
         return {"error": {"status": self.status, "code": self.code, "message": self.message}}
@@ -49,10 +50,10 @@ def parse_error_body(status: int, body: Any) -> ApiError:
         reasons = [e.get("reason") for e in err.get("errors") or [] if isinstance(e, dict) and e.get("reason")]
         if reasons and not code:
             code = reasons[0]
-        return ApiError(status, str(code or status), str(err.get("message") or ""))
+        return ApiError(status, str(code or status), str(err.get("message") or ""), body)
     if isinstance(err, str):  # OAuth token endpoints: {"error": "invalid_grant", "error_description": ...}
-        return ApiError(status, err, str(body.get("error_description") or ""))
-    return ApiError(status, f"HTTP{status}", "")
+        return ApiError(status, err, str(body.get("error_description") or ""), body)
+    return ApiError(status, f"HTTP{status}", "", body)
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
