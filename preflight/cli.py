@@ -23,13 +23,13 @@ EXIT_HELP = (
 )
 
 
-def _registry() -> Registry:
+def default_registry() -> Registry:
     from preflight.providers import Registry
 
     return Registry.from_entry_points()
 
 
-def _as_of(value: str | None) -> datetime:
+def as_of_date(value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
     try:
@@ -59,7 +59,7 @@ def evaluate_snapshots(
     return results
 
 
-def make_app(registry_factory: Callable[[], Registry] = _registry) -> typer.Typer:
+def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typer.Typer:
     app = typer.Typer(
         name="preflight",
         help="Will SMTP from a third-party service work for this Microsoft 365 / Google Workspace mailbox? "
@@ -69,6 +69,22 @@ def make_app(registry_factory: Callable[[], Registry] = _registry) -> typer.Type
         pretty_exceptions_enable=False,
         epilog=EXIT_HELP,
     )
+
+    @app.callback()
+    def root(
+        debug: Annotated[
+            bool, typer.Option("--debug", help="Log HTTP calls and internals to stderr (secrets masked).")
+        ] = False,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
+    ) -> None:
+        if debug or verbose:
+            import logging
+
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+            logger = logging.getLogger("preflight")
+            logger.addHandler(handler)
+            logger.setLevel(logging.DEBUG if debug else logging.INFO)
 
     @app.command()
     def evaluate(
@@ -81,7 +97,7 @@ def make_app(registry_factory: Callable[[], Registry] = _registry) -> typer.Type
         """Evaluate saved snapshots offline and report."""
         from preflight.output import emit
 
-        results = evaluate_snapshots(snapshots, registry_factory(), _as_of(as_of))
+        results = evaluate_snapshots(snapshots, registry_factory(), as_of_date(as_of))
         raise typer.Exit(emit(results, fmt, output, fail_on))
 
     @app.command()
@@ -95,7 +111,7 @@ def make_app(registry_factory: Callable[[], Registry] = _registry) -> typer.Type
         """Run the whole pipeline on bundled simulated tenants: no credentials needed."""
         from preflight.demo import run_demo
 
-        run_demo(registry_factory(), html, fmt, _as_of(as_of))
+        run_demo(registry_factory(), html, fmt, as_of_date(as_of))
 
     @app.command()
     def explain(
@@ -125,7 +141,12 @@ def make_app(registry_factory: Callable[[], Registry] = _registry) -> typer.Type
 
         list_checks(registry_factory(), fmt)
 
+    from preflight.audit.cli import audit, diff, redact
     from preflight.probe.cli import probe
+
+    app.command()(audit)
+    app.command()(diff)
+    app.command()(redact)
 
     app.command(epilog=getattr(probe, "epilog", None))(probe)
 

@@ -7,14 +7,34 @@ import: heavy libraries (msal, google-auth) are imported inside the functions th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.abc import Traversable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Protocol
 
 from preflight.checks import Check
 from preflight.errors import InputError
+from preflight.model import Method
 
 GROUP = "preflight.providers"
+
+
+@dataclass(frozen=True)
+class CollectRequest:
+    """Everything a collector needs for one tenant. Audits build one per customer; nothing is shared."""
+
+    settings: Mapping[str, Any]  # provider-specific: tenant/domain, auth method, client id, key paths, *_env names
+    mailboxes: Sequence[str]
+    methods: Sequence[Method]
+    sender_ips: Sequence[str] = ()
+    from_addresses: Mapping[str, str] = field(default_factory=dict)
+    app_id: str | None = None
+    cache_dir: Path | None = None  # this tenant's own token cache folder
+    now: datetime | None = None
+    progress: Callable[[str], None] = lambda _msg: None
+    interactive: bool = False  # may it prompt (device code, browser)? Never in unattended audits.
 
 
 class Provider(Protocol):
@@ -31,6 +51,10 @@ class Provider(Protocol):
 
     def commands(self) -> Mapping[str, Callable[..., Any]]:
         """Typer command functions keyed by the CLI group they join: check, login, logout, auth-check."""
+        ...
+
+    def collect(self, request: CollectRequest) -> dict[str, Any]:
+        """Sign in and read the tenant: a preflight.snapshot/v1 dict. Raises SignInError when it cannot."""
         ...
 
 

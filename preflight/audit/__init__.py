@@ -1,0 +1,1 @@
+"""Consultant audits: an inventory of customer tenants, run in parallel, with consolidated reports."""

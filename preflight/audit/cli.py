@@ -1,0 +1,186 @@
+"""`preflight audit`, `preflight diff` and `preflight redact`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from preflight.errors import InputError
+from preflight.output import FailOn, FailOnOpt
+
+
+def audit(
+    inventory: Annotated[str, typer.Argument(help="Inventory file (TOML), or `init` to write an example.")],
+    path: Annotated[Path | None, typer.Argument(help="With init: where to write the example.")] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option("--output-dir", "-d", help="Folder for this run (default: preflight-audit-TIME).")
+    ] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Audit only this customer (repeatable).")] = None,
+    skip: Annotated[list[str] | None, typer.Option("--skip", help="Leave this customer out (repeatable).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Tenants in parallel.")] = None,
+    redact: Annotated[bool, typer.Option("--redact", help="Pseudonymise personal data in every output.")] = False,
+    fail_on: FailOnOpt = FailOn.fail,
+) -> None:
+    """Audit many customer tenants from an inventory file: one report per customer and one across them."""
+    if inventory == "init":
+        raise typer.Exit(_init(path or Path("preflight-inventory.toml")))
+    if path is not None:
+        raise InputError(f"unexpected argument {str(path)!r} (only `audit init` takes a path)")
+    raise typer.Exit(_run(Path(inventory), output_dir, only or [], skip or [], workers, redact, fail_on))
+
+
+def _init(path: Path) -> int:
+    from preflight.audit.inventory import TEMPLATE
+
+    if path.exists():
+        raise InputError(f"{path} exists already; choose another path")
+    path.write_text(TEMPLATE, encoding="utf-8")
+    sys.stderr.write(f"Wrote an example inventory to {path}. Edit it, then: preflight audit {path}\n")
+    return 0
+
+
+def _run(
+    inv_path: Path, output_dir: Path | None, only: list[str], skip: list[str], workers: int | None,
+    redact: bool, fail_on: FailOn,
+) -> int:
+    from dataclasses import replace
+
+    import platformdirs
+
+    from preflight.audit.inventory import load_inventory
+    from preflight.audit.output import write_consolidated, write_tenant
+    from preflight.audit.progress import AuditProgress
+    from preflight.audit.runner import TenantRun, run_audit, select
+    from preflight.causes import load_catalogue
+    from preflight.cli import default_registry
+    from preflight.exitcodes import exit_code
+
+    registry = default_registry()
+    inv = load_inventory(inv_path, registry.names)
+    inv = replace(inv, customers=select(inv.customers, only, skip), workers=workers or inv.workers)
+    now = datetime.now(UTC)
+    out = output_dir or Path(f"preflight-audit-{now.strftime('%Y%m%d-%H%M%S')}")
+    cache_root = Path(platformdirs.user_cache_dir("preflight")) / "tenants"
+    if out.resolve().is_relative_to(cache_root.resolve()) or cache_root.resolve().is_relative_to(out.resolve()):
+        raise InputError(f"{out}: the output folder must not hold token caches; choose another folder")
+    redactor = _redactor() if redact else None
+
+    def finished(run: TenantRun) -> None:
+        write_tenant(_redacted(run, redactor), out, now)
+
+    with AuditProgress([c.key for c in inv.customers], enabled=sys.stderr.isatty()) as progress:
+        runs, interrupted = run_audit(inv, registry, load_catalogue(), now, cache_root, progress.update, finished)
+    shown = [_redacted(r, redactor) for r in runs]
+    write_consolidated(shown, out, now, interrupted)
+    for r in runs:
+        state = "could not audit: " + "; ".join(r.result.errors) if r.result.errors else _verdicts(r)
+        sys.stderr.write(f"{r.customer.key}: {state} ({r.seconds:.1f} s)\n")
+    sys.stderr.write(f"Audit of {len(runs)} of {len(inv.customers)} tenants written to {out}/ "
+                     f"(report.html, report.json, action-plan.md, action-plan.csv)\n")
+    code = int(exit_code([r.result for r in runs], fail_on.value))
+    if interrupted:
+        sys.stderr.write("preflight: interrupted; the report holds the tenants that finished\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(130)  # tenants still signing in hold threads that would otherwise delay the exit
+    return code
+
+
+def _verdicts(run: Any) -> str:
+    counts: dict[str, int] = {}
+    for m in run.result.mailboxes:
+        counts[m.verdict.value] = counts.get(m.verdict.value, 0) + 1
+    return ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no mailboxes"
+
+
+def _redactor() -> Any:
+    from preflight.audit.redact import Redactor
+
+    key = os.environ.get("PREFLIGHT_REDACT_KEY")
+    return Redactor(key.encode() if key else None)
+
+
+def _redacted(run: Any, redactor: Any) -> Any:
+    if redactor is None:
+        return run
+    from dataclasses import replace
+
+    from preflight import snapshot as snap_io
+    from preflight.model import TargetResult
+
+    snap = snap_io.parse(redactor.value(run.snapshot.to_dict())) if run.snapshot is not None else None
+    result = TargetResult.from_dict(redactor.value(run.result.to_dict()))
+    customer = replace(run.customer, name=result.name)
+    return replace(run, customer=customer, result=result, snapshot=snap)
+
+
+def diff(
+    old: Annotated[Path, typer.Argument(help="Earlier report (report.json) or snapshot.")],
+    new: Annotated[Path, typer.Argument(help="Later report or snapshot.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Date for evaluating snapshots.")] = None,
+) -> None:
+    """What got fixed, what regressed and what is new between two audits. Exit 1 when something regressed."""
+    from preflight.audit.diff import diff_reports, has_regressions, render_text, to_dict
+
+    if fmt not in ("text", "json"):
+        raise InputError(f"--format: {fmt!r} is not one of text, json")
+    drifts = diff_reports(_as_report(old, as_of), _as_report(new, as_of))
+    if fmt == "json":
+        sys.stdout.write(json.dumps(to_dict(drifts), indent=2) + "\n")
+    else:
+        sys.stdout.write(render_text(drifts))
+    raise typer.Exit(1 if has_regressions(drifts) else 0)
+
+
+def _as_report(path: Path, as_of: str | None) -> Any:
+    from preflight.cli import as_of_date, default_registry, evaluate_snapshots
+    from preflight.model import Report
+    from preflight.output import make_report
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read file ({exc.strerror or type(exc).__name__})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"{path}: not a JSON report or snapshot") from None
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema == "preflight.report/v1":
+        try:
+            return Report.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}: malformed report ({type(exc).__name__}: {exc})") from None
+    if schema == "preflight.snapshot/v1":
+        return make_report(evaluate_snapshots([path], default_registry(), as_of_date(as_of)))
+    raise InputError(f"{path}: schema {schema!r} is neither preflight.report/v1 nor preflight.snapshot/v1")
+
+
+def redact(
+    files: Annotated[list[Path], typer.Argument(help="Snapshots or JSON reports to redact.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-d", help="Where the redacted copies go.")],
+) -> None:
+    """Replace personal data (addresses, names, ids) with stable pseudonyms so the files can be shared.
+
+    Pseudonyms are stable within one run; set PREFLIGHT_REDACT_KEY to keep them stable across runs.
+    """
+    redactor = _redactor()
+    outputs = []
+    for path in files:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: cannot read JSON ({type(exc).__name__})") from None
+        target = output_dir / path.name
+        if target.resolve() == path.resolve():
+            raise InputError(f"{target}: would overwrite the original; choose another --output-dir")
+        outputs.append((target, redactor.value(data)))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for target, data in outputs:
+        target.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        sys.stderr.write(f"Redacted copy: {target}\n")
