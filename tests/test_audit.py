@@ -216,4 +216,4 @@ def test_redaction_is_stable_and_keeps_verdicts(tmp_path: Path) -> None:
     assert sorted(m.verdict.value for m in again.mailboxes) == sorted(m.verdict.value for m in runs[0].result.mailboxes)
     report_text = json.dumps(redactor.value(runs[0].result.to_dict()))
     assert "hr@contoso.example" not in report_text and "smtp-auth-disabled-mailbox" in report_text
-    assert "00000002-0000-0ff1-ce00-000000000000" == redactor.text("00000002-0000-0ff1-ce00-000000000000")
+    assert redactor.text("00000002-0000-0ff1-ce00-000000000000") == "00000002-0000-0ff1-ce00-000000000000"
