@@ -163,6 +163,12 @@ def test_table_fits_the_width_it_is_given(report: Report) -> None:
         assert not any(line != line.rstrip() for line in text.splitlines())
 
 
+def test_table_without_a_width_follows_the_terminal(report: Report, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "72")
+    lines = render(report, "table", color=False).splitlines()
+    assert max(len(line) for line in lines) == 72  # the target rule spans the terminal
+
+
 def test_table_with_colour_colours_verdicts_but_payload_cannot_inject_escapes(report: Report) -> None:
     text = render(report, "table", color=True, width=100)
     assert "\x1b[1;31mblocked" in text and "\x1b[1;32mready" in text
@@ -192,7 +198,7 @@ def unescaped_pipes(line: str) -> int:
 
 def test_markdown_has_the_same_content_with_escaped_table_cells(report: Report) -> None:
     text = render(report, "markdown")
-    assert text.startswith("# SMTP readiness report\n")
+    assert text.startswith("# SMTP readiness report\n\nGenerated 2026-11-26 10:00 UTC by preflight 0.1.0.")
     assert "## Contoso (microsoft, contoso.com)" in text
     tables = [block.splitlines() for block in re.findall(r"(?m)(?:^\|.*\n)+", text)]
     assert len(tables) == 3  # the overview and one verdict table per evaluated target
@@ -291,7 +297,8 @@ def test_html_summary_matrix_and_findings(report: Report) -> None:
     text = render(report, "html")
     page = parse_html(text)
     flat = " ".join(" ".join(page.text).split())
-    assert "Generated 2026-11-26T10:00:00Z" in flat and "preflight 0.1.0" in flat
+    assert "Generated 2026-11-26 10:00 UTC" in flat and "preflight 0.1.0" in flat
+    assert "<title>SMTP readiness report · 2026-11-26</title>" in text
     # Tiles: counts by verdict over mailbox × method.
     assert re.search(r'<div class="n">4</div><div class="l">Blocked</div>', text)
     assert re.search(r'<div class="n">2</div><div class="l">Ready</div>', text)
@@ -303,6 +310,10 @@ def test_html_summary_matrix_and_findings(report: Report) -> None:
     assert "<th>Basic (password)</th><th>OAuth, app-only</th>" in matrix
     assert matrix.count('class="chip s-blocked">✕ Blocked</span>') == 4
     assert 'class="chip s-incomplete">? Incomplete</span><span class="why">unknown: SMTP.SendAsApp role' in matrix
+    # A mailbox blocked by several layers lists them all, in the order a sign-in meets them.
+    titles = [CAT.get(c).title for c in ("shared-mailbox", "security-defaults")]
+    assert "".join(f"<li>{t}</li>" for t in titles) in matrix
+    assert f'<span class="why">{CAT.get("smtp-auth-disabled-mailbox").title}</span>' in matrix
     # Findings: message, evidence as key/value, fix; unknown says what to grant; accepted shown as accepted.
     assert "<dt>casMailbox.SmtpClientAuthenticationDisabled</dt><dd>true</dd>" in contoso_html
     assert '<dt>memberOf</dt><dd>[{&quot;displayName&quot;: &quot;Sales&quot;, &quot;id&quot;: &quot;1&quot;}]</dd>' \

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -162,6 +163,17 @@ def fix_text(f: Finding) -> str | None:
     if f.status is Status.UNKNOWN and f.evidence.get("grant"):
         return f"Grant {f.evidence['grant']} to the account preflight signs in with, then re-run."
     return None
+
+
+def when(stamp: str) -> str:
+    """An ISO timestamp as a reader wants it ("2026-11-26 10:00 UTC"); anything else unchanged."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return one_line(stamp)
+    if moment.utcoffset() == timedelta(0):
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.isoformat(sep=" ", timespec="minutes")
 
 
 def summary_line(report: Report) -> str:

@@ -21,6 +21,7 @@ from preflight.report.common import (
     status_label,
     subjects,
     verdict_counts,
+    when,
 )
 
 PROVIDER = {"microsoft": "Microsoft 365", "google": "Google Workspace"}
@@ -59,7 +60,8 @@ p.tmeta{margin:2px 0 0;color:var(--muted)}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;vertical-align:top;padding:7px 10px;border-bottom:1px solid var(--line)}
 thead th{font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);font-weight:600}
-tbody th{font-weight:600;word-break:break-all}
+tbody th{font-weight:600;overflow-wrap:anywhere}
+ol.why{margin:3px 0 0;padding-left:18px}
 td .why{display:block;font-size:12.5px;color:var(--muted);margin-top:3px}
 .chip{display:inline-block;white-space:nowrap;border:1px solid currentColor;border-radius:999px;padding:0 9px;
 font-size:12px;font-weight:650;line-height:20px;color:var(--c);background:var(--cb)}
@@ -98,7 +100,6 @@ section.target{break-before:page}
 .chip,.tile,article.f,.alert{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 tr,.tile{break-inside:avoid}h2,h3,h4{break-after:avoid}
 details.rest summary{list-style:none}details.rest summary::-webkit-details-marker{display:none}
-.docs a::after{content:" (" attr(href) ")";color:var(--muted)}
 }
 """
 
@@ -114,12 +115,14 @@ def chip(kind: str, label: str) -> str:
 def render(report: Report) -> str:
     labels = Labels.load()
     day = one_line(report.generated_at)[:10]
+    title = " · ".join(["SMTP readiness report", *([report.targets[0].name] if len(report.targets) == 1 else []), day])
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
         '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="color-scheme" content="light">',
         f'<meta name="generator" content="preflight {e(report.tool_version)}">',
-        f"<title>SMTP readiness report{' · ' + e(day) if day else ''}</title>",
+        f"<title>{e(title.strip(' ·'))}</title>",
         f"<style>{CSS}</style></head>",
         "<body>",
         _header(report),
@@ -140,7 +143,7 @@ def render(report: Report) -> str:
 
 
 def _header(report: Report) -> str:
-    meta = [("Generated", report.generated_at), ("Tool", f"preflight {report.tool_version}"),
+    meta = [("Generated", when(report.generated_at)), ("Tool", f"preflight {report.tool_version}"),
             ("Targets", str(len(report.targets)))]
     items = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in meta)
     return (
@@ -222,8 +225,13 @@ def _matrix(t: TargetResult, labels: Labels) -> str:
             if mv is None:
                 cells.append('<td><span class="why">not evaluated</span></td>')
                 continue
-            note = labels.note(t, mv)
-            why = f'<span class="why">{e(note)}</span>' if note else ""
+            if len(mv.blocking) > 1:
+                # Every blocking layer, in the order a sign-in meets them: the customer fixes them all.
+                items = "".join(f"<li>{e(labels.cause(c, t))}</li>" for c in mv.blocking)
+                why = f'<ol class="why">{items}</ol>'
+            else:
+                note = labels.note(t, mv)
+                why = f'<span class="why">{e(note)}</span>' if note else ""
             cells.append(f"<td>{chip(mv.verdict.value, VERDICT[mv.verdict.value])}{why}</td>")
         rows.append(f'<tr><th scope="row">{e(address)}</th>{"".join(cells)}</tr>')
     return (

@@ -17,6 +17,7 @@ from preflight.report.common import (
     summary_line,
     target_heading,
     verdict_counts,
+    when,
 )
 
 # Backslash-escaping ASCII punctuation is always literal in CommonMark; these are the characters that
@@ -46,7 +47,8 @@ def render(report: Report) -> str:
     lines = [
         "# SMTP readiness report",
         "",
-        f"Generated {esc(report.generated_at)} by preflight {esc(report.tool_version)}. {esc(summary_line(report))}",
+        f"Generated {esc(when(report.generated_at))} by preflight {esc(report.tool_version)}. "
+        + esc(summary_line(report)),
         "",
     ]
     if len(report.targets) > 1:
