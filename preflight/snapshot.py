@@ -12,7 +12,7 @@ from preflight.errors import InputError
 from preflight.model import Method
 
 SCHEMA = "preflight.snapshot/v1"
-MAX_BYTES = 64 * 1024 * 1024  # a real tenant's snapshot is a few MB; refuse what cannot be one
+MAX_BYTES = 32 * 1024 * 1024  # a tenant of thousands of mailboxes is a few MB; refuse what cannot be one
 
 
 class Unavailable(Exception):
