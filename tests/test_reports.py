@@ -437,3 +437,39 @@ def test_renderers_do_not_import_rich_except_the_table() -> None:
             "print(any(m == 'rich' or m.startswith('rich.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# --- on the engine's own output ----------------------------------------------------------------------------
+
+
+def test_engine_output_renders_what_to_grant_once_in_compact_formats() -> None:
+    from datetime import UTC, datetime
+
+    from preflight.checks import Context, Outcome, check, failed, passed
+    from preflight.engine import evaluate
+    from preflight.snapshot import parse
+
+    @check("t.secdef", "Security defaults", severity=Severity.HIGH, cause="security-defaults", scope="tenant",
+           methods=(Method.BASIC,), order=30)
+    def secdef(ctx: Context) -> Outcome:
+        return failed("Security defaults are on.") if ctx.org("securityDefaults")["isEnabled"] else passed("Off.")
+
+    snap = parse({
+        "schema": "preflight.snapshot/v1", "provider": "microsoft", "tenant": {"domain": "contoso.com"},
+        "options": {"methods": ["basic"]}, "mailboxes": {JOBS: {}},
+        "org": {"securityDefaults": {"error": {"status": 403, "code": "Forbidden",
+                                               "message": "Insufficient privileges to complete the operation."}}},
+    })
+    grant = "Microsoft Graph Policy.Read.All"
+    result = evaluate(snap, [secdef], CAT, datetime(2026, 11, 26, tzinfo=UTC), {"securityDefaults": grant})
+    assert result.mailboxes[0].verdict is Verdict.INCOMPLETE and result.findings[0].status is Status.UNKNOWN
+    report = Report([result], "2026-11-26T10:00:00Z", "0.1.0")
+    table = " ".join(render(report, "table", width=100).split())
+    assert table.count(grant) == 1 and "Insufficient privileges" in table
+    assert "unknown: Security defaults" in table  # why the verdict is incomplete
+    assert render(report, "markdown").count(grant) == 1
+    html = render(report, "html")
+    assert f"<b>To make this known</b>Grant {grant} to the account preflight signs in with" in html
+    assert 'class="chip s-incomplete">? Incomplete</span>' in html
+    error = ET.fromstring(render(report, "junit")).find("testsuite/testcase/error")
+    assert error is not None and "Insufficient privileges" in error.get("message", "")

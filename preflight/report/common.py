@@ -176,6 +176,15 @@ def when(stamp: str) -> str:
     return moment.isoformat(sep=" ", timespec="minutes")
 
 
+def compact_fix(f: Finding) -> str | None:
+    """fix_text, left out where the message already says what to grant (the engine's unknown messages
+    end with "Grant ..."): the compact formats should not say it twice."""
+    grant = f.evidence.get("grant")
+    if f.status is Status.UNKNOWN and isinstance(grant, str) and grant and grant in f.message:
+        return None
+    return fix_text(f)
+
+
 def summary_line(report: Report) -> str:
     verdicts = verdict_counts(report.targets)
     v = ", ".join(f"{n} {k}" for k, n in verdicts.items() if n)

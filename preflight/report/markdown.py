@@ -8,8 +8,8 @@ from preflight.model import Finding, Report, TargetResult
 from preflight.report.common import (
     Labels,
     clean,
+    compact_fix,
     fix_label,
-    fix_text,
     grouped,
     method_label,
     one_line,
@@ -96,7 +96,7 @@ def _finding(f: Finding) -> list[str]:
     if f.accepted:
         lines[-1] += "  "
         lines.append(f"  *Accepted:* {esc(f.accepted)}")
-    fix = fix_text(f)
+    fix = compact_fix(f)
     if fix:
         lines[-1] += "  "
         lines.append(f"  **{fix_label(f)}:** {esc_block(fix)}".replace("\n", "\n  "))

@@ -18,8 +18,8 @@ from preflight.model import Finding, Report, TargetResult
 from preflight.report.common import (
     Labels,
     clean,
+    compact_fix,
     fix_label,
-    fix_text,
     grouped,
     method_label,
     one_line,
@@ -110,7 +110,7 @@ def _finding(console: Console, f: Finding) -> Text:
     ]
     if f.accepted:
         body.append(Text.assemble(("Accepted: ", "cyan"), clean(f.accepted)))
-    fix = fix_text(f)
+    fix = compact_fix(f)
     if fix:
         body.append(Text.assemble((f"{fix_label(f)}: ", "bold"), clean(fix)))
     width = max(console.width - GUTTER, 20)
