@@ -470,6 +470,7 @@ def test_engine_output_renders_what_to_grant_once_in_compact_formats() -> None:
     assert render(report, "markdown").count(grant) == 1
     html = render(report, "html")
     assert f"<b>To make this known</b>Grant {grant} to the account preflight signs in with" in html
+    assert "<title>SMTP readiness report · contoso.com · 2026-11-26</title>" in html
     assert 'class="chip s-incomplete">? Incomplete</span>' in html
     error = ET.fromstring(render(report, "junit")).find("testsuite/testcase/error")
     assert error is not None and "Insufficient privileges" in error.get("message", "")

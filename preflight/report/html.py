@@ -115,14 +115,15 @@ def chip(kind: str, label: str) -> str:
 def render(report: Report) -> str:
     labels = Labels.load()
     day = one_line(report.generated_at)[:10]
-    title = " · ".join(["SMTP readiness report", *([report.targets[0].name] if len(report.targets) == 1 else []), day])
+    only = report.targets[0].name if len(report.targets) == 1 else ""
+    title = " · ".join(p for p in ("SMTP readiness report", only, day) if p)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
         '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="color-scheme" content="light">',
         f'<meta name="generator" content="preflight {e(report.tool_version)}">',
-        f"<title>{e(title.strip(' ·'))}</title>",
+        f"<title>{e(title)}</title>",
         f"<style>{CSS}</style></head>",
         "<body>",
         _header(report),
@@ -132,6 +133,8 @@ def render(report: Report) -> str:
     if len(report.targets) > 1:
         parts.append(_overview(report))
     parts += [_target(i, t, labels) for i, t in enumerate(report.targets, 1)]
+    if not report.targets:
+        parts.append('<section class="card"><p>No targets were evaluated.</p></section>')
     parts += [
         "</main>",
         '<footer class="wrap">Produced by preflight, a read-only check: it reads tenant settings and changes '
@@ -242,7 +245,7 @@ def _matrix(t: TargetResult, labels: Labels) -> str:
 
 def _finding(f: Finding, provider: str, labels: Labels) -> str:
     label = status_label(f)
-    tags = [f"{f.severity.value} severity", method_label(f.method), f"<code>{e(f.check)}</code>"]
+    tags = [e(f"{f.severity.value} severity"), e(method_label(f.method)), f"<code>{e(f.check)}</code>"]
     if f.cause:
         tags.append(f"cause: {e(labels.cause(f.cause))}")
     parts = [
