@@ -1,5 +1,25 @@
-"""The provider's checks, in the order a sign-in meets them."""
+"""The provider's checks, in the order a sign-in meets them: the account, Entra ID (security defaults,
+Conditional Access), Exchange Online (authentication policy, SMTP AUTH), OAuth permissions, then send-as."""
 
 from preflight.checks import Check
+from providers.microsoft.checks import account, exchange, identity, oauth, sendas
 
-ALL_CHECKS: list[Check] = []
+ALL_CHECKS: list[Check] = [
+    account.mailbox_exists,
+    account.shared,
+    account.alias,
+    account.sign_in_enabled,
+    account.licence,
+    identity.security_defaults,
+    identity.ca_legacy_auth,
+    identity.ca_location,
+    identity.ca_mfa,
+    exchange.auth_policy,
+    exchange.smtp_auth,
+    exchange.basic_retirement,
+    oauth.delegated_consent,
+    oauth.app_role,
+    oauth.exchange_service_principal,
+    oauth.mailbox_permission,
+    sendas.send_as,
+]

@@ -1,0 +1,122 @@
+"""The address and its account: does it exist, is it shared, an alias, allowed to sign in, licensed?"""
+
+from __future__ import annotations
+
+from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
+from preflight.model import Method, Severity
+from preflight.snapshot import Unavailable
+from providers.microsoft.checks.values import data, for_existing, same, shared_mailbox, smtp_addresses
+
+P = "microsoft"
+SIGNS_IN_AS_USER = (Method.BASIC, Method.OAUTH_DELEGATED)
+
+
+@check("ms.mailbox-exists", "Address exists", severity=Severity.CRITICAL, cause="mailbox-not-found", order=10,
+       reads=("user", "mailbox"), provider=P)
+def mailbox_exists(ctx: Context) -> Outcome:
+    try:
+        user = ctx.mailbox("user")
+    except Unavailable as exc:
+        if exc.error is None or exc.error.get("status") != 404:
+            raise
+        try:
+            exchange = ctx.mailbox("mailbox")
+        except Unavailable:
+            return failed(f"{ctx.subject} does not exist in this tenant: Microsoft Graph returned 404 for the user "
+                          f"({exc.reason}).", {"user.error": exc.error})
+        return unknown(f"Microsoft Graph returned 404 for {ctx.subject}, but Exchange Get-Mailbox found "
+                       f"{exchange.get('UserPrincipalName') or exchange.get('Identity')}: the address may be an "
+                       "alias the user lookup did not resolve.", {"user.error": exc.error})
+    return passed(f"{ctx.subject} exists: Entra ID user {user['userPrincipalName']}.",
+                  {"user.id": user["id"], "user.userPrincipalName": user["userPrincipalName"]})
+
+
+@check("ms.shared-mailbox", "Shared mailbox", severity=Severity.CRITICAL, cause="shared-mailbox", order=12,
+       reads=("mailbox", "mailboxSettings"), provider=P)
+@for_existing
+def shared(ctx: Context) -> Outcome:
+    is_shared, evidence = shared_mailbox(ctx)
+    (field, value), = evidence.items()
+    if not is_shared:
+        return passed(f"{ctx.subject} is not a shared mailbox ({field}: {value}).", evidence)
+    if ctx.method is Method.OAUTH_APP:
+        return passed(f"{ctx.subject} is a shared mailbox ({field}: {value}); that is fine for app-only OAuth, "
+                      "which sends with FullAccess instead of signing in as the mailbox.", evidence)
+    return failed(f"{ctx.subject} is a shared mailbox ({field}: {value}): it has no password or sign-in of its own, "
+                  f"so a {ctx.method.value} SMTP sign-in as it cannot work.", evidence)
+
+
+@check("ms.alias-address", "Address is the sign-in name", severity=Severity.HIGH, cause="alias-address",
+       methods=SIGNS_IN_AS_USER, order=14, reads=("user",), provider=P)
+@for_existing
+def alias(ctx: Context) -> Outcome:
+    user = ctx.mailbox("user")
+    upn, mail = user["userPrincipalName"], user.get("mail")
+    evidence = {"user.userPrincipalName": upn, "user.mail": mail}
+    if same(ctx.subject, upn):
+        return passed(f"{ctx.subject} is the user principal name, the name SMTP signs in with.", evidence)
+    if same(ctx.subject, mail):
+        return passed(f"{ctx.subject} is the primary address of {upn}; sign in with the user principal name {upn}.",
+                      evidence)
+    proxies = user["proxyAddresses"]
+    evidence["user.proxyAddresses"] = proxies
+    if str(ctx.subject).lower() in smtp_addresses(proxies):
+        return failed(f"{ctx.subject} is an alias (proxyAddresses) of {upn}: SMTP must sign in as {upn}, and can "
+                      f"send from the alias once signed in.", evidence)
+    return unknown(f"{ctx.subject} is not the user principal name, mail or a proxy address of the user Graph "
+                   f"returned ({upn}); re-collect the snapshot for this address.", evidence)
+
+
+@check("ms.sign-in-enabled", "Sign-in allowed", severity=Severity.CRITICAL, cause="account-disabled", order=16,
+       reads=("user", "mailbox"), provider=P)
+@for_existing
+def sign_in_enabled(ctx: Context) -> Outcome:
+    enabled = ctx.mailbox("user")["accountEnabled"]
+    evidence = {"user.accountEnabled": enabled}
+    if enabled is True:
+        return passed(f"Sign-in is allowed for {ctx.subject} (accountEnabled: true).", evidence)
+    if enabled is not False:
+        raise ValueError(f"accountEnabled is {enabled!r}")
+    try:
+        is_shared, kind = shared_mailbox(ctx)
+    except Unavailable:
+        if ctx.method is Method.OAUTH_APP:
+            raise  # app-only sending from a blocked account is fine only for a shared mailbox: need the type
+        is_shared, kind = False, {}
+    if is_shared and ctx.method is Method.OAUTH_APP:
+        return passed(f"Sign-in is blocked for {ctx.subject} (accountEnabled: false), as it should be for a shared "
+                      "mailbox; app-only OAuth does not sign in as it.", {**evidence, **kind})
+    if is_shared:
+        return skipped(f"{ctx.subject} is a shared mailbox, whose sign-in is blocked by design (see shared-mailbox).")
+    return failed(f"Sign-in is blocked for {ctx.subject} (Entra ID accountEnabled: false).", evidence)
+
+
+@check("ms.exchange-licence", "Exchange Online licence", severity=Severity.CRITICAL, cause="no-mailbox-license",
+       order=18, reads=("user", "mailbox"), provider=P)
+@for_existing
+def licence(ctx: Context) -> Outcome:
+    known = data("wellknown")["mailbox"]
+    shared_unknown: Unavailable | None = None
+    try:
+        is_shared, kind = shared_mailbox(ctx)
+        if is_shared:
+            return passed(f"{ctx.subject} is a shared mailbox, which needs no licence.", kind)
+    except Unavailable as exc:
+        shared_unknown = exc
+    plans = [p for p in ctx.mailbox("user")["assignedPlans"] if p["service"] == known["exchange_service"]]
+    evidence = {"user.assignedPlans[service=exchange]": [
+        {"servicePlanId": p.get("servicePlanId"), "capabilityStatus": p["capabilityStatus"]} for p in plans]}
+    statuses = sorted({str(p["capabilityStatus"]) for p in plans})
+    if any(p["capabilityStatus"] in known["licence_ok"] for p in plans):
+        return passed(f"{ctx.subject} has an Exchange Online plan (assignedPlans service exchange, "
+                      "capabilityStatus Enabled).", evidence)
+    if any(p["capabilityStatus"] in known["licence_grace"] for p in plans):
+        return warned(f"The Exchange Online plan of {ctx.subject} is in its grace period (capabilityStatus "
+                      "Warning): the mailbox stops working when it ends.", evidence)
+    if shared_unknown is not None:
+        raise shared_unknown  # unlicensed is fine for a shared mailbox, and its type could not be read
+    if plans:
+        return failed(f"{ctx.subject} has no working Exchange Online plan (assignedPlans service exchange, "
+                      f"capabilityStatus {', '.join(statuses)}).", evidence)
+    return failed(f"{ctx.subject} has no Exchange Online licence: no assignedPlans entry has service exchange.",
+                  evidence)

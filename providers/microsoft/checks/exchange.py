@@ -1,0 +1,98 @@
+"""Exchange Online layers: the authentication policy, the SMTP AUTH switch, and Basic auth's retirement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
+from preflight.model import Method, Severity
+from providers.microsoft.checks.values import as_bool, data, for_existing, ref_name, same
+
+P = "microsoft"
+
+
+def _policy_named(policies: list[Mapping[str, Any]], ref: str) -> Mapping[str, Any] | None:
+    """Get-User / Get-OrganizationConfig name the policy by name, identity, GUID or distinguished name."""
+    cn = ref.split(",")[0].removeprefix("CN=") if ref.upper().startswith("CN=") else None
+    for policy in policies:
+        keys = (policy.get(k) for k in ("Name", "Identity", "DistinguishedName", "Guid", "ExchangeObjectId"))
+        if any(same(ref, k) for k in keys) or (cn is not None and same(cn, policy.get("Name"))):
+            return policy
+    return None
+
+
+@check("ms.auth-policy-basic-smtp", "Authentication policy allows Basic SMTP", severity=Severity.HIGH,
+       cause="basic-auth-policy-block", methods=(Method.BASIC,), order=50,
+       reads=("exchangeUser", "organizationConfig", "authenticationPolicies"), provider=P)
+@for_existing
+def auth_policy(ctx: Context) -> Outcome:
+    # The user's own policy wins; without one the organisation's default applies; without both, nothing blocks.
+    name = ref_name(ctx.mailbox("exchangeUser").get("AuthenticationPolicy"))
+    source = "Get-User AuthenticationPolicy"
+    if name is None:
+        name = ref_name(ctx.org("organizationConfig").get("DefaultAuthenticationPolicy"))
+        source = "Get-OrganizationConfig DefaultAuthenticationPolicy"
+    if name is None:
+        return passed(f"No authentication policy applies to {ctx.subject} (Get-User AuthenticationPolicy and "
+                      "Get-OrganizationConfig DefaultAuthenticationPolicy are empty): this layer allows Basic SMTP.",
+                      {"exchangeUser.AuthenticationPolicy": None,
+                       "organizationConfig.DefaultAuthenticationPolicy": None})
+    policy = _policy_named(ctx.org("authenticationPolicies"), name)
+    evidence: dict[str, Any] = {source: name}
+    if policy is None:
+        return unknown(f"Authentication policy '{name}' ({source}) is not among the policies "
+                       "Get-AuthenticationPolicy returned.", evidence)
+    allow = as_bool(policy["AllowBasicAuthSmtp"], "AllowBasicAuthSmtp")
+    evidence[f"authenticationPolicies['{name}'].AllowBasicAuthSmtp"] = allow
+    if allow is True:
+        return passed(f"Authentication policy '{name}' ({source}) allows Basic auth for SMTP "
+                      "(AllowBasicAuthSmtp: True).", evidence)
+    if allow is False:
+        return failed(f"Authentication policy '{name}' ({source}) blocks Basic auth for SMTP for {ctx.subject} "
+                      "(AllowBasicAuthSmtp: False).", evidence)
+    raise ValueError("AllowBasicAuthSmtp is empty")
+
+
+@check("ms.smtp-auth-enabled", "SMTP AUTH enabled (effective)", severity=Severity.CRITICAL,
+       cause="smtp-auth-disabled-mailbox", order=52, reads=("casMailbox", "transportConfig"), provider=P)
+@for_existing
+def smtp_auth(ctx: Context) -> Outcome:
+    # The mailbox value wins when set; null means "inherit the organisation's". Gates Basic and OAuth alike.
+    mailbox = as_bool(ctx.mailbox("casMailbox")["SmtpClientAuthenticationDisabled"], "SmtpClientAuthenticationDisabled")
+    evidence: dict[str, Any] = {"casMailbox.SmtpClientAuthenticationDisabled": mailbox}
+    if mailbox is True:
+        return failed(f"SMTP AUTH is turned off for {ctx.subject} (Get-CASMailbox SmtpClientAuthenticationDisabled: "
+                      "True), which overrides the organisation setting.", evidence)
+    if mailbox is False:
+        return passed(f"SMTP AUTH is turned on for {ctx.subject} (Get-CASMailbox SmtpClientAuthenticationDisabled: "
+                      "False), whatever the organisation setting.", evidence)
+    org = as_bool(ctx.org("transportConfig")["SmtpClientAuthenticationDisabled"], "SmtpClientAuthenticationDisabled")
+    evidence["transportConfig.SmtpClientAuthenticationDisabled"] = org
+    if org is True:
+        return failed(f"SMTP AUTH is turned off for the organisation (Get-TransportConfig "
+                      f"SmtpClientAuthenticationDisabled: True) and {ctx.subject} inherits it (Get-CASMailbox "
+                      "SmtpClientAuthenticationDisabled: null).", evidence, cause="smtp-auth-disabled-tenant")
+    if org is False:
+        return passed(f"SMTP AUTH is on: {ctx.subject} inherits the organisation setting (Get-TransportConfig "
+                      "SmtpClientAuthenticationDisabled: False).", evidence)
+    raise ValueError("Get-TransportConfig SmtpClientAuthenticationDisabled is null")
+
+
+@check("ms.basic-auth-retirement", "Basic auth retirement for SMTP AUTH", severity=Severity.MEDIUM,
+       cause="basic-auth-retirement", scope="tenant", methods=(Method.BASIC,), order=54, provider=P)
+def basic_retirement(ctx: Context) -> Outcome:
+    timeline = data("retirement")
+    off_after = timeline["disabled_by_default"]
+    evidence = {"disabled_by_default": off_after.isoformat(), "removal": str(timeline.get("removal", "TBA")),
+                "source": timeline["source"], "today": ctx.now.date().isoformat()}
+    removal = timeline.get("removal")
+    if removal is not None and ctx.now.date() >= removal:
+        return failed(f"Microsoft removed Basic authentication for SMTP AUTH client submission on "
+                      f"{removal.isoformat()}: password sign-in is rejected (550 5.7.30).", evidence)
+    if ctx.now.date() > off_after:
+        return failed(f"Microsoft disabled Basic authentication for SMTP AUTH by default for existing tenants "
+                      f"after {off_after.isoformat()}; password sign-in fails unless an admin re-enabled it, and "
+                      "its final removal is announced separately.", evidence)
+    return warned(f"Microsoft disables Basic authentication for SMTP AUTH by default for existing tenants after "
+                  f"{off_after.isoformat()} and removes it later: move this integration to OAuth.", evidence)

@@ -1,0 +1,233 @@
+"""Entra ID layers a sign-in meets before Exchange: security defaults and Conditional Access."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
+from preflight.model import Method, Severity
+from preflight.snapshot import Unavailable
+from providers.microsoft.checks import ca
+from providers.microsoft.checks.values import data, for_existing
+
+P = "microsoft"
+Policy = Mapping[str, Any]
+
+
+@check("ms.security-defaults", "Entra ID security defaults", severity=Severity.HIGH, cause="security-defaults",
+       scope="tenant", methods=(Method.BASIC,), order=30, reads=("securityDefaults",), provider=P)
+def security_defaults(ctx: Context) -> Outcome:
+    enabled = ctx.org("securityDefaults")["isEnabled"]
+    evidence = {"securityDefaults.isEnabled": enabled}
+    if enabled is True:
+        return failed("Security defaults are on (identitySecurityDefaultsEnforcementPolicy isEnabled: true): "
+                      "they block every Basic (legacy) sign-in, including SMTP AUTH with a password.", evidence)
+    if enabled is False:
+        return passed("Security defaults are off (isEnabled: false).", evidence)
+    raise ValueError(f"isEnabled is {enabled!r}")
+
+
+def _blocks(policy: Policy) -> bool:
+    return "block" in ((policy.get("grantControls") or {}).get("builtInControls") or [])
+
+
+def _blocks_everywhere(policy: Policy) -> bool:
+    return _blocks(policy) and not ca.narrows_by_location(policy["conditions"])
+
+
+def _blocks_by_location(policy: Policy) -> bool:
+    return _blocks(policy) and ca.narrows_by_location(policy["conditions"])
+
+
+def _needs_mfa(policy: Policy) -> bool:
+    grant = policy.get("grantControls") or {}
+    controls = grant.get("builtInControls") or []
+    return "block" not in controls and ("mfa" in controls or grant.get("authenticationStrength") is not None)
+
+
+@dataclass
+class _Scan:
+    """Policies of one kind that cover Exchange Online, the method's client app types and this user."""
+
+    hits: list[Policy] = field(default_factory=list)
+    undecided: list[Unavailable] = field(default_factory=list)  # user scope needs memberOf, unreadable
+
+
+def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
+    known = data("wellknown")
+    targets = [*known["apps"]["ca_targets"], known["apps"]["exchange_online"]]
+    client_types = known["conditionalAccess"]["clientAppTypes"][ctx.method.value]
+    scan = _Scan()
+    who: ca.Who | None = None
+    for policy in ctx.org("conditionalAccessPolicies"):
+        cond = policy["conditions"]
+        if policy["state"] not in (ca.ENABLED, ca.REPORT_ONLY) or not kind(policy):
+            continue
+        if not ca.client_in_scope(cond.get("clientAppTypes") or [], client_types):
+            continue
+        if not ca.app_in_scope(cond.get("applications"), targets):
+            continue
+        who = who or _who(ctx)  # the user is read only when some policy could apply
+        try:
+            if ca.user_in_scope(cond.get("users"), who):
+                scan.hits.append(policy)
+        except Unavailable as exc:
+            scan.undecided.append(exc)
+    return scan
+
+
+def _who(ctx: Context) -> ca.Who:
+    user = ctx.mailbox("user")
+    try:
+        member_of = ctx.mailbox("memberOf")
+    except Unavailable as exc:
+        member_of = exc
+    return ca.Who.of(user, member_of)
+
+
+def _label(policy: Policy) -> str:
+    state = "report-only" if policy["state"] == ca.REPORT_ONLY else policy["state"]
+    return f"'{policy.get('displayName') or policy['id']}' ({state})"
+
+
+def _evidence(policies: list[Policy], **extra: Any) -> dict[str, Any]:
+    items = [{"id": p["id"], "displayName": p.get("displayName"), "state": p["state"],
+              "clientAppTypes": p["conditions"].get("clientAppTypes"),
+              "builtInControls": (p.get("grantControls") or {}).get("builtInControls")} for p in policies]
+    return {"conditionalAccessPolicies": items, **extra}
+
+
+@dataclass
+class _Found:
+    """Covering policies split into enforced now, and at risk (report-only, or narrowed by what we cannot see)."""
+
+    enforced: list[Policy] = field(default_factory=list)
+    at_risk: list[Policy] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, policy: Policy, narrowed_by: str | None) -> None:
+        if policy["state"] == ca.ENABLED and not narrowed_by:
+            self.enforced.append(policy)
+            return
+        self.at_risk.append(policy)
+        if policy["state"] == ca.REPORT_ONLY:
+            self.reasons.append(f"{_label(policy)} would apply once enforced")
+        else:
+            self.reasons.append(f"{_label(policy)} applies when {narrowed_by}")
+
+    def outcome(self, now_fine: str, **evidence: Any) -> Outcome | None:
+        if self.at_risk:
+            return warned(f"{now_fine}, but {'; '.join(self.reasons)}.", _evidence(self.at_risk, **evidence))
+        return None
+
+
+def _narrowed(policy: Policy) -> str | None:
+    conditions = ca.unevaluated(policy["conditions"])
+    return f"its {', '.join(conditions)} condition matches" if conditions else None
+
+
+def _senders(ctx: Context) -> list[ca.Network] | Outcome:
+    try:
+        return [ca.parse_network(ip) for ip in ctx.options.sender_ips]
+    except ValueError as exc:
+        return unknown(f"A sender IP in the options is not an IP address or CIDR range ({exc}).",
+                       {"options.sender_ips": list(ctx.options.sender_ips)})
+
+
+@check("ms.ca-legacy-auth", "Conditional Access: legacy authentication block", severity=Severity.HIGH,
+       cause="ca-legacy-auth-block", methods=(Method.BASIC,), order=32,
+       reads=("conditionalAccessPolicies", "user", "memberOf"), provider=P)
+@for_existing
+def ca_legacy_auth(ctx: Context) -> Outcome:
+    scan = _scan(ctx, _blocks_everywhere)  # location-bound blocks: ms.ca-location
+    found = _Found()
+    for policy in scan.hits:
+        found.add(policy, _narrowed(policy))
+    if found.enforced:
+        return failed(f"Conditional Access policy {', '.join(map(_label, found.enforced))} blocks legacy-"
+                      f"authentication clients (client app type 'other'), which includes SMTP AUTH with a "
+                      f"password, for {ctx.subject}.", _evidence(found.enforced))
+    if scan.undecided:
+        raise scan.undecided[0]
+    return found.outcome("Basic SMTP sign-in is not blocked now") or passed(
+        f"No enabled Conditional Access policy blocks legacy-authentication clients for {ctx.subject}.",
+        {"conditionalAccessPolicies": "none applies"})
+
+
+@check("ms.ca-location", "Conditional Access: location block", severity=Severity.HIGH, cause="ca-location-block",
+       methods=(Method.BASIC, Method.OAUTH_DELEGATED), order=34,
+       reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf"), provider=P)
+@for_existing
+def ca_location(ctx: Context) -> Outcome:
+    # App-only (client credentials) tokens are not evaluated by user-targeted policies: not oauth-app.
+    scan = _scan(ctx, _blocks_by_location)
+    if not scan.hits and not scan.undecided:
+        return passed(f"No enabled Conditional Access policy blocks sign-in by location for {ctx.subject}.",
+                      {"conditionalAccessPolicies": "none applies"})
+    if not ctx.options.sender_ips:
+        names = ", ".join(map(_label, scan.hits)) or "A policy"
+        return skipped(f"{names} blocks sign-in by location, and no sender IP was given: pass --sender-ip "
+                       "with the sending service's published IP ranges to evaluate it.")
+    senders = _senders(ctx)
+    if isinstance(senders, Outcome):
+        return senders
+    named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
+    found, cannot_tell, where_detail = _Found(), [], {}
+    for policy in scan.hits:
+        results = [(s, *ca.location_applies(policy["conditions"]["locations"], s, named)) for s in senders]
+        where_detail.update({f"{policy.get('displayName') or policy['id']} / {s}": why for s, _, why in results})
+        if any(where is ca.Where.IN for _, where, _ in results):
+            found.add(policy, _narrowed(policy))
+        elif any(where is ca.Where.UNKNOWN for _, where, _ in results):
+            cannot_tell.append(policy)
+    evidence = {"options.sender_ips": [str(s) for s in senders], "locations": where_detail}
+    if found.enforced:
+        return failed(f"Conditional Access policy {', '.join(map(_label, found.enforced))} blocks sign-in from "
+                      f"the sender IPs {', '.join(map(str, senders))} for {ctx.subject}.",
+                      _evidence(found.enforced, **evidence))
+    if scan.undecided:
+        raise scan.undecided[0]
+    if cannot_tell:
+        return unknown(f"Policy {', '.join(map(_label, cannot_tell))} blocks by a location preflight cannot "
+                       "match to an IP address (a country location or an unknown location id): check the "
+                       "sender's country against it, or add the sender range as an IP named location.",
+                       _evidence(cannot_tell, **evidence))
+    return found.outcome("Sign-in from the sender IPs is not blocked now", **evidence) or passed(
+        f"The sender IPs {', '.join(map(str, senders))} are outside every location that a Conditional Access "
+        f"policy blocks for {ctx.subject}.", _evidence(scan.hits, **evidence))
+
+
+@check("ms.ca-mfa", "Conditional Access: MFA for legacy clients", severity=Severity.HIGH, cause="mfa-required",
+       methods=(Method.BASIC,), order=36,
+       reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf"), provider=P)
+@for_existing
+def ca_mfa(ctx: Context) -> Outcome:
+    scan = _scan(ctx, _needs_mfa)
+    found = _Found()
+    for policy in scan.hits:
+        narrowed = _narrowed(policy)
+        if ca.narrows_by_location(policy["conditions"]):
+            if not ctx.options.sender_ips:
+                narrowed = "the sign-in comes from one of its locations (no --sender-ip given to evaluate it)"
+            else:
+                senders = _senders(ctx)
+                if isinstance(senders, Outcome):
+                    return senders
+                named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
+                wheres = {ca.location_applies(policy["conditions"]["locations"], s, named)[0] for s in senders}
+                if ca.Where.IN not in wheres:
+                    if ca.Where.UNKNOWN not in wheres:
+                        continue
+                    narrowed = "the sender is in one of its country locations, which preflight cannot match"
+        found.add(policy, narrowed)
+    if found.enforced:
+        return failed(f"Conditional Access policy {', '.join(map(_label, found.enforced))} requires multi-factor "
+                      f"authentication from legacy clients for {ctx.subject}; a password-only SMTP AUTH sign-in "
+                      "cannot satisfy it.", _evidence(found.enforced))
+    if scan.undecided:
+        raise scan.undecided[0]
+    return found.outcome("MFA is not required for Basic SMTP sign-in now") or passed(
+        f"No enabled Conditional Access policy requires MFA from legacy clients for {ctx.subject}.",
+        {"conditionalAccessPolicies": "none applies"})

@@ -1,0 +1,129 @@
+"""Small pure helpers the Microsoft checks share: data files, Exchange value normalisation, missing mailboxes."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from functools import wraps
+from importlib.resources import files
+from typing import Any
+
+from preflight.checks import Context, Outcome, skipped
+from preflight.snapshot import Unavailable
+
+_TRUE = {"true", "$true"}
+_FALSE = {"false", "$false"}
+
+
+def data(name: str) -> dict[str, Any]:
+    """One of providers/microsoft/data/*.toml (facts that change live there, not in code)."""
+    text = files("providers.microsoft").joinpath(f"data/{name}.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def as_bool(value: Any, field: str) -> bool | None:
+    """Exchange cmdlet booleans arrive as JSON booleans or as "True"/"False"; null means "not set"."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        if text == "":
+            return None
+    raise ValueError(f"{field} is {value!r}, not a boolean")
+
+
+def as_list(value: Any) -> list[str]:
+    """A multi-valued Exchange property (AccessRights, EmailAddresses): a JSON list or "A, B" text."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    raise ValueError(f"expected a list, got {value!r}")
+
+
+def ref_name(value: Any) -> str | None:
+    """An Exchange object reference (AuthenticationPolicy, ...): plain text, or an object with a Name."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = value.get("Name") or value.get("Identity")
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def same(a: Any, b: Any) -> bool:
+    return isinstance(a, str) and isinstance(b, str) and a.strip().lower() == b.strip().lower()
+
+
+def smtp_addresses(values: Iterable[Any]) -> set[str]:
+    """Addresses from proxyAddresses / EmailAddresses ("SMTP:primary", "smtp:alias"), lower-cased."""
+    out = set()
+    for v in values:
+        text = str(v)
+        if text.lower().startswith("smtp:"):
+            out.add(text[5:].strip().lower())
+    return out
+
+
+def optional_org(ctx: Context, name: str) -> Any | None:
+    """An org resource whose 404 means "does not exist" (the app's service principal): None then."""
+    try:
+        return ctx.org(name)
+    except Unavailable as exc:
+        if exc.error is not None and exc.error.get("status") == 404:
+            return None
+        raise
+
+
+def user_or_missing(ctx: Context) -> dict[str, Any] | None:
+    """The Graph user, or None when Graph said 404: the address does not exist in the tenant."""
+    try:
+        user: dict[str, Any] = ctx.mailbox("user")
+    except Unavailable as exc:
+        if exc.error is not None and exc.error.get("status") == 404:
+            return None
+        raise
+    return user
+
+
+def missing(ctx: Context) -> bool:
+    try:
+        return user_or_missing(ctx) is None
+    except Unavailable:
+        return False
+
+
+def for_existing(func: Callable[[Context], Outcome | None]) -> Callable[[Context], Outcome | None]:
+    """Skip a mailbox check when the address does not exist: mailbox-not-found already says so."""
+
+    @wraps(func)
+    def run(ctx: Context) -> Outcome | None:
+        if missing(ctx):
+            return skipped(f"{ctx.subject} does not exist in this tenant (see mailbox-not-found).")
+        return func(ctx)
+
+    return run
+
+
+def shared_mailbox(ctx: Context) -> tuple[bool, dict[str, Any]]:
+    """Is the mailbox shared, and the evidence: Get-Mailbox RecipientTypeDetails, else userPurpose."""
+    known = data("wellknown")["mailbox"]
+    try:
+        kind = ctx.mailbox("mailbox")["RecipientTypeDetails"]
+        return kind in known["shared_recipient_types"], {"mailbox.RecipientTypeDetails": kind}
+    except Unavailable as first:
+        try:
+            settings = ctx.mailbox("mailboxSettings")
+        except Unavailable:
+            raise first from None
+    purpose = settings["userPurpose"]
+    # The docs show userPurpose both as a plain string and as {"value": "..."}: accept both.
+    if isinstance(purpose, Mapping):
+        purpose = purpose["value"]
+    return purpose in known["shared_user_purposes"], {"mailboxSettings.userPurpose": purpose}

@@ -1,0 +1,213 @@
+"""Fixture tenants, one per row of the troubleshooting table: verdict per mailbox and method, blocking causes
+in the order a sign-in meets them, through the real engine, catalogue and permission list."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight.causes import load_catalogue
+from preflight.engine import evaluate
+from preflight.exitcodes import Exit, exit_code
+from preflight.model import Finding, Status, TargetResult
+from preflight.snapshot import load, parse
+from providers.microsoft import provider
+from providers.microsoft.checks import ALL_CHECKS
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)  # before Basic SMTP AUTH is disabled by default
+AFTER = datetime(2027, 1, 15, 12, tzinfo=UTC)
+CATALOGUE = load_catalogue()
+
+J, R = "jobs@contoso.com", "recruiting@contoso.com"
+B, D, A = "basic", "oauth-delegated", "oauth-app"
+NA = "oauth-app-not-authorized"
+
+# fixture -> {(mailbox, method): (verdict, blocking causes in order)}
+EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
+    "shared-mailbox": {(R, B): ("blocked", ["shared-mailbox"]), (R, D): ("blocked", ["shared-mailbox"]),
+                       (R, A): ("ready", [])},
+    "smtp-auth-off-tenant": {(J, B): ("blocked", ["smtp-auth-disabled-tenant"]),
+                             (J, A): ("blocked", ["smtp-auth-disabled-tenant"])},
+    # works: the mailbox overrides the organisation (Basic is only at risk from its retirement)
+    "smtp-auth-off-tenant-on-mailbox": {(J, B): ("at-risk", []), (J, A): ("ready", [])},
+    "smtp-auth-off-mailbox": {(J, B): ("blocked", ["smtp-auth-disabled-mailbox"]),
+                              (J, A): ("blocked", ["smtp-auth-disabled-mailbox"])},
+    "security-defaults": {(J, B): ("blocked", ["security-defaults"]), (J, A): ("ready", []),
+                          ("alerts@contoso.com", B): ("blocked", ["security-defaults", "smtp-auth-disabled-tenant"]),
+                          ("alerts@contoso.com", A): ("blocked", ["smtp-auth-disabled-tenant"])},
+    "ca-legacy-excluded": {(J, B): ("at-risk", [])},
+    "ca-legacy-included": {(J, B): ("blocked", ["ca-legacy-auth-block"])},
+    "ca-location-trusted": {(J, B): ("at-risk", []), (J, D): ("ready", []), (J, A): ("ready", [])},
+    "ca-location-outside": {(J, B): ("blocked", ["ca-location-block"]), (J, D): ("blocked", ["ca-location-block"]),
+                            (J, A): ("ready", [])},
+    "auth-policy-no-basic": {(J, B): ("blocked", ["basic-auth-policy-block"]),
+                             ("scanner@contoso.com", B): ("at-risk", [])},
+    "oauth-app-ready": {(J, A): ("ready", [])},
+    "oauth-app-not-consented": {(J, A): ("blocked", [NA])},
+    "oauth-app-no-role": {(J, A): ("blocked", [NA])},
+    "oauth-app-no-exchange-sp": {(J, A): ("blocked", [NA])},
+    "oauth-app-wrong-object-id": {(J, A): ("blocked", [NA])},
+    "oauth-app-no-mailbox-permission": {(J, A): ("blocked", [NA])},
+    "oauth-app-no-app-id": {(J, A): ("incomplete", [])},
+    "forbidden": {(m, x): ("incomplete", []) for m in (J, R) for x in (B, D, A)},
+    "accounts": {(J, B): ("at-risk", []), (J, D): ("incomplete", []),
+                 ("careers@contoso.com", B): ("blocked", ["alias-address"]),
+                 ("careers@contoso.com", D): ("blocked", ["alias-address"]),
+                 ("former.employee@contoso.com", B): ("blocked", ["account-disabled"]),
+                 ("former.employee@contoso.com", D): ("blocked", ["account-disabled"]),
+                 ("contractor@contoso.com", B): ("blocked", ["no-mailbox-license"]),
+                 ("contractor@contoso.com", D): ("blocked", ["no-mailbox-license"]),
+                 ("temp@contoso.com", B): ("at-risk", []), ("temp@contoso.com", D): ("incomplete", []),
+                 ("missing@contoso.com", B): ("blocked", ["mailbox-not-found"]),
+                 ("missing@contoso.com", D): ("blocked", ["mailbox-not-found"])},
+    "ca-mfa": {(J, B): ("blocked", ["mfa-required"]), ("sync@contoso.com", B): ("at-risk", [])},
+    "oauth-delegated": {("alice@contoso.com", D): ("ready", []),
+                        ("bob@contoso.com", D): ("blocked", ["third-party-apps-blocked"])},
+    "send-as": {(J, B): ("at-risk", []), ("sales@contoso.com", B): ("blocked", ["send-as-denied"]),
+                ("alerts@contoso.com", B): ("incomplete", []),
+                ("noreply@contoso.com", B): ("blocked", ["shared-mailbox"])},
+    "several-layers": {(R, B): ("blocked", ["shared-mailbox", "ca-legacy-auth-block", "basic-auth-policy-block",
+                                            "smtp-auth-disabled-tenant"])},
+}
+
+
+def run(name: str, now: datetime = NOW, data: dict[str, Any] | None = None) -> TargetResult:
+    snap = parse(data, name) if data is not None else load(FIXTURES / f"{name}.json")
+    return evaluate(snap, provider.checks(), CATALOGUE, now, provider.permissions())
+
+
+def verdicts(result: TargetResult) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    return {(m.address, m.method.value): (m.verdict.value, m.blocking) for m in result.mailboxes}
+
+
+def finding(result: TargetResult, check: str, subject: str | None = None) -> Finding:
+    return next(f for f in result.findings if f.check == check and f.subject == subject)
+
+
+def test_every_fixture_has_expectations() -> None:
+    assert {p.stem for p in FIXTURES.glob("*.json")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_verdicts(name: str) -> None:
+    assert verdicts(run(name)) == EXPECTED[name]
+
+
+def test_every_failure_names_a_catalogue_cause_with_a_microsoft_fix_for_the_subject() -> None:
+    for name in EXPECTED:
+        for f in run(name).findings:
+            if f.status in (Status.FAIL, Status.WARN):
+                assert f.cause is not None and f.cause in CATALOGUE and f.remediation, (name, f.check)
+                assert f.remediation == CATALOGUE.get(f.cause).fix("microsoft", f.subject)
+                assert f.evidence, (name, f.check)
+
+
+def test_forbidden_everywhere_is_all_unknown_never_pass_and_exits_3() -> None:
+    result = run("forbidden")
+    statuses = {f.check: f.status for f in result.findings}
+    assert Status.PASS not in statuses.values() and Status.FAIL not in statuses.values()
+    # only the date-based retirement warning needs nothing from the tenant
+    assert {c for c, s in statuses.items() if s is not Status.UNKNOWN} == {"ms.basic-auth-retirement"}
+    for f in result.findings:
+        if f.status is Status.UNKNOWN:
+            assert "403" in f.message and f.remediation and f.remediation.startswith("Grant "), f.check
+    assert exit_code([result]) is Exit.INCOMPLETE
+
+
+def test_smtp_auth_finding_names_the_setting_its_value_and_where_it_came_from() -> None:
+    f = finding(run("smtp-auth-off-tenant"), "ms.smtp-auth-enabled", J)
+    assert f.cause == "smtp-auth-disabled-tenant"
+    assert "Get-TransportConfig SmtpClientAuthenticationDisabled: True" in f.message
+    assert f.evidence == {"casMailbox.SmtpClientAuthenticationDisabled": None,
+                          "transportConfig.SmtpClientAuthenticationDisabled": True}
+    assert "Set-CASMailbox -Identity jobs@contoso.com -SmtpClientAuthenticationDisabled $false" in str(f.remediation)
+    # "True"/"False" strings from the REST endpoint are read as booleans
+    g = finding(run("smtp-auth-off-mailbox"), "ms.smtp-auth-enabled", J)
+    assert g.cause == "smtp-auth-disabled-mailbox" and g.evidence["casMailbox.SmtpClientAuthenticationDisabled"] is True
+
+
+def test_basic_auth_retirement_warns_before_and_fails_after_the_date_in_the_data_file() -> None:
+    before = finding(run("smtp-auth-off-tenant-on-mailbox"), "ms.basic-auth-retirement")
+    assert before.status is Status.WARN and "2026-12-31" in before.message
+    after = run("smtp-auth-off-tenant-on-mailbox", now=AFTER)
+    assert verdicts(after)[(J, B)] == ("blocked", ["basic-auth-retirement"])
+    assert verdicts(after)[(J, A)] == ("ready", [])
+
+
+def test_location_block_names_the_policy_and_the_sender_ip() -> None:
+    f = next(f for f in run("ca-location-outside").findings if f.check == "ms.ca-location" and f.status is Status.FAIL)
+    assert "'Block sign-in outside trusted locations' (enabled)" in f.message and "192.0.2.10/32" in f.message
+    trusted = run("ca-location-trusted")
+    assert finding(trusted, "ms.ca-location", J).status is Status.PASS
+    # app-only tokens are not evaluated by user-targeted policies: no location finding for oauth-app
+    assert all(f.method is None or f.method.value != A for f in trusted.findings if f.check == "ms.ca-location")
+
+
+def test_report_only_policy_is_a_warning_and_role_exclusion_is_honoured() -> None:
+    result = run("ca-mfa")
+    legacy = finding(result, "ms.ca-legacy-auth", J)
+    assert legacy.status is Status.WARN and "report-only" in legacy.message
+    assert finding(result, "ms.ca-mfa", "sync@contoso.com").status is Status.PASS
+    assert finding(result, "ms.ca-mfa", J).status is Status.FAIL
+
+
+def test_shared_mailbox_is_fine_for_app_only_and_needs_no_licence_or_sign_in() -> None:
+    result = run("shared-mailbox")
+    shared = [f for f in result.findings if f.check == "ms.shared-mailbox"]
+    assert {(f.method.value if f.method else None, f.status) for f in shared} == {
+        (B, Status.FAIL), (D, Status.FAIL), (A, Status.PASS)}
+    assert finding(result, "ms.exchange-licence", R).status is Status.PASS
+    sign_in = {f.method.value if f.method else None: f.status for f in result.findings
+               if f.check == "ms.sign-in-enabled"}
+    assert sign_in == {B: Status.SKIPPED, D: Status.SKIPPED, A: Status.PASS}
+
+
+def test_wrong_object_id_says_which_id_was_used() -> None:
+    f = finding(run("oauth-app-wrong-object-id"), "ms.oauth-exchange-service-principal")
+    assert f.status is Status.FAIL and "app registration's object id" in f.message
+    assert f.evidence["exchangeServicePrincipal.ObjectId"] != f.evidence["servicePrincipal.id"]
+
+
+def test_missing_app_id_says_to_pass_it() -> None:
+    result = run("oauth-app-no-app-id")
+    unknowns = [f for f in result.findings if f.status is Status.UNKNOWN]
+    assert {f.check for f in unknowns} == {"ms.oauth-app-role", "ms.oauth-exchange-service-principal",
+                                          "ms.oauth-mailbox-permission"}
+    assert all("--app-id" in f.message for f in unknowns)
+
+
+def test_send_as_unknown_when_the_from_address_was_not_collected() -> None:
+    f = finding(run("send-as"), "ms.send-as", "alerts@contoso.com")
+    assert f.status is Status.UNKNOWN and "info@contoso.com" in f.message
+    assert finding(run("send-as"), "ms.send-as", J).status is Status.PASS
+
+
+def test_missing_address_skips_the_other_mailbox_checks_instead_of_piling_up_unknowns() -> None:
+    result = run("accounts")
+    mine = [f for f in result.findings if f.subject == "missing@contoso.com"]
+    assert {f.status for f in mine if f.check != "ms.mailbox-exists"} == {Status.SKIPPED}
+
+
+def test_checks_are_listed_in_sign_in_order_with_unique_ids_and_catalogue_causes() -> None:
+    ids = [c.id for c in ALL_CHECKS]
+    assert len(ids) == len(set(ids))
+    orders = [c.order for c in ALL_CHECKS]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders)
+    for c in ALL_CHECKS:
+        assert c.cause in CATALOGUE and c.provider == "microsoft", c.id
+        assert set(c.reads) <= set(provider.permissions()), c.id
+    # DESIGN §6: an Entra layer (security defaults) is met before the Exchange SMTP AUTH switch
+    order = {c.id: c.order for c in ALL_CHECKS}
+    assert order["ms.security-defaults"] < order["ms.smtp-auth-enabled"] < order["ms.oauth-app-role"]
+    assert order["ms.mailbox-exists"] == min(orders) and order["ms.send-as"] == max(orders)
+
+
+def test_evaluation_is_repeatable_from_the_report_json() -> None:
+    result = run("several-layers")
+    again = TargetResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again.to_dict() == result.to_dict()
