@@ -1,0 +1,331 @@
+"""The tricky parts on their own: string booleans, Conditional Access scoping, IP/location matching, the
+effective authentication policy, consent, and honest unknowns when a needed resource is unreadable."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight.causes import load_catalogue
+from preflight.engine import evaluate
+from preflight.model import Finding, Status, TargetResult
+from preflight.snapshot import Unavailable, parse
+from providers.microsoft import provider
+from providers.microsoft.checks import ca
+from providers.microsoft.checks.values import as_bool, as_list, ref_name, smtp_addresses
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+J = "jobs@contoso.com"
+FORBIDDEN = {"error": {"status": 403, "code": "Authorization_RequestDenied",
+                       "message": "Insufficient privileges to complete the operation."}}
+
+
+def fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def run(data: dict[str, Any]) -> TargetResult:
+    return evaluate(parse(copy.deepcopy(data)), provider.checks(), load_catalogue(), NOW, provider.permissions())
+
+
+def find(result: TargetResult, check: str, subject: str | None = J) -> Finding:
+    return next(f for f in result.findings if f.check == check and f.subject == subject)
+
+
+# -- Exchange value normalisation ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "want"), [(True, True), (False, False), ("True", True), ("false", False),
+                                           (" FALSE ", False), ("$true", True), (None, None), ("", None)])
+def test_as_bool_reads_json_and_string_booleans(raw: Any, want: bool | None) -> None:
+    assert as_bool(raw, "X") is want
+
+
+@pytest.mark.parametrize("raw", ["yes", 1, 0, [], {}])
+def test_as_bool_refuses_anything_else(raw: Any) -> None:
+    with pytest.raises(ValueError, match="not a boolean"):
+        as_bool(raw, "X")
+
+
+def test_multi_valued_properties_and_references() -> None:
+    assert as_list(["FullAccess", "ReadPermission"]) == ["FullAccess", "ReadPermission"]
+    assert as_list("FullAccess, ReadPermission") == ["FullAccess", "ReadPermission"]
+    assert as_list(None) == []
+    assert ref_name({"Name": "Block Basic Auth"}) == "Block Basic Auth" and ref_name("  ") is None
+    assert smtp_addresses(["SMTP:Jobs@Contoso.com", "smtp:careers@contoso.com", "X500:/o=x"]) == {
+        "jobs@contoso.com", "careers@contoso.com"}
+
+
+# -- Conditional Access: who is in scope -----------------------------------------------------------
+
+GROUP = {"@odata.type": "#microsoft.graph.group", "id": "g-1", "displayName": "SMTP exceptions"}
+ADMIN = {"@odata.type": "#microsoft.graph.directoryRole", "id": "r-obj", "displayName": "Global Administrator",
+         "roleTemplateId": "62e90394-69f5-4237-9190-012177145e10"}
+USER = {"id": "u-1", "userType": "Member"}
+
+
+def users(**kw: list[str]) -> dict[str, Any]:
+    base: dict[str, Any] = {k: [] for k in ("includeUsers", "excludeUsers", "includeGroups", "excludeGroups",
+                                            "includeRoles", "excludeRoles")}
+    base.update(kw)
+    base["includeGuestsOrExternalUsers"] = None
+    base["excludeGuestsOrExternalUsers"] = None
+    return base
+
+
+def test_user_scope_includes_and_excludes() -> None:
+    who = ca.Who.of(USER, [GROUP, ADMIN])
+    assert ca.user_in_scope(users(includeUsers=["All"]), who)
+    assert not ca.user_in_scope(users(includeUsers=["All"], excludeUsers=["u-1"]), who)
+    assert not ca.user_in_scope(users(includeUsers=["All"], excludeGroups=["g-1"]), who)
+    assert ca.user_in_scope(users(includeGroups=["g-1"]), who)
+    assert ca.user_in_scope(users(includeRoles=["62e90394-69f5-4237-9190-012177145e10"]), who)
+    assert not ca.user_in_scope(users(includeUsers=["All"], excludeRoles=["62e90394-69f5-4237-9190-012177145e10"]),
+                                who)
+    assert not ca.user_in_scope(users(includeUsers=["None"]), who)
+    assert not ca.user_in_scope(users(includeUsers=["someone-else"]), who)
+    assert not ca.user_in_scope(None, who)  # workload-identity policy: no users condition
+
+
+def test_guests() -> None:
+    guest = ca.Who.of({"id": "u-2", "userType": "Guest"}, [])
+    assert ca.user_in_scope(users(includeUsers=["GuestsOrExternalUsers"]), guest)
+    assert not ca.user_in_scope(users(includeUsers=["All"], excludeUsers=["GuestsOrExternalUsers"]), guest)
+    assert not ca.user_in_scope(users(includeUsers=["GuestsOrExternalUsers"]), ca.Who.of(USER, []))
+
+
+def test_memberships_are_needed_only_when_a_policy_names_groups_or_roles() -> None:
+    unreadable = ca.Who.of(USER, Unavailable("memberOf of jobs@contoso.com", "403"))
+    assert ca.user_in_scope(users(includeUsers=["All"]), unreadable)
+    assert not ca.user_in_scope(users(includeUsers=["All"], excludeUsers=["u-1"], excludeGroups=["g-1"]), unreadable)
+    with pytest.raises(Unavailable):
+        ca.user_in_scope(users(includeUsers=["All"], excludeGroups=["g-1"]), unreadable)
+
+
+def test_roles_returned_without_template_ids_cannot_be_matched() -> None:
+    limited = ca.Who.of(USER, [GROUP, {"@odata.type": "#microsoft.graph.directoryRole", "id": "r-obj"}])
+    assert ca.user_in_scope(users(includeGroups=["g-1"]), limited)
+    with pytest.raises(Unavailable, match="roleTemplateId"):
+        ca.user_in_scope(users(includeUsers=["All"], excludeRoles=["62e90394-69f5-4237-9190-012177145e10"]), limited)
+
+
+EXO = "00000002-0000-0ff1-ce00-000000000000"
+TARGETS = ["All", "Office365", EXO]
+
+
+@pytest.mark.parametrize(("apps", "want"), [
+    ({"includeApplications": ["All"], "excludeApplications": []}, True),
+    ({"includeApplications": ["Office365"]}, True),
+    ({"includeApplications": [EXO]}, True),
+    ({"includeApplications": ["All"], "excludeApplications": ["Office365"]}, False),
+    ({"includeApplications": ["All"], "excludeApplications": [EXO]}, False),
+    ({"includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]}, False),  # SharePoint only
+    ({"includeApplications": [], "includeUserActions": ["urn:user:registersecurityinfo"]}, False),
+    (None, False),
+])
+def test_application_scope(apps: dict[str, Any] | None, want: bool) -> None:
+    assert ca.app_in_scope(apps, TARGETS) is want
+
+
+def test_client_types_and_unevaluated_conditions() -> None:
+    assert ca.client_in_scope(["exchangeActiveSync", "other"], ["other", "all"])
+    assert ca.client_in_scope(["all"], ["other", "all"])
+    assert not ca.client_in_scope(["browser", "mobileAppsAndDesktopClients"], ["other", "all"])
+    assert ca.unevaluated({"signInRiskLevels": ["high"], "platforms": {"includePlatforms": ["all"]}}) == [
+        "signInRiskLevels high"]
+    assert ca.unevaluated({"platforms": {"includePlatforms": ["android"], "excludePlatforms": []}}) == [
+        "device platforms"]
+    assert ca.unevaluated({"signInRiskLevels": [], "platforms": None, "devices": None}) == []
+
+
+# -- Conditional Access: locations ------------------------------------------------------------------
+
+V4, V6 = "#microsoft.graph.iPv4CidrRange", "#microsoft.graph.iPv6CidrRange"
+OFFICE: dict[str, Any] = {
+    "@odata.type": "#microsoft.graph.ipNamedLocation", "id": "loc-office", "displayName": "Office", "isTrusted": True,
+    "ipRanges": [{"@odata.type": V4, "cidrAddress": "198.51.100.0/24"},
+                 {"@odata.type": V6, "cidrAddress": "2001:db8:10::/48"}]}
+PARTNER: dict[str, Any] = {
+    "@odata.type": "#microsoft.graph.ipNamedLocation", "id": "loc-partner", "displayName": "Partner",
+    "isTrusted": False, "ipRanges": [{"@odata.type": V4, "cidrAddress": "203.0.113.0/25"}]}
+COUNTRY: dict[str, Any] = {
+    "@odata.type": "#microsoft.graph.countryNamedLocation", "id": "loc-country", "displayName": "Home country",
+    "countriesAndRegions": ["NL"], "includeUnknownCountriesAndRegions": False}
+NAMED: dict[str, dict[str, Any]] = {str(loc["id"]): loc for loc in (OFFICE, PARTNER, COUNTRY)}
+OUTSIDE_TRUSTED = {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}
+
+
+@pytest.mark.parametrize(("sender", "want"), [
+    ("198.51.100.7", ca.Where.OUT),  # in the trusted office range: excluded
+    ("198.51.100.0/25", ca.Where.OUT),
+    ("198.51.100.0/23", ca.Where.IN),  # only half of the range is trusted: the other half is blocked
+    ("192.0.2.10", ca.Where.IN),
+    ("2001:db8:10:1::5", ca.Where.OUT),  # IPv6 inside the trusted /48
+    ("2001:db8:99::5", ca.Where.IN),
+    ("203.0.113.10", ca.Where.IN),  # a named location that is not trusted does not exempt
+])
+def test_block_outside_trusted_locations(sender: str, want: ca.Where) -> None:
+    assert ca.location_applies(OUTSIDE_TRUSTED, ca.parse_network(sender), NAMED)[0] is want
+
+
+def test_named_and_country_locations() -> None:
+    only_partner = {"includeLocations": ["loc-partner"], "excludeLocations": []}
+    assert ca.location_applies(only_partner, ca.parse_network("203.0.113.200"), NAMED)[0] is ca.Where.OUT
+    assert ca.location_applies(only_partner, ca.parse_network("203.0.113.0/24"), NAMED)[0] is ca.Where.IN
+    except_home = {"includeLocations": ["All"], "excludeLocations": ["loc-country"]}
+    where, why = ca.location_applies(except_home, ca.parse_network("192.0.2.1"), NAMED)
+    assert where is ca.Where.UNKNOWN and "'Home country' (country)" in why
+    unknown_id = {"includeLocations": ["loc-deleted"], "excludeLocations": []}
+    assert ca.location_applies(unknown_id, ca.parse_network("192.0.2.1"), NAMED)[0] is ca.Where.UNKNOWN
+    assert ca.narrows_by_location({"locations": OUTSIDE_TRUSTED})
+    assert not ca.narrows_by_location({"locations": {"includeLocations": ["All"], "excludeLocations": []}})
+    assert not ca.narrows_by_location({"locations": None})
+
+
+def test_location_check_without_sender_ip_is_skipped_and_a_bad_one_is_unknown() -> None:
+    data = fixture("ca-location-outside")
+    data["options"]["sender_ips"] = []
+    f = find(run(data), "ms.ca-location")
+    assert f.status is Status.SKIPPED and "--sender-ip" in f.message
+    data["options"]["sender_ips"] = ["not-an-ip"]
+    assert find(run(data), "ms.ca-location").status is Status.UNKNOWN
+    data["options"]["sender_ips"] = ["198.51.100.20"]  # the trusted head office
+    assert find(run(data), "ms.ca-location").status is Status.PASS
+
+
+def test_country_exclusion_makes_the_location_check_unknown() -> None:
+    data = fixture("ca-location-outside")
+    policy = data["org"]["conditionalAccessPolicies"][0]
+    country = next(loc for loc in data["org"]["namedLocations"] if "countriesAndRegions" in loc)
+    policy["conditions"]["locations"] = {"includeLocations": ["All"], "excludeLocations": [country["id"]]}
+    f = find(run(data), "ms.ca-location")
+    assert f.status is Status.UNKNOWN and "country" in f.message
+
+
+def test_unreadable_membership_is_unknown_unless_another_policy_already_blocks() -> None:
+    data = fixture("ca-legacy-excluded")
+    data["mailboxes"][J]["memberOf"] = FORBIDDEN
+    f = find(run(data), "ms.ca-legacy-auth")
+    assert f.status is Status.UNKNOWN and "memberOf" in f.message and "GroupMember.Read.All" in str(f.remediation)
+    blanket = copy.deepcopy(data["org"]["conditionalAccessPolicies"][0])
+    blanket["id"], blanket["displayName"] = "p-2", "Block legacy authentication for everyone"
+    blanket["conditions"]["users"]["excludeGroups"] = []
+    data["org"]["conditionalAccessPolicies"].append(blanket)
+    assert find(run(data), "ms.ca-legacy-auth").status is Status.FAIL
+
+
+def test_policy_narrowed_by_sign_in_risk_is_a_warning() -> None:
+    data = fixture("ca-legacy-included")
+    data["org"]["conditionalAccessPolicies"][0]["conditions"]["signInRiskLevels"] = ["high"]
+    f = find(run(data), "ms.ca-legacy-auth")
+    assert f.status is Status.WARN and "signInRiskLevels high" in f.message
+
+
+def test_disabled_policy_and_other_apps_are_ignored() -> None:
+    data = fixture("ca-legacy-included")
+    data["org"]["conditionalAccessPolicies"][0]["state"] = "disabled"
+    assert find(run(data), "ms.ca-legacy-auth").status is Status.PASS
+    data = fixture("ca-legacy-included")
+    data["org"]["conditionalAccessPolicies"][0]["conditions"]["applications"]["excludeApplications"] = ["Office365"]
+    assert find(run(data), "ms.ca-legacy-auth").status is Status.PASS
+
+
+# -- Exchange: the effective authentication policy ----------------------------------------------------
+
+def test_user_policy_wins_over_the_org_default_and_names_are_matched_loosely() -> None:
+    data = fixture("auth-policy-no-basic")
+    result = run(data)
+    assert "Get-OrganizationConfig DefaultAuthenticationPolicy" in find(result, "ms.auth-policy-basic-smtp").message
+    assert find(result, "ms.auth-policy-basic-smtp", "scanner@contoso.com").status is Status.PASS
+    # the reference may come as a distinguished name
+    policy = data["org"]["authenticationPolicies"][1]
+    data["mailboxes"][J]["exchangeUser"]["AuthenticationPolicy"] = policy["DistinguishedName"]
+    assert find(run(data), "ms.auth-policy-basic-smtp").status is Status.PASS
+
+
+def test_no_policy_anywhere_passes_without_reading_the_policy_list() -> None:
+    data = fixture("auth-policy-no-basic")
+    data["org"]["organizationConfig"]["DefaultAuthenticationPolicy"] = None
+    data["org"]["authenticationPolicies"] = FORBIDDEN
+    assert find(run(data), "ms.auth-policy-basic-smtp").status is Status.PASS
+    assert find(run(data), "ms.auth-policy-basic-smtp", "scanner@contoso.com").status is Status.UNKNOWN
+
+
+def test_a_policy_name_that_is_not_in_the_list_is_unknown() -> None:
+    data = fixture("auth-policy-no-basic")
+    data["org"]["organizationConfig"]["DefaultAuthenticationPolicy"] = "Deleted policy"
+    assert find(run(data), "ms.auth-policy-basic-smtp").status is Status.UNKNOWN
+
+
+def test_smtp_auth_needs_the_org_value_only_when_the_mailbox_inherits() -> None:
+    data = fixture("smtp-auth-off-tenant-on-mailbox")
+    data["org"]["transportConfig"] = FORBIDDEN
+    assert find(run(data), "ms.smtp-auth-enabled").status is Status.PASS
+    data["mailboxes"][J]["casMailbox"]["SmtpClientAuthenticationDisabled"] = None
+    assert find(run(data), "ms.smtp-auth-enabled").status is Status.UNKNOWN
+    data["mailboxes"][J]["casMailbox"]["SmtpClientAuthenticationDisabled"] = "Maybe"
+    f = find(run(data), "ms.smtp-auth-enabled")
+    assert f.status is Status.UNKNOWN and "not a boolean" in f.message
+
+
+# -- Account -----------------------------------------------------------------------------------------
+
+def test_graph_404_with_an_exchange_mailbox_is_not_called_missing() -> None:
+    data = fixture("accounts")
+    data["mailboxes"]["missing@contoso.com"]["mailbox"] = data["mailboxes"][J]["mailbox"]
+    assert find(run(data), "ms.mailbox-exists", "missing@contoso.com").status is Status.UNKNOWN
+
+
+def test_unlicensed_mailbox_of_unreadable_type_is_unknown_not_a_guess() -> None:
+    data = fixture("accounts")
+    data["mailboxes"]["contractor@contoso.com"]["mailbox"] = FORBIDDEN
+    f = find(run(data), "ms.exchange-licence", "contractor@contoso.com")
+    assert f.status is Status.UNKNOWN
+    # userPurpose answers the question when Get-Mailbox cannot (both documented shapes)
+    data["mailboxes"]["contractor@contoso.com"]["mailboxSettings"] = {"userPurpose": {"value": "shared"}}
+    assert find(run(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.PASS
+    data["mailboxes"]["contractor@contoso.com"]["mailboxSettings"] = {"userPurpose": "user"}
+    assert find(run(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.FAIL
+
+
+# -- OAuth -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("assigned", "status", "cause"), [
+    ([], Status.FAIL, "third-party-apps-blocked"),
+    (["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"], Status.WARN, "oauth-app-not-authorized"),
+    (["ManagePermissionGrantsForSelf.microsoft-user-default-low"], Status.UNKNOWN, "oauth-app-not-authorized"),
+])
+def test_delegated_consent_depends_on_user_consent_settings(assigned: list[str], status: Status, cause: str) -> None:
+    data = fixture("oauth-delegated")
+    data["org"]["authorizationPolicy"]["defaultUserRolePermissions"]["permissionGrantPoliciesAssigned"] = assigned
+    f = find(run(data), "ms.oauth-delegated-consent", "bob@contoso.com")
+    assert (f.status, f.cause) == (status, cause)
+
+
+def test_admin_consent_covers_everyone_without_reading_consent_settings() -> None:
+    data = fixture("oauth-delegated")
+    grant = data["org"]["oauth2PermissionGrants"][0]
+    grant["consentType"], grant["principalId"] = "AllPrincipals", None
+    data["org"]["authorizationPolicy"] = FORBIDDEN
+    assert find(run(data), "ms.oauth-delegated-consent", "bob@contoso.com").status is Status.PASS
+
+
+def test_app_only_accepts_send_as_instead_of_full_access() -> None:
+    data = fixture("oauth-app-no-mailbox-permission")
+    sp_id = data["org"]["servicePrincipal"]["id"]
+    data["mailboxes"][J]["recipientPermissions"].append(
+        {"Identity": "jobs", "Trustee": sp_id, "AccessControlType": "Allow", "AccessRights": ["SendAs"],
+         "IsInherited": False, "InheritanceType": "None"})
+    assert find(run(data), "ms.oauth-mailbox-permission").status is Status.PASS
+
+
+def test_full_access_for_the_app_cannot_be_judged_when_exchange_names_are_unknown() -> None:
+    data = fixture("oauth-app-no-mailbox-permission")
+    data["org"]["exchangeServicePrincipals"] = FORBIDDEN
+    assert find(run(data), "ms.oauth-mailbox-permission").status is Status.UNKNOWN
