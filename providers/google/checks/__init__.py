@@ -1,5 +1,21 @@
 """The provider's checks, in the order a sign-in meets them."""
 
 from preflight.checks import Check
+from providers.google.checks.account import account_state, gmail_service, password_change
+from providers.google.checks.address import address_type
+from providers.google.checks.oauth import api_controls, dwd_grant
+from providers.google.checks.security import app_passwords, password_sign_in, two_step
+from providers.google.checks.sendas import send_as
 
-ALL_CHECKS: list[Check] = []
+ALL_CHECKS: list[Check] = [
+    address_type,
+    account_state,
+    password_change,
+    gmail_service,
+    password_sign_in,
+    two_step,
+    app_passwords,
+    api_controls,
+    dwd_grant,
+    send_as,
+]

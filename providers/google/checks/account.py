@@ -1,0 +1,132 @@
+"""Account state: suspended or archived, a pending password change, and whether Gmail is on for the user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight.checks import Context, Outcome, check, failed, passed, unknown
+from preflight.model import Method, Severity, Status
+from preflight.snapshot import Unavailable
+from providers.google.checks.common import User, account_name, bool_field, effective, for_users
+from providers.google.checks.facts import facts
+
+
+@check(
+    "google.account-state",
+    "Account is active (not suspended or archived)",
+    severity=Severity.CRITICAL,
+    cause="account-disabled",
+    order=20,
+    reads=("user",),
+    provider="google",
+)
+@for_users
+def account_state(ctx: Context, user: User) -> Outcome:
+    who = account_name(ctx, user)
+    suspended, archived = bool_field(user, "suspended"), bool_field(user, "archived")
+    evidence: dict[str, Any] = {"user.suspended": suspended, "user.archived": archived}
+    if suspended:
+        reason = user.get("suspensionReason")
+        evidence["user.suspensionReason"] = reason
+        by = f" (suspensionReason {reason})" if reason else ""
+        return failed(f"{who} is suspended{by}: a suspended user cannot sign in to smtp.gmail.com.", evidence)
+    if archived:
+        return failed(
+            f"{who} is archived (user.archived true): an archived user cannot sign in or use Gmail.", evidence
+        )
+    if suspended is None or archived is None:
+        missing = " and ".join(n for n, v in (("suspended", suspended), ("archived", archived)) if v is None)
+        return unknown(
+            f"The Directory record of {who} does not report {missing}; collect users.get with projection=full.",
+            evidence,
+        )
+    return passed(f"{who} is active (suspended false, archived false).", evidence)
+
+
+@check(
+    "google.password-change",
+    "No password change pending at next sign-in",
+    severity=Severity.MEDIUM,
+    cause="web-login-required",
+    methods=(Method.BASIC, Method.OAUTH_DELEGATED),
+    order=25,
+    reads=("user",),
+    provider="google",
+)
+@for_users
+def password_change(ctx: Context, user: User) -> Outcome | None:
+    who = account_name(ctx, user)
+    pending = bool_field(user, "changePasswordAtNextLogin")
+    if pending is None:
+        return None  # not reported: nothing to say either way
+    evidence = {"user.changePasswordAtNextLogin": pending}
+    if pending:
+        return Outcome(
+            Status.WARN,
+            f"{who} must change its password at next sign-in (changePasswordAtNextLogin true): until "
+            "the user signs in on the web and changes it, Google can refuse other sign-ins (often 534 5.7.14), "
+            "and a new password revokes existing app passwords.",
+            evidence,
+        )
+    return passed(f"No password change is pending for {who}.", evidence)
+
+
+def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
+    """A definite 'no Gmail licence' reason from Licensing assignments, when they were collected."""
+    try:
+        assignments = ctx.mailbox("licenses")
+    except Unavailable:
+        return None, {}
+    if not isinstance(assignments, list):
+        raise TypeError("licenses is not a list")
+    held = [f"{a.get('skuName') or a['skuId']} ({a['productId']}/{a['skuId']})" for a in assignments]
+    evidence: dict[str, Any] = {"licenses": held}
+    no_gmail = facts().no_gmail_licences
+    if assignments and all(
+        any(lic.matches(str(a["productId"]), str(a["skuId"])) for lic in no_gmail) for a in assignments
+    ):
+        return f"every licence it holds ({', '.join(held)}) is an edition without Gmail", evidence
+    return None, evidence
+
+
+@check(
+    "google.gmail-service",
+    "Gmail is on for the user",
+    severity=Severity.CRITICAL,
+    cause="no-mailbox-license",
+    order=30,
+    reads=("user", "policies", "orgUnits", "userGroups", "licenses"),
+    provider="google",
+)
+@for_users
+def gmail_service(ctx: Context, user: User) -> Outcome:
+    who = account_name(ctx, user)
+    setup = bool_field(user, "isMailboxSetup")
+    licence_reason, evidence = _licence_note(ctx)
+    evidence["user.isMailboxSetup"] = setup
+    if setup is False:
+        return failed(
+            f"{who} has no Gmail mailbox (isMailboxSetup false): the user has no Gmail licence, or the mailbox "
+            "is still being created (up to 24 hours after licensing).",
+            evidence,
+        )
+    if licence_reason:
+        return failed(f"{who} cannot use Gmail: {licence_reason}.", evidence)
+    eff = effective(ctx, user, "gmail.service_status", "serviceState")
+    evidence.update(eff.evidence("serviceState"))
+    state = facts().enum("serviceState").meaning(eff.get("serviceState"))
+    src = eff.source("serviceState")
+    if state == "disabled" and src is not None and src.policy is None and setup is True:
+        # Google's "no policy means not subscribed" contradicts a mailbox that exists: do not guess.
+        return unknown(
+            f"No gmail.service_status policy applies to {who}, which would mean Gmail is off, yet its mailbox "
+            "exists (isMailboxSetup true); check Apps > Google Workspace > Gmail > Service status.",
+            evidence,
+        )
+    if state == "disabled":
+        return failed(f"Gmail is OFF for {who}: serviceState DISABLED {eff.origin('serviceState')}.", evidence)
+    if state == "enabled":
+        return passed(f"Gmail is on for {who}: serviceState ENABLED {eff.origin('serviceState')}.", evidence)
+    return unknown(
+        f"gmail.service_status has an unrecognised serviceState {eff.get('serviceState')!r} for {who}.", evidence
+    )

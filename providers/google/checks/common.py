@@ -1,0 +1,161 @@
+"""Reading a Google snapshot for the checks: the user an address resolves to, its memberships, effective policy.
+
+Everything here is pure; an unreadable resource raises `Unavailable` (the engine's `unknown`), and an effective
+value that depends on something unreadable raises `Undetermined`, which `for_users` turns into `unknown`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import wraps
+from typing import Any
+
+from preflight.checks import CheckFunc, Context, Outcome, unknown
+from preflight.snapshot import Unavailable
+from providers.google.checks.facts import facts
+from providers.google.checks.policy import Effective, Membership, Undetermined, reduce
+
+User = Mapping[str, Any]
+UserCheck = Callable[[Context, User], Outcome | None]
+
+
+def subject(ctx: Context) -> str:
+    if ctx.subject is None:
+        raise RuntimeError("a mailbox check ran without a mailbox")
+    return ctx.subject
+
+
+def is_not_found(exc: Unavailable) -> bool:
+    return bool(exc.error) and (exc.error or {}).get("status") in facts().not_found_statuses
+
+
+def user_or_none(ctx: Context) -> User | None:
+    """The Directory user the address resolves to (its owner for an alias); None when the Directory says 404."""
+    try:
+        user = ctx.mailbox("user")
+    except Unavailable as exc:
+        if is_not_found(exc):
+            return None
+        raise
+    if not isinstance(user, Mapping):
+        raise TypeError("the user resource is not an object")
+    return user
+
+
+def for_users(func: UserCheck) -> CheckFunc:
+    """Run a per-user check on the address's user; not applicable (no finding) to groups and unknown
+    addresses, which google.address reports. An undetermined effective policy becomes `unknown`."""
+
+    @wraps(func)
+    def run(ctx: Context) -> Outcome | None:
+        user = user_or_none(ctx)
+        if user is None:
+            return None
+        try:
+            return func(ctx, user)
+        except Undetermined as exc:
+            return unknown(
+                f"The effective {exc.setting} for {subject(ctx)} cannot be determined: {exc.reason}.",
+                {"setting": exc.setting, "reason": exc.reason},
+            )
+
+    return run
+
+
+def primary(user: User) -> str:
+    return str(user["primaryEmail"]).lower()
+
+
+def account_name(ctx: Context, user: User) -> str:
+    """The account a finding is about: the address, or for an alias its owner (whose record users.get gave)."""
+    address, owner = subject(ctx), primary(user)
+    return address if owner == address else f"{owner} (the owner of {address})"
+
+
+def bool_field(user: User, name: str) -> bool | None:
+    """A Directory boolean; None when absent. A non-boolean is a shape error (the check becomes unknown)."""
+    value = user.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    raise TypeError(f"user.{name} is {value!r}, not a boolean")
+
+
+def _ancestors(path: str) -> list[str]:
+    """'/a/b' -> ['/a/b', '/a']; the root '/' is handled apart."""
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavailable]]:
+    """What policy queries can test about the user, and the optional resources that could not be read."""
+    org_units = ctx.org("orgUnits")
+    if not isinstance(org_units, list):
+        raise TypeError("orgUnits is not a list")
+    by_path: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    root: str | None = None
+    for ou in org_units:
+        ou_id = str(ou["orgUnitId"]).removeprefix("id:")
+        path = str(ou["orgUnitPath"])
+        by_path[path.casefold()] = ou_id
+        labels[f"orgUnits/{ou_id}"] = path
+        if path == "/":
+            root = ou_id
+        elif ou.get("parentOrgUnitPath") == "/" and ou.get("parentOrgUnitId") and root is None:
+            root = str(ou["parentOrgUnitId"]).removeprefix("id:")
+    if root is not None:
+        labels.setdefault(f"orgUnits/{root}", "/")
+    user_path = str(user["orgUnitPath"])
+    chain: set[str] = set()
+    for path in _ancestors(user_path):
+        if path.casefold() not in by_path:
+            raise Undetermined(
+                "org unit", f"the user's org unit {path} is not among the {len(org_units)} org units read"
+            )
+        chain.add(by_path[path.casefold()])
+    if root is not None:
+        chain.add(root)
+
+    missing: dict[str, Unavailable] = {}
+    group_ids: frozenset[str] | None = None
+    try:
+        groups = ctx.mailbox("userGroups")
+        if not isinstance(groups, list):
+            raise TypeError("userGroups is not a list")
+        group_ids = frozenset(str(g["id"]) for g in groups)
+        labels.update({f"groups/{g['id']}": str(g.get("email") or g["id"]) for g in groups})
+    except Unavailable as exc:
+        missing["userGroups"] = exc
+
+    licences: frozenset[str] | None = None
+    try:
+        assignments = ctx.mailbox("licenses")
+        if isinstance(assignments, list):
+            licences = frozenset(f"/product/{a['productId']}/sku/{a['skuId']}" for a in assignments)
+    except Unavailable as exc:
+        missing["licenses"] = exc
+
+    m = Membership(
+        org_unit_ids=frozenset(chain),
+        known_org_unit_ids=frozenset(by_path.values()),
+        root_org_unit_id=root,
+        group_ids=group_ids,
+        licences=licences,
+        labels=labels,
+    )
+    return m, missing
+
+
+def effective(ctx: Context, user: User, setting: str, *fields: str) -> Effective:
+    """The user's effective value of a Policy API setting (`policies` unreadable -> Unavailable -> unknown)."""
+    policies = ctx.org("policies")
+    if not isinstance(policies, list):
+        raise TypeError("policies is not a list")
+    m, missing = membership(ctx, user)
+    try:
+        return reduce(policies, facts().setting(setting), m, fields)
+    except Undetermined as exc:
+        # When the answer hinges on a resource that could not be read, say what to grant for it.
+        if exc.needs in missing:
+            raise missing[exc.needs] from None
+        raise

@@ -1,0 +1,140 @@
+"""OAuth sign-in: API controls for a user's own consent, and the domain-wide delegation an app-only sender needs.
+
+A delegated (user) token for https://mail.google.com/ is subject to Security > API controls: unconfigured
+third-party apps (api_controls.unconfigured_third_party_apps) and restricted Google services
+(api_controls.google_services). A service account with domain-wide delegation is not: an admin's
+delegation grant authorises it, not the user's consent (google.md §4), and no Google API lists those grants.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown
+from preflight.model import Method, Severity
+from preflight.snapshot import Unavailable
+from providers.google.checks.common import User, account_name, effective, for_users
+from providers.google.checks.facts import facts
+
+MAIL_SCOPE = "https://mail.google.com/"
+DWD_PATH = "Security > Access and data control > API controls > Domain-wide delegation"
+APP_ACCESS_PATH = "Security > Access and data control > API controls > Manage third-party app access"
+
+
+def _granted(ctx: Context, app_id: str | None) -> tuple[bool, dict[str, Any]]:
+    """Whether the user already granted the app the mail scope (Directory tokens, opt-in)."""
+    if not app_id:
+        return False, {}
+    try:
+        tokens = ctx.mailbox("tokens")
+    except Unavailable:
+        return False, {}
+    if not isinstance(tokens, list):
+        raise TypeError("tokens is not a list")
+    for token in tokens:
+        if str(token.get("clientId")) == app_id and MAIL_SCOPE in (token.get("scopes") or []):
+            return True, {"token.clientId": app_id, "token.displayText": token.get("displayText"),
+                          "token.scopes": token.get("scopes")}
+    return False, {"tokens": f"no token of {app_id} with {MAIL_SCOPE}"}
+
+
+def _gmail_restriction(ctx: Context, user: User) -> tuple[str | None, str | None, dict[str, Any]]:
+    """(restricted-by, undecided-because, evidence) from api_controls.google_services."""
+    eff = effective(ctx, user, "api_controls.google_services", "services")
+    services = eff.get("services") or []
+    if not isinstance(services, list):
+        raise TypeError("api_controls.google_services.services is not a list")
+    groups = facts().gmail_scopes_groups
+    gmail = [s for s in services if str(s.get("scopesGroup", "")).upper() in groups]
+    evidence: dict[str, Any] = {"api_controls.google_services.services (Gmail)": gmail}
+    for entry in gmail:
+        src = eff.source(f"services[{entry.get('scopesGroup')}]")
+        where = f" ({src.describe()})" if src else ""
+        evidence[f"services[{entry.get('scopesGroup')}] source"] = src.describe() if src else None
+        if entry.get("isEnabled") is True:
+            return None, (
+                f"api_controls.google_services lists {entry.get('scopesGroup')} with isEnabled true{where}; "
+                "Google does not document whether that means restricted"
+            ), evidence
+        return f"Gmail is Restricted in API controls ({entry.get('scopesGroup')}{where})", None, evidence
+    return None, None, evidence
+
+
+@check(
+    "google.api-controls",
+    "API controls let the user grant the app Gmail access",
+    severity=Severity.HIGH,
+    cause="third-party-apps-blocked",
+    methods=(Method.OAUTH_DELEGATED, Method.OAUTH_APP),
+    order=70,
+    reads=("policies", "orgUnits", "userGroups", "tokens"),
+    provider="google",
+)
+@for_users
+def api_controls(ctx: Context, user: User) -> Outcome:
+    who = account_name(ctx, user)
+    if ctx.method is Method.OAUTH_APP:
+        return skipped(
+            "A service account with domain-wide delegation is authorised by the admin's delegation grant, not by "
+            "the user's consent, so the unconfigured-apps and restricted-services controls do not apply to it."
+        )
+    app_id = ctx.options.app_id
+    app = f"the app {app_id}" if app_id else "the sending app"
+    granted, evidence = _granted(ctx, app_id)
+    if granted:
+        return passed(f"{who} has already granted {app} {MAIL_SCOPE} (Directory tokens).", evidence)
+    unconfigured = effective(ctx, user, "api_controls.unconfigured_third_party_apps", "accessLevel")
+    evidence.update(unconfigured.evidence("accessLevel"))
+    level = unconfigured.get("accessLevel")
+    meaning = facts().enum("accessLevel").meaning(level)
+    restricted, undecided, gmail_evidence = _gmail_restriction(ctx, user)
+    evidence.update(gmail_evidence)
+    unless = (
+        f" Unless {app} is already configured as Trusted for the user's org unit ({APP_ACCESS_PATH}; no Google API "
+        "lists configured apps), the user's consent is refused."
+    )
+    if meaning in ("block", "sign_in_only"):
+        what = "blocked" if meaning == "block" else "limited to Google sign-in scopes"
+        return failed(
+            f"Unconfigured third-party apps are {what} for {who} (accessLevel {level} "
+            f"{unconfigured.origin('accessLevel')}): they cannot obtain {MAIL_SCOPE}.{unless}",
+            evidence,
+        )
+    if restricted:
+        return failed(f"{restricted}: only Trusted apps may obtain {MAIL_SCOPE} for {who}.{unless}", evidence)
+    if meaning is None or meaning == "unspecified":
+        return unknown(
+            f"Unconfigured third-party app access for {who} is {level!r} {unconfigured.origin('accessLevel')}, "
+            "which does not say whether apps are allowed; check it in the Admin console.",
+            evidence,
+        )
+    if undecided:
+        return unknown(f"Whether Gmail is restricted for {who} is unknown: {undecided}.", evidence)
+    shown = f"accessLevel {level}" if level is not None else "no policy: the Admin console default"
+    return passed(
+        f"API controls let {who} grant {app} {MAIL_SCOPE}: unconfigured third-party apps are allowed ({shown} "
+        f"{unconfigured.origin('accessLevel')}) and Gmail is not restricted.",
+        evidence,
+    )
+
+
+@check(
+    "google.dwd-grant",
+    "Domain-wide delegation grants the sending app the Gmail scope",
+    severity=Severity.HIGH,
+    cause="oauth-app-not-authorized",
+    scope="tenant",
+    methods=(Method.OAUTH_APP,),
+    order=75,
+    reads=(),
+    provider="google",
+)
+def dwd_grant(ctx: Context) -> Outcome:
+    app_id = ctx.options.app_id
+    client = f"client id {app_id}" if app_id else "the sending service account's client id (pass --app-id)"
+    # Honest by construction: no public API lists delegation grants (google.md §4, ScubaGoggles #1066).
+    return unknown(
+        f"No Google API exposes domain-wide delegation grants, so preflight cannot confirm that {client} is "
+        f"granted {MAIL_SCOPE}. Check {DWD_PATH} in the Admin console.",
+        {"app_id": app_id, "scope": MAIL_SCOPE, "console": DWD_PATH},
+    )

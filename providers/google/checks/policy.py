@@ -1,0 +1,324 @@
+"""A user's effective value of a Cloud Identity Policy API setting: Google's documented reduction. Pure.
+
+https://cloud.google.com/identity/docs/concepts/policy-api-concepts ("Reduction process"):
+1. keep the policies of the setting type that apply to the user: their query's org unit, group and
+   licence clauses hold for the user (an org unit clause holds for the unit and everything below it);
+2. apply the setting's reducer, ordering by `policyQuery.sortOrder` (greater wins):
+   Max (every field from the greatest applicable policy), Merge (each field from the greatest policy
+   that sets it; arrays concatenated), MaxMap (array entries keyed by a primary key, each key from the
+   greatest policy that has it);
+3. fields no applicable policy sets take Google's defaults (from data).
+
+sortOrder is only ever compared, never matched against constants: Google renumbers SYSTEM policies
+(from 1 September 2026 their integer part drops by one) and that must not change any verdict.
+
+A policy whose applicability cannot be decided (a query form not parsed here, a group clause when the
+user's groups were not read) is set aside; when including it could change the requested fields the
+reduction raises `Undetermined` instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from providers.google.checks.facts import SettingSpec
+
+SETTING_PREFIX = "settings/"
+
+
+class Undetermined(Exception):
+    """The effective value depends on something preflight could not read or evaluate."""
+
+    def __init__(self, setting: str, reason: str, needs: str | None = None) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+        self.needs = needs  # the snapshot resource that would decide it, when one would
+
+
+class Applies(Enum):
+    YES = "yes"
+    NO = "no"
+    MAYBE = "maybe"
+
+
+@dataclass(frozen=True)
+class Membership:
+    """What a policy query can test about one user."""
+
+    org_unit_ids: frozenset[str]  # the user's org unit and its ancestors, ids without "id:"
+    known_org_unit_ids: frozenset[str] = frozenset()  # every org unit the Directory listed
+    root_org_unit_id: str | None = None
+    group_ids: frozenset[str] | None = None  # None: the user's groups were not read
+    licences: frozenset[str] | None = None  # "/product/{productId}/sku/{skuId}"; None: not read
+    labels: Mapping[str, str] = field(default_factory=dict)  # "orgUnits/<id>" | "groups/<id>" -> name
+
+    def in_org_unit(self, ou_id: str) -> bool:
+        if ou_id in self.org_unit_ids:
+            return True
+        # orgunits.list type=all omits the root: an id that is none of the listed units is the root.
+        return self.root_org_unit_id is None and ou_id not in self.known_org_unit_ids
+
+
+@dataclass(frozen=True)
+class Target:
+    applies: Applies
+    label: str  # whom the policy targets, for messages: "org unit /Sales", "group x@y"
+    licence_assumed: bool = False  # a licence clause was taken as met because licences were not read
+    why: str = ""  # for MAYBE: what could not be decided
+    needs: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one field of an effective value came from."""
+
+    policy: str | None  # the policy's name; None for a default
+    kind: str  # "ADMIN", "SYSTEM" or "default"
+    target: str
+    sort_order: float | None = None
+    licence_assumed: bool = False
+
+    def describe(self) -> str:
+        if self.policy is None:
+            return f"default ({self.target})"
+        text = f"{self.kind} policy {self.policy} for {self.target} (sortOrder {self.sort_order:g})"
+        if self.licence_assumed:
+            text += ", licence condition assumed met (licences not collected)"
+        return text
+
+
+@dataclass(frozen=True)
+class Effective:
+    setting: str
+    value: Mapping[str, Any]
+    sources: Mapping[str, Source]  # field (or "field[key]" for MaxMap entries) -> source
+    applicable: int  # how many policies of this type apply to the user
+
+    def get(self, name: str) -> Any:
+        return self.value.get(name)
+
+    def source(self, name: str) -> Source | None:
+        return self.sources.get(name)
+
+    def evidence(self, *names: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in names:
+            out[f"{self.setting}.{name}"] = self.value.get(name)
+            src = self.sources.get(name)
+            out[f"{self.setting}.{name} source"] = src.describe() if src else "no policy and no documented default"
+        return out
+
+    def origin(self, name: str) -> str:
+        """'from <policy> for <target>' or 'by default', for messages."""
+        src = self.sources.get(name)
+        if src is None:
+            return "(no policy sets it and Google documents no default)"
+        if src.policy is None:
+            return "(no policy sets it: Google's default)"
+        return f"(from {src.describe()})"
+
+
+# --- query evaluation ------------------------------------------------------------------------------------
+
+_OU = re.compile(
+    r"""entity\.org_units\.exists\(\s*(\w+)\s*,\s*\1\.org_unit_id\s*==\s*orgUnitId\(\s*(['"])([^'"]+)\2\s*\)\s*\)"""
+)
+_GROUP = re.compile(
+    r"""entity\.groups\.exists\(\s*(\w+)\s*,\s*\1\.group_id\s*==\s*groupId\(\s*(['"])([^'"]+)\2\s*\)\s*\)"""
+)
+_LICENCE = re.compile(r"entity\.licenses\.exists\(\s*(\w+)\s*,\s*\1\s+in\s+\[([^\]]*)\]\s*\)")
+_STRING = re.compile(r"""['"]([^'"]*)['"]""")
+
+
+def _strip_parens(text: str) -> str:
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()
+    return text
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _ou_clause(ou_id: str, m: Membership) -> Target:
+    label = f"org unit {m.labels.get(f'orgUnits/{ou_id}', ou_id)}"
+    return Target(Applies.YES if m.in_org_unit(ou_id) else Applies.NO, label)
+
+
+def _group_clause(group_id: str, m: Membership) -> Target:
+    label = f"group {m.labels.get(f'groups/{group_id}', group_id)}"
+    if m.group_ids is None:
+        return Target(Applies.MAYBE, label, why=f"it targets {label} and the user's groups were not read",
+                      needs="userGroups")
+    return Target(Applies.YES if group_id in m.group_ids else Applies.NO, label)
+
+
+def _licence_clause(listed: str, m: Membership) -> Target:
+    skus = _STRING.findall(listed)
+    label = "licence " + " or ".join(skus)
+    if m.licences is None:
+        return Target(Applies.YES, label, licence_assumed=True)
+    return Target(Applies.YES if m.licences.intersection(skus) else Applies.NO, label)
+
+
+def _clause(text: str, m: Membership) -> Target:
+    text = _strip_parens(text)
+    if ok := _OU.fullmatch(text):
+        return _ou_clause(ok.group(3), m)
+    if ok := _GROUP.fullmatch(text):
+        return _group_clause(ok.group(3), m)
+    if ok := _LICENCE.fullmatch(text):
+        return _licence_clause(ok.group(2), m)
+    return Target(Applies.MAYBE, "a query", why=f"its query clause {text!r} is not a form preflight evaluates")
+
+
+def _combine(parts: Sequence[Target]) -> Target:
+    label = ", ".join(p.label for p in parts if not p.label.startswith("licence")) or "the whole customer"
+    assumed = any(p.licence_assumed for p in parts)
+    if any(p.applies is Applies.NO for p in parts):
+        return Target(Applies.NO, label, assumed)
+    maybe = [p for p in parts if p.applies is Applies.MAYBE]
+    if maybe:
+        return Target(Applies.MAYBE, label, assumed, "; ".join(p.why for p in maybe),
+                      next((p.needs for p in maybe if p.needs), None))
+    return Target(Applies.YES, label, assumed)
+
+
+def target(policy: Mapping[str, Any], m: Membership) -> Target:
+    """Whether a policy applies to the user. The CEL query is authoritative; orgUnit/group are helpers."""
+    pq = policy.get("policyQuery") or {}
+    query = str(pq.get("query") or "").strip()
+    if query:
+        if "||" in query or re.search(r"!(?!=)", query):
+            why = f"its query {query!r} uses || or !, which preflight does not evaluate"
+            return Target(Applies.MAYBE, "a query", why=why)
+        return _combine([_clause(part, m) for part in query.split("&&")])
+    parts: list[Target] = []
+    ou = str(pq.get("orgUnit") or "")
+    if ou:
+        parts.append(_ou_clause(ou.removeprefix("orgUnits/"), m))
+    group = str(pq.get("group") or "")
+    if group.startswith("groups/"):
+        parts.append(_group_clause(group.removeprefix("groups/"), m))
+    elif group:
+        # Google returns values outside its documented form, e.g. WORKSPACE_ALL_ADMIN_GROUP (ScubaGoggles).
+        parts.append(Target(Applies.MAYBE, f"group {group}", why=f"it targets {group!r}, which is not a group id"))
+    return _combine(parts)
+
+
+# --- reduction -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    policy: Mapping[str, Any]
+    target: Target
+    sort_order: float
+    value: Mapping[str, Any]
+
+    def source(self) -> Source:
+        return Source(
+            str(self.policy.get("name") or "(unnamed)"),
+            str(self.policy.get("type") or "ADMIN"),
+            self.target.label,
+            self.sort_order,
+            self.target.licence_assumed,
+        )
+
+
+def _candidates(policies: Iterable[Any], spec: SettingSpec, m: Membership) -> list[_Candidate]:
+    wanted = SETTING_PREFIX + spec.type
+    out = []
+    for p in policies:
+        if not isinstance(p, Mapping):
+            raise TypeError(f"a policy is a {type(p).__name__}, not an object")
+        setting = p["setting"]
+        if setting.get("type") != wanted:
+            continue
+        value = setting.get("value") or {}
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{p.get('name')}: setting.value is not an object")
+        sort_order = p["policyQuery"]["sortOrder"]
+        if isinstance(sort_order, bool) or not isinstance(sort_order, int | float | str):
+            raise TypeError(f"{p.get('name')}: policyQuery.sortOrder is not a number")
+        out.append(_Candidate(p, target(p, m), float(sort_order), value))
+    # Greatest sortOrder first; sorted() is stable, so the API's order breaks (undocumented) ties.
+    return sorted(out, key=lambda c: -c.sort_order)
+
+
+def _reduce(cands: Sequence[_Candidate], spec: SettingSpec) -> tuple[dict[str, Any], dict[str, Source]]:
+    value: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+    if not cands:
+        return value, sources
+    if spec.reducer == "Max":
+        top = cands[0]
+        return dict(top.value), {k: top.source() for k in top.value}
+    for c in cands:
+        for name, v in c.value.items():
+            if spec.reducer == "MaxMap" and isinstance(v, list):
+                _merge_keyed(value, sources, name, v, c, spec.key or "")
+            elif name not in value:
+                value[name], sources[name] = (list(v) if isinstance(v, list) else v), c.source()
+            elif spec.reducer == "Merge" and isinstance(v, list) and isinstance(value[name], list):
+                value[name] = value[name] + list(v)
+            # MaxMap scalar fields and Merge scalars: the greatest sortOrder already won.
+    return value, sources
+
+
+def _merge_keyed(
+    value: dict[str, Any], sources: dict[str, Source], name: str, entries: list[Any], c: _Candidate, key: str
+) -> None:
+    current: list[Any] = value.setdefault(name, [])
+    seen = {e.get(key) for e in current if isinstance(e, Mapping)}
+    sources.setdefault(name, c.source())
+    for entry in entries:
+        if not isinstance(entry, Mapping) or key not in entry:
+            raise TypeError(f"{c.policy.get('name')}: an entry of {name} has no {key}")
+        if entry[key] not in seen:
+            seen.add(entry[key])
+            current.append(dict(entry))
+            sources[f"{name}[{entry[key]}]"] = c.source()
+
+
+def _with_defaults(
+    value: dict[str, Any], sources: dict[str, Source], spec: SettingSpec
+) -> tuple[dict[str, Any], dict[str, Source]]:
+    for name, default in spec.defaults.items():
+        if name not in value:
+            value[name] = list(default) if isinstance(default, list) else default
+            sources[name] = Source(None, "default", spec.defaults_source)
+    return value, sources
+
+
+def reduce(
+    policies: Iterable[Any], spec: SettingSpec, m: Membership, fields: Sequence[str] = ()
+) -> Effective:
+    """The user's effective value of one setting. `fields`: the ones the caller reads (all when empty)."""
+    cands = _candidates(policies, spec, m)
+    sure = [c for c in cands if c.target.applies is Applies.YES]
+    maybe = [c for c in cands if c.target.applies is Applies.MAYBE]
+    value, sources = _with_defaults(*_reduce(sure, spec), spec)
+    if maybe:
+        with_maybe, _ = _with_defaults(*_reduce([c for c in cands if c.target.applies is not Applies.NO], spec), spec)
+        names = fields or sorted(set(value) | set(with_maybe))
+        if any(value.get(n) != with_maybe.get(n) for n in names):
+            first = maybe[0]
+            raise Undetermined(
+                spec.type,
+                f"policy {first.policy.get('name')} may apply to the user and would change the result: "
+                f"{first.target.why}",
+                first.target.needs,
+            )
+    return Effective(spec.type, value, sources, len(sure))

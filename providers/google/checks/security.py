@@ -1,0 +1,202 @@
+"""Basic sign-in on Google: the account password is retired, so only an app password can work.
+
+An app password needs 2-Step Verification enrolled (isEnrolledIn2Sv) and is unavailable when enrolment is
+not allowed, when security keys only are enforced ("Enforcing security keys disables App passwords",
+support.google.com/a/answer/9176599), or under Advanced Protection (support.google.com/accounts/answer/185833).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
+from preflight.model import Method, Severity, Status
+from preflight.snapshot import Unavailable
+from providers.google.checks.common import User, account_name, bool_field, effective, for_users
+from providers.google.checks.facts import facts
+from providers.google.checks.policy import Undetermined
+
+APP_PASSWORDS_URL = "https://myaccount.google.com/apppasswords"
+
+
+@dataclass
+class AppPasswordPolicy:
+    """What the effective policy says about app passwords for one user."""
+
+    blockers: list[str] = field(default_factory=list)  # app passwords certainly unavailable
+    risks: list[str] = field(default_factory=list)  # could be unavailable; not readable per user
+    evidence: dict[str, Any] = field(default_factory=dict)
+    unrecognised: str | None = None
+
+
+def app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
+    """Policy-level reasons app passwords are unavailable. Raises Unavailable/Undetermined when unreadable."""
+    out = AppPasswordPolicy()
+    enforced = bool_field(user, "isEnforcedIn2Sv")
+    factor = effective(ctx, user, "security.two_step_verification_enforcement_factor", "allowedSignInFactorSet")
+    out.evidence.update(factor.evidence("allowedSignInFactorSet"))
+    out.evidence["user.isEnforcedIn2Sv"] = enforced
+    value = factor.get("allowedSignInFactorSet")
+    meaning = facts().enum("allowedSignInFactorSet").meaning(value)
+    if meaning is None:
+        out.unrecognised = f"allowedSignInFactorSet {value!r} is not a value preflight knows"
+    elif meaning == "security_key_only":
+        origin = factor.origin("allowedSignInFactorSet")
+        if enforced:
+            out.blockers.append(
+                f"2-Step Verification is enforced for the user with security keys only "
+                f"(allowedSignInFactorSet {value} {origin}), and enforcing security keys disables app passwords"
+            )
+        else:
+            out.risks.append(
+                f"the user's org unit allows security keys only (allowedSignInFactorSet {value} {origin}); once "
+                "2-Step Verification is enforced for the user, app passwords stop working"
+            )
+    app = effective(ctx, user, "security.advanced_protection_program", "enableAdvancedProtectionSelfEnrollment")
+    out.evidence.update(app.evidence("enableAdvancedProtectionSelfEnrollment"))
+    if app.get("enableAdvancedProtectionSelfEnrollment") is True:
+        out.risks.append(
+            "users may enrol themselves in Advanced Protection "
+            f"(enableAdvancedProtectionSelfEnrollment true {app.origin('enableAdvancedProtectionSelfEnrollment')}), "
+            "which removes app passwords; no Google API shows whether this user did"
+        )
+    return out
+
+
+def _retired(ctx: Context) -> bool:
+    return ctx.now.date() >= facts().password_retired_on
+
+
+@check(
+    "google.password-sign-in",
+    "Password sign-in (less secure apps retired): an app password is the only basic option",
+    severity=Severity.HIGH,
+    cause="password-login-retired",
+    methods=(Method.BASIC,),
+    order=40,
+    reads=("user", "policies", "orgUnits", "userGroups"),
+    provider="google",
+)
+@for_users
+def password_sign_in(ctx: Context, user: User) -> Outcome:
+    who = account_name(ctx, user)
+    f = facts()
+    when = f.password_retired_on.isoformat()
+    enrolled = bool_field(user, "isEnrolledIn2Sv")
+    evidence: dict[str, Any] = {
+        "user.isEnrolledIn2Sv": enrolled,
+        "password sign-in retired on": when,
+        "source": f.password_retired_source,
+    }
+    if not _retired(ctx):
+        return warned(
+            f"Google retires password sign-in for SMTP on {when}; after that {who} can only use an app "
+            "password (with 2-Step Verification) or OAuth.",
+            evidence,
+        )
+    if enrolled is None:
+        return unknown(f"The Directory record of {who} does not report isEnrolledIn2Sv.", evidence)
+    if not enrolled:
+        return failed(
+            f"Google refuses the account password for SMTP since {when} (less secure apps retired), and {who} "
+            "is not enrolled in 2-Step Verification (isEnrolledIn2Sv false), so it has no app password to use "
+            "instead: a basic sign-in gets 535 5.7.8 BadCredentials.",
+            evidence,
+        )
+    policy = app_password_policy(ctx, user)
+    evidence.update(policy.evidence)
+    if policy.blockers:
+        return failed(
+            f"Google refuses the account password for SMTP since {when}, and {who} cannot use an app password "
+            f"instead: {'; '.join(policy.blockers)}.",
+            evidence,
+        )
+    if policy.unrecognised:
+        return unknown(f"Whether {who} can use an app password is unknown: {policy.unrecognised}.", evidence)
+    risk = f" Note: {'; '.join(policy.risks)}." if policy.risks else ""
+    return Outcome(
+        Status.WARN,
+        f"Google refuses the account password for SMTP since {when}; {who} is enrolled in 2-Step Verification, "
+        f"so the service must be given an app password ({APP_PASSWORDS_URL}), not the account password. App "
+        f"passwords are revoked whenever the account password changes; OAuth (XOAUTH2) avoids that.{risk}",
+        evidence,
+        cause="app-password-required",
+        severity=Severity.MEDIUM,
+    )
+
+
+@check(
+    "google.2sv",
+    "2-Step Verification enrolled (app passwords need it)",
+    severity=Severity.HIGH,
+    cause="app-passwords-unavailable",
+    methods=(Method.BASIC,),
+    order=50,
+    reads=("user", "policies", "orgUnits", "userGroups"),
+    provider="google",
+)
+@for_users
+def two_step(ctx: Context, user: User) -> Outcome:
+    who = account_name(ctx, user)
+    enrolled = bool_field(user, "isEnrolledIn2Sv")
+    enforced = bool_field(user, "isEnforcedIn2Sv")
+    evidence: dict[str, Any] = {"user.isEnrolledIn2Sv": enrolled, "user.isEnforcedIn2Sv": enforced}
+    # The enrolment policy only explains the remedy: the user record alone decides the verdict.
+    allowed: bool | None = None
+    origin = ""
+    try:
+        eff = effective(ctx, user, "security.two_step_verification_enrollment", "allowEnrollment")
+        evidence.update(eff.evidence("allowEnrollment"))
+        allowed, origin = eff.get("allowEnrollment"), eff.origin("allowEnrollment")
+    except (Unavailable, Undetermined) as exc:
+        evidence["security.two_step_verification_enrollment"] = f"not readable: {exc}"
+    if enrolled is None:
+        return unknown(f"The Directory record of {who} does not report isEnrolledIn2Sv.", evidence)
+    if enrolled:
+        state = "enforced" if enforced else "not enforced"
+        return passed(f"{who} is enrolled in 2-Step Verification (isEnrolledIn2Sv true; {state}).", evidence)
+    if allowed is False:
+        remedy = (
+            f"and the effective policy does not let users turn it on (allowEnrollment false {origin}): allow "
+            "enrolment for the user's org unit or group first"
+        )
+    elif allowed is True:
+        remedy = (
+            f"enrolment is allowed (allowEnrollment true {origin}): the user can turn it on at "
+            "https://myaccount.google.com/signinoptions/two-step-verification, then create an app password"
+        )
+    else:
+        remedy = "and whether the policy allows enrolment could not be read"
+    return failed(
+        f"{who} is not enrolled in 2-Step Verification (isEnrolledIn2Sv false), so it cannot create an app "
+        f"password; {remedy}.",
+        evidence,
+    )
+
+
+@check(
+    "google.app-passwords",
+    "App passwords allowed by policy (no security-key-only enforcement, Advanced Protection)",
+    severity=Severity.HIGH,
+    cause="app-passwords-unavailable",
+    methods=(Method.BASIC,),
+    order=60,
+    reads=("user", "policies", "orgUnits", "userGroups"),
+    provider="google",
+)
+@for_users
+def app_passwords(ctx: Context, user: User) -> Outcome:
+    who = account_name(ctx, user)
+    policy = app_password_policy(ctx, user)
+    if policy.blockers:
+        return failed(f"App passwords are unavailable to {who}: {'; '.join(policy.blockers)}.", policy.evidence)
+    if policy.unrecognised:
+        return unknown(f"Whether {who} may use app passwords is unknown: {policy.unrecognised}.", policy.evidence)
+    if policy.risks:
+        return warned(f"App passwords are allowed for {who} today, but {'; '.join(policy.risks)}.", policy.evidence)
+    return passed(
+        f"The effective policy lets {who} use app passwords (no security-key-only method, no Advanced "
+        "Protection self-enrolment).",
+        policy.evidence,
+    )
