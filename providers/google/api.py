@@ -1,0 +1,183 @@
+"""The Google admin API calls preflight makes, over preflight.http.Http. Read-only GETs, verbatim payloads.
+
+Every call returns the API's own items (for a paged list: all pages' items) or raises ApiError, which the
+collector records as the resource's error. Tokens come from a Signer, per scope and subject.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from preflight.http import ApiError, Http, follow_pages
+from providers.google import settings
+from providers.google.auth import Signer
+from providers.google.settings import ApiSettings
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+
+class PacedHttp(Http):
+    """An Http that starts its requests at least `interval` seconds apart.
+
+    The Policy API answers 429 when pages come faster than about one a second; spacing them costs less than
+    the back-off a 429 triggers.
+    """
+
+    def __init__(self, *args: Any, interval: float, clock: Clock = time.monotonic, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.interval = interval
+        self.clock = clock
+        self._next = 0.0
+        self._pace = threading.Lock()
+
+    def request(self, method: str, url: str, **kw: Any) -> tuple[int, Mapping[str, str], Any]:
+        with self._pace:
+            wait = self._next - self.clock()
+            if wait > 0:
+                self.sleep(wait)
+            self._next = self.clock() + self.interval
+        return super().request(method, url, **kw)
+
+
+def _next_page(body: Any) -> dict[str, str] | None:
+    token = body.get("nextPageToken") if isinstance(body, dict) else None
+    return {"pageToken": token} if token else None
+
+
+def _key(value: str) -> str:
+    return quote(value, safe="@")
+
+
+class GoogleApi:
+    def __init__(
+        self,
+        signer: Signer,
+        *,
+        config: ApiSettings | None = None,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        verify: bool | str = True,
+    ) -> None:
+        self.signer = signer
+        self.config = config or settings.api()
+        self.sleep = sleep
+        self.clock = clock
+        self.verify = verify
+        self._http: dict[tuple[str, str | None], Http] = {}
+        self._guard = threading.Lock()
+
+    def http(self, scope_key: str, subject: str | None = None) -> Http:
+        """One Http per (scope, subject): its Authorization header always carries that token."""
+        key = (scope_key, subject.lower() if subject else None)
+        with self._guard:
+            client = self._http.get(key)
+            if client is None:
+                url = settings.scope(scope_key).url
+
+                def auth() -> dict[str, str]:
+                    return {"Authorization": f"Bearer {self.signer.bearer(url, subject)}"}
+
+                common: dict[str, Any] = {"auth": auth, "timeout": self.config.timeout, "sleep": self.sleep,
+                                          "verify": self.verify}
+                if scope_key == "policies":
+                    client = PacedHttp(interval=self.config.policy_page_interval, clock=self.clock,
+                                       max_retries=self.config.policy_max_retries, **common)
+                else:
+                    client = Http(**common)
+                self._http[key] = client
+            return client
+
+    def requests_made(self) -> int:
+        with self._guard:
+            clients = list(self._http.values())
+        return sum(c.stats.requests for c in clients)
+
+    # --- Directory ----------------------------------------------------------------------------------
+
+    @property
+    def _dir(self) -> str:
+        return self.config.endpoints.directory
+
+    def customer(self, customer_key: str = "my_customer") -> Any:
+        return self.http("directory.customer").get(f"{self._dir}/customers/{_key(customer_key)}")
+
+    def org_units(self, customer_id: str = "my_customer") -> list[Any]:
+        body = self.http("directory.orgunit").get(
+            f"{self._dir}/customer/{_key(customer_id)}/orgunits", params={"type": self.config.org_unit_type}
+        )
+        return _items(body, "organizationUnits")
+
+    def domains(self, customer_id: str = "my_customer") -> list[Any]:
+        body = self.http("directory.domain").get(f"{self._dir}/customer/{_key(customer_id)}/domains")
+        return _items(body, "domains")
+
+    def user(self, user_key: str) -> Any:
+        return self.http("directory.user").get(f"{self._dir}/users/{_key(user_key)}", params={"projection": "full"})
+
+    def group(self, group_key: str) -> Any:
+        return self.http("directory.group").get(f"{self._dir}/groups/{_key(group_key)}")
+
+    def user_groups(self, user_key: str) -> list[Any]:
+        return follow_pages(
+            self.http("directory.group"), f"{self._dir}/groups",
+            params={"userKey": user_key, "maxResults": self.config.groups_page_size},
+            items_key="groups", next_params=_next_page,
+        )
+
+    def tokens(self, user_key: str) -> list[Any]:
+        body = self.http("directory.user.security").get(f"{self._dir}/users/{_key(user_key)}/tokens")
+        return _items(body, "items")
+
+    # --- Cloud Identity Policy API -------------------------------------------------------------------
+
+    def policies(self) -> list[Any]:
+        return follow_pages(
+            self.http("policies"), f"{self.config.endpoints.policy}/policies",
+            params={"filter": self.config.policy_filter, "pageSize": self.config.policy_page_size},
+            items_key="policies", next_params=_next_page,
+        )
+
+    def policies_probe(self) -> list[Any]:
+        """One page of one policy: proves the Policy API answers this admin, without reading everything."""
+        body = self.http("policies").get(
+            f"{self.config.endpoints.policy}/policies", params={"filter": self.config.policy_filter, "pageSize": 1}
+        )
+        return _items(body, "policies")
+
+    # --- Gmail (domain-wide delegation as the mailbox owner) -----------------------------------------
+
+    def send_as(self, owner: str) -> list[Any]:
+        url = f"{self.config.endpoints.gmail}/users/{_key(owner)}/settings/sendAs"
+        body = self.http("gmail.sendas", owner).get(url)
+        return _items(body, "sendAs")
+
+    # --- Enterprise License Manager ------------------------------------------------------------------
+
+    def license_assignments(self, product: str, customer_id: str) -> list[Any]:
+        return follow_pages(
+            self.http("licensing"), f"{self.config.endpoints.licensing}/product/{_key(product)}/users",
+            params={"customerId": customer_id, "maxResults": self.config.licensing_page_size},
+            items_key="items", next_params=_next_page,
+        )
+
+    def license_probe(self, product: str, customer_id: str) -> list[Any]:
+        body = self.http("licensing").get(
+            f"{self.config.endpoints.licensing}/product/{_key(product)}/users",
+            params={"customerId": customer_id, "maxResults": 1},
+        )
+        return _items(body, "items")
+
+
+def _items(body: Any, key: str) -> list[Any]:
+    """A list resource's items. Google omits the key when the list is empty."""
+    if not isinstance(body, dict):
+        raise ApiError(200, "MalformedResponse", f"reply is not an object with {key!r}")
+    items = body.get(key, [])
+    if not isinstance(items, list):
+        raise ApiError(200, "MalformedResponse", f"{key!r} is not a list")
+    return items

@@ -1,0 +1,426 @@
+"""Signing in to Google: a service account with domain-wide delegation, or an admin's installed-app OAuth.
+
+Both give the collector one thing: a bearer token for (scope, subject). google-auth and
+google-auth-oauthlib are imported inside the functions that use them, so importing this module is cheap.
+
+Service accounts get one token per scope. Google refuses a domain-wide delegation token outright when any
+requested scope is not granted (unauthorized_client), so one missing grant would otherwise make every
+resource unreadable; per scope, it makes only its own resources `unknown`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from preflight.errors import InputError, SignInError
+from preflight.http import ApiError
+from providers.google import settings
+
+MAX_KEY_FILE = 64 * 1024
+_DEFAULT_TIMEOUT = 30.0
+
+
+class Signer(Protocol):
+    kind: str  # "service-account" or "oauth"
+
+    @property
+    def principal(self) -> str:
+        """Who the admin APIs see: the impersonated admin, or the admin who signed in."""
+        ...
+
+    def bearer(self, scope: str, subject: str | None = None) -> str:
+        """An access token for one scope, acting as `subject` (None: the admin). ApiError when refused."""
+        ...
+
+
+def _is_https(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" and bool(parts.netloc)
+
+
+def _read_json_file(path: Path, what: str) -> dict[str, Any]:
+    try:
+        if path.stat().st_size > MAX_KEY_FILE:
+            raise InputError(f"{path}: too large to be a {what}")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except InputError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise InputError(f"{path}: cannot read {what} ({reason})") from None
+    except ValueError:
+        raise InputError(f"{path}: not a {what} (invalid JSON)") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not a {what} (expected a JSON object)")
+    return data
+
+
+# --- service account ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    path: Path
+    info: dict[str, Any]  # holds the private key: never log, print or store it
+
+    @property
+    def client_email(self) -> str:
+        return str(self.info["client_email"])
+
+    @property
+    def client_id(self) -> str:
+        return str(self.info["client_id"])
+
+    @property
+    def private_key_id(self) -> str:
+        return str(self.info["private_key_id"])
+
+    @property
+    def token_uri(self) -> str:
+        return str(self.info["token_uri"])
+
+    def __repr__(self) -> str:  # keeps the key out of tracebacks and debuggers' reprs
+        return f"KeyFile({str(self.path)!r}, client_email={self.client_email!r})"
+
+
+def load_key_file(path: Path) -> KeyFile:
+    """A service-account JSON key, checked for what domain-wide delegation needs. InputError otherwise."""
+    info = _read_json_file(path, "service account key file")
+    kind = info.get("type")
+    if kind != "service_account":
+        hint = " (that is an OAuth client file: use --auth oauth --client-secrets)" if "installed" in info else ""
+        raise InputError(f"{path}: not a service account key file (type: {kind!r}){hint}")
+    missing = [k for k in ("client_email", "client_id", "private_key", "private_key_id") if not info.get(k)]
+    if missing:
+        raise InputError(f"{path}: service account key file lacks {', '.join(missing)}")
+    api = settings.api()
+    token_uri = str(info.get("token_uri") or api.endpoints.token)
+    if token_uri in api.endpoints.retired_token_uris:
+        token_uri = api.endpoints.token
+    if not _is_https(token_uri):
+        raise InputError(f"{path}: token_uri {token_uri!r} is not https; the signed assertion must not travel in clear")
+    return KeyFile(path, {**info, "token_uri": token_uri})
+
+
+def _transport(timeout: float) -> Any:
+    """A google-auth transport that remembers the HTTP status of the last reply on this thread.
+
+    google-auth's RefreshError carries the token endpoint's JSON but not its status; the snapshot records both.
+    """
+    import google.auth.transport.requests as gtr
+    import requests
+
+    class _Request(gtr.Request):
+        def __init__(self) -> None:
+            super().__init__(requests.Session())
+            self.last = threading.local()
+
+        def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
+                     timeout: float | None = None, **kwargs: Any) -> Any:
+            self.last.status = None
+            response = super().__call__(  # type: ignore[no-untyped-call]
+                url, method=method, body=body, headers=headers, timeout=timeout or default_timeout, **kwargs
+            )
+            self.last.status = response.status
+            return response
+
+    default_timeout = timeout
+    return _Request()
+
+
+def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
+    """A google-auth refresh/transport failure as the ApiError the snapshot records. No secrets in it."""
+    from google.auth import exceptions as gex
+
+    if isinstance(exc, gex.RefreshError):
+        data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+        code = str(data.get("error") or "RefreshError")
+        message = str(data.get("error_description") or (exc.args[0] if exc.args else ""))
+        return ApiError(status, code, (message + hint).strip())
+    kind = "Timeout" if "timeout" in str(exc).lower() or "timed out" in str(exc).lower() else "ConnectionError"
+    return ApiError(None, kind, f"the token endpoint could not be reached ({type(exc).__name__})")
+
+
+class ServiceAccountSigner:
+    """Tokens from a service-account key with domain-wide delegation, one per (scope, subject), cached."""
+
+    kind = "service-account"
+
+    def __init__(self, key: KeyFile, admin: str, *, timeout: float = _DEFAULT_TIMEOUT) -> None:
+        from google.oauth2 import service_account
+
+        try:
+            self._base = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                key.info
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            # The message of a key-parsing error never includes the key itself, only its kind.
+            raise InputError(f"{key.path}: the private key does not load ({type(exc).__name__})") from None
+        self.key = key
+        self.admin = admin
+        self._request = _transport(timeout)
+        self._creds: dict[tuple[str, str], Any] = {}
+        self._failed: dict[tuple[str, str], ApiError] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @property
+    def principal(self) -> str:
+        return self.admin
+
+    def _lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def bearer(self, scope: str, subject: str | None = None) -> str:
+        from google.auth import exceptions as gex
+
+        key = (scope, (subject or self.admin).lower())
+        with self._lock(key):
+            if key in self._failed:  # a refused grant stays refused for this run: don't hammer the endpoint
+                raise self._failed[key]
+            creds = self._creds.get(key)
+            if creds is None:
+                creds = self._creds[key] = self._base.with_scopes([scope]).with_subject(key[1])
+            if not creds.valid:
+                try:
+                    creds.refresh(self._request)
+                except gex.RefreshError as exc:
+                    err = token_error(exc, getattr(self._request.last, "status", None), self._hint(exc, scope, key[1]))
+                    self._failed[key] = err
+                    raise err from None
+                except gex.TransportError as exc:
+                    raise token_error(exc, None) from None
+            return str(creds.token)
+
+    def authenticate_key(self) -> ApiError | None:
+        """A token for the service account itself (no subject): proves the key is live, apart from delegation.
+
+        Google answers invalid_grant "Invalid JWT Signature." for a deleted or disabled key.
+        """
+        from google.auth import exceptions as gex
+
+        creds = self._base.with_scopes([settings.scope("identity.email").url])
+        try:
+            creds.refresh(self._request)
+        except gex.RefreshError as exc:
+            return token_error(exc, getattr(self._request.last, "status", None))
+        except gex.TransportError as exc:
+            return token_error(exc, None)
+        return None
+
+    def _hint(self, exc: Exception, scope: str, subject: str) -> str:
+        data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+        if data.get("error") == "unauthorized_client":
+            return (f" (domain-wide delegation of client {self.key.client_id} does not grant {scope} for {subject}; "
+                    "run `preflight auth-check google`)")
+        return ""
+
+
+# --- installed-app OAuth -----------------------------------------------------------------------------
+
+
+def load_client_secrets(path: Path) -> dict[str, Any]:
+    """The admin's own OAuth client file (Desktop app type), as google-auth-oauthlib wants it."""
+    data = _read_json_file(path, "OAuth client file")
+    if "installed" not in data:
+        if "web" in data:
+            raise InputError(f"{path}: a Web application OAuth client cannot use the loopback redirect; "
+                             "create an OAuth client of type Desktop app")
+        if data.get("type") == "service_account":
+            raise InputError(f"{path}: that is a service account key: use --auth service-account --key-file")
+        raise InputError(f"{path}: not a Google OAuth client file (no 'installed' section)")
+    section = data["installed"]
+    missing = [k for k in ("client_id", "client_secret", "auth_uri", "token_uri") if not section.get(k)]
+    if missing:
+        raise InputError(f"{path}: OAuth client file lacks installed.{', installed.'.join(missing)}")
+    for k in ("auth_uri", "token_uri"):
+        if not _is_https(str(section[k])):
+            raise InputError(f"{path}: installed.{k} is not https")
+    return data
+
+
+@contextlib.contextmanager
+def _relaxed_scope() -> Iterator[None]:
+    """Google's granular consent lets the admin untick scopes; oauthlib would raise on the changed scope.
+
+    preflight records what was granted instead and reports the rest as missing.
+    """
+    old = os.environ.get("OAUTHLIB_RELAX_TOKEN_SCOPE")
+    os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("OAUTHLIB_RELAX_TOKEN_SCOPE", None)
+        else:
+            os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = old
+
+
+def _claims(id_token: str | None) -> dict[str, Any]:
+    """The payload of an ID token received straight from the token endpoint over TLS (OIDC §3.1.3.7 allows
+    skipping the signature check in that case). Only the email is used, for display and a profile guard."""
+    if not id_token or id_token.count(".") != 2:
+        return {}
+    payload = id_token.split(".")[1]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class OAuthLogin:
+    token_info: dict[str, Any]  # what the profile stores: refresh token, client id/secret, token_uri, scopes
+    account: str | None
+    granted: list[str]
+    requested: list[str]
+
+    @property
+    def missing(self) -> list[str]:
+        return [s for s in self.requested if s not in self.granted]
+
+
+def run_installed_flow(
+    client_config: dict[str, Any],
+    scopes: list[str],
+    *,
+    open_browser: bool = True,
+    timeout_seconds: int | None = 300,
+    login_hint: str | None = None,
+) -> OAuthLogin:
+    """The loopback-redirect flow: a local one-shot server on localhost receives the code; PKCE protects it."""
+    from google_auth_oauthlib.flow import InstalledAppFlow
+
+    try:
+        flow = InstalledAppFlow.from_client_config(client_config, scopes=scopes)
+        extra: dict[str, str] = {"prompt": "consent"}  # consent again, or Google returns no new refresh token
+        if login_hint:
+            extra["login_hint"] = login_hint
+        # google-auth-oauthlib prints the URL on stdout; stdout is for data, so it goes to stderr.
+        with _relaxed_scope(), contextlib.redirect_stdout(sys.stderr):
+            creds = flow.run_local_server(
+                host="localhost", port=0, open_browser=open_browser, timeout_seconds=timeout_seconds,
+                authorization_prompt_message="Open this URL in a browser to sign in as a Workspace admin:\n{url}",
+                success_message="preflight is signed in. You can close this window.", **extra,
+            )
+    except Exception as exc:
+        raise SignInError(_flow_error(exc)) from None
+    if not creds.refresh_token:
+        raise SignInError("Google returned no refresh token; remove preflight under myaccount.google.com > "
+                          "Security > Third-party access and sign in again")
+    granted = list(creds.granted_scopes or scopes)
+    section = client_config["installed"]
+    account = _claims(creds.id_token).get("email")
+    info = {
+        "type": "authorized_user",
+        "client_id": section["client_id"],
+        "client_secret": section["client_secret"],
+        "refresh_token": creds.refresh_token,
+        "token_uri": section["token_uri"],
+        "scopes": granted,
+        "account": account or "",
+    }
+    return OAuthLogin(info, account, granted, list(scopes))
+
+
+def _flow_error(exc: Exception) -> str:
+    name = type(exc).__name__
+    text = str(exc)
+    if name == "WSGITimeoutError":
+        return "no answer from the browser in time; run login again and finish the sign-in in the browser"
+    if name in ("AccessDeniedError",) or "access_denied" in text:
+        return "the sign-in was refused in the browser (access_denied)"
+    for code in ("invalid_client", "invalid_grant", "redirect_uri_mismatch", "invalid_scope", "unauthorized_client"):
+        if code in text:
+            return f"Google refused the sign-in ({code})"
+    return f"the OAuth sign-in failed ({name})"
+
+
+class OAuthSigner:
+    """An admin's own consent: one refresh token, every granted scope, acting only as that admin."""
+
+    kind = "oauth"
+
+    def __init__(self, info: dict[str, Any], *, timeout: float = _DEFAULT_TIMEOUT) -> None:
+        from google.oauth2 import credentials
+
+        try:
+            self._creds = credentials.Credentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
+        except (ValueError, KeyError, TypeError):
+            raise InputError("the stored sign-in is not in the expected format; run `preflight login google` "
+                             "again") from None
+        if not _is_https(str(info.get("token_uri") or "")):
+            raise InputError("the stored sign-in has no https token_uri; run `preflight login google` again")
+        self.account = str(info.get("account") or "")
+        self._request = _transport(timeout)
+        self._lock = threading.Lock()
+        self._failed: ApiError | None = None
+
+    @property
+    def principal(self) -> str:
+        return self.account or "the signed-in admin"
+
+    def bearer(self, scope: str, subject: str | None = None) -> str:
+        from google.auth import exceptions as gex
+
+        if subject is not None and subject.lower() != self.account.lower():
+            raise ApiError(None, "NotDelegated", f"an admin's OAuth sign-in cannot act as {subject}; reading "
+                           "another user's Gmail settings needs --auth service-account (domain-wide delegation)")
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            if not self._creds.valid:
+                try:
+                    self._creds.refresh(self._request)
+                except gex.RefreshError as exc:
+                    hint = ""
+                    data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+                    if data.get("error") == "invalid_grant":
+                        hint = " (the stored sign-in was revoked or expired: run `preflight login google` again)"
+                    self._failed = token_error(exc, getattr(self._request.last, "status", None), hint)
+                    raise self._failed from None
+                except gex.TransportError as exc:
+                    raise token_error(exc, None) from None
+            return str(self._creds.token)
+
+    @property
+    def granted(self) -> list[str]:
+        return list(self._creds.granted_scopes or self._creds.scopes or [])
+
+
+def revoke(token_info: dict[str, Any], *, timeout: float = 10.0) -> str | None:
+    """Revoke the stored refresh token at Google (its revoke endpoint sits next to the token endpoint).
+
+    None on success, otherwise why not. The token travels in the POST body, never in a URL.
+    """
+    import requests
+
+    token = token_info.get("refresh_token")
+    token_uri = str(token_info.get("token_uri") or "")
+    if not token or not _is_https(token_uri) or not token_uri.endswith("/token"):
+        return "no revocable token"
+    url = token_uri[: -len("/token")] + "/revoke"
+    try:
+        resp = requests.post(url, data={"token": token}, timeout=timeout)
+    except requests.RequestException as exc:
+        return f"revoke endpoint unreachable ({type(exc).__name__})"
+    if resp.status_code == 200:
+        return None
+    try:
+        body = resp.json()
+        code = body.get("error") if isinstance(body, dict) else None
+    except ValueError:
+        code = None
+    return f"HTTP {resp.status_code}" + (f" {code}" if code else "")

@@ -1,0 +1,179 @@
+"""Collect one Google Workspace into a preflight.snapshot/v1 dict: org settings once, mailboxes concurrently.
+
+Every leaf is the API's payload verbatim, or `{"error": {...}}` when it could not be read: one unreadable
+resource never ends a collection, and never turns into a guess.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from preflight.errors import SignInError
+from preflight.http import ApiError, record
+from preflight.snapshot import SCHEMA, Options, error_of
+from providers.google import settings
+from providers.google.api import GoogleApi
+
+
+@dataclass(frozen=True)
+class Target:
+    mailboxes: tuple[str, ...]
+    domain: str | None = None
+    customer_id: str | None = None
+    with_sendas: bool = False
+    with_licenses: bool = False
+    with_tokens: bool = False
+    options: Options = field(default_factory=Options)
+
+
+@dataclass(frozen=True)
+class Collection:
+    snapshot: dict[str, Any]
+    requests: int
+    seconds: float
+
+
+def admin_scope_keys(target: Target) -> list[str]:
+    """The scopes read as the admin for this target (the Gmail scope is read as each mailbox owner)."""
+    keys = ["directory.customer", "directory.domain", "directory.orgunit", "policies", "directory.user",
+            "directory.group"]
+    if target.with_licenses:
+        keys.append("licensing")
+    if target.with_tokens:
+        keys.append("directory.user.security")
+    return keys
+
+
+def _sign_in(api: GoogleApi, target: Target, pool: ThreadPoolExecutor) -> None:
+    """Fail fast (exit 4) when no admin token at all can be had; a partial grant only makes some reads unknown."""
+    keys = admin_scope_keys(target)
+    futures = {k: pool.submit(api.signer.bearer, settings.scope(k).url, None) for k in keys}
+    errors: list[ApiError] = []
+    for fut in futures.values():
+        try:
+            fut.result()
+        except ApiError as exc:
+            errors.append(exc)
+    if len(errors) == len(keys):
+        first = errors[0]
+        status = f"{first.status} " if first.status else ""
+        raise SignInError(
+            f"no Google token for {api.signer.principal}: {status}{first.code}: {first.message}".rstrip(": ")
+        )
+
+
+def _guard_customer(api: GoogleApi, target: Target, customer: Any, domains: Any) -> None:
+    """Refuse to report one customer's settings under another's name (a profile or key for the wrong customer)."""
+    if error_of(customer) is not None or not isinstance(customer, dict):
+        return
+    cid, primary = customer.get("id"), str(customer.get("customerDomain") or "")
+    if target.customer_id and cid and str(cid) != target.customer_id:
+        raise SignInError(
+            f"{api.signer.principal} belongs to customer {cid} ({primary}), not {target.customer_id}: "
+            "wrong --profile or credentials for this customer?"
+        )
+    if not target.domain or error_of(domains) is not None or not isinstance(domains, list):
+        return
+    owned = {primary.lower()}
+    for d in domains:
+        if isinstance(d, dict):
+            owned.add(str(d.get("domainName") or "").lower())
+            owned.update(str(a.get("domainAliasName") or "").lower() for a in d.get("domainAliases") or []
+                         if isinstance(a, dict))
+    if target.domain.lower() not in owned:
+        raise SignInError(
+            f"{api.signer.principal} belongs to customer {cid} ({primary}), which does not own {target.domain}: "
+            "wrong --profile or credentials for this customer?"
+        )
+
+
+def _mailbox(api: GoogleApi, address: str, target: Target) -> tuple[dict[str, Any], str | None]:
+    """The mailbox's resources, and the primary address of the user that owns it (None: not a user)."""
+    rec: dict[str, Any] = {"user": record(lambda: api.user(address))}
+    err = error_of(rec["user"])
+    if err is not None:
+        # users.get answers 404 for a group address; GAM's `whatis` then asks groups.get the same way.
+        if err.get("status") == 404:
+            rec["group"] = record(lambda: api.group(address))
+        return rec, None
+    owner = str(rec["user"].get("primaryEmail") or address) if isinstance(rec["user"], dict) else address
+    rec["userGroups"] = record(lambda: api.user_groups(owner))
+    if target.with_sendas:
+        rec["sendAs"] = record(lambda: api.send_as(owner))
+    if target.with_tokens:
+        rec["tokens"] = record(lambda: api.tokens(owner))
+    return rec, owner
+
+
+def _licenses(
+    api: GoogleApi, customer_id: str | None, pool: ThreadPoolExecutor
+) -> Callable[[str], Any]:
+    """List each product's assignments once (there is no "licences of user X" call), then index by user."""
+    if not customer_id:
+        missing = ApiError(None, "NoCustomerId", "customers.get could not be read, and listing licences needs "
+                           "the customer id: give --customer-id").to_error()
+        return lambda owner: missing
+    def reader(product: str) -> Callable[[], Any]:
+        return lambda: api.license_assignments(product, customer_id)
+
+    lists = {p: pool.submit(record, reader(p)) for p in api.config.licensing_products}
+
+    def for_owner(owner: str) -> Any:
+        found: list[Any] = []
+        for fut in lists.values():
+            result = fut.result()
+            if error_of(result) is not None:
+                return result
+            found.extend(a for a in result if isinstance(a, dict) and str(a.get("userId", "")).lower() == owner.lower())
+        return found
+
+    return for_owner
+
+
+def collect(
+    api: GoogleApi,
+    target: Target,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    workers: int | None = None,
+) -> Collection:
+    started = time.monotonic()
+    size = max(1, min(workers or api.config.workers, 32))
+    with ThreadPoolExecutor(max_workers=size, thread_name_prefix="preflight-google") as pool:
+        _sign_in(api, target, pool)
+        customer_f = pool.submit(record, api.customer)
+        domains_f = pool.submit(record, api.domains)
+        customer, domains = customer_f.result(), domains_f.result()
+        _guard_customer(api, target, customer, domains)
+        org_units_f = pool.submit(record, api.org_units)
+        policies_f = pool.submit(record, api.policies)
+        mailbox_f: dict[str, Future[tuple[dict[str, Any], str | None]]] = {
+            addr: pool.submit(_mailbox, api, addr, target) for addr in dict.fromkeys(target.mailboxes)
+        }
+        customer_id = target.customer_id or (customer.get("id") if error_of(customer) is None else None)
+        licenses = _licenses(api, customer_id, pool) if target.with_licenses else None
+        mailboxes: dict[str, Any] = {}
+        for addr, fut in mailbox_f.items():
+            rec, owner = fut.result()
+            if licenses is not None and owner is not None:
+                rec["licenses"] = licenses(owner)
+            mailboxes[addr] = rec
+        org = {"customer": customer, "domains": domains, "orgUnits": org_units_f.result(),
+               "policies": policies_f.result()}
+    tenant_id = customer.get("id") if error_of(customer) is None and isinstance(customer, dict) else None
+    tenant_domain = target.domain or (customer.get("customerDomain") if tenant_id else None)
+    snapshot = {
+        "schema": SCHEMA,
+        "provider": "google",
+        "collected_at": now().replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "tenant": {"id": tenant_id or target.customer_id, "domain": tenant_domain},
+        "options": target.options.to_dict(),
+        "org": org,
+        "mailboxes": mailboxes,
+    }
+    return Collection(snapshot, api.requests_made(), time.monotonic() - started)

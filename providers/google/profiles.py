@@ -1,0 +1,126 @@
+"""Per-customer profiles: where one customer's Google sign-in lives, apart from every other customer's.
+
+GAM's `[section]`s are the model: one directory per profile under the user's config directory, holding
+the profile's settings (which customer, which sign-in) and, for installed-app OAuth, its refresh token.
+Nothing is shared between profiles, so a consultant's runs for two customers cannot mix credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from preflight.errors import InputError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DEFAULT = "default"
+MAX_FILE = 256 * 1024
+
+
+def config_root() -> Path:
+    """<user config dir>/preflight/google (XDG_CONFIG_HOME on Linux, Application Support on macOS, ...)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("preflight", appauthor=False)) / "google"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Create or replace a file only its owner can read, atomically: readers see the old or the new file.
+
+    The temporary file is created 0600 from the start (O_EXCL, no chmod window), then renamed over.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def loose_permissions(path: Path) -> bool:
+    """True when group or others may read the file (POSIX only)."""
+    return os.name == "posix" and bool(path.stat().st_mode & 0o077)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    dir: Path
+
+    @property
+    def settings_path(self) -> Path:
+        return self.dir / "profile.json"
+
+    @property
+    def token_path(self) -> Path:
+        return self.dir / "oauth-token.json"
+
+    def settings(self) -> dict[str, Any]:
+        return _read_json(self.settings_path) or {}
+
+    def save_settings(self, values: dict[str, Any]) -> None:
+        merged = {**self.settings(), **{k: v for k, v in values.items() if v is not None}}
+        write_private(self.settings_path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
+
+    def token(self) -> dict[str, Any] | None:
+        return _read_json(self.token_path)
+
+    def save_token(self, info: dict[str, Any]) -> None:
+        write_private(self.token_path, json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    def remove_token(self) -> bool:
+        try:
+            self.token_path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def forget(self) -> bool:
+        if not self.dir.exists():
+            return False
+        shutil.rmtree(self.dir)
+        return True
+
+
+def profile(name: str | None, root: Path | None = None) -> Profile:
+    name = name or DEFAULT
+    if not _NAME.match(name):
+        raise InputError(
+            f"--profile: {name!r} is not a profile name (letters, digits, '.', '_', '-'; up to 64; not starting "
+            "with a dot or dash)"
+        )
+    return Profile(name, (root or config_root()) / name)
+
+
+def names(root: Path | None = None) -> list[str]:
+    base = root or config_root()
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and _NAME.match(p.name)) if base.is_dir() else []
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        if path.stat().st_size > MAX_FILE:
+            raise InputError(f"{path}: larger than a preflight profile file can be")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(
+            f"{path}: cannot read profile file ({type(exc).__name__}); remove it and sign in again"
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not a preflight profile file; remove it and sign in again")
+    return data

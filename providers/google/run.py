@@ -1,0 +1,348 @@
+"""What the Google commands do: resolve a profile's settings, sign in, collect, evaluate, report.
+
+Messages for the person go to stderr; reports and auth-check results to stdout.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from preflight.errors import InputError, SignInError
+from preflight.model import Method
+from preflight.output import FailOn, Format
+from providers.google import profiles, settings
+from providers.google.auth import (
+    OAuthSigner,
+    ServiceAccountSigner,
+    Signer,
+    load_client_secrets,
+    load_key_file,
+    revoke,
+    run_installed_flow,
+)
+from providers.google.profiles import Profile
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
+_EMAIL = re.compile(rf"^[^@\s\"'<>,;]+@{_LABEL}(?:\.{_LABEL})+$")
+_CUSTOMER = re.compile(r"^[A-Za-z0-9]{3,32}$")
+
+
+def say(message: str) -> None:
+    sys.stderr.write(f"preflight: {message}\n")
+
+
+def email(value: str, option: str) -> str:
+    value = value.strip()
+    if not _EMAIL.match(value):
+        raise InputError(f"{option}: {value!r} is not an email address")
+    return value.lower()
+
+
+def _domain(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _DOMAIN.match(value.strip()):
+        raise InputError(f"--domain: {value!r} is not a domain name")
+    return value.strip().lower()
+
+
+def _customer(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _CUSTOMER.match(value.strip()):
+        raise InputError(f"--customer-id: {value!r} is not a Google customer id (like C01abc234)")
+    return value.strip()
+
+
+def opt_ins(with_sendas: bool, with_licenses: bool, with_tokens: bool) -> frozenset[str]:
+    flags = {"--with-sendas": with_sendas, "--with-licenses": with_licenses, "--with-tokens": with_tokens}
+    return frozenset(k for k, on in flags.items() if on)
+
+
+def _api_settings(api_root: str | None) -> settings.ApiSettings:
+    cfg = settings.api()
+    return replace(cfg, endpoints=cfg.endpoints.rooted_at(api_root)) if api_root else cfg
+
+
+@dataclass(frozen=True)
+class SignIn:
+    kind: str
+    key_file: Path | None
+    admin: str | None
+    client_secrets: Path | None
+
+
+def _resolve_sign_in(
+    prof: Profile, auth: str | None, key_file: Path | None, admin: str | None, client_secrets: Path | None
+) -> SignIn:
+    saved = prof.settings()
+    key_file = key_file or (Path(saved["key_file"]) if saved.get("key_file") else None)
+    client_secrets = client_secrets or (Path(saved["client_secrets"]) if saved.get("client_secrets") else None)
+    kind = auth or saved.get("auth")
+    if kind is None:
+        kind = "service-account" if key_file else "oauth" if prof.token_path.exists() or client_secrets else None
+    if kind is None:
+        raise InputError(f"profile {prof.name!r} has no sign-in: give --auth service-account --key-file FILE --admin "
+                         "ADMIN, or --auth oauth (after `preflight login google --auth oauth --client-secrets FILE`)")
+    admin = admin or saved.get("admin")
+    if kind == "service-account":
+        if key_file is None:
+            raise InputError("--auth service-account needs --key-file (or PREFLIGHT_GOOGLE_KEY_FILE)")
+        if not admin:
+            raise InputError("--auth service-account needs --admin: the admin the service account impersonates")
+    return SignIn(str(kind), key_file, email(admin, "--admin") if admin else None, client_secrets)
+
+
+def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_login: bool) -> OAuthSigner:
+    info = prof.token()
+    if info is None:
+        if allow_login and sign_in.client_secrets is not None:
+            _oauth_login(prof, sign_in.client_secrets, settings.wanted_scopes("oauth"), open_browser, sign_in.admin)
+            info = prof.token()
+        if info is None:
+            raise SignInError(
+                f"no stored Google sign-in for profile {prof.name!r}: run `preflight login google --profile "
+                f"{prof.name} --auth oauth --client-secrets FILE`"
+            )
+    if profiles.loose_permissions(prof.token_path):
+        say(f"warning: {prof.token_path} is readable by group or others; chmod 600 it")
+    return OAuthSigner(info)
+
+
+def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, allow_login: bool = False) -> Signer:
+    if sign_in.kind == "service-account":
+        assert sign_in.key_file is not None and sign_in.admin is not None
+        key = load_key_file(sign_in.key_file)
+        if profiles.loose_permissions(sign_in.key_file):
+            say(f"warning: {sign_in.key_file} is readable by group or others; chmod 600 it")
+        return ServiceAccountSigner(key, sign_in.admin)
+    return _oauth_signer(prof, sign_in, open_browser=open_browser, allow_login=allow_login)
+
+
+# --- check -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckArgs:
+    mailboxes: list[str]
+    domain: str | None = None
+    customer_id: str | None = None
+    methods: list[Method] = field(default_factory=list)
+    froms: list[str] = field(default_factory=list)
+    app_id: str | None = None
+    auth: str | None = None
+    key_file: Path | None = None
+    admin: str | None = None
+    client_secrets: Path | None = None
+    profile: str | None = None
+    with_sendas: bool = False
+    with_licenses: bool = False
+    with_tokens: bool = False
+    save_snapshot: Path | None = None
+    fmt: Format = Format.table
+    output: Path | None = None
+    fail_on: FailOn = FailOn.fail
+    open_browser: bool = True
+    api_root: str | None = None
+
+
+def _from_addresses(froms: list[str], mailboxes: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in froms:
+        if "=" in item:
+            box, addr = item.split("=", 1)
+            box = email(box, "--from")
+            if box not in mailboxes:
+                raise InputError(f"--from: {box} is not one of the --mailbox addresses")
+        elif len(mailboxes) == 1:
+            box, addr = mailboxes[0], item
+        else:
+            raise InputError("--from: with several mailboxes, write MAILBOX=ADDR")
+        out[box] = email(addr, "--from")
+    return out
+
+
+def check(args: CheckArgs) -> int:
+    from preflight import snapshot as snap_io
+    from preflight.causes import load_catalogue
+    from preflight.engine import evaluate
+    from preflight.output import emit
+    from preflight.snapshot import Options
+    from providers.google import provider
+    from providers.google.api import GoogleApi
+    from providers.google.collect import Target, collect
+
+    prof = profiles.profile(args.profile)
+    saved = prof.settings()
+    mailboxes = list(dict.fromkeys(email(m, "--mailbox") for m in args.mailboxes))
+    if not mailboxes:
+        raise InputError("give at least one --mailbox to check")
+    domain = _domain(args.domain or saved.get("domain"))
+    customer_id = _customer(args.customer_id or saved.get("customer_id"))
+    if domain is None and customer_id is None:
+        raise InputError("give --domain or --customer-id (or sign in with them saved in the profile)")
+    options = Options(
+        methods=tuple(args.methods) if args.methods else tuple(Method),
+        app_id=args.app_id,
+        from_addresses=_from_addresses(args.froms, mailboxes),
+    )
+    sign_in = _resolve_sign_in(prof, args.auth, args.key_file, args.admin, args.client_secrets)
+    if args.with_sendas and sign_in.kind == "oauth":
+        raise InputError("--with-sendas needs --auth service-account: Gmail settings of other users are readable "
+                         "only through domain-wide delegation as each mailbox owner")
+    config = _api_settings(args.api_root)
+    signer = build_signer(prof, sign_in, open_browser=args.open_browser, allow_login=True)
+    target = Target(tuple(mailboxes), domain, customer_id, args.with_sendas, args.with_licenses, args.with_tokens,
+                    options)
+    say(f"reading Google Workspace {domain or customer_id} as {signer.principal} ({sign_in.kind}, profile "
+        f"{prof.name}), {len(mailboxes)} mailbox(es)")
+    collection = collect(GoogleApi(signer, config=config), target)
+    say(f"collected in {collection.seconds:.1f} s with {collection.requests} API requests")
+    snap = snap_io.parse(collection.snapshot, "google collection")
+    if args.save_snapshot is not None:
+        try:
+            snap_io.save(snap, args.save_snapshot)
+        except OSError as exc:
+            raise InputError(f"{args.save_snapshot}: cannot write snapshot ({exc.strerror or type(exc).__name__})") \
+                from None
+        say(f"snapshot written to {args.save_snapshot}")
+    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions())
+    return emit([result], args.fmt, args.output, args.fail_on)
+
+
+# --- login / logout ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginArgs:
+    auth: str | None = None
+    client_secrets: Path | None = None
+    key_file: Path | None = None
+    admin: str | None = None
+    profile: str | None = None
+    domain: str | None = None
+    customer_id: str | None = None
+    with_sendas: bool = False
+    with_licenses: bool = False
+    with_tokens: bool = False
+    open_browser: bool = True
+
+
+def _oauth_login(prof: Profile, client_secrets: Path, scopes: list[settings.Scope], open_browser: bool,
+                 admin: str | None) -> str | None:
+    client = load_client_secrets(client_secrets)
+    urls = [s.url for s in scopes]
+    result = run_installed_flow(client, urls, open_browser=open_browser, login_hint=admin)
+    prof.save_token(result.token_info)
+    prof.save_settings({"auth": "oauth", "account": result.account, "client_secrets": str(client_secrets.resolve())})
+    say(f"signed in as {result.account or 'the admin'}; refresh token stored in {prof.token_path} "
+        "(readable by you only)")
+    if admin and result.account and result.account.lower() != admin:
+        say(f"warning: signed in as {result.account}, not {admin}")
+    if result.missing:
+        say("warning: not granted at the consent screen (the checks that need them will be unknown): "
+            + ", ".join(result.missing))
+    return result.account
+
+
+def login(args: LoginArgs) -> int:
+    prof = profiles.profile(args.profile)
+    domain, customer_id = _domain(args.domain), _customer(args.customer_id)
+    wanted = opt_ins(args.with_sendas, args.with_licenses, args.with_tokens)
+    kind = args.auth or ("service-account" if args.key_file else "oauth" if args.client_secrets else None)
+    if kind is None:
+        raise InputError("give --auth oauth --client-secrets FILE, or --auth service-account --key-file FILE --admin "
+                         "ADMIN")
+    if kind == "oauth":
+        if args.client_secrets is None:
+            raise InputError("--auth oauth needs --client-secrets: your own OAuth client file (Desktop app)")
+        if args.with_sendas:
+            raise InputError("--with-sendas needs --auth service-account (domain-wide delegation)")
+        admin = email(args.admin, "--admin") if args.admin else None
+        _oauth_login(prof, args.client_secrets, settings.wanted_scopes("oauth", wanted), args.open_browser, admin)
+        prof.save_settings({"domain": domain, "customer_id": customer_id})
+        return 0
+    sign_in = _resolve_sign_in(prof, "service-account", args.key_file, args.admin, None)
+    signer = build_signer(prof, sign_in)
+    assert isinstance(signer, ServiceAccountSigner)
+    err = signer.authenticate_key()
+    if err is not None:
+        raise SignInError(f"Google refused the service account key: {err.code}: {err.message}")
+    assert sign_in.key_file is not None
+    prof.save_settings({"auth": "service-account", "key_file": str(sign_in.key_file.resolve()),
+                        "admin": sign_in.admin, "domain": domain, "customer_id": customer_id})
+    say(f"service account {signer.key.client_email} (client id {signer.key.client_id}) saved as profile "
+        f"{prof.name}, impersonating {sign_in.admin}; nothing secret was copied")
+    say(f"run `preflight auth-check google --profile {prof.name}` to test every delegated scope")
+    return 0
+
+
+def logout(profile: str | None, *, revoke_token: bool = True, forget: bool = False) -> int:
+    prof = profiles.profile(profile)
+    info = prof.token()
+    if info is not None:
+        if revoke_token:
+            why = revoke(info)
+            say("revoked the refresh token at Google" if why is None else f"could not revoke at Google ({why}); "
+                "remove access under myaccount.google.com > Security > Third-party access")
+        prof.remove_token()
+        say(f"removed the stored sign-in of profile {prof.name}")
+    else:
+        say(f"no stored Google sign-in for profile {prof.name}")
+    if forget and prof.forget():
+        say(f"removed profile {prof.name}")
+    return 0
+
+
+# --- auth-check --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthCheckArgs:
+    profile: str | None = None
+    auth: str | None = None
+    key_file: Path | None = None
+    admin: str | None = None
+    mailbox: str | None = None
+    with_sendas: bool = False
+    with_licenses: bool = False
+    with_tokens: bool = False
+    fmt: str = "table"
+    api_root: str | None = None
+
+
+def auth_check(args: AuthCheckArgs) -> int:
+    from providers.google import authcheck
+    from providers.google.api import GoogleApi
+
+    prof = profiles.profile(args.profile)
+    mailbox = email(args.mailbox, "--mailbox") if args.mailbox else None
+    sign_in = _resolve_sign_in(prof, args.auth, args.key_file, args.admin, None)
+    wanted = opt_ins(args.with_sendas, args.with_licenses, args.with_tokens)
+    config = _api_settings(args.api_root)
+    scopes = settings.wanted_scopes(sign_in.kind, wanted)
+    if sign_in.kind == "service-account":
+        signer = build_signer(prof, sign_in)
+        assert isinstance(signer, ServiceAccountSigner)
+        report = authcheck.check_service_account(
+            signer.key, signer, GoogleApi(signer, config=config), scopes, profile=prof.name, mailbox=mailbox
+        )
+    else:
+        info = prof.token()
+        if info is None:
+            raise SignInError(f"no stored Google sign-in for profile {prof.name!r}: run `preflight login google "
+                              f"--profile {prof.name} --auth oauth --client-secrets FILE`")
+        oauth = OAuthSigner(info)
+        flags = " ".join(sorted(wanted))
+        relogin = f"preflight login google --profile {prof.name} --auth oauth --client-secrets FILE {flags}".strip()
+        report = authcheck.check_oauth(
+            oauth, GoogleApi(oauth, config=config), scopes, profile=prof.name, token_path=prof.token_path,
+            loose=profiles.loose_permissions(prof.token_path), relogin=relogin,
+        )
+    sys.stdout.write(report.render(args.fmt))
+    return report.exit_code()

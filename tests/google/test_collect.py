@@ -1,0 +1,294 @@
+"""The Google collector against the local fake, signed in by the real google-auth service-account code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight.errors import InputError, SignInError
+from preflight.snapshot import Options
+from providers.google import settings
+from providers.google.api import GoogleApi
+from providers.google.auth import ServiceAccountSigner, load_key_file
+from providers.google.collect import Target, collect
+from tests.google.fake import AUTH, FakeGoogle, Reply, Workspace, google_error, leaks, sample_snapshot
+
+ADMIN = "admin@acme.example"
+ALL = [s.url for s in settings.scopes() if "service-account" in s.auth]
+BOXES = ("jobs@acme.example", "careers@acme.example", "team@acme.example", "ops@acme.example",
+         "nobody@acme.example")
+
+
+@pytest.fixture()
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeGoogle, Workspace, Path]]:
+    ws = Workspace.from_snapshot(sample_snapshot())
+    ws.add_admin(ADMIN)
+    with FakeGoogle([ws], tmp_path) as fake:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_file))
+        key = fake.key_file(tmp_path)
+        ws.grant("104857600000000000001", ALL)
+        yield fake, ws, key
+
+
+def api_for(fake: FakeGoogle, key: Path, sleeps: list[float], admin: str = ADMIN, **cfg: Any) -> GoogleApi:
+    config = replace(settings.api(), endpoints=settings.api().endpoints.rooted_at(fake.url), **cfg)
+    return GoogleApi(ServiceAccountSigner(load_key_file(key), admin), config=config, sleep=sleeps.append)
+
+
+def target(**over: Any) -> Target:
+    base = Target(BOXES, "acme.example", None, True, True, True, Options())
+    return replace(base, **over)
+
+
+def test_collects_every_resource_verbatim(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    sleeps: list[float] = []
+    # Small pages so groups.list and policies.list are followed across several pages.
+    api = api_for(fake, key, sleeps, groups_page_size=2, policy_page_size=4, policy_page_interval=1.0)
+    result = collect(api, target())
+    expected = sample_snapshot()
+    assert result.snapshot["org"] == expected["org"]
+    assert result.snapshot["mailboxes"] == expected["mailboxes"]
+    assert result.snapshot["tenant"] == {"id": "C03az79cb", "domain": "acme.example"}
+    # policies: 11 items, pageSize 4 -> 3 pages; groups: 5 per member, maxResults 2 -> 3 pages each
+    pages = fake.seen("/v1/policies")
+    assert len(pages) == 3 and all(p.param("pageSize") == "4" for p in pages)
+    assert [p.param("filter") for p in pages] == [settings.api().policy_filter] * 3
+    assert pages[1].param("pageToken") and pages[2].param("pageToken") != pages[1].param("pageToken")
+    group_pages = [s for s in fake.seen("/admin/directory/v1/groups") if s.param("userKey")]
+    assert {s.param("maxResults") for s in group_pages} == {"2"}
+    # Pages of the Policy API are spaced: the second and third page waited (recorded, not slept).
+    assert len([s for s in sleeps if s > 0.5]) >= 2
+
+
+def test_reads_as_admin_and_gmail_as_each_owner(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    collect(api_for(fake, key, []), target())
+    directory = fake.seen("/admin/directory/v1/")
+    assert directory and {s.subject for s in directory} == {ADMIN}
+    assert {s.subject for s in fake.seen("/v1/policies")} == {ADMIN}
+    gmail = fake.seen("/gmail/v1/users/")
+    # careers@ is an alias of jobs@: its send-as list is read as the owner, once per mailbox entry.
+    assert sorted(s.path.split("/")[4] for s in gmail) == ["jobs@acme.example", "jobs@acme.example",
+                                                           "ops@acme.example"]
+    assert all(s.subject == s.path.split("/")[4] for s in gmail)
+    assert all(s.scopes == {AUTH + "gmail.readonly"} for s in gmail)
+    # Every token carried exactly one scope: a missing grant can only ever cost its own resources.
+    assert all(len(s.scopes) == 1 for s in fake.log if s.subject)
+    # users.get with projection=full, orgunits with the root included (policies can target it).
+    user_gets = [s for s in fake.seen("/admin/directory/v1/users/") if not s.path.endswith("/tokens")]
+    assert {s.param("projection") for s in user_gets} == {"full"}
+    assert fake.seen("/admin/directory/v1/customer/my_customer/orgunits")[0].param("type") == "allIncludingParent"
+
+
+def test_group_lookup_only_after_user_404(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    ws.errors[("user", "ops@acme.example")] = {"status": 403, "code": "forbidden", "message": "Not Authorized"}
+    snap = collect(api_for(fake, key, []), target()).snapshot
+    assert snap["mailboxes"]["ops@acme.example"] == {
+        "user": {"error": {"status": 403, "code": "forbidden", "message": "Not Authorized"}}}
+    looked_up = sorted(s.path.rsplit("/", 1)[1] for s in fake.seen("/admin/directory/v1/groups/"))
+    assert looked_up == ["nobody@acme.example", "team@acme.example"]
+    assert snap["mailboxes"]["nobody@acme.example"]["group"]["error"]["status"] == 404
+
+
+def test_policy_api_forbidden_for_a_delegated_admin(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    ws.add_admin("helpdesk@acme.example", super_admin=False)
+    snap = collect(api_for(fake, key, [], admin="helpdesk@acme.example"), target()).snapshot
+    assert snap["org"]["policies"] == {"error": {"status": 403, "code": "PERMISSION_DENIED",
+                                                 "message": "The caller does not have permission"}}
+    assert snap["mailboxes"]["jobs@acme.example"]["user"]["primaryEmail"] == "jobs@acme.example"
+
+
+def test_policy_429_is_retried_with_backoff_honouring_retry_after(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    calls = {"n": 0}
+
+    def quota(seen: Any) -> Reply | None:
+        if seen.path != "/v1/policies":
+            return None
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return Reply(429, google_error(429, "Quota exceeded for quota metric 'Read requests' and limit 'Read "
+                                                "requests per minute' of service 'cloudidentity.googleapis.com'.",
+                                           "rateLimitExceeded"), {"Retry-After": "7"})
+        if calls["n"] == 2:
+            return Reply(429, google_error(429, "Too many requests", "rateLimitExceeded"))
+        return None
+
+    fake.fault = quota
+    sleeps: list[float] = []
+    snap = collect(api_for(fake, key, sleeps), target(mailboxes=("jobs@acme.example",))).snapshot
+    assert len(snap["org"]["policies"]) == 11
+    assert 7.0 in sleeps and 1.0 in sleeps  # Retry-After honoured, then exponential back-off (0.5 * 2**1)
+
+
+def test_policy_429_that_persists_is_recorded_not_fatal(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    fake.fault = lambda s: Reply(429, google_error(429, "Quota exceeded", "rateLimitExceeded")) \
+        if s.path == "/v1/policies" else None
+    sleeps: list[float] = []
+    snap = collect(api_for(fake, key, sleeps), target(mailboxes=("jobs@acme.example",))).snapshot
+    assert snap["org"]["policies"]["error"]["status"] == 429
+    assert len(fake.seen("/v1/policies")) == settings.api().policy_max_retries + 1
+    assert snap["mailboxes"]["jobs@acme.example"]["user"]["primaryEmail"] == "jobs@acme.example"
+
+
+def test_missing_delegation_costs_only_its_resources(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    ws.grant("104857600000000000001", [s for s in ALL if "policies" not in s and "gmail" not in s])
+    snap = collect(api_for(fake, key, []), target()).snapshot
+    err = snap["org"]["policies"]["error"]
+    assert err["status"] == 401 and err["code"] == "unauthorized_client"
+    assert "104857600000000000001" in err["message"] and "cloud-identity.policies.readonly" in err["message"]
+    assert snap["mailboxes"]["jobs@acme.example"]["sendAs"]["error"]["code"] == "unauthorized_client"
+    assert isinstance(snap["org"]["orgUnits"], list) and isinstance(snap["org"]["customer"], dict)
+    # One refused token request per (scope, subject), not one per mailbox.
+    jwt_posts = [s for s in fake.seen("/token")]
+    assert len(jwt_posts) == 8 + 2  # each of the 8 admin scopes once; Gmail once for jobs@ (twice listed), ops@
+    assert not fake.seen("/v1/policies")
+
+
+def test_no_token_at_all_is_a_sign_in_error(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    ws.dwd.clear()
+    with pytest.raises(SignInError, match="unauthorized_client"):
+        collect(api_for(fake, key, []), target())
+    assert not fake.seen("/admin/")
+
+
+def test_unregistered_key_is_refused_by_signature_check(world: tuple[FakeGoogle, Workspace, Path],
+                                                         tmp_path: Path) -> None:
+    fake, _, key = world
+    # Same service account, a different private key: Google checks the signature with the registered key.
+    (tmp_path / "other").mkdir()
+    other = fake.key_file(tmp_path / "other", register=False, fresh_key=True)
+    info = json.loads(other.read_text())
+    info["private_key_id"] = json.loads(key.read_text())["private_key_id"]
+    other.write_text(json.dumps(info))
+    with pytest.raises(SignInError, match="Invalid JWT Signature"):
+        collect(api_for(fake, other, []), target())
+
+
+def test_subject_outside_the_workspace_is_refused(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    with pytest.raises(SignInError, match="Invalid email or User ID"):
+        collect(api_for(fake, key, [], admin="ghost@acme.example"), target())
+
+
+def test_wrong_customer_is_refused(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    with pytest.raises(SignInError, match="does not own globex.example"):
+        collect(api_for(fake, key, []), target(domain="globex.example"))
+    with pytest.raises(SignInError, match="not C999"):
+        collect(api_for(fake, key, []), target(customer_id="C999"))
+
+
+def test_secondary_domain_is_accepted(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    ws.domains.append({"kind": "admin#directory#domain", "domainName": "acme-jobs.example", "isPrimary": False,
+                       "verified": True, "domainAliases": [{"domainAliasName": "acme.test", "verified": True}]})
+    for domain in ("acme-jobs.example", "acme.test"):
+        snap = collect(api_for(fake, key, []), target(domain=domain, mailboxes=("jobs@acme.example",))).snapshot
+        assert snap["tenant"]["domain"] == domain
+
+
+def test_policies_outside_the_filter_are_not_collected(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    ws.policies.append({"name": "policies/drive1", "customer": "customers/C03az79cb",
+                        "policyQuery": {"orgUnit": "orgUnits/03ph8a2z0abc123", "sortOrder": 1.0},
+                        "setting": {"type": "settings/drive_and_docs.external_sharing",
+                                    "value": {"externalSharingMode": "ALLOWED"}}, "type": "ADMIN"})
+    snap = collect(api_for(fake, key, []), target(mailboxes=("jobs@acme.example",))).snapshot
+    types = {p["setting"]["type"] for p in snap["org"]["policies"]}
+    assert "settings/drive_and_docs.external_sharing" not in types and len(types) == 9
+
+
+def test_mailboxes_are_read_concurrently_within_the_bound(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    many = tuple(f"user{n}@acme.example" for n in range(12))
+    for n, addr in enumerate(many):
+        ws.add_user({**ws.users["jobs@acme.example"], "id": f"2{n:020d}", "primaryEmail": addr, "aliases": []})
+    fake.latency = lambda s: 0.05 if s.path.startswith("/admin/directory/v1/users/") else 0.0
+    result = collect(api_for(fake, key, []), target(mailboxes=many, with_sendas=False, with_licenses=False,
+                                                    with_tokens=False), workers=4)
+    assert len(result.snapshot["mailboxes"]) == 12
+    assert 3 <= fake.max_in_flight <= 4
+    gets = [s.at for s in fake.seen("/admin/directory/v1/users/")]
+    assert max(gets) - min(gets) < 11 * 0.05  # one after another, the last would start 0.55 s after the first
+    assert result.requests == len([s for s in fake.log if s.subject])
+
+
+def test_opt_in_resources_are_absent_unless_asked(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    snap = collect(api_for(fake, key, []), target(with_sendas=False, with_licenses=False, with_tokens=False)).snapshot
+    for rec in snap["mailboxes"].values():
+        assert not {"sendAs", "licenses", "tokens"} & set(rec)
+    assert not fake.seen("/gmail/") and not fake.seen("/apps/licensing/")
+    assert not [s for s in fake.seen("/admin/directory/v1/users/") if s.path.endswith("/tokens")]
+
+
+def test_no_mail_service_is_recorded_as_failed_precondition(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    ws.users["ops@acme.example"]["isMailboxSetup"] = False
+    snap = collect(api_for(fake, key, []), target(mailboxes=("ops@acme.example",))).snapshot
+    assert snap["mailboxes"]["ops@acme.example"]["sendAs"] == {
+        "error": {"status": 400, "code": "FAILED_PRECONDITION", "message": "Mail service not enabled"}}
+
+
+def test_snapshot_holds_no_secret(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    snap = collect(api_for(fake, key, []), target()).snapshot
+    assert leaks(json.dumps(snap), fake, [key]) == []
+    assert fake.issued  # the check above had something to look for
+
+
+def test_bad_key_files_are_input_errors(tmp_path: Path) -> None:
+    cases = {
+        "missing.json": None,
+        "notjson.json": "{oops",
+        "user.json": json.dumps({"type": "authorized_user", "client_id": "x"}),
+        "client.json": json.dumps({"installed": {"client_id": "x"}}),
+        "partial.json": json.dumps({"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com"}),
+        "http.json": json.dumps({"type": "service_account", "client_email": "a@b", "client_id": "1",
+                                 "private_key": "k", "private_key_id": "i", "token_uri": "http://127.0.0.1/token"}),
+    }
+    messages = []
+    for name, text in cases.items():
+        path = tmp_path / name
+        if text is not None:
+            path.write_text(text)
+        with pytest.raises(InputError) as info:
+            load_key_file(path)
+        messages.append(str(info.value))
+    assert "cannot read service account key file" in messages[0]
+    assert "invalid JSON" in messages[1]
+    assert "type: 'authorized_user'" in messages[2]
+    assert "use --auth oauth" in messages[3]
+    assert "lacks client_id, private_key, private_key_id" in messages[4]
+    assert "not https" in messages[5]
+
+
+def test_retired_token_uri_is_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"type": "service_account", "client_email": "a@b", "client_id": "1",
+                                "private_key": "k", "private_key_id": "i",
+                                "token_uri": "https://accounts.google.com/o/oauth2/auth"}))
+    assert load_key_file(path).token_uri == "https://oauth2.googleapis.com/token"
+
+
+def test_unparseable_private_key_is_an_input_error_without_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "k.json"
+    path.write_text(json.dumps({"type": "service_account", "client_email": "a@b", "client_id": "1",
+                                "private_key": "-----BEGIN PRIVATE KEY-----\nSECRETSTUFF\n-----END PRIVATE KEY-----\n",
+                                "private_key_id": "i", "token_uri": "https://oauth2.googleapis.com/token"}))
+    with pytest.raises(InputError) as info:
+        ServiceAccountSigner(load_key_file(path), ADMIN)
+    assert "does not load" in str(info.value) and "SECRETSTUFF" not in str(info.value)
+    assert "SECRETSTUFF" not in repr(load_key_file(path))
