@@ -1,0 +1,266 @@
+"""Turn what the probe saw into findings named by the cause catalogue. Pure: no I/O, no clock.
+
+A server reply is mapped to a cause by `preflight.explain`, the same code a user reaches with
+`preflight explain`; failures without a reply (refused, timed out, TLS) carry their cause from the
+phase. Nothing unreadable becomes a pass or a fail: a dropped connection or a malformed reply is
+`unknown`, and so is every phase the probe never reached.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from preflight.causes import Catalogue
+from preflight.explain import explain
+from preflight.model import Finding, Severity, Status
+from preflight.probe import tls as tlsmod
+from preflight.probe.result import Phase, PhaseResult, PhaseStatus, ProbeResult
+from preflight.probe.wire import Reply
+
+CHECKS: dict[Phase, tuple[str, str, Severity]] = {
+    Phase.CONNECT: ("probe.tcp", "TCP connection", Severity.CRITICAL),
+    Phase.TLS: ("probe.tls", "TLS (implicit) and certificate", Severity.CRITICAL),
+    Phase.BANNER: ("probe.banner", "Server greeting", Severity.CRITICAL),
+    Phase.EHLO: ("probe.ehlo", "EHLO", Severity.HIGH),
+    Phase.STARTTLS: ("probe.tls", "STARTTLS and certificate", Severity.CRITICAL),
+    Phase.EHLO_TLS: ("probe.ehlo-tls", "EHLO after TLS", Severity.HIGH),
+    Phase.AUTH: ("probe.auth", "Sign-in (AUTH)", Severity.CRITICAL),
+    Phase.MAIL: ("probe.mail", "MAIL FROM", Severity.HIGH),
+    Phase.RCPT: ("probe.rcpt", "RCPT TO", Severity.HIGH),
+    Phase.DATA: ("probe.data", "DATA", Severity.HIGH),
+    Phase.MESSAGE: ("probe.message", "Message accepted", Severity.HIGH),
+}
+
+
+@cache
+def _xoauth2_rules() -> dict[str, Any]:
+    text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)["xoauth2"]  # type: ignore[no-any-return]
+
+
+class _Builder:
+    def __init__(self, result: ProbeResult, catalogue: Catalogue, subject: str | None) -> None:
+        self.result = result
+        self.catalogue = catalogue
+        self.subject = subject
+        self.provider = result.target.provider
+        self.findings: list[Finding] = []
+
+    def add(self, check: str, title: str, status: Status, severity: Severity, message: str,
+            cause: str | None = None, evidence: dict[str, Any] | None = None) -> None:
+        remediation = None
+        if cause is not None and cause in self.catalogue:
+            remediation = self.catalogue.get(cause).fix(self.provider, self.subject)
+        if status is Status.PASS:
+            severity = Severity.INFO
+        self.findings.append(Finding(check, title, status, severity, cause, self.subject, message,
+                                     evidence or {}, remediation))
+
+    def reply_cause(self, replies: list[Reply]) -> tuple[str | None, list[dict[str, Any]]]:
+        """The best catalogue match for the server's words, and the ranked alternatives as evidence."""
+        text = "\n".join(r.text for r in replies)
+        explanation = explain(text, self.catalogue, self.provider)
+        ranked = [{"cause": m.cause, "confidence": m.confidence} for m in explanation.matches]
+        return (explanation.matches[0].cause if explanation.matches else None), ranked
+
+
+def _reply_words(reply: Reply | None) -> str:
+    return " / ".join(reply.raw) if reply else "no reply"
+
+
+def _evidence(p: PhaseResult) -> dict[str, Any]:
+    ev: dict[str, Any] = {"phase": p.phase.value, "elapsed_ms": round(p.elapsed_ms, 1)}
+    if p.replies:
+        ev["replies"] = [r.raw for r in p.replies]
+    if p.error:
+        ev["error"] = p.error
+    ev.update({k: v for k, v in p.detail.items() if k not in ("offered", "signed_in")})
+    return ev
+
+
+def _phase_finding(b: _Builder, p: PhaseResult) -> None:
+    check, title, severity = CHECKS[p.phase]
+    ev = _evidence(p)
+    if p.status is PhaseStatus.UNKNOWN:
+        b.add(check, title, Status.UNKNOWN, severity,
+              f"{title}: no usable answer ({p.error}); run the probe again, and if it repeats, capture the "
+              "transcript with --format json for the server's operator.", None, ev)
+        return
+    if p.status is PhaseStatus.OK:
+        b.add(check, title, Status.PASS, severity, _pass_message(b.result, p), None, ev)
+        return
+    cause = p.cause
+    if cause is None and p.replies:
+        cause, ranked = b.reply_cause(p.replies)
+        ev["explain"] = ranked
+        cause = _xoauth2_cause(b, p, cause)
+    if p.error:
+        message = f"{title} failed: {p.error}."
+    else:
+        message = f"{title} failed: the server replied {_reply_words(p.reply)!r}."
+    if cause is None:
+        message += " No known cause matches this reply; `preflight explain` shows the closest ones."
+    b.add(check, title, Status.FAIL, severity, message, cause, ev)
+
+
+def _pass_message(result: ProbeResult, p: PhaseResult) -> str:
+    reply = p.reply
+    if p.phase is Phase.CONNECT:
+        return f"Connected to {result.target.display} ({p.detail.get('address')}) in {p.elapsed_ms:.0f} ms."
+    if p.phase in (Phase.TLS, Phase.STARTTLS) and result.tls is not None:
+        tls = result.tls
+        peer = f", certificate for {tls.verified_name!r} verified" if tls.peer else ""
+        return f"TLS is up: {tls.version}, {tls.cipher}{peer}."
+    if p.phase is Phase.AUTH:
+        if not p.detail.get("signed_in"):
+            return f"The server offers AUTH {p.detail.get('mechanism')}; no sign-in was attempted."
+        return f"Signed in as {result.auth.user} with AUTH {p.detail.get('mechanism')}: {_reply_words(reply)!r}."
+    if p.phase in (Phase.EHLO, Phase.EHLO_TLS) and reply is not None:
+        keywords = [line.split(" ", 1)[0] for line in reply.lines[1:]]
+        return f"{CHECKS[p.phase][1]} accepted; extensions: {', '.join(keywords) or 'none'}."
+    if p.phase is Phase.RCPT:
+        return f"The server accepted {p.detail.get('accepted')} recipient(s)."
+    return f"{CHECKS[p.phase][1]}: {_reply_words(reply)!r}."
+
+
+def _xoauth2_cause(b: _Builder, p: PhaseResult, cause: str | None) -> str | None:
+    """A generic "wrong credentials" reply to XOAUTH2 means the token or the app, never a password."""
+    rules = _xoauth2_rules()
+    if p.phase is not Phase.AUTH or p.detail.get("mechanism") != "XOAUTH2" or cause != rules["generic_cause"]:
+        return cause
+    lint = b.result.token
+    if lint is not None and any(not pr.unknown for pr in lint.problems):
+        return str(rules["token_cause"])
+    clean = rules["clean_token_cause"]
+    return str(clean.get(b.provider or "", clean["generic"]))
+
+
+def _auth_offered(b: _Builder) -> None:
+    """Which AUTH mechanisms the server lists after EHLO (inside TLS when there is TLS)."""
+    result = b.result
+    auth = result.phase(Phase.AUTH)
+    offered = result.auth.offered
+    where = "after STARTTLS" if result.capabilities_after is not None else "after EHLO"
+    title = "AUTH mechanisms offered"
+    ev = {"offered": offered, "needed": result.auth.needed,
+          "capabilities_before_tls": result.capabilities_before, "capabilities_after_tls": result.capabilities_after}
+    if auth is not None and auth.detail.get("offered") is False:
+        b.add("probe.auth.offered", title, Status.FAIL, Severity.CRITICAL,
+              f"The server does not offer AUTH {result.auth.needed} {where} "
+              f"(offered: {' '.join(offered) or 'no AUTH at all'}).", auth.cause, ev)
+        return
+    if auth is not None:
+        b.add("probe.auth.offered", title, Status.PASS, Severity.INFO,
+              f"The server offers AUTH {' '.join(offered)} {where}, including {result.auth.needed}.", None, ev)
+        return
+    final_ehlo = result.phase(Phase.EHLO_TLS) or result.phase(Phase.EHLO)
+    if final_ehlo is None or final_ehlo.status is not PhaseStatus.OK:
+        return
+    if offered:
+        b.add("probe.auth.offered", title, Status.PASS, Severity.INFO,
+              f"The server offers AUTH {' '.join(offered)} {where}.", None, ev)
+    else:
+        cause = "starttls-required" if result.tls is None and any(
+            c.upper().startswith("STARTTLS") for c in result.capabilities_before or []) else "auth-not-offered"
+        b.add("probe.auth.offered", title, Status.WARN, Severity.MEDIUM,
+              f"The server offers no AUTH {where}: only an IP-based relay could accept mail without signing in.",
+              cause, ev)
+
+
+def _certificate(b: _Builder) -> None:
+    tls = b.result.tls
+    if tls is None or tls.peer is None:
+        return
+    days = tls.peer.days_left
+    ev = {"certificate": tls.peer.to_dict()}
+    title = "Server certificate expiry"
+    if days < tlsmod.rules().expiry_warning_days:
+        b.add("probe.tls.expiry", title, Status.WARN, Severity.MEDIUM,
+              f"The server certificate expires on {tls.peer.not_after} ({days} days left); clients will refuse it "
+              "after that date.", "tls-certificate-invalid", ev)
+    else:
+        b.add("probe.tls.expiry", title, Status.PASS, Severity.INFO,
+              f"The server certificate is valid until {tls.peer.not_after} ({days} days left).", None, ev)
+
+
+def _token(b: _Builder) -> None:
+    lint = b.result.token
+    if lint is None:
+        return
+    title = "OAuth token claims"
+    ev = lint.to_dict()
+    warnings = [p.message for p in lint.problems if not p.unknown]
+    unknowns = [p.message for p in lint.problems if p.unknown]
+    if warnings:
+        b.add("probe.token", title, Status.WARN, Severity.HIGH,
+              "The token will most likely be refused: " + "; ".join(warnings) + " (claims read without "
+              "verifying the signature).", "oauth-token-invalid", ev)
+    elif lint.kind == "google-opaque":
+        b.add("probe.token", title, Status.SKIPPED, Severity.INFO, " ".join(lint.notes), None, ev)
+    elif unknowns:
+        b.add("probe.token", title, Status.UNKNOWN, Severity.MEDIUM,
+              "Could not lint the token: " + "; ".join(unknowns) + ". The AUTH reply is the verdict.", None, ev)
+    else:
+        b.add("probe.token", title, Status.PASS, Severity.INFO,
+              "The token's audience, scope or role and expiry look right for SMTP"
+              + (f"; {'; '.join(lint.notes)}" if lint.notes else "") + ".", None, ev)
+
+
+def _basic_retirement(b: _Builder) -> None:
+    result = b.result
+    auth = result.phase(Phase.AUTH)
+    cause = result.target.basic_auth_warning
+    if (auth is None or auth.status is not PhaseStatus.OK or not auth.detail.get("signed_in")
+            or result.auth.method != "basic" or not cause or cause not in b.catalogue):
+        return
+    b.add("probe.auth.basic", "Password sign-in at risk", Status.WARN, Severity.MEDIUM,
+          f"Password sign-in (AUTH {auth.detail.get('mechanism')}) works today, but "
+          f"{b.catalogue.get(cause).title[0].lower()}{b.catalogue.get(cause).title[1:]}: move the integration "
+          "to OAuth (XOAUTH2).", cause, {"mechanism": auth.detail.get("mechanism")})
+
+
+def _not_reached(b: _Builder) -> None:
+    """Planned phases after the one that stopped the probe: unknown, naming where it stopped."""
+    result = b.result
+    failure = result.first_failure
+    if failure is None:
+        return
+    done = {p.phase for p in result.phases}
+    seen: set[str] = set()
+    for phase in result.planned:
+        if phase in done or phase not in CHECKS:
+            continue
+        check, title, severity = CHECKS[phase]
+        if check in seen or any(f.check == check for f in b.findings):
+            continue
+        seen.add(check)
+        b.add(check, title, Status.UNKNOWN, severity,
+              f"Not tested: the probe stopped at {failure.phase.value}; fix that first, then probe again.",
+              None, {"stopped_at": failure.phase.value})
+
+
+def build_findings(result: ProbeResult, catalogue: Catalogue, subject: str | None = None) -> list[Finding]:
+    """Findings in the order a sign-in meets them: network, TLS, greeting, AUTH, envelope."""
+    b = _Builder(result, catalogue, subject)
+    auth_noted = False
+    for p in result.phases:
+        if p.phase is Phase.AUTH:
+            _auth_offered(b)
+            _token(b)
+            auth_noted = True
+            if p.detail.get("offered") is False:
+                continue  # reported once, as probe.auth.offered
+            if not p.detail.get("signed_in") and p.status is PhaseStatus.OK:
+                continue  # only the mechanism was checked
+        _phase_finding(b, p)
+        if p.phase in (Phase.TLS, Phase.STARTTLS) and p.status is PhaseStatus.OK:
+            _certificate(b)
+    if not auth_noted:
+        _auth_offered(b)
+        _token(b)
+    _basic_retirement(b)
+    _not_reached(b)
+    return b.findings

@@ -1,0 +1,76 @@
+"""Show a probe: the swaks-style transcript and the findings (text), or everything as JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from preflight import __version__
+from preflight.model import Finding, Status
+from preflight.probe.result import PHASE_EXIT, ProbeResult
+
+SCHEMA = "preflight.probe/v1"
+
+_COLOURS = {
+    Status.PASS: "32",
+    Status.FAIL: "31",
+    Status.WARN: "33",
+    Status.UNKNOWN: "35",
+    Status.SKIPPED: "2",
+}
+
+
+def _paint(text: str, status: Status, color: bool) -> str:
+    return f"\x1b[{_COLOURS[status]}m{text}\x1b[0m" if color else text
+
+
+def findings_text(result: ProbeResult, findings: list[Finding], color: bool = False) -> str:
+    target = result.target
+    provider = f", {target.provider}" if target.provider else ""
+    out = ["", f"Findings for {target.display} ({target.tls.value}{provider}):"]
+    for f in findings:
+        label = _paint(f"{f.status.value.upper():<8}", f.status, color)
+        out.append(f"  {label} {f.check:<19} {f.message}")
+        if f.cause:
+            out.append(f"  {'':<8} {'':<19} cause: {f.cause}")
+        if f.remediation and f.status in (Status.FAIL, Status.WARN):
+            out.append(f"  {'':<8} {'':<19} fix: {f.remediation}")
+    failure = result.first_failure
+    code = result.exit_code
+    if failure is None:
+        out.append(f"Result: every phase that ran succeeded (exit {code}).")
+    else:
+        out.append(f"Result: stopped at {failure.phase.value} (exit {code}).")
+    return "\n".join(out) + "\n"
+
+
+def to_json(result: ProbeResult, findings: list[Finding], generated_at: datetime) -> dict[str, Any]:
+    target = result.target
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "preflight", "version": __version__},
+        "generated_at": generated_at.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "target": {"host": target.host, "port": target.port, "tls": target.tls.value, "provider": target.provider,
+                   "known_host": target.known},
+        "addresses": result.addresses,
+        "planned": [p.value for p in result.planned],
+        "phases": [p.to_dict() for p in result.phases],
+        "tls": result.tls.to_dict() if result.tls else None,
+        "tls_error": ({"cause": result.tls_failure.cause, "message": result.tls_failure.message,
+                       **result.tls_failure.detail} if result.tls_failure else None),
+        "capabilities": {"before_tls": result.capabilities_before, "after_tls": result.capabilities_after},
+        "auth": result.auth.to_dict(),
+        "token": result.token.to_dict() if result.token else None,
+        "transcript": [e.to_dict() for e in result.transcript.entries],
+        "findings": [f.to_dict() for f in findings],
+        "exit_code": result.exit_code,
+        "exit_phase": result.first_failure.phase.value if result.first_failure else None,
+    }
+
+
+def json_text(result: ProbeResult, findings: list[Finding], generated_at: datetime) -> str:
+    return json.dumps(to_json(result, findings, generated_at), indent=2, ensure_ascii=False) + "\n"
+
+
+__all__ = ["PHASE_EXIT", "SCHEMA", "findings_text", "json_text", "to_json"]

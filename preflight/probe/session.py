@@ -1,0 +1,456 @@
+"""Run the probe: DNS, TCP, (TLS), banner, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT, (DATA), RSET, QUIT.
+
+Each phase records its replies, timing and, when it fails, the exact error; the first failure ends the
+conversation (politely with QUIT when the connection is still usable). Nothing here decides causes
+from reply texts: findings.py does that from the result.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+import threading
+import time
+import tomllib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from preflight.errors import InputError
+from preflight.probe import auth as sasl
+from preflight.probe import tls as tlsmod
+from preflight.probe.result import Phase, PhaseResult, PhaseStatus, ProbeResult
+from preflight.probe.secrets import Secret
+from preflight.probe.target import Target, TlsMode
+from preflight.probe.token import lint
+from preflight.probe.transcript import Transcript
+from preflight.probe.wire import Limits, PhaseTimeout, ProtocolError, Reply, Wire, WireError
+
+Address = tuple[int, Any]  # (family, sockaddr)
+Resolver = Callable[[str, int, float], list[Address]]
+MAX_ADDRESSES = 3
+
+# --quit-after NAME: the last phase that runs.
+QUIT_AFTER: dict[str, tuple[Phase, ...]] = {
+    "connect": (Phase.CONNECT,),
+    "banner": (Phase.BANNER,),
+    "ehlo": (Phase.EHLO,),
+    "tls": (Phase.EHLO_TLS, Phase.EHLO),  # STARTTLS and the EHLO after it; with implicit TLS, the EHLO
+    "auth": (Phase.AUTH,),
+    "mail": (Phase.MAIL,),
+    "rcpt": (Phase.RCPT,),
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: Secret | None = None
+    token: Secret | None = None
+
+    @property
+    def secret(self) -> Secret:
+        secret = self.password or self.token
+        assert secret is not None
+        return secret
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    target: Target
+    limits: Limits = field(default_factory=Limits)
+    ehlo_name: str = "localhost"
+    ca_file: Path | None = None
+    credentials: Credentials | None = None
+    mechanism: str | None = None  # --auth MECH: use / require this mechanism
+    mail_from: str | None = None
+    rcpt_to: tuple[str, ...] = ()
+    send: bool = False
+    quit_after: str | None = None
+
+
+def plan(opts: ProbeOptions) -> list[Phase]:
+    phases = [Phase.CONNECT]
+    if opts.target.tls is TlsMode.IMPLICIT:
+        phases.append(Phase.TLS)
+    phases += [Phase.BANNER, Phase.EHLO]
+    if opts.target.tls is TlsMode.STARTTLS:
+        phases += [Phase.STARTTLS, Phase.EHLO_TLS]
+    if opts.credentials is not None or opts.mechanism:
+        phases.append(Phase.AUTH)
+    if opts.mail_from:
+        phases.append(Phase.MAIL)
+    if opts.rcpt_to:
+        phases.append(Phase.RCPT)
+    if opts.send:
+        phases += [Phase.DATA, Phase.MESSAGE]
+    if opts.quit_after:
+        stops = [p for p in QUIT_AFTER[opts.quit_after] if p in phases]
+        if stops:
+            phases = phases[: phases.index(stops[0]) + 1]
+        elif opts.quit_after in ("auth", "mail", "rcpt"):
+            # Quitting after a phase that was not asked for: run everything before it.
+            order = list(Phase)
+            limit = order.index(QUIT_AFTER[opts.quit_after][0])
+            phases = [p for p in phases if order.index(p) <= limit]
+    return phases
+
+
+@cache
+def _connect_causes() -> dict[str, str]:
+    text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
+    return dict(tomllib.loads(text)["connect"])
+
+
+def resolve(host: str, port: int, timeout: float) -> list[Address]:
+    """getaddrinfo with a timeout (it has none of its own): an unresolvable host is bad input (exit 2)."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError) as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="preflight-resolve", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise InputError(f"{host}: host name did not resolve within {timeout:g} s (DNS not answering) [dns-failure]")
+    if "error" in box:
+        exc = box["error"]
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise InputError(f"{host}: host name does not resolve ({reason}) [dns-failure]")
+    seen: list[Address] = []
+    for family, _type, _proto, _canon, sockaddr in box["result"]:
+        if (family, sockaddr) not in seen:
+            seen.append((family, sockaddr))
+    return seen
+
+
+class Session:
+    def __init__(self, opts: ProbeOptions, transcript: Transcript, now: datetime | None = None) -> None:
+        self.opts = opts
+        self.now = now or datetime.now(UTC)
+        self.result = ProbeResult(opts.target, plan(opts), transcript)
+        self.transcript = transcript
+        self.wire: Wire | None = None
+        self._usable = False  # the connection can still take a QUIT
+
+    # -- driving ---------------------------------------------------------------------------------
+
+    def run(self, addresses: list[Address]) -> ProbeResult:
+        opts, result = self.opts, self.result
+        creds = opts.credentials
+        if creds is not None:
+            result.auth.user = creds.user
+            result.auth.method = "oauth" if creds.token else "basic"
+            if creds.token is not None:
+                result.token = lint(creds.token.reveal(), creds.user, opts.target.provider, self.now)
+        result.auth.needed = opts.mechanism
+        steps: dict[Phase, Callable[[], bool]] = {
+            Phase.CONNECT: lambda: self._connect(addresses),
+            Phase.TLS: self._implicit_tls,
+            Phase.BANNER: self._banner,
+            Phase.EHLO: lambda: self._ehlo(Phase.EHLO),
+            Phase.STARTTLS: self._starttls,
+            Phase.EHLO_TLS: lambda: self._ehlo(Phase.EHLO_TLS),
+            Phase.AUTH: self._auth,
+            Phase.MAIL: self._mail,
+            Phase.RCPT: self._rcpt,
+            Phase.DATA: self._data,
+            Phase.MESSAGE: self._message,
+        }
+        try:
+            for phase in result.planned:
+                if not steps[phase]():
+                    break
+                if phase in (Phase.EHLO, Phase.EHLO_TLS):
+                    self._note_mechanisms()
+            self._goodbye()
+        finally:
+            if self.wire is not None:
+                self.wire.close()
+            self.transcript.info("Connection closed.")
+        return result
+
+    def _record(self, phase: Phase, started: float, status: PhaseStatus, replies: list[Reply] | None = None,
+                error: str | None = None, cause: str | None = None, **detail: Any) -> bool:
+        elapsed = (time.monotonic() - started) * 1000
+        self.result.phases.append(PhaseResult(phase, status, elapsed, list(replies or []), error, cause, detail))
+        if error:
+            self.transcript.error(error)
+        return status is PhaseStatus.OK
+
+    def _wire_failure(self, phase: Phase, started: float, exc: WireError, replies: list[Reply]) -> bool:
+        self._usable = False
+        if isinstance(exc, PhaseTimeout):
+            return self._record(phase, started, PhaseStatus.FAILED, replies, f"{phase.value}: {exc}",
+                                "connection-timeout")
+        if isinstance(exc, ProtocolError):
+            return self._record(phase, started, PhaseStatus.UNKNOWN, replies, f"{phase.value}: malformed reply: {exc}")
+        return self._record(phase, started, PhaseStatus.UNKNOWN, replies, f"{phase.value}: {exc}")
+
+    def _exchange(self, phase: Phase, line: str, expect: tuple[int, ...], shown: str | None = None) -> bool:
+        assert self.wire is not None
+        started = time.monotonic()
+        try:
+            reply = self.wire.command(line, shown)
+        except WireError as exc:
+            return self._wire_failure(phase, started, exc, [])
+        if reply.code not in expect:
+            return self._record(phase, started, PhaseStatus.FAILED, [reply])
+        return self._record(phase, started, PhaseStatus.OK, [reply])
+
+    # -- phases ----------------------------------------------------------------------------------
+
+    def _connect(self, addresses: list[Address]) -> bool:
+        target = self.opts.target
+        started = time.monotonic()
+        self.result.addresses = [str(a[1][0]) for a in addresses]
+        errors: list[tuple[str, str]] = []
+        for family, sockaddr in addresses[:MAX_ADDRESSES]:
+            shown = f"[{sockaddr[0]}]:{sockaddr[1]}" if family == socket.AF_INET6 else f"{sockaddr[0]}:{sockaddr[1]}"
+            self.transcript.info(f"Trying {target.host}:{target.port} ({shown})...")
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(self.opts.limits.timeout)
+            try:
+                sock.connect(sockaddr)
+            except TimeoutError:
+                sock.close()
+                # A firewall that drops one address drops them all: stop rather than wait again.
+                return self._record(Phase.CONNECT, started, PhaseStatus.FAILED, error=(
+                    f"connect to {shown} timed out after {self.opts.limits.timeout:g} s"),
+                    cause="connection-timeout", address=shown)
+            except OSError as exc:
+                sock.close()
+                name = errno.errorcode.get(exc.errno or 0, "")
+                errors.append((name, f"{shown}: {exc.strerror or name or type(exc).__name__}"))
+                self.transcript.error(f"connect to {shown} failed: {exc.strerror or name}")
+                continue
+            self.transcript.info(f"Connected to {target.host} ({shown}).")
+            self.wire = Wire(sock, self.opts.limits, self.transcript)
+            return self._record(Phase.CONNECT, started, PhaseStatus.OK, address=shown)
+        names = {n for n, _ in errors}
+        causes = {_connect_causes().get(n) for n in names}
+        cause = causes.pop() if len(causes) == 1 else None
+        status = PhaseStatus.FAILED
+        message = "; ".join(text for _, text in errors) or "no address to connect to"
+        return self._record(Phase.CONNECT, started, status, error=f"could not connect: {message}", cause=cause,
+                            errno=sorted(names))
+
+    def _handshake(self, phase: Phase, mode: str) -> bool:
+        assert self.wire is not None
+        started = time.monotonic()
+        target = self.opts.target
+        ctx = tlsmod.client_context(self.opts.ca_file)
+        try:
+            sock = ctx.wrap_socket(self.wire.sock, server_hostname=target.host, do_handshake_on_connect=False)
+            sock.settimeout(self.opts.limits.timeout)
+            sock.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            failure = tlsmod.classify(exc, mode, target.port)
+            self.result.tls_failure = failure
+            self._usable = False
+            status = PhaseStatus.UNKNOWN if failure.unreadable else PhaseStatus.FAILED
+            return self._record(phase, started, status, error=f"TLS: {failure.message}", cause=failure.cause,
+                                **failure.detail)
+        self.wire.sock = sock
+        self.transcript.tls = True
+        info = tlsmod.inspect(sock, mode, target.host, self.now)
+        self.result.tls = info
+        self.transcript.info(f"TLS started with {info.version}, cipher {info.cipher} ({info.bits} bits)")
+        if info.peer is not None:
+            self.transcript.info(f"TLS peer subject: {info.peer.subject}; issuer: {info.peer.issuer}")
+            self.transcript.info(f"TLS certificate verified for {info.verified_name!r}; expires {info.peer.not_after}"
+                                 f" ({info.peer.days_left} days left)")
+        return self._record(phase, started, PhaseStatus.OK, version=info.version, cipher=info.cipher)
+
+    def _implicit_tls(self) -> bool:
+        return self._handshake(Phase.TLS, "implicit")
+
+    def _banner(self) -> bool:
+        assert self.wire is not None
+        started = time.monotonic()
+        try:
+            reply = self.wire.read_reply(self.wire.deadline())
+        except WireError as exc:
+            if isinstance(exc, PhaseTimeout) and self.opts.target.port == 465 and not self.transcript.tls:
+                exc = PhaseTimeout(f"{exc}; port 465 usually expects implicit TLS (--tls implicit)")
+            return self._wire_failure(Phase.BANNER, started, exc, [])
+        self._usable = True
+        if reply.code != 220:
+            return self._record(Phase.BANNER, started, PhaseStatus.FAILED, [reply])
+        return self._record(Phase.BANNER, started, PhaseStatus.OK, [reply])
+
+    def _ehlo(self, phase: Phase) -> bool:
+        ok = self._exchange(phase, f"EHLO {self.opts.ehlo_name}", (250,))
+        current = self.result.phases[-1]
+        if ok and current.reply is not None:
+            caps = current.reply.lines[1:]
+            if phase is Phase.EHLO:
+                self.result.capabilities_before = caps
+            else:
+                self.result.capabilities_after = caps
+        return ok
+
+    def _starttls(self) -> bool:
+        assert self.wire is not None
+        started = time.monotonic()
+        if not _has(self.result.capabilities_before or [], "STARTTLS"):
+            return self._record(Phase.STARTTLS, started, PhaseStatus.FAILED, error=(
+                "the server does not offer STARTTLS: credentials and mail would travel unencrypted"),
+                offered=False)
+        try:
+            reply = self.wire.command("STARTTLS")
+        except WireError as exc:
+            return self._wire_failure(Phase.STARTTLS, started, exc, [])
+        if reply.code != 220:
+            return self._record(Phase.STARTTLS, started, PhaseStatus.FAILED, [reply])
+        if self.wire.pending:
+            self._usable = False
+            return self._record(Phase.STARTTLS, started, PhaseStatus.UNKNOWN, [reply], error=(
+                "the server sent data after its STARTTLS reply, before the handshake (response injection); "
+                "the probe stopped"))
+        ok = self._handshake(Phase.STARTTLS, "starttls")
+        # One phase, one record: fold the handshake's record into the STARTTLS command's.
+        handshake = self.result.phases.pop()
+        handshake.replies = [reply]
+        handshake.elapsed_ms = (time.monotonic() - started) * 1000
+        self.result.phases.append(handshake)
+        return ok
+
+    def _note_mechanisms(self) -> None:
+        caps = self.result.capabilities_after
+        if caps is None:
+            caps = self.result.capabilities_before or []
+        self.result.auth.offered = auth_mechanisms(caps)
+
+    def _auth(self) -> bool:
+        """Check the needed mechanism is offered; with credentials, sign in."""
+        assert self.wire is not None
+        started = time.monotonic()
+        creds, info = self.opts.credentials, self.result.auth
+        mechanism = sasl.choose(info.offered, creds is None or creds.password is not None, self.opts.mechanism)
+        info.needed = mechanism
+        if mechanism not in info.offered:
+            return self._record(Phase.AUTH, started, PhaseStatus.FAILED, error=(
+                f"the server does not offer AUTH {mechanism} (offered: {' '.join(info.offered) or 'no AUTH'})"),
+                cause=_not_offered_cause(self.result), offered=False, mechanism=mechanism)
+        if creds is None:
+            return self._record(Phase.AUTH, started, PhaseStatus.OK, offered=True, mechanism=mechanism,
+                                signed_in=False)
+        self.transcript.info(f"AUTH {mechanism} as {creds.user}")
+        ex = sasl.Exchange()
+        try:
+            ex = sasl.authenticate(self.wire, mechanism, creds.user, creds.secret)
+        except WireError as exc:
+            return self._wire_failure(Phase.AUTH, started, exc, ex.replies)
+        info.challenge = ex.challenge
+        status = PhaseStatus.OK if ex.final.code == 235 else PhaseStatus.FAILED
+        return self._record(Phase.AUTH, started, status, ex.replies, offered=True, mechanism=mechanism,
+                            signed_in=True)
+
+    def _mail(self) -> bool:
+        return self._exchange(Phase.MAIL, f"MAIL FROM:<{self.opts.mail_from}>", (250,))
+
+    def _rcpt(self) -> bool:
+        assert self.wire is not None
+        started = time.monotonic()
+        replies: list[Reply] = []
+        for rcpt in self.opts.rcpt_to:
+            try:
+                replies.append(self.wire.command(f"RCPT TO:<{rcpt}>"))
+            except WireError as exc:
+                return self._wire_failure(Phase.RCPT, started, exc, replies)
+        rejected = [r for r in replies if r.code not in (250, 251)]
+        status = PhaseStatus.FAILED if rejected else PhaseStatus.OK
+        return self._record(Phase.RCPT, started, status, rejected or replies, accepted=len(replies) - len(rejected))
+
+    def _data(self) -> bool:
+        return self._exchange(Phase.DATA, "DATA", (354,))
+
+    def _message(self) -> bool:
+        assert self.wire is not None and self.opts.mail_from
+        started = time.monotonic()
+        deadline = self.wire.deadline()
+        try:
+            for line in probe_message(self.opts.mail_from, self.opts.rcpt_to, self.now):
+                self.wire.send(line, deadline=deadline)
+            self.wire.send(".", deadline=deadline)
+            reply = self.wire.read_reply(deadline)
+        except WireError as exc:
+            return self._wire_failure(Phase.MESSAGE, started, exc, [])
+        status = PhaseStatus.OK if reply.code == 250 else PhaseStatus.FAILED
+        return self._record(Phase.MESSAGE, started, status, [reply])
+
+    def _goodbye(self) -> None:
+        """RSET after a MAIL transaction that was not completed, then QUIT; their failures change nothing."""
+        if self.wire is None or not self._usable:
+            return
+        try:
+            if self.result.phase(Phase.MAIL) is not None and self.result.phase(Phase.MESSAGE) is None:
+                self.wire.command("RSET")
+            self.wire.command("QUIT")
+        except WireError as exc:
+            self.transcript.info(f"after QUIT: {exc}")
+
+
+def _has(caps: list[str], keyword: str) -> bool:
+    return any(c.split(" ", 1)[0].split("=", 1)[0].upper() == keyword for c in caps)
+
+
+def auth_mechanisms(caps: list[str]) -> list[str]:
+    """AUTH mechanisms from EHLO lines (`AUTH LOGIN PLAIN`, and the pre-standard `AUTH=LOGIN`)."""
+    found: list[str] = []
+    for cap in caps:
+        words = cap.replace("=", " ", 1).split() if cap.upper().startswith("AUTH=") else cap.split()
+        if words and words[0].upper() == "AUTH":
+            for mech in words[1:]:
+                if mech.upper() not in found:
+                    found.append(mech.upper())
+    return found
+
+
+def _not_offered_cause(result: ProbeResult) -> str:
+    """AUTH missing on a plain connection that offers STARTTLS: the server wants TLS first."""
+    if result.tls is None and _has(result.capabilities_before or [], "STARTTLS"):
+        return "starttls-required"
+    return "auth-not-offered"
+
+
+def probe_message(mail_from: str, rcpt_to: tuple[str, ...], now: datetime) -> list[str]:
+    """A short plain-text message for --send (lines never start with '.', so no dot-stuffing is needed)."""
+    domain = mail_from.rsplit("@", 1)[-1] or "localhost"
+    return [
+        f"From: <{mail_from}>",
+        f"To: {', '.join(f'<{r}>' for r in rcpt_to)}",
+        "Subject: preflight SMTP test",
+        f"Date: {format_datetime(now)}",
+        f"Message-ID: <{uuid.uuid4()}@{domain}>",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        "This message was sent by `preflight probe --send` to test SMTP submission.",
+    ]
+
+
+def run_probe(opts: ProbeOptions, transcript: Transcript | None = None, resolver: Resolver = resolve,
+              now: datetime | None = None) -> ProbeResult:
+    transcript = transcript or Transcript()
+    target = opts.target
+    started = time.monotonic()
+    addresses = resolver(target.host, target.port, opts.limits.timeout)
+    if not addresses:
+        raise InputError(f"{target.host}: host name has no addresses [dns-failure]")
+    shown = ", ".join(str(a[1][0]) for a in addresses)
+    transcript.info(f"{target.host} resolves to {shown} ({(time.monotonic() - started) * 1000:.0f} ms)")
+    return Session(opts, transcript, now).run(addresses)
+
