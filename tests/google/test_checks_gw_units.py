@@ -1,0 +1,380 @@
+"""Focused tests of single Google checks on variations of the fixture workspaces, the check registry, and
+the demo workspaces."""
+
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight.causes import load_catalogue
+from preflight.engine import evaluate
+from preflight.model import Finding, Method, Status, TargetResult
+from preflight.snapshot import parse
+from providers.google import provider
+from providers.google.checks import ALL_CHECKS
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+CATALOGUE = load_catalogue()
+ROOT = "03ph8a2z0tsroot"
+ATS = "814295537361-k2v7atsdemo0q1r8.apps.googleusercontent.com"
+Data = dict[str, Any]
+
+
+def raw(name: str) -> Data:
+    data: Data = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def run(data: Data, now: datetime = NOW) -> TargetResult:
+    return evaluate(parse(data, "test"), provider.checks(), CATALOGUE, now, provider.permissions())
+
+
+def one(result: TargetResult, check: str, subject: str | None, method: str | None = None) -> Finding:
+    hits = [
+        f for f in result.findings
+        if f.check == check and f.subject == subject and (method is None or f.method in (None, Method(method)))
+    ]
+    assert len(hits) == 1, (check, subject, method, [h.to_dict() for h in hits])
+    return hits[0]
+
+
+def variant(name: str, change: Callable[[Data], None]) -> Data:
+    data = copy.deepcopy(raw(name))
+    change(data)
+    return data
+
+
+def add_policy(data: Data, setting: str, value: dict[str, Any], sort: float, ou: str = ROOT) -> None:
+    data["org"]["policies"].append({
+        "name": f"policies/ahptest{len(data['org']['policies']):04d}",
+        "customer": "customers/C01b2c3d4",
+        "policyQuery": {
+            "query": f"entity.org_units.exists(org_unit, org_unit.org_unit_id == orgUnitId('{ou}'))",
+            "orgUnit": f"orgUnits/{ou}",
+            "sortOrder": sort,
+        },
+        "setting": {"type": f"settings/{setting}", "value": value},
+        "type": "ADMIN",
+    })
+
+
+def user_of(data: Data, address: str) -> dict[str, Any]:
+    user: dict[str, Any] = data["mailboxes"][address]["user"]
+    return user
+
+
+# --- the registry ----------------------------------------------------------------------------------------
+
+
+def test_check_ids_are_unique_causes_exist_and_order_follows_the_sign_in() -> None:
+    ids = [c.id for c in ALL_CHECKS]
+    assert len(ids) == len(set(ids)) and all(i.startswith("google.") for i in ids)
+    assert all(c.cause in CATALOGUE for c in ALL_CHECKS)
+    assert [c.order for c in ALL_CHECKS] == sorted(c.order for c in ALL_CHECKS)
+    assert all(c.provider == "google" for c in ALL_CHECKS)
+    assert list(provider.checks()) == ALL_CHECKS
+
+
+def test_every_resource_a_check_reads_says_what_to_grant() -> None:
+    grants = provider.permissions()
+    for c in ALL_CHECKS:
+        for resource in c.reads:
+            assert resource in grants, (c.id, resource)
+    text = files("providers.google").joinpath("data/permissions.toml").read_text(encoding="utf-8")
+    raw_grants = tomllib.loads(text)
+    assert "super administrator" in raw_grants["policies"]
+    for opt_in in ("sendAs", "licenses", "tokens"):
+        assert raw_grants[opt_in].startswith("(opt-in:"), opt_in
+    assert "no read-only" in raw_grants["licenses"] and "no read-only" in raw_grants["tokens"]
+
+
+# --- address and account -----------------------------------------------------------------------------------
+
+
+def test_a_domain_outside_the_workspace_is_not_found() -> None:
+    def change(d: Data) -> None:
+        d["mailboxes"]["nobody@tailspin.example"]["user"] = {
+            "error": {"status": 400, "code": "badRequest", "message": "Domain not found."}}
+    f = one(run(variant("group_address", change)), "google.address", "nobody@tailspin.example")
+    assert f.status is Status.FAIL and f.cause == "mailbox-not-found" and "Domain not found" in f.message
+
+
+def test_an_address_in_a_domain_not_listed_says_so() -> None:
+    def change(d: Data) -> None:
+        d["mailboxes"]["someone@elsewhere.example"] = copy.deepcopy(d["mailboxes"]["nobody@tailspin.example"])
+    result = run(variant("group_address", change))
+    assert "elsewhere.example is not one of this Workspace's domains" in one(
+        result, "google.address", "someone@elsewhere.example").message
+    assert "is not one of" not in one(result, "google.address", "nobody@tailspin.example").message
+
+
+def test_a_group_that_cannot_be_read_after_a_user_404_is_unknown_naming_the_group_scope() -> None:
+    def change(d: Data) -> None:
+        d["mailboxes"]["jobs@tailspin.example"]["group"] = {
+            "error": {"status": 403, "code": "forbidden", "message": "Not Authorized to access this resource/api"}}
+    f = one(run(variant("group_address", change)), "google.address", "jobs@tailspin.example")
+    assert f.status is Status.UNKNOWN and "admin.directory.group.readonly" in f.message
+
+
+def test_archived_and_unreported_account_state() -> None:
+    def archived(d: Data) -> None:
+        user_of(d, "printer@tailspin.example")["archived"] = True
+    f = one(run(variant("basic_2sv_off", archived)), "google.account-state", "printer@tailspin.example")
+    assert f.status is Status.FAIL and f.cause == "account-disabled" and "archived" in f.message
+
+    def unreported(d: Data) -> None:
+        del user_of(d, "printer@tailspin.example")["suspended"]
+    f = one(run(variant("basic_2sv_off", unreported)), "google.account-state", "printer@tailspin.example")
+    assert f.status is Status.UNKNOWN and "suspended" in f.message
+
+
+def test_a_pending_password_change_warns_for_user_sign_ins_only() -> None:
+    def change(d: Data) -> None:
+        user_of(d, "sales@tailspin.example")["changePasswordAtNextLogin"] = True
+    result = run(variant("third_party_blocked", change))
+    f = one(result, "google.password-change", "sales@tailspin.example")
+    assert f.status is Status.WARN and f.cause == "web-login-required" and f.method is Method.OAUTH_DELEGATED
+
+
+# --- Gmail service ---------------------------------------------------------------------------------------
+
+
+def test_no_mailbox_fails_even_when_the_policy_api_is_forbidden() -> None:
+    def change(d: Data) -> None:
+        user_of(d, "orders@tailspin.example")["isMailboxSetup"] = False
+    f = one(run(variant("policy_api_forbidden", change)), "google.gmail-service", "orders@tailspin.example")
+    assert f.status is Status.FAIL and f.cause == "no-mailbox-license" and "isMailboxSetup false" in f.message
+
+
+def test_a_licence_without_gmail_fails_and_a_gmail_licence_passes() -> None:
+    def essentials(d: Data) -> None:
+        lic = d["mailboxes"]["recruiting@tailspin.example"]["licenses"][0]
+        lic.update(skuId="1010060001", skuName="Google Workspace Essentials")
+    f = one(run(variant("basic_2sv_app_passwords", essentials)), "google.gmail-service",
+            "recruiting@tailspin.example")
+    assert f.status is Status.FAIL and "Essentials" in f.message
+    ok = one(run(raw("basic_2sv_app_passwords")), "google.gmail-service", "recruiting@tailspin.example")
+    assert ok.status is Status.PASS and ok.evidence["licenses"]
+    # Licences were read, so the SYSTEM policy's licence clause was evaluated, not assumed.
+    assert "assumed" not in ok.evidence["gmail.service_status.serviceState source"]
+
+
+def test_no_service_status_policy_with_an_existing_mailbox_is_unknown_not_a_guess() -> None:
+    def change(d: Data) -> None:
+        d["org"]["policies"] = [p for p in d["org"]["policies"]
+                                if p["setting"]["type"] != "settings/gmail.service_status"]
+    f = one(run(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
+    assert f.status is Status.UNKNOWN and "isMailboxSetup true" in f.message
+
+
+def test_unread_groups_make_a_group_decided_service_status_unknown_naming_the_scope() -> None:
+    def change(d: Data) -> None:
+        d["mailboxes"]["helpdesk@tailspin.example"]["userGroups"] = {
+            "error": {"status": 403, "code": "forbidden", "message": "Not Authorized to access this resource/api"}}
+    result = run(variant("gmail_group_override", change))
+    f = one(result, "google.gmail-service", "helpdesk@tailspin.example")
+    assert f.status is Status.UNKNOWN and "userGroups" in f.message and "group.readonly" in f.message
+
+
+def test_service_state_spelling_is_case_insensitive() -> None:
+    def change(d: Data) -> None:
+        add_policy(d, "gmail.service_status", {"serviceState": "disabled"}, 201.5)
+    f = one(run(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
+    assert f.status is Status.FAIL
+
+
+def test_an_org_unit_missing_from_the_list_is_unknown() -> None:
+    def change(d: Data) -> None:
+        user_of(d, "printer@tailspin.example")["orgUnitPath"] = "/Deleted"
+    f = one(run(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
+    assert f.status is Status.UNKNOWN and "/Deleted" in f.message
+
+
+# --- basic: password retirement, 2SV, app passwords --------------------------------------------------------
+
+
+def test_before_the_retirement_date_password_sign_in_is_a_warning() -> None:
+    f = one(run(raw("basic_2sv_off"), now=datetime(2024, 1, 10, tzinfo=UTC)), "google.password-sign-in",
+            "printer@tailspin.example")
+    assert f.status is Status.WARN and f.cause == "password-login-retired" and "2025-03-14" in f.message
+
+
+def test_2sv_enrolment_not_allowed_names_the_policy() -> None:
+    def change(d: Data) -> None:
+        add_policy(d, "security.two_step_verification_enrollment", {"allowEnrollment": False}, 201.3)
+    f = one(run(variant("basic_2sv_off", change)), "google.2sv", "printer@tailspin.example")
+    assert f.status is Status.FAIL and "allowEnrollment false" in f.message and "policies/ahptest" in f.message
+
+
+@pytest.mark.parametrize("factor", ["PASSKEY_PLUS_SECURITY_CODE", "PASSKEY_PLUS_IP_BOUND_SECURITY_CODE"])
+def test_security_key_only_variants_with_security_codes_also_remove_app_passwords(factor: str) -> None:
+    def change(d: Data) -> None:
+        for p in d["org"]["policies"]:
+            if p["setting"]["value"].get("allowedSignInFactorSet") == "PASSKEY_ONLY":
+                p["setting"]["value"]["allowedSignInFactorSet"] = factor
+    f = one(run(variant("security_key_only", change)), "google.app-passwords", "deploy@tailspin.example")
+    assert f.status is Status.FAIL and factor in f.message
+
+
+def test_an_unknown_sign_in_factor_set_is_unknown() -> None:
+    def change(d: Data) -> None:
+        add_policy(d, "security.two_step_verification_enforcement_factor",
+                   {"allowedSignInFactorSet": "SOMETHING_NEW"}, 201.4)
+    result = run(variant("basic_2sv_app_passwords", change))
+    assert one(result, "google.app-passwords", "recruiting@tailspin.example").status is Status.UNKNOWN
+    assert one(result, "google.password-sign-in", "recruiting@tailspin.example").status is Status.UNKNOWN
+
+
+def test_advanced_protection_self_enrolment_is_a_risk_to_app_passwords() -> None:
+    def change(d: Data) -> None:
+        add_policy(d, "security.advanced_protection_program", {"enableAdvancedProtectionSelfEnrollment": True},
+                   201.6)
+    f = one(run(variant("basic_2sv_app_passwords", change)), "google.app-passwords", "recruiting@tailspin.example")
+    assert f.status is Status.WARN and "Advanced Protection" in f.message
+
+
+# --- OAuth: API controls ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "status"),
+    [
+        ("BLOCK_ALL", Status.FAIL),  # documented spelling
+        ("BLOCK_ALL_SCOPES", Status.FAIL),  # what the API returns
+        ("ALLOW_SIGN_IN_ONLY", Status.FAIL),
+        ("ALLOW_SIGN_IN_SCOPES_ONLY", Status.FAIL),
+        ("UNSPECIFIED_UBER_BLOCK", Status.PASS),  # "Allow users to access any third-party apps"
+        ("ACCESS_LEVEL_UNSPECIFIED", Status.UNKNOWN),
+        ("A_FUTURE_VALUE", Status.UNKNOWN),
+    ],
+)
+def test_unconfigured_app_access_levels_in_both_spellings(level: str, status: Status) -> None:
+    def change(d: Data) -> None:
+        add_policy(d, "api_controls.unconfigured_third_party_apps", {"accessLevel": level}, 201.9)
+    f = one(run(variant("basic_2sv_app_passwords", change)), "google.api-controls", "recruiting@tailspin.example")
+    assert f.status is status, f.message
+    if status is Status.FAIL:
+        assert f.cause == "third-party-apps-blocked" and level in f.message and "Trusted" in f.message
+
+
+def test_merge_keeps_a_lesser_policys_access_level_when_a_greater_one_sets_only_other_fields() -> None:
+    def change(d: Data) -> None:
+        add_policy(d, "api_controls.unconfigured_third_party_apps", {"accessLevel": "BLOCK_ALL_SCOPES"}, 201.1)
+        add_policy(d, "api_controls.unconfigured_third_party_apps",
+                   {"accessLevelUnder18": "UNDERAGE_UBER_BLOCK_UNSPECIFIED"}, 201.2)
+    f = one(run(variant("basic_2sv_app_passwords", change)), "google.api-controls", "recruiting@tailspin.example")
+    assert f.status is Status.FAIL
+
+
+@pytest.mark.parametrize(("entry", "status"), [
+    ({"scopesGroup": "GMAIL_HIGH_RISK", "isEnabled": False}, Status.FAIL),
+    ({"scopesGroup": "GMAIL_ALL"}, Status.FAIL),
+    ({"scopesGroup": "GMAIL_ALL", "isEnabled": True}, Status.UNKNOWN),  # undocumented meaning
+    ({"scopesGroup": "DRIVE_ALL", "isEnabled": False}, Status.PASS),
+])
+def test_restricted_google_services(entry: dict[str, Any], status: Status) -> None:
+    def change(d: Data) -> None:
+        add_policy(d, "api_controls.google_services", {"services": [entry]}, 201.8)
+    f = one(run(variant("basic_2sv_app_passwords", change)), "google.api-controls", "recruiting@tailspin.example")
+    assert f.status is status, f.message
+
+
+def test_a_token_the_user_already_granted_the_app_passes_api_controls() -> None:
+    def change(d: Data) -> None:
+        d["options"]["app_id"] = ATS
+        uid = user_of(d, "sales@tailspin.example")["id"]
+        d["mailboxes"]["sales@tailspin.example"]["tokens"] = [{
+            "kind": "admin#directory#token", "etag": '"t"', "clientId": ATS, "displayText": "Acme ATS",
+            "anonymous": False, "nativeApp": False, "userKey": uid, "scopes": ["https://mail.google.com/"]}]
+    f = one(run(variant("third_party_blocked", change)), "google.api-controls", "sales@tailspin.example",
+            "oauth-delegated")
+    assert f.status is Status.PASS and f.evidence["token.clientId"] == ATS
+
+
+def test_the_delegation_check_asks_for_the_app_id_when_none_was_given() -> None:
+    def change(d: Data) -> None:
+        d["options"]["app_id"] = None
+    f = one(run(variant("third_party_blocked", change)), "google.dwd-grant", None)
+    assert f.status is Status.UNKNOWN and "--app-id" in f.message
+
+
+# --- send-as ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status_value", "expected"), [
+    ("accepted", Status.PASS), ("pending", Status.FAIL), ("verificationStatusUnspecified", Status.UNKNOWN)])
+def test_send_as_verification(status_value: str, expected: Status) -> None:
+    def change(d: Data) -> None:
+        d["mailboxes"]["recruiting@tailspin.example"]["sendAs"][1]["verificationStatus"] = status_value
+    f = one(run(variant("basic_2sv_app_passwords", change)), "google.send-as", "recruiting@tailspin.example")
+    assert f.status is expected
+    if expected is Status.FAIL:
+        assert f.cause == "send-as-denied"
+
+
+def test_send_as_an_address_not_listed_fails_and_unread_send_as_is_unknown_naming_the_opt_in() -> None:
+    def other(d: Data) -> None:
+        d["options"]["from_addresses"] = {"recruiting@tailspin.example": "ceo@tailspin.example"}
+    f = one(run(variant("basic_2sv_app_passwords", other)), "google.send-as", "recruiting@tailspin.example")
+    assert f.status is Status.FAIL and "ceo@tailspin.example" in f.message
+
+    def unread(d: Data) -> None:
+        del d["mailboxes"]["recruiting@tailspin.example"]["sendAs"]
+    f = one(run(variant("basic_2sv_app_passwords", unread)), "google.send-as", "recruiting@tailspin.example")
+    assert f.status is Status.UNKNOWN and "--with-sendas" in f.message
+
+
+def test_sending_as_itself_needs_no_send_as_finding() -> None:
+    result = run(raw("basic_2sv_off"))
+    assert not [f for f in result.findings if f.check == "google.send-as"]
+
+
+# --- demo workspaces -------------------------------------------------------------------------------------
+
+DEMO_STORIES = {
+    "fabrikam.json": {
+        ("careers@fabrikam.example", "basic"): "at-risk",
+        ("careers@fabrikam.example", "oauth-delegated"): "ready",
+        ("jobs@fabrikam.example", "basic"): "blocked",
+        ("talent@fabrikam.example", "oauth-delegated"): "blocked",
+        ("support@fabrikam.example", "basic"): "blocked",
+        ("support@fabrikam.example", "oauth-delegated"): "blocked",
+        ("jane.doe@fabrikam.example", "oauth-delegated"): "blocked",
+    },
+    "northwind.json": {
+        ("orders@northwind.example", "basic"): "incomplete",
+        ("invoices@northwind.example", "basic"): "blocked",
+        ("invoices@northwind.example", "oauth-delegated"): "incomplete",
+        ("noreply@northwind.example", "basic"): "blocked",
+    },
+    "woodgrove.json": {
+        ("alerts@woodgrove.example", "basic"): "blocked",
+        ("alerts@woodgrove.example", "oauth-app"): "blocked",
+        ("statements@woodgrove.example", "basic"): "at-risk",
+        ("statements@woodgrove.example", "oauth-app"): "incomplete",
+        ("loans@woodgrove.example", "oauth-app"): "blocked",
+    },
+}
+
+
+def test_demo_workspaces_tell_their_stories() -> None:
+    demos = {item.name: item for item in provider.demo_snapshots()}
+    assert set(DEMO_STORIES) <= set(demos) and len(demos) >= 2
+    for name, story in DEMO_STORIES.items():
+        data = json.loads(demos[name].read_text(encoding="utf-8"))
+        tenant = data["tenant"]
+        assert tenant["name"].endswith("(simulated)") and tenant["id"].startswith("C0") and tenant["domain"]
+        assert len(data["mailboxes"]) >= 3
+        result = run(data)
+        got = {(m.address, m.method.value): m.verdict.value for m in result.mailboxes}
+        assert {k: got[k] for k in story} == story, name
+        assert not [f for f in result.findings if "documented shape" in f.message], name
