@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from functools import wraps
+from functools import cache, wraps
 from importlib.resources import files
 from typing import Any
 
@@ -15,6 +15,7 @@ _TRUE = {"true", "$true"}
 _FALSE = {"false", "$false"}
 
 
+@cache  # read lazily, once: checks run per mailbox and method, and parsing dominated evaluation. Read-only.
 def data(name: str) -> dict[str, Any]:
     """One of providers/microsoft/data/*.toml (facts that change live there, not in code)."""
     text = files("providers.microsoft").joinpath(f"data/{name}.toml").read_text(encoding="utf-8")
