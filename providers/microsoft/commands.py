@@ -1,6 +1,258 @@
-"""CLI commands this provider adds to the check, login, logout and auth-check groups."""
+"""`preflight check|login|logout|auth-check microsoft`. Cheap to import: msal loads only when signing in."""
 
+from __future__ import annotations
+
+import logging
+import sys
 from collections.abc import Callable
-from typing import Any
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-COMMANDS: dict[str, Callable[..., Any]] = {}
+import typer
+
+from preflight.model import Method
+from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
+
+if TYPE_CHECKING:
+    from providers.microsoft.auth import SignInSettings
+
+
+class Auth(StrEnum):
+    device_code = "device-code"
+    browser = "browser"
+    certificate = "certificate"
+    secret = "secret"
+
+
+TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com.")]
+ClientIdOpt = Annotated[str, typer.Option(
+    "--client-id", help="Application (client) id of the app registration preflight signs in with.")]
+AuthOpt = Annotated[Auth, typer.Option(
+    "--auth", help="device-code (default, works over SSH), browser, certificate or secret (app-only).")]
+CertOpt = Annotated[Path | None, typer.Option(
+    "--certificate", help="App-only: certificate with private key, .pfx/.p12 or PEM.")]
+CertPwOpt = Annotated[str | None, typer.Option(
+    "--certificate-password-env", metavar="NAME", help="Environment variable holding the certificate password.")]
+SecretOpt = Annotated[str | None, typer.Option(
+    "--client-secret-env", metavar="NAME",
+    help="Environment variable holding the client secret (otherwise you are prompted; never on the command line).")]
+CloudOpt = Annotated[str, typer.Option("--cloud", help="global, usgov (GCC), usgovhigh, dod or china.")]
+AccountOpt = Annotated[str | None, typer.Option(
+    "--account", help="Delegated sign-in: which signed-in admin to use when several are cached.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Log HTTP calls (secrets masked) on stderr.")]
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def _debug(enabled: bool) -> None:
+    if enabled:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        log = logging.getLogger("preflight.http")
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
+
+
+def _settings(
+    tenant: str, client_id: str, auth: Auth, certificate: Path | None, certificate_password_env: str | None,
+    client_secret_env: str | None, cloud: str, account: str | None,
+) -> SignInSettings:
+    from providers.microsoft import inputs
+    from providers.microsoft.auth import AuthMethod, SignInSettings
+    from providers.microsoft.clouds import get_cloud
+
+    method = AuthMethod(auth.value)
+    if method is AuthMethod.CERTIFICATE and certificate is None:
+        from preflight.errors import InputError
+
+        raise InputError("--auth certificate needs --certificate PATH")
+    return SignInSettings(
+        tenant=inputs.tenant(tenant),
+        client_id=inputs.guid(client_id, "--client-id"),
+        cloud=get_cloud(cloud),
+        auth=method,
+        certificate=certificate,
+        certificate_password_env=certificate_password_env,
+        client_secret_env=client_secret_env,
+        account=inputs.address(account, "--account") if account else None,
+    )
+
+
+def check(
+    tenant: TenantOpt,
+    client_id: ClientIdOpt,
+    mailbox: Annotated[list[str], typer.Option("--mailbox", help="Mailbox address to check (repeat for more).")],
+    method: Annotated[list[Method] | None, typer.Option(
+        "--method", help="How the service will sign in to SMTP (repeat; default: all three).")] = None,
+    sender_ip: Annotated[list[str] | None, typer.Option(
+        "--sender-ip", metavar="CIDR", help="The service's outbound IP or range, for location policies.")] = None,
+    app_id: Annotated[str | None, typer.Option(
+        "--app-id", help="oauth-app: application id of the service's app in your tenant.")] = None,
+    from_: Annotated[list[str] | None, typer.Option(
+        "--from", metavar="ADDR|MAILBOX=ADDR", help="The From address the service uses, if not the mailbox.")] = None,
+    auth: AuthOpt = Auth.device_code,
+    certificate: CertOpt = None,
+    certificate_password_env: CertPwOpt = None,
+    client_secret_env: SecretOpt = None,
+    cloud: CloudOpt = "global",
+    account: AccountOpt = None,
+    save_snapshot: Annotated[Path | None, typer.Option(
+        "--save-snapshot", help="Also write the collected snapshot here (for `preflight evaluate`).")] = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = FailOn.fail,
+    debug: DebugOpt = False,
+) -> None:
+    """Sign in to a Microsoft 365 tenant, read what decides SMTP AUTH for each mailbox, and report."""
+    from providers.microsoft import inputs
+
+    _debug(debug)
+    settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
+                         account)
+    boxes = list(dict.fromkeys(inputs.address(m) for m in mailbox))
+    options = _options(method, sender_ip, app_id, from_ or [], boxes)
+    raise typer.Exit(run_check(settings, boxes, options, save_snapshot, fmt, output, fail_on))
+
+
+def _options(method: list[Method] | None, sender_ip: list[str] | None, app_id: str | None, froms: list[str],
+             boxes: list[str]) -> Any:
+    from preflight.snapshot import Options
+    from providers.microsoft import inputs
+
+    return Options(
+        methods=tuple(dict.fromkeys(method)) if method else tuple(Method),
+        sender_ips=tuple(inputs.cidr(ip) for ip in sender_ip or []),
+        app_id=inputs.guid(app_id, "--app-id") if app_id else None,
+        from_addresses=inputs.from_addresses(froms, boxes),
+    )
+
+
+def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_snapshot: Path | None, fmt: Format,
+              output: Path | None, fail_on: FailOn, *, progress: Callable[[str], None] = _err) -> int:
+    from datetime import UTC, datetime
+
+    from preflight import snapshot as snap_io
+    from preflight.causes import load_catalogue
+    from preflight.engine import evaluate
+    from preflight.output import emit
+    from providers.microsoft import provider
+    from providers.microsoft.auth import MicrosoftSignIn
+    from providers.microsoft.collect import Target
+    from providers.microsoft.run import collect, unreachable
+
+    progress(f"Signing in to {settings.tenant} ({settings.auth.value}, {settings.cloud.name} cloud)...")
+    signin = MicrosoftSignIn(settings, out=progress)
+    signin.sign_in()
+    who = signin.username or f"app {settings.client_id}"
+    progress(f"Signed in as {who}; token cache: {signin.cache_location}")
+    target = Target(settings.tenant, settings.cloud.name, tuple(boxes), options, signin.tenant_id,
+                    mailbox_settings=not settings.auth.delegated)
+    data = collect(signin, target, progress=progress)
+    snap = snap_io.parse(data, f"{settings.tenant} (collected)")
+    if save_snapshot is not None:
+        snap_io.save(snap, save_snapshot)
+        progress(f"Snapshot written to {save_snapshot}")
+    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions())
+    problem = unreachable(data)
+    if problem:
+        result.errors.append(problem)
+    return emit([result], fmt, output, fail_on)
+
+
+def login(
+    tenant: TenantOpt,
+    client_id: ClientIdOpt,
+    auth: AuthOpt = Auth.device_code,
+    certificate: CertOpt = None,
+    certificate_password_env: CertPwOpt = None,
+    client_secret_env: SecretOpt = None,
+    cloud: CloudOpt = "global",
+    account: AccountOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Sign in and keep the token in your owner-only token cache, so later checks do not prompt."""
+    from providers.microsoft.auth import MicrosoftSignIn
+
+    _debug(debug)
+    settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
+                         account)
+    signin = MicrosoftSignIn(settings, out=_err)
+    signin.sign_in()
+    who = signin.username or f"app {settings.client_id}"
+    _err(f"Signed in to {settings.tenant} as {who}.")
+    _err(f"Token cache: {signin.cache_location}")
+
+
+def logout(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Forget the sign-ins for this tenant.")] = None,
+    account: AccountOpt = None,
+    cloud: CloudOpt = "global",
+    all_: Annotated[bool, typer.Option("--all", help="Forget every cached Microsoft sign-in.")] = False,
+) -> None:
+    """Remove cached tokens (this does not revoke them at Microsoft: see docs/microsoft-setup.md)."""
+    from preflight.errors import InputError
+    from providers.microsoft import inputs, tokencache
+
+    root = tokencache.default_root()
+    if all_:
+        paths = sorted(root.rglob(f"*{tokencache.SUFFIX}")) if root.is_dir() else []
+    elif tenant:
+        directory = tokencache.tenant_dir(root, cloud, inputs.tenant(tenant))
+        if account:
+            paths = [tokencache.account_file(directory, inputs.address(account, "--account"))]
+        else:
+            paths = sorted(directory.glob(f"*{tokencache.SUFFIX}")) if directory.is_dir() else []
+    else:
+        raise InputError("logout: pass --tenant (and optionally --account), or --all")
+    removed = [p for path in paths for p in tokencache.TokenCache(path, warn=lambda _m: None).clear()]
+    caches = [p for p in removed if p.name.endswith(tokencache.SUFFIX)]
+    _err(f"Removed {len(caches)} token cache(s)." if caches else "No cached sign-in found.")
+    for path in caches:
+        _err(f"  {path}")
+
+
+def auth_check(
+    tenant: TenantOpt,
+    client_id: ClientIdOpt,
+    mailbox: Annotated[str | None, typer.Option(
+        "--mailbox", help="Probe the per-mailbox resources on this mailbox (default: the first one found).")] = None,
+    app_id: Annotated[str | None, typer.Option("--app-id", help="Also probe this app's service principal.")] = None,
+    auth: AuthOpt = Auth.device_code,
+    certificate: CertOpt = None,
+    certificate_password_env: CertPwOpt = None,
+    client_secret_env: SecretOpt = None,
+    cloud: CloudOpt = "global",
+    account: AccountOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    debug: DebugOpt = False,
+) -> None:
+    """Sign in and test, resource by resource, what these credentials can read and what is missing."""
+    from preflight.errors import InputError
+    from providers.microsoft import inputs
+    from providers.microsoft.authcheck import render, run_auth_check
+
+    _debug(debug)
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format: {fmt!r} is not table or json")
+    settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
+                         account)
+    report = run_auth_check(
+        settings,
+        mailbox=inputs.address(mailbox) if mailbox else None,
+        app_id=inputs.guid(app_id, "--app-id") if app_id else None,
+        progress=_err,
+    )
+    sys.stdout.write(render(report, fmt))
+    raise typer.Exit(0 if report.all_readable else 3)
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "check": check,
+    "login": login,
+    "logout": logout,
+    "auth-check": auth_check,
+}

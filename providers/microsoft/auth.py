@@ -1,0 +1,400 @@
+"""Sign in to Microsoft Entra ID with msal: device code, browser, certificate or client secret.
+
+One msal application object per tenant, on that tenant's own authority (never /common or
+/organizations: app-only tokens need the tenant, and a consultant's multi-tenant app must not mix
+customers). Tokens stay in memory and in the owner-only token cache; they never reach logs, reports,
+snapshots or exception messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import getpass
+import json
+import os
+import re
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+import requests
+
+from preflight.errors import InputError, SignInError
+from providers.microsoft import tokencache
+from providers.microsoft.clouds import Cloud
+
+Api = Literal["graph", "exchange"]
+REFRESH_MARGIN = 300.0  # seconds: renew a token this long before it expires
+
+
+class AuthMethod(StrEnum):
+    DEVICE_CODE = "device-code"
+    BROWSER = "browser"
+    CERTIFICATE = "certificate"
+    SECRET = "secret"
+
+    @property
+    def delegated(self) -> bool:
+        return self in (AuthMethod.DEVICE_CODE, AuthMethod.BROWSER)
+
+
+@cache
+def signin_data() -> dict[str, Any]:
+    text = files("providers.microsoft").joinpath("data/signin.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+@dataclass(frozen=True)
+class SignInSettings:
+    tenant: str
+    client_id: str
+    cloud: Cloud
+    auth: AuthMethod = AuthMethod.DEVICE_CODE
+    certificate: Path | None = None
+    certificate_password_env: str | None = None
+    client_secret_env: str | None = None
+    account: str | None = None  # which cached delegated sign-in to use (and the login hint)
+    cache_dir: Path | None = None  # this tenant's token cache folder; default: the user cache dir
+    interactive: bool = True  # may it prompt (device code, browser, a password)?
+
+    @property
+    def tenant_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        return tokencache.tenant_dir(tokencache.default_root(), self.cloud.name, self.tenant)
+
+    def scopes(self, api: Api) -> list[str]:
+        cloud = self.cloud
+        if not self.auth.delegated:
+            return [cloud.graph_scope if api == "graph" else cloud.exchange_scope]
+        resource = cloud.graph_resource if api == "graph" else cloud.exchange_resource
+        return [f"{resource}/{name}" for name in signin_data()["delegated"][api]]
+
+
+class TokenError(Exception):
+    """A token for one API could not be had; the resources behind it are recorded as this error."""
+
+    def __init__(self, api: Api, code: str, message: str) -> None:
+        super().__init__(f"{api}: {code}: {message}")
+        self.api = api
+        self.code = code
+        self.message = message
+
+    def to_error(self) -> dict[str, Any]:
+        return {"error": {"status": 401, "code": self.code, "message": self.message}}
+
+
+def describe(result: Mapping[str, Any] | None) -> tuple[str, str]:
+    """(error code, first line of the description) of an msal error reply. Entra puts the AADSTS code
+    and the reason on the first line; trace and correlation ids follow on later lines."""
+    if not result:
+        return "no_token", "no token was returned"
+    code = str(result.get("error") or "error")
+    lines = str(result.get("error_description") or "").strip().splitlines()
+    return code, (lines[0].strip() if lines else code)
+
+
+def claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, decoded WITHOUT verifying it (for display and routing only)."""
+    parts = token.split(".")
+    if len(parts) < 2:
+        return {}
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+class _TimeoutSession(requests.Session):
+    """msal sends through this session; requests has no default timeout, so give it one."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _prompt_secret(label: str) -> str:
+    return getpass.getpass(f"{label}: ")
+
+
+_PEM_KEY = re.compile(r"-----BEGIN ((?:ENCRYPTED |RSA |EC )?PRIVATE KEY)-----.+?-----END \1-----", re.S)
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+class MicrosoftSignIn:
+    """Signs in once, then hands out tokens for Graph and for the Exchange admin API."""
+
+    def __init__(
+        self,
+        settings: SignInSettings,
+        *,
+        session: requests.Session | None = None,
+        environ: Mapping[str, str] | None = None,
+        prompt: Callable[[str], str] = _prompt_secret,
+        out: Callable[[str], object] = lambda msg: sys.stderr.write(msg + "\n"),
+        persistence: tokencache.PersistenceFactory | None = tokencache._encrypted_persistence,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        can_prompt: Callable[[], bool] = lambda: sys.stdin.isatty(),
+    ) -> None:
+        self.settings = settings
+        self._session = session or _TimeoutSession(timeout)
+        self._environ = os.environ if environ is None else environ
+        self._prompt = prompt
+        self._can_prompt = can_prompt
+        self._out = out
+        self._persistence = persistence
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._app: Any = None
+        self._account: Any = None
+        self.cache: tokencache.TokenCache | None = None
+        self.username: str | None = None
+        self.tenant_id: str | None = None
+
+    # -- sign-in ---------------------------------------------------------------------------------
+
+    def sign_in(self) -> str:
+        """Sign in (from the cache when possible) and return the Graph access token."""
+        s = self.settings
+        directory = s.tenant_cache_dir
+        if s.auth.delegated:
+            account = s.account
+            if account is None:
+                known = tokencache.cached_accounts(directory)
+                if len(known) > 1:
+                    raise InputError(
+                        f"several accounts are signed in to {s.tenant}: {', '.join(known)}; choose one with --account"
+                    )
+                account = known[0] if known else None
+            path = tokencache.account_file(directory, account) if account else directory / ".signing-in.json"
+        else:
+            path = tokencache.app_file(directory, s.client_id)
+        self.cache = tokencache.TokenCache(path, persistence=self._persistence, warn=self._out)
+        token_cache = self.cache.open()
+        self._app = self._build_app(token_cache)
+        try:
+            token = self._acquire("graph", interactive=True)
+        finally:
+            self._save()
+        if s.auth.delegated and self.username and path.name == ".signing-in.json":
+            self._rename_cache(path, tokencache.account_file(directory, self.username))
+        return token
+
+    def _build_app(self, token_cache: Any) -> Any:
+        import msal
+
+        s = self.settings
+        common: dict[str, Any] = {
+            "authority": s.cloud.authority(s.tenant),
+            "token_cache": token_cache,
+            "http_client": self._session,
+            "instance_discovery": s.cloud.instance_discovery,
+        }
+        try:
+            if s.auth.delegated:
+                return msal.PublicClientApplication(s.client_id, **common)
+            return msal.ConfidentialClientApplication(s.client_id, client_credential=self._credential(), **common)
+        except (InputError, SignInError):
+            raise
+        except requests.RequestException as exc:
+            raise SignInError(f"cannot reach {s.cloud.login} ({type(exc).__name__})") from None
+        except ValueError as exc:  # msal: tenant discovery failed, unreadable key, bad authority
+            raise SignInError(f"tenant {s.tenant}: {_first_line(exc)}") from None
+
+    def _credential(self) -> Any:
+        s = self.settings
+        if s.auth is AuthMethod.SECRET:
+            return self._secret("--client-secret-env", s.client_secret_env, "Client secret")
+        if s.certificate is None:
+            raise InputError("--auth certificate needs --certificate PATH (a .pfx/.p12, or a PEM with key and cert)")
+        return self._certificate(s.certificate)
+
+    def _secret(self, option: str, env_name: str | None, label: str) -> str:
+        if env_name:
+            value = self._environ.get(env_name)
+            if not value:
+                raise InputError(f"{option} {env_name}: that environment variable is not set or is empty")
+            return value
+        if not self.settings.interactive or not self._can_prompt():
+            raise InputError(f"{label.lower()} needed: pass {option} NAME (the name of an environment variable)")
+        value = self._prompt(label)
+        if not value:
+            raise InputError(f"{label.lower()}: nothing was entered")
+        return value
+
+    def _certificate(self, path: Path) -> dict[str, Any]:
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"--certificate {path}: cannot read file ({exc.strerror or type(exc).__name__})") from None
+        given = None
+        if self.settings.certificate_password_env:
+            given = self._secret(
+                "--certificate-password-env", self.settings.certificate_password_env, "Certificate password"
+            )
+        if b"-----BEGIN" not in data:  # PKCS#12
+            password = self._unlock(
+                path, given, lambda pw: pkcs12.load_key_and_certificates(data, pw)[0] is not None
+            )
+            credential: dict[str, Any] = {"private_key_pfx_path": str(path)}
+        else:
+            text = data.decode("ascii", "replace")
+            key, cert = _PEM_KEY.search(text), _PEM_CERT.search(text)
+            if key is None or cert is None:
+                raise InputError(f"--certificate {path}: a PEM file needs both the private key and the certificate")
+            key_pem = key.group(0).encode()
+            password = self._unlock(path, given, lambda pw: load_pem_private_key(key_pem, pw) is not None)
+            credential = {"private_key": key.group(0), "public_certificate": cert.group(0)}
+        if password:
+            credential["passphrase"] = password.decode()
+        return credential
+
+    def _unlock(self, path: Path, password: str | None, load: Callable[[bytes | None], bool]) -> bytes | None:
+        """Check the key opens; ask for its password only when it is encrypted and none was given."""
+        if password is not None:
+            try:
+                load(password.encode())
+            except TypeError:  # cryptography: the key is not encrypted
+                raise InputError(f"--certificate {path}: the key is not encrypted; drop the password") from None
+            except ValueError:
+                raise InputError(f"--certificate {path}: wrong password, or not a certificate file") from None
+            return password.encode()
+        try:
+            load(None)
+            return None
+        except (TypeError, ValueError):
+            pass  # encrypted (or unreadable): a password may open it
+        try:
+            secret = self._secret("--certificate-password-env", None, "Certificate password").encode()
+        except InputError:
+            raise InputError(
+                f"--certificate {path}: the key is encrypted or unreadable; pass --certificate-password-env NAME"
+            ) from None
+        try:
+            load(secret)
+        except (TypeError, ValueError):
+            raise InputError(f"--certificate {path}: wrong password, or not a certificate file") from None
+        return secret
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def token(self, api: Api) -> str:
+        """A valid access token for `api`, from memory, the cache, or a refresh. Raises TokenError."""
+        with self._lock:
+            held = self._tokens.get(api)
+            if held and held[1] - REFRESH_MARGIN > time.time():
+                return held[0]
+            try:
+                return self._acquire(api, interactive=False)
+            finally:
+                self._save()
+
+    def headers(self, api: Api) -> Callable[[], dict[str, str]]:
+        return lambda: {"Authorization": f"Bearer {self.token(api)}"}
+
+    def _acquire(self, api: Api, *, interactive: bool) -> str:
+        s = self.settings
+        scopes = s.scopes(api)
+        try:
+            if s.auth.delegated:
+                result = self._delegated(api, scopes, interactive and api == "graph")
+            else:
+                result = self._app.acquire_token_for_client(scopes=scopes)
+        except requests.RequestException as exc:
+            reason = f"cannot reach {s.cloud.login} ({type(exc).__name__})"
+            result = {"error": "network_error", "error_description": reason}
+        if not result or "access_token" not in result:
+            code, message = describe(result)
+            if api == "graph":
+                raise SignInError(f"{s.tenant}: {code}: {message}")
+            raise TokenError(api, code, message)
+        token = str(result["access_token"])
+        self._tokens[api] = (token, time.time() + float(result.get("expires_in") or 0))
+        id_claims = result.get("id_token_claims") or {}
+        self.username = self.username or id_claims.get("preferred_username")
+        self.tenant_id = self.tenant_id or id_claims.get("tid") or claims(token).get("tid")
+        return token
+
+    def _delegated(self, api: Api, scopes: list[str], interactive: bool) -> dict[str, Any] | None:
+        app, s = self._app, self.settings
+        if self._account is None:
+            accounts = app.get_accounts(username=s.account) if s.account else app.get_accounts()
+            self._account = accounts[0] if accounts else None
+        result = app.acquire_token_silent(scopes, account=self._account) if self._account else None
+        if result and "access_token" in result:
+            return dict(result)
+        if not interactive:
+            # Another resource (Exchange) rides on the refresh token of the first sign-in; when the
+            # app lacks that consent the reply says so, and only that API's resources go unknown.
+            return dict(result) if result else {
+                "error": "interaction_required",
+                "error_description": f"no cached sign-in for {s.tenant}; run `preflight login microsoft`",
+            }
+        if not s.interactive:
+            return {"error": "interaction_required",
+                    "error_description": f"no cached sign-in for {s.tenant}; run `preflight login microsoft` first"}
+        if s.auth is AuthMethod.BROWSER:
+            result = app.acquire_token_interactive(scopes, login_hint=s.account, prompt="select_account")
+        else:
+            flow = app.initiate_device_flow(scopes=scopes)
+            if "user_code" not in flow:
+                return dict(flow)
+            self._out(str(flow.get("message") or f"Enter code {flow['user_code']} at {flow.get('verification_uri')}"))
+            result = app.acquire_token_by_device_flow(flow)
+        if result and "access_token" in result:
+            accounts = app.get_accounts(username=(result.get("id_token_claims") or {}).get("preferred_username"))
+            self._account = accounts[0] if accounts else None
+        return dict(result) if result else None
+
+    # -- cache -----------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        if self.cache is not None:
+            try:
+                self.cache.save()
+            except OSError as exc:
+                self._out(f"Token cache {self.cache.path}: not saved ({exc.strerror or type(exc).__name__})")
+
+    def _rename_cache(self, old: Path, new: Path) -> None:
+        """A first delegated sign-in learns the account only at the end: file the cache under it."""
+        cache = self.cache
+        if cache is None:
+            return
+        if cache.encrypted and self._persistence is not None:
+            # The keyring entry is keyed by the file's location: store the cache again under the new one.
+            self._persistence(str(new)).save(cache.serialize())
+            cache.clear()
+            self.cache = tokencache.TokenCache(new, persistence=self._persistence, warn=lambda _msg: None)
+            self._app.token_cache = self.cache.open()
+            return
+        if old.exists():
+            os.replace(old, new)
+        cache.path = new
+
+    @property
+    def cache_location(self) -> str:
+        if self.cache is None:
+            return ""
+        kind = "encrypted" if self.cache.encrypted else "plain file, mode 0600"
+        return f"{self.cache.path} ({kind})"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

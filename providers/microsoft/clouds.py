@@ -1,0 +1,89 @@
+"""Microsoft clouds as data: sign-in authority, Graph and Exchange admin hosts, token scopes per cloud."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from preflight.errors import InputError
+
+EXTRA_CLOUDS_ENV = "PREFLIGHT_MICROSOFT_CLOUDS"
+_FIELDS = ("login", "graph", "exchange", "graph_scope", "exchange_scope")
+
+
+@dataclass(frozen=True)
+class Cloud:
+    name: str
+    title: str
+    login: str  # Entra ID authority host
+    graph: str  # Microsoft Graph host
+    exchange: str  # Exchange Online admin REST host
+    graph_scope: str  # app-only scope, "<resource>/.default"
+    exchange_scope: str
+    # msal validates unknown authority hosts against login.microsoftonline.com; a private host (a
+    # proxy, a test double) has to opt out.
+    instance_discovery: bool = True
+
+    def authority(self, tenant: str) -> str:
+        return f"https://{self.login}/{tenant}"
+
+    @property
+    def graph_url(self) -> str:
+        return f"https://{self.graph}/v1.0"
+
+    @property
+    def exchange_url(self) -> str:
+        return f"https://{self.exchange}"
+
+    @property
+    def graph_resource(self) -> str:
+        return _resource(self.graph_scope)
+
+    @property
+    def exchange_resource(self) -> str:
+        return _resource(self.exchange_scope)
+
+
+def _resource(scope: str) -> str:
+    return scope[: -len("/.default")] if scope.endswith("/.default") else scope.rsplit("/", 1)[0]
+
+
+def _parse(table: dict[str, Any], where: str) -> dict[str, Cloud]:
+    clouds = {}
+    for name, raw in table.items():
+        if not isinstance(raw, dict) or any(not isinstance(raw.get(f), str) or not raw.get(f) for f in _FIELDS):
+            raise InputError(f"{where}: cloud {name!r} needs the string fields {', '.join(_FIELDS)}")
+        clouds[name] = Cloud(
+            name=name,
+            title=str(raw.get("title") or name),
+            instance_discovery=bool(raw.get("instance_discovery", True)),
+            **{f: str(raw[f]) for f in _FIELDS},
+        )
+    return clouds
+
+
+def load_clouds(environ: dict[str, str] | None = None) -> dict[str, Cloud]:
+    """The built-in clouds, plus any from the file named by PREFLIGHT_MICROSOFT_CLOUDS."""
+    text = files("providers.microsoft").joinpath("data/clouds.toml").read_text(encoding="utf-8")
+    clouds = _parse(tomllib.loads(text), "clouds.toml")
+    extra = (os.environ if environ is None else environ).get(EXTRA_CLOUDS_ENV)
+    if extra:
+        path = Path(extra)
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"{EXTRA_CLOUDS_ENV}={extra}: cannot read clouds file ({exc})") from None
+        clouds.update(_parse(table, str(path)))
+    return clouds
+
+
+def get_cloud(name: str, environ: dict[str, str] | None = None) -> Cloud:
+    clouds = load_clouds(environ)
+    try:
+        return clouds[name]
+    except KeyError:
+        raise InputError(f"--cloud: unknown cloud {name!r} (known: {', '.join(sorted(clouds))})") from None

@@ -1,0 +1,385 @@
+"""Collect: one tenant and its mailboxes -> a preflight.snapshot/v1 dict of raw Graph and Exchange payloads.
+
+Reads run concurrently on a bounded thread pool. Per-mailbox Graph reads go in $batch requests of 20;
+Exchange mailbox objects are read 20 at a time with an OPATH -Filter on their addresses, and only the
+permission cmdlets (which take one -Identity) cost a request per mailbox. Anything that cannot be read
+is recorded as its error, so one refusal never ends the run and the checks that need it say `unknown`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from preflight.http import ApiError
+from preflight.snapshot import SCHEMA, Options, error_of
+from providers.microsoft.exchange import Exchange
+from providers.microsoft.graph import Graph, Result, SubRequest
+from providers.microsoft.inputs import is_guid
+
+USER_SELECT = (
+    "id,displayName,userPrincipalName,mail,accountEnabled,userType,assignedLicenses,assignedPlans,proxyAddresses"
+)
+EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+EXO_SP_SELECT = "id,appId,displayName,appRoles,oauth2PermissionScopes"
+EXCHANGE_MAILBOX_RESOURCES = ("mailbox", "casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions")
+FILTER_CHUNK = 20  # addresses per Exchange -Filter; keeps the OPATH string short
+DEFAULT_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class Target:
+    tenant: str  # as the user typed it: a domain or the tenant id
+    cloud: str
+    mailboxes: tuple[str, ...]
+    options: Options = field(default_factory=Options)
+    tenant_id: str | None = None  # from the token, when known
+    mailbox_settings: bool = False  # Graph mailboxSettings of other users: app-only permission only
+
+
+def _strip(body: Any) -> Any:
+    """The payload verbatim (@odata.context included), less a paging link that was already followed."""
+    if isinstance(body, dict) and "@odata.nextLink" in body:
+        return {k: v for k, v in body.items() if k != "@odata.nextLink"}
+    return body
+
+
+def _as_resource(result: Result, *, collection: bool = False) -> Any:
+    if isinstance(result, ApiError):
+        return result.to_error()
+    if collection:
+        if not isinstance(result, dict) or not isinstance(result.get("value"), list):
+            return ApiError(200, "MalformedResponse", "reply has no 'value' list").to_error()
+        return result["value"]
+    return _strip(result)
+
+
+def _odata(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _path(value: str) -> str:
+    return quote(value, safe="@")
+
+
+def smtp_addresses(obj: Any) -> set[str]:
+    """Every SMTP address an Exchange object answers to, lowercased."""
+    found: set[str] = set()
+    if not isinstance(obj, dict):
+        return found
+    for proxy in obj.get("EmailAddresses") or []:
+        kind, sep, addr = str(proxy).partition(":")
+        if sep and kind.lower() == "smtp":
+            found.add(addr.lower())
+    for key in ("PrimarySmtpAddress", "WindowsEmailAddress", "UserPrincipalName"):
+        if obj.get(key):
+            found.add(str(obj[key]).lower())
+    return found
+
+
+class Collector:
+    def __init__(
+        self,
+        graph: Graph,
+        exchange: Exchange | None,
+        *,
+        exchange_refusal: Mapping[str, Any] | None = None,
+        workers: int = DEFAULT_WORKERS,
+        progress: Callable[[str], None] = lambda _msg: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.graph = graph
+        self.exchange = exchange
+        # Why Exchange cannot be read at all (no token): recorded for every Exchange resource.
+        self.exchange_refusal = dict(exchange_refusal) if exchange_refusal else None
+        self.workers = max(1, workers)
+        self.progress = progress
+        self.clock = clock
+
+    # -- the whole tenant --------------------------------------------------------------------------
+
+    def collect(self, target: Target) -> dict[str, Any]:
+        started = time.monotonic()
+        boxes: dict[str, dict[str, Any]] = {m: {} for m in target.mailboxes}
+        org: dict[str, Any] = {}
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="preflight-ms") as pool:
+            self.progress(
+                f"Reading {target.tenant}: tenant settings and {len(boxes)} mailbox(es), "
+                f"up to {self.workers} requests at a time"
+            )
+            org_graph = pool.submit(self.graph.batch_chunk, self._org_requests(target))
+            ex = self.exchange
+            probe = pool.submit(ex.invoke_one, "Get-OrganizationConfig") if ex and not self.exchange_refusal else None
+            user_chunks = self._submit_batches(pool, self._mailbox_requests(target.mailboxes, target))
+
+            refusal = self.exchange_refusal
+            if probe is not None:
+                org["organizationConfig"] = _record(probe)
+                err = error_of(org["organizationConfig"])
+                if err is not None and err.get("status") == 401:
+                    # The token itself is refused (no Exchange.ManageAsApp, wrong audience): every cmdlet
+                    # would be refused alike, so record it everywhere instead of asking per mailbox.
+                    refusal = org["organizationConfig"]
+            org_jobs, box_jobs = self._submit_exchange(pool, target) if refusal is None else ({}, {})
+
+            org.update(self._org_graph(pool, target, org_graph.result()))
+            users = self._mailbox_graph(pool, target, _merge(user_chunks), boxes)
+            if refusal is None:
+                box_jobs["exchangeUser"] = self._submit_users(pool, users)
+                org.update({name: _record(job) for name, job in org_jobs.items()})
+                self._exchange_mailboxes(pool, box_jobs, boxes)
+            else:
+                self._refuse_exchange(target, org, boxes, refusal)
+        self.progress(f"Read {target.tenant} in {time.monotonic() - started:.1f} s")
+        return self._snapshot(target, org, boxes)
+
+    def _refuse_exchange(
+        self, target: Target, org: dict[str, Any], boxes: dict[str, dict[str, Any]], refusal: dict[str, Any]
+    ) -> None:
+        names = ["organizationConfig", "transportConfig", "authenticationPolicies"]
+        if target.options.app_id:
+            names.append("exchangeServicePrincipals")
+        org.update({name: refusal for name in names})
+        for addr, box in boxes.items():
+            box.update({name: refusal for name in EXCHANGE_MAILBOX_RESOURCES})
+            if self._from_of(target, addr):
+                box["fromRecipientPermissions"] = refusal
+
+    @staticmethod
+    def _from_of(target: Target, addr: str) -> str | None:
+        sender = target.options.from_addresses.get(addr)
+        return sender if sender and sender != addr else None
+
+    def _snapshot(self, target: Target, org: dict[str, Any], boxes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        guid = is_guid(target.tenant)
+        return {
+            "schema": SCHEMA,
+            "provider": "microsoft",
+            "collected_at": self.clock().replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "tenant": {
+                "id": target.tenant_id or (target.tenant if guid else None),
+                "domain": None if guid else target.tenant,
+                "cloud": target.cloud,
+            },
+            "options": target.options.to_dict(),
+            "org": org,
+            "mailboxes": boxes,
+        }
+
+    def _submit_batches(self, pool: ThreadPoolExecutor, requests: Sequence[SubRequest]) -> list[Future[Any]]:
+        size = 20
+        return [pool.submit(self.graph.batch_chunk, requests[i : i + size]) for i in range(0, len(requests), size)]
+
+    # -- Graph: organisation ----------------------------------------------------------------------
+
+    def _org_requests(self, target: Target) -> list[SubRequest]:
+        reqs = [
+            SubRequest("securityDefaults", "/policies/identitySecurityDefaultsEnforcementPolicy"),
+            SubRequest("conditionalAccessPolicies", "/identity/conditionalAccess/policies"),
+            SubRequest("namedLocations", "/identity/conditionalAccess/namedLocations"),
+            SubRequest("authorizationPolicy", "/policies/authorizationPolicy"),
+            SubRequest(
+                "exchangeOnlineServicePrincipal",
+                f"/servicePrincipals(appId='{EXCHANGE_ONLINE_APP_ID}')?$select={EXO_SP_SELECT}",
+            ),
+        ]
+        if target.options.app_id:
+            reqs.append(SubRequest("servicePrincipal", f"/servicePrincipals(appId='{_odata(target.options.app_id)}')"))
+        return reqs
+
+    def _org_graph(self, pool: ThreadPoolExecutor, target: Target, results: dict[str, Result]) -> dict[str, Any]:
+        lists = {"conditionalAccessPolicies", "namedLocations"}
+        org = {name: _as_resource(result, collection=name in lists) for name, result in results.items()}
+        if not target.options.app_id:
+            return org
+        sp = org.get("servicePrincipal")
+        if error_of(sp) is not None or not isinstance(sp, dict) or not sp.get("id"):
+            # Without the service principal there is nothing to list its grants for: say why.
+            why = sp if error_of(sp) is not None else ApiError(200, "MalformedResponse", "no id").to_error()
+            org["servicePrincipalAppRoles"] = why
+            org["oauth2PermissionGrants"] = why
+            return org
+        sp_id = _odata(str(sp["id"]))
+        follow = pool.submit(self.graph.batch_chunk, [
+            SubRequest("servicePrincipalAppRoles", f"/servicePrincipals/{_path(str(sp['id']))}/appRoleAssignments"),
+            SubRequest("oauth2PermissionGrants", f"/oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"),
+        ]).result()
+        org.update({name: _as_resource(result, collection=True) for name, result in follow.items()})
+        return org
+
+    # -- Graph: mailboxes -------------------------------------------------------------------------
+
+    def _mailbox_requests(self, mailboxes: Iterable[str], target: Target, by_id: Mapping[str, str] | None = None
+                          ) -> list[SubRequest]:
+        reqs = []
+        for i, addr in enumerate(mailboxes):
+            key = _path(by_id[addr]) if by_id else _path(addr)
+            if by_id is None:
+                reqs.append(SubRequest(f"{i}:user", f"/users/{key}?$select={USER_SELECT}"))
+            reqs.append(SubRequest(f"{i}:memberOf", f"/users/{key}/transitiveMemberOf"))
+            if target.mailbox_settings:
+                reqs.append(SubRequest(f"{i}:mailboxSettings", f"/users/{key}/mailboxSettings"))
+        return reqs
+
+    def _mailbox_graph(
+        self, pool: ThreadPoolExecutor, target: Target, results: dict[str, Result], boxes: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Fill user, memberOf, mailboxSettings; resolve aliases. Returns address -> Graph user (or None)."""
+        addresses = list(boxes)
+        users: dict[str, Any] = {}
+        unresolved: list[str] = []
+        for i, addr in enumerate(addresses):
+            user = results.get(f"{i}:user")
+            if isinstance(user, ApiError) and user.status == 404:
+                unresolved.append(addr)
+            self._fill_mailbox(boxes[addr], results, i)
+            users[addr] = None if isinstance(user, ApiError) else user
+        if unresolved:
+            found = self._resolve_aliases(pool, unresolved)
+            if found:
+                ids = {addr: str(user["id"]) for addr, user in found.items()}
+                follow = _merge(self._submit_batches(pool, self._mailbox_requests(list(found), target, ids)))
+                for i, (addr, user) in enumerate(found.items()):
+                    boxes[addr]["user"] = _strip(user)
+                    users[addr] = user
+                    self._fill_mailbox(boxes[addr], follow, i, user_too=False)
+        return users
+
+    def _fill_mailbox(self, box: dict[str, Any], results: Mapping[str, Result], i: int, *, user_too: bool = True
+                      ) -> None:
+        if user_too:
+            box["user"] = _as_resource(results.get(f"{i}:user", _missing()))
+        box["memberOf"] = _as_resource(results.get(f"{i}:memberOf", _missing()), collection=True)
+        if f"{i}:mailboxSettings" in results:
+            box["mailboxSettings"] = _as_resource(results[f"{i}:mailboxSettings"])
+
+    def _resolve_aliases(self, pool: ThreadPoolExecutor, addresses: list[str]) -> dict[str, Any]:
+        """An address that is no user's sign-in name may be an alias (a proxy address) of one."""
+        reqs = []
+        for i, addr in enumerate(addresses):
+            a = _odata(addr)
+            flt = quote(f"proxyAddresses/any(p:p eq 'smtp:{a}') or mail eq '{a}'", safe="")
+            reqs.append(SubRequest(
+                str(i), f"/users?$filter={flt}&$select={USER_SELECT}&$count=true", {"ConsistencyLevel": "eventual"}
+            ))
+        results = _merge(self._submit_batches(pool, reqs))
+        found = {}
+        for i, addr in enumerate(addresses):
+            result = results.get(str(i))
+            matches = result.get("value") if isinstance(result, dict) else None
+            if isinstance(matches, list) and len(matches) == 1 and isinstance(matches[0], dict) \
+                    and matches[0].get("id"):
+                found[addr] = matches[0]
+            # No match: the 404 already recorded stands (a true not-found). A failed lookup changes nothing.
+        return found
+
+    # -- Exchange ---------------------------------------------------------------------------------
+
+    def _submit_exchange(self, pool: ThreadPoolExecutor, target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
+        ex = self.exchange
+        assert ex is not None
+        org: dict[str, Any] = {
+            "transportConfig": pool.submit(ex.invoke_one, "Get-TransportConfig"),
+            "authenticationPolicies": pool.submit(ex.invoke, "Get-AuthenticationPolicy"),
+        }
+        if target.options.app_id:
+            org["exchangeServicePrincipals"] = pool.submit(ex.invoke, "Get-ServicePrincipal")
+        addresses = list(target.mailboxes)
+        chunks = [addresses[i : i + FILTER_CHUNK] for i in range(0, len(addresses), FILTER_CHUNK)]
+        boxes: dict[str, Any] = {}
+        for name, cmdlet in (("mailbox", "Get-Mailbox"), ("casMailbox", "Get-CASMailbox")):
+            boxes[name] = [(c, pool.submit(ex.invoke, cmdlet, {"Filter": _address_filter(c)})) for c in chunks]
+        for name, cmdlet in (("mailboxPermissions", "Get-MailboxPermission"),
+                             ("recipientPermissions", "Get-RecipientPermission")):
+            boxes[name] = {a: pool.submit(ex.invoke, cmdlet, {"Identity": a}) for a in addresses}
+        # Sending as another address needs SendAs on *that* recipient: read its permissions too.
+        boxes["fromRecipientPermissions"] = {
+            a: pool.submit(ex.invoke, "Get-RecipientPermission", {"Identity": sender})
+            for a in addresses if (sender := self._from_of(target, a))
+        }
+        return org, boxes
+
+    def _submit_users(self, pool: ThreadPoolExecutor, users: dict[str, Any]) -> list[Any]:
+        """Get-User has no EmailAddresses filter: find the users by the sign-in name Graph gave us."""
+        ex = self.exchange
+        assert ex is not None
+        known = [(a, str(u["userPrincipalName"])) for a, u in users.items()
+                 if isinstance(u, dict) and u.get("userPrincipalName")]
+        jobs = []
+        for i in range(0, len(known), FILTER_CHUNK):
+            chunk = known[i : i + FILTER_CHUNK]
+            flt = " -or ".join(f"(UserPrincipalName -eq '{_odata(upn)}')" for _, upn in chunk)
+            jobs.append((chunk, pool.submit(ex.invoke, "Get-User", {"Filter": flt})))
+        return jobs
+
+    def _exchange_mailboxes(self, pool: ThreadPoolExecutor, jobs: dict[str, Any], boxes: dict[str, dict[str, Any]]
+                            ) -> None:
+        ex = self.exchange
+        assert ex is not None
+        fallback: list[tuple[str, str, str]] = []  # (address, resource, cmdlet) to read by -Identity
+        for name, cmdlet in (("mailbox", "Get-Mailbox"), ("casMailbox", "Get-CASMailbox")):
+            for chunk, job in jobs[name]:
+                fallback += self._match(chunk, job, name, cmdlet, boxes, lambda a, obj: a in smtp_addresses(obj))
+        asked: set[str] = set()
+        for chunk, job in jobs["exchangeUser"]:
+            upns = {a: upn.lower() for a, upn in chunk}
+            asked.update(upns)
+            fallback += self._match(list(upns), job, "exchangeUser", "Get-User", boxes, _same_upn(upns))
+        fallback += [(a, "exchangeUser", "Get-User") for a in boxes if a not in asked]
+        for name in ("mailboxPermissions", "recipientPermissions", "fromRecipientPermissions"):
+            for addr, job in jobs[name].items():
+                boxes[addr][name] = _record(job)
+        retry = {(a, r): pool.submit(ex.invoke_one, cmdlet, {"Identity": a}) for a, r, cmdlet in fallback}
+        for (addr, resource), job in retry.items():
+            boxes[addr][resource] = _record(job)
+
+    def _match(self, chunk: list[str], job: Future[Any], name: str, cmdlet: str, boxes: dict[str, dict[str, Any]],
+               matches: Callable[[str, Any], bool]) -> list[tuple[str, str, str]]:
+        try:
+            objects = job.result()
+        except ApiError as exc:
+            if exc.status in (401, 403):  # refused: asking one by one would be refused too
+                for addr in chunk:
+                    boxes[addr][name] = exc.to_error()
+                return []
+            return [(a, name, cmdlet) for a in chunk]  # e.g. a filter this tenant rejects: ask one by one
+        missing = []
+        for addr in chunk:
+            hit = next((obj for obj in objects if matches(addr, obj)), None)
+            if hit is None:
+                missing.append((addr, name, cmdlet))  # not found by filter: -Identity gives the real error
+            else:
+                boxes[addr][name] = hit
+        return missing
+
+
+def _same_upn(upns: Mapping[str, str]) -> Callable[[str, Any], bool]:
+    return lambda addr, obj: str(obj.get("UserPrincipalName") or "").lower() == upns[addr]
+
+
+def _address_filter(addresses: Sequence[str]) -> str:
+    # "EmailAddresses -eq 'a@x'" matches any proxy address, primary or alias, without the smtp: prefix.
+    return " -or ".join(f"(EmailAddresses -eq '{_odata(a)}')" for a in addresses)
+
+
+def _record(job: Future[Any]) -> Any:
+    try:
+        return _strip(job.result())
+    except ApiError as exc:
+        return exc.to_error()
+
+
+def _merge(futures: Iterable[Future[dict[str, Result]]]) -> dict[str, Result]:
+    merged: dict[str, Result] = {}
+    for f in futures:
+        merged.update(f.result())
+    return merged
+
+
+def _missing() -> ApiError:
+    return ApiError(200, "MalformedResponse", "$batch reply has no response for this request")

@@ -1,0 +1,103 @@
+"""The Exchange Online admin REST endpoint (InvokeCommand), isolated here because it is unofficial.
+
+    POST https://{exchange host}/adminapi/beta/{tenant}/InvokeCommand
+    {"CmdletInput": {"CmdletName": "Get-CASMailbox", "Parameters": {"Identity": "a@contoso.com"}}}
+
+It is what the ExchangeOnlineManagement PowerShell module calls underneath. Results sit in "value";
+a long result pages through "@odata.nextLink" (some replies spell it "odata.nextLink"), fetched by
+POSTing the same body to the link. A failed cmdlet answers {"error": {"message": "Error executing
+cmdlet", "details": [{"message": "<id>|<exception type>|<reason>"}]}}; the reason is recorded.
+Payloads are kept verbatim: booleans may arrive as strings, and the checks handle that.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from preflight.http import ApiError, Http
+
+MAX_PAGES = 200
+
+
+def _next_link(body: Mapping[str, Any]) -> str | None:
+    link = body.get("@odata.nextLink") or body.get("odata.nextLink")
+    return str(link) if link else None
+
+
+def cmdlet_error(exc: ApiError) -> ApiError:
+    """The cmdlet's own reason: error.details[].message is "<id>|<exception type>|<text>"."""
+    err = exc.body.get("error") if isinstance(exc.body, dict) else None
+    details = err.get("details") if isinstance(err, dict) else None
+    if isinstance(details, dict):
+        details = [details]
+    for detail in details if isinstance(details, list) else []:
+        text = str(detail.get("message") or "") if isinstance(detail, dict) else ""
+        if not text:
+            continue
+        parts = text.split("|")
+        if len(parts) >= 3:
+            kind = parts[1].rsplit(".", 1)[-1]
+            return ApiError(exc.status, kind or exc.code, "|".join(parts[2:]).strip(), exc.body)
+        return ApiError(exc.status, exc.code, text.strip(), exc.body)
+    if exc.status in (401, 403) and not exc.message:
+        # A refused token comes back with an empty body: say what that means.
+        return ApiError(exc.status, exc.code, "the Exchange admin API refused the request", exc.body)
+    return exc
+
+
+class Exchange:
+    def __init__(self, http: Http, base_url: str, tenant: str, anchor_mailbox: str) -> None:
+        self.http = http
+        self.url = f"{base_url.rstrip('/')}/adminapi/beta/{tenant}/InvokeCommand"
+        self.anchor = anchor_mailbox
+
+    def invoke(self, cmdlet: str, parameters: Mapping[str, Any] | None = None) -> list[Any]:
+        """Every object the cmdlet returned (all pages). Raises ApiError with the cmdlet's reason."""
+        if not cmdlet.startswith("Get-"):
+            raise ValueError(f"preflight only reads: refusing to run {cmdlet}")
+        body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": dict(parameters or {})}}
+        headers = {
+            "X-AnchorMailbox": f"UPN:{self.anchor}",
+            "X-CmdletName": cmdlet,
+            "Prefer": "odata.maxpagesize=1000",
+        }
+        items: list[Any] = []
+        url, seen = self.url, set()
+        for _ in range(MAX_PAGES):
+            reply = self._post(url, body, {**headers, "client-request-id": str(uuid.uuid4())})
+            if not isinstance(reply, dict) or not isinstance(reply.get("value"), list):
+                raise ApiError(200, "MalformedResponse", f"{cmdlet}: reply has no 'value' list")
+            items.extend(reply["value"])
+            link = _next_link(reply)
+            if not link:
+                return items
+            if link in seen:
+                raise ApiError(200, "PagingLoop", f"{cmdlet}: the next-page link repeats an earlier page")
+            seen.add(link)
+            url = link
+        raise ApiError(200, "TooManyPages", f"{cmdlet}: more than {MAX_PAGES} pages")
+
+    def invoke_one(self, cmdlet: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        """A single-object cmdlet (Get-TransportConfig, Get-OrganizationConfig): its object."""
+        items = self.invoke(cmdlet, parameters)
+        if not items:
+            raise ApiError(200, "EmptyResult", f"{cmdlet} returned no object")
+        return items[0]
+
+    def _post(self, url: str, body: Any, headers: Mapping[str, str]) -> Any:
+        # requests would turn a redirected POST into a GET; follow a redirect by POSTing again.
+        for _ in range(3):
+            try:
+                status, reply_headers, reply = self.http.request(
+                    "POST", url, json_body=body, headers=headers, allow_redirects=False
+                )
+            except ApiError as exc:
+                raise cmdlet_error(exc) from None
+            location = reply_headers.get("Location")
+            if 300 <= status < 400 and location:
+                url = location
+                continue
+            return reply
+        raise ApiError(status, "TooManyRedirects", "the Exchange admin API redirected too often")

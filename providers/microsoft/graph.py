@@ -1,0 +1,127 @@
+"""Microsoft Graph over preflight.http.Http: GETs, @odata.nextLink paging, and JSON $batch.
+
+A $batch reply carries one status per request: a throttled request (429, 503...) comes back inside a
+200 reply with its own Retry-After header, so Http's retries never see it. Those are retried here,
+honouring that header, and only the throttled requests are sent again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from preflight.http import RETRY_STATUS, ApiError, Http, follow_pages, parse_error_body
+
+MAX_BATCH = 20  # Graph's limit of requests per $batch
+
+
+@dataclass(frozen=True)
+class SubRequest:
+    id: str
+    url: str  # relative to the version root: "/users/a@contoso.com?$select=id"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.id, "method": "GET", "url": self.url}
+        if self.headers:
+            body["headers"] = dict(self.headers)
+        return body
+
+
+Result = Any  # the reply body of a successful request, or the ApiError of a failed one
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not isinstance(headers, Mapping):
+        return None
+    for key, value in headers.items():
+        if str(key).lower() == name.lower():
+            return str(value)
+    return None
+
+
+class Graph:
+    def __init__(self, http: Http, base_url: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.batches = 0
+        self.sub_retries = 0
+        self._lock = threading.Lock()
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.http.get(self.base_url + path, params=params)
+
+    def get_with_headers(self, path: str) -> tuple[int, Mapping[str, str], Any]:
+        return self.http.request("GET", self.base_url + path)
+
+    def list(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return follow_pages(self.http, self.base_url + path, params=params)
+
+    def batch(self, requests: Sequence[SubRequest], executor: Executor | None = None) -> dict[str, Result]:
+        """Every request's result, in chunks of 20; the chunks run on `executor` when one is given."""
+        chunks = [list(requests[i : i + MAX_BATCH]) for i in range(0, len(requests), MAX_BATCH)]
+        mapper: Callable[..., Iterable[dict[str, Result]]] = executor.map if executor else map
+        results: dict[str, Result] = {}
+        for part in mapper(self.batch_chunk, chunks):
+            results.update(part)
+        return results
+
+    def batch_chunk(self, requests: Sequence[SubRequest]) -> dict[str, Result]:
+        if len(requests) > MAX_BATCH:
+            raise ValueError(f"a $batch holds at most {MAX_BATCH} requests")
+        pending = {r.id: r for r in requests}
+        results: dict[str, Result] = {}
+        for attempt in range(self.http.max_retries + 1):
+            with self._lock:
+                self.batches += 1
+            try:
+                reply = self.http.post(self.base_url + "/$batch", {"requests": [r.to_json() for r in pending.values()]})
+            except ApiError as exc:
+                results.update({rid: exc for rid in pending})
+                return results
+            responses = reply.get("responses") if isinstance(reply, dict) else None
+            if not isinstance(responses, list):
+                bad = ApiError(200, "MalformedResponse", "$batch reply has no 'responses' list")
+                results.update({rid: bad for rid in pending})
+                return results
+            throttled: dict[str, SubRequest] = {}
+            waits: list[float] = []
+            for item in responses:
+                rid = str(item.get("id")) if isinstance(item, dict) else None
+                if rid not in pending:
+                    continue
+                status = item.get("status")
+                if status in RETRY_STATUS and attempt < self.http.max_retries:
+                    throttled[rid] = pending[rid]
+                    waits.append(self.http.backoff(attempt, _header(item.get("headers"), "Retry-After")))
+                    continue
+                results[rid] = self._result(item)
+            missing = set(pending) - set(results) - set(throttled)
+            for rid in missing:
+                results[rid] = ApiError(200, "MalformedResponse", f"$batch reply has no response for request {rid}")
+            if not throttled:
+                return results
+            with self._lock:
+                self.sub_retries += len(throttled)
+            self.http.sleep(max(waits))
+            pending = throttled
+        raise AssertionError("unreachable")
+
+    def _result(self, item: Mapping[str, Any]) -> Result:
+        status, body = item.get("status"), item.get("body")
+        if not isinstance(status, int):
+            return ApiError(200, "MalformedResponse", "$batch response without a status")
+        if not 200 <= status < 300:
+            return parse_error_body(status, body)
+        if isinstance(body, dict) and body.get("@odata.nextLink"):
+            # A long collection: the rest of its pages are plain GETs on the link.
+            try:
+                rest = follow_pages(self.http, str(body["@odata.nextLink"]))
+            except ApiError as exc:
+                return exc
+            body = {**body, "value": list(body.get("value") or []) + rest}
+            body.pop("@odata.nextLink", None)
+        return body

@@ -1,0 +1,69 @@
+"""Validation of what the user types: tenants, GUIDs, addresses, CIDRs. Bad input is one clear line."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+
+from preflight.errors import InputError
+
+# A practical address check: one @, no spaces, a dotted domain.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$")
+_DOMAIN = re.compile(rf"^(?=.{{3,253}}$){_LABEL}(?:\.{_LABEL})+$")
+
+
+def guid(value: str, option: str) -> str:
+    try:
+        return str(uuid.UUID(value.strip()))
+    except (ValueError, AttributeError):
+        raise InputError(f"{option}: {value!r} is not a GUID (like 00000000-0000-0000-0000-000000000000)") from None
+
+
+def is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def tenant(value: str) -> str:
+    """A tenant id (GUID) or one of its domains; never /common or /organizations (app-only needs a tenant)."""
+    value = value.strip()
+    if is_guid(value):
+        return str(uuid.UUID(value))
+    if _DOMAIN.match(value):
+        return value.lower()
+    raise InputError(f"--tenant: {value!r} is not a tenant id (GUID) or domain (like contoso.onmicrosoft.com)")
+
+
+def address(value: str, option: str = "--mailbox") -> str:
+    value = value.strip()
+    if not _ADDRESS.match(value) or len(value) > 320:
+        raise InputError(f"{option}: {value!r} is not an email address")
+    return value.lower()
+
+
+def cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise InputError(f"--sender-ip: {value!r} is not an IP address or CIDR range (like 203.0.113.0/24)") from None
+
+
+def from_addresses(values: list[str], mailboxes: list[str]) -> dict[str, str]:
+    """--from ADDR (every mailbox sends as ADDR) or --from MAILBOX=ADDR (that mailbox only)."""
+    result: dict[str, str] = {}
+    for value in values:
+        if "=" in value:
+            box, _, sender = value.partition("=")
+            box = address(box, "--from")
+            if box not in mailboxes:
+                raise InputError(f"--from: {box} is not one of the --mailbox addresses")
+            result[box] = address(sender, "--from")
+        else:
+            sender = address(value, "--from")
+            result.update({m: sender for m in mailboxes if m not in result})
+    return result

@@ -1,0 +1,159 @@
+"""The msal token cache on disk: one file per tenant and account, readable only by its owner.
+
+Encrypted through msal-extensions (libsecret, Keychain, DPAPI) when that works on this machine; otherwise
+a plain JSON file created with mode 0600, and the user is told so. Files are written atomically so an
+interrupted run never leaves a half-written cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+APP_PREFIX = "app-"
+SUFFIX = ".json"
+_UNSAFE = re.compile(r"[^a-z0-9@._-]")
+
+PersistenceFactory = Callable[[str], Any]
+
+
+def default_root() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("preflight", appauthor=False)) / "microsoft"
+
+
+def tenant_dir(root: Path, cloud: str, tenant: str) -> Path:
+    return root / _safe(cloud) / _safe(tenant)
+
+
+def _safe(name: str) -> str:
+    return _UNSAFE.sub("_", name.lower()) or "_"
+
+
+def account_file(directory: Path, account: str) -> Path:
+    return directory / f"{_safe(account)}{SUFFIX}"
+
+
+def app_file(directory: Path, client_id: str) -> Path:
+    return directory / f"{APP_PREFIX}{_safe(client_id)}{SUFFIX}"
+
+
+def cached_accounts(directory: Path) -> list[str]:
+    """Accounts with a delegated sign-in cached for this tenant (file names, without the suffix)."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        p.name[: -len(SUFFIX)] for p in directory.iterdir()
+        if p.name.endswith(SUFFIX) and not p.name.startswith((APP_PREFIX, "."))
+    )
+
+
+def write_private(path: Path, data: str) -> None:
+    """Create or replace `path` with mode 0600 from the first byte on; never world-readable, even briefly."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _encrypted_persistence(location: str) -> Any:
+    from msal_extensions import build_encrypted_persistence
+
+    return build_encrypted_persistence(location)
+
+
+class TokenCache:
+    """Opens the msal cache for one file and saves it when msal changed it."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        persistence: PersistenceFactory | None = _encrypted_persistence,
+        warn: Callable[[str], object] = lambda msg: sys.stderr.write(msg + "\n"),
+    ) -> None:
+        self.path = path
+        self.encrypted = False
+        self._persistence = persistence
+        self._warn = warn
+        self._cache: Any = None
+
+    def open(self) -> Any:
+        """An msal SerializableTokenCache (a PersistedTokenCache when encryption is available)."""
+        import msal
+
+        if self._persistence is not None:
+            try:
+                from msal_extensions import PersistedTokenCache
+
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                persisted = PersistedTokenCache(self._persistence(str(self.path)))
+                if persisted.is_encrypted:
+                    self.encrypted = True
+                    self._cache = persisted
+                    return persisted
+            except Exception as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self._warn(
+                    f"Token cache: encryption is not available here ({reason[:120]}); "
+                    f"using a plain file readable only by you (mode 0600): {self.path}"
+                )
+        cache = msal.SerializableTokenCache()
+        text = self._read_plain()
+        if text:
+            cache.deserialize(text)
+        self._cache = cache
+        return cache
+
+    def _read_plain(self) -> str | None:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            # Someone widened the permissions: tighten them before reading tokens out of it.
+            os.chmod(self.path, 0o600)
+            self._warn(f"Token cache {self.path} was readable by others; its mode is now 0600.")
+        return self.path.read_text(encoding="utf-8")
+
+    def serialize(self) -> str:
+        return str(self._cache.serialize()) if self._cache is not None else "{}"
+
+    def save(self) -> None:
+        cache = self._cache
+        if cache is None or self.encrypted:  # PersistedTokenCache writes through on every change
+            return
+        if cache.has_state_changed:
+            write_private(self.path, cache.serialize())
+            cache.has_state_changed = False
+
+
+    def clear(self) -> list[Path]:
+        """Forget every token in this cache: empty the keyring entry if there is one, delete the files."""
+        if self._persistence is not None:
+            try:
+                persistence = self._persistence(str(self.path))
+                if persistence.is_encrypted:
+                    persistence.save("{}")
+            except Exception:
+                pass
+        removed = []
+        for candidate in (self.path, self.path.with_name(self.path.name + ".lockfile")):
+            if candidate.exists():
+                candidate.unlink()
+                removed.append(candidate)
+        return removed

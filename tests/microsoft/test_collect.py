@@ -1,0 +1,183 @@
+"""The collector against the local fake: real msal sign-in, real HTTP over TLS, documented payload shapes.
+
+The fixtures (tests/microsoft/fixtures, documented shapes) are served by the fake; collecting them back
+must reproduce them resource by resource: that proves the requests, paging, batching, alias lookup,
+Exchange filters and error recording without trusting any of them separately.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight.snapshot import Options, error_of, parse
+from providers.microsoft.clouds import Cloud
+from providers.microsoft.collect import Target
+from providers.microsoft.run import collect, unreachable
+from tests.microsoft.conftest import fixture_names, load_fixture, signed_in, tenant_for
+from tests.microsoft.fake import Call, FakeMicrosoft, Reply, exchange_error, throttle
+
+# Resources a collector adds that a hand-written fixture may leave out: the errors recorded for a
+# mailbox that does not exist, and the SendAs rights read for a --from address.
+OPTIONAL = {"exchangeUser", "mailboxPermissions", "recipientPermissions", "fromRecipientPermissions", "mailboxSettings"}
+
+
+def run_collect(fake: FakeMicrosoft, cloud: Cloud, tmp_path: Path, snapshot: dict[str, Any], *,
+                sleeps: list[float] | None = None, **app: Any) -> dict[str, Any]:
+    tenant = fake.add_tenant(tenant_for(snapshot, **app))
+    signin = signed_in(cloud, tenant.domains[0] if tenant.domains else tenant.id, tmp_path / "cache")
+    options = parse(snapshot).options
+    wants_settings = any("mailboxSettings" in box for box in snapshot["mailboxes"].values())
+    target = Target(signin.settings.tenant, cloud.name, tuple(snapshot["mailboxes"]), options, signin.tenant_id,
+                    mailbox_settings=wants_settings)
+    waits = sleeps if sleeps is not None else []
+    return collect(signin, target, sleep=waits.append)
+
+
+def differences(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    froms = expected["options"].get("from_addresses") or {}
+    diffs = [f"org.{k}" for k, v in expected["org"].items() if got["org"].get(k) != v]
+    diffs += [f"org.{k} (extra)" for k in set(got["org"]) - set(expected["org"])]
+    for addr, box in expected["mailboxes"].items():
+        for name, value in box.items():
+            if name == "fromRecipientPermissions" and addr not in froms:
+                continue  # no --from for this mailbox: nothing to read send-as rights on
+            if got["mailboxes"][addr].get(name) != value:
+                diffs.append(f"{addr}.{name}")
+        diffs += [f"{addr}.{n} (extra)" for n in set(got["mailboxes"][addr]) - set(box) - OPTIONAL]
+    return diffs
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_collecting_a_served_fixture_gives_it_back(name: str, ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                   tmp_path: Path) -> None:
+    expected = load_fixture(name)
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert differences(expected, got) == []
+    assert got["schema"] == "preflight.snapshot/v1" and got["provider"] == "microsoft"
+    assert got["options"] == parse(expected).options.to_dict()
+    assert got["tenant"]["id"] == expected["tenant"]["id"] and got["tenant"]["cloud"] == "fake"
+
+
+def test_an_alias_is_resolved_to_the_account_that_owns_it(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                          tmp_path: Path) -> None:
+    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("accounts"))
+    assert got["mailboxes"]["careers@contoso.com"]["user"]["userPrincipalName"] == "jobs@contoso.com"
+    lookups = [c for c in ms_fake.calls("graph", sub=True) if c.path == "/users"]
+    assert len(lookups) == 2  # careers@ (an alias) and missing@ (nobody): one proxyAddresses lookup each
+    missing = got["mailboxes"]["missing@contoso.com"]
+    assert error_of(missing["user"])["status"] == 404  # type: ignore[index]
+    assert error_of(missing["mailbox"])["status"] == 404  # type: ignore[index]
+    assert error_of(missing["exchangeUser"])["code"] == "ManagementObjectNotFoundException"  # type: ignore[index]
+
+
+def test_every_resource_refused_is_recorded_and_the_run_goes_on(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                tmp_path: Path) -> None:
+    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("forbidden"))
+    values = list(got["org"].values()) + [v for box in got["mailboxes"].values() for v in box.values()]
+    assert len(values) > 20
+    assert all((error_of(v) or {}).get("status") == 403 for v in values)
+    assert unreachable(got) is None  # refused is not unreachable: exit 3 (incomplete), not 4
+
+
+def test_throttled_batch_requests_are_retried_after_their_retry_after(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                     tmp_path: Path) -> None:
+    expected = load_fixture("oauth-app-ready")
+    # Round 1: both per-mailbox requests throttled; round 2: one of them again; round 3: through.
+    ms_fake.fault = throttle(lambda c: c.sub and c.path.startswith("/users/"), times=3, retry_after="7")
+    waits: list[float] = []
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected, sleeps=waits)
+    assert differences(expected, got) == []
+    assert waits == [7.0, 7.0]  # each retry round waited what the throttled responses asked for
+    user_subs = [c for c in ms_fake.calls("graph", sub=True) if c.path.startswith("/users/")]
+    assert len(user_subs) == 2 + 2 + 1  # only throttled requests are sent again
+
+
+def test_a_request_throttled_past_the_retries_is_recorded_as_429(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                tmp_path: Path) -> None:
+    ms_fake.fault = throttle(lambda c: c.sub and c.path.endswith("/transitiveMemberOf"), times=99)
+    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("oauth-app-ready"))
+    err = error_of(got["mailboxes"]["jobs@contoso.com"]["memberOf"])
+    assert err is not None and err["status"] == 429 and err["code"] == "TooManyRequests"
+    assert error_of(got["mailboxes"]["jobs@contoso.com"]["user"]) is None
+
+
+def test_long_collections_are_read_through_every_page(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                      tmp_path: Path) -> None:
+    expected = copy.deepcopy(load_fixture("ca-legacy-included"))
+    policy = expected["org"]["conditionalAccessPolicies"][0]
+    expected["org"]["conditionalAccessPolicies"] = [dict(policy, id=f"{i:08d}-0000-4000-8000-000000000000")
+                                                    for i in range(7)]
+    box = expected["mailboxes"][next(iter(expected["mailboxes"]))]
+    box["memberOf"] = [{"@odata.type": "#microsoft.graph.group", "id": f"g{i}", "displayName": f"G{i}"}
+                       for i in range(5)]
+    permission = box["mailboxPermissions"][0]
+    box["mailboxPermissions"] = [dict(permission, User=f"user{i}") for i in range(3)]
+    ms_fake.page_size, ms_fake.exchange_page_size = 2, 1
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert differences(expected, got) == []
+    pages = [c for c in ms_fake.calls("graph", sub=False) if "$skiptoken" in c.query]
+    assert len(pages) == 3 + 2  # 7 policies in 4 pages (1 in the batch), 5 groups in 3 pages
+    exchange_pages = [c for c in ms_fake.calls("exchange") if "$skiptoken" in c.query]
+    assert len(exchange_pages) == 2
+
+
+def test_a_refused_exchange_token_is_recorded_once_for_every_exchange_resource(
+        ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+    expected = load_fixture("oauth-app-ready")
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected, exchange_roles=())  # no Exchange.ManageAsApp
+    assert len(ms_fake.calls("exchange")) == 1  # the probe; no cmdlet per mailbox after a 401
+    for name in ("organizationConfig", "transportConfig", "authenticationPolicies", "exchangeServicePrincipals"):
+        assert (error_of(got["org"][name]) or {}).get("status") == 401, name
+    box = got["mailboxes"]["jobs@contoso.com"]
+    for name in ("mailbox", "casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions"):
+        assert (error_of(box[name]) or {}).get("status") == 401, name
+    assert box["user"] == expected["mailboxes"]["jobs@contoso.com"]["user"]  # Graph still read
+
+
+def test_a_rejected_exchange_filter_falls_back_to_one_mailbox_at_a_time(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                        tmp_path: Path) -> None:
+    def no_filters(call: Call) -> Reply | None:
+        if call.api == "exchange" and "Filter" in call.parameters:
+            return exchange_error(400, "ParameterBindingException", "Cannot bind parameter 'Filter'.")
+        return None
+
+    expected = load_fixture("accounts")
+    ms_fake.fault = no_filters
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert differences(expected, got) == []
+    by_identity = [c for c in ms_fake.calls("exchange") if c.cmdlet == "Get-CASMailbox" and "Identity" in c.parameters]
+    assert len(by_identity) == len(expected["mailboxes"])
+
+
+def test_unreachable_apis_are_reported_as_such(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+    snapshot = load_fixture("oauth-app-ready")
+    tenant = ms_fake.add_tenant(tenant_for(snapshot))
+    signin = signed_in(ms_cloud, tenant.domains[0], tmp_path / "cache")
+    signin.token("exchange")
+    ms_fake.stop()  # signed in, then the network goes away
+    target = Target(tenant.domains[0], "fake", ("jobs@contoso.com",), Options(), tenant.id)
+    got = collect(signin, target, sleep=lambda _s: None, timeout=(0.5, 0.5))
+    assert "could not reach the Microsoft admin APIs (ConnectionError" in str(unreachable(got))
+
+
+def test_requests_per_mailbox_stay_under_three(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+    template = load_fixture("oauth-app-ready")
+    box = template["mailboxes"]["jobs@contoso.com"]
+    many = copy.deepcopy(template)
+    many["mailboxes"] = {}
+    for i in range(60):
+        addr = f"user{i}@contoso.com"
+        clone = copy.deepcopy(box)
+        clone["user"].update(id=f"{i:08d}-1111-4111-8111-111111111111", userPrincipalName=addr, mail=addr,
+                             proxyAddresses=[f"SMTP:{addr}"])
+        for name in ("mailbox", "casMailbox", "exchangeUser"):
+            clone[name].update(UserPrincipalName=addr, PrimarySmtpAddress=addr, EmailAddresses=[f"SMTP:{addr}"])
+        many["mailboxes"][addr] = clone
+    got = run_collect(ms_fake, ms_cloud, tmp_path, many)
+    assert differences(many, got) == []
+    api_requests = ms_fake.http_requests("graph") + ms_fake.http_requests("exchange")
+    assert api_requests / 60 <= 2.5, api_requests  # 2 permission cmdlets per mailbox, the rest batched
