@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from preflight.errors import InputError
+from preflight.probe.options import ProbeOptions, plan
 from preflight.probe.result import Phase
 from preflight.probe.secrets import Secret, token_from_file
-from preflight.probe.session import ProbeOptions, auth_mechanisms, plan
+from preflight.probe.session import auth_mechanisms
 from preflight.probe.target import Target, TlsMode, resolve_target, split_host_port
 from preflight.probe.token import lint
 from preflight.probe.transcript import Transcript

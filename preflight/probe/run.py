@@ -14,8 +14,10 @@ from pathlib import Path
 
 from preflight.errors import InputError
 from preflight.probe.auth import MECHANISMS, PASSWORD_MECHANISMS
+from preflight.probe.net import Resolver, resolve
+from preflight.probe.options import QUIT_AFTER, Credentials, ProbeOptions
 from preflight.probe.secrets import Secret, from_env, prompt_password, token_from_file
-from preflight.probe.session import QUIT_AFTER, Credentials, ProbeOptions, Resolver, resolve, run_probe
+from preflight.probe.session import run_probe
 from preflight.probe.target import TlsMode, resolve_target
 from preflight.probe.transcript import Entry, Transcript
 from preflight.probe.wire import Limits

@@ -10,129 +10,24 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
-import threading
 import time
-import tomllib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from preflight.errors import InputError
 from preflight.probe import auth as sasl
 from preflight.probe import tls as tlsmod
+from preflight.probe.net import Address, Resolver, connect_causes, resolve
+from preflight.probe.options import ProbeOptions, plan
 from preflight.probe.result import Phase, PhaseResult, PhaseStatus, ProbeResult
-from preflight.probe.secrets import Secret
-from preflight.probe.target import Target, TlsMode
 from preflight.probe.token import lint
 from preflight.probe.transcript import Transcript
-from preflight.probe.wire import Limits, PhaseTimeout, ProtocolError, Reply, Wire, WireError
+from preflight.probe.wire import PhaseTimeout, ProtocolError, Reply, Wire, WireError
 
-Address = tuple[int, Any]  # (family, sockaddr)
-Resolver = Callable[[str, int, float], list[Address]]
 MAX_ADDRESSES = 3
-
-# --quit-after NAME: the last phase that runs.
-QUIT_AFTER: dict[str, tuple[Phase, ...]] = {
-    "connect": (Phase.CONNECT,),
-    "banner": (Phase.BANNER,),
-    "ehlo": (Phase.EHLO,),
-    "tls": (Phase.EHLO_TLS, Phase.EHLO),  # STARTTLS and the EHLO after it; with implicit TLS, the EHLO
-    "auth": (Phase.AUTH,),
-    "mail": (Phase.MAIL,),
-    "rcpt": (Phase.RCPT,),
-}
-
-
-@dataclass(frozen=True)
-class Credentials:
-    user: str
-    password: Secret | None = None
-    token: Secret | None = None
-
-    @property
-    def secret(self) -> Secret:
-        secret = self.password or self.token
-        assert secret is not None
-        return secret
-
-
-@dataclass(frozen=True)
-class ProbeOptions:
-    target: Target
-    limits: Limits = field(default_factory=Limits)
-    ehlo_name: str = "localhost"
-    ca_file: Path | None = None
-    credentials: Credentials | None = None
-    mechanism: str | None = None  # --auth MECH: use / require this mechanism
-    mail_from: str | None = None
-    rcpt_to: tuple[str, ...] = ()
-    send: bool = False
-    quit_after: str | None = None
-
-
-def plan(opts: ProbeOptions) -> list[Phase]:
-    phases = [Phase.CONNECT]
-    if opts.target.tls is TlsMode.IMPLICIT:
-        phases.append(Phase.TLS)
-    phases += [Phase.BANNER, Phase.EHLO]
-    if opts.target.tls is TlsMode.STARTTLS:
-        phases += [Phase.STARTTLS, Phase.EHLO_TLS]
-    if opts.credentials is not None or opts.mechanism:
-        phases.append(Phase.AUTH)
-    if opts.mail_from:
-        phases.append(Phase.MAIL)
-    if opts.rcpt_to:
-        phases.append(Phase.RCPT)
-    if opts.send:
-        phases += [Phase.DATA, Phase.MESSAGE]
-    if opts.quit_after:
-        stops = [p for p in QUIT_AFTER[opts.quit_after] if p in phases]
-        if stops:
-            phases = phases[: phases.index(stops[0]) + 1]
-        elif opts.quit_after in ("auth", "mail", "rcpt"):
-            # Quitting after a phase that was not asked for: run everything before it.
-            order = list(Phase)
-            limit = order.index(QUIT_AFTER[opts.quit_after][0])
-            phases = [p for p in phases if order.index(p) <= limit]
-    return phases
-
-
-@cache
-def _connect_causes() -> dict[str, str]:
-    text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
-    return dict(tomllib.loads(text)["connect"])
-
-
-def resolve(host: str, port: int, timeout: float) -> list[Address]:
-    """getaddrinfo with a timeout (it has none of its own): an unresolvable host is bad input (exit 2)."""
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["result"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError) as exc:
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, name="preflight-resolve", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise InputError(f"{host}: host name did not resolve within {timeout:g} s (DNS not answering) [dns-failure]")
-    if "error" in box:
-        exc = box["error"]
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise InputError(f"{host}: host name does not resolve ({reason}) [dns-failure]")
-    seen: list[Address] = []
-    for family, _type, _proto, _canon, sockaddr in box["result"]:
-        if (family, sockaddr) not in seen:
-            seen.append((family, sockaddr))
-    return seen
 
 
 class Session:
@@ -239,7 +134,7 @@ class Session:
             self.wire = Wire(sock, self.opts.limits, self.transcript)
             return self._record(Phase.CONNECT, started, PhaseStatus.OK, address=shown)
         names = {n for n, _ in errors}
-        causes = {_connect_causes().get(n) for n in names}
+        causes = {connect_causes().get(n) for n in names}
         cause = causes.pop() if len(causes) == 1 else None
         status = PhaseStatus.FAILED
         message = "; ".join(text for _, text in errors) or "no address to connect to"
