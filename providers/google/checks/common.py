@@ -55,7 +55,7 @@ def for_users(func: UserCheck) -> CheckFunc:
             return func(ctx, user)
         except Undetermined as exc:
             return unknown(
-                f"The effective {exc.setting} for {subject(ctx)} cannot be determined: {exc.reason}.",
+                f"The effective {exc.setting} for {account_name(ctx, user)} cannot be determined: {exc.reason}.",
                 {"setting": exc.setting, "reason": exc.reason},
             )
 
@@ -110,7 +110,7 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
     for path in _ancestors(user_path):
         if path.casefold() not in by_path:
             raise Undetermined(
-                "org unit", f"the user's org unit {path} is not among the {len(org_units)} org units read"
+                "policy", f"the user's org unit {path} is not among the {len(org_units)} org units read"
             )
         chain.add(by_path[path.casefold()])
     if root is not None:

@@ -13,7 +13,7 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
-from providers.google.checks.common import User, account_name, effective, for_users
+from providers.google.checks.common import User, account_name, effective, for_users, user_or_none
 from providers.google.checks.facts import facts
 
 MAIL_SCOPE = "https://mail.google.com/"
@@ -60,24 +60,9 @@ def _gmail_restriction(ctx: Context, user: User) -> tuple[str | None, str | None
     return None, None, evidence
 
 
-@check(
-    "google.api-controls",
-    "API controls let the user grant the app Gmail access",
-    severity=Severity.HIGH,
-    cause="third-party-apps-blocked",
-    methods=(Method.OAUTH_DELEGATED, Method.OAUTH_APP),
-    order=70,
-    reads=("policies", "orgUnits", "userGroups", "tokens"),
-    provider="google",
-)
 @for_users
-def api_controls(ctx: Context, user: User) -> Outcome:
+def _delegated_consent(ctx: Context, user: User) -> Outcome:
     who = account_name(ctx, user)
-    if ctx.method is Method.OAUTH_APP:
-        return skipped(
-            "A service account with domain-wide delegation is authorised by the admin's delegation grant, not by "
-            "the user's consent, so the unconfigured-apps and restricted-services controls do not apply to it."
-        )
     app_id = ctx.options.app_id
     app = f"the app {app_id}" if app_id else "the sending app"
     granted, evidence = _granted(ctx, app_id)
@@ -116,6 +101,27 @@ def api_controls(ctx: Context, user: User) -> Outcome:
         f"{unconfigured.origin('accessLevel')}) and Gmail is not restricted.",
         evidence,
     )
+
+
+@check(
+    "google.api-controls",
+    "API controls let the user grant the app Gmail access",
+    severity=Severity.HIGH,
+    cause="third-party-apps-blocked",
+    methods=(Method.OAUTH_DELEGATED, Method.OAUTH_APP),
+    order=70,
+    reads=("policies", "orgUnits", "userGroups", "tokens"),
+    provider="google",
+)
+def api_controls(ctx: Context) -> Outcome | None:
+    if ctx.method is Method.OAUTH_APP:
+        if user_or_none(ctx) is None:
+            return None  # not a user: google.address says what it is
+        return skipped(
+            "A service account with domain-wide delegation is authorised by the admin's delegation grant, not by "
+            "the user's consent, so the unconfigured-apps and restricted-services controls do not apply to it."
+        )
+    return _delegated_consent(ctx)
 
 
 @check(

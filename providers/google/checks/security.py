@@ -115,6 +115,9 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
     if policy.unrecognised:
         return unknown(f"Whether {who} can use an app password is unknown: {policy.unrecognised}.", evidence)
     risk = f" Note: {'; '.join(policy.risks)}." if policy.risks else ""
+    # A warning, not a pass: the account password the admin would naturally paste fails (534 5.7.9), an app
+    # password must be created first, it breaks silently at the next password change, and Google itself
+    # discourages app passwords. Basic works, but it is at risk: exactly DESIGN's `warn`.
     return Outcome(
         Status.WARN,
         f"Google refuses the account password for SMTP since {when}; {who} is enrolled in 2-Step Verification, "
