@@ -346,6 +346,9 @@ def test_expired_certificate(pki: Pki, probe: Any) -> None:
     assert tls["status"] == "fail" and tls["cause"] == "tls-certificate-invalid"
     assert "certificate has expired" in tls["message"]
     assert run.json["tls_error"]["verify_code"] == 10
+    # Nothing after the failed handshake is judged: AUTH was never offered to this client, not "missing".
+    assert "probe.auth.offered" not in [f["check"] for f in run.json["findings"]]
+    assert run.finding("probe.ehlo-tls")["status"] == "unknown"
 
 
 def test_wrong_name_certificate(pki: Pki, probe: Any) -> None:
@@ -457,6 +460,7 @@ def test_quit_after_ehlo_skips_starttls(pki: Pki, probe: Any) -> None:
     assert data["planned"] == ["connect", "banner", "ehlo"]
     assert "STARTTLS" in data["capabilities"]["before_tls"] and data["capabilities"]["after_tls"] is None
     assert [e["text"] for e in data["transcript"] if e["dir"] == "sent"][-1] == "QUIT"
+    assert run.finding("probe.auth.offered")["status"] == "skipped"  # AUTH comes after STARTTLS, not a problem
 
 
 def test_output_file_gets_the_report(pki: Pki, probe: Any, tmp_path: Path) -> None:

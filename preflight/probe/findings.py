@@ -156,18 +156,23 @@ def _auth_offered(b: _Builder) -> None:
         b.add("probe.auth.offered", title, Status.PASS, Severity.INFO,
               f"The server offers AUTH {' '.join(offered)} {where}, including {result.auth.needed}.", None, ev)
         return
-    final_ehlo = result.phase(Phase.EHLO_TLS) or result.phase(Phase.EHLO)
+    # Mechanisms count only from the last EHLO the plan wanted: with STARTTLS, the one inside TLS.
+    last = Phase.EHLO_TLS if Phase.EHLO_TLS in result.planned else Phase.EHLO
+    final_ehlo = result.phase(last)
     if final_ehlo is None or final_ehlo.status is not PhaseStatus.OK:
         return
+    starttls_offered = any(c.upper().startswith("STARTTLS") for c in result.capabilities_before or [])
     if offered:
         b.add("probe.auth.offered", title, Status.PASS, Severity.INFO,
               f"The server offers AUTH {' '.join(offered)} {where}.", None, ev)
+    elif result.tls is None and starttls_offered:
+        b.add("probe.auth.offered", title, Status.SKIPPED, Severity.INFO,
+              "The server offers STARTTLS and, as it should, no AUTH before it; the probe stopped before TLS.",
+              None, ev)
     else:
-        cause = "starttls-required" if result.tls is None and any(
-            c.upper().startswith("STARTTLS") for c in result.capabilities_before or []) else "auth-not-offered"
         b.add("probe.auth.offered", title, Status.WARN, Severity.MEDIUM,
               f"The server offers no AUTH {where}: only an IP-based relay could accept mail without signing in.",
-              cause, ev)
+              "auth-not-offered", ev)
 
 
 def _certificate(b: _Builder) -> None:
