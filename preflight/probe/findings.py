@@ -8,16 +8,13 @@ phase. Nothing unreadable becomes a pass or a fail: a dropped connection or a ma
 
 from __future__ import annotations
 
-import tomllib
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from preflight.causes import Catalogue
 from preflight.explain import explain
 from preflight.model import Finding, Severity, Status
-from preflight.probe import tls as tlsmod
 from preflight.probe.result import Phase, PhaseResult, PhaseStatus, ProbeResult
+from preflight.probe.rules import load_rules
 from preflight.probe.wire import Reply
 
 CHECKS: dict[Phase, tuple[str, str, Severity]] = {
@@ -33,12 +30,6 @@ CHECKS: dict[Phase, tuple[str, str, Severity]] = {
     Phase.DATA: ("probe.data", "DATA", Severity.HIGH),
     Phase.MESSAGE: ("probe.message", "Message accepted", Severity.HIGH),
 }
-
-
-@cache
-def _xoauth2_rules() -> dict[str, Any]:
-    text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)["xoauth2"]  # type: ignore[no-any-return]
 
 
 class _Builder:
@@ -128,7 +119,7 @@ def _pass_message(result: ProbeResult, p: PhaseResult) -> str:
 
 def _xoauth2_cause(b: _Builder, p: PhaseResult, cause: str | None) -> str | None:
     """A generic "wrong credentials" reply to XOAUTH2 means the token or the app, never a password."""
-    rules = _xoauth2_rules()
+    rules = load_rules().xoauth2
     if p.phase is not Phase.AUTH or p.detail.get("mechanism") != "XOAUTH2" or cause != rules["generic_cause"]:
         return cause
     lint = b.result.token
@@ -182,7 +173,7 @@ def _certificate(b: _Builder) -> None:
     days = tls.peer.days_left
     ev = {"certificate": tls.peer.to_dict()}
     title = "Server certificate expiry"
-    if days < tlsmod.rules().expiry_warning_days:
+    if days < int(load_rules().tls["expiry_warning_days"]):
         b.add("probe.tls.expiry", title, Status.WARN, Severity.MEDIUM,
               f"The server certificate expires on {tls.peer.not_after} ({days} days left); clients will refuse it "
               "after that date.", "tls-certificate-invalid", ev)

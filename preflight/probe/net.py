@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import tomllib
 from collections.abc import Callable
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from preflight.errors import InputError
 
 Address = tuple[int, Any]  # (family, sockaddr)
 Resolver = Callable[[str, int, float], list[Address]]
-
-
-@cache
-def connect_causes() -> dict[str, str]:
-    text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
-    return dict(tomllib.loads(text)["connect"])
 
 
 def resolve(host: str, port: int, timeout: float) -> list[Address]:

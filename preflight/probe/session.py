@@ -20,9 +20,10 @@ from typing import Any
 from preflight.errors import InputError
 from preflight.probe import auth as sasl
 from preflight.probe import tls as tlsmod
-from preflight.probe.net import Address, Resolver, connect_causes, resolve
+from preflight.probe.net import Address, Resolver, resolve
 from preflight.probe.options import ProbeOptions, plan
 from preflight.probe.result import Phase, PhaseResult, PhaseStatus, ProbeResult
+from preflight.probe.rules import load_rules
 from preflight.probe.token import lint
 from preflight.probe.transcript import Transcript
 from preflight.probe.wire import PhaseTimeout, ProtocolError, Reply, Wire, WireError
@@ -134,7 +135,7 @@ class Session:
             self.wire = Wire(sock, self.opts.limits, self.transcript)
             return self._record(Phase.CONNECT, started, PhaseStatus.OK, address=shown)
         names = {n for n, _ in errors}
-        causes = {connect_causes().get(n) for n in names}
+        causes = {load_rules().connect.get(n) for n in names}
         cause = causes.pop() if len(causes) == 1 else None
         status = PhaseStatus.FAILED
         message = "; ".join(text for _, text in errors) or "no address to connect to"

@@ -8,30 +8,13 @@ from __future__ import annotations
 
 import socket
 import ssl
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from preflight.errors import InputError
-
-
-@dataclass(frozen=True)
-class TlsRules:
-    expiry_warning_days: int
-    version_reasons: frozenset[str]
-    not_tls_reasons: frozenset[str]
-
-
-@cache
-def rules() -> TlsRules:
-    text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
-    tls = tomllib.loads(text)["tls"]
-    return TlsRules(int(tls["expiry_warning_days"]), frozenset(tls["version_reasons"]),
-                    frozenset(tls["not_tls_reasons"]))
+from preflight.probe.rules import load_rules
 
 
 def client_context(ca_file: Path | None = None) -> ssl.SSLContext:
@@ -108,7 +91,7 @@ class TlsFailure:
 
 def classify(exc: BaseException, mode: str, port: int) -> TlsFailure:
     """Why a handshake failed, with OpenSSL's own words."""
-    r = rules()
+    r = load_rules().tls
     if isinstance(exc, ssl.SSLCertVerificationError):
         return TlsFailure(
             "tls-certificate-invalid",
@@ -123,11 +106,11 @@ def classify(exc: BaseException, mode: str, port: int) -> TlsFailure:
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or ""
         detail = {"library": exc.library, "reason": reason}
-        if reason in r.version_reasons:
+        if reason in r["version_reasons"]:
             return TlsFailure("tls-version-unsupported",
                               f"no TLS version both sides accept ({reason}); this client offers TLS 1.2 and 1.3",
                               detail)
-        if reason in r.not_tls_reasons and mode == "implicit":
+        if reason in r["not_tls_reasons"] and mode == "implicit":
             return TlsFailure(
                 "starttls-required",
                 f"the server did not answer with TLS ({reason}): port {port} expects a plain start and STARTTLS; "

@@ -9,24 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from typing import Any, Literal
+
+from preflight.probe.rules import load_rules
 
 Kind = Literal["jwt", "google-opaque", "opaque"]
 
 # Claims worth showing: who, for what, until when. Never the token or its signature.
 SHOWN_CLAIMS = ("aud", "iss", "tid", "appid", "azp", "app_displayname", "scp", "roles", "upn",
                 "preferred_username", "unique_name", "email", "ver", "iat", "nbf", "exp")
-
-
-@cache
-def _rules() -> dict[str, Any]:
-    text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)["token"]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -77,7 +71,7 @@ def _stamp(value: Any) -> str | None:
     return None
 
 
-def _issuer(claims: dict[str, Any], rules: dict[str, Any]) -> str | None:
+def _issuer(claims: dict[str, Any], rules: Mapping[str, Any]) -> str | None:
     iss = str(claims.get("iss", ""))
     if any(iss.startswith(p) for p in rules["microsoft"]["issuers"]):
         return "microsoft"
@@ -87,7 +81,7 @@ def _issuer(claims: dict[str, Any], rules: dict[str, Any]) -> str | None:
 
 
 def lint(token: str, user: str | None, provider: str | None, now: datetime) -> TokenLint:
-    rules = _rules()
+    rules = load_rules().token
     if any(token.startswith(p) for p in rules["google"]["opaque_prefixes"]):
         return TokenLint("google-opaque", "google", notes=[
             "Google access tokens are opaque (ya29.…): their scope and expiry cannot be read here; "
@@ -123,7 +117,7 @@ def lint(token: str, user: str | None, provider: str | None, now: datetime) -> T
     return TokenLint("jwt", issuer, shown, problems, notes)
 
 
-def _microsoft(claims: dict[str, Any], user: str | None, rules: dict[str, Any]) -> list[Problem]:
+def _microsoft(claims: dict[str, Any], user: str | None, rules: Mapping[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     aud = claims.get("aud")
     audiences = [a.rstrip("/").lower() for a in rules["audiences"]]

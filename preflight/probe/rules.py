@@ -1,0 +1,35 @@
+"""The probe's facts that change over time, read once from data/probe.toml into read-only views."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class ProbeRules:
+    tls: Mapping[str, Any]
+    connect: Mapping[str, str]  # errno name -> cause id
+    token: Mapping[str, Any]
+    xoauth2: Mapping[str, Any]
+
+
+@cache
+def load_rules() -> ProbeRules:
+    """Parsed once per process: the file ships with the package and does not change while it runs."""
+    text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
+    data = _frozen(tomllib.loads(text))
+    return ProbeRules(data["tls"], data["connect"], data["token"], data["xoauth2"])
