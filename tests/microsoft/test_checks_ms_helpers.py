@@ -294,6 +294,19 @@ def test_unlicensed_mailbox_of_unreadable_type_is_unknown_not_a_guess() -> None:
     assert find(run(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.FAIL
 
 
+def test_shared_mailbox_with_a_full_access_user_can_be_reached_with_delegated_oauth() -> None:
+    data = fixture("shared-mailbox")
+    box = data["mailboxes"]["recruiting@contoso.com"]
+    box["mailboxPermissions"].append({**box["mailboxPermissions"][0], "User": "alice@contoso.com",
+                                      "AccessRights": ["FullAccess"]})
+    shared = {f.method.value if f.method else None: f for f in run(data).findings if f.check == "ms.shared-mailbox"}
+    assert shared["oauth-delegated"].status is Status.WARN and "alice@contoso.com" in shared["oauth-delegated"].message
+    assert shared["basic"].status is Status.FAIL and shared["oauth-app"].status is Status.PASS
+    box["mailboxPermissions"][-1]["Deny"] = True
+    shared = {f.method.value if f.method else None: f for f in run(data).findings if f.check == "ms.shared-mailbox"}
+    assert shared["oauth-delegated"].status is Status.FAIL
+
+
 # -- OAuth -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("assigned", "status", "cause"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
+from providers.microsoft.checks.principals import granted
 from providers.microsoft.checks.values import data, for_existing, same, shared_mailbox, smtp_addresses
 
 P = "microsoft"
@@ -32,7 +33,7 @@ def mailbox_exists(ctx: Context) -> Outcome:
 
 
 @check("ms.shared-mailbox", "Shared mailbox", severity=Severity.CRITICAL, cause="shared-mailbox", order=12,
-       reads=("mailbox", "mailboxSettings"), provider=P)
+       reads=("mailbox", "mailboxSettings", "mailboxPermissions"), provider=P)
 @for_existing
 def shared(ctx: Context) -> Outcome:
     is_shared, evidence = shared_mailbox(ctx)
@@ -42,8 +43,26 @@ def shared(ctx: Context) -> Outcome:
     if ctx.method is Method.OAUTH_APP:
         return passed(f"{ctx.subject} is a shared mailbox ({field}: {value}); that is fine for app-only OAuth, "
                       "which sends with FullAccess instead of signing in as the mailbox.", evidence)
+    delegates = _full_access_users(ctx) if ctx.method is Method.OAUTH_DELEGATED else []
+    if delegates:
+        # Microsoft's XOAUTH2 doc: a user with access signs in and names the shared mailbox in user=.
+        return warned(f"{ctx.subject} is a shared mailbox ({field}: {value}) and cannot sign in itself; "
+                      f"{', '.join(delegates)} has FullAccess on it, so the service can sign in as that user with "
+                      f"delegated OAuth and put {ctx.subject} in the XOAUTH2 user= field. That user's own account "
+                      "was not checked: add it to the mailboxes to check.",
+                      {**evidence, "mailboxPermissions[FullAccess users]": delegates})
     return failed(f"{ctx.subject} is a shared mailbox ({field}: {value}): it has no password or sign-in of its own, "
                   f"so a {ctx.method.value} SMTP sign-in as it cannot work.", evidence)
+
+
+def _full_access_users(ctx: Context) -> list[str]:
+    """Users (shown by their sign-in name) with FullAccess on the mailbox, other than the mailbox itself."""
+    try:
+        entries = ctx.mailbox("mailboxPermissions")
+    except Unavailable:
+        return []
+    users = {str(e.get("User")) for e in entries if "@" in str(e.get("User")) and not same(e.get("User"), ctx.subject)}
+    return sorted({str(e["User"]) for e in granted(entries, "User", "FullAccess", users)})
 
 
 @check("ms.alias-address", "Address is the sign-in name", severity=Severity.HIGH, cause="alias-address",
