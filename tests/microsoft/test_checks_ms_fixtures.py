@@ -211,3 +211,21 @@ def test_evaluation_is_repeatable_from_the_report_json() -> None:
     result = run("several-layers")
     again = TargetResult.from_dict(json.loads(json.dumps(result.to_dict())))
     assert again.to_dict() == result.to_dict()
+
+
+@pytest.mark.parametrize("item", provider.demo_snapshots(), ids=lambda i: i.name)
+def test_demo_tenant_tells_its_story(item: Any) -> None:
+    data = json.loads(item.read_text(encoding="utf-8"))
+    assert data["tenant"]["name"].endswith("(simulated)")
+    result = run(item.name, data=data)
+    by_verdict: dict[str, list[list[str]]] = {}
+    for m in result.mailboxes:
+        by_verdict.setdefault(m.verdict.value, []).append(m.blocking)
+    assert "ready" in by_verdict and "incomplete" in by_verdict
+    assert any(len(causes) >= 2 for causes in by_verdict["blocked"])
+    unknown = [f for f in result.findings if f.status is Status.UNKNOWN]
+    assert any("403" in f.message for f in unknown)
+
+
+def test_there_are_at_least_three_demo_tenants() -> None:
+    assert len(provider.demo_snapshots()) >= 3
