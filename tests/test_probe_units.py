@@ -242,3 +242,30 @@ def test_token_file_forms(tmp_path: Path) -> None:
     injected.write_text("abc\r\nMAIL FROM:<x@y>")
     with pytest.raises(InputError, match="line break"):
         token_from_file(injected)
+
+
+# --- data files ----------------------------------------------------------------------------------------
+
+
+def test_every_cause_the_probe_names_is_in_the_catalogue() -> None:
+    import re
+    import tomllib
+
+    from preflight.causes import load_catalogue
+    from preflight.probe.rules import load_rules
+    from preflight.probe.target import HostTable
+
+    catalogue = load_catalogue()
+    rules = load_rules()
+    named = set(rules.connect.values()) | {rules.xoauth2["generic_cause"], rules.xoauth2["token_cause"]}
+    named |= set(rules.xoauth2["clean_token_cause"].values())
+    named |= {p["basic_auth_warning"] for p in HostTable.load().providers.values() if "basic_auth_warning" in p}
+    source = Path(__file__).parents[1] / "preflight" / "probe"
+    for path in source.glob("*.py"):
+        named |= set(re.findall(r'"([a-z]+(?:-[a-z0-9]+)+)"', path.read_text()))
+    known_non_causes = {"ehlo-tls", "google-opaque", "preflight-resolve", "utf-8"}
+    missing = {n for n in named - known_non_causes if n not in catalogue}
+    assert not missing, f"not in causes.toml: {sorted(missing)}"
+    hosts = tomllib.loads((source.parent / "data" / "smtp_hosts.toml").read_text())
+    for host in hosts["host"]:
+        assert host["tls"] in ("starttls", "implicit", "none") and host["provider"] in ("microsoft", "google")
