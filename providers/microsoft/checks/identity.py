@@ -146,9 +146,10 @@ def ca_legacy_auth(ctx: Context) -> Outcome:
     for policy in scan.hits:
         found.add(policy, _narrowed(policy))
     if found.enforced:
-        return failed(f"Conditional Access policy {', '.join(map(_label, found.enforced))} blocks legacy-"
-                      f"authentication clients (client app type 'other'), which includes SMTP AUTH with a "
-                      f"password, for {ctx.subject}.", _evidence(found.enforced))
+        types = sorted({t for p in found.enforced for t in p["conditions"].get("clientAppTypes") or []})
+        return failed(f"Conditional Access policy {', '.join(map(_label, found.enforced))} blocks client app types "
+                      f"{', '.join(types)} for {ctx.subject}; 'other' (legacy authentication) includes SMTP AUTH "
+                      "with a password.", _evidence(found.enforced))
     if scan.undecided:
         raise scan.undecided[0]
     return found.outcome("Basic SMTP sign-in is not blocked now") or passed(
