@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from providers.google.checks.facts import SettingSpec, facts
 from providers.google.checks.policy import Applies, Membership, Undetermined, reduce, target
@@ -237,3 +239,42 @@ def test_data_files_declare_a_known_reducer_for_every_setting_the_checks_read() 
     assert read <= set(facts().settings)
     assert facts().setting("api_controls.unconfigured_third_party_apps").reducer == "Merge"
     assert facts().setting("api_controls.google_services").reducer == "MaxMap"
+
+
+# --- properties -------------------------------------------------------------------------------------------
+
+_OUS = [ROOT, SALES, EMEA, ENG]
+_policy = st.tuples(
+    st.sampled_from(_OUS),
+    st.sampled_from([None, GROUP, OTHER_GROUP]),
+    st.dictionaries(st.sampled_from(["a", "b", "list"]), st.integers(0, 3), max_size=3),
+)
+
+
+def _policies(specs: list[tuple[str, str | None, dict[str, int]]]) -> list[dict[str, Any]]:
+    # Distinct sortOrders, as the API guarantees; values wrap lists so Merge has arrays to join.
+    return [
+        pol("test.merge", {k: ([v] if k == "list" else v) for k, v in value.items()}, 100 + i * 1.5, ou=ou,
+            group=group, name=f"policies/h{i}")
+        for i, (ou, group, value) in enumerate(specs)
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_policy, max_size=8), st.randoms(use_true_random=False), st.sampled_from([MAX, MERGE]))
+def test_reduction_depends_on_sort_order_only_not_on_list_order_or_numbering(
+    specs: list[tuple[str, str | None, dict[str, int]]], rnd: random.Random, spec: SettingSpec
+) -> None:
+    policies = _policies(specs)
+    user = member({SALES, EMEA}, {GROUP})
+    expected = reduce(policies, spec, user).value
+    shuffled = list(policies)
+    rnd.shuffle(shuffled)
+    assert reduce(shuffled, spec, user).value == expected
+    renumbered = [{**p, "policyQuery": {**p["policyQuery"], "sortOrder": p["policyQuery"]["sortOrder"] * 3 - 250}}
+                  for p in shuffled]
+    assert reduce(renumbered, spec, user).value == expected
+    # A policy for a unit the user is not in never contributes.
+    others = [p for p, (ou, _, _) in zip(policies, specs, strict=True) if ou == ENG]
+    for p in others:
+        assert all(src.policy != p["name"] for src in reduce(policies, spec, user).sources.values())

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from providers.google.checks.facts import SettingSpec
@@ -164,23 +165,45 @@ def _group_clause(group_id: str, m: Membership) -> Target:
     return Target(Applies.YES if group_id in m.group_ids else Applies.NO, label)
 
 
-def _licence_clause(listed: str, m: Membership) -> Target:
-    skus = _STRING.findall(listed)
+def _licence_clause(skus: tuple[str, ...], m: Membership) -> Target:
     label = "licence " + " or ".join(skus)
     if m.licences is None:
         return Target(Applies.YES, label, licence_assumed=True)
     return Target(Applies.YES if m.licences.intersection(skus) else Applies.NO, label)
 
 
-def _clause(text: str, m: Membership) -> Target:
-    text = _strip_parens(text)
-    if ok := _OU.fullmatch(text):
-        return _ou_clause(ok.group(3), m)
-    if ok := _GROUP.fullmatch(text):
-        return _group_clause(ok.group(3), m)
-    if ok := _LICENCE.fullmatch(text):
-        return _licence_clause(ok.group(2), m)
-    return Target(Applies.MAYBE, "a query", why=f"its query clause {text!r} is not a form preflight evaluates")
+Clause = tuple[str, Any]  # ("ou", id) | ("group", id) | ("licence", (sku path, ...)) | ("other", text)
+
+
+@lru_cache(maxsize=4096)
+def parse_query(query: str) -> tuple[Clause, ...] | None:
+    """The && clauses of a policy query; None when it uses || or !, which are not evaluated here.
+    Cached: a tenant has few distinct queries and every mailbox and check asks about the same ones."""
+    if "||" in query or re.search(r"!(?!=)", query):
+        return None
+    clauses: list[Clause] = []
+    for part in query.split("&&"):
+        text = _strip_parens(part)
+        if ok := _OU.fullmatch(text):
+            clauses.append(("ou", ok.group(3)))
+        elif ok := _GROUP.fullmatch(text):
+            clauses.append(("group", ok.group(3)))
+        elif ok := _LICENCE.fullmatch(text):
+            clauses.append(("licence", tuple(_STRING.findall(ok.group(2)))))
+        else:
+            clauses.append(("other", text))
+    return tuple(clauses)
+
+
+def _clause(clause: Clause, m: Membership) -> Target:
+    kind, arg = clause
+    if kind == "ou":
+        return _ou_clause(arg, m)
+    if kind == "group":
+        return _group_clause(arg, m)
+    if kind == "licence":
+        return _licence_clause(arg, m)
+    return Target(Applies.MAYBE, "a query", why=f"its query clause {arg!r} is not a form preflight evaluates")
 
 
 def _combine(parts: Sequence[Target]) -> Target:
@@ -195,15 +218,25 @@ def _combine(parts: Sequence[Target]) -> Target:
     return Target(Applies.YES, label, assumed)
 
 
+def _surely_not(policy: Mapping[str, Any], m: Membership) -> bool:
+    """A cheap first pass: True when an org unit clause excludes the user (most policies, on a large tenant)."""
+    pq = policy.get("policyQuery") or {}
+    query = str(pq.get("query") or "").strip()
+    clauses = parse_query(query) if query else ((("ou", str(pq.get("orgUnit") or "").removeprefix("orgUnits/")),)
+                                                if pq.get("orgUnit") else ())
+    return any(kind == "ou" and not m.in_org_unit(arg) for kind, arg in clauses or ())
+
+
 def target(policy: Mapping[str, Any], m: Membership) -> Target:
     """Whether a policy applies to the user. The CEL query is authoritative; orgUnit/group are helpers."""
     pq = policy.get("policyQuery") or {}
     query = str(pq.get("query") or "").strip()
     if query:
-        if "||" in query or re.search(r"!(?!=)", query):
+        clauses = parse_query(query)
+        if clauses is None:
             why = f"its query {query!r} uses || or !, which preflight does not evaluate"
             return Target(Applies.MAYBE, "a query", why=why)
-        return _combine([_clause(part, m) for part in query.split("&&")])
+        return _combine([_clause(c, m) for c in clauses])
     parts: list[Target] = []
     ou = str(pq.get("orgUnit") or "")
     if ou:
@@ -241,13 +274,14 @@ def _candidates(policies: Iterable[Any], spec: SettingSpec, m: Membership) -> li
     wanted = SETTING_PREFIX + spec.type
     out = []
     for p in policies:
-        if not isinstance(p, Mapping):
+        # dict, not Mapping: JSON payloads are dicts and the ABC check dominates on large tenants.
+        if not isinstance(p, dict):
             raise TypeError(f"a policy is a {type(p).__name__}, not an object")
         setting = p["setting"]
-        if setting.get("type") != wanted:
+        if setting.get("type") != wanted or _surely_not(p, m):
             continue
         value = setting.get("value") or {}
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             raise TypeError(f"{p.get('name')}: setting.value is not an object")
         sort_order = p["policyQuery"]["sortOrder"]
         if isinstance(sort_order, bool) or not isinstance(sort_order, int | float | str):
