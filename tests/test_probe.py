@@ -434,12 +434,27 @@ def test_send_delivers_one_message(pki: Pki, probe: Any) -> None:
     assert b"Subject: preflight SMTP test" in messages[0].content  # type: ignore[operator]
 
 
+def test_send_as_denied_after_data(pki: Pki, probe: Any) -> None:
+    with smtp_server(pki, accounts=Accounts(users={USER: PASSWORD})) as srv:
+        run = probe(f"localhost:{srv.port}", *_ca(pki), "--provider", "microsoft", "--user", USER,
+                    "--password-env", ENV, "--mail-from", "noreply@contoso.com", "--rcpt-to", "candidate@example.org",
+                    "--send", "--format", "json", "--timeout", FAST, secret=PASSWORD)
+        messages = list(srv.handler.messages)
+    assert run.code == 26
+    assert messages == []
+    message = run.finding("probe.message")
+    assert message["status"] == "fail" and message["cause"] == "send-as-denied"
+    assert "Add-RecipientPermission" in message["remediation"]
+
+
 def test_rejected_recipient(pki: Pki, probe: Any) -> None:
     with smtp_server(pki) as srv:
-        run = probe(f"localhost:{srv.port}", *_ca(pki), "--mail-from", USER, "--rcpt-to", "nobody@contoso.com",
-                    "--format", "json", "--timeout", FAST)
+        run = probe(f"localhost:{srv.port}", *_ca(pki), "--mail-from", USER, "--rcpt-to", "candidate@example.org",
+                    "--rcpt-to", "nobody@contoso.com", "--format", "json", "--timeout", FAST)
     assert run.code == 24
-    assert run.finding("probe.rcpt")["status"] == "fail"
+    rcpt = run.finding("probe.rcpt")
+    assert rcpt["status"] == "fail" and rcpt["cause"] == "mailbox-not-found"
+    assert rcpt["evidence"]["accepted"] == 1
 
 
 def test_mail_without_auth_on_gmail_needs_authentication(pki: Pki, probe: Any) -> None:

@@ -64,12 +64,13 @@ class Flavour:
     starttls_reply: str
     auth_ok: str
     quit_reply: str
-    login_challenges: tuple[str, str]
+    mail_ok: str
+    rcpt_ok: str
 
 
 MICROSOFT = Flavour(
     banner_host=MS_HOST,
-    banner_ident="Microsoft ESMTP MAIL Service ready at Thu, 26 Nov 2026 10:00:00 +0000",
+    banner_ident="Microsoft ESMTP MAIL Service ready at Thu, 26 Nov 2026 10:00:00 +0000 [08DE2A6028D26C22]",
     greeting=f"{MS_HOST} Hello [127.0.0.1]",
     extensions_plain=["SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "STARTTLS", "8BITMIME",
                       "BINARYMIME", "CHUNKING", "SMTPUTF8"],
@@ -78,7 +79,8 @@ MICROSOFT = Flavour(
     starttls_reply="220 2.0.0 SMTP server ready",
     auth_ok="235 2.7.0 Authentication successful",
     quit_reply="221 2.0.0 Service closing transmission channel",
-    login_challenges=("Username:", "Password:"),
+    mail_ok="250 2.1.0 Sender OK",
+    rcpt_ok="250 2.1.5 Recipient OK",
 )
 
 GMAIL = Flavour(
@@ -92,7 +94,8 @@ GMAIL = Flavour(
     starttls_reply="220 2.0.0 Ready to start TLS",
     auth_ok="235 2.7.0 Accepted",
     quit_reply=f"221 2.0.0 closing connection {GMAIL_ID}",
-    login_challenges=("Username:", "Password:"),
+    mail_ok=f"250 2.1.0 OK {GMAIL_ID}",
+    rcpt_ok=f"250 2.1.5 OK {GMAIL_ID}",
 )
 
 
@@ -217,19 +220,26 @@ class Handler:
         if self.require_auth_for_mail and not session.authenticated:
             return GMAIL_AUTH_REQUIRED
         envelope.mail_from = address
-        return "250 2.1.0 OK"
+        return self.flavour.mail_ok
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
         self.commands.append(f"RCPT {address}")
         if address.startswith("nobody@"):
-            return "550 5.1.1 The email account that you tried to reach does not exist."
+            return "550 5.1.1 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
         envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
+        return self.flavour.rcpt_ok
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if envelope.mail_from and envelope.mail_from.startswith("noreply@"):
+            # Exchange checks Send As when it submits the message, i.e. only after DATA (microsoft.md §6).
+            return (f"554 5.2.252 SendAsDenied; {session.auth_data} not allowed to send as {envelope.mail_from}; "
+                    "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to "
+                    "process message due to a permanent exception with message [BeginDiagnosticData]Cannot "
+                    "submit message.")
         self.messages.append(envelope)
-        return "250 2.0.0 OK 1764151200 queued"
+        host = "DM6PR11MB4609.namprd11.prod.outlook.com"
+        return f"250 2.0.0 OK <{host}> [Hostname={host}]"
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.commands.append("RSET")
