@@ -266,6 +266,24 @@ def test_unconfigured_app_access_levels_in_both_spellings(level: str, status: St
         assert f.cause == "third-party-apps-blocked" and level in f.message and "Trusted" in f.message
 
 
+def test_no_unconfigured_apps_policy_takes_the_console_default_and_says_so() -> None:
+    def change(d: Data) -> None:
+        d["org"]["policies"] = [p for p in d["org"]["policies"]
+                                if p["setting"]["type"] != "settings/api_controls.unconfigured_third_party_apps"]
+    f = one(run(variant("basic_2sv_app_passwords", change)), "google.api-controls", "recruiting@tailspin.example")
+    assert f.status is Status.PASS and "Admin console default" in f.message
+
+
+def test_no_service_status_policy_and_no_mailbox_flag_means_gmail_off_by_the_inferred_default() -> None:
+    def change(d: Data) -> None:
+        d["org"]["policies"] = [p for p in d["org"]["policies"]
+                                if p["setting"]["type"] != "settings/gmail.service_status"]
+        del user_of(d, "printer@tailspin.example")["isMailboxSetup"]
+    f = one(run(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
+    assert f.status is Status.FAIL and "the default preflight infers" in f.message
+    assert f.evidence["gmail.service_status.serviceState source"].startswith("default (inferred")
+
+
 def test_merge_keeps_a_lesser_policys_access_level_when_a_greater_one_sets_only_other_fields() -> None:
     def change(d: Data) -> None:
         add_policy(d, "api_controls.unconfigured_third_party_apps", {"accessLevel": "BLOCK_ALL_SCOPES"}, 201.1)

@@ -95,10 +95,13 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
         )
     if undecided:
         return unknown(f"Whether Gmail is restricted for {who} is unknown: {undecided}.", evidence)
-    shown = f"accessLevel {level}" if level is not None else "no policy: the Admin console default"
+    shown = (
+        f"accessLevel {level} {unconfigured.origin('accessLevel')}" if level is not None
+        else "no policy sets it, and the Admin console default allows them"
+    )
     return passed(
-        f"API controls let {who} grant {app} {MAIL_SCOPE}: unconfigured third-party apps are allowed ({shown} "
-        f"{unconfigured.origin('accessLevel')}) and Gmail is not restricted.",
+        f"API controls let {who} grant {app} {MAIL_SCOPE}: unconfigured third-party apps are allowed ({shown}) "
+        "and Gmail is not restricted.",
         evidence,
     )
 

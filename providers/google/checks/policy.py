@@ -115,12 +115,13 @@ class Effective:
         return out
 
     def origin(self, name: str) -> str:
-        """'from <policy> for <target>' or 'by default', for messages."""
+        """Where a field's value came from, in parentheses, for messages."""
         src = self.sources.get(name)
         if src is None:
             return "(no policy sets it and Google documents no default)"
         if src.policy is None:
-            return "(no policy sets it: Google's default)"
+            inferred = src.target.startswith("inferred")
+            return "(no policy sets it: " + ("the default preflight infers" if inferred else "Google's default") + ")"
         return f"(from {src.describe()})"
 
 
