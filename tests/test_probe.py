@@ -171,12 +171,28 @@ def test_gmail_xoauth2_error_challenge_is_decoded_answered_and_explained(pki: Pk
     assert data["auth"]["challenge"] == {"status": "400", "schemes": "Bearer", "scope": "https://mail.google.com/"}
     sent = [e["text"] for e in data["transcript"] if e["dir"] == "sent"]
     assert f"AUTH XOAUTH2 [user {GMAIL_USER}, bearer token hidden]" in sent
-    assert "(empty response to the error challenge)" in sent
+    assert "(response to the error challenge)" in sent
+    assert accounts.challenge_answers == [b""]  # XOAUTH2 answers the error challenge with an empty line
     auth = next(p for p in data["phases"] if p["phase"] == "auth")
     assert [r["code"] for r in auth["replies"]] == [334, 535]
     assert run.finding("probe.auth")["cause"] == "oauth-token-invalid"
     lint = run.finding("probe.token")
     assert lint["status"] == "skipped" and "opaque" in lint["message"]
+
+
+def test_oauthbearer_on_gmail(pki: Pki, probe: Any) -> None:
+    good, bad = "ya29.good-" + "g" * 40, "ya29.S3ntinel-bad-" + "b" * 40
+    accounts = Accounts(tokens={good: GMAIL_USER}, default_rejection=GMAIL_BAD_CREDENTIALS)
+    with smtp_server(pki, flavour=GMAIL, accounts=accounts) as srv:
+        ok = probe(f"localhost:{srv.port}", *_ca(pki), "--user", GMAIL_USER, "--token-env", TOKEN_ENV,
+                   "--auth", "OAUTHBEARER", "--timeout", FAST, token=good)
+        refused = probe(f"localhost:{srv.port}", *_ca(pki), "--user", GMAIL_USER, "--token-env", TOKEN_ENV,
+                        "--auth", "OAUTHBEARER", "--format", "json", "--timeout", FAST, token=bad)
+    assert ok.code == 0, ok.out
+    assert accounts.bearer_fields[0] == {"host": "localhost", "port": str(srv.port)}
+    assert refused.code == 28
+    assert accounts.challenge_answers == [b"\x01"]  # RFC 7628: a single ^A ends the failed exchange
+    assert refused.finding("probe.auth")["cause"] == "oauth-token-invalid"
 
 
 def test_microsoft_xoauth2_app_only_token_signs_in(pki: Pki, probe: Any) -> None:

@@ -1,4 +1,4 @@
-"""SASL exchanges for AUTH PLAIN, LOGIN and XOAUTH2 over a Wire, with every credential line masked.
+"""SASL exchanges for AUTH PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER over a Wire, credential lines masked.
 
 The transcript gets a description of each credential line ("[password hidden]"), never the line.
 """
@@ -14,15 +14,16 @@ from typing import Any
 from preflight.probe.secrets import Secret
 from preflight.probe.wire import Reply, Wire
 
-MECHANISMS = ("PLAIN", "LOGIN", "XOAUTH2")
+MECHANISMS = ("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER")
 PASSWORD_MECHANISMS = ("PLAIN", "LOGIN")
+TOKEN_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
 MAX_STEPS = 4  # no mechanism here needs more 334 round trips; a server asking for more is cancelled
 
 
 @dataclass
 class Exchange:
     replies: list[Reply] = field(default_factory=list)
-    challenge: dict[str, Any] | None = None  # decoded XOAUTH2 error challenge (RFC 7628 / Gmail)
+    challenge: dict[str, Any] | None = None  # decoded error challenge (RFC 7628 / Gmail's XOAUTH2)
 
     @property
     def final(self) -> Reply:
@@ -45,12 +46,20 @@ def choose(offered: list[str], password: bool, explicit: str | None) -> str:
     return "PLAIN"
 
 
-def authenticate(wire: Wire, mechanism: str, user: str, secret: Secret) -> Exchange:
+def authenticate(wire: Wire, mechanism: str, user: str, secret: Secret, host: str, port: int) -> Exchange:
     if mechanism == "PLAIN":
         return _plain(wire, user, secret)
     if mechanism == "LOGIN":
         return _login(wire, user, secret)
-    return _xoauth2(wire, user, secret)
+    if mechanism == "OAUTHBEARER":
+        # RFC 7628 §3.1: GS2 header, then host, port and the bearer token as key=value pairs.
+        payload = f"n,a={_saslname(user)},\x01host={host}\x01port={port}\x01auth=Bearer {secret.reveal()}\x01\x01"
+        return _bearer(wire, "OAUTHBEARER", user, payload, abort=_b64("\x01"))
+    return _bearer(wire, "XOAUTH2", user, f"user={user}\x01auth=Bearer {secret.reveal()}\x01\x01", abort="")
+
+
+def _saslname(user: str) -> str:
+    return user.replace("=", "=3D").replace(",", "=2C")
 
 
 def _finish(wire: Wire, ex: Exchange, reply: Reply) -> Exchange:
@@ -97,16 +106,18 @@ def decode_challenge(reply: Reply) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _xoauth2(wire: Wire, user: str, secret: Secret) -> Exchange:
+def _bearer(wire: Wire, mechanism: str, user: str, payload: str, abort: str) -> Exchange:
+    """XOAUTH2 / OAUTHBEARER: the token in the initial response; an error comes as a 334 JSON challenge."""
     ex = Exchange()
-    payload = _b64(f"user={user}\x01auth=Bearer {secret.reveal()}\x01\x01")
-    reply = wire.command(f"AUTH XOAUTH2 {payload}", shown=f"AUTH XOAUTH2 [user {user}, bearer token hidden]")
+    shown = f"AUTH {mechanism} [user {user}, bearer token hidden]"
+    reply = wire.command(f"AUTH {mechanism} {_b64(payload)}", shown=shown)
     ex.replies.append(reply)
     if reply.code == 334:
         ex.challenge = decode_challenge(reply)
         if ex.challenge is not None:
-            wire.transcript.info(f"XOAUTH2 error challenge: {json.dumps(ex.challenge, separators=(',', ':'))}")
-        # The protocol wants an empty response to the error challenge; the server then sends the real reply.
-        reply = wire.command("", shown="(empty response to the error challenge)")
+            wire.transcript.info(f"{mechanism} error challenge: {json.dumps(ex.challenge, separators=(',', ':'))}")
+        # The client must answer the error challenge (XOAUTH2: an empty line; OAUTHBEARER: a single ^A,
+        # RFC 7628 §3.2.3) and the server then sends the real reply.
+        reply = wire.command(abort, shown="(response to the error challenge)")
         ex.replies.append(reply)
     return _finish(wire, ex, reply)

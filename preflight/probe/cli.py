@@ -37,7 +37,7 @@ def probe(
     ] = None,
     auth: Annotated[
         str | None,
-        typer.Option("--auth", help="AUTH mechanism to require or use: PLAIN, LOGIN or XOAUTH2."),
+        typer.Option("--auth", help="AUTH mechanism to require or use: PLAIN, LOGIN, XOAUTH2 or OAUTHBEARER."),
     ] = None,
     mail_from: Annotated[str | None, typer.Option("--mail-from", help="Test MAIL FROM with this address.")] = None,
     rcpt_to: Annotated[

@@ -13,6 +13,7 @@ from typing import Any
 from preflight.causes import Catalogue
 from preflight.explain import explain
 from preflight.model import Finding, Severity, Status
+from preflight.probe.auth import TOKEN_MECHANISMS
 from preflight.probe.result import Phase, PhaseResult, PhaseStatus, ProbeResult
 from preflight.probe.rules import load_rules
 from preflight.probe.wire import Reply
@@ -118,9 +119,10 @@ def _pass_message(result: ProbeResult, p: PhaseResult) -> str:
 
 
 def _xoauth2_cause(b: _Builder, p: PhaseResult, cause: str | None) -> str | None:
-    """A generic "wrong credentials" reply to XOAUTH2 means the token or the app, never a password."""
+    """A generic "wrong credentials" reply to a bearer token means the token or the app, never a password."""
     rules = load_rules().xoauth2
-    if p.phase is not Phase.AUTH or p.detail.get("mechanism") != "XOAUTH2" or cause != rules["generic_cause"]:
+    bearer = p.phase is Phase.AUTH and p.detail.get("mechanism") in TOKEN_MECHANISMS
+    if not bearer or cause != rules["generic_cause"]:
         return cause
     lint = b.result.token
     if lint is not None and any(not pr.unknown for pr in lint.problems):

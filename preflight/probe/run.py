@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from preflight.errors import InputError
-from preflight.probe.auth import MECHANISMS, PASSWORD_MECHANISMS
+from preflight.probe.auth import MECHANISMS, PASSWORD_MECHANISMS, TOKEN_MECHANISMS
 from preflight.probe.net import Resolver, resolve
 from preflight.probe.options import QUIT_AFTER, Credentials, ProbeOptions
 from preflight.probe.secrets import Secret, from_env, prompt_password, token_from_file
@@ -95,7 +95,7 @@ def _credentials(args: ProbeArgs, mechanism: str | None) -> Credentials | None:
         raise InputError(f"{given[0]} needs --user (the mailbox to sign in as)")
     user = _wire_safe("--user", user)
     oauth = given[0].startswith("--token")
-    if mechanism is not None and oauth != (mechanism == "XOAUTH2"):
+    if mechanism is not None and oauth != (mechanism in TOKEN_MECHANISMS):
         kind = "a token" if oauth else "a password"
         raise InputError(f"--auth {mechanism} does not take {kind}")
     secret: Secret

@@ -246,7 +246,8 @@ class Session:
         self.transcript.info(f"AUTH {mechanism} as {creds.user}")
         ex = sasl.Exchange()
         try:
-            ex = sasl.authenticate(self.wire, mechanism, creds.user, creds.secret)
+            ex = sasl.authenticate(self.wire, mechanism, creds.user, creds.secret, self.opts.target.host,
+                                   self.opts.target.port)
         except WireError as exc:
             return self._wire_failure(Phase.AUTH, started, exc, ex.replies)
         info.challenge = ex.challenge

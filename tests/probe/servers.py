@@ -179,6 +179,8 @@ class Accounts:
     default_rejection: str = "535 5.7.8 Authentication credentials invalid"
     token_rejection: str | None = None  # None: Gmail's error challenge, then default_rejection
     attempts: list[tuple[str, str]] = field(default_factory=list)  # (mechanism, login) as received
+    challenge_answers: list[bytes] = field(default_factory=list)  # the client's reply to an error challenge
+    bearer_fields: list[dict[str, str]] = field(default_factory=list)  # OAUTHBEARER key=value pairs, no token
 
 
 def _secure(server: SMTP, session: Session) -> bool:
@@ -250,19 +252,39 @@ class Handler:
         return self.flavour.quit_reply
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(server, args, "XOAUTH2", _parse_xoauth2)
+
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(server, args, "OAUTHBEARER", self._parse_oauthbearer)
+
+    def _parse_oauthbearer(self, text: str) -> tuple[str, str]:
+        """RFC 7628 §3.1: `n,a=user,` then ^A-separated key=value pairs ending in ^A^A."""
+        gs2, _, rest = text.partition("\x01")
+        if not gs2.startswith("n,a=") or not rest.endswith("\x01\x01"):
+            raise ValueError("not an OAUTHBEARER initial response")
+        fields = dict(part.split("=", 1) for part in rest.split("\x01") if part)
+        self.accounts.bearer_fields.append({k: v for k, v in fields.items() if k != "auth"})
+        auth = fields["auth"]
+        if not auth.startswith("Bearer "):
+            raise ValueError("no bearer token")
+        return gs2[4:].rstrip(","), auth[len("Bearer "):]
+
+    async def _bearer(self, server: SMTP, args: list[str], mechanism: str, parse: Any) -> AuthResult:
         if len(args) < 2:
             return AuthResult(success=False, handled=False, message="501 5.5.2 Cannot Decode response")
         try:
-            user, token = _parse_xoauth2(base64.b64decode(args[1], validate=True).decode())
-        except ValueError:
+            user, token = parse(base64.b64decode(args[1], validate=True).decode())
+        except (ValueError, KeyError):
             return AuthResult(success=False, handled=False, message="501 5.5.2 Cannot Decode response")
-        self.accounts.attempts.append(("XOAUTH2", user))
+        self.accounts.attempts.append((mechanism, user))
         if self.accounts.tokens.get(token) == user:
             return AuthResult(success=True, auth_data=user, message=self.flavour.auth_ok)
         if self.accounts.token_rejection is not None:
             return AuthResult(success=False, handled=False, message=self.accounts.token_rejection)
-        # Gmail: an error challenge; the client answers with an empty line, then gets the final reply.
-        await server.challenge_auth(GMAIL_CHALLENGE, encode_to_b64=False)
+        # Gmail: an error challenge; the client answers (XOAUTH2: empty; OAUTHBEARER: ^A), then the final reply.
+        answer = await server.challenge_auth(GMAIL_CHALLENGE, encode_to_b64=False)
+        if isinstance(answer, bytes):
+            self.accounts.challenge_answers.append(answer)
         return AuthResult(success=False, handled=False, message=self.accounts.default_rejection)
 
 
