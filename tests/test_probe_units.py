@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,8 +21,6 @@ from preflight.probe.token import lint
 from preflight.probe.transcript import Transcript
 from preflight.probe.wire import Closed, Limits, ProtocolError, Reply, Wire, WireError
 from tests.probe import tokens
-
-NOW = datetime.now(UTC)
 
 # --- target --------------------------------------------------------------------------------------------
 
@@ -167,54 +166,57 @@ def test_plan_follows_the_options() -> None:
 
 
 def test_clean_delegated_and_app_tokens() -> None:
-    delegated = lint(tokens.delegated("jobs@contoso.com"), "jobs@contoso.com", "microsoft", NOW)
+    delegated = lint(tokens.delegated("jobs@contoso.com"), "jobs@contoso.com", "microsoft", datetime.now(UTC))
     assert delegated.kind == "jwt" and delegated.provider == "microsoft" and delegated.problems == []
     assert delegated.claims["scp"] == "SMTP.Send User.Read"
-    app = lint(tokens.app_only(), "jobs@contoso.com", None, NOW)
+    app = lint(tokens.app_only(), "jobs@contoso.com", None, datetime.now(UTC))
     assert app.provider == "microsoft" and app.problems == []  # the issuer says Microsoft
 
 
 def test_v2_audience_guid_is_accepted() -> None:
     token = tokens.app_only(aud="00000002-0000-0ff1-ce00-000000000000")
-    assert lint(token, "jobs@contoso.com", "microsoft", NOW).problems == []
+    assert lint(token, "jobs@contoso.com", "microsoft", datetime.now(UTC)).problems == []
 
 
 @pytest.mark.parametrize(
-    ("token", "fragment"),
+    ("make", "fragment"),
     [
-        (tokens.delegated("jobs@contoso.com", aud="https://graph.microsoft.com"), "Microsoft Graph"),
-        (tokens.delegated("jobs@contoso.com", scp="Mail.Send"), "lacks SMTP.Send"),
-        (tokens.app_only(roles=["Mail.Send"]), "lack SMTP.SendAsApp"),
-        (tokens.app_only(roles=[]), "roles (none)"),
-        (tokens.delegated("jobs@contoso.com", exp_in=-120), "expired"),
-        (tokens.delegated("someone@contoso.com"), "issued to someone@contoso.com"),
+        (lambda: tokens.delegated("jobs@contoso.com", aud="https://graph.microsoft.com"), "Microsoft Graph"),
+        (lambda: tokens.delegated("jobs@contoso.com", scp="Mail.Send"), "lacks SMTP.Send"),
+        (lambda: tokens.app_only(roles=["Mail.Send"]), "lack SMTP.SendAsApp"),
+        (lambda: tokens.app_only(roles=[]), "roles (none)"),
+        (lambda: tokens.delegated("jobs@contoso.com", exp_in=-120), "expired"),
+        (lambda: tokens.delegated("someone@contoso.com"), "issued to someone@contoso.com"),
     ],
 )
-def test_token_problems(token: str, fragment: str) -> None:
-    result = lint(token, "jobs@contoso.com", "microsoft", NOW)
+def test_token_problems(make: Callable[[], str], fragment: str) -> None:
+    token = make()
+    result = lint(token, "jobs@contoso.com", "microsoft", datetime.now(UTC))
+    assert len([p for p in result.problems if not p.unknown]) == 1, result.problems  # only the planted one
     messages = " ".join(p.message for p in result.problems if not p.unknown)
     assert fragment in messages
     assert token not in str(result.to_dict())
 
 
 def test_future_nbf_points_at_the_clock() -> None:
+    now = datetime.now(UTC)
     token = tokens.jwt({"aud": "https://outlook.office365.com", "iss": "https://sts.windows.net/x/",
-                        "roles": ["SMTP.SendAsApp"], "nbf": (NOW + timedelta(hours=1)).timestamp(),
-                        "exp": (NOW + timedelta(hours=2)).timestamp()})
-    assert "clock" in lint(token, None, None, NOW).problems[0].message
+                        "roles": ["SMTP.SendAsApp"], "nbf": (now + timedelta(hours=1)).timestamp(),
+                        "exp": (now + timedelta(hours=2)).timestamp()})
+    assert "clock" in lint(token, None, None, now).problems[0].message
 
 
 def test_google_tokens() -> None:
-    opaque = lint("ya29.a0AfB_byC" + "x" * 60, "jobs@fabrikam.example", "google", NOW)
+    opaque = lint("ya29.a0AfB_byC" + "x" * 60, "jobs@fabrikam.example", "google", datetime.now(UTC))
     assert opaque.kind == "google-opaque" and opaque.problems == [] and "opaque" in opaque.notes[0]
     id_token = tokens.jwt({"iss": "https://accounts.google.com", "aud": "1234.apps.googleusercontent.com",
-                           "email": "jobs@fabrikam.example", "exp": NOW.timestamp() + 600})
-    assert "ID token" in lint(id_token, None, "google", NOW).problems[0].message
+                           "email": "jobs@fabrikam.example", "exp": datetime.now(UTC).timestamp() + 600})
+    assert "ID token" in lint(id_token, None, "google", datetime.now(UTC)).problems[0].message
 
 
 def test_unreadable_tokens_are_unknown_not_judged() -> None:
     for token in ("EwBwA8l6BAAUO9chh8cJscQLmU+LSWpbnr0vmwwAAQ", "a.b.c", "e30.e30"):
-        result = lint(token, None, "microsoft", NOW)
+        result = lint(token, None, "microsoft", datetime.now(UTC))
         assert result.problems and all(p.unknown for p in result.problems), token
 
 
