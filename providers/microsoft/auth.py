@@ -160,6 +160,7 @@ class MicrosoftSignIn:
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str, float]] = {}
         self._app: Any = None
+        self._client_credential: Any = None  # the secret or key: in memory only, never logged
         self._account: Any = None
         self.cache: tokencache.TokenCache | None = None
         self.username: str | None = None
@@ -167,8 +168,14 @@ class MicrosoftSignIn:
 
     # -- sign-in ---------------------------------------------------------------------------------
 
+    def check_inputs(self) -> None:
+        """Read the secret or certificate now (no network): bad input fails before anything else happens."""
+        if not self.settings.auth.delegated and self._client_credential is None:
+            self._client_credential = self._credential()
+
     def sign_in(self) -> str:
         """Sign in (from the cache when possible) and return the Graph access token."""
+        self.check_inputs()
         s = self.settings
         directory = s.tenant_cache_dir
         if s.auth.delegated:
@@ -207,12 +214,16 @@ class MicrosoftSignIn:
         try:
             if s.auth.delegated:
                 return msal.PublicClientApplication(s.client_id, **common)
-            return msal.ConfidentialClientApplication(s.client_id, client_credential=self._credential(), **common)
+            return msal.ConfidentialClientApplication(s.client_id, client_credential=self._client_credential, **common)
         except (InputError, SignInError):
             raise
         except requests.RequestException as exc:
             raise SignInError(f"cannot reach {s.cloud.login} ({type(exc).__name__})") from None
         except ValueError as exc:  # msal: tenant discovery failed, unreadable key, bad authority
+            if "authority configuration" in str(exc):
+                raise SignInError(
+                    f"tenant {s.tenant} is not known to {s.cloud.login} (check --tenant and --cloud {s.cloud.name})"
+                ) from None
             raise SignInError(f"tenant {s.tenant}: {_first_line(exc)}") from None
 
     def _credential(self) -> Any:
@@ -336,7 +347,10 @@ class MicrosoftSignIn:
         if self._account is None:
             accounts = app.get_accounts(username=s.account) if s.account else app.get_accounts()
             self._account = accounts[0] if accounts else None
-        result = app.acquire_token_silent(scopes, account=self._account) if self._account else None
+        if self._account is not None:
+            self.username = self.username or self._account.get("username")
+        # The _with_error form says why a refresh failed (e.g. AADSTS65001: no consent for Exchange).
+        result = app.acquire_token_silent_with_error(scopes, account=self._account) if self._account else None
         if result and "access_token" in result:
             return dict(result)
         if not interactive:

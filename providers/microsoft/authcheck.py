@@ -84,9 +84,13 @@ def _token_info(signin: MicrosoftSignIn, api: str) -> TokenInfo:
 
 
 def _probe(resource: str, api: str, outcome: Any, permissions: dict[str, str]) -> Probe:
-    if isinstance(outcome, ApiError):
+    if not isinstance(outcome, ApiError):
+        return Probe(resource, api, True)
+    if outcome.status in (401, 403):
         return Probe(resource, api, False, outcome.status, outcome.code, outcome.message, permissions.get(resource))
-    return Probe(resource, api, True)
+    if outcome.status == 404:  # the object is absent, but the permission to look worked
+        return Probe(resource, api, True, 404, outcome.code, "not found (the permission works)")
+    return Probe(resource, api, None, outcome.status, outcome.code, f"could not tell: {outcome.message}")
 
 
 def run_auth_check(settings: SignInSettings, *, mailbox: str | None, app_id: str | None,
@@ -95,6 +99,7 @@ def run_auth_check(settings: SignInSettings, *, mailbox: str | None, app_id: str
 
     permissions = dict(provider.permissions())
     signin = signin or MicrosoftSignIn(settings, out=progress)
+    signin.check_inputs()
     progress(f"Signing in to {settings.tenant} ({settings.auth.value})...")
     signin.sign_in()
     graph, exchange, refusal = clients(signin)
@@ -247,7 +252,7 @@ def render(report: AuthReport, fmt: str) -> str:
             line += f"  {p.status} {p.code}: {p.message}".rstrip(": ")
             if p.grant:
                 line += f"\n{'':<{width}}  {'':<8}  grant: {p.grant}"
-        elif p.readable is None and p.message:
+        elif p.message:
             line += f"  ({p.message})"
         lines.append(line)
     lines.append("")

@@ -48,12 +48,21 @@ def _err(message: str) -> None:
     sys.stderr.flush()
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is when a record is logged."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(self.format(record) + "\n")
+
+
 def _debug(enabled: bool) -> None:
+    # Only preflight.http logs: it masks secrets in URLs and never logs headers or bodies.
     if enabled:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
         log = logging.getLogger("preflight.http")
-        log.addHandler(handler)
+        if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+            log.addHandler(handler)
         log.setLevel(logging.DEBUG)
 
 
@@ -144,8 +153,9 @@ def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_sna
     from providers.microsoft.collect import Target
     from providers.microsoft.run import collect, unreachable
 
-    progress(f"Signing in to {settings.tenant} ({settings.auth.value}, {settings.cloud.name} cloud)...")
     signin = MicrosoftSignIn(settings, out=progress)
+    signin.check_inputs()
+    progress(f"Signing in to {settings.tenant} ({settings.auth.value}, {settings.cloud.name} cloud)...")
     signin.sign_in()
     who = signin.username or f"app {settings.client_id}"
     progress(f"Signed in as {who}; token cache: {signin.cache_location}")
@@ -181,6 +191,7 @@ def login(
     settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
                          account)
     signin = MicrosoftSignIn(settings, out=_err)
+    signin.check_inputs()
     signin.sign_in()
     who = signin.username or f"app {settings.client_id}"
     _err(f"Signed in to {settings.tenant} as {who}.")
