@@ -215,9 +215,8 @@ def _basic_retirement(b: _Builder) -> None:
             or result.auth.method != "basic" or not cause or cause not in b.catalogue):
         return
     b.add("probe.auth.basic", "Password sign-in at risk", Status.WARN, Severity.MEDIUM,
-          f"Password sign-in (AUTH {auth.detail.get('mechanism')}) works today, but "
-          f"{b.catalogue.get(cause).title[0].lower()}{b.catalogue.get(cause).title[1:]}: move the integration "
-          "to OAuth (XOAUTH2).", cause, {"mechanism": auth.detail.get("mechanism")})
+          f"Password sign-in (AUTH {auth.detail.get('mechanism')}) works today. {b.catalogue.get(cause).title}: "
+          "move the integration to OAuth (XOAUTH2).", cause, {"mechanism": auth.detail.get("mechanism")})
 
 
 def _not_reached(b: _Builder) -> None:
