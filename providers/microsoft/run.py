@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from preflight.errors import InputError, SignInError
 from preflight.http import ApiError, Http
-from preflight.snapshot import error_of
-from providers.microsoft.auth import Api, MicrosoftSignIn, TokenError, signin_data
+from preflight.model import Method
+from preflight.snapshot import Options, error_of
+from providers.microsoft import inputs
+from providers.microsoft.auth import Api, AuthMethod, MicrosoftSignIn, SignInSettings, TokenError, signin_data
+from providers.microsoft.clouds import get_cloud
 from providers.microsoft.collect import DEFAULT_WORKERS, Collector, Target
 from providers.microsoft.exchange import Exchange
 from providers.microsoft.graph import Graph
+
+if TYPE_CHECKING:
+    from preflight.providers import CollectRequest
 
 
 def _auth(signin: MicrosoftSignIn, api: Api) -> Callable[[], dict[str, str]]:
@@ -60,13 +69,56 @@ def collect(
     progress: Callable[[str], None] = lambda _msg: None,
     timeout: tuple[float, float] = (10.0, 60.0),
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     graph, exchange, refusal = clients(signin, timeout=timeout, sleep=sleep)
     if refusal is not None:
         err = refusal["error"]
         progress(f"Exchange admin API: no token ({err['code']}: {err['message']}); its checks will be unknown")
-    collector = Collector(graph, exchange, exchange_refusal=refusal, workers=workers, progress=progress)
+    collector = Collector(graph, exchange, exchange_refusal=refusal, workers=workers, progress=progress, clock=clock)
     return collector.collect(target)
+
+
+def collect_request(request: CollectRequest) -> dict[str, Any]:
+    """The provider's collector for audits: one customer's settings (inventory keys) -> snapshot dict."""
+    s = request.settings
+    try:
+        auth = AuthMethod(str(s.get("auth") or AuthMethod.DEVICE_CODE.value))
+    except ValueError:
+        valid = ", ".join(m.value for m in AuthMethod)
+        raise InputError(f"auth: {s.get('auth')!r} is not one of {valid}") from None
+    settings = SignInSettings(
+        tenant=inputs.tenant(str(s.get("tenant") or s.get("domain") or "")),
+        client_id=inputs.guid(str(s.get("client_id") or ""), "client_id"),
+        cloud=get_cloud(str(s.get("cloud") or "global")),
+        auth=auth,
+        certificate=Path(str(s["certificate"])).expanduser() if s.get("certificate") else None,
+        certificate_password_env=s.get("certificate_password_env"),
+        client_secret_env=s.get("client_secret_env"),
+        account=inputs.address(str(s["account"]), "account") if s.get("account") else None,
+        cache_dir=request.cache_dir,
+        interactive=request.interactive,
+    )
+    boxes = tuple(dict.fromkeys(inputs.address(m) for m in request.mailboxes))
+    options = Options(
+        methods=tuple(dict.fromkeys(Method(m) for m in request.methods)) or tuple(Method),
+        sender_ips=tuple(inputs.cidr(ip) for ip in request.sender_ips),
+        app_id=inputs.guid(request.app_id, "app_id") if request.app_id else None,
+        from_addresses={inputs.address(k, "from"): inputs.address(v, "from")
+                        for k, v in request.from_addresses.items()},
+    )
+    signin = MicrosoftSignIn(settings, out=request.progress)
+    signin.check_inputs()
+    signin.sign_in()
+    target = Target(settings.tenant, settings.cloud.name, boxes, options, signin.tenant_id,
+                    mailbox_settings=not auth.delegated)
+    now = request.now
+    data = collect(signin, target, progress=request.progress,
+                   clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)))
+    problem = unreachable(data)
+    if problem:
+        raise SignInError(f"{settings.tenant}: {problem}")
+    return data
 
 
 def unreachable(snapshot: dict[str, Any]) -> str | None:

@@ -13,11 +13,15 @@ from typing import Any
 
 import pytest
 
+from preflight.errors import SignInError
+from preflight.model import Method
+from preflight.providers import CollectRequest
 from preflight.snapshot import Options, error_of, parse
+from providers.microsoft import provider
 from providers.microsoft.clouds import Cloud
 from providers.microsoft.collect import Target
 from providers.microsoft.run import collect, unreachable
-from tests.microsoft.conftest import fixture_names, load_fixture, signed_in, tenant_for
+from tests.microsoft.conftest import CLIENT_ID, SECRET, fixture_names, load_fixture, signed_in, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply, exchange_error, throttle
 
 # Resources a collector adds that a hand-written fixture may leave out: the errors recorded for a
@@ -181,3 +185,26 @@ def test_requests_per_mailbox_stay_under_three(ms_fake: FakeMicrosoft, ms_cloud:
     assert differences(many, got) == []
     api_requests = ms_fake.http_requests("graph") + ms_fake.http_requests("exchange")
     assert api_requests / 60 <= 2.5, api_requests  # 2 permission cmdlets per mailbox, the rest batched
+
+
+def test_audits_collect_through_the_provider_with_their_own_cache(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    expected = load_fixture("send-as")
+    ms_fake.add_tenant(tenant_for(expected))
+    monkeypatch.setenv("CUSTOMER_SECRET", SECRET)
+    options = expected["options"]
+    request = CollectRequest(
+        settings={"tenant": "contoso.com", "client_id": CLIENT_ID, "auth": "secret", "cloud": "fake",
+                  "client_secret_env": "CUSTOMER_SECRET"},
+        mailboxes=list(expected["mailboxes"]), methods=[Method(m) for m in options["methods"]],
+        sender_ips=options["sender_ips"], from_addresses=options["from_addresses"], app_id=options["app_id"],
+        cache_dir=tmp_path / "customer-cache",
+    )
+    got = provider.collect(request)
+    assert differences(expected, got) == []
+    assert [p.name for p in (tmp_path / "customer-cache").iterdir()] == [f"app-{CLIENT_ID}.json"]
+    unattended = CollectRequest(settings={**request.settings, "auth": "device-code"}, mailboxes=["a@contoso.com"],
+                                methods=[Method.BASIC], cache_dir=tmp_path / "other-cache")
+    with pytest.raises(SignInError, match="run `preflight login microsoft` first"):
+        provider.collect(unattended)  # an audit never waits for someone at a browser
