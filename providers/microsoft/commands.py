@@ -25,9 +25,10 @@ class Auth(StrEnum):
     secret = "secret"
 
 
-TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com.")]
+TenantOpt = Annotated[str, typer.Option(
+    "--tenant", metavar="TENANT", help="Tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com.")]
 ClientIdOpt = Annotated[str, typer.Option(
-    "--client-id", help="Application (client) id of the app registration preflight signs in with.")]
+    "--client-id", metavar="GUID", help="Application (client) id of the app registration preflight signs in with.")]
 AuthOpt = Annotated[Auth, typer.Option(
     "--auth", help="device-code (default, works over SSH), browser, certificate or secret (app-only).")]
 CertOpt = Annotated[Path | None, typer.Option(
@@ -37,9 +38,10 @@ CertPwOpt = Annotated[str | None, typer.Option(
 SecretOpt = Annotated[str | None, typer.Option(
     "--client-secret-env", metavar="NAME",
     help="Environment variable holding the client secret (otherwise you are prompted; never on the command line).")]
-CloudOpt = Annotated[str, typer.Option("--cloud", help="global, usgov (GCC), usgovhigh, dod or china.")]
+CloudOpt = Annotated[str, typer.Option(
+    "--cloud", metavar="CLOUD", help="global, usgov (GCC), usgovhigh, dod or china.")]
 AccountOpt = Annotated[str | None, typer.Option(
-    "--account", help="Delegated sign-in: which signed-in admin to use when several are cached.")]
+    "--account", metavar="ADDR", help="Delegated sign-in: which signed-in admin to use when several are cached.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Log HTTP calls (secrets masked) on stderr.")]
 
 
@@ -94,13 +96,14 @@ def _settings(
 def check(
     tenant: TenantOpt,
     client_id: ClientIdOpt,
-    mailbox: Annotated[list[str], typer.Option("--mailbox", help="Mailbox address to check (repeat for more).")],
+    mailbox: Annotated[list[str], typer.Option(
+        "--mailbox", metavar="ADDR", help="Mailbox address to check (repeat for more).")],
     method: Annotated[list[Method] | None, typer.Option(
         "--method", help="How the service will sign in to SMTP (repeat; default: all three).")] = None,
     sender_ip: Annotated[list[str] | None, typer.Option(
         "--sender-ip", metavar="CIDR", help="The service's outbound IP or range, for location policies.")] = None,
     app_id: Annotated[str | None, typer.Option(
-        "--app-id", help="oauth-app: application id of the service's app in your tenant.")] = None,
+        "--app-id", metavar="GUID", help="oauth-app: application id of the service's app in your tenant.")] = None,
     from_: Annotated[list[str] | None, typer.Option(
         "--from", metavar="ADDR|MAILBOX=ADDR", help="The From address the service uses, if not the mailbox.")] = None,
     auth: AuthOpt = Auth.device_code,

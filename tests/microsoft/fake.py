@@ -220,7 +220,7 @@ class FakeMicrosoft:
         self.fault: Fault | None = None
         self.tenants: dict[str, FakeTenant] = {}
         self.log: list[Call] = []
-        self.headers_seen: list[dict[str, str]] = []
+        self.headers_seen: list[tuple[str, dict[str, str]]] = []  # (api, request headers)
         self.issued: list[str] = []  # every access and refresh token handed out, to prove none leaks
         self._lock = threading.Lock()
         self._codes: dict[str, dict[str, Any]] = {}  # device codes
@@ -325,7 +325,7 @@ class FakeMicrosoft:
         with self._lock:
             self.log.append(call)
             if headers is not None:
-                self.headers_seen.append(headers)
+                self.headers_seen.append((call.api, headers))
         return self.fault(call) if self.fault else None
 
     # -- dispatch ----------------------------------------------------------------------------------

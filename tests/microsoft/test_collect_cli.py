@@ -71,6 +71,23 @@ def test_check_reports_what_evaluate_reports_for_the_saved_snapshot(
     assert targets(out)[0]["findings"], "the provider's checks ran"
 
 
+def test_check_with_a_device_code_sign_in(ms_fake: FakeMicrosoft, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    snapshot = load_fixture("oauth-delegated")
+    tenant = ms_fake.add_tenant(tenant_for(snapshot))
+    args = check_args(snapshot)
+    args[args.index("secret")] = "device-code"
+    saved = tmp_path / "snap.json"
+    code, out, err = run([*args, "--save-snapshot", str(saved), "--format", "json"], capsys)
+    assert "enter the code FAKE" in err and f"Signed in as {tenant.device_user}" in err
+    offline_code, offline, _ = run(["evaluate", str(saved), "--format", "json"], capsys)
+    assert (code, targets(out)) == (offline_code, targets(offline))
+    anchors = {h.get("X-AnchorMailbox") for api, h in ms_fake.headers_seen if api == "exchange"}
+    assert anchors == {f"UPN:{tenant.device_user}"}  # Exchange routes a delegated call by the admin's mailbox
+    boxes = json.loads(saved.read_text())["mailboxes"]
+    assert boxes and not any("mailboxSettings" in box for box in boxes.values())  # an app-only permission
+
+
 def test_every_resource_forbidden_makes_every_dependent_check_unknown(
         ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("forbidden")
