@@ -120,14 +120,9 @@ def run_auth_check(settings: SignInSettings, *, mailbox: str | None, app_id: str
         reqs.append(SubRequest("servicePrincipal", f"/servicePrincipals(appId='{_odata(app_id)}')?$select=id,appId"))
     local_before = time.time()
     try:
-        _status, headers, body = graph.http.request("POST", graph.base_url + "/$batch",
-                                                    json_body={"requests": [r.to_json() for r in reqs]})
+        headers, results = graph.post_batch(reqs)
     except ApiError as exc:
         headers, results = {}, {r.id: exc for r in reqs}
-    else:
-        results = {}
-        for item in body.get("responses") or [] if isinstance(body, dict) else []:
-            results[str(item.get("id"))] = graph._result(item)
     skew = _skew(headers.get("Date"), (local_before + time.time()) / 2)
 
     user = results.get("user")

@@ -19,13 +19,13 @@ from urllib.parse import quote
 from preflight.http import ApiError
 from preflight.snapshot import SCHEMA, Options, error_of
 from providers.microsoft.exchange import Exchange
-from providers.microsoft.graph import Graph, Result, SubRequest
+from providers.microsoft.graph import MAX_BATCH, Graph, Result, SubRequest
 from providers.microsoft.inputs import is_guid
 
 USER_SELECT = (
     "id,displayName,userPrincipalName,mail,accountEnabled,userType,assignedLicenses,assignedPlans,proxyAddresses"
 )
-EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"  # Office 365 Exchange Online, first-party
 EXO_SP_SELECT = "id,appId,displayName,appRoles,oauth2PermissionScopes"
 EXCHANGE_MAILBOX_RESOURCES = ("mailbox", "casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions")
 FILTER_CHUNK = 20  # addresses per Exchange -Filter; keeps the OPATH string short
@@ -172,8 +172,8 @@ class Collector:
         }
 
     def _submit_batches(self, pool: ThreadPoolExecutor, requests: Sequence[SubRequest]) -> list[Future[Any]]:
-        size = 20
-        return [pool.submit(self.graph.batch_chunk, requests[i : i + size]) for i in range(0, len(requests), size)]
+        return [pool.submit(self.graph.batch_chunk, requests[i : i + MAX_BATCH])
+                for i in range(0, len(requests), MAX_BATCH)]
 
     # -- Graph: organisation ----------------------------------------------------------------------
 

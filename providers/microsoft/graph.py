@@ -8,8 +8,7 @@ honouring that header, and only the throttled requests are sent again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,23 +50,13 @@ class Graph:
         self.sub_retries = 0
         self._lock = threading.Lock()
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.http.get(self.base_url + path, params=params)
-
-    def get_with_headers(self, path: str) -> tuple[int, Mapping[str, str], Any]:
-        return self.http.request("GET", self.base_url + path)
-
-    def list(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
-        return follow_pages(self.http, self.base_url + path, params=params)
-
-    def batch(self, requests: Sequence[SubRequest], executor: Executor | None = None) -> dict[str, Result]:
-        """Every request's result, in chunks of 20; the chunks run on `executor` when one is given."""
-        chunks = [list(requests[i : i + MAX_BATCH]) for i in range(0, len(requests), MAX_BATCH)]
-        mapper: Callable[..., Iterable[dict[str, Result]]] = executor.map if executor else map
-        results: dict[str, Result] = {}
-        for part in mapper(self.batch_chunk, chunks):
-            results.update(part)
-        return results
+    def post_batch(self, requests: Sequence[SubRequest]) -> tuple[Mapping[str, str], dict[str, Result]]:
+        """One $batch without retries: the reply's headers (its Date, for clock checks) and each result."""
+        _status, headers, reply = self.http.request(
+            "POST", self.base_url + "/$batch", json_body={"requests": [r.to_json() for r in requests]}
+        )
+        items = reply.get("responses") if isinstance(reply, dict) else None
+        return headers, {str(i.get("id")): self._result(i) for i in items or [] if isinstance(i, dict)}
 
     def batch_chunk(self, requests: Sequence[SubRequest]) -> dict[str, Result]:
         if len(requests) > MAX_BATCH:

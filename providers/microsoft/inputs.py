@@ -56,6 +56,8 @@ def cidr(value: str) -> str:
 def from_addresses(values: list[str], mailboxes: list[str]) -> dict[str, str]:
     """--from ADDR (every mailbox sends as ADDR) or --from MAILBOX=ADDR (that mailbox only)."""
     result: dict[str, str] = {}
+    if sum("=" not in v for v in values) > 1:
+        raise InputError("--from: give one address for every mailbox, or MAILBOX=ADDR pairs")
     for value in values:
         if "=" in value:
             box, _, sender = value.partition("=")

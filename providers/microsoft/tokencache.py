@@ -115,7 +115,11 @@ class TokenCache:
         cache = msal.SerializableTokenCache()
         text = self._read_plain()
         if text:
-            cache.deserialize(text)
+            try:
+                cache.deserialize(text)
+            except ValueError:  # a truncated or foreign file: sign in afresh rather than fail
+                self._warn(f"Token cache {self.path} is unreadable; it will be replaced at the next sign-in.")
+                cache = msal.SerializableTokenCache()
         self._cache = cache
         return cache
 

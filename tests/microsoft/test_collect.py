@@ -157,6 +157,21 @@ def test_a_rejected_exchange_filter_falls_back_to_one_mailbox_at_a_time(ms_fake:
     assert len(by_identity) == len(expected["mailboxes"])
 
 
+def test_a_redirected_cmdlet_is_posted_again_to_the_new_location(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                 tmp_path: Path) -> None:
+    def redirect(call: Call) -> Reply | None:
+        if call.api == "exchange" and "moved" not in call.query:
+            return Reply(302, b"", {"Location": f"{ms_fake.url}{call.path}?moved=1"})
+        return None
+
+    expected = load_fixture("oauth-app-ready")
+    ms_fake.fault = redirect
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert differences(expected, got) == []
+    moved = [c for c in ms_fake.calls("exchange") if "moved" in c.query]
+    assert moved and all(c.method == "POST" and c.cmdlet for c in moved)  # still a POST with its cmdlet
+
+
 def test_unreachable_apis_are_reported_as_such(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
     snapshot = load_fixture("oauth-app-ready")
     tenant = ms_fake.add_tenant(tenant_for(snapshot))

@@ -253,6 +253,14 @@ def test_an_encrypted_persistence_is_used_when_it_works(ms_fake: FakeMicrosoft, 
     assert warnings == []
 
 
+def test_an_unreadable_cache_is_replaced_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    tokencache.write_private(path, '{"AccessToken": ')
+    warnings: list[str] = []
+    cache = tokencache.TokenCache(path, persistence=None, warn=warnings.append).open()
+    assert list(cache.search("AccessToken")) == [] and "is unreadable" in warnings[0]
+
+
 def test_clearing_a_cache_removes_it(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     tokencache.write_private(path, "{}")
@@ -293,6 +301,7 @@ def test_clouds_are_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     (lambda: inputs.address("jobs@", "--mailbox"), "--mailbox: 'jobs@' is not an email address"),
     (lambda: inputs.cidr("10.0.0.0/33"), "--sender-ip: '10.0.0.0/33' is not an IP address"),
     (lambda: inputs.from_addresses(["x@contoso.com=y@contoso.com"], ["a@contoso.com"]), "is not one of the --mailbox"),
+    (lambda: inputs.from_addresses(["x@contoso.com", "y@contoso.com"], ["a@contoso.com"]), "or MAILBOX=ADDR pairs"),
 ])
 def test_bad_input_is_one_clear_line(call: Any, message: str) -> None:
     with pytest.raises(InputError, match=message):
