@@ -28,7 +28,10 @@ USER_SELECT = (
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"  # Office 365 Exchange Online, first-party
 EXO_SP_SELECT = "id,appId,displayName,appRoles,oauth2PermissionScopes"
 EXCHANGE_MAILBOX_RESOURCES = ("mailbox", "casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions")
-FILTER_CHUNK = 20  # addresses per Exchange -Filter; keeps the OPATH string short
+# Addresses per Exchange -Filter; keeps the OPATH string short. Filterable, per
+# learn.microsoft.com/powershell/exchange/filter-properties: EmailAddresses on Get-Mailbox and
+# Get-CASMailbox (any proxy address, no smtp: prefix needed), UserPrincipalName on Get-User.
+FILTER_CHUNK = 20
 DEFAULT_WORKERS = 8
 
 
