@@ -356,13 +356,17 @@ class OAuthSigner:
     def __init__(self, info: dict[str, Any], *, timeout: float = _DEFAULT_TIMEOUT) -> None:
         from google.oauth2 import credentials
 
+        token_uri = str(info.get("token_uri") or settings.api().endpoints.token)
+        if not _is_https(token_uri):
+            raise InputError("the stored sign-in has no https token_uri; run `preflight login google` again")
         try:
-            self._creds = credentials.Credentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
+            creds = credentials.Credentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
         except (ValueError, KeyError, TypeError):
             raise InputError("the stored sign-in is not in the expected format; run `preflight login google` "
                              "again") from None
-        if not _is_https(str(info.get("token_uri") or "")):
-            raise InputError("the stored sign-in has no https token_uri; run `preflight login google` again")
+        # google-auth pins authorized-user files to Google's endpoint; ours records the token_uri of the admin's
+        # own client file, which exchanged the code, and refreshing must go to the same place.
+        self._creds = creds.with_token_uri(token_uri)
         self.account = str(info.get("account") or "")
         self._request = _transport(timeout)
         self._lock = threading.Lock()

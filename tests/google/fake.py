@@ -289,6 +289,7 @@ class FakeGoogle:
         self.issued: list[str] = []  # every token and secret handed out: none may ever appear in output
         self.browser_user: str | None = None
         self.consent_drop: set[str] = set()
+        self.deny_consent = False
         self.in_flight = 0
         self.max_in_flight = 0
         self._grants: dict[str, _Grant] = {}
@@ -368,6 +369,9 @@ class FakeGoogle:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body in one segment, sent at once: otherwise Nagle + delayed ACK add ~40 ms a reply.
+            disable_nagle_algorithm = True
+            wbufsize = 64 * 1024
 
             def date_time_string(self, timestamp: float | None = None) -> str:
                 return email.utils.formatdate((timestamp or time.time()) + fake.clock_offset, usegmt=True)
@@ -402,6 +406,7 @@ class FakeGoogle:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 128  # the default 5 drops SYNs under concurrent clients: a 1 s retransmit each
 
             def finish_request(self, request: Any, client_address: Any) -> None:
                 # TLS per connection, in the connection's own thread: one slow client never blocks accept().
@@ -448,7 +453,7 @@ class FakeGoogle:
     def _route(self, seen: Seen, grant: _Grant | None, headers: dict[str, str], body: bytes) -> Reply:
         p = seen.path
         if p == "/token" and seen.method == "POST":
-            return self._token(parse_qs(body.decode(), keep_blank_values=True))
+            return self._token(parse_qs(body.decode(), keep_blank_values=True), headers)
         if p == "/revoke" and seen.method == "POST":
             return self._revoke(parse_qs(body.decode()) or seen.query)
         if p == "/o/oauth2/auth":
@@ -698,8 +703,14 @@ class FakeGoogle:
     def _token_error(self, status: int, error: str, description: str) -> Reply:
         return Reply(status, {"error": error, "error_description": description})
 
-    def _token(self, form: dict[str, list[str]]) -> Reply:
+    def _token(self, form: dict[str, list[str]], headers: dict[str, str]) -> Reply:
         one = {k: v[0] for k, v in form.items() if v}
+        # Client authentication: client_secret_basic (RFC 6749 2.3.1, what requests-oauthlib sends) or the body.
+        basic = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        if basic.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+            one.setdefault("client_id", unquote(client_id))
+            one.setdefault("client_secret", unquote(secret))
         kind = one.get("grant_type")
         if kind == JWT_BEARER:
             return self._jwt_grant(one.get("assertion", ""))
@@ -759,8 +770,10 @@ class FakeGoogle:
         if seen.param("response_type") != "code" or seen.param("code_challenge_method") not in (None, "S256"):
             return Reply(400, b"Error 400: invalid_request", {"Content-Type": "text/plain"})
         user = self.browser_user or seen.param("login_hint")
-        if not user or self.workspace_of(user) is None:
-            return Reply(400, b"Error 400: no such account", {"Content-Type": "text/plain"})
+        if self.deny_consent or not user or self.workspace_of(user) is None:
+            # The admin pressed Cancel (or picked an account outside every Workspace here).
+            query = urlencode({"error": "access_denied", "state": seen.param("state") or ""})
+            return Reply(302, None, {"Location": f"{redirect}?{query}"})
         requested = (seen.param("scope") or "").split()
         granted = [s for s in requested if s not in self.consent_drop]
         code = "4/0fake-" + secrets.token_urlsafe(16)
@@ -771,7 +784,8 @@ class FakeGoogle:
         return Reply(302, None, {"Location": f"{redirect}?{query}"})
 
     def _client_ok(self, one: dict[str, str]) -> bool:
-        return self.oauth_clients.get(one.get("client_id", "")) == one.get("client_secret")
+        secret = self.oauth_clients.get(one.get("client_id", ""))
+        return secret is not None and secret == one.get("client_secret")
 
     def _code_grant(self, one: dict[str, str]) -> Reply:
         if not self._client_ok(one):
