@@ -234,3 +234,18 @@ def test_help_lists_the_google_commands(capsys: pytest.CaptureFixture[str]) -> N
         assert code == 0 and "--profile" in out
     _, out, _ = run(["check", "google", "--help"], capsys)
     assert "--with-licenses" in out and "read/write" in out and "--api-root" not in out
+
+
+def test_setup_doc_lists_exactly_the_scopes_the_code_requests() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "google-setup.md").read_text(encoding="utf-8")
+    base = ",".join(s.url for s in settings.wanted_scopes("service-account"))
+    assert f"\n   {base}\n" in doc  # the block an admin pastes into the delegation form
+    for s in settings.scopes():
+        assert s.url in doc, s.url
+        assert s.opt_in is None or f"`{s.opt_in}`" in doc
+
+
+def test_only_read_only_scopes_without_an_opt_in() -> None:
+    for s in settings.scopes():
+        assert s.read_only or s.opt_in, f"{s.url} can change the Workspace: it must be opt-in"
+        assert s.resources or s.auth == ("oauth",), s.key
