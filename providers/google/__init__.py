@@ -6,9 +6,12 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from importlib.abc import Traversable
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from preflight.checks import Check
+
+if TYPE_CHECKING:
+    from preflight.providers import CollectRequest
 
 
 class _Provider:
@@ -33,6 +36,11 @@ class _Provider:
         from providers.google.commands import COMMANDS
 
         return COMMANDS
+
+    def collect(self, request: CollectRequest) -> dict[str, Any]:
+        from providers.google.run import collect_request
+
+        return collect_request(request)
 
 
 provider = _Provider()

@@ -5,11 +5,13 @@ Messages for the person go to stderr; reports and auth-check results to stdout.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from preflight.errors import InputError, SignInError
 from preflight.model import Method
@@ -25,6 +27,9 @@ from providers.google.auth import (
     run_installed_flow,
 )
 from providers.google.profiles import Profile
+
+if TYPE_CHECKING:
+    from preflight.providers import CollectRequest
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
@@ -167,40 +172,63 @@ def _from_addresses(froms: list[str], mailboxes: list[str]) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Plan:
+    """One Workspace to read: whose profile, how to sign in, what to collect. Built and checked before any I/O."""
+
+    profile: Profile
+    sign_in: SignIn
+    target: Any  # providers.google.collect.Target (imported lazily)
+
+
+def plan(
+    *, profile: str | None, auth: str | None, key_file: Path | None, admin: str | None, client_secrets: Path | None,
+    domain: str | None, customer_id: str | None, mailboxes: list[str], methods: list[Method],
+    from_addresses: dict[str, str], app_id: str | None, sender_ips: tuple[str, ...] = (), with_sendas: bool = False,
+    with_licenses: bool = False, with_tokens: bool = False,
+) -> Plan:
+    from preflight.snapshot import Options
+    from providers.google.collect import Target
+
+    prof = profiles.profile(profile)
+    saved = prof.settings()
+    boxes = list(dict.fromkeys(email(m, "--mailbox") for m in mailboxes))
+    if not boxes:
+        raise InputError("give at least one --mailbox to check")
+    dom = _domain(domain or saved.get("domain"))
+    cid = _customer(customer_id or saved.get("customer_id"))
+    if dom is None and cid is None:
+        raise InputError("give --domain or --customer-id (or sign in with them saved in the profile)")
+    options = Options(methods=tuple(dict.fromkeys(methods)) or tuple(Method), sender_ips=sender_ips,
+                      app_id=app_id, from_addresses=from_addresses)
+    sign_in = _resolve_sign_in(prof, auth, key_file, admin, client_secrets)
+    if with_sendas and sign_in.kind == "oauth":
+        raise InputError("--with-sendas needs --auth service-account: Gmail settings of other users are readable "
+                         "only through domain-wide delegation as each mailbox owner")
+    return Plan(prof, sign_in, Target(tuple(boxes), dom, cid, with_sendas, with_licenses, with_tokens, options))
+
+
 def check(args: CheckArgs) -> int:
     from preflight import snapshot as snap_io
     from preflight.causes import load_catalogue
     from preflight.engine import evaluate
     from preflight.output import emit
-    from preflight.snapshot import Options
     from providers.google import provider
     from providers.google.api import GoogleApi
-    from providers.google.collect import Target, collect
+    from providers.google.collect import collect
 
-    prof = profiles.profile(args.profile)
-    saved = prof.settings()
-    mailboxes = list(dict.fromkeys(email(m, "--mailbox") for m in args.mailboxes))
-    if not mailboxes:
-        raise InputError("give at least one --mailbox to check")
-    domain = _domain(args.domain or saved.get("domain"))
-    customer_id = _customer(args.customer_id or saved.get("customer_id"))
-    if domain is None and customer_id is None:
-        raise InputError("give --domain or --customer-id (or sign in with them saved in the profile)")
-    options = Options(
-        methods=tuple(args.methods) if args.methods else tuple(Method),
-        app_id=args.app_id,
-        from_addresses=_from_addresses(args.froms, mailboxes),
+    boxes = [email(m, "--mailbox") for m in args.mailboxes]
+    job = plan(
+        profile=args.profile, auth=args.auth, key_file=args.key_file, admin=args.admin,
+        client_secrets=args.client_secrets, domain=args.domain, customer_id=args.customer_id, mailboxes=boxes,
+        methods=args.methods, from_addresses=_from_addresses(args.froms, boxes), app_id=args.app_id,
+        with_sendas=args.with_sendas, with_licenses=args.with_licenses, with_tokens=args.with_tokens,
     )
-    sign_in = _resolve_sign_in(prof, args.auth, args.key_file, args.admin, args.client_secrets)
-    if args.with_sendas and sign_in.kind == "oauth":
-        raise InputError("--with-sendas needs --auth service-account: Gmail settings of other users are readable "
-                         "only through domain-wide delegation as each mailbox owner")
     config = _api_settings(args.api_root)
-    signer = build_signer(prof, sign_in, open_browser=args.open_browser, allow_login=True)
-    target = Target(tuple(mailboxes), domain, customer_id, args.with_sendas, args.with_licenses, args.with_tokens,
-                    options)
-    say(f"reading Google Workspace {domain or customer_id} as {signer.principal} ({sign_in.kind}, profile "
-        f"{prof.name}), {len(mailboxes)} mailbox(es)")
+    signer = build_signer(job.profile, job.sign_in, open_browser=args.open_browser, allow_login=True)
+    target = job.target
+    say(f"reading Google Workspace {target.domain or target.customer_id} as {signer.principal} "
+        f"({job.sign_in.kind}, profile {job.profile.name}), {len(target.mailboxes)} mailbox(es)")
     collection = collect(GoogleApi(signer, config=config), target)
     say(f"collected in {collection.seconds:.1f} s with {collection.requests} API requests")
     snap = snap_io.parse(collection.snapshot, "google collection")
@@ -213,6 +241,39 @@ def check(args: CheckArgs) -> int:
         say(f"snapshot written to {args.save_snapshot}")
     result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions())
     return emit([result], args.fmt, args.output, args.fail_on)
+
+
+def collect_request(request: CollectRequest) -> dict[str, Any]:
+    """The collector for `preflight audit`: one customer's inventory settings -> snapshot dict.
+
+    Never interactive: an OAuth profile must have been signed in with `preflight login google` beforehand.
+    """
+    from providers.google.api import GoogleApi
+    from providers.google.collect import collect
+
+    s = request.settings
+
+    def path(key: str) -> Path | None:
+        return Path(str(s[key])).expanduser() if s.get(key) else None
+
+    boxes = [email(m, "mailboxes") for m in request.mailboxes]
+    job = plan(
+        profile=s.get("profile"), auth=s.get("auth"), key_file=path("key_file"), admin=s.get("admin"),
+        client_secrets=path("client_secrets"), domain=s.get("domain"), customer_id=s.get("customer_id"),
+        mailboxes=boxes, methods=[Method(m) for m in request.methods],
+        from_addresses={email(k, "from"): email(v, "from") for k, v in request.from_addresses.items()},
+        app_id=request.app_id, sender_ips=tuple(request.sender_ips), with_sendas=bool(s.get("with_sendas")),
+        with_licenses=bool(s.get("with_licenses")), with_tokens=bool(s.get("with_tokens")),
+    )
+    signer = build_signer(job.profile, job.sign_in, allow_login=False)
+    request.progress(f"reading as {signer.principal} ({job.sign_in.kind})")
+    now = request.now
+    clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
+    api_root = s.get("api_root") or os.environ.get("PREFLIGHT_GOOGLE_API_ROOT")
+    collection = collect(GoogleApi(signer, config=_api_settings(str(api_root) if api_root else None)), job.target,
+                         now=clock)
+    request.progress(f"collected with {collection.requests} API requests")
+    return collection.snapshot
 
 
 # --- login / logout ----------------------------------------------------------------------------------

@@ -249,3 +249,39 @@ def test_only_read_only_scopes_without_an_opt_in() -> None:
     for s in settings.scopes():
         assert s.read_only or s.opt_in, f"{s.url} can change the Workspace: it must be opt-in"
         assert s.resources or s.auth == ("oauth",), s.key
+
+
+def test_audit_reads_several_workspaces_in_isolation(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    acme = Workspace.from_snapshot(sample_snapshot("acme.example", "C03az79cb"))
+    globex = Workspace.from_snapshot(sample_snapshot("globex.example", "C04globex"))
+    broken = Workspace.from_snapshot(sample_snapshot("broken.example", "C05broken"))
+    for ws in (acme, globex, broken):
+        ws.add_admin(f"admin@{ws.customer['customerDomain']}")
+    acme.grant(CLIENT_ID, ALL)
+    globex.grant(CLIENT_ID, ALL)  # broken.example never granted the delegation
+    with FakeGoogle([acme, globex, broken], env) as fake:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_file))
+        monkeypatch.setenv("PREFLIGHT_GOOGLE_API_ROOT", fake.url)
+        key = fake.key_file(env)
+        sections = "\n".join(
+            f'[customer.{name}]\nprovider = "google"\ndomain = "{name}.example"\nauth = "service-account"\n'
+            f'key_file = "{key}"\nadmin = "admin@{name}.example"\nmailboxes = ["jobs@{name}.example"]\n'
+            f'methods = ["basic"]\nwith_sendas = true\n'
+            for name in ("acme", "globex", "broken"))
+        inventory = env / "inventory.toml"
+        inventory.write_text(sections)
+        code, out, err = run(["audit", str(inventory), "--output-dir", str(env / "audit")], capsys)
+    assert code == 4, err  # one Workspace could not be read: that is the most urgent thing to say
+    report = json.loads((env / "audit" / "report.json").read_text())
+    by_name = {t["name"]: t for t in report["targets"]}
+    assert by_name["acme"]["tenant"] == "acme.example" and by_name["acme"]["findings"]
+    assert by_name["globex"]["tenant"] == "globex.example" and not by_name["globex"]["errors"]
+    assert "unauthorized_client" in by_name["broken"]["errors"][0]
+    # each Workspace was read only with its own admin's tokens
+    for name in ("acme", "globex"):
+        seen = fake.seen(f"/admin/directory/v1/users/jobs@{name}.example")
+        assert seen and {s.subject for s in seen} == {f"admin@{name}.example"}
+    snap = json.loads((env / "audit" / "acme" / "snapshot.json").read_text())
+    assert snap["mailboxes"]["jobs@acme.example"]["sendAs"][0]["sendAsEmail"] == "jobs@acme.example"
+    assert leaks(out + err + json.dumps(report), fake, [key]) == []
