@@ -19,8 +19,9 @@ def _names(ctx: Context) -> set[str]:
     names = {str(ctx.subject), user["userPrincipalName"], user.get("mail") or ""}
     try:
         mailbox = ctx.mailbox("mailbox")
-        names |= {str(mailbox[k]) for k in ("Identity", "Name", "Alias", "DisplayName", "UserPrincipalName",
-                                             "PrimarySmtpAddress") if mailbox.get(k)}
+        # Not DisplayName: it is not unique, and a namesake's right is not this mailbox's.
+        names |= {str(mailbox[k]) for k in ("Identity", "Name", "Alias", "UserPrincipalName", "PrimarySmtpAddress")
+                  if mailbox.get(k)}
     except Unavailable:
         pass
     if ctx.method is Method.OAUTH_APP and ctx.options.app_id:
