@@ -161,21 +161,29 @@ def _scope_lines(report: AuthReport, signer: Any, scopes: list[Scope], admin: st
     return granted
 
 
-def _reads(report: AuthReport, api: GoogleApi, granted: set[str], admin: str, mailbox: str | None) -> None:
-    """One cheap read per granted scope: a scope can be granted while the admin lacks the role to use it."""
+def _reads(report: AuthReport, api: GoogleApi, granted: set[str], admin: str | None, mailbox: str | None) -> None:
+    """One cheap read per granted scope: a scope can be granted while the admin lacks the role to use it.
+
+    `admin` None (an OAuth sign-in whose account is not known): the reads about one user are left out.
+    """
     customer_id: str | None = None
     probes: list[tuple[str, str, Callable[[], Any]]] = [
         ("directory.customer", "customers.get my_customer", lambda: api.customer()),
         ("directory.domain", "domains.list", lambda: api.domains()),
         ("directory.orgunit", "orgunits.list", lambda: api.org_units()),
         ("policies", "Policy API policies.list", lambda: api.policies_probe()),
-        ("directory.user", f"users.get {admin}", lambda: api.user(admin)),
-        ("directory.group", f"groups.list userKey={admin}", lambda: api.user_groups(admin)),
-        ("directory.user.security", f"users.tokens.list {admin}", lambda: api.tokens(admin)),
-        ("gmail.sendas", f"sendAs.list {mailbox or admin}", lambda: api.send_as(mailbox or admin)),
         ("licensing", "licenseAssignments.listForProduct",
          lambda: api.license_probe(api.config.licensing_products[0], customer_id or "my_customer")),
     ]
+    if admin:
+        probes += [
+            ("directory.user", f"users.get {admin}", lambda: api.user(admin)),
+            ("directory.group", f"groups.list userKey={admin}", lambda: api.user_groups(admin)),
+            ("directory.user.security", f"users.tokens.list {admin}", lambda: api.tokens(admin)),
+        ]
+    who = mailbox or admin
+    if who:
+        probes.append(("gmail.sendas", f"sendAs.list {who}", lambda: api.send_as(who)))
     for key, what, call in probes:
         if key not in granted:
             continue
@@ -251,5 +259,5 @@ def check_oauth(
         else:
             report.add(FAIL, "scope", s.url,
                        f"not granted at sign-in; run `{relogin}` and allow it ({i}/{len(scopes)})")
-    _reads(report, api, granted, signer.account or "me", None)
+    _reads(report, api, granted, signer.account or None, None)
     return report

@@ -147,6 +147,9 @@ def test_no_secret_in_any_output(sample: tuple[World, dict[str, Any]], capsys: p
     for fmt in ("json", "table", "markdown", "csv", "junit"):
         _, out, err = run(world.check_args(snap, "--format", fmt, "--save-snapshot", str(saved)), capsys)
         texts += [out, err]
+    _, out, err = run(["--debug", *world.check_args(snap)], capsys)
+    assert "preflight.http DEBUG GET https://127.0.0.1" in err  # the HTTP calls were logged, masked
+    texts += [out, err]
     run(world.check_args(snap, "--format", "html", "--output", str(report)), capsys)
     texts += [saved.read_text(), report.read_text(), caplog.text]
     assert caplog.text  # debug logging of the HTTP calls was on
