@@ -101,14 +101,15 @@ def _findings_for(
 def verdicts(
     findings: Sequence[Finding], mailboxes: Iterable[str], methods: Sequence[Method], order: Mapping[str, int]
 ) -> list[MailboxVerdict]:
+    by_subject: dict[str | None, list[Finding]] = {}
+    for f in findings:
+        if not f.accepted:
+            by_subject.setdefault(f.subject, []).append(f)
     result = []
     for address in mailboxes:
+        candidates = by_subject.get(None, []) + by_subject.get(address, [])
         for method in methods:
-            relevant = [
-                f
-                for f in findings
-                if f.subject in (None, address) and f.method in (None, method) and not f.accepted
-            ]
+            relevant = [f for f in candidates if f.method in (None, method)]
             fails = sorted(
                 (f for f in relevant if f.status is Status.FAIL), key=lambda f: order.get(f.check, 100)
             )
