@@ -26,7 +26,7 @@ COMMON_KEYS = frozenset({
     "name", "provider", "tenant", "domain", "customer_id", "snapshot", "mailboxes", "methods", "sender_ips",
     "from", "app_id", "exception", "cloud", "auth", "client_id", "certificate", "certificate_password_env",
     "client_secret_env", "key_file", "admin", "client_secrets", "profile", "with_sendas", "with_licenses",
-    "with_tokens", "password_env", "skip",
+    "with_tokens", "password_env", "skip", "account",
 })
 DEFAULT_KEYS = frozenset({"methods", "sender_ips", "workers", "provider", "cloud", "auth", "client_id", "app_id"})
 
