@@ -38,7 +38,8 @@ SECRET = "benchmark-client-secret-value"
 
 def tenant_snapshot(mailboxes: int) -> dict[str, Any]:
     """The oauth-app-ready fixture with its one mailbox cloned into `mailboxes` distinct ones."""
-    template = json.loads((ROOT / "tests/microsoft/fixtures/oauth-app-ready.json").read_text(encoding="utf-8"))
+    fixture = ROOT / "tests/microsoft/fixtures/oauth-app-ready.json"
+    template: dict[str, Any] = json.loads(fixture.read_text(encoding="utf-8"))
     box = template["mailboxes"].pop("jobs@contoso.com")
     for i in range(mailboxes):
         addr = f"user{i:04d}@contoso.com"
