@@ -12,6 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+import requests
+import requests.adapters
+
 from preflight.http import ApiError, Http, follow_pages
 from providers.google import settings
 from providers.google.auth import Signer
@@ -70,6 +73,11 @@ class GoogleApi:
         self.verify = verify
         self._http: dict[tuple[str, str | None], Http] = {}
         self._guard = threading.Lock()
+        # One connection pool for every (scope, subject): a run over thousands of mailboxes impersonates
+        # thousands of owners, and must not hold a socket for each.
+        self.session = requests.Session()
+        pool = max(10, 2 * self.config.workers)
+        self.session.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool))
 
     def http(self, scope_key: str, subject: str | None = None) -> Http:
         """One Http per (scope, subject): its Authorization header always carries that token."""
@@ -82,8 +90,8 @@ class GoogleApi:
                 def auth() -> dict[str, str]:
                     return {"Authorization": f"Bearer {self.signer.bearer(url, subject)}"}
 
-                common: dict[str, Any] = {"auth": auth, "timeout": self.config.timeout, "sleep": self.sleep,
-                                          "verify": self.verify}
+                common: dict[str, Any] = {"session": self.session, "auth": auth, "timeout": self.config.timeout,
+                                          "sleep": self.sleep, "verify": self.verify}
                 if scope_key == "policies":
                     client = PacedHttp(interval=self.config.policy_page_interval, clock=self.clock,
                                        max_retries=self.config.policy_max_retries, **common)

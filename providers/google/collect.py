@@ -176,4 +176,23 @@ def collect(
         "org": org,
         "mailboxes": mailboxes,
     }
+    problem = unreachable(snapshot)
+    if problem:
+        raise SignInError(problem)
     return Collection(snapshot, api.requests_made(), time.monotonic() - started)
+
+
+def unreachable(snapshot: dict[str, Any]) -> str | None:
+    """Why the admin APIs could not be reached at all (exit 4), or None when anything was read.
+
+    Tokens were granted but every single read failed without an HTTP status: a firewall, proxy or TLS
+    interception between preflight and Google, not a Workspace setting.
+    """
+    values = list(snapshot["org"].values())
+    for rec in snapshot["mailboxes"].values():
+        values.extend(rec.values())
+    errors = [error_of(v) for v in values]
+    if not values or any(e is None for e in errors) or any(e and e.get("status") is not None for e in errors):
+        return None
+    first = errors[0] or {}
+    return f"could not reach the Google admin APIs ({first.get('code')}: {first.get('message')})"

@@ -292,3 +292,13 @@ def test_unparseable_private_key_is_an_input_error_without_the_key(tmp_path: Pat
         ServiceAccountSigner(load_key_file(path), ADMIN)
     assert "does not load" in str(info.value) and "SECRETSTUFF" not in str(info.value)
     assert "SECRETSTUFF" not in repr(load_key_file(path))
+
+
+def test_unreachable_apis_are_a_sign_in_error(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    sleeps: list[float] = []
+    api = api_for(fake, key, sleeps)
+    api.config = replace(api.config, endpoints=api.config.endpoints.rooted_at("https://127.0.0.1:9"))
+    with pytest.raises(SignInError, match="could not reach the Google admin APIs .ConnectionError"):
+        collect(api, target(mailboxes=("jobs@acme.example",)))
+    assert sleeps  # connection failures were retried with back-off first
