@@ -139,14 +139,17 @@ def _transport(timeout: float) -> Any:
 
 
 def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
-    """A google-auth refresh/transport failure as the ApiError the snapshot records. No secrets in it."""
+    """A google-auth refresh/transport failure as the ApiError the snapshot records. No secrets in it.
+
+    The hint (what to do) comes first: reports shorten long messages, and Google's own text is the longer part.
+    """
     from google.auth import exceptions as gex
 
     if isinstance(exc, gex.RefreshError):
         data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
         code = str(data.get("error") or "RefreshError")
         message = str(data.get("error_description") or (exc.args[0] if exc.args else ""))
-        return ApiError(status, code, (message + hint).strip())
+        return ApiError(status, code, f"{hint}; Google says: {message}" if hint else message)
     kind = "Timeout" if "timeout" in str(exc).lower() or "timed out" in str(exc).lower() else "ConnectionError"
     return ApiError(None, kind, f"the token endpoint could not be reached ({type(exc).__name__})")
 
@@ -222,8 +225,8 @@ class ServiceAccountSigner:
     def _hint(self, exc: Exception, scope: str, subject: str) -> str:
         data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
         if data.get("error") == "unauthorized_client":
-            return (f" (domain-wide delegation of client {self.key.client_id} does not grant {scope} for {subject}; "
-                    "run `preflight auth-check google`)")
+            return (f"the domain-wide delegation of client {self.key.client_id} does not grant {scope} for {subject} "
+                    "(run `preflight auth-check google`)")
         return ""
 
 
@@ -392,7 +395,7 @@ class OAuthSigner:
                     hint = ""
                     data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
                     if data.get("error") == "invalid_grant":
-                        hint = " (the stored sign-in was revoked or expired: run `preflight login google` again)"
+                        hint = "the stored sign-in was revoked or expired: run `preflight login google` again"
                     self._failed = token_error(exc, getattr(self._request.last, "status", None), hint)
                     raise self._failed from None
                 except gex.TransportError as exc:
