@@ -143,6 +143,7 @@ class Reply:
 
 
 Fault = Callable[[Call], Reply | None]
+DROP = Reply(0)  # a fault reply that closes the connection without answering
 
 
 def graph_error(status: int, code: str, message: str) -> Reply:
@@ -274,7 +275,7 @@ class FakeMicrosoft:
                 if fake.latency:
                     time.sleep(fake.latency)
                 reply = fake.handle(method, self.path, {k: v for k, v in self.headers.items()}, body)
-                if reply is None:  # a fault that drops the connection
+                if reply is None or reply.status == 0:  # a fault that drops the connection (see DROP)
                     self.close_connection = True
                     return
                 data = reply.body if isinstance(reply.body, bytes) else (
