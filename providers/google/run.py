@@ -103,11 +103,13 @@ def _resolve_sign_in(
     return SignIn(str(kind), key_file, email(admin, "--admin") if admin else None, client_secrets)
 
 
-def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_login: bool) -> OAuthSigner:
+def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_login: bool,
+                  wanted: frozenset[str]) -> OAuthSigner:
     info = prof.token()
     if info is None:
         if allow_login and sign_in.client_secrets is not None:
-            _oauth_login(prof, sign_in.client_secrets, settings.wanted_scopes("oauth"), open_browser, sign_in.admin)
+            _oauth_login(prof, sign_in.client_secrets, settings.wanted_scopes("oauth", wanted), open_browser,
+                         sign_in.admin)
             info = prof.token()
         if info is None:
             raise SignInError(
@@ -119,14 +121,17 @@ def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_l
     return OAuthSigner(info)
 
 
-def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, allow_login: bool = False) -> Signer:
+def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, allow_login: bool = False,
+                 wanted: frozenset[str] = frozenset()) -> Signer:
+    """The signer for this sign-in. allow_login: an OAuth profile not signed in yet may open the browser flow,
+    asking for the base scopes plus the `wanted` opt-ins."""
     if sign_in.kind == "service-account":
         assert sign_in.key_file is not None and sign_in.admin is not None
         key = load_key_file(sign_in.key_file)
         if profiles.loose_permissions(sign_in.key_file):
             say(f"warning: {sign_in.key_file} is readable by group or others; chmod 600 it")
         return ServiceAccountSigner(key, sign_in.admin)
-    return _oauth_signer(prof, sign_in, open_browser=open_browser, allow_login=allow_login)
+    return _oauth_signer(prof, sign_in, open_browser=open_browser, allow_login=allow_login, wanted=wanted)
 
 
 # --- check -------------------------------------------------------------------------------------------
@@ -225,7 +230,8 @@ def check(args: CheckArgs) -> int:
         with_sendas=args.with_sendas, with_licenses=args.with_licenses, with_tokens=args.with_tokens,
     )
     config = _api_settings(args.api_root)
-    signer = build_signer(job.profile, job.sign_in, open_browser=args.open_browser, allow_login=True)
+    signer = build_signer(job.profile, job.sign_in, open_browser=args.open_browser, allow_login=True,
+                          wanted=opt_ins(args.with_sendas, args.with_licenses, args.with_tokens))
     target = job.target
     say(f"reading Google Workspace {target.domain or target.customer_id} as {signer.principal} "
         f"({job.sign_in.kind}, profile {job.profile.name}), {len(target.mailboxes)} mailbox(es)")
