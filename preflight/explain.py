@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from preflight.causes import Catalogue
+from preflight.masking import mask_secrets
 
 MAX_TEXT = 64 * 1024
 MIN_CONFIDENCE = 0.3
@@ -234,4 +235,7 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
     matches = [
         Match(c, round(conf, 2), catalogue.get(c).title, catalogue.get(c).fix(provider)) for c, conf, _ in ranked
     ]
-    return Explanation(text[:MAX_TEXT], parse_reply(text), matches, notes)
+    reply = parse_reply(text)
+    if reply is not None:  # what is shown back never carries a credential the paste contained
+        reply = Reply(reply.code, reply.enhanced, mask_secrets(reply.text))
+    return Explanation(mask_secrets(text[:MAX_TEXT]), reply, matches, notes)

@@ -89,3 +89,15 @@ def test_help_and_explain_import_no_sign_in_library() -> None:
         assert proc.returncode == 0, proc.stderr[-2000:]
         heavy = {m for m in modules if m.split(".")[0] in {"msal", "google", "google_auth_oauthlib", "requests"}}
         assert not heavy, heavy
+
+
+def test_explain_never_echoes_a_credential_from_the_paste(capsys: pytest.CaptureFixture[str]) -> None:
+    jwt = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sub2ZmaWNlMzY1LmNvbSJ9.c2lnbmF0dXJl"
+    paste = (f"C: AUTH XOAUTH2 dXNlcj1qb2JzQGNvbnRvc28uY29tAWF1dGg9QmVhcmVyIHNlbnRpbmVs\n"
+             f"Authorization: Bearer {jwt}\nsmtp password=Sentinel-Pa55word\n"
+             "S: 535 5.7.3 Authentication unsuccessful [SN4PR0501CA0054.namprd05.prod.outlook.com]")
+    for fmt in ("json", "table"):
+        code, out, _ = run(["explain", paste, "--format", fmt], capsys)
+        assert code == 0 and "5.7.3" in out
+        for secret in (jwt, "dXNlcj1qb2JzQGNvbnRvc28uY29tAWF1dGg9QmVhcmVyIHNlbnRpbmVs", "Sentinel-Pa55word"):
+            assert secret not in out
