@@ -73,6 +73,12 @@ def test_audit_leaks_no_secret_and_keeps_caches_private(
     # one cache folder per tenant: no tenant can read another's token
     folders = {c.relative_to(tmp_path / "cache").parts[:4] for c in caches}
     assert len(folders) == 2, folders
+    # read-only on the wire: Graph reads (POST only to carry a $batch of reads), Exchange Get-* only
+    graph = ms_fake.calls("graph")
+    assert graph and all(c.method == "GET" or (c.path == "/$batch" and not c.sub) for c in graph)
+    assert all(c.method == "GET" for c in graph if c.sub)
+    cmdlets = {c.cmdlet for c in ms_fake.calls("exchange")}
+    assert cmdlets and all(str(c).startswith("Get-") for c in cmdlets), cmdlets
 
 
 def test_output_folder_may_not_hold_token_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
