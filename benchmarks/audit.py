@@ -68,6 +68,7 @@ def main() -> None:
                       BENCH_SECRET=SECRET)
 
     from preflight.audit.inventory import Customer, Inventory
+    from preflight.audit.output import write_tenant
     from preflight.audit.runner import run_audit
     from preflight.causes import load_catalogue
     from preflight.model import Method
@@ -84,8 +85,11 @@ def main() -> None:
     inventory = Inventory(Path("benchmark"), customers, args.workers)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    runs, _ = run_audit(inventory, Registry.from_entry_points(), load_catalogue(), datetime.now(UTC),
-                        Path(work) / "cache")
+    now = datetime.now(UTC)
+    out = Path(work) / "out"
+    # As `preflight audit` does: each tenant's snapshot and report go to disk as it finishes.
+    runs, _ = run_audit(inventory, Registry.from_entry_points(), load_catalogue(), now, Path(work) / "cache",
+                        on_done=lambda run: write_tenant(run, out, now), keep_snapshots=False)
     wall = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     parent.send("done")

@@ -75,7 +75,8 @@ def _run(
         write_tenant(_redacted(run, redactor), out, now)
 
     with AuditProgress([c.key for c in inv.customers], enabled=sys.stderr.isatty()) as progress:
-        runs, interrupted = run_audit(inv, registry, load_catalogue(), now, cache_root, progress.update, finished)
+        runs, interrupted = run_audit(inv, registry, load_catalogue(), now, cache_root, progress.update, finished,
+                                      keep_snapshots=False)
     shown = [_redacted(r, redactor) for r in runs]
     write_consolidated(shown, out, now, interrupted)
     for r in runs:

@@ -103,8 +103,13 @@ def run_audit(
     cache_root: Path,
     on_state: StateCallback = lambda _k, _s: None,
     on_done: Callable[[TenantRun], None] = lambda _r: None,
+    keep_snapshots: bool = True,
 ) -> tuple[list[TenantRun], bool]:
-    """Runs every customer; returns the finished runs and whether the audit was interrupted."""
+    """Runs every customer; returns the finished runs and whether the audit was interrupted.
+
+    With keep_snapshots=False a snapshot is dropped once on_done has had it (written it to disk), so
+    memory holds only the per-tenant results however many tenants there are.
+    """
     runs: list[TenantRun] = []
     cancelled = threading.Event()
     pool = ThreadPoolExecutor(max_workers=inventory.workers, thread_name_prefix="tenant")
@@ -119,8 +124,10 @@ def run_audit(
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for fut in done:
                 run = fut.result()
-                runs.append(run)
                 on_done(run)
+                if not keep_snapshots:
+                    run.snapshot = None
+                runs.append(run)
     except KeyboardInterrupt:
         interrupted = True
         cancelled.set()
