@@ -66,7 +66,7 @@ def _run(
     inv = replace(inv, customers=select(inv.customers, only, skip), workers=workers or inv.workers)
     now = datetime.now(UTC)
     out = output_dir or Path(f"preflight-audit-{now.strftime('%Y%m%d-%H%M%S')}")
-    cache_root = Path(platformdirs.user_cache_dir("preflight")) / "tenants"
+    cache_root = Path(platformdirs.user_cache_dir("preflight", appauthor=False)) / "tenants"
     if out.resolve().is_relative_to(cache_root.resolve()) or cache_root.resolve().is_relative_to(out.resolve()):
         raise InputError(f"{out}: the output folder must not hold token caches; choose another folder")
     redactor = _redactor() if redact else None
