@@ -11,6 +11,7 @@ peak memory, and the speed-up over making the same requests one after another (r
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import resource
@@ -107,6 +108,9 @@ def main() -> None:
     print(f"wall time               {wall:.1f} s  (aim: < 20 s for 50 x 20)")
     print(f"sequential would take   {requests * args.latency:.1f} s  -> speed-up {requests * args.latency / wall:.1f}x")
     print(f"peak memory (RSS)       {peak_mb:.0f} MB (before the audit: {rss_before / 1024:.0f} MB; aim < 300 MB)")
+    held = sum(len(json.dumps(r.result.to_dict())) for r in runs) / 1e6
+    print(f"results held            {held:.1f} MB as JSON ({held * 1000 / args.tenants:.0f} kB per tenant); "
+          f"RSS growth per tenant {(peak_mb * 1024 - rss_before) / args.tenants:.0f} kB")
 
 
 if __name__ == "__main__":
