@@ -217,3 +217,20 @@ def test_redaction_is_stable_and_keeps_verdicts(tmp_path: Path) -> None:
     report_text = json.dumps(redactor.value(runs[0].result.to_dict()))
     assert "hr@contoso.example" not in report_text and "smtp-auth-disabled-mailbox" in report_text
     assert redactor.text("00000002-0000-0ff1-ce00-000000000000") == "00000002-0000-0ff1-ce00-000000000000"
+
+
+def test_the_documented_demo_inventory_audits_offline(tmp_path: Path) -> None:
+    from preflight.audit.cli import audit
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "demo-inventory.toml"
+    inv = load_inventory(path, ["google", "microsoft"])
+    assert len(inv.customers) == 6 and all(c.snapshot is not None and c.snapshot.is_file() for c in inv.customers)
+    import typer
+
+    with pytest.raises(typer.Exit) as info:
+        audit(str(path), output_dir=tmp_path / "out")
+    assert info.value.exit_code == 1  # the simulated tenants have blocking findings
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert len(report["targets"]) == 6 and not any(t["errors"] for t in report["targets"])
+    contoso = next(t for t in report["targets"] if t["name"] == "Contoso (simulated)")
+    assert any(f["accepted"] for f in contoso["findings"])

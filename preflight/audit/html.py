@@ -55,7 +55,7 @@ def matrix(report: Report) -> str:
         cells = "".join(f'<td class="cell s-{s}">{html.e(text)}</td>' for s, text in (_cell(t, c) for c in causes))
         rows.append(f'<tr><th>{html.e(t.name)}</th><td>{html.chip(state, label)}</td>{cells}</tr>')
     legend = ("Each cell counts the mailboxes a cause blocks (all: tenant-wide); ? could not be read; "
-              "✓ not found. Accepted exceptions are not counted.")
+              "✓ blocks none. Accepted exceptions are not counted.")
     return (
         '<section class="card"><h2>Readiness across tenants</h2>'
         f'<p class="tmeta">{html.e(legend)}</p><div style="overflow-x:auto"><table class="matrix">'

@@ -143,8 +143,11 @@ def _customer(
     provider = merged.get("provider")
     if provider not in known:
         raise bad("provider", f"{provider!r} is not an installed provider ({', '.join(known)})")
-    mailboxes = _str_list(merged.get("mailboxes"))
-    if not mailboxes:
+    snapshot = merged.get("snapshot")
+    if snapshot is not None and not isinstance(snapshot, str):
+        raise bad("snapshot", "must be a file path")
+    mailboxes = _str_list(merged.get("mailboxes", []))
+    if mailboxes is None or (not mailboxes and snapshot is None):  # a snapshot names its own mailboxes
         raise bad("mailboxes", "list at least one mailbox address")
     for address in mailboxes:
         if not ADDRESS.match(address):
@@ -166,9 +169,6 @@ def _customer(
         froms = dict.fromkeys(mailboxes, froms)
     if not isinstance(froms, dict) or not all(ADDRESS.match(str(v)) for v in froms.values()):
         raise bad("from", "a From address, or a table of mailbox = From address")
-    snapshot = merged.get("snapshot")
-    if snapshot is not None and not isinstance(snapshot, str):
-        raise bad("snapshot", "must be a file path")
     skip = {"name", "provider", "mailboxes", "methods", "sender_ips", "from", "app_id", "snapshot", "exception"}
     return Customer(
         key=key,
