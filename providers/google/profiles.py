@@ -8,15 +8,14 @@ Nothing is shared between profiles, so a consultant's runs for two customers can
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from preflight.errors import InputError
+from preflight.private import write_private
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT = "default"
@@ -28,31 +27,6 @@ def config_root() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir("preflight", appauthor=False)) / "google"
-
-
-def write_private(path: Path, text: str) -> None:
-    """Create or replace a file only its owner can read, atomically: readers see the old or the new file.
-
-    The temporary file is created 0600 from the start (O_EXCL, no chmod window), then renamed over.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def loose_permissions(path: Path) -> bool:
-    """True when group or others may read the file (POSIX only)."""
-    return os.name == "posix" and bool(path.stat().st_mode & 0o077)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from preflight.errors import InputError, SignInError
 from preflight.model import Method
 from preflight.output import FailOn, Format
+from preflight.private import loose_permissions
 from providers.google import profiles, settings
 from providers.google.auth import (
     OAuthSigner,
@@ -116,7 +117,7 @@ def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_l
                 f"no stored Google sign-in for profile {prof.name!r}: run `preflight login google --profile "
                 f"{prof.name} --auth oauth --client-secrets FILE`"
             )
-    if profiles.loose_permissions(prof.token_path):
+    if loose_permissions(prof.token_path):
         say(f"warning: {prof.token_path} is readable by group or others; chmod 600 it")
     return OAuthSigner(info)
 
@@ -128,7 +129,7 @@ def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, a
     if sign_in.kind == "service-account":
         assert sign_in.key_file is not None and sign_in.admin is not None
         key = load_key_file(sign_in.key_file)
-        if profiles.loose_permissions(sign_in.key_file):
+        if loose_permissions(sign_in.key_file):
             say(f"warning: {sign_in.key_file} is readable by group or others; chmod 600 it")
         return ServiceAccountSigner(key, sign_in.admin)
     return _oauth_signer(prof, sign_in, open_browser=open_browser, allow_login=allow_login, wanted=wanted)
@@ -409,7 +410,7 @@ def auth_check(args: AuthCheckArgs) -> int:
         relogin = f"preflight login google --profile {prof.name} --auth oauth --client-secrets FILE {flags}".strip()
         report = authcheck.check_oauth(
             oauth, GoogleApi(oauth, config=config), scopes, profile=prof.name, token_path=prof.token_path,
-            loose=profiles.loose_permissions(prof.token_path), relogin=relogin,
+            loose=loose_permissions(prof.token_path), relogin=relogin,
         )
     sys.stdout.write(report.render(args.fmt))
     return report.exit_code()

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from preflight.private import write_private
+
 APP_PREFIX = "app-"
 SUFFIX = ".json"
 _UNSAFE = re.compile(r"[^a-z0-9@._-]")
@@ -52,22 +54,6 @@ def cached_accounts(directory: Path) -> list[str]:
         p.name[: -len(SUFFIX)] for p in directory.iterdir()
         if p.name.endswith(SUFFIX) and not p.name.startswith((APP_PREFIX, "."))
     )
-
-
-def write_private(path: Path, data: str) -> None:
-    """Create or replace `path` with mode 0600 from the first byte on; never world-readable, even briefly."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _encrypted_persistence(location: str) -> Any:
