@@ -91,3 +91,28 @@ def test_a_huge_error_text_is_handled_in_bounded_memory() -> None:
     tracemalloc.stop()
     assert result.matches and result.matches[0].cause == "wrong-credentials"
     assert peak < 64 * 1024 * 1024
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    header=st.one_of(st.binary(max_size=40), JSON.map(lambda v: json.dumps(v).encode())),
+    claims=st.one_of(st.binary(max_size=80), JSON.map(lambda v: json.dumps(v).encode()),
+                     st.dictionaries(st.sampled_from(["aud", "exp", "nbf", "scp", "roles", "upn", "tid", "iss"]),
+                                     JSON, max_size=6).map(lambda v: json.dumps(v).encode())),
+    user=st.one_of(st.none(), st.text(max_size=30)),
+    provider=st.sampled_from([None, "microsoft", "google"]),
+)
+def test_jwt_linter_never_raises(header: bytes, claims: bytes, user: str | None, provider: str | None) -> None:
+    from datetime import UTC, datetime
+
+    from preflight.probe.token import lint
+
+    token = f"{_b64(header)}.{_b64(claims)}.c2ln"
+    result = lint(token, user, provider, datetime(2026, 11, 26, tzinfo=UTC))
+    assert "c2ln" not in repr(result)  # the linter reports claims, never the token itself
