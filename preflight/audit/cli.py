@@ -175,8 +175,10 @@ def redact(
     for path in files:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: cannot read JSON ({type(exc).__name__})") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read file ({exc.strerror or type(exc).__name__})") from None
+        except (ValueError, UnicodeDecodeError):
+            raise InputError(f"{path}: not a JSON snapshot or report") from None
         target = output_dir / path.name
         if target.resolve() == path.resolve():
             raise InputError(f"{target}: would overwrite the original; choose another --output-dir")
