@@ -2,6 +2,9 @@
 
 A plugin module exposes `provider`, an object with the attributes below. The module must be cheap to
 import: heavy libraries (msal, google-auth) are imported inside the functions that sign in.
+
+Optional: `smtp_token(settings, user) -> str` (see SmtpTokenSource). `preflight probe --token-from NAME`
+looks it up with getattr, so a provider without it still satisfies Provider.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from preflight.checks import Check
-from preflight.errors import InputError
+from preflight.errors import InputError, SignInError
 from preflight.model import Method
 
 GROUP = "preflight.providers"
@@ -56,6 +59,30 @@ class Provider(Protocol):
     def collect(self, request: CollectRequest) -> dict[str, Any]:
         """Sign in and read the tenant: a preflight.snapshot/v1 dict. Raises SignInError when it cannot."""
         ...
+
+
+class SmtpTokenSource(Protocol):
+    """A provider that can obtain an SMTP (XOAUTH2) access token the way a sending service does.
+
+    `settings` holds the sending service's own sign-in: ids, file paths and the *names* of environment
+    variables, never a secret value. The token carries the sending app's SEND permission (SMTP.SendAsApp,
+    https://mail.google.com/): it is used for one AUTH and never stored, logged or shown.
+    Raises InputError for bad settings (before any network), TokenRefused when the token endpoint answers
+    with an OAuth error, and SignInError when it cannot be asked at all (unreachable, timed out).
+    """
+
+    def smtp_token(self, settings: Mapping[str, Any], user: str) -> str: ...
+
+
+class TokenRefused(SignInError):
+    """The token endpoint refused: `code` is the OAuth error (invalid_client, unauthorized_client...) and
+    `description` the provider's first line for it (AADSTS7000215: ..., Client is unauthorized...)."""
+
+    def __init__(self, code: str, description: str, status: int | None = None) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+        self.status = status
 
 
 class Registry:

@@ -13,6 +13,8 @@ from providers.google.settings import scopes
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOGLE_SCOPE = re.compile(r"https://www\.googleapis\.com/auth/[a-z0-9._-]+")
+MAIL_SCOPE = "https://mail.google.com/"
+MAIL_SCOPE_ANY = re.compile(r"https?://mail\.google\.com")
 # Identity scopes read only who signed in.
 IDENTITY = {"openid", "https://www.googleapis.com/auth/userinfo.email"}
 # Read-only in effect but not named so by Google: a documented opt-in each (scopes.toml says why).
@@ -45,6 +47,22 @@ def test_no_google_scope_is_requested_outside_the_list() -> None:
     for path in code:
         for url in GOOGLE_SCOPE.findall(path.read_text(encoding="utf-8")):
             assert url in listed, f"{path}: {url} is not in scopes.toml"
+
+
+def test_the_send_scope_is_requested_only_for_an_explicit_probe() -> None:
+    """https://mail.google.com/ (full Gmail, which SMTP needs) is never a collection scope. Only the probe's
+    --token-from google asks for it, with the sending service's own key (docs/security.md, docs/probe.md);
+    the checks only name it (what the sending service needs)."""
+    assert MAIL_SCOPE not in {s.url for s in scopes()}
+    smtptoken = ROOT / "providers" / "google" / "smtptoken.py"
+    assert MAIL_SCOPE in smtptoken.read_text(encoding="utf-8")
+    assert GOOGLE_SCOPE.findall(smtptoken.read_text(encoding="utf-8")) == []  # and nothing else
+    for path in (ROOT / "providers" / "google").rglob("*.py"):
+        if path == smtptoken or "checks" in path.parts:
+            continue
+        assert MAIL_SCOPE_ANY.search(path.read_text(encoding="utf-8")) is None, f"{path} names {MAIL_SCOPE}"
+    for doc in ("security.md", "probe.md"):
+        assert MAIL_SCOPE in (ROOT / "docs" / doc).read_text(encoding="utf-8"), doc
 
 
 def _toml(name: str) -> dict[str, object]:

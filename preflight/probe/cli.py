@@ -60,11 +60,46 @@ def probe(
     ] = 30.0,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table (transcript and findings) or json.")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to this file.")] = None,
+    token_from: Annotated[
+        str | None,
+        typer.Option("--token-from", metavar="PROVIDER", help=(
+            "microsoft or google: get the XOAUTH2 token the way the sending service does, with ITS credentials "
+            "(Microsoft app-only client credentials; Google service account with domain-wide delegation). The "
+            "token carries the app's send permission; it is used for this one AUTH, never shown or stored.")),
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="--token-from microsoft: tenant id (GUID) or domain.")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", metavar="GUID", help="--token-from microsoft: the sending app's id.")
+    ] = None,
+    client_secret_env: Annotated[
+        str | None, typer.Option("--client-secret-env", metavar="NAME", help=(
+            "--token-from microsoft: " + _SECRET_HELP.lower() + "environment variable holding the sending app's "
+            "client secret (otherwise prompted on a terminal)."))
+    ] = None,
+    certificate: Annotated[
+        Path | None, typer.Option("--certificate", help="--token-from microsoft: the app's certificate with "
+                                  "private key (.pfx/.p12 or PEM) instead of a secret.")
+    ] = None,
+    certificate_password_env: Annotated[
+        str | None, typer.Option("--certificate-password-env", metavar="NAME",
+                                 help="--token-from microsoft: environment variable holding the certificate password.")
+    ] = None,
+    cloud: Annotated[
+        str | None, typer.Option("--cloud", help="--token-from microsoft: global (default), usgov, usgovhigh, dod or "
+                                 "china.")
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="--token-from google: the sending service's service-account "
+                                  "JSON key (domain-wide delegation for https://mail.google.com/).")
+    ] = None,
 ) -> None:
     """Test an SMTP server phase by phase: DNS, TCP, TLS, EHLO, AUTH, MAIL/RCPT. Never sends mail unless --send.
 
     Prints a swaks-style transcript (`->` sent, `<-` received, `~>`/`<~` inside TLS; credentials masked)
-    and the findings, each named by a cause from `preflight causes`.
+    and the findings, each named by a cause from `preflight causes`. With --token-from the token is
+    obtained from the provider's sign-in first; a refusal is a finding with its cause and exit 40.
     """
     from preflight.probe.run import ProbeArgs, run
 
@@ -72,7 +107,9 @@ def probe(
         target=target, port=port, tls=tls, provider=provider, user=user, password_env=password_env,
         password_prompt=password_prompt, token_env=token_env, token_file=token_file, auth=auth,
         mail_from=mail_from, rcpt_to=tuple(rcpt_to or ()), send=send, quit_after=quit_after, ehlo=ehlo,
-        ca_file=ca_file, timeout=timeout, fmt=fmt, output=output,
+        ca_file=ca_file, timeout=timeout, fmt=fmt, output=output, token_from=token_from, tenant=tenant,
+        client_id=client_id, client_secret_env=client_secret_env, certificate=certificate,
+        certificate_password_env=certificate_password_env, cloud=cloud, key_file=key_file,
     )
     raise typer.Exit(run(args))
 

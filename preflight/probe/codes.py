@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     AUTH = 28
     TLS = 29
     EHLO_TLS = 32
+    TOKEN = 40  # not a swaks code: swaks has no OAuth sign-in of its own
 
 
 EXIT_HELP = (
@@ -27,5 +28,6 @@ EXIT_HELP = (
     "range, missing secret); 20 TCP connect failed (refused, timed out, unreachable); 21 banner; "
     "22 EHLO; 29 TLS (STARTTLS missing or refused, handshake or certificate verification failed); "
     "32 EHLO after TLS; 28 AUTH (mechanism not offered or credentials rejected); 23 MAIL FROM; "
-    "24 RCPT TO; 25 DATA; 26 message rejected after DATA."
+    "24 RCPT TO; 25 DATA; 26 message rejected after DATA; 40 no token from --token-from (the provider's "
+    "sign-in refused the sending app's credentials, or could not be reached)."
 )

@@ -19,6 +19,7 @@ from preflight.probe.rules import load_rules
 from preflight.probe.wire import Reply
 
 CHECKS: dict[Phase, tuple[str, str, Severity]] = {
+    Phase.TOKEN: ("probe.token.issue", "SMTP token from the provider's sign-in", Severity.CRITICAL),
     Phase.CONNECT: ("probe.tcp", "TCP connection", Severity.CRITICAL),
     Phase.TLS: ("probe.tls", "TLS (implicit) and certificate", Severity.CRITICAL),
     Phase.BANNER: ("probe.banner", "Server greeting", Severity.CRITICAL),
@@ -58,6 +59,12 @@ class _Builder:
         ranked = [{"cause": m.cause, "confidence": m.confidence} for m in explanation.matches]
         return (explanation.matches[0].cause if explanation.matches else None), ranked
 
+    def text_cause(self, text: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """The same for an error text that is not an SMTP reply (a token endpoint's OAuth error)."""
+        explanation = explain(text, self.catalogue, self.provider)
+        ranked = [{"cause": m.cause, "confidence": m.confidence} for m in explanation.matches]
+        return (explanation.matches[0].cause if explanation.matches else None), ranked
+
 
 def _reply_words(reply: Reply | None) -> str:
     return " / ".join(reply.raw) if reply else "no reply"
@@ -76,6 +83,12 @@ def _evidence(p: PhaseResult) -> dict[str, Any]:
 def _phase_finding(b: _Builder, p: PhaseResult) -> None:
     check, title, severity = CHECKS[p.phase]
     ev = _evidence(p)
+    if p.status is PhaseStatus.UNKNOWN and p.phase is Phase.TOKEN:
+        b.add(check, title, Status.UNKNOWN, severity,
+              f"Could not ask {p.detail.get('provider')} for a token ({p.error}); whether the sending app's "
+              "credentials and grants are accepted is unknown. Check the network path to the sign-in endpoint "
+              "and probe again.", None, ev)
+        return
     if p.status is PhaseStatus.UNKNOWN:
         b.add(check, title, Status.UNKNOWN, severity,
               f"{title}: no usable answer ({p.error}); run the probe again, and if it repeats, capture the "
@@ -89,8 +102,11 @@ def _phase_finding(b: _Builder, p: PhaseResult) -> None:
         cause, ranked = b.reply_cause(p.replies)
         ev["explain"] = ranked
         cause = _xoauth2_cause(b, p, cause)
+    elif cause is None and p.phase is Phase.TOKEN and p.error:
+        cause, ranked = b.text_cause(p.error)
+        ev["explain"] = ranked
     if p.error:
-        message = f"{title} failed: {p.error}."
+        message = f"{title} failed: {p.error.rstrip('.')}."
     else:
         message = f"{title} failed: the server replied {_reply_words(p.reply)!r}."
     if cause is None:
@@ -106,6 +122,9 @@ def _pass_message(result: ProbeResult, p: PhaseResult) -> str:
         tls = result.tls
         peer = f", certificate for {tls.verified_name!r} verified" if tls.peer else ""
         return f"TLS is up: {tls.version}, {tls.cipher}{peer}."
+    if p.phase is Phase.TOKEN:
+        return (f"{p.detail.get('provider')} issued an SMTP token to the sending app in {p.elapsed_ms:.0f} ms "
+                "(the token is never shown; its claims are under probe.token).")
     if p.phase is Phase.AUTH:
         if not p.detail.get("signed_in"):
             return f"The server offers AUTH {p.detail.get('mechanism')}; no sign-in was attempted."
@@ -207,6 +226,17 @@ def _token(b: _Builder) -> None:
               + (f"; {'; '.join(lint.notes)}" if lint.notes else "") + ".", None, ev)
 
 
+def _no_token(b: _Builder) -> None:
+    """--token-from gave no token: the sign-in the probe was asked for did not happen."""
+    token = b.result.phase(Phase.TOKEN)
+    if token is None or token.status is PhaseStatus.OK:
+        return
+    check, title, severity = CHECKS[Phase.AUTH]
+    b.add(check, title, Status.UNKNOWN, severity,
+          f"Not tested: no token from {token.detail.get('provider')} ({token.error}); fix the token first, "
+          "then probe again.", None, {"stopped_at": Phase.TOKEN.value})
+
+
 def _basic_retirement(b: _Builder) -> None:
     result = b.result
     auth = result.phase(Phase.AUTH)
@@ -222,7 +252,9 @@ def _basic_retirement(b: _Builder) -> None:
 def _not_reached(b: _Builder) -> None:
     """Planned phases after the one that stopped the probe: unknown, naming where it stopped."""
     result = b.result
-    failure = result.first_failure
+    # Where the conversation stopped: a refused token does not stop it, a network failure after it does.
+    failure = next((p for p in result.phases if p.status is not PhaseStatus.OK and p.phase is not Phase.TOKEN),
+                   result.first_failure)
     if failure is None:
         return
     done = {p.phase for p in result.phases}
@@ -251,6 +283,7 @@ def build_findings(result: ProbeResult, catalogue: Catalogue, subject: str | Non
             if p.detail.get("offered") is False:
                 continue  # reported once, as probe.auth.offered
             if not p.detail.get("signed_in") and p.status is PhaseStatus.OK:
+                _no_token(b)
                 continue  # only the mechanism was checked
         _phase_finding(b, p)
         if p.phase in (Phase.TLS, Phase.STARTTLS) and p.status is PhaseStatus.OK:

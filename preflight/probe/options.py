@@ -8,6 +8,7 @@ from pathlib import Path
 from preflight.probe.result import Phase
 from preflight.probe.secrets import Secret
 from preflight.probe.target import Target, TlsMode
+from preflight.probe.tokenfrom import TokenRequest
 from preflight.probe.wire import Limits
 
 # --quit-after NAME: the last phase that runs.
@@ -47,16 +48,18 @@ class ProbeOptions:
     rcpt_to: tuple[str, ...] = ()
     send: bool = False
     quit_after: str | None = None
+    token_request: TokenRequest | None = None  # --token-from: the credentials come from the provider
 
 
 def plan(opts: ProbeOptions) -> list[Phase]:
-    phases = [Phase.CONNECT]
+    phases = [Phase.TOKEN] if opts.token_request is not None else []
+    phases.append(Phase.CONNECT)
     if opts.target.tls is TlsMode.IMPLICIT:
         phases.append(Phase.TLS)
     phases += [Phase.BANNER, Phase.EHLO]
     if opts.target.tls is TlsMode.STARTTLS:
         phases += [Phase.STARTTLS, Phase.EHLO_TLS]
-    if opts.credentials is not None or opts.mechanism:
+    if opts.credentials is not None or opts.mechanism or opts.token_request is not None:
         phases.append(Phase.AUTH)
     if opts.mail_from:
         phases.append(Phase.MAIL)

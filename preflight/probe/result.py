@@ -15,6 +15,7 @@ from preflight.probe.wire import Reply
 
 
 class Phase(StrEnum):
+    TOKEN = "token"  # --token-from: the sending service's own sign-in, before anything talks SMTP
     CONNECT = "connect"
     TLS = "tls"  # implicit TLS: the handshake right after connect
     BANNER = "banner"
@@ -30,6 +31,7 @@ class Phase(StrEnum):
 
 
 PHASE_EXIT: dict[Phase, ExitCode] = {
+    Phase.TOKEN: ExitCode.TOKEN,
     Phase.CONNECT: ExitCode.CONNECT,
     Phase.TLS: ExitCode.TLS,
     Phase.BANNER: ExitCode.BANNER,

@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from preflight.errors import InputError
 from preflight.probe.auth import MECHANISMS, PASSWORD_MECHANISMS, TOKEN_MECHANISMS
@@ -19,8 +21,12 @@ from preflight.probe.options import QUIT_AFTER, Credentials, ProbeOptions
 from preflight.probe.secrets import Secret, from_env, prompt_password, token_from_file
 from preflight.probe.session import run_probe
 from preflight.probe.target import TlsMode, resolve_target
+from preflight.probe.tokenfrom import OPTION_FLAGS, TokenRequest, token_request
 from preflight.probe.transcript import Entry, Transcript
 from preflight.probe.wire import Limits
+
+if TYPE_CHECKING:
+    from preflight.providers import Registry
 
 # What may go on an SMTP command line from the user: no spaces, no angle brackets, no control characters
 # (a CR/LF in an address would smuggle a second command onto the wire).
@@ -49,6 +55,21 @@ class ProbeArgs:
     timeout: float = 30.0
     fmt: str = "table"
     output: Path | None = None
+    # --token-from: the sending service's own sign-in (ids, paths and env var names, never a secret)
+    token_from: str | None = None
+    tenant: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    certificate: Path | None = None
+    certificate_password_env: str | None = None
+    cloud: str | None = None
+    key_file: Path | None = None
+
+    def token_options(self) -> dict[str, Any]:
+        return {"tenant": self.tenant, "client_id": self.client_id, "client_secret_env": self.client_secret_env,
+                "certificate": str(self.certificate) if self.certificate else None,
+                "certificate_password_env": self.certificate_password_env, "cloud": self.cloud,
+                "key_file": str(self.key_file) if self.key_file else None}
 
 
 def _choice(option: str, value: str | None, choices: tuple[str, ...], fold: bool = True) -> str | None:
@@ -80,9 +101,35 @@ def _ehlo_name(value: str | None) -> str:
     return name if name and _WIRE_SAFE.fullmatch(name) else "localhost"
 
 
+def _secret_options(args: ProbeArgs) -> list[str]:
+    return [o for o, v in (("--password-env", args.password_env), ("--password-prompt", args.password_prompt),
+                           ("--token-env", args.token_env), ("--token-file", args.token_file),
+                           ("--token-from", args.token_from)) if v]
+
+
+def _token_request(args: ProbeArgs, mechanism: str | None, registry: Callable[[], Registry] | None
+                   ) -> TokenRequest | None:
+    given = {k: v for k, v in args.token_options().items() if v is not None}
+    if not args.token_from:
+        if given:
+            flags = ", ".join(OPTION_FLAGS.get(k, k) for k in given)
+            raise InputError(f"{flags}: only with --token-from microsoft|google")
+        return None
+    if mechanism is not None and mechanism not in TOKEN_MECHANISMS:
+        raise InputError(f"--auth {mechanism} does not take a token; --token-from needs XOAUTH2 or OAUTHBEARER")
+    user = args.user or args.mail_from
+    if not user:
+        raise InputError("--token-from needs --user (the mailbox the sending service signs in as)")
+    user = _address("--user", user)
+    # The token request may prompt for a client secret only where a person can answer.
+    extra = {"timeout": args.timeout, "interactive": sys.stdin.isatty()}
+    if registry is None:
+        return token_request(args.token_from, user, given, extra)
+    return token_request(args.token_from, user, given, extra, registry)
+
+
 def _credentials(args: ProbeArgs, mechanism: str | None) -> Credentials | None:
-    given = [o for o, v in (("--password-env", args.password_env), ("--password-prompt", args.password_prompt),
-                            ("--token-env", args.token_env), ("--token-file", args.token_file)) if v]
+    given = [o for o in _secret_options(args) if o != "--token-from"]
     if len(given) > 1:
         raise InputError(f"give one secret, not {' and '.join(given)}")
     if not given:
@@ -110,7 +157,7 @@ def _credentials(args: ProbeArgs, mechanism: str | None) -> Credentials | None:
     return Credentials(user, token=secret) if oauth else Credentials(user, password=secret)
 
 
-def options(args: ProbeArgs) -> ProbeOptions:
+def options(args: ProbeArgs, registry: Callable[[], Registry] | None = None) -> ProbeOptions:
     """Validate everything, then read the secret (last, so a typo never costs a prompt)."""
     fmt = _choice("--format", args.fmt, ("table", "json"))
     assert fmt is not None
@@ -120,7 +167,13 @@ def options(args: ProbeArgs) -> ProbeOptions:
     quit_after = _choice("--quit-after", args.quit_after, tuple(QUIT_AFTER))
     if not 0 < args.timeout <= MAX_TIMEOUT:
         raise InputError(f"--timeout: {args.timeout:g} is not between 0 and {MAX_TIMEOUT:g} seconds")
-    target = resolve_target(args.target, args.port, TlsMode(tls) if tls else None, provider)
+    secrets = _secret_options(args)
+    if args.token_from and len(secrets) > 1:
+        raise InputError(f"give one secret, not {' and '.join(secrets)}")
+    # The token's issuer is whose fixes apply, unless the host or --provider says otherwise.
+    issuer = (args.token_from or "").lower()
+    target = resolve_target(args.target, args.port, TlsMode(tls) if tls else None,
+                            provider or (issuer if issuer in ("microsoft", "google") else None))
     mail_from = _address("--mail-from", args.mail_from) if args.mail_from else None
     rcpt_to = tuple(_address("--rcpt-to", r) for r in args.rcpt_to)
     if rcpt_to and not mail_from:
@@ -129,12 +182,16 @@ def options(args: ProbeArgs) -> ProbeOptions:
         raise InputError("--send needs --mail-from and --rcpt-to: it delivers a real test message")
     if args.ca_file is not None and not args.ca_file.is_file():
         raise InputError(f"--ca-file {args.ca_file}: no such file")
-    secret_given = any((args.password_env, args.password_prompt, args.token_env, args.token_file))
+    secret_given = bool(secrets)
     if secret_given and target.tls is TlsMode.NONE:
         raise InputError("refusing to send credentials without TLS: drop --tls none (use starttls or implicit)")
     if mechanism in PASSWORD_MECHANISMS and (args.token_env or args.token_file):
         raise InputError(f"--auth {mechanism} takes a password, not a token")
     ehlo = _ehlo_name(args.ehlo)
+    request = _token_request(args, mechanism, registry)
+    if request is not None:
+        return ProbeOptions(target, Limits(timeout=args.timeout), ehlo, args.ca_file, None, mechanism or "XOAUTH2",
+                            mail_from, rcpt_to, args.send, quit_after, request)
     credentials = _credentials(args, mechanism)
     return ProbeOptions(target, Limits(timeout=args.timeout), ehlo, args.ca_file, credentials, mechanism,
                         mail_from, rcpt_to, args.send, quit_after)
@@ -145,20 +202,21 @@ def _stdout_line(entry: Entry) -> None:
     sys.stdout.flush()
 
 
-def run(args: ProbeArgs, resolver: Resolver = resolve, now: datetime | None = None) -> int:
+def run(args: ProbeArgs, resolver: Resolver = resolve, now: datetime | None = None,
+        registry: Callable[[], Registry] | None = None) -> int:
     from preflight.causes import load_catalogue
     from preflight.output import color_enabled, write_text
     from preflight.probe.findings import build_findings
     from preflight.probe.render import findings_text, json_text
 
-    opts = options(args)
+    opts = options(args, registry)
     # The transcript is the progress: stream it live when it goes to the terminal anyway.
     stream = args.fmt.lower() == "table" and args.output is None
     transcript = Transcript(on_entry=_stdout_line if stream else None)
     if not stream:
         sys.stderr.write(f"Probing {opts.target.display}...\n")
     result = run_probe(opts, transcript, resolver, now)
-    subject = opts.credentials.user if opts.credentials else opts.mail_from
+    subject = opts.credentials.user if opts.credentials else result.auth.user or opts.mail_from
     findings = build_findings(result, load_catalogue(), subject)
     if args.fmt.lower() == "json":
         text = json_text(result, findings, now or datetime.now(UTC))

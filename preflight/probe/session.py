@@ -13,20 +13,23 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from preflight.errors import InputError
+from preflight.errors import InputError, SignInError
+from preflight.masking import mask_secrets
 from preflight.probe import auth as sasl
 from preflight.probe import tls as tlsmod
 from preflight.probe.net import Address, Resolver, resolve
-from preflight.probe.options import ProbeOptions, plan
+from preflight.probe.options import Credentials, ProbeOptions, plan
 from preflight.probe.result import Phase, PhaseResult, PhaseStatus, ProbeResult
 from preflight.probe.rules import load_rules
 from preflight.probe.token import lint
 from preflight.probe.transcript import Transcript
 from preflight.probe.wire import PhaseTimeout, ProtocolError, Reply, Wire, WireError
+from preflight.providers import TokenRefused
 
 MAX_ADDRESSES = 3
 
@@ -51,6 +54,11 @@ class Session:
             if creds.token is not None:
                 result.token = lint(creds.token.reveal(), creds.user, opts.target.provider, self.now)
         result.auth.needed = opts.mechanism
+        planned = list(result.planned)
+        if planned[:1] == [Phase.TOKEN]:
+            # Before connecting, as the sending service does; a refusal still lets the network phases run.
+            self._token()
+            planned = planned[1:]
         steps: dict[Phase, Callable[[], bool]] = {
             Phase.CONNECT: lambda: self._connect(addresses),
             Phase.TLS: self._implicit_tls,
@@ -65,11 +73,13 @@ class Session:
             Phase.MESSAGE: self._message,
         }
         try:
-            for phase in result.planned:
+            for phase in planned:
                 if not steps[phase]():
                     break
                 if phase in (Phase.EHLO, Phase.EHLO_TLS):
                     self._note_mechanisms()
+                if phase is Phase.AUTH and opts.token_request is not None and self.opts.credentials is None:
+                    break  # no token, no sign-in: MAIL/RCPT would only meet "not authenticated"
             self._goodbye()
         finally:
             if self.wire is not None:
@@ -222,6 +232,31 @@ class Session:
         handshake.elapsed_ms = (time.monotonic() - started) * 1000
         self.result.phases.append(handshake)
         return ok
+
+    def _token(self) -> None:
+        """--token-from: ask the provider for the sending app's token; its refusal is a finding, not a crash."""
+        request = self.opts.token_request
+        assert request is not None
+        self.result.auth.user, self.result.auth.method = request.user, "oauth"
+        self.transcript.info(request.describe() + "...")
+        started = time.monotonic()
+        try:
+            token = request.fetch()
+        except TokenRefused as exc:
+            detail: dict[str, Any] = {"provider": request.provider, "code": exc.code}
+            if exc.status is not None:
+                detail["http_status"] = exc.status
+            self._record(Phase.TOKEN, started, PhaseStatus.FAILED, error=(
+                f"{request.provider} refused the token request: {mask_secrets(str(exc))}"), **detail)
+            return
+        except SignInError as exc:  # not asked at all: nothing is known about the credentials
+            self._record(Phase.TOKEN, started, PhaseStatus.UNKNOWN, error=(
+                f"no token from {request.provider}: {mask_secrets(str(exc))}"), provider=request.provider)
+            return
+        self.opts = replace(self.opts, credentials=Credentials(request.user, token=token))
+        self.result.token = lint(token.reveal(), request.user, self.opts.target.provider, self.now)
+        self.transcript.info(f"{request.provider} issued a token ({self.result.token.kind}; never shown)")
+        self._record(Phase.TOKEN, started, PhaseStatus.OK, provider=request.provider)
 
     def _note_mechanisms(self) -> None:
         caps = self.result.capabilities_after

@@ -42,5 +42,10 @@ class _Provider:
 
         return collect_request(request)
 
+    def smtp_token(self, settings: Mapping[str, Any], user: str) -> str:
+        from providers.microsoft.smtptoken import smtp_token
+
+        return smtp_token(settings, user)
+
 
 provider = _Provider()
