@@ -85,6 +85,51 @@ class TokenRefused(SignInError):
         self.status = status
 
 
+class PackagedProvider:
+    """A provider laid out by convention, as both first-party plugins are: `<package>.checks.ALL_CHECKS`,
+    `<package>.commands.COMMANDS`, `<package>.run.collect_request`, `<package>.smtptoken.smtp_token`,
+    `data/permissions.toml` and `demo/*.json`. Each piece is imported only when it is used."""
+
+    def __init__(self, package: str, name: str, title: str) -> None:
+        self.package, self.name, self.title = package, name, title
+
+    def _attr(self, module: str, attr: str) -> Any:
+        from importlib import import_module
+
+        return getattr(import_module(f"{self.package}.{module}"), attr)
+
+    def checks(self) -> Sequence[Check]:
+        checks: Sequence[Check] = self._attr("checks", "ALL_CHECKS")
+        return checks
+
+    def permissions(self) -> Mapping[str, str]:
+        import tomllib
+        from importlib.resources import files
+
+        text = files(self.package).joinpath("data/permissions.toml").read_text(encoding="utf-8")
+        return {k: str(v) for k, v in tomllib.loads(text).items()}
+
+    def demo_snapshots(self) -> Sequence[Traversable]:
+        from importlib.resources import files
+
+        demo = files(self.package).joinpath("demo")
+        if not demo.is_dir():
+            return []
+        return sorted((f for f in demo.iterdir() if f.name.endswith(".json")), key=lambda f: f.name)
+
+    def commands(self) -> Mapping[str, Callable[..., Any]]:
+        commands: Mapping[str, Callable[..., Any]] = self._attr("commands", "COMMANDS")
+        return commands
+
+    def collect(self, request: CollectRequest) -> dict[str, Any]:
+        snapshot: dict[str, Any] = self._attr("run", "collect_request")(request)
+        return snapshot
+
+    def smtp_token(self, settings: Mapping[str, Any], user: str) -> str:
+        token: str = self._attr("smtptoken", "smtp_token")(settings, user)
+        return token
+
+
 class Registry:
     """Providers by name. Built from entry points by default; tests pass their own."""
 

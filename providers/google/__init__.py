@@ -1,51 +1,5 @@
 """Google Workspace provider plugin. Cheap to import: sign-in libraries load only when signing in."""
 
-from __future__ import annotations
+from preflight.providers import PackagedProvider
 
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from importlib.abc import Traversable
-from importlib.resources import files
-from typing import TYPE_CHECKING, Any
-
-from preflight.checks import Check
-
-if TYPE_CHECKING:
-    from preflight.providers import CollectRequest
-
-
-class _Provider:
-    name = "google"
-    title = "Google Workspace"
-
-    def checks(self) -> Sequence[Check]:
-        from providers.google.checks import ALL_CHECKS
-
-        return ALL_CHECKS
-
-    def permissions(self) -> Mapping[str, str]:
-        text = files(__name__).joinpath("data/permissions.toml").read_text(encoding="utf-8")
-        return {k: str(v) for k, v in tomllib.loads(text).items()}
-
-    def demo_snapshots(self) -> Sequence[Traversable]:
-        demo = files(__name__).joinpath("demo")
-        return sorted((f for f in demo.iterdir() if f.name.endswith(".json")), key=lambda f: f.name) \
-            if demo.is_dir() else []
-
-    def commands(self) -> Mapping[str, Callable[..., Any]]:
-        from providers.google.commands import COMMANDS
-
-        return COMMANDS
-
-    def collect(self, request: CollectRequest) -> dict[str, Any]:
-        from providers.google.run import collect_request
-
-        return collect_request(request)
-
-    def smtp_token(self, settings: Mapping[str, Any], user: str) -> str:
-        from providers.google.smtptoken import smtp_token
-
-        return smtp_token(settings, user)
-
-
-provider = _Provider()
+provider = PackagedProvider(__name__, "google", "Google Workspace")

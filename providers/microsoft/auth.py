@@ -192,7 +192,7 @@ class MicrosoftSignIn:
             path = tokencache.app_file(directory, s.client_id)
         self.cache = tokencache.TokenCache(path, persistence=self._persistence, warn=self._out)
         token_cache = self.cache.open()
-        self._app = self._build_app(token_cache)
+        self._app = self.build_app(token_cache)
         try:
             token = self._acquire("graph", interactive=True)
         finally:
@@ -201,7 +201,7 @@ class MicrosoftSignIn:
             self._rename_cache(path, tokencache.account_file(directory, self.username))
         return token
 
-    def _build_app(self, token_cache: Any) -> Any:
+    def build_app(self, token_cache: Any) -> Any:
         import msal
 
         s = self.settings

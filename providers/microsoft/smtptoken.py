@@ -55,8 +55,8 @@ def smtp_token(settings: Mapping[str, Any], user: str) -> str:
     timeout = float(settings.get("timeout") or DEFAULT_TIMEOUT)
     signin = MicrosoftSignIn(s, persistence=None, timeout=(timeout, timeout), out=lambda _msg: None)
     signin.check_inputs()  # the secret or certificate, read before anything touches the network
-    # No token cache: _build_app(None) leaves msal its default in-memory cache, gone when this returns.
-    app = signin._build_app(None)
+    # No token cache: build_app(None) leaves msal its default in-memory cache, gone when this returns.
+    app = signin.build_app(None)
     try:
         result = app.acquire_token_for_client(scopes=[s.cloud.exchange_scope])
     except requests.RequestException as exc:
