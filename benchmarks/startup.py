@@ -15,7 +15,7 @@ import time
 
 COMMANDS = {
     "--help": ["--help"],
-    "explain": ["explain", "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled"],
+    "explain": ["explain", "535 5.7.139 Authentication unsuccessful, basic authentication is disabled."],
     "causes": ["causes", "--format", "json"],
 }
 HEAVY = ("msal", "google.auth", "google_auth_oauthlib", "googleapiclient", "cryptography", "requests")
