@@ -35,7 +35,7 @@ class Cause:
             or self.remediation.get("generic")
             or next(iter(self.remediation.values()))
         )
-        return text.replace("{subject}", subject or "the mailbox")
+        return text.replace("{subject}", subject or "<mailbox>")
 
 
 class Catalogue:

@@ -208,11 +208,14 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
         provider = "google"
     provider = provider or _provider(body)
     found: dict[str, tuple[float, int]] = {}
+    # Which provider's fix to show when the text itself names none: the one whose pattern matched.
+    pattern_provider: dict[str, str | None] = {}
 
-    def add(cause: str, confidence: float, pos: int) -> None:
+    def add(cause: str, confidence: float, pos: int, by: str | None = None) -> None:
         old = found.get(cause)
         if old is None or confidence > old[0] or (confidence == old[0] and pos < old[1]):
             found[cause] = (confidence, pos)
+            pattern_provider[cause] = by
 
     for cause in catalogue.causes:
         for pattern in cause.patterns:
@@ -222,7 +225,7 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
             confidence = pattern.confidence
             if pattern.provider and provider and pattern.provider != provider:
                 confidence *= PROVIDER_MISMATCH
-            add(cause.id, confidence, m.start())
+            add(cause.id, confidence, m.start(), pattern.provider)
     if challenge is not None and "oauth-token-invalid" in catalogue:
         encoded, data = challenge
         notes.append(f"decoded Gmail XOAUTH2 challenge: {json.dumps(data, separators=(',', ':'))}")
@@ -233,7 +236,8 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
         key=lambda item: (-item[1], item[2]),
     )
     matches = [
-        Match(c, round(conf, 2), catalogue.get(c).title, catalogue.get(c).fix(provider)) for c, conf, _ in ranked
+        Match(c, round(conf, 2), catalogue.get(c).title, catalogue.get(c).fix(provider or pattern_provider.get(c)))
+        for c, conf, _ in ranked
     ]
     reply = parse_reply(text)
     if reply is not None:  # what is shown back never carries a credential the paste contained
