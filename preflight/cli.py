@@ -54,7 +54,10 @@ def evaluate_snapshots(
     snapshots = [snap_io.load(p) for p in paths]  # validate every file before evaluating any
     results = []
     for snap in snapshots:
-        provider = registry.get(snap.provider)
+        try:
+            provider = registry.get(snap.provider)
+        except InputError as exc:
+            raise InputError(f"{snap.source}: {exc}") from None
         results.append(evaluate(snap, provider.checks(), catalogue, now, provider.permissions()))
     return results
 
@@ -75,16 +78,11 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
         debug: Annotated[
             bool, typer.Option("--debug", help="Log HTTP calls and internals to stderr (secrets masked).")
         ] = False,
-        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
     ) -> None:
-        if debug or verbose:
-            import logging
+        if debug:
+            from preflight.output import enable_debug
 
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-            logger = logging.getLogger("preflight")
-            logger.addHandler(handler)
-            logger.setLevel(logging.DEBUG if debug else logging.INFO)
+            enable_debug()
 
     @app.command()
     def evaluate(
@@ -191,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     except SignInError as exc:
         sys.stderr.write(f"preflight: sign-in failed: {_one_line(str(exc))}\n")
         code = 4
+    except OSError as exc:  # a folder or file we were told to write to cannot be written
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"preflight: error: {where}{exc.strerror or type(exc).__name__}\n")
+        code = 2
     except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("preflight: interrupted\n")
         code = 130

@@ -24,7 +24,8 @@ class Exception_:
     def applies(self, f: Finding, today: date) -> bool:
         if self.expires is not None and today > self.expires:
             return False
-        if self.subject is not None and f.subject is not None and self.subject.lower() != f.subject:
+        # A mailbox's exception never covers a tenant-wide finding: that would hide it for every mailbox.
+        if self.subject is not None and self.subject.lower() != f.subject:
             return False
         return self.match in (f.check, f.cause)
 
@@ -41,7 +42,7 @@ def _run(check: Check, ctx: Context, permissions: Mapping[str, str]) -> Outcome 
             f"Could not read {exc.resource} ({exc.reason}).{hint}",
             {"resource": exc.resource, "error": exc.error or exc.reason, "grant": grant},
         )
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except Exception as exc:
         # A payload that is not the documented shape: say so instead of guessing or crashing.
         return Outcome(
             Status.UNKNOWN,

@@ -13,14 +13,31 @@ _PATTERNS = (
     re.compile(r"()\bya29\.[A-Za-z0-9._-]{10,}"),  # Google access token
     re.compile(r"()\b1//[A-Za-z0-9._-]{20,}"),  # Google refresh token
     re.compile(
-        r"""((?:client_secret|password|passwd|access_token|refresh_token|id_token|assertion|client_assertion)"""
+        r"""((?:client_secret|password|passwd|pass|pwd|secret|access_token|refresh_token|id_token|assertion|"""
+        r"""client_assertion)"""
         r"""["']?\s*[:=]\s*["']?)[^\s"'&,}]{4,}""",
         re.IGNORECASE,
     ),
 )
 
 
+# After a "334" challenge the client's next line is a SASL response: a user name or password in base64
+# (AUTH LOGIN), or a token. Transcripts mark it in many ways (" -> ", "C: ", "CLIENT -> SERVER: ").
+_CHALLENGE = re.compile(r"\b334\b[^\n]*\n")
+_CLIENT_LINE = re.compile(r"^(\s*(?:[\w.]+\s*)?(?:->|~>|>|C:|CLIENT -> SERVER:)?\s*)([A-Za-z0-9+/]{4,}={0,2})(\s*)$")
+
+
 def mask_secrets(text: str) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
-    return text
+    return _mask_sasl_responses(text)
+
+
+def _mask_sasl_responses(text: str) -> str:
+    lines = text.split("\n")
+    for i in range(1, len(lines)):
+        if _CHALLENGE.search(lines[i - 1] + "\n"):
+            m = _CLIENT_LINE.match(lines[i])
+            if m:
+                lines[i] = m.group(1) + MASK + m.group(3)
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -39,6 +40,24 @@ OutputOpt = Annotated[
 FailOnOpt = Annotated[
     FailOn, typer.Option("--fail-on", help="Lowest status that makes the exit code 1: fail (default) or warn.")
 ]
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is now (not the one at start-up), so redirection keeps working."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(self.format(record) + "\n")
+
+
+def enable_debug() -> None:
+    """--debug: preflight's own loggers to stderr. Only preflight.http logs requests, with secrets masked
+    in URLs and never headers or bodies. Calling it twice adds no second handler."""
+    logger = logging.getLogger("preflight")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def utcnow() -> datetime:

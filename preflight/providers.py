@@ -9,6 +9,7 @@ looks it up with getattr, so a provider without it still satisfies Provider.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,7 +141,11 @@ class Registry:
     def from_entry_points(cls) -> Registry:
         found = []
         for ep in entry_points(group=GROUP):
-            found.append(ep.load())
+            try:
+                found.append(ep.load())
+            except Exception as exc:  # one broken plugin must not take every command down with it
+                sys.stderr.write(f"preflight: warning: provider plugin {ep.name!r} failed to load "
+                                 f"({type(exc).__name__}: {exc}); it is skipped\n")
         return cls(found)
 
     @property

@@ -22,7 +22,7 @@ from preflight.audit.runner import run_audit
 from preflight.causes import load_catalogue
 from preflight.checks import Check, Context, Outcome, check, failed, passed
 from preflight.errors import InputError, SignInError
-from preflight.model import Severity, Verdict
+from preflight.model import Report, Severity, Verdict
 from preflight.output import make_report
 from preflight.providers import CollectRequest, Registry
 
@@ -234,3 +234,19 @@ def test_the_documented_demo_inventory_audits_offline(tmp_path: Path) -> None:
     assert len(report["targets"]) == 6 and not any(t["errors"] for t in report["targets"])
     contoso = next(t for t in report["targets"] if t["name"] == "Contoso (simulated)")
     assert any(f["accepted"] for f in contoso["findings"])
+
+
+def test_diff_sees_warn_to_fail_and_lines_up_a_report_with_a_snapshot() -> None:
+    from preflight.cli import as_of_date, default_registry, evaluate_snapshots
+
+    demo = Path(__file__).resolve().parent.parent / "providers" / "microsoft" / "demo" / "contoso.json"
+    registry = default_registry()
+    june, next_june = (make_report(evaluate_snapshots([demo], registry, as_of_date(day)))
+                       for day in ("2026-06-01", "2027-06-01"))
+    drift = diff_reports(june, next_june)
+    assert [n.check for _, n in drift[0].regressed] == ["ms.basic-auth-retirement"]  # warn -> fail
+    assert [n.check for _, n in diff_reports(next_june, june)[0].fixed] == ["ms.basic-auth-retirement"]
+    # the same tenant under an audit's display name is still the same tenant
+    renamed = Report.from_dict(june.to_dict())
+    renamed.targets[0].name = "Contoso (simulated)"
+    assert not diff_reports(renamed, june)[0].changed

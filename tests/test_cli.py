@@ -101,3 +101,12 @@ def test_explain_never_echoes_a_credential_from_the_paste(capsys: pytest.Capture
         assert code == 0 and "5.7.3" in out
         for secret in (jwt, "dXNlcj1qb2JzQGNvbnRvc28uY29tAWF1dGg9QmVhcmVyIHNlbnRpbmVs", "Sentinel-Pa55word"):
             assert secret not in out
+
+
+def test_explain_masks_auth_login_exchanges_as_transcripts_show_them(capsys: pytest.CaptureFixture[str]) -> None:
+    paste = ("<-  334 VXNlcm5hbWU6\n -> am9ic0Bjb250b3NvLmNvbQ==\n<-  334 UGFzc3dvcmQ6\n -> U2VudGluZWwtUGFzcw==\n"
+             "<** 535 5.7.3 Authentication unsuccessful\npass: Sentinel-Pass")
+    code, out, _ = run(["explain", paste, "--format", "json"], capsys)
+    assert code == 0 and "5.7.3" in out
+    for secret in ("am9ic0Bjb250b3NvLmNvbQ==", "U2VudGluZWwtUGFzcw==", "Sentinel-Pass"):
+        assert secret not in out

@@ -26,13 +26,16 @@ def audit(
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Tenants in parallel.")] = None,
     redact: Annotated[bool, typer.Option("--redact", help="Pseudonymise personal data in every output.")] = False,
     fail_on: FailOnOpt = FailOn.fail,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Evaluate date-dependent checks as of this day (YYYY-MM-DD).")
+    ] = None,
 ) -> None:
     """Audit many customer tenants from an inventory file: one report per customer and one across them."""
     if inventory == "init":
         raise typer.Exit(_init(path or Path("preflight-inventory.toml")))
     if path is not None:
         raise InputError(f"unexpected argument {str(path)!r} (only `audit init` takes a path)")
-    raise typer.Exit(_run(Path(inventory), output_dir, only or [], skip or [], workers, redact, fail_on))
+    raise typer.Exit(_run(Path(inventory), output_dir, only or [], skip or [], workers, redact, fail_on, as_of))
 
 
 def _init(path: Path) -> int:
@@ -47,7 +50,7 @@ def _init(path: Path) -> int:
 
 def _run(
     inv_path: Path, output_dir: Path | None, only: list[str], skip: list[str], workers: int | None,
-    redact: bool, fail_on: FailOn,
+    redact: bool, fail_on: FailOn, as_of: str | None,
 ) -> int:
     from dataclasses import replace
 
@@ -58,14 +61,15 @@ def _run(
     from preflight.audit.progress import AuditProgress
     from preflight.audit.runner import TenantRun, run_audit, select
     from preflight.causes import load_catalogue
-    from preflight.cli import default_registry
+    from preflight.cli import as_of_date, default_registry
     from preflight.exitcodes import exit_code
 
     registry = default_registry()
     inv = load_inventory(inv_path, registry.names)
     inv = replace(inv, customers=select(inv.customers, only, skip), workers=workers or inv.workers)
-    now = datetime.now(UTC)
-    out = output_dir or Path(f"preflight-audit-{now.strftime('%Y%m%d-%H%M%S')}")
+    started = datetime.now(UTC)
+    now = as_of_date(as_of) if as_of else started
+    out = output_dir or Path(f"preflight-audit-{started.strftime('%Y%m%d-%H%M%S')}")
     cache_root = Path(platformdirs.user_cache_dir("preflight", appauthor=False)) / "tenants"
     if out.resolve().is_relative_to(cache_root.resolve()) or cache_root.resolve().is_relative_to(out.resolve()):
         raise InputError(f"{out}: the output folder must not hold token caches; choose another folder")
@@ -124,14 +128,14 @@ def _redacted(run: Any, redactor: Any) -> Any:
 def diff(
     old: Annotated[Path, typer.Argument(help="Earlier report (report.json) or snapshot.")],
     new: Annotated[Path, typer.Argument(help="Later report or snapshot.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     as_of: Annotated[str | None, typer.Option("--as-of", help="Date for evaluating snapshots.")] = None,
 ) -> None:
     """What got fixed, what regressed and what is new between two audits. Exit 1 when something regressed."""
     from preflight.audit.diff import diff_reports, has_regressions, render_text, to_dict
 
-    if fmt not in ("text", "json"):
-        raise InputError(f"--format: {fmt!r} is not one of text, json")
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format: {fmt!r} is not one of table, json")
     drifts = diff_reports(_as_report(old, as_of), _as_report(new, as_of))
     if fmt == "json":
         sys.stdout.write(json.dumps(to_dict(drifts), indent=2) + "\n")
@@ -171,7 +175,7 @@ def redact(
     Pseudonyms are stable within one run; set PREFLIGHT_REDACT_KEY to keep them stable across runs.
     """
     redactor = _redactor()
-    outputs = []
+    outputs: list[tuple[Path, Any]] = []
     for path in files:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -179,9 +183,14 @@ def redact(
             raise InputError(f"{path}: cannot read file ({exc.strerror or type(exc).__name__})") from None
         except (ValueError, UnicodeDecodeError):
             raise InputError(f"{path}: not a JSON snapshot or report") from None
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if schema not in ("preflight.snapshot/v1", "preflight.report/v1"):
+            raise InputError(f"{path}: not a preflight snapshot or report (schema {schema!r})")
         target = output_dir / path.name
         if target.resolve() == path.resolve():
             raise InputError(f"{target}: would overwrite the original; choose another --output-dir")
+        if any(t == target for t, _ in outputs):
+            raise InputError(f"{path}: another file is also named {path.name}; redact them into separate folders")
         outputs.append((target, redactor.value(data)))
     output_dir.mkdir(parents=True, exist_ok=True)
     for target, data in outputs:

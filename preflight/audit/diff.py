@@ -14,7 +14,7 @@ Key = tuple[str, str | None, str | None]  # check, subject, method
 @dataclass
 class TenantDrift:
     tenant: str
-    fixed: list[tuple[Finding, Finding]] = field(default_factory=list)  # (old, new)
+    fixed: list[tuple[Finding | None, Finding]] = field(default_factory=list)  # (old, new)
     regressed: list[tuple[Finding | None, Finding]] = field(default_factory=list)
     became_unknown: list[tuple[Finding, Finding]] = field(default_factory=list)
     became_known: list[tuple[Finding, Finding]] = field(default_factory=list)
@@ -28,41 +28,50 @@ class TenantDrift:
                     self.added_tenant, self.removed_tenant))
 
 
-def _key(f: Finding) -> Key:
-    return (f.check, f.subject, f.method.value if f.method else None)
+_RANK = {Status.FAIL: 2, Status.WARN: 1}
 
 
-def _bad(f: Finding | None) -> bool:
-    return f is not None and f.status in (Status.FAIL, Status.WARN) and not f.accepted
+def _by_key(target: TargetResult | None) -> dict[Key, Finding]:
+    """Findings by (check, subject, method). A finding for every method (method null) counts for each
+    method the target was evaluated for, so a change that splits it per method still lines up."""
+    if target is None:
+        return {}
+    methods: list[str | None] = [*sorted({m.method.value for m in target.mailboxes})] or [None]
+    keyed: dict[Key, Finding] = {}
+    for f in target.findings:
+        for method in [f.method.value] if f.method else methods:
+            keyed[(f.check, f.subject, method)] = f
+    return keyed
+
+
+def _rank(f: Finding | None) -> int:
+    """How bad: 2 fail, 1 warn, 0 anything else (an accepted exception counts as resolved)."""
+    return 0 if f is None or f.accepted else _RANK.get(f.status, 0)
 
 
 def diff_targets(old: TargetResult | None, new: TargetResult | None) -> TenantDrift:
     name = (new or old).name if (new or old) else "?"  # type: ignore[union-attr]
     drift = TenantDrift(name, added_tenant=old is None, removed_tenant=new is None)
-    before = {_key(f): f for f in (old.findings if old else [])}
-    after = {_key(f): f for f in (new.findings if new else [])}
+    before, after = _by_key(old), _by_key(new)
     for key, now in after.items():
         was = before.get(key)
-        if _bad(now) and not _bad(was):
-            if was is None or was.status is not Status.UNKNOWN:
-                drift.regressed.append((was, now))
-            else:
-                drift.became_known.append((was, now))
-        elif _bad(was) and not _bad(now):
-            assert was is not None
-            (drift.became_unknown if now.status is Status.UNKNOWN else drift.fixed).append((was, now))
-        elif was is not None and was.status is not now.status and Status.UNKNOWN in (was.status, now.status):
+        if was is not None and was.status is not now.status and Status.UNKNOWN in (was.status, now.status):
             (drift.became_unknown if now.status is Status.UNKNOWN else drift.became_known).append((was, now))
-    drift.gone = [f for k, f in before.items() if k not in after and _bad(f)]
+        elif _rank(now) > _rank(was) and not drift.added_tenant:
+            drift.regressed.append((was, now))
+        elif _rank(now) < _rank(was):
+            drift.fixed.append((was, now))
+    drift.gone = [f for k, f in before.items() if k not in after and _rank(f)]
     return drift
 
 
 def diff_reports(old: Report, new: Report) -> list[TenantDrift]:
-    def by_name(r: Report) -> dict[str, TargetResult]:
-        return {t.name: t for t in r.targets}
+    # A tenant is the same tenant under another display name (an audit names it, evaluate does not).
+    def by_tenant(r: Report) -> dict[tuple[str, str], TargetResult]:
+        return {(t.provider, t.tenant.lower()): t for t in r.targets}
 
-    o, n = by_name(old), by_name(new)
-    return [diff_targets(o.get(name), n.get(name)) for name in dict.fromkeys([*o, *n])]
+    o, n = by_tenant(old), by_tenant(new)
+    return [diff_targets(o.get(key), n.get(key)) for key in dict.fromkeys([*o, *n])]
 
 
 def has_regressions(drifts: Sequence[TenantDrift]) -> bool:

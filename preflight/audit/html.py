@@ -49,8 +49,14 @@ def matrix(report: Report) -> str:
     for t in report.targets:
         verdicts = [m.verdict for m in t.mailboxes]
         ready = sum(v is Verdict.READY for v in verdicts)
-        state = "unknown" if t.errors else ("ready" if verdicts and ready == len(verdicts) else
-                                            "blocked" if Verdict.BLOCKED in verdicts else "incomplete")
+        if t.errors:
+            state = "unknown"
+        elif Verdict.BLOCKED in verdicts:
+            state = "blocked"
+        elif Verdict.INCOMPLETE in verdicts or not verdicts:
+            state = "incomplete"
+        else:
+            state = "at-risk" if Verdict.AT_RISK in verdicts else "ready"
         label = "could not audit" if t.errors else f"{ready}/{len(verdicts)} ready"
         cells = "".join(f'<td class="cell s-{s}">{html.e(text)}</td>' for s, text in (_cell(t, c) for c in causes))
         rows.append(f'<tr><th>{html.e(t.name)}</th><td>{html.chip(state, label)}</td>{cells}</tr>')

@@ -10,7 +10,7 @@ import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,10 @@ def _customer(
     if not isinstance(raw, dict):
         raise bad(None, "must be a table")
     merged = {**{k: v for k, v in defaults.items() if k != "workers"}, **raw}
+    if "snapshot" in raw:
+        ignored = sorted(k for k in ("mailboxes", "methods", "sender_ips", "from", "app_id") if k in raw)
+        if ignored:
+            raise bad(ignored[0], "comes from the snapshot for a customer with snapshot = ...; remove it")
     for k in raw:
         if k in SECRET_KEYS:
             warn(f"{path}:{loc.line(section, k)}: {section}.{k} holds a secret in the file; "
@@ -169,6 +173,8 @@ def _customer(
         froms = dict.fromkeys(mailboxes, froms)
     if not isinstance(froms, dict) or not all(ADDRESS.match(str(v)) for v in froms.values()):
         raise bad("from", "a From address, or a table of mailbox = From address")
+    if snapshot is not None and not (path.parent / Path(snapshot).expanduser()).is_file():
+        raise bad("snapshot", f"{snapshot!r}: no such file (paths are relative to the inventory)")
     skip = {"name", "provider", "mailboxes", "methods", "sender_ips", "from", "app_id", "snapshot", "exception"}
     return Customer(
         key=key,
@@ -181,11 +187,11 @@ def _customer(
         from_addresses={str(k).lower(): str(v) for k, v in froms.items()},
         app_id=merged.get("app_id"),
         snapshot=(path.parent / Path(snapshot).expanduser()) if snapshot else None,
-        exceptions=tuple(_exceptions(raw.get("exception", []), bad)),
+        exceptions=tuple(_exceptions(raw.get("exception", []), bad, mailboxes, snapshot is not None)),
     )
 
 
-def _exceptions(raw: Any, bad: Any) -> list[Exception_]:
+def _exceptions(raw: Any, bad: Any, mailboxes: list[str], from_snapshot: bool) -> list[Exception_]:
     if not isinstance(raw, list):
         raise bad("exception", "use [[customer.NAME.exception]] tables")
     result = []
@@ -193,8 +199,13 @@ def _exceptions(raw: Any, bad: Any) -> list[Exception_]:
         if not isinstance(item, dict) or not item.get("match") or not item.get("reason"):
             raise bad("exception", "each exception needs match (a check or cause id) and reason")
         expires = item.get("expires")
-        if expires is not None and not isinstance(expires, date):
+        if expires is not None and (not isinstance(expires, date) or isinstance(expires, datetime)):
             raise bad("exception", f"expires must be a date like 2027-03-31, not {expires!r}")
+        subject = item.get("subject")
+        known = {m.lower() for m in mailboxes}
+        unknown_box = isinstance(subject, str) and not from_snapshot and subject.lower() not in known
+        if subject is not None and (not isinstance(subject, str) or unknown_box):
+            raise bad("exception", f"subject {subject!r} is not one of this customer's mailboxes")
         result.append(Exception_(str(item["match"]), str(item["reason"]), item.get("subject"), expires))
     return result
 
@@ -224,9 +235,14 @@ from = { "jobs@contoso.com" = "no-reply@contoso.com" }
 # An accepted exception shows as "accepted" instead of failed until it expires.
 [[customer.contoso.exception]]
 match = "basic-auth-retirement"         # a check id or a cause id
-subject = "careers@contoso.com"         # optional: one mailbox
 reason = "Vendor moves to OAuth in January; tracked in CHG-1042"
 expires = 2027-01-31
+
+[[customer.contoso.exception]]
+match = "send-as-denied"
+subject = "careers@contoso.com"         # optional: only this mailbox's findings
+reason = "careers@ sends as itself from February"
+expires = 2027-02-28
 
 [customer.fabrikam]
 name = "Fabrikam Inc"
@@ -238,9 +254,9 @@ admin = "admin@fabrikam.example"        # the super admin the service account ac
 mailboxes = ["recruiting@fabrikam.example"]
 methods = ["basic", "oauth-app"]
 
-# A saved snapshot can stand in for a live sign-in (offline re-evaluation):
+# A saved snapshot can stand in for a live sign-in (offline re-evaluation); its mailboxes, methods and
+# options are the ones it was collected with:
 # [customer.northwind]
 # provider = "microsoft"
 # snapshot = "snapshots/northwind.json"
-# mailboxes = ["hr@northwind.example"]
 """

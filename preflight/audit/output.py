@@ -15,6 +15,7 @@ from preflight.audit.runner import TenantRun
 from preflight.model import Finding, Status, TargetResult
 from preflight.output import make_report
 from preflight.report import render
+from preflight.report.csv import safe
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,8 @@ def action_plan_csv(runs: Sequence[TenantRun]) -> str:
     for run in runs:
         for a in actions(run.result, run.customer.key):
             row = [a.customer, a.cause, a.title, a.severity, "; ".join(a.subjects), a.fix, "", "", ""]
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([safe(v) for v in row])
     return buf.getvalue()
-
-
-def _cell(value: str) -> str:
-    # A cell starting with = + - @ is a formula to a spreadsheet: neutralise it.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def write_tenant(run: TenantRun, out_dir: Path, now: datetime) -> Path:

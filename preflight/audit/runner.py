@@ -11,7 +11,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from preflight import snapshot as snap_io
 from preflight.audit.inventory import Customer, Inventory
@@ -81,7 +80,7 @@ def _run_one(
                           customer.exceptions)
         on_state(customer.key, "done")
     except (SignInError, InputError) as exc:
-        result = _failed(customer, f"{type(exc).__name__.replace('Error', '')}: {exc}")
+        result = _failed(customer, str(exc))
         on_state(customer.key, "failed")
     except Exception as exc:  # one tenant's unexpected fault must not end the audit
         log.debug("tenant %s failed", customer.key, exc_info=True)
@@ -146,17 +145,3 @@ def select(customers: Sequence[Customer], only: Sequence[str], skip: Sequence[st
         if name not in keys:
             raise InputError(f"no customer named {name!r} in the inventory (known: {', '.join(sorted(keys))})")
     return tuple(c for c in customers if (not only or c.key in only) and c.key not in skip)
-
-
-def summary_row(run: TenantRun) -> dict[str, Any]:
-    verdicts = [m.verdict.value for m in run.result.mailboxes]
-    return {
-        "customer": run.customer.key,
-        "name": run.customer.name,
-        "ready": verdicts.count("ready"),
-        "blocked": verdicts.count("blocked"),
-        "at_risk": verdicts.count("at-risk"),
-        "incomplete": verdicts.count("incomplete"),
-        "errors": run.result.errors,
-        "seconds": round(run.seconds, 2),
-    }

@@ -38,8 +38,8 @@ def choose(offered: list[str], password: bool, explicit: str | None) -> str:
     """The mechanism to use: the one asked for, XOAUTH2 for a token, else PLAIN or LOGIN as offered."""
     if explicit:
         return explicit
-    if not password:
-        return "XOAUTH2"
+    if not password:  # XOAUTH2 where offered (what Microsoft and Google document), else the RFC 7628 one
+        return "OAUTHBEARER" if "OAUTHBEARER" in offered and "XOAUTH2" not in offered else "XOAUTH2"
     for mech in PASSWORD_MECHANISMS:
         if mech in offered:
             return mech

@@ -125,7 +125,11 @@ class Session:
         for family, sockaddr in addresses[:MAX_ADDRESSES]:
             shown = f"[{sockaddr[0]}]:{sockaddr[1]}" if family == socket.AF_INET6 else f"{sockaddr[0]}:{sockaddr[1]}"
             self.transcript.info(f"Trying {target.host}:{target.port} ({shown})...")
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)  # fails where IPv6 is off in the kernel
+            except OSError as exc:
+                errors.append(("", f"{shown}: {exc.strerror or type(exc).__name__}"))
+                continue
             sock.settimeout(self.opts.limits.timeout)
             try:
                 sock.connect(sockaddr)

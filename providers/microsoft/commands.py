@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -50,22 +49,11 @@ def _err(message: str) -> None:
     sys.stderr.flush()
 
 
-class _StderrHandler(logging.Handler):
-    """Writes to whatever sys.stderr is when a record is logged."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        sys.stderr.write(self.format(record) + "\n")
-
-
 def _debug(enabled: bool) -> None:
-    # Only preflight.http logs: it masks secrets in URLs and never logs headers or bodies.
     if enabled:
-        log = logging.getLogger("preflight.http")
-        if not any(isinstance(h, _StderrHandler) for h in log.handlers):
-            handler = _StderrHandler()
-            handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-            log.addHandler(handler)
-        log.setLevel(logging.DEBUG)
+        from preflight.output import enable_debug
+
+        enable_debug()
 
 
 def _settings(

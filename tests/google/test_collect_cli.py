@@ -148,7 +148,7 @@ def test_no_secret_in_any_output(sample: tuple[World, dict[str, Any]], capsys: p
         _, out, err = run(world.check_args(snap, "--format", fmt, "--save-snapshot", str(saved)), capsys)
         texts += [out, err]
     _, out, err = run(["--debug", *world.check_args(snap)], capsys)
-    assert "preflight.http DEBUG GET https://127.0.0.1" in err  # the HTTP calls were logged, masked
+    assert "debug: preflight.http: GET https://127.0.0.1" in err  # the HTTP calls were logged, masked
     texts += [out, err]
     run(world.check_args(snap, "--format", "html", "--output", str(report)), capsys)
     texts += [saved.read_text(), report.read_text(), caplog.text]
