@@ -25,6 +25,11 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "google": ("key_file",),
 }
 OPTION_FLAGS = {name: "--" + name.replace("_", "-") for names in OPTIONS.values() for name in names}
+# What each first-party provider cannot do without: checked before any network, like every other input.
+REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "microsoft": (("tenant",), ("client_id",)),  # the secret may also come from a prompt
+    "google": (("key_file",),),
+}
 
 
 def _registry() -> Registry:
@@ -68,4 +73,8 @@ def token_request(provider: str, user: str, given: Mapping[str, Any], extra: Map
         stray = [OPTION_FLAGS.get(k, k) for k in settings if k not in allowed]
         if stray:
             raise InputError(f"--token-from {name} does not take {', '.join(stray)}")
+    for alternatives in REQUIRED.get(name, ()):
+        if not any(settings.get(k) for k in alternatives):
+            needed = " or ".join(OPTION_FLAGS.get(k, k) for k in alternatives)
+            raise InputError(f"--token-from {name} needs {needed}")
     return TokenRequest(name, user, {**settings, **extra}, source)
