@@ -271,3 +271,29 @@ def test_every_cause_the_probe_names_is_in_the_catalogue() -> None:
     hosts = tomllib.loads((source.parent / "data" / "smtp_hosts.toml").read_text())
     for host in hosts["host"]:
         assert host["tls"] in ("starttls", "implicit", "none") and host["provider"] in ("microsoft", "google")
+
+
+def test_token_mechanism_follows_what_the_server_offers() -> None:
+    from preflight.probe.auth import choose
+
+    assert choose(["LOGIN", "XOAUTH2", "OAUTHBEARER"], password=False, explicit=None) == "XOAUTH2"
+    assert choose(["OAUTHBEARER"], password=False, explicit=None) == "OAUTHBEARER"
+    assert choose([], password=False, explicit=None) == "XOAUTH2"
+
+
+def test_token_from_settings_are_checked_before_any_network() -> None:
+    import pytest
+
+    from preflight.errors import InputError
+    from preflight.probe.tokenfrom import token_request
+    from preflight.providers import Registry
+
+    class Plugin:
+        name = "microsoft"
+
+        def smtp_token(self, settings: object, user: str) -> str:
+            raise AssertionError("no token may be requested")
+
+    with pytest.raises(InputError, match="needs --client-id"):
+        token_request("microsoft", "a@contoso.com", {"tenant": "contoso.com"}, {},
+                      registry=lambda: Registry([Plugin()]))  # type: ignore[list-item]
