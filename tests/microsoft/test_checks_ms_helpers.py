@@ -188,11 +188,14 @@ def test_named_and_country_locations() -> None:
     assert not ca.narrows_by_location({"locations": None})
 
 
-def test_location_check_without_sender_ip_is_skipped_and_a_bad_one_is_unknown() -> None:
+def test_location_check_without_sender_ip_is_unknown_and_so_is_a_bad_one() -> None:
     data = fixture("ca-location-outside")
     data["options"]["sender_ips"] = []
-    f = find(run(data), "ms.ca-location")
-    assert f.status is Status.SKIPPED and "--sender-ip" in f.message
+    result = run(data)
+    f = find(result, "ms.ca-location")
+    assert f.status is Status.UNKNOWN and "--sender-ip CIDR" in f.message
+    assert "'Block sign-in outside trusted locations' (enabled)" in f.message
+    assert {m.verdict.value for m in result.mailboxes if m.method.value == "basic"} == {"incomplete"}
     data["options"]["sender_ips"] = ["not-an-ip"]
     assert find(run(data), "ms.ca-location").status is Status.UNKNOWN
     data["options"]["sender_ips"] = ["198.51.100.20"]  # the trusted head office

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
+from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 from providers.microsoft.checks import ca
@@ -168,9 +168,11 @@ def ca_location(ctx: Context) -> Outcome:
         return passed(f"No enabled Conditional Access policy blocks sign-in by location for {ctx.subject}.",
                       {"conditionalAccessPolicies": "none applies"})
     if not ctx.options.sender_ips:
-        names = ", ".join(map(_label, scan.hits)) or "A policy"
-        return skipped(f"{names} blocks sign-in by location, and no sender IP was given: pass --sender-ip "
-                       "with the sending service's published IP ranges to evaluate it.")
+        # Which side of the location condition the sender is on decides the verdict: without it, unknown.
+        names = ", ".join(map(_label, scan.hits)) or "A policy that may cover this user"
+        return unknown(f"{names} blocks sign-in by location, and no sender IP was given: pass --sender-ip "
+                       "CIDR with the sending service's outbound IP ranges to evaluate it.",
+                       _evidence(scan.hits, **{"options.sender_ips": []}))
     senders = _senders(ctx)
     if isinstance(senders, Outcome):
         return senders
