@@ -180,14 +180,20 @@ def _provider(text: str) -> str | None:
     return "microsoft" if ms > google else "google"
 
 
+def decode_challenge(encoded: str) -> dict[str, Any] | None:
+    """The JSON of an XOAUTH2 / OAUTHBEARER error challenge (`334 <base64>`), or None if it is not one."""
+    try:
+        data = json.loads(base64.b64decode(encoded.strip(), validate=True).decode("utf-8"))
+    except (binascii.Error, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _challenge(body: str) -> tuple[str, dict[str, Any]] | None:
     """A Gmail / RFC 7628 XOAUTH2 error challenge: `334 <base64 JSON with status, schemes, scope>`."""
     for m in _CHALLENGE.finditer(body):
-        try:
-            data = json.loads(base64.b64decode(m.group(1), validate=True).decode("utf-8"))
-        except (binascii.Error, ValueError):
-            continue
-        if isinstance(data, dict) and "status" in data:
+        data = decode_challenge(m.group(1))
+        if data is not None and "status" in data:
             return m.group(1), data
     return None
 

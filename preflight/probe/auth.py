@@ -6,11 +6,11 @@ The transcript gets a description of each credential line ("[password hidden]"),
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from preflight.explain import decode_challenge
 from preflight.probe.secrets import Secret
 from preflight.probe.wire import Reply, Wire
 
@@ -95,15 +95,11 @@ def _login(wire: Wire, user: str, secret: Secret) -> Exchange:
     return _finish(wire, ex, reply)
 
 
-def decode_challenge(reply: Reply) -> dict[str, Any] | None:
+def challenge_of(reply: Reply) -> dict[str, Any] | None:
     """An XOAUTH2 error challenge: `334 <base64 JSON with status, schemes, scope>`."""
     if reply.code != 334 or not reply.lines:
         return None
-    try:
-        data = json.loads(base64.b64decode(reply.lines[0].strip(), validate=True).decode("utf-8"))
-    except (binascii.Error, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return decode_challenge(reply.lines[0])
 
 
 def _bearer(wire: Wire, mechanism: str, user: str, payload: str, abort: str) -> Exchange:
@@ -113,7 +109,7 @@ def _bearer(wire: Wire, mechanism: str, user: str, payload: str, abort: str) -> 
     reply = wire.command(f"AUTH {mechanism} {_b64(payload)}", shown=shown)
     ex.replies.append(reply)
     if reply.code == 334:
-        ex.challenge = decode_challenge(reply)
+        ex.challenge = challenge_of(reply)
         if ex.challenge is not None:
             wire.transcript.info(f"{mechanism} error challenge: {json.dumps(ex.challenge, separators=(',', ':'))}")
         # The client must answer the error challenge (XOAUTH2: an empty line; OAUTHBEARER: a single ^A,
