@@ -345,3 +345,45 @@ def test_full_access_for_the_app_cannot_be_judged_when_exchange_names_are_unknow
     data = fixture("oauth-app-no-mailbox-permission")
     data["org"]["exchangeServicePrincipals"] = FORBIDDEN
     assert find(run(data), "ms.oauth-mailbox-permission").status is Status.UNKNOWN
+
+
+# -- Conditional Access: grant controls a password cannot satisfy -------------------------------------
+
+@pytest.mark.parametrize(("grant", "cause", "named"), [
+    ({"operator": "OR", "builtInControls": ["compliantDevice", "domainJoinedDevice"]}, "ca-legacy-auth-block",
+     "compliantDevice or domainJoinedDevice"),
+    ({"operator": "AND", "builtInControls": ["approvedApplication"],
+      "termsOfUse": ["0f3f3d2a-6c3e-4a59-9a8e-2d1f7f0b7c11"]}, "ca-legacy-auth-block",
+     "approvedApplication and termsOfUse"),
+    ({"operator": "OR", "builtInControls": ["compliantApplication", "passwordChange"]}, "ca-legacy-auth-block",
+     "compliantApplication or passwordChange"),
+    ({"operator": "OR", "builtInControls": [], "customAuthenticationFactors": ["Duo"]}, "ca-legacy-auth-block",
+     "customAuthenticationFactors"),
+    ({"operator": "OR", "builtInControls": ["mfa", "compliantDevice"]}, "mfa-required", "mfa or compliantDevice"),
+    ({"operator": "OR", "builtInControls": [], "authenticationStrength": {
+        "id": "00000000-0000-0000-0000-000000000004", "displayName": "Phishing-resistant MFA"}}, "mfa-required",
+     "authenticationStrength 'Phishing-resistant MFA'"),
+])
+def test_any_grant_control_blocks_a_password_only_sign_in(grant: dict[str, Any], cause: str, named: str) -> None:
+    data = fixture("ca-mfa")
+    empty = {"customAuthenticationFactors": [], "termsOfUse": [], "authenticationStrength": None}
+    data["org"]["conditionalAccessPolicies"][0]["grantControls"] = {**empty, **grant}
+    f = find(run(data), "ms.ca-mfa")
+    assert (f.status, f.cause) == (Status.FAIL, cause)
+    assert f"'Require MFA for all users' (enabled) requires {named}" in f.message
+
+
+def test_a_policy_with_session_controls_only_grants_a_password_sign_in() -> None:
+    data = fixture("ca-mfa")
+    data["org"]["conditionalAccessPolicies"][0]["grantControls"] = None
+    assert find(run(data), "ms.ca-mfa").status is Status.PASS
+
+
+def test_enabled_grant_controls_outside_trusted_locations_without_sender_ip_are_unknown() -> None:
+    data = fixture("ca-mfa")
+    data["org"]["conditionalAccessPolicies"][0]["conditions"]["locations"] = {
+        "includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}
+    f = find(run(data), "ms.ca-mfa")
+    assert f.status is Status.UNKNOWN and "--sender-ip CIDR" in f.message
+    data["org"]["conditionalAccessPolicies"][0]["state"] = "enabledForReportingButNotEnforced"
+    assert find(run(data), "ms.ca-mfa").status is Status.WARN

@@ -41,10 +41,39 @@ def _blocks_by_location(policy: Policy) -> bool:
     return _blocks(policy) and ca.narrows_by_location(policy["conditions"])
 
 
-def _needs_mfa(policy: Policy) -> bool:
+def _grant_controls(policy: Policy) -> list[str]:
+    """What a sign-in must present to be granted (block aside). A password-only SMTP AUTH sign-in can
+    present none of them: no MFA, no device or app claim, no terms-of-use acceptance, no password change."""
     grant = policy.get("grantControls") or {}
-    controls = grant.get("builtInControls") or []
-    return "block" not in controls and ("mfa" in controls or grant.get("authenticationStrength") is not None)
+    controls = [str(c) for c in grant.get("builtInControls") or [] if c != "block"]
+    strength = grant.get("authenticationStrength")
+    if strength is not None:
+        name = strength.get("displayName") if isinstance(strength, Mapping) else None
+        controls.append(f"authenticationStrength '{name}'" if name else "authenticationStrength")
+    if grant.get("termsOfUse"):
+        controls.append("termsOfUse")
+    if grant.get("customAuthenticationFactors"):
+        controls.append("customAuthenticationFactors")
+    return controls
+
+
+def _needs_controls(policy: Policy) -> bool:
+    return not _blocks(policy) and bool(_grant_controls(policy))
+
+
+def _asks_mfa(policy: Policy) -> bool:
+    grant = policy.get("grantControls") or {}
+    return "mfa" in (grant.get("builtInControls") or []) or grant.get("authenticationStrength") is not None
+
+
+def _controls_text(policy: Policy) -> str:
+    joiner = " and " if str((policy.get("grantControls") or {}).get("operator")).upper() == "AND" else " or "
+    return f"{_label(policy)} requires {joiner.join(_grant_controls(policy))}"
+
+
+def _controls_cause(policies: list[Policy]) -> str:
+    # mfa-required is what the user meets when MFA is asked; any other control is an indirect legacy block.
+    return "mfa-required" if any(map(_asks_mfa, policies)) else "ca-legacy-auth-block"
 
 
 @dataclass
@@ -117,9 +146,9 @@ class _Found:
         else:
             self.reasons.append(f"{_label(policy)} applies when {narrowed_by}")
 
-    def outcome(self, now_fine: str, **evidence: Any) -> Outcome | None:
+    def outcome(self, now_fine: str, cause: str | None = None, **evidence: Any) -> Outcome | None:
         if self.at_risk:
-            return warned(f"{now_fine}, but {'; '.join(self.reasons)}.", _evidence(self.at_risk, **evidence))
+            return warned(f"{now_fine}, but {'; '.join(self.reasons)}.", _evidence(self.at_risk, **evidence), cause)
         return None
 
 
@@ -202,13 +231,13 @@ def ca_location(ctx: Context) -> Outcome:
         f"policy blocks for {ctx.subject}.", _evidence(scan.hits, **evidence))
 
 
-@check("ms.ca-mfa", "Conditional Access: MFA for legacy clients", severity=Severity.HIGH, cause="mfa-required",
-       methods=(Method.BASIC,), order=36,
+@check("ms.ca-mfa", "Conditional Access: MFA or other grant controls for legacy clients", severity=Severity.HIGH,
+       cause="mfa-required", methods=(Method.BASIC,), order=36,
        reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf"), provider=P)
 @for_existing
 def ca_mfa(ctx: Context) -> Outcome:
-    scan = _scan(ctx, _needs_mfa)
-    found = _Found()
+    scan = _scan(ctx, _needs_controls)
+    found, cannot_tell = _Found(), []
     for policy in scan.hits:
         narrowed = _narrowed(policy)
         if ca.narrows_by_location(policy["conditions"]):
@@ -223,14 +252,26 @@ def ca_mfa(ctx: Context) -> Outcome:
                 if ca.Where.IN not in wheres:
                     if ca.Where.UNKNOWN not in wheres:
                         continue
-                    narrowed = "the sender is in one of its country locations, which preflight cannot match"
+                    narrowed = "the sender is in one of its locations, which preflight cannot match to an IP address"
+            if policy["state"] == ca.ENABLED:
+                cannot_tell.append((policy, narrowed))  # enforced wherever it applies: cannot call it a risk
+                continue
         found.add(policy, narrowed)
+    controls = {p.get("displayName") or p["id"]: _grant_controls(p) for p in scan.hits}
     if found.enforced:
-        return failed(f"Conditional Access policy {', '.join(map(_label, found.enforced))} requires multi-factor "
-                      f"authentication from legacy clients for {ctx.subject}; a password-only SMTP AUTH sign-in "
-                      "cannot satisfy it.", _evidence(found.enforced))
+        return failed(f"Conditional Access {'; '.join(map(_controls_text, found.enforced))} from legacy clients for "
+                      f"{ctx.subject}; a password-only SMTP AUTH sign-in cannot satisfy any grant control, so it "
+                      "is refused.", _evidence(found.enforced, grantControls=controls),
+                      cause=_controls_cause(found.enforced))
     if scan.undecided:
         raise scan.undecided[0]
-    return found.outcome("MFA is not required for Basic SMTP sign-in now") or passed(
-        f"No enabled Conditional Access policy requires MFA from legacy clients for {ctx.subject}.",
-        {"conditionalAccessPolicies": "none applies"})
+    if cannot_tell:
+        policies = [p for p, _ in cannot_tell]
+        return unknown(f"Conditional Access {'; '.join(_controls_text(p) + f' when {why}' for p, why in cannot_tell)}"
+                       f"; a password-only SMTP AUTH sign-in cannot satisfy it. Pass --sender-ip CIDR with the "
+                       "sending service's outbound ranges (as IP named locations) to evaluate it.",
+                       _evidence(policies, grantControls=controls))
+    return found.outcome("Basic SMTP sign-in needs no grant control now", _controls_cause(found.at_risk),
+                         grantControls=controls) or passed(
+        f"No enabled Conditional Access policy requires MFA or another grant control from legacy clients for "
+        f"{ctx.subject}.", {"conditionalAccessPolicies": "none applies"})
