@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from preflight.errors import InputError, SignInError
-from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
+from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt, TextFormat, TextFormatOpt
 
 if TYPE_CHECKING:
     from preflight.model import TargetResult
@@ -115,7 +115,7 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
     def explain(
         text: Annotated[str | None, typer.Argument(help="The error text. Omit to read --file or stdin.")] = None,
         file: Annotated[Path | None, typer.Option("--file", help="Read the error text from a file.")] = None,
-        fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+        fmt: TextFormatOpt = TextFormat.table,
         provider: Annotated[
             str | None, typer.Option("--provider", help="microsoft or google, for the right fix.")
         ] = None,
@@ -123,21 +123,21 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
         """Turn an SMTP / OAuth error message into its cause and fix."""
         from preflight.explain_cli import run_explain
 
-        raise typer.Exit(run_explain(text, file, fmt, provider))
+        raise typer.Exit(run_explain(text, file, fmt.value, provider))
 
     @app.command()
-    def causes(fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table") -> None:
+    def causes(fmt: TextFormatOpt = TextFormat.table) -> None:
         """List the cause catalogue."""
         from preflight.listing import list_causes
 
-        list_causes(fmt)
+        list_causes(fmt.value)
 
     @app.command()
-    def checks(fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table") -> None:
+    def checks(fmt: TextFormatOpt = TextFormat.table) -> None:
         """List the registered checks of every provider."""
         from preflight.listing import list_checks
 
-        list_checks(registry_factory(), fmt)
+        list_checks(registry_factory(), fmt.value)
 
     from preflight.audit.cli import audit, diff, redact
     from preflight.probe.cli import probe

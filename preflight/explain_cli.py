@@ -38,8 +38,6 @@ def run_explain(text: str | None, file: Path | None, fmt: str, provider: str | N
     from preflight.causes import load_catalogue
     from preflight.explain import explain
 
-    if fmt not in ("table", "json"):
-        raise InputError(f"--format: {fmt!r} is not one of table, json")
     if provider not in (None, "microsoft", "google"):
         raise InputError(f"--provider: {provider!r} is not one of microsoft, google")
     result = explain(_read(text, file), load_catalogue(), provider)

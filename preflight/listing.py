@@ -7,15 +7,8 @@ import sys
 from typing import Any
 
 from preflight.causes import load_catalogue
-from preflight.errors import InputError
 from preflight.output import color_enabled
 from preflight.providers import Registry
-
-
-def _fmt(fmt: str) -> str:
-    if fmt not in ("table", "json"):
-        raise InputError(f"--format: {fmt!r} is not one of table, json")
-    return fmt
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -32,7 +25,7 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 def list_causes(fmt: str) -> None:
     cat = load_catalogue()
-    if _fmt(fmt) == "json":
+    if fmt == "json":
         data = [
             {"id": c.id, "layer": c.layer, "title": c.title, "explanation": c.explanation,
              "remediation": c.remediation, "docs": c.docs}
@@ -50,7 +43,7 @@ def list_checks(registry: Registry, fmt: str) -> None:
         for p in registry.all()
         for c in p.checks()
     ]
-    if _fmt(fmt) == "json":
+    if fmt == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     _table(

@@ -33,6 +33,14 @@ class FailOn(StrEnum):
     warn = "warn"
 
 
+class TextFormat(StrEnum):
+    """For commands whose output is not a report: a table for people, JSON for scripts."""
+
+    table = "table"
+    json = "json"
+
+
+TextFormatOpt = Annotated[TextFormat, typer.Option("--format", "-f", help="Output format.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of stdout.")

@@ -37,7 +37,7 @@ def snapshot_file(tmp_path: Path, **over: object) -> Path:
         (["evaluate", "missing.json"], "missing.json: cannot read file"),
         (["evaluate", "--bogus"], "No such option: --bogus"),
         (["evaluate", "x.json", "--format", "pdf"], "--format"),
-        (["causes", "--format", "yaml"], "--format: 'yaml' is not one of table, json"),
+        (["causes", "--format", "yaml"], "'yaml' is not one of 'table', 'json'"),
         (["evaluate", "x.json", "--as-of", "yesterday"], "--as-of: 'yesterday' is not a date"),
         (["explain", "--file", "missing.txt"], "missing.txt: cannot read file"),
         (["explain", "   "], "the error text is empty"),

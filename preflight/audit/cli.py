@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from preflight.errors import InputError
-from preflight.output import FailOn, FailOnOpt
+from preflight.output import FailOn, FailOnOpt, TextFormat, TextFormatOpt
 
 
 def audit(
@@ -128,16 +128,14 @@ def _redacted(run: Any, redactor: Any) -> Any:
 def diff(
     old: Annotated[Path, typer.Argument(help="Earlier report (report.json) or snapshot.")],
     new: Annotated[Path, typer.Argument(help="Later report or snapshot.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    fmt: TextFormatOpt = TextFormat.table,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Date for evaluating snapshots.")] = None,
 ) -> None:
     """What got fixed, what regressed and what is new between two audits. Exit 1 when something regressed."""
     from preflight.audit.diff import diff_reports, has_regressions, render_text, to_dict
 
-    if fmt not in ("table", "json"):
-        raise InputError(f"--format: {fmt!r} is not one of table, json")
     drifts = diff_reports(_as_report(old, as_of), _as_report(new, as_of))
-    if fmt == "json":
+    if fmt is TextFormat.json:
         sys.stdout.write(json.dumps(to_dict(drifts), indent=2) + "\n")
     else:
         sys.stdout.write(render_text(drifts))
