@@ -146,9 +146,11 @@ class _Found:
         else:
             self.reasons.append(f"{_label(policy)} applies when {narrowed_by}")
 
-    def outcome(self, now_fine: str, cause: str | None = None, **evidence: Any) -> Outcome | None:
+    def outcome(self, now_fine: str, evidence: Mapping[str, Any] | None = None, cause: str | None = None
+                ) -> Outcome | None:
         if self.at_risk:
-            return warned(f"{now_fine}, but {'; '.join(self.reasons)}.", _evidence(self.at_risk, **evidence), cause)
+            return warned(f"{now_fine}, but {'; '.join(self.reasons)}.", _evidence(self.at_risk, **(evidence or {})),
+                          cause)
         return None
 
 
@@ -226,7 +228,7 @@ def ca_location(ctx: Context) -> Outcome:
                        "match to an IP address (a country location or an unknown location id): check the "
                        "sender's country against it, or add the sender range as an IP named location.",
                        _evidence(cannot_tell, **evidence))
-    return found.outcome("Sign-in from the sender IPs is not blocked now", **evidence) or passed(
+    return found.outcome("Sign-in from the sender IPs is not blocked now", evidence) or passed(
         f"The sender IPs {', '.join(map(str, senders))} are outside every location that a Conditional Access "
         f"policy blocks for {ctx.subject}.", _evidence(scan.hits, **evidence))
 
@@ -271,7 +273,7 @@ def ca_mfa(ctx: Context) -> Outcome:
                        f"; a password-only SMTP AUTH sign-in cannot satisfy it. Pass --sender-ip CIDR with the "
                        "sending service's outbound ranges (as IP named locations) to evaluate it.",
                        _evidence(policies, grantControls=controls))
-    return found.outcome("Basic SMTP sign-in needs no grant control now", _controls_cause(found.at_risk),
-                         grantControls=controls) or passed(
+    return found.outcome("Basic SMTP sign-in needs no grant control now", {"grantControls": controls},
+                         _controls_cause(found.at_risk)) or passed(
         f"No enabled Conditional Access policy requires MFA or another grant control from legacy clients for "
         f"{ctx.subject}.", {"conditionalAccessPolicies": "none applies"})
