@@ -332,12 +332,21 @@ def test_admin_consent_covers_everyone_without_reading_consent_settings() -> Non
     assert find(run(data), "ms.oauth-delegated-consent", "bob@contoso.com").status is Status.PASS
 
 
-def test_app_only_accepts_send_as_instead_of_full_access() -> None:
+def test_app_only_needs_full_access_and_send_as_alone_fails_with_the_fix() -> None:
     data = fixture("oauth-app-no-mailbox-permission")
     sp_id = data["org"]["servicePrincipal"]["id"]
     data["mailboxes"][J]["recipientPermissions"].append(
         {"Identity": "jobs", "Trustee": sp_id, "AccessControlType": "Allow", "AccessRights": ["SendAs"],
          "IsInherited": False, "InheritanceType": "None"})
+    f = find(run(data), "ms.oauth-mailbox-permission")
+    assert f.status is Status.FAIL and "Add-MailboxPermission -Identity jobs@contoso.com" in f.message
+    assert "-AccessRights FullAccess" in f.message
+    # the verdict rests on FullAccess only: an unreadable Get-RecipientPermission changes nothing
+    data["mailboxes"][J]["recipientPermissions"] = FORBIDDEN
+    assert find(run(data), "ms.oauth-mailbox-permission").status is Status.FAIL
+    data["mailboxes"][J]["mailboxPermissions"].append(
+        {"Identity": "jobs", "User": sp_id, "AccessRights": ["FullAccess"], "Deny": False, "InheritanceType": "All",
+         "IsInherited": False, "IsValid": True, "ObjectState": "Unchanged"})
     assert find(run(data), "ms.oauth-mailbox-permission").status is Status.PASS
 
 

@@ -261,18 +261,18 @@ def ca_mfa(ctx: Context) -> Outcome:
         found.add(policy, narrowed)
     controls = {p.get("displayName") or p["id"]: _grant_controls(p) for p in scan.hits}
     if found.enforced:
-        return failed(f"Conditional Access {'; '.join(map(_controls_text, found.enforced))} from legacy clients for "
-                      f"{ctx.subject}; a password-only SMTP AUTH sign-in cannot satisfy any grant control, so it "
-                      "is refused.", _evidence(found.enforced, grantControls=controls),
-                      cause=_controls_cause(found.enforced))
+        which = "; ".join(map(_controls_text, found.enforced))
+        return failed(f"Conditional Access policy {which} from legacy clients for {ctx.subject}; a password-only "
+                      "SMTP AUTH sign-in cannot satisfy any grant control, so it is refused.",
+                      _evidence(found.enforced, grantControls=controls), cause=_controls_cause(found.enforced))
     if scan.undecided:
         raise scan.undecided[0]
     if cannot_tell:
         policies = [p for p, _ in cannot_tell]
-        return unknown(f"Conditional Access {'; '.join(_controls_text(p) + f' when {why}' for p, why in cannot_tell)}"
-                       f"; a password-only SMTP AUTH sign-in cannot satisfy it. Pass --sender-ip CIDR with the "
-                       "sending service's outbound ranges (as IP named locations) to evaluate it.",
-                       _evidence(policies, grantControls=controls))
+        which = "; ".join(f"{_controls_text(p)} when {why}" for p, why in cannot_tell)
+        return unknown(f"Conditional Access policy {which}; a password-only SMTP AUTH sign-in cannot satisfy it. "
+                       "Pass --sender-ip CIDR with the sending service's outbound ranges (as IP named locations) "
+                       "to evaluate it.", _evidence(policies, grantControls=controls))
     return found.outcome("Basic SMTP sign-in needs no grant control now", {"grantControls": controls},
                          _controls_cause(found.at_risk)) or passed(
         f"No enabled Conditional Access policy requires MFA or another grant control from legacy clients for "

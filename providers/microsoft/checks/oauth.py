@@ -7,7 +7,6 @@ from typing import Any
 
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
-from preflight.snapshot import Unavailable
 from providers.microsoft.checks.principals import app_names, exchange_sp, granted
 from providers.microsoft.checks.values import data, for_existing, optional_org, same
 
@@ -119,10 +118,11 @@ def exchange_service_principal(ctx: Context) -> Outcome:
 
 @check("ms.oauth-mailbox-permission", "App has FullAccess on the mailbox", severity=Severity.CRITICAL,
        cause="oauth-app-not-authorized", methods=(Method.OAUTH_APP,), order=76,
-       reads=("mailboxPermissions", "recipientPermissions", "exchangeServicePrincipals", "servicePrincipal"),
-       provider=P)
+       reads=("mailboxPermissions", "exchangeServicePrincipals", "servicePrincipal"), provider=P)
 @for_existing
 def mailbox_permission(ctx: Context) -> Outcome:
+    # Microsoft's app-only SMTP setup grants FullAccess (Add-MailboxPermission); SendAs
+    # (Get-RecipientPermission) is not what it asks for, so only FullAccess counts here.
     app_id = ctx.options.app_id
     if not app_id:
         return _no_app_id("whether the sending app may use this mailbox")
@@ -132,15 +132,9 @@ def mailbox_permission(ctx: Context) -> Outcome:
     if full:
         return passed(f"The app's service principal has FullAccess on {ctx.subject} (Get-MailboxPermission).",
                       evidence)
-    try:
-        send_as = granted(ctx.mailbox("recipientPermissions"), "Trustee", "SendAs", names)
-    except Unavailable:
-        send_as = []
-    if send_as:
-        evidence["recipientPermissions[SendAs]"] = send_as
-        return passed(f"The app's service principal has SendAs on {ctx.subject} (Get-RecipientPermission).", evidence)
     if not exchange_known:
         return unknown(f"No FullAccess entry on {ctx.subject} names app {app_id} or its object id, and "
                        "Get-ServicePrincipal could not be read to learn the name Exchange shows for it.", evidence)
-    return failed(f"The app's service principal has neither FullAccess (Get-MailboxPermission) nor SendAs "
-                  f"(Get-RecipientPermission) on {ctx.subject}.", evidence)
+    return failed(f"The app's service principal has no FullAccess on {ctx.subject} (Get-MailboxPermission); "
+                  "SendAs alone is not enough for app-only SMTP: run Add-MailboxPermission -Identity "
+                  f"{ctx.subject} -User <service principal id> -AccessRights FullAccess.", evidence)
