@@ -178,16 +178,24 @@ def test_sort_order_renumbering_of_system_policies_changes_nothing() -> None:
         assert reduce(rescale(before), spec, EMEA_USER).value == reduce(before, spec, EMEA_USER).value
 
 
-def test_licence_clauses_are_evaluated_when_licences_were_read_and_assumed_otherwise() -> None:
+def test_licence_clauses_are_evaluated_when_licences_were_read_and_undetermined_otherwise() -> None:
     policies = [pol("test.max", {"a": "licensed"}, 201, licence=True)]
     assert reduce(policies, MAX, member(set(), licences={SKU})).get("a") == "licensed"
     assert reduce(policies, MAX, member(set(), licences={"/product/Google-Apps/sku/1010060001"})).get("a") == (
         "default-a"
     )
-    assumed = reduce(policies, MAX, member(set(), licences=None))
-    assert assumed.get("a") == "licensed"
-    src = assumed.source("a")
-    assert src is not None and src.licence_assumed and "licences not collected" in src.describe()
+    # Unread licences: a licence clause may or may not hold, and here it decides the value. No guess.
+    with pytest.raises(Undetermined) as info:
+        reduce(policies, MAX, member(set(), licences=None))
+    assert info.value.needs == "licenses" and "--with-licenses" in info.value.reason
+    # Google's SYSTEM policies come one per edition: when every edition says the same, licences don't matter.
+    other = "/product/Google-Apps/sku/1010020020"
+    per_edition = [pol("test.max", {"a": "same"}, 101, licence=True, kind="SYSTEM"),
+                   pol("test.max", {"a": "same"}, 102, kind="SYSTEM", query=(
+                       f"entity.org_units.exists(org_unit, org_unit.org_unit_id == orgUnitId('{ROOT}')) && "
+                       f"entity.licenses.exists(license, license in ['{other}'])"))]
+    spec = SettingSpec("test.max", "Max", {"a": "same"}, "test default")
+    assert reduce(per_edition, spec, member(set(), licences=None)).get("a") == "same"
 
 
 def test_org_unit_ids_match_the_directory_ids_without_their_id_prefix_and_the_root_by_elimination() -> None:

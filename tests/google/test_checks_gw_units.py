@@ -185,6 +185,22 @@ def test_unread_groups_make_a_group_decided_service_status_unknown_naming_the_sc
     assert f.status is Status.UNKNOWN and "userGroups" in f.message and "group.readonly" in f.message
 
 
+def test_uncollected_licences_leave_licence_targeted_policies_undecided_naming_the_opt_in() -> None:
+    # Google's SYSTEM policies target a licence: without the user's licences, whether they apply is unknown.
+    def change(d: Data) -> None:
+        for box in d["mailboxes"].values():
+            box.pop("licenses", None)
+    result = run(variant("gmail_group_override", change))
+    helpdesk = one(result, "google.gmail-service", "helpdesk@tailspin.example")
+    assert helpdesk.status is Status.UNKNOWN and "--with-licenses" in helpdesk.message
+    agent = one(result, "google.gmail-service", "agent@tailspin.example")
+    assert agent.status is Status.UNKNOWN and "not collected (--with-licenses)" in agent.message
+    blocked = run(variant("third_party_blocked", change))
+    f = one(blocked, "google.api-controls", "sales@tailspin.example", "oauth-delegated")
+    assert f.status is Status.UNKNOWN and "--with-licenses" in f.message
+    assert {m.verdict.value for m in result.mailboxes} == {"incomplete"}
+
+
 def test_service_state_spelling_is_case_insensitive() -> None:
     def change(d: Data) -> None:
         add_policy(d, "gmail.service_status", {"serviceState": "disabled"}, 201.5)

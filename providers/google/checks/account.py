@@ -118,9 +118,11 @@ def gmail_service(ctx: Context, user: User) -> Outcome:
     src = eff.source("serviceState")
     if state == "disabled" and src is not None and src.policy is None and setup is True:
         # Google's "no policy means not subscribed" contradicts a mailbox that exists: do not guess.
+        applies = "is known to apply" if eff.undecided else "applies"
+        others = f" (another may: {eff.undecided[0]})" if eff.undecided else ""
         return unknown(
-            f"No gmail.service_status policy applies to {who}, which would mean Gmail is off, yet its mailbox "
-            "exists (isMailboxSetup true); check Apps > Google Workspace > Gmail > Service status.",
+            f"No gmail.service_status policy {applies} to {who}{others}, which would mean Gmail is off, yet its "
+            "mailbox exists (isMailboxSetup true); check Apps > Google Workspace > Gmail > Service status.",
             evidence,
         )
     if state == "disabled":

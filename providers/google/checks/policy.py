@@ -13,7 +13,8 @@ sortOrder is only ever compared, never matched against constants: Google renumbe
 (from 1 September 2026 their integer part drops by one) and that must not change any verdict.
 
 A policy whose applicability cannot be decided (a query form not parsed here, a group clause when the
-user's groups were not read) is set aside; when including it could change the requested fields the
+user's groups were not read, a licence clause when the user's licences were not read: Google's own SYSTEM
+policies target licences, one per edition) is set aside; when including it could change the requested fields the
 reduction raises `Undetermined` instead of guessing.
 """
 
@@ -69,7 +70,6 @@ class Membership:
 class Target:
     applies: Applies
     label: str  # whom the policy targets, for messages: "org unit /Sales", "group x@y"
-    licence_assumed: bool = False  # a licence clause was taken as met because licences were not read
     why: str = ""  # for MAYBE: what could not be decided
     needs: str | None = None
 
@@ -82,15 +82,11 @@ class Source:
     kind: str  # "ADMIN", "SYSTEM" or "default"
     target: str
     sort_order: float | None = None
-    licence_assumed: bool = False
 
     def describe(self) -> str:
         if self.policy is None:
             return f"default ({self.target})"
-        text = f"{self.kind} policy {self.policy} for {self.target} (sortOrder {self.sort_order:g})"
-        if self.licence_assumed:
-            text += ", licence condition assumed met (licences not collected)"
-        return text
+        return f"{self.kind} policy {self.policy} for {self.target} (sortOrder {self.sort_order:g})"
 
 
 @dataclass(frozen=True)
@@ -99,6 +95,8 @@ class Effective:
     value: Mapping[str, Any]
     sources: Mapping[str, Source]  # field (or "field[key]" for MaxMap entries) -> source
     applicable: int  # how many policies of this type apply to the user
+    # Why policies that may apply were set aside (they would not change the requested fields).
+    undecided: tuple[str, ...] = ()
 
     def get(self, name: str) -> Any:
         return self.value.get(name)
@@ -169,7 +167,8 @@ def _group_clause(group_id: str, m: Membership) -> Target:
 def _licence_clause(skus: tuple[str, ...], m: Membership) -> Target:
     label = "licence " + " or ".join(skus)
     if m.licences is None:
-        return Target(Applies.YES, label, licence_assumed=True)
+        return Target(Applies.MAYBE, label, why=f"it targets {label} and the user's licences were not collected "
+                      "(--with-licenses)", needs="licenses")
     return Target(Applies.YES if m.licences.intersection(skus) else Applies.NO, label)
 
 
@@ -209,14 +208,13 @@ def _clause(clause: Clause, m: Membership) -> Target:
 
 def _combine(parts: Sequence[Target]) -> Target:
     label = ", ".join(p.label for p in parts if not p.label.startswith("licence")) or "the whole customer"
-    assumed = any(p.licence_assumed for p in parts)
     if any(p.applies is Applies.NO for p in parts):
-        return Target(Applies.NO, label, assumed)
+        return Target(Applies.NO, label)
     maybe = [p for p in parts if p.applies is Applies.MAYBE]
     if maybe:
-        return Target(Applies.MAYBE, label, assumed, "; ".join(p.why for p in maybe),
+        return Target(Applies.MAYBE, label, "; ".join(p.why for p in maybe),
                       next((p.needs for p in maybe if p.needs), None))
-    return Target(Applies.YES, label, assumed)
+    return Target(Applies.YES, label)
 
 
 def _surely_not(policy: Mapping[str, Any], m: Membership) -> bool:
@@ -267,7 +265,6 @@ class _Candidate:
             str(self.policy.get("type") or "ADMIN"),
             self.target.label,
             self.sort_order,
-            self.target.licence_assumed,
         )
 
 
@@ -356,4 +353,4 @@ def reduce(
                 f"{first.target.why}",
                 first.target.needs,
             )
-    return Effective(spec.type, value, sources, len(sure))
+    return Effective(spec.type, value, sources, len(sure), tuple(c.target.why for c in maybe))
