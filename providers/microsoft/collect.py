@@ -243,7 +243,9 @@ class Collector:
             self._fill_mailbox(boxes[addr], results, i)
             users[addr] = None if isinstance(user, ApiError) else user
         if unresolved:
-            found = self._resolve_aliases(pool, unresolved)
+            found, lookups = self._resolve_aliases(pool, unresolved)
+            for addr, lookup in lookups.items():
+                boxes[addr]["userLookup"] = lookup  # why the 404 stands: no match, several, or the lookup failed
             if found:
                 ids = {addr: str(user["id"]) for addr, user in found.items()}
                 follow = _merge(self._submit_batches(pool, self._mailbox_requests(list(found), target, ids)))
@@ -261,8 +263,10 @@ class Collector:
         if f"{i}:mailboxSettings" in results:
             box["mailboxSettings"] = _as_resource(results[f"{i}:mailboxSettings"])
 
-    def _resolve_aliases(self, pool: ThreadPoolExecutor, addresses: list[str]) -> dict[str, Any]:
-        """An address that is no user's sign-in name may be an alias (a proxy address) of one."""
+    def _resolve_aliases(self, pool: ThreadPoolExecutor, addresses: list[str]
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An address that is no user's sign-in name may be an alias (a proxy address) of one.
+        Returns the users found, and for the rest the lookup's matches (a list) or its error."""
         reqs = []
         for i, addr in enumerate(addresses):
             a = _odata(addr)
@@ -271,15 +275,15 @@ class Collector:
                 str(i), f"/users?$filter={flt}&$select={USER_SELECT}&$count=true", {"ConsistencyLevel": "eventual"}
             ))
         results = _merge(self._submit_batches(pool, reqs))
-        found = {}
+        found, lookups = {}, {}
         for i, addr in enumerate(addresses):
-            result = results.get(str(i))
-            matches = result.get("value") if isinstance(result, dict) else None
+            matches = _as_resource(results.get(str(i), _missing()), collection=True)
             if isinstance(matches, list) and len(matches) == 1 and isinstance(matches[0], dict) \
                     and matches[0].get("id"):
                 found[addr] = matches[0]
-            # No match: the 404 already recorded stands (a true not-found). A failed lookup changes nothing.
-        return found
+            else:
+                lookups[addr] = matches
+        return found, lookups
 
     # -- Exchange ---------------------------------------------------------------------------------
 

@@ -285,6 +285,23 @@ def test_graph_404_with_an_exchange_mailbox_is_not_called_missing() -> None:
     assert find(run(data), "ms.mailbox-exists", "missing@contoso.com").status is Status.UNKNOWN
 
 
+def test_graph_404_is_missing_only_when_the_alias_lookup_found_nobody_or_exchange_agrees() -> None:
+    data = fixture("accounts")
+    box = data["mailboxes"]["missing@contoso.com"]
+    exchange_404 = box["mailbox"]
+    box["mailbox"] = FORBIDDEN
+    f = find(run(data), "ms.mailbox-exists", "missing@contoso.com")
+    assert f.status is Status.FAIL and "no user has it as a proxy address" in f.message  # lookup: []
+    box["userLookup"] = {"error": {"status": 429, "code": "TooManyRequests", "message": "Too many requests"}}
+    f = find(run(data), "ms.mailbox-exists", "missing@contoso.com")
+    assert f.status is Status.UNKNOWN and "userLookup" in f.message and "User.Read.All" in str(f.remediation)
+    del box["userLookup"]  # a snapshot without the lookup: nothing says the 404 is final
+    assert find(run(data), "ms.mailbox-exists", "missing@contoso.com").status is Status.UNKNOWN
+    box["mailbox"] = exchange_404  # Exchange does not know the address either
+    f = find(run(data), "ms.mailbox-exists", "missing@contoso.com")
+    assert f.status is Status.FAIL and "Get-Mailbox did not find it either" in f.message
+
+
 def test_unlicensed_mailbox_of_unreadable_type_is_unknown_not_a_guess() -> None:
     data = fixture("accounts")
     data["mailboxes"]["contractor@contoso.com"]["mailbox"] = FORBIDDEN

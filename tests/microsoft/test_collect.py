@@ -8,13 +8,16 @@ Exchange filters and error recording without trusting any of them separately.
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from preflight.causes import load_catalogue
+from preflight.engine import evaluate
 from preflight.errors import SignInError
-from preflight.model import Method
+from preflight.model import Method, Status
 from preflight.providers import CollectRequest
 from preflight.snapshot import Options, error_of, parse
 from providers.microsoft import provider
@@ -22,10 +25,11 @@ from providers.microsoft.clouds import Cloud
 from providers.microsoft.collect import Target
 from providers.microsoft.run import collect, unreachable
 from tests.microsoft.conftest import CLIENT_ID, SECRET, fixture_names, load_fixture, signed_in, tenant_for
-from tests.microsoft.fake import Call, FakeMicrosoft, Reply, exchange_error, throttle
+from tests.microsoft.fake import Call, FakeMicrosoft, Reply, exchange_error, graph_error, throttle
 
 # Resources a collector adds that a hand-written fixture may leave out: the errors recorded for a
 # mailbox that does not exist, and the SendAs rights read for a --from address.
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 OPTIONAL = {"exchangeUser", "mailboxPermissions", "recipientPermissions", "fromRecipientPermissions", "mailboxSettings"}
 
 
@@ -76,6 +80,27 @@ def test_an_alias_is_resolved_to_the_account_that_owns_it(ms_fake: FakeMicrosoft
     assert error_of(missing["user"])["status"] == 404  # type: ignore[index]
     assert error_of(missing["mailbox"])["status"] == 404  # type: ignore[index]
     assert error_of(missing["exchangeUser"])["code"] == "ManagementObjectNotFoundException"  # type: ignore[index]
+
+
+def test_a_failed_alias_lookup_is_recorded_and_the_address_is_not_called_missing(
+        ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+    def refuse(call: Call) -> Reply | None:
+        if call.api == "graph" and call.path == "/users":
+            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        if call.api == "exchange" and call.cmdlet == "Get-Mailbox":
+            return exchange_error(403, "AccessDeniedException", "User is not allowed to call Get-Mailbox.")
+        return None
+
+    ms_fake.fault = refuse
+    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("accounts"))
+    missing = got["mailboxes"]["missing@contoso.com"]
+    assert error_of(missing["userLookup"])["status"] == 403  # type: ignore[index]
+    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions())
+    f = next(f for f in result.findings if f.check == "ms.mailbox-exists" and f.subject == "missing@contoso.com")
+    assert f.status is Status.UNKNOWN and "403" in f.message
+    ms_fake.fault = None
+    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("accounts"))
+    assert got["mailboxes"]["missing@contoso.com"]["userLookup"] == []  # looked up, nobody has it
 
 
 def test_every_resource_refused_is_recorded_and_the_run_goes_on(ms_fake: FakeMicrosoft, ms_cloud: Cloud,

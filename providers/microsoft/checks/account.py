@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
@@ -13,23 +15,45 @@ SIGNS_IN_AS_USER = (Method.BASIC, Method.OAUTH_DELEGATED)
 
 
 @check("ms.mailbox-exists", "Address exists", severity=Severity.CRITICAL, cause="mailbox-not-found", order=10,
-       reads=("user", "mailbox"), provider=P)
+       reads=("user", "userLookup", "mailbox"), provider=P)
 def mailbox_exists(ctx: Context) -> Outcome:
     try:
         user = ctx.mailbox("user")
     except Unavailable as exc:
         if exc.error is None or exc.error.get("status") != 404:
             raise
-        try:
-            exchange = ctx.mailbox("mailbox")
-        except Unavailable:
-            return failed(f"{ctx.subject} does not exist in this tenant: Microsoft Graph returned 404 for the user "
-                          f"({exc.reason}).", {"user.error": exc.error})
-        return unknown(f"Microsoft Graph returned 404 for {ctx.subject}, but Exchange Get-Mailbox found "
-                       f"{exchange.get('UserPrincipalName') or exchange.get('Identity')}: the address may be an "
-                       "alias the user lookup did not resolve.", {"user.error": exc.error})
+        return _not_a_user(ctx, exc)
     return passed(f"{ctx.subject} exists: Entra ID user {user['userPrincipalName']}.",
                   {"user.id": user["id"], "user.userPrincipalName": user["userPrincipalName"]})
+
+
+def _not_a_user(ctx: Context, graph_404: Unavailable) -> Outcome:
+    """Graph has no user by that name. Missing only if the alias lookup found none, or Exchange agrees."""
+    evidence: dict[str, Any] = {"user.error": graph_404.error}
+    try:
+        exchange = ctx.mailbox("mailbox")
+    except Unavailable as exc:
+        exchange_404 = exc.error is not None and exc.error.get("status") == 404
+        evidence["mailbox.error"] = exc.error
+    else:
+        return unknown(f"Microsoft Graph returned 404 for {ctx.subject}, but Exchange Get-Mailbox found "
+                       f"{exchange.get('UserPrincipalName') or exchange.get('Identity')}: the address may be an "
+                       "alias the user lookup did not resolve.", evidence)
+    try:
+        matches = ctx.mailbox("userLookup")
+        lookup_error: Unavailable | None = None
+        evidence["userLookup"] = matches
+    except Unavailable as exc:
+        matches, lookup_error = None, exc
+    if exchange_404 or matches == []:
+        where = "Exchange Get-Mailbox did not find it either" if exchange_404 else \
+            "no user has it as a proxy address or mail"
+        return failed(f"{ctx.subject} does not exist in this tenant: Microsoft Graph returned 404 for the user "
+                      f"({graph_404.reason}) and {where}.", evidence)
+    if lookup_error is not None:
+        raise lookup_error  # the alias lookup and Get-Mailbox are both unreadable: cannot tell
+    return unknown(f"Microsoft Graph returned 404 for {ctx.subject}, but {len(matches or [])} users have it as a "
+                   "proxy address or mail: re-collect the snapshot for this address.", evidence)
 
 
 @check("ms.shared-mailbox", "Shared mailbox", severity=Severity.CRITICAL, cause="shared-mailbox", order=12,

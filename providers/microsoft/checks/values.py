@@ -101,12 +101,12 @@ def missing(ctx: Context) -> bool:
 
 
 def for_existing(func: Callable[[Context], Outcome | None]) -> Callable[[Context], Outcome | None]:
-    """Skip a mailbox check when the address does not exist: mailbox-not-found already says so."""
+    """Skip a mailbox check when Graph has no such user: ms.mailbox-exists says whether it is missing."""
 
     @wraps(func)
     def run(ctx: Context) -> Outcome | None:
         if missing(ctx):
-            return skipped(f"{ctx.subject} does not exist in this tenant (see mailbox-not-found).")
+            return skipped(f"Microsoft Graph has no user {ctx.subject} (see the mailbox-not-found check).")
         return func(ctx)
 
     return run
