@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from preflight.http import ApiError, Http
 
@@ -52,6 +53,24 @@ class Exchange:
         self.http = http
         self.url = f"{base_url.rstrip('/')}/adminapi/beta/{tenant}/InvokeCommand"
         self.anchor = anchor_mailbox
+        base = urlsplit(base_url)
+        self._host, self._port = (base.hostname or "").lower(), base.port or 443
+
+    def _trusted(self, current: str, link: str, what: str, status: int) -> str:
+        """Where a redirect or next-page link may take the bearer token: https on the cloud's Exchange
+        host or a subdomain of it. Anything else is refused rather than followed."""
+        url = urljoin(current, link)
+        parts = urlsplit(url)
+        try:
+            port = parts.port or 443
+        except ValueError:
+            port = -1
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" or port != self._port or not (
+                host == self._host or host.endswith("." + self._host)):
+            raise ApiError(status, "UntrustedRedirect",
+                           f"the Exchange admin API's {what} points outside https://{self._host}: not followed")
+        return url
 
     def invoke(self, cmdlet: str, parameters: Mapping[str, Any] | None = None) -> list[Any]:
         """Every object the cmdlet returned (all pages). Raises ApiError with the cmdlet's reason."""
@@ -76,7 +95,7 @@ class Exchange:
             if link in seen:
                 raise ApiError(200, "PagingLoop", f"{cmdlet}: the next-page link repeats an earlier page")
             seen.add(link)
-            url = link
+            url = self._trusted(url, link, "next-page link", 200)
         raise ApiError(200, "TooManyPages", f"{cmdlet}: more than {MAX_PAGES} pages")
 
     def invoke_one(self, cmdlet: str, parameters: Mapping[str, Any] | None = None) -> Any:
@@ -97,7 +116,7 @@ class Exchange:
                 raise cmdlet_error(exc) from None
             location = reply_headers.get("Location")
             if 300 <= status < 400 and location:
-                url = location
+                url = self._trusted(url, location, "redirect", status)
                 continue
             return reply
         raise ApiError(status, "TooManyRedirects", "the Exchange admin API redirected too often")

@@ -197,6 +197,40 @@ def test_a_redirected_cmdlet_is_posted_again_to_the_new_location(ms_fake: FakeMi
     assert moved and all(c.method == "POST" and c.cmdlet for c in moved)  # still a POST with its cmdlet
 
 
+def test_a_relative_redirect_is_followed_on_the_same_host(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                          tmp_path: Path) -> None:
+    def redirect(call: Call) -> Reply | None:
+        if call.api == "exchange" and "moved" not in call.query:
+            return Reply(307, b"", {"Location": f"{call.path}?moved=1"})
+        return None
+
+    expected = load_fixture("oauth-app-ready")
+    ms_fake.fault = redirect
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert differences(expected, got) == []
+    assert any("moved" in c.query for c in ms_fake.calls("exchange"))
+
+
+@pytest.mark.parametrize("where", ["https://localhost:{port}{path}?moved=1",  # another host name
+                                   "http://127.0.0.1:{port}{path}?moved=1"])  # not https
+def test_a_redirect_off_the_exchange_host_is_not_followed_and_gets_no_token(
+        where: str, ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+    port = ms_fake.host.rsplit(":", 1)[1]
+
+    def redirect(call: Call) -> Reply | None:
+        if call.api == "exchange" and "moved" not in call.query:
+            return Reply(302, b"", {"Location": where.format(port=port, path=call.path)})
+        return None
+
+    ms_fake.fault = redirect
+    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("oauth-app-ready"))
+    assert not [c for c in ms_fake.calls("exchange") if "moved" in c.query]  # never sent, token included
+    err = error_of(got["org"]["transportConfig"])
+    assert err is not None and err["code"] == "UntrustedRedirect" and err["status"] == 302
+    assert error_of(got["mailboxes"]["jobs@contoso.com"]["casMailbox"]) is not None
+    assert got["mailboxes"]["jobs@contoso.com"]["user"]["id"]  # Graph is unaffected
+
+
 def test_unreachable_apis_are_reported_as_such(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
     snapshot = load_fixture("oauth-app-ready")
     tenant = ms_fake.add_tenant(tenant_for(snapshot))
