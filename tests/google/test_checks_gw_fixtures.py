@@ -62,9 +62,10 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
         ("agent@tailspin.example", "oauth-delegated"): ("blocked", ["no-mailbox-license"]),
     },
     "third_party_blocked": {
-        ("sales@tailspin.example", "oauth-delegated"): ("blocked", ["third-party-apps-blocked"]),
+        # Blocked for unconfigured apps, but the sending app may be Trusted, which no Google API shows.
+        ("sales@tailspin.example", "oauth-delegated"): ("incomplete", []),
         ("sales@tailspin.example", "oauth-app"): ("incomplete", []),
-        ("campaigns@tailspin.example", "oauth-delegated"): ("blocked", ["third-party-apps-blocked"]),
+        ("campaigns@tailspin.example", "oauth-delegated"): ("incomplete", []),
         ("campaigns@tailspin.example", "oauth-app"): ("incomplete", []),
     },
     "policy_api_forbidden": {
@@ -188,6 +189,7 @@ def test_oauth_app_is_not_subject_to_api_controls_but_its_delegation_is_unknown(
     assert "814295537361-k2v7atsdemo0q1r8.apps.googleusercontent.com" in dwd.message
     blocked = find(result, "google.api-controls", "campaigns@tailspin.example", "oauth-delegated")
     assert "Gmail is Restricted" in blocked.message and "GMAIL_ALL" in blocked.message
+    assert blocked.status is Status.UNKNOWN and "Trusted" in blocked.message
 
 
 MANDATORY = {"org": ["policies", "orgUnits"], "mailbox": ["user", "group"]}

@@ -2,15 +2,18 @@
 
 A delegated (user) token for https://mail.google.com/ is subject to Security > API controls: unconfigured
 third-party apps (api_controls.unconfigured_third_party_apps) and restricted Google services
-(api_controls.google_services). A service account with domain-wide delegation is not: an admin's
-delegation grant authorises it, not the user's consent (google.md §4), and no Google API lists those grants.
+(api_controls.google_services). Both spare apps configured as Trusted, and no Google API lists those:
+a grant on record (Directory tokens) passes, and blocking controls without one are `unknown`, naming the
+console page and the client id to check, never a guessed failure. A service account with domain-wide
+delegation is not subject to them: an admin's delegation grant authorises it, not the user's consent
+(google.md §4), and no Google API lists those grants.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown
+from preflight.checks import Context, Outcome, check, passed, skipped, unknown
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 from providers.google.checks.common import User, account_name, effective, for_users, user_or_none
@@ -21,21 +24,23 @@ DWD_PATH = "Security > Access and data control > API controls > Domain-wide dele
 APP_ACCESS_PATH = "Security > Access and data control > API controls > Manage third-party app access"
 
 
-def _granted(ctx: Context, app_id: str | None) -> tuple[bool, dict[str, Any]]:
-    """Whether the user already granted the app the mail scope (Directory tokens, opt-in)."""
+def _granted(ctx: Context, app_id: str | None) -> tuple[bool, str, dict[str, Any]]:
+    """Whether the user already granted the app the mail scope (Directory tokens, opt-in), and if not, what
+    would show it (for messages)."""
     if not app_id:
-        return False, {}
+        return False, "give --app-id and --with-tokens to look for one", {}
     try:
         tokens = ctx.mailbox("tokens")
-    except Unavailable:
-        return False, {}
+    except Unavailable as exc:
+        return False, f"Directory tokens were not read ({exc.reason}; --with-tokens)", {}
     if not isinstance(tokens, list):
         raise TypeError("tokens is not a list")
     for token in tokens:
         if str(token.get("clientId")) == app_id and MAIL_SCOPE in (token.get("scopes") or []):
-            return True, {"token.clientId": app_id, "token.displayText": token.get("displayText"),
-                          "token.scopes": token.get("scopes")}
-    return False, {"tokens": f"no token of {app_id} with {MAIL_SCOPE}"}
+            return True, "", {"token.clientId": app_id, "token.displayText": token.get("displayText"),
+                              "token.scopes": token.get("scopes")}
+    return False, "the user has not granted it yet (Directory tokens)", {
+        "tokens": f"no token of {app_id} with {MAIL_SCOPE}"}
 
 
 def _gmail_restriction(ctx: Context, user: User) -> tuple[str | None, str | None, dict[str, Any]]:
@@ -65,7 +70,7 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
     who = account_name(ctx, user)
     app_id = ctx.options.app_id
     app = f"the app {app_id}" if app_id else "the sending app"
-    granted, evidence = _granted(ctx, app_id)
+    granted, not_shown, evidence = _granted(ctx, app_id)
     if granted:
         return passed(f"{who} has already granted {app} {MAIL_SCOPE} (Directory tokens).", evidence)
     unconfigured = effective(ctx, user, "api_controls.unconfigured_third_party_apps", "accessLevel")
@@ -74,19 +79,24 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
     meaning = facts().enum("accessLevel").meaning(level)
     restricted, undecided, gmail_evidence = _gmail_restriction(ctx, user)
     evidence.update(gmail_evidence)
-    unless = (
-        f" Unless {app} is already configured as Trusted for the user's org unit ({APP_ACCESS_PATH}; no Google API "
-        "lists configured apps), the user's consent is refused."
-    )
+    blocked: str | None = None
     if meaning in ("block", "sign_in_only"):
         what = "blocked" if meaning == "block" else "limited to Google sign-in scopes"
-        return failed(
-            f"Unconfigured third-party apps are {what} for {who} (accessLevel {level} "
-            f"{unconfigured.origin('accessLevel')}): they cannot obtain {MAIL_SCOPE}.{unless}",
+        blocked = (f"Unconfigured third-party apps are {what} for {who} (accessLevel {level} "
+                   f"{unconfigured.origin('accessLevel')})")
+    elif restricted:
+        blocked = f"{restricted} for {who}"
+    if blocked:
+        # The recommended secure setup: the sending app is configured as Trusted, and no Google API lists
+        # configured apps. Blocked for unconfigured apps is not blocked for this one: do not guess.
+        client = f"client id {app_id}" if app_id else "the sending app's OAuth client id"
+        evidence["console"] = APP_ACCESS_PATH
+        return unknown(
+            f"{blocked}: {app} can obtain {MAIL_SCOPE} only if it is configured as Trusted for the user's org "
+            f"unit, which no Google API shows, and no grant of it is on record ({not_shown}). Check in "
+            f"{APP_ACCESS_PATH} that {client} is Trusted.",
             evidence,
         )
-    if restricted:
-        return failed(f"{restricted}: only Trusted apps may obtain {MAIL_SCOPE} for {who}.{unless}", evidence)
     if meaning is None or meaning == "unspecified":
         return unknown(
             f"Unconfigured third-party app access for {who} is {level!r} {unconfigured.origin('accessLevel')}, "
