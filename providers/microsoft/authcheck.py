@@ -17,7 +17,7 @@ from typing import Any
 
 from preflight.http import ApiError
 from providers.microsoft.auth import MicrosoftSignIn, SignInSettings, TokenError, claims
-from providers.microsoft.collect import EXCHANGE_ONLINE_APP_ID, EXO_SP_SELECT, USER_SELECT, _odata, _path
+from providers.microsoft.collect import EXCHANGE_ONLINE_APP_ID, EXO_SP_SELECT, SP_SELECT, USER_SELECT, _odata, _path
 from providers.microsoft.graph import SubRequest
 from providers.microsoft.run import clients
 
@@ -117,7 +117,7 @@ def run_auth_check(settings: SignInSettings, *, mailbox: str | None, app_id: str
                    else f"/users?$top=1&$select={USER_SELECT}"),
     ]
     if app_id:
-        reqs.append(SubRequest("servicePrincipal", f"/servicePrincipals(appId='{_odata(app_id)}')?$select=id,appId"))
+        reqs.append(SubRequest("servicePrincipal", f"/servicePrincipals(appId='{_odata(app_id)}')?$select={SP_SELECT}"))
     local_before = time.time()
     try:
         headers, results = graph.post_batch(reqs)

@@ -27,6 +27,9 @@ USER_SELECT = (
 )
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"  # Office 365 Exchange Online, first-party
 EXO_SP_SELECT = "id,appId,displayName,appRoles,oauth2PermissionScopes"
+# The sending app's service principal: the checks need its id; without $select Graph also returns the
+# metadata of its certificates and secrets (keyCredentials, passwordCredentials), which a snapshot must not hold.
+SP_SELECT = "id,appId,displayName"
 EXCHANGE_MAILBOX_RESOURCES = ("mailbox", "casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions")
 # Addresses per Exchange -Filter; keeps the OPATH string short. Filterable, per
 # learn.microsoft.com/powershell/exchange/filter-properties: EmailAddresses on Get-Mailbox and
@@ -192,7 +195,8 @@ class Collector:
             ),
         ]
         if target.options.app_id:
-            reqs.append(SubRequest("servicePrincipal", f"/servicePrincipals(appId='{_odata(target.options.app_id)}')"))
+            app = _odata(target.options.app_id)
+            reqs.append(SubRequest("servicePrincipal", f"/servicePrincipals(appId='{app}')?$select={SP_SELECT}"))
         return reqs
 
     def _org_graph(self, pool: ThreadPoolExecutor, target: Target, results: dict[str, Result]) -> dict[str, Any]:

@@ -207,6 +207,15 @@ def smtp_addresses(obj: Any) -> set[str]:
     return found
 
 
+def _selected(value: Any, query: dict[str, list[str]]) -> Any:
+    """Graph's $select: only the named properties (and @odata annotations) come back."""
+    select = (query.get("$select") or [""])[0]
+    if not select or not isinstance(value, dict) or _is_error(value):
+        return value
+    wanted = set(select.split(","))
+    return {k: v for k, v in value.items() if k in wanted or k.startswith("@odata")}
+
+
 def _is_error(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"error"} and isinstance(value["error"], dict)
 
@@ -598,6 +607,7 @@ class FakeMicrosoft:
             options_app = (tenant.snapshot.get("options") or {}).get("app_id")
             value = (org.get("exchangeOnlineServicePrincipal") if app_id == EXCHANGE_APP_ID
                      else org.get("servicePrincipal") if app_id == options_app else None)
+            value = _selected(value, query)
             return self._object(value, base + "servicePrincipals/$entity", f"servicePrincipals(appId='{app_id}')")
         m = re.fullmatch(r"/servicePrincipals/([^/]+)/appRoleAssignments", path)
         if m:

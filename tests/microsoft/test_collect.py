@@ -103,6 +103,24 @@ def test_a_failed_alias_lookup_is_recorded_and_the_address_is_not_called_missing
     assert got["mailboxes"]["missing@contoso.com"]["userLookup"] == []  # looked up, nobody has it
 
 
+def test_the_app_service_principal_is_read_without_its_credential_metadata(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                          tmp_path: Path) -> None:
+    served = load_fixture("oauth-app-ready")
+    sp = served["org"]["servicePrincipal"]
+    served["org"]["servicePrincipal"] = {**sp, "accountEnabled": True, "servicePrincipalType": "Application",
+        "keyCredentials": [{"customKeyIdentifier": "5A2B0F6C1D3E4F5A6B7C8D9E0F1A2B3C4D5E6F70",
+                            "displayName": "CN=sender", "endDateTime": "2027-05-01T00:00:00Z",
+                            "keyId": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d", "startDateTime": "2026-05-01T00:00:00Z",
+                            "type": "AsymmetricX509Cert", "usage": "Verify", "key": None}],
+        "passwordCredentials": [{"customKeyIdentifier": None, "displayName": "smtp", "hint": "Qx8",
+                                 "endDateTime": "2027-05-01T00:00:00Z", "keyId": "1c2d3e4f-5061-4b7c-9d8e-0f1a2b3c4d5e",
+                                 "startDateTime": "2026-05-01T00:00:00Z", "secretText": None}]}
+    got = run_collect(ms_fake, ms_cloud, tmp_path, served)
+    assert got["org"]["servicePrincipal"] == sp  # id, appId, displayName only
+    asked = [c for c in ms_fake.calls("graph", sub=True) if c.path.startswith("/servicePrincipals(appId=")]
+    assert all(c.query.get("$select") for c in asked) and len(asked) == 2
+
+
 def test_every_resource_refused_is_recorded_and_the_run_goes_on(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
                                                                 tmp_path: Path) -> None:
     got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("forbidden"))
