@@ -240,7 +240,8 @@ def check_oauth(
 ) -> AuthReport:
     report = AuthReport(profile, "oauth", signer.principal, {"stored sign-in": str(token_path)})
     if loose:
-        report.add(FAIL, "file", str(token_path), "group or others can read the stored sign-in: chmod 600 it")
+        report.add(WARN, "file", str(token_path), "group or others could read the stored sign-in; its mode is now "
+                   "0600 (if someone else may have copied it, run `preflight logout google` and sign in again)")
     else:
         report.add(PASS, "file", str(token_path), "readable by its owner only")
     try:

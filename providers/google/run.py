@@ -117,9 +117,17 @@ def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_l
                 f"no stored Google sign-in for profile {prof.name!r}: run `preflight login google --profile "
                 f"{prof.name} --auth oauth --client-secrets FILE`"
             )
-    if loose_permissions(prof.token_path):
-        say(f"warning: {prof.token_path} is readable by group or others; chmod 600 it")
+    if tighten(prof.token_path):
+        say(f"warning: {prof.token_path} was readable by group or others; its mode is now 0600")
     return OAuthSigner(info)
+
+
+def tighten(path: Path) -> bool:
+    """Make a stored refresh token owner-only again (as the Microsoft token cache does); True when it was not."""
+    if not path.exists() or not loose_permissions(path):
+        return False
+    os.chmod(path, 0o600)
+    return True
 
 
 def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, allow_login: bool = False,
@@ -410,7 +418,7 @@ def auth_check(args: AuthCheckArgs) -> int:
         relogin = f"preflight login google --profile {prof.name} --auth oauth --client-secrets FILE {flags}".strip()
         report = authcheck.check_oauth(
             oauth, GoogleApi(oauth, config=config), scopes, profile=prof.name, token_path=prof.token_path,
-            loose=loose_permissions(prof.token_path), relogin=relogin,
+            loose=tighten(prof.token_path), relogin=relogin,
         )
     sys.stdout.write(report.render(args.fmt))
     return report.exit_code()

@@ -193,14 +193,18 @@ def test_logout_revokes_at_google_and_removes_the_file(world: World, capsys: pyt
     assert "no stored Google sign-in" in world.run(["logout", "google", "--profile", "acme"], capsys)[2]
 
 
-def test_loose_token_file_is_flagged(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+def test_loose_token_file_is_tightened_to_0600(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     login_oauth(world, capsys, "acme", "admin@acme.example")
     token = world.profile_dir("acme") / "oauth-token.json"
     token.chmod(0o644)
     _, _, err = check(world, capsys, "acme", "acme.example")
-    assert "is readable by group or others; chmod 600 it" in err
+    assert "was readable by group or others; its mode is now 0600" in err
+    assert mode(token) == 0o600
+    token.chmod(0o640)
     code, out, _ = world.run(["auth-check", "google", "--profile", "acme"], capsys)
-    assert code == 1 and "FAIL  file" in out
+    assert code == 0 and "WARN  file" in out and "now 0600" in out and mode(token) == 0o600
+    code, out, _ = world.run(["auth-check", "google", "--profile", "acme"], capsys)
+    assert code == 0 and "PASS  file" in out
 
 
 def test_relogin_replaces_the_token_atomically(world: World, capsys: pytest.CaptureFixture[str]) -> None:
