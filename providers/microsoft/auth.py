@@ -72,6 +72,17 @@ class SignInSettings:
             return self.cache_dir
         return tokencache.tenant_dir(tokencache.default_root(), self.cloud.name, self.tenant)
 
+    def login_command(self) -> str:
+        """The `preflight login microsoft` that fills the cache this delegated sign-in reads."""
+        parts = ["preflight login microsoft", f"--tenant {self.tenant}", f"--client-id {self.client_id}"]
+        if self.cloud.name != "global":
+            parts.append(f"--cloud {self.cloud.name}")
+        if self.auth is not AuthMethod.DEVICE_CODE:
+            parts.append(f"--auth {self.auth.value}")
+        if self.account:
+            parts.append(f"--account {self.account}")
+        return " ".join(parts)
+
     def scopes(self, api: Api) -> list[str]:
         cloud = self.cloud
         if not self.auth.delegated:
@@ -358,11 +369,11 @@ class MicrosoftSignIn:
             # app lacks that consent the reply says so, and only that API's resources go unknown.
             return dict(result) if result else {
                 "error": "interaction_required",
-                "error_description": f"no cached sign-in for {s.tenant}; run `preflight login microsoft`",
+                "error_description": f"no cached sign-in for {s.tenant}; run `{s.login_command()}`",
             }
         if not s.interactive:
             return {"error": "interaction_required",
-                    "error_description": f"no cached sign-in for {s.tenant}; run `preflight login microsoft` first"}
+                    "error_description": f"no cached sign-in for {s.tenant}; run `{s.login_command()}` first"}
         if s.auth is AuthMethod.BROWSER:
             result = app.acquire_token_interactive(scopes, login_hint=s.account, prompt="select_account")
         else:

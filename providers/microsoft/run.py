@@ -96,7 +96,9 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
         certificate_password_env=s.get("certificate_password_env"),
         client_secret_env=s.get("client_secret_env"),
         account=inputs.address(str(s["account"]), "account") if s.get("account") else None,
-        cache_dir=request.cache_dir,
+        # App-only: the audit's own per-customer folder. Delegated: an audit cannot prompt, so it uses
+        # the sign-in `preflight login microsoft --tenant T` cached (same tenant and account file).
+        cache_dir=None if auth.delegated else request.cache_dir,
         interactive=request.interactive,
     )
     boxes = tuple(dict.fromkeys(inputs.address(m) for m in request.mailboxes))

@@ -296,7 +296,8 @@ def test_audits_collect_through_the_provider_with_their_own_cache(ms_fake: FakeM
     got = provider.collect(request)
     assert differences(expected, got) == []
     assert [p.name for p in (tmp_path / "customer-cache").iterdir()] == [f"app-{CLIENT_ID}.json"]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # where `preflight login` caches
     unattended = CollectRequest(settings={**request.settings, "auth": "device-code"}, mailboxes=["a@contoso.com"],
                                 methods=[Method.BASIC], cache_dir=tmp_path / "other-cache")
-    with pytest.raises(SignInError, match="run `preflight login microsoft` first"):
+    with pytest.raises(SignInError, match="run `preflight login microsoft --tenant contoso.com "):
         provider.collect(unattended)  # an audit never waits for someone at a browser

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 
 from preflight.cli import main
+from preflight.errors import SignInError
+from preflight.model import Method
+from preflight.providers import CollectRequest
 from providers.microsoft import provider
 from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
 from tests.microsoft.fake import FakeMicrosoft
@@ -86,6 +89,27 @@ def test_check_with_a_device_code_sign_in(ms_fake: FakeMicrosoft, tmp_path: Path
     assert anchors == {f"UPN:{tenant.device_user}"}  # Exchange routes a delegated call by the admin's mailbox
     boxes = json.loads(saved.read_text())["mailboxes"]
     assert boxes and not any("mailboxSettings" in box for box in boxes.values())  # an app-only permission
+
+
+def test_a_delegated_audit_uses_the_sign_in_that_preflight_login_cached(
+        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    snapshot = load_fixture("oauth-delegated")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    tenant = snapshot["tenant"]["domain"]
+    request = CollectRequest(settings={"tenant": tenant, "client_id": CLIENT_ID, "auth": "device-code",
+                                       "cloud": "fake"},
+                             mailboxes=list(snapshot["mailboxes"]), methods=[Method.OAUTH_DELEGATED],
+                             app_id=snapshot["options"]["app_id"], cache_dir=tmp_path / "customer-cache")
+    login = f"preflight login microsoft --tenant {tenant} --client-id {CLIENT_ID} --cloud fake"
+    with pytest.raises(SignInError) as info:
+        provider.collect(request)  # nobody signed in yet, and an audit never prompts
+    assert f"run `{login}` first" in str(info.value)
+    code, _out, err = run(login.split()[1:], capsys)
+    assert code == 0 and "enter the code FAKE" in err
+    got = provider.collect(request)
+    assert sorted(got["mailboxes"]) == sorted(snapshot["mailboxes"])
+    assert got["mailboxes"]["alice@contoso.com"]["user"] == snapshot["mailboxes"]["alice@contoso.com"]["user"]
+    assert not (tmp_path / "customer-cache").exists()  # app-only audits keep their own folder; this one did not
 
 
 def test_every_resource_forbidden_makes_every_dependent_check_unknown(
