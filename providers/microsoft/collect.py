@@ -370,7 +370,8 @@ class Collector:
 
 
 def _same_upn(upns: Mapping[str, str]) -> Callable[[str, Any], bool]:
-    return lambda addr, obj: str(obj.get("UserPrincipalName") or "").lower() == upns[addr]
+    # Cmdlet items are whatever the endpoint sent: a non-object item matches nobody (then -Identity is asked).
+    return lambda addr, obj: isinstance(obj, dict) and str(obj.get("UserPrincipalName") or "").lower() == upns[addr]
 
 
 def _address_filter(addresses: Sequence[str]) -> str:

@@ -215,6 +215,21 @@ def test_a_redirected_cmdlet_is_posted_again_to_the_new_location(ms_fake: FakeMi
     assert moved and all(c.method == "POST" and c.cmdlet for c in moved)  # still a POST with its cmdlet
 
 
+def test_odd_items_in_a_filtered_cmdlet_reply_do_not_end_the_collection(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                         tmp_path: Path) -> None:
+    def odd(call: Call) -> Reply | None:
+        if call.api == "exchange" and "Filter" in call.parameters:
+            context = f"{ms_fake.url}/adminapi/beta/$metadata#Collection(Exchange.GenericHashTable)"
+            return Reply(200, {"@odata.context": context, "value": ["not an object", None, 7]})
+        return None
+
+    expected = load_fixture("oauth-app-ready")
+    ms_fake.fault = odd
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert differences(expected, got) == []  # each address was asked again by -Identity
+    assert {c.cmdlet for c in ms_fake.calls("exchange") if "Identity" in c.parameters} >= {"Get-User", "Get-Mailbox"}
+
+
 def test_a_relative_redirect_is_followed_on_the_same_host(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
                                                           tmp_path: Path) -> None:
     def redirect(call: Call) -> Reply | None:
