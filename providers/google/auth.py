@@ -112,7 +112,7 @@ def load_key_file(path: Path) -> KeyFile:
     return KeyFile(path, {**info, "token_uri": token_uri})
 
 
-def _transport(timeout: float) -> Any:
+def transport(timeout: float) -> Any:
     """A google-auth transport that remembers the HTTP status of the last reply on this thread.
 
     google-auth's RefreshError carries the token endpoint's JSON but not its status; the snapshot records both.
@@ -138,6 +138,19 @@ def _transport(timeout: float) -> Any:
     return _Request()
 
 
+def refresh_error(exc: Exception) -> tuple[str, str]:
+    """(error code, description) of a google-auth RefreshError: the token endpoint's JSON rides in args[1]."""
+    data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+    code = str(data.get("error") or "RefreshError")
+    return code, str(data.get("error_description") or (exc.args[0] if exc.args else code))
+
+
+def refused_for_good(exc: Exception) -> bool:
+    """A refusal that asking again this run cannot change (a missing grant, a revoked token), as opposed to a
+    transient fault (5xx, internal_failure), which the next request may get past."""
+    return not getattr(exc, "retryable", False) and refresh_error(exc)[0] in settings.api().permanent_token_errors
+
+
 def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
     """A google-auth refresh/transport failure as the ApiError the snapshot records. No secrets in it.
 
@@ -146,9 +159,7 @@ def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
     from google.auth import exceptions as gex
 
     if isinstance(exc, gex.RefreshError):
-        data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
-        code = str(data.get("error") or "RefreshError")
-        message = str(data.get("error_description") or (exc.args[0] if exc.args else ""))
+        code, message = refresh_error(exc)
         return ApiError(status, code, f"{hint}; Google says: {message}" if hint else message)
     kind = "Timeout" if "timeout" in str(exc).lower() or "timed out" in str(exc).lower() else "ConnectionError"
     return ApiError(None, kind, f"the token endpoint could not be reached ({type(exc).__name__})")
@@ -171,7 +182,7 @@ class ServiceAccountSigner:
             raise InputError(f"{key.path}: the private key does not load ({type(exc).__name__})") from None
         self.key = key
         self.admin = admin
-        self._request = _transport(timeout)
+        self._request = transport(timeout)
         self._creds: dict[tuple[str, str], Any] = {}
         self._failed: dict[tuple[str, str], ApiError] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -190,7 +201,7 @@ class ServiceAccountSigner:
 
         key = (scope, (subject or self.admin).lower())
         with self._lock(key):
-            if key in self._failed:  # a refused grant stays refused for this run: don't hammer the endpoint
+            if key in self._failed:  # a definitive refusal stays refused for this run: don't hammer the endpoint
                 raise self._failed[key]
             creds = self._creds.get(key)
             if creds is None:
@@ -200,7 +211,8 @@ class ServiceAccountSigner:
                     creds.refresh(self._request)
                 except gex.RefreshError as exc:
                     err = token_error(exc, getattr(self._request.last, "status", None), self._hint(exc, scope, key[1]))
-                    self._failed[key] = err
+                    if refused_for_good(exc):
+                        self._failed[key] = err
                     raise err from None
                 except gex.TransportError as exc:
                     raise token_error(exc, None) from None
@@ -223,8 +235,7 @@ class ServiceAccountSigner:
         return None
 
     def _hint(self, exc: Exception, scope: str, subject: str) -> str:
-        data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
-        if data.get("error") == "unauthorized_client":
+        if refresh_error(exc)[0] == "unauthorized_client":
             return (f"the domain-wide delegation of client {self.key.client_id} does not grant {scope} for {subject} "
                     "(run `preflight auth-check google`)")
         return ""
@@ -371,7 +382,7 @@ class OAuthSigner:
         # own client file, which exchanged the code, and refreshing must go to the same place.
         self._creds = creds.with_token_uri(token_uri)
         self.account = str(info.get("account") or "")
-        self._request = _transport(timeout)
+        self._request = transport(timeout)
         self._lock = threading.Lock()
         self._failed: ApiError | None = None
 
@@ -393,11 +404,12 @@ class OAuthSigner:
                     self._creds.refresh(self._request)
                 except gex.RefreshError as exc:
                     hint = ""
-                    data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
-                    if data.get("error") == "invalid_grant":
+                    if refresh_error(exc)[0] == "invalid_grant":
                         hint = "the stored sign-in was revoked or expired: run `preflight login google` again"
-                    self._failed = token_error(exc, getattr(self._request.last, "status", None), hint)
-                    raise self._failed from None
+                    err = token_error(exc, getattr(self._request.last, "status", None), hint)
+                    if refused_for_good(exc):
+                        self._failed = err
+                    raise err from None
                 except gex.TransportError as exc:
                     raise token_error(exc, None) from None
             return str(self._creds.token)

@@ -63,6 +63,7 @@ class ApiSettings:
     licensing_products: tuple[str, ...]
     workers: int
     timeout: tuple[float, float]
+    permanent_token_errors: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def api() -> ApiSettings:
         licensing_products=tuple(lic["products"]),
         workers=int(col["workers"]),
         timeout=(float(col["connect_timeout"]), float(col["read_timeout"])),
+        permanent_token_errors=frozenset(raw["token"]["permanent_errors"]),
     )
 
 

@@ -21,27 +21,12 @@ SMTP_SCOPE = "https://mail.google.com/"
 DEFAULT_TIMEOUT = 30.0
 
 
-class _TimedRequest:
-    """google-auth's requests transport with our timeout: it would otherwise wait up to 120 s per call."""
-
-    def __init__(self, timeout: float) -> None:
-        import google.auth.transport.requests as gtr
-
-        self._inner = gtr.Request()
-        self._timeout = timeout
-
-    def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
-                 timeout: float | None = None, **kwargs: Any) -> Any:
-        return self._inner(url, method=method, body=body, headers=headers, timeout=timeout or self._timeout,
-                           **kwargs)
-
-
 def smtp_token(settings: Mapping[str, Any], user: str) -> str:
     """An access token for `user`'s mailbox with the https://mail.google.com/ scope (XOAUTH2's user= is `user`)."""
     from google.auth import exceptions as gex
     from google.oauth2 import service_account
 
-    from providers.google.auth import load_key_file
+    from providers.google.auth import load_key_file, refresh_error, transport
 
     if not settings.get("key_file"):
         raise InputError("--token-from google needs --key-file PATH (the sending service's service-account key)")
@@ -54,11 +39,10 @@ def smtp_token(settings: Mapping[str, Any], user: str) -> str:
         # The message of a key-parsing error never includes the key itself, only its kind.
         raise InputError(f"{key.path}: the private key does not load ({type(exc).__name__})") from None
     try:
-        creds.refresh(_TimedRequest(float(settings.get("timeout") or DEFAULT_TIMEOUT)))
+        # Our transport carries a timeout: google-auth's own would wait up to 120 s per call.
+        creds.refresh(transport(float(settings.get("timeout") or DEFAULT_TIMEOUT)))
     except gex.RefreshError as exc:
-        data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
-        code = str(data.get("error") or "RefreshError")
-        raise TokenRefused(code, str(data.get("error_description") or (exc.args[0] if exc.args else code))) from None
+        raise TokenRefused(*refresh_error(exc)) from None
     except gex.TransportError as exc:
         host = urlsplit(key.token_uri).netloc
         raise SignInError(f"cannot reach {host} ({type(exc).__name__})") from None

@@ -302,3 +302,39 @@ def test_unreachable_apis_are_a_sign_in_error(world: tuple[FakeGoogle, Workspace
     with pytest.raises(SignInError, match="could not reach the Google admin APIs .ConnectionError"):
         collect(api, target(mailboxes=("jobs@acme.example",)))
     assert sleeps  # connection failures were retried with back-off first
+
+
+def test_a_transient_token_failure_is_not_remembered_but_a_refusal_is(
+        world: tuple[FakeGoogle, Workspace, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import google.auth._exponential_backoff as backoff
+    import google.oauth2._client as client
+
+    from preflight.http import ApiError
+
+    # google-auth retries a 5xx itself, waiting 1-2 s between tries: not in a test.
+    no_wait = types.SimpleNamespace(
+        ExponentialBackoff=lambda: backoff.ExponentialBackoff(initial_wait_seconds=0.0))  # type: ignore[no-untyped-call]
+    monkeypatch.setattr(client, "_exponential_backoff", no_wait)
+    fake, ws, key = world
+    signer = ServiceAccountSigner(load_key_file(key), ADMIN)
+    outage = [True]
+    fake.fault = lambda seen: (Reply(503, {"error": "internal_failure", "error_description": "Backend Error"})
+                               if seen.path == "/token" and outage[0] else None)
+    scope = settings.scope("directory.user").url
+    with pytest.raises(ApiError) as info:
+        signer.bearer(scope)
+    assert info.value.code == "internal_failure"
+    outage[0] = False
+    assert signer.bearer(scope)  # the outage is over: the next request gets its token
+    # A refused grant stays refused for the run: no second request to the token endpoint.
+    ws.grant("104857600000000000001", [s for s in ALL if "policies" not in s])
+    refused = settings.scope("policies").url
+    for _ in range(2):
+        with pytest.raises(ApiError, match="unauthorized_client"):
+            signer.bearer(refused)
+    asked = [s for s in fake.seen("/token")]
+    with pytest.raises(ApiError):
+        signer.bearer(refused)
+    assert len(fake.seen("/token")) == len(asked)
