@@ -110,6 +110,10 @@ def _mailbox(api: GoogleApi, address: str, target: Target) -> tuple[dict[str, An
     return rec, owner
 
 
+# listForProduct answers these for a product the customer has no subscription to; the other products still count.
+SKIPPED_PRODUCT_STATUSES = (400, 404)
+
+
 def _licenses(
     api: GoogleApi, customer_id: str | None, pool: ThreadPoolExecutor
 ) -> Callable[[str], Any]:
@@ -127,8 +131,11 @@ def _licenses(
         found: list[Any] = []
         for fut in lists.values():
             result = fut.result()
-            if error_of(result) is not None:
-                return result
+            err = error_of(result)
+            if err is not None and err.get("status") in SKIPPED_PRODUCT_STATUSES:
+                continue  # a product this customer does not have (e.g. Education): nobody holds it
+            if err is not None:
+                return result  # unreadable (no role or scope, network): the licences are unknown, not partial
             found.extend(a for a in result if isinstance(a, dict) and str(a.get("userId", "")).lower() == owner.lower())
         return found
 

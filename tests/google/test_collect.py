@@ -338,3 +338,18 @@ def test_a_transient_token_failure_is_not_remembered_but_a_refusal_is(
     with pytest.raises(ApiError):
         signer.bearer(refused)
     assert len(fake.seen("/token")) == len(asked)
+
+
+def test_a_product_the_customer_lacks_does_not_blank_the_other_licences(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    missing = {"101031": Reply(400, google_error(400, "Invalid Input", "invalid", None)),
+               "101034": Reply(404, google_error(404, "Not Found", "notFound", None))}
+    fake.fault = lambda seen: next((r for p, r in missing.items() if seen.path.endswith(f"/product/{p}/users")), None)
+    snap = collect(api_for(fake, key, []), target()).snapshot
+    assert snap["mailboxes"]["jobs@acme.example"]["licenses"] == sample_snapshot()["mailboxes"][
+        "jobs@acme.example"]["licenses"]
+    # A product the admin may not read (403) is an error for every mailbox: partial licences would be a guess.
+    missing["101034"] = Reply(403, google_error(403, "Not Authorized to access this resource/api", "forbidden", None))
+    snap = collect(api_for(fake, key, []), target()).snapshot
+    assert snap["mailboxes"]["jobs@acme.example"]["licenses"]["error"]["status"] == 403
