@@ -183,7 +183,8 @@ def test_without_exchange_consent_only_exchange_is_refused(ms_fake: FakeMicrosof
 
 def test_unattended_runs_never_prompt(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
     add(ms_fake)
-    with pytest.raises(SignInError, match="run `preflight login microsoft` first"):
+    with pytest.raises(SignInError, match=f"run `preflight login microsoft --tenant [^ ]+ --client-id {CLIENT_ID} "
+                                          "--cloud fake` first"):
         signin(ms_cloud, tmp_path, AuthMethod.DEVICE_CODE, interactive=False).sign_in()
     assert ms_fake.calls("devicecode") == []
 

@@ -130,7 +130,13 @@ def narrows_by_location(conditions: Mapping[str, Any]) -> bool:
 class Where(Enum):
     IN = "in"
     OUT = "out"
-    UNKNOWN = "unknown"  # a country location, or a location id not in namedLocations
+    UNKNOWN = "unknown"  # a country location, a location id not in namedLocations, or AllTrusted (see below)
+
+
+# AllTrusted is the trusted IP named locations *and* the MFA trusted IPs of the legacy multifactor
+# authentication service settings, which Graph does not expose: outside the former proves nothing.
+MFA_TRUSTED_IPS = ("the MFA trusted IPs (Named locations > Configure MFA trusted IPs, in the legacy MFA service "
+                   "settings), which Microsoft Graph does not show")
 
 
 def parse_network(text: str) -> Network:
@@ -156,7 +162,7 @@ def in_location(
         return Where.IN
     if location_id == "AllTrusted":
         trusted = [r for loc in named.values() if loc.get("isTrusted") is True for r in _ranges(loc)]
-        return Where.IN if _covers(trusted, sender, whole) else Where.OUT
+        return Where.IN if _covers(trusted, sender, whole) else Where.UNKNOWN  # may be an MFA trusted IP
     location = named.get(location_id)
     if location is None or location.get("@odata.type") != IP_LOCATION:
         return Where.UNKNOWN
@@ -174,14 +180,14 @@ def location_applies(
     if hit is None:
         unknown = next((loc for loc, w in results if w is Where.UNKNOWN), None)
         if unknown is not None:
-            return Where.UNKNOWN, f"included location {_name(unknown, named)} cannot be matched to an IP address"
+            return Where.UNKNOWN, f"included location {_unmatched(unknown, named)}"
         return Where.OUT, "outside every included location"
     for loc in exclude:
         where = in_location(loc, sender, named, whole=True)
         if where is Where.IN:
             return Where.OUT, f"inside excluded location {_name(loc, named)}"
         if where is Where.UNKNOWN:
-            return Where.UNKNOWN, f"excluded location {_name(loc, named)} cannot be matched to an IP address"
+            return Where.UNKNOWN, f"excluded location {_unmatched(loc, named)}"
     return Where.IN, f"in included location {_name(hit, named)}"
 
 
@@ -193,3 +199,10 @@ def _name(location_id: str, named: Mapping[str, Mapping[str, Any]]) -> str:
         return f"{location_id} (not among the named locations)"
     kind = "country" if loc.get("@odata.type") == COUNTRY_LOCATION else "IP"
     return f"'{loc.get('displayName', location_id)}' ({kind})"
+
+
+def _unmatched(location_id: str, named: Mapping[str, Mapping[str, Any]]) -> str:
+    if location_id == "AllTrusted":
+        return ("AllTrusted, which holds the trusted IP named locations (the sender is outside them) and "
+                f"{MFA_TRUSTED_IPS}: check the sender is not listed there")
+    return f"{_name(location_id, named)} cannot be matched to an IP address"

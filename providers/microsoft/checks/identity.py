@@ -208,7 +208,7 @@ def ca_location(ctx: Context) -> Outcome:
     if isinstance(senders, Outcome):
         return senders
     named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
-    found, cannot_tell, where_detail = _Found(), [], {}
+    found, cannot_tell, where_detail, whys = _Found(), [], {}, []
     for policy in scan.hits:
         results = [(s, *ca.location_applies(policy["conditions"]["locations"], s, named)) for s in senders]
         where_detail.update({f"{policy.get('displayName') or policy['id']} / {s}": why for s, _, why in results})
@@ -216,6 +216,7 @@ def ca_location(ctx: Context) -> Outcome:
             found.add(policy, _narrowed(policy))
         elif any(where is ca.Where.UNKNOWN for _, where, _ in results):
             cannot_tell.append(policy)
+            whys += [f"{_label(policy)} for {s}: {why}" for s, where, why in results if where is ca.Where.UNKNOWN]
     evidence = {"options.sender_ips": [str(s) for s in senders], "locations": where_detail}
     if found.enforced:
         return failed(f"Conditional Access policy {', '.join(map(_label, found.enforced))} blocks sign-in from "
@@ -224,9 +225,8 @@ def ca_location(ctx: Context) -> Outcome:
     if scan.undecided:
         raise scan.undecided[0]
     if cannot_tell:
-        return unknown(f"Policy {', '.join(map(_label, cannot_tell))} blocks by a location preflight cannot "
-                       "match to an IP address (a country location or an unknown location id): check the "
-                       "sender's country against it, or add the sender range as an IP named location.",
+        return unknown(f"Cannot tell whether Conditional Access blocks the sender by location: {'; '.join(whys)} "
+                       "(an IP named location holding the sender range makes it certain).",
                        _evidence(cannot_tell, **evidence))
     return found.outcome("Sign-in from the sender IPs is not blocked now", evidence) or passed(
         f"The sender IPs {', '.join(map(str, senders))} are outside every location that a Conditional Access "
@@ -250,11 +250,13 @@ def ca_mfa(ctx: Context) -> Outcome:
                 if isinstance(senders, Outcome):
                     return senders
                 named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
-                wheres = {ca.location_applies(policy["conditions"]["locations"], s, named)[0] for s in senders}
+                results = [ca.location_applies(policy["conditions"]["locations"], s, named) for s in senders]
+                wheres = {where for where, _ in results}
                 if ca.Where.IN not in wheres:
                     if ca.Where.UNKNOWN not in wheres:
                         continue
-                    narrowed = "the sender is in one of its locations, which preflight cannot match to an IP address"
+                    unsure = "; ".join(why for where, why in results if where is ca.Where.UNKNOWN)
+                    narrowed = f"the sender is in its locations ({unsure})"
             if policy["state"] == ca.ENABLED:
                 cannot_tell.append((policy, narrowed))  # enforced wherever it applies: cannot call it a risk
                 continue
