@@ -119,10 +119,7 @@ def run_auth_check(settings: SignInSettings, *, mailbox: str | None, app_id: str
     if app_id:
         reqs.append(SubRequest("servicePrincipal", f"/servicePrincipals(appId='{_odata(app_id)}')?$select={SP_SELECT}"))
     local_before = time.time()
-    try:
-        headers, results = graph.post_batch(reqs)
-    except ApiError as exc:
-        headers, results = {}, {r.id: exc for r in reqs}
+    headers, results = graph.batch_with_headers(reqs)  # throttled probes are retried like the collector's
     skew = _skew(headers.get("Date"), (local_before + time.time()) / 2)
 
     user = results.get("user")

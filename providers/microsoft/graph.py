@@ -7,7 +7,6 @@ honouring that header, and only the throttled requests are sent again.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,36 +45,32 @@ class Graph:
     def __init__(self, http: Http, base_url: str) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
-        self.batches = 0
-        self.sub_retries = 0
-        self._lock = threading.Lock()
-
-    def post_batch(self, requests: Sequence[SubRequest]) -> tuple[Mapping[str, str], dict[str, Result]]:
-        """One $batch without retries: the reply's headers (its Date, for clock checks) and each result."""
-        _status, headers, reply = self.http.request(
-            "POST", self.base_url + "/$batch", json_body={"requests": [r.to_json() for r in requests]}
-        )
-        items = reply.get("responses") if isinstance(reply, dict) else None
-        return headers, {str(i.get("id")): self._result(i) for i in items or [] if isinstance(i, dict)}
 
     def batch_chunk(self, requests: Sequence[SubRequest]) -> dict[str, Result]:
+        """Each request's result; throttled ones are sent again after their Retry-After."""
+        return self.batch_with_headers(requests)[1]
+
+    def batch_with_headers(self, requests: Sequence[SubRequest]) -> tuple[Mapping[str, str], dict[str, Result]]:
+        """As batch_chunk, plus the headers of the first $batch reply (its Date, for clock checks)."""
         if len(requests) > MAX_BATCH:
             raise ValueError(f"a $batch holds at most {MAX_BATCH} requests")
         pending = {r.id: r for r in requests}
         results: dict[str, Result] = {}
+        first: Mapping[str, str] | None = None
         for attempt in range(self.http.max_retries + 1):
-            with self._lock:
-                self.batches += 1
             try:
-                reply = self.http.post(self.base_url + "/$batch", {"requests": [r.to_json() for r in pending.values()]})
+                _status, headers, reply = self.http.request(
+                    "POST", self.base_url + "/$batch", json_body={"requests": [r.to_json() for r in pending.values()]}
+                )
             except ApiError as exc:
                 results.update({rid: exc for rid in pending})
-                return results
+                return first or {}, results
+            first = headers if first is None else first
             responses = reply.get("responses") if isinstance(reply, dict) else None
             if not isinstance(responses, list):
                 bad = ApiError(200, "MalformedResponse", "$batch reply has no 'responses' list")
                 results.update({rid: bad for rid in pending})
-                return results
+                return first, results
             throttled: dict[str, SubRequest] = {}
             waits: list[float] = []
             for item in responses:
@@ -92,9 +87,7 @@ class Graph:
             for rid in missing:
                 results[rid] = ApiError(200, "MalformedResponse", f"$batch reply has no response for request {rid}")
             if not throttled:
-                return results
-            with self._lock:
-                self.sub_retries += len(throttled)
+                return first, results
             self.http.sleep(max(waits))
             pending = throttled
         raise AssertionError("unreachable")

@@ -14,7 +14,7 @@ from preflight.model import Method
 from preflight.providers import CollectRequest
 from providers.microsoft import provider
 from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
-from tests.microsoft.fake import FakeMicrosoft
+from tests.microsoft.fake import FakeMicrosoft, throttle
 
 ENV = "PF_CLI_SECRET"
 
@@ -216,6 +216,18 @@ def test_auth_check_shows_what_can_be_read(ms_fake: FakeMicrosoft, capsys: pytes
     assert exchange["roles"] == ["Exchange.ManageAsApp"] and exchange["expires"].endswith("Z")
     assert abs(report["clock_skew_seconds"]) < 5
     assert not any(token in out + err for token in ms_fake.issued)
+
+
+def test_auth_check_retries_a_throttled_probe(ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    ms_fake.fault = throttle(lambda c: c.sub and c.path == "/identity/conditionalAccess/policies", times=1)
+    code, out, _err = run(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com",
+                           "--format", "json"], capsys)
+    probe = next(p for p in json.loads(out)["probes"] if p["resource"] == "conditionalAccessPolicies")
+    assert (code, probe["readable"]) == (0, True), probe
+    asked = [c for c in ms_fake.calls("graph", sub=True) if c.path == "/identity/conditionalAccess/policies"]
+    assert len(asked) == 2  # the 429 was retried after its Retry-After
 
 
 def test_auth_check_names_what_to_grant(ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
