@@ -15,7 +15,7 @@ from typing import Any
 
 from preflight.errors import SignInError
 from preflight.http import ApiError, record
-from preflight.snapshot import SCHEMA, Options, error_of
+from preflight.snapshot import SCHEMA, Options, describe_error, error_of
 from providers.google import settings
 from providers.google.api import GoogleApi
 
@@ -67,27 +67,57 @@ def _sign_in(api: GoogleApi, target: Target, pool: ThreadPoolExecutor) -> None:
         )
 
 
-def _guard_customer(api: GoogleApi, target: Target, customer: Any, domains: Any) -> None:
-    """Refuse to report one customer's settings under another's name (a profile or key for the wrong customer)."""
-    if error_of(customer) is not None or not isinstance(customer, dict):
-        return
-    cid, primary = customer.get("id"), str(customer.get("customerDomain") or "")
-    if target.customer_id and cid and str(cid) != target.customer_id:
-        raise SignInError(
-            f"{api.signer.principal} belongs to customer {cid} ({primary}), not {target.customer_id}: "
-            "wrong --profile or credentials for this customer?"
-        )
-    if not target.domain or error_of(domains) is not None or not isinstance(domains, list):
-        return
-    owned = {primary.lower()}
+def _owned(primary: str, domains: list[Any]) -> set[str]:
+    owned = {primary.lower()} - {""}
     for d in domains:
         if isinstance(d, dict):
             owned.add(str(d.get("domainName") or "").lower())
             owned.update(str(a.get("domainAliasName") or "").lower() for a in d.get("domainAliases") or []
                          if isinstance(a, dict))
-    if target.domain.lower() not in owned:
+    return owned
+
+
+def _why(value: Any) -> str:
+    err = error_of(value)
+    return describe_error(err) if err is not None else "not in the documented shape"
+
+
+def _guard_customer(api: GoogleApi, target: Target, customer: Any, domains: Any) -> None:
+    """Refuse to report one customer's settings under another's name (a profile or key for the wrong customer).
+
+    Nothing proves whose data this is when neither customers.get nor domains.list can be read: refuse then,
+    rather than collect an unknown customer under the name asked for.
+    """
+    who = api.signer.principal
+    domains_ok = error_of(domains) is None and isinstance(domains, list)
+    if error_of(customer) is not None or not isinstance(customer, dict):
+        asked = target.domain or target.customer_id
+        errors = [e for e in (error_of(customer), error_of(domains)) if e is not None]
+        if not domains_ok and all(e.get("status") is None for e in errors):
+            first = errors[0]
+            raise SignInError(f"could not reach the Google admin APIs ({first.get('code')}: {first.get('message')})")
+        if not target.domain or not domains_ok:
+            readable = "domains.list gives no domain to compare" if domains_ok else f"domains.list ({_why(domains)})"
+            raise SignInError(
+                f"cannot confirm that {who} reads customer {asked}: customers.get ({_why(customer)}) and "
+                f"{readable}; grant admin.directory.customer.readonly and admin.directory.domain.readonly"
+                + ("" if target.domain else ", or give --domain")
+            )
+        if target.domain.lower() not in _owned("", domains):
+            raise SignInError(f"{who} belongs to a customer that does not own {target.domain} (domains.list): wrong "
+                              "--profile or credentials for this customer?")
+        return
+    cid, primary = customer.get("id"), str(customer.get("customerDomain") or "")
+    if target.customer_id and cid and str(cid) != target.customer_id:
         raise SignInError(
-            f"{api.signer.principal} belongs to customer {cid} ({primary}), which does not own {target.domain}: "
+            f"{who} belongs to customer {cid} ({primary}), not {target.customer_id}: "
+            "wrong --profile or credentials for this customer?"
+        )
+    if not target.domain or not domains_ok:
+        return
+    if target.domain.lower() not in _owned(primary, domains):
+        raise SignInError(
+            f"{who} belongs to customer {cid} ({primary}), which does not own {target.domain}: "
             "wrong --profile or credentials for this customer?"
         )
 

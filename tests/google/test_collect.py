@@ -190,6 +190,27 @@ def test_wrong_customer_is_refused(world: tuple[FakeGoogle, Workspace, Path]) ->
         collect(api_for(fake, key, []), target(customer_id="C999"))
 
 
+def test_an_unreadable_customer_is_checked_by_domains_and_refused_when_those_are_unreadable_too(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    forbidden = {"status": 403, "code": "forbidden", "message": "Not Authorized to access this resource/api"}
+    ws.errors[("customer", None)] = forbidden
+    one = ("jobs@acme.example",)
+    snap = collect(api_for(fake, key, []), target(mailboxes=one)).snapshot
+    assert snap["org"]["customer"] == {"error": forbidden} and snap["tenant"]["domain"] == "acme.example"
+    with pytest.raises(SignInError, match="does not own globex.example"):
+        collect(api_for(fake, key, []), target(domain="globex.example", mailboxes=one))
+    with pytest.raises(SignInError, match="cannot confirm .* customer C03az79cb.*give --domain"):
+        collect(api_for(fake, key, []), target(domain=None, customer_id="C03az79cb", mailboxes=one))
+    ws.errors[("domains", None)] = forbidden
+    with pytest.raises(SignInError, match=r"cannot confirm .*customers.get \(403 forbidden.*domains.list \(403"):
+        collect(api_for(fake, key, []), target(mailboxes=one))
+    before = len(fake.seen("/v1/policies"))
+    with pytest.raises(SignInError):
+        collect(api_for(fake, key, []), target(mailboxes=one))
+    assert len(fake.seen("/v1/policies")) == before  # refused before reading any setting
+
+
 def test_secondary_domain_is_accepted(world: tuple[FakeGoogle, Workspace, Path]) -> None:
     fake, ws, key = world
     ws.domains.append({"kind": "admin#directory#domain", "domainName": "acme-jobs.example", "isPrimary": False,
