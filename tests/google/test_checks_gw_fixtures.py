@@ -43,7 +43,8 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
         ("former@tailspin.example", "oauth-delegated"): ("blocked", ["account-disabled"]),
     },
     "basic_2sv_off": {
-        ("printer@tailspin.example", "basic"): ("blocked", ["password-login-retired", "app-passwords-unavailable"]),
+        # One root cause (not enrolled, enrolment allowed), one blocking cause.
+        ("printer@tailspin.example", "basic"): ("blocked", ["password-login-retired"]),
     },
     "basic_2sv_app_passwords": {
         ("recruiting@tailspin.example", "basic"): ("at-risk", []),
@@ -172,6 +173,15 @@ def test_security_key_only_is_inherited_from_the_parent_org_unit() -> None:
     assert deploy.status is Status.FAIL and "org unit /Engineering " in deploy.message
     builds = find(result, "google.app-passwords", "builds@tailspin.example")
     assert builds.status is Status.WARN and builds.cause == "app-passwords-unavailable"
+
+
+def test_not_enrolled_in_2sv_is_named_once_with_a_pointer_from_the_2sv_check() -> None:
+    result = run(raw("basic_2sv_off"))
+    sign_in = find(result, "google.password-sign-in", "printer@tailspin.example")
+    assert sign_in.status is Status.FAIL and "isEnrolledIn2Sv false" in sign_in.message
+    two_step = find(result, "google.2sv", "printer@tailspin.example")
+    assert two_step.status is Status.SKIPPED and "google.password-sign-in" in two_step.message
+    assert "allowEnrollment true" in two_step.message
 
 
 def test_app_password_required_is_a_warning_with_its_own_cause() -> None:

@@ -166,21 +166,27 @@ def two_step(ctx: Context, user: User) -> Outcome:
     if enrolled:
         state = "enforced" if enforced else "not enforced"
         return passed(f"{who} is enrolled in 2-Step Verification (isEnrolledIn2Sv true; {state}).", evidence)
+    # Not enrolled is one root cause: google.password-sign-in names it (what a basic sign-in meets first, with
+    # the fix). This check adds a cause only when the user cannot simply enrol.
+    pointer = "google.password-sign-in reports it with the fix"
     if allowed is False:
-        remedy = (
-            f"and the effective policy does not let users turn it on (allowEnrollment false {origin}): allow "
-            "enrolment for the user's org unit or group first"
+        return failed(
+            f"{who} is not enrolled in 2-Step Verification (isEnrolledIn2Sv false) and the effective policy does "
+            f"not let users turn it on (allowEnrollment false {origin}), so it cannot get an app password: allow "
+            "enrolment for the user's org unit or group first.",
+            evidence,
         )
-    elif allowed is True:
-        remedy = (
-            f"enrolment is allowed (allowEnrollment true {origin}): the user can turn it on at "
-            "https://myaccount.google.com/signinoptions/two-step-verification, then create an app password"
+    if allowed is True:
+        return Outcome(
+            Status.SKIPPED,
+            f"{who} is not enrolled in 2-Step Verification (isEnrolledIn2Sv false; {pointer}); enrolment is "
+            f"allowed (allowEnrollment true {origin}), so the user can turn it on at "
+            "https://myaccount.google.com/signinoptions/two-step-verification and then create an app password.",
+            evidence,
         )
-    else:
-        remedy = "and whether the policy allows enrolment could not be read"
-    return failed(
-        f"{who} is not enrolled in 2-Step Verification (isEnrolledIn2Sv false), so it cannot create an app "
-        f"password; {remedy}.",
+    return unknown(
+        f"{who} is not enrolled in 2-Step Verification (isEnrolledIn2Sv false; {pointer}), and whether the policy "
+        "lets the user enrol could not be read.",
         evidence,
     )
 
