@@ -46,9 +46,6 @@ class Enum:
                 return name
         return None
 
-    def spellings(self, meaning: str) -> tuple[str, ...]:
-        return self.classes.get(meaning, ())
-
 
 @dataclass(frozen=True)
 class Licence:
@@ -67,7 +64,6 @@ class Facts:
     gmail_scopes_groups: tuple[str, ...]
     password_retired_on: date
     password_retired_source: str
-    lsa_setting_removed_on: date
     not_found_statuses: tuple[int, ...]
     domain_not_found_patterns: tuple[str, ...]
     no_gmail_licences: tuple[Licence, ...]
@@ -111,7 +107,6 @@ def parse(settings: Mapping[str, Any], dates: Mapping[str, Any], directory: Mapp
         gmail_scopes_groups=tuple(s.upper() for s in settings["google_services"]["gmail_scopes_groups"]),
         password_retired_on=lsa["final"],
         password_retired_source=lsa["final_source"],
-        lsa_setting_removed_on=lsa["setting_removed"],
         not_found_statuses=tuple(directory["errors"]["not_found_statuses"]),
         domain_not_found_patterns=tuple(p.lower() for p in directory["errors"]["domain_not_found_patterns"]),
         no_gmail_licences=tuple(
