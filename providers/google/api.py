@@ -137,6 +137,10 @@ class GoogleApi:
             items_key="groups", next_params=_next_page,
         )
 
+    def has_member(self, group_key: str, member_key: str) -> Any:
+        """{"isMember": bool}: direct or nested membership (nested only within the group's domain)."""
+        return self.http("directory.group").get(f"{self._dir}/groups/{_key(group_key)}/hasMember/{_key(member_key)}")
+
     def tokens(self, user_key: str) -> list[Any]:
         body = self.http("directory.user.security").get(f"{self._dir}/users/{_key(user_key)}/tokens")
         return _items(body, "items")

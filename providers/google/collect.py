@@ -18,6 +18,7 @@ from preflight.http import ApiError, record
 from preflight.snapshot import SCHEMA, Options, describe_error, error_of
 from providers.google import settings
 from providers.google.api import GoogleApi
+from providers.google.checks.policy import targeted_groups
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,10 @@ def _mailbox(api: GoogleApi, address: str, target: Target) -> tuple[dict[str, An
 SKIPPED_PRODUCT_STATUSES = (400, 404)
 
 
+def _has_member(api: GoogleApi, group_id: str, owner: str) -> Callable[[], Any]:
+    return lambda: api.has_member(group_id, owner)
+
+
 def _licenses(
     api: GoogleApi, customer_id: str | None, pool: ThreadPoolExecutor
 ) -> Callable[[str], Any]:
@@ -194,14 +199,27 @@ def collect(
         }
         customer_id = target.customer_id or (customer.get("id") if error_of(customer) is None else None)
         licenses = _licenses(api, customer_id, pool) if target.with_licenses else None
+        policies = policies_f.result()
+        targeted = targeted_groups(policies) if isinstance(policies, list) else set()
         mailboxes: dict[str, Any] = {}
+        nested: dict[str, dict[str, Future[Any]]] = {}  # owner -> group id -> hasMember
         for addr, fut in mailbox_f.items():
             rec, owner = fut.result()
             if licenses is not None and owner is not None:
                 rec["licenses"] = licenses(owner)
+            if owner is not None and isinstance(rec.get("userGroups"), list):
+                # A policy for a group the user is not directly in may still reach it through a nested group.
+                direct = {str(g.get("id")) for g in rec["userGroups"] if isinstance(g, dict)}
+                if owner not in nested:
+                    nested[owner] = {gid: pool.submit(record, _has_member(api, gid, owner))
+                                     for gid in sorted(targeted - direct)}
+                if nested[owner]:
+                    rec["groupMembership"] = nested[owner]
             mailboxes[addr] = rec
-        org = {"customer": customer, "domains": domains, "orgUnits": org_units_f.result(),
-               "policies": policies_f.result()}
+        for rec in mailboxes.values():
+            if "groupMembership" in rec:
+                rec["groupMembership"] = {gid: f.result() for gid, f in rec["groupMembership"].items()}
+        org = {"customer": customer, "domains": domains, "orgUnits": org_units_f.result(), "policies": policies}
     tenant_id = customer.get("id") if error_of(customer) is None and isinstance(customer, dict) else None
     tenant_domain = target.domain or (customer.get("customerDomain") if tenant_id else None)
     snapshot = {

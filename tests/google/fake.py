@@ -121,6 +121,8 @@ class Workspace:
         self.send_as: dict[str, list[dict[str, Any]]] = {}
         self.licenses: list[dict[str, Any]] = []
         self.tokens: dict[str, list[dict[str, Any]]] = {}
+        # (owner, group id) -> members.hasMember payload or recorded error; otherwise direct membership decides
+        self.nested: dict[tuple[str, str], dict[str, Any]] = {}
         # (resource, key) -> recorded error served instead; key None = every key of that resource
         self.errors: dict[tuple[str, str | None], dict[str, Any]] = {}
         # domain-wide delegation grants: client id -> scopes
@@ -215,6 +217,9 @@ class Workspace:
                     store[owner] = copy.deepcopy(value)
                 elif isinstance(value, dict) and "error" in value:
                     recorded[(name, owner)] = value["error"]
+            looked_up = rec.get("groupMembership")
+            if isinstance(looked_up, dict):
+                ws.nested.update({(owner, str(gid)): copy.deepcopy(v) for gid, v in looked_up.items()})
             lic = rec.get("licenses")
             if isinstance(lic, list):
                 ws.licenses.extend(copy.deepcopy(a) for a in lic if a not in ws.licenses)
@@ -489,6 +494,8 @@ class FakeGoogle:
             (rf"{d}/customer/([^/]+)/domains", ro("admin.directory.domain"), self._domains),
             (rf"{d}/users/([^/]+)/tokens", {AUTH + "admin.directory.user.security"}, self._tokens),
             (rf"{d}/users/([^/]+)", ro("admin.directory.user"), self._user),
+            (rf"{d}/groups/([^/]+)/hasMember/([^/]+)", ro("admin.directory.group") | ro("admin.directory.group.member"),
+             self._has_member),
             (rf"{d}/groups/([^/]+)", ro("admin.directory.group"), self._group),
             (rf"{d}/groups", ro("admin.directory.group"), self._groups),
             (r"/v1/policies", ro("cloud-identity.policies"), self._policies),
@@ -629,6 +636,22 @@ class FakeGoogle:
             return from_recorded(err)
         return self._page(ws.memberships.get(owner, []), seen, "maxResults", 200, 200, "groups", "groups",
                           {"kind": "admin#directory#groups", "etag": '"fake"'})
+
+    def _has_member(self, seen: Seen, grant: _Grant, group: str, member: str) -> Reply:
+        ws = grant.workspace
+        assert ws is not None
+        if (denied := self._admin(grant)) is not None:
+            return denied
+        user = ws.user(member)
+        if user is None:
+            return Reply(404, google_error(404, "Resource Not Found: memberKey", "notFound", None))
+        owner = str(user["primaryEmail"]).lower()
+        found = ws.nested.get((owner, group))
+        if found is not None and "error" in found:
+            return from_recorded(found["error"])
+        if found is not None:
+            return Reply(200, found)
+        return Reply(200, {"isMember": group in {str(g.get("id")) for g in ws.memberships.get(owner, [])}})
 
     def _tokens(self, seen: Seen, grant: _Grant, key: str) -> Reply:
         ws = grant.workspace
@@ -977,7 +1000,8 @@ def sample_snapshot(domain: str = "acme.example", customer_id: str = "C03az79cb"
             f"careers@{domain}": {"user": jobs, "userGroups": groups, "sendAs": send_as, "licenses": [lic],
                                   "tokens": token},
             f"team@{domain}": {"user": not_found_user, "group": group},
-            f"ops@{domain}": {"user": ops, "userGroups": [], "sendAs": [
+            f"ops@{domain}": {"user": ops, "userGroups": [],
+                              "groupMembership": {"02grp0000000000": {"isMember": False}}, "sendAs": [
                 {"sendAsEmail": f"ops@{domain}", "displayName": "", "replyToAddress": "", "signature": "",
                  "isPrimary": True, "isDefault": True}], "licenses": [lic_ops], "tokens": []},
             f"nobody@{domain}": {"user": not_found_user, "group": not_found_group},

@@ -22,12 +22,15 @@ LABELS = {f"orgUnits/{ROOT}": "/", f"orgUnits/{SALES}": "/Sales", f"orgUnits/{EM
 ALL_OUS = frozenset({ROOT, SALES, EMEA, ENG})
 
 
-def member(ous: Iterable[str], groups: Iterable[str] | None = (), licences: Iterable[str] | None = None) -> Membership:
+def member(ous: Iterable[str], groups: Iterable[str] | None = (), licences: Iterable[str] | None = None,
+           nested: Mapping[str, bool] | None = None) -> Membership:
+    """Unless `nested` says otherwise, hasMember was read for the test groups and found no nested membership."""
     return Membership(
         org_unit_ids=frozenset(ous) | {ROOT},
         known_org_unit_ids=ALL_OUS,
         root_org_unit_id=ROOT,
         group_ids=None if groups is None else frozenset(groups),
+        nested={GROUP: False, OTHER_GROUP: False} if nested is None else nested,
         licences=None if licences is None else frozenset(licences),
         labels=LABELS,
     )
@@ -123,6 +126,19 @@ def test_group_policies_apply_to_members_only() -> None:
     assert reduce(policies, spec, member({SALES}, {OTHER_GROUP})).get("serviceState") == "DISABLED"
     eff = reduce(policies, spec, member({SALES}, {GROUP}))
     assert eff.source("serviceState").target == "org unit /, group vip@example.com"  # type: ignore[union-attr]
+
+
+def test_a_group_reached_through_a_nested_group_applies_and_an_unread_one_is_undetermined() -> None:
+    policies = [
+        pol("gmail.service_status", {"serviceState": "DISABLED"}, 201, ou=SALES),
+        pol("gmail.service_status", {"serviceState": "ENABLED"}, 301, group=GROUP),
+    ]
+    spec = facts().setting("gmail.service_status")
+    assert reduce(policies, spec, member({SALES}, {OTHER_GROUP}, nested={GROUP: True})).get("serviceState") == (
+        "ENABLED")
+    with pytest.raises(Undetermined) as err:
+        reduce(policies, spec, member({SALES}, {OTHER_GROUP}, nested={}))
+    assert err.value.needs == "groupMembership" and "nested group" in err.value.reason
 
 
 def test_unread_groups_undetermine_only_when_a_group_policy_would_change_the_answer() -> None:

@@ -201,6 +201,25 @@ def test_uncollected_licences_leave_licence_targeted_policies_undecided_naming_t
     assert {m.verdict.value for m in result.mailboxes} == {"incomplete"}
 
 
+def test_a_group_policy_reaches_a_member_of_a_nested_group() -> None:
+    # agent@ is not directly in gmail-users@, whose policy turns Gmail on; hasMember says it is, through a nested group.
+    def nested(d: Data) -> None:
+        d["mailboxes"]["agent@tailspin.example"]["groupMembership"]["01ci93xb3gmlusr"] = {"isMember": True}
+    f = one(run(variant("gmail_group_override", nested)), "google.gmail-service", "agent@tailspin.example")
+    assert f.status is Status.PASS and "group 01ci93xb3gmlusr" in f.message
+
+    def unread(d: Data) -> None:
+        del d["mailboxes"]["agent@tailspin.example"]["groupMembership"]
+    f = one(run(variant("gmail_group_override", unread)), "google.gmail-service", "agent@tailspin.example")
+    assert f.status is Status.UNKNOWN and "groupMembership" in f.message and "group.readonly" in f.message
+
+    def refused(d: Data) -> None:
+        d["mailboxes"]["agent@tailspin.example"]["groupMembership"]["01ci93xb3gmlusr"] = {
+            "error": {"status": 400, "code": "invalid", "message": "Invalid Input"}}
+    f = one(run(variant("gmail_group_override", refused)), "google.gmail-service", "agent@tailspin.example")
+    assert f.status is Status.UNKNOWN and "nested group" in f.message
+
+
 def test_service_state_spelling_is_case_insensitive() -> None:
     def change(d: Data) -> None:
         add_policy(d, "gmail.service_status", {"serviceState": "disabled"}, 201.5)

@@ -211,6 +211,17 @@ def test_an_unreadable_customer_is_checked_by_domains_and_refused_when_those_are
     assert len(fake.seen("/v1/policies")) == before  # refused before reading any setting
 
 
+def test_nested_membership_is_asked_only_for_policy_groups_the_user_is_not_directly_in(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    ws.nested[("ops@acme.example", "02grp0000000000")] = {"isMember": True}  # through a nested group
+    snap = collect(api_for(fake, key, []), target()).snapshot
+    assert snap["mailboxes"]["ops@acme.example"]["groupMembership"] == {"02grp0000000000": {"isMember": True}}
+    assert "groupMembership" not in snap["mailboxes"]["jobs@acme.example"]  # a direct member: nothing to ask
+    asked = fake.seen("/admin/directory/v1/groups/02grp0000000000/hasMember/")
+    assert [s.path.rsplit("/", 1)[1] for s in asked] == ["ops@acme.example"]
+
+
 def test_secondary_domain_is_accepted(world: tuple[FakeGoogle, Workspace, Path]) -> None:
     fake, ws, key = world
     ws.domains.append({"kind": "admin#directory#domain", "domainName": "acme-jobs.example", "isPrimary": False,

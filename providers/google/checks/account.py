@@ -95,7 +95,7 @@ def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
     severity=Severity.CRITICAL,
     cause="no-mailbox-license",
     order=30,
-    reads=("user", "policies", "orgUnits", "userGroups", "licenses"),
+    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership", "licenses"),
     provider="google",
 )
 @for_users

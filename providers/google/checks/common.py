@@ -127,6 +127,17 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
     except Unavailable as exc:
         missing["userGroups"] = exc
 
+    nested: dict[str, bool] = {}
+    try:
+        looked_up = ctx.mailbox("groupMembership")
+        if not isinstance(looked_up, Mapping):
+            raise TypeError("groupMembership is not an object")
+        # An entry that could not be read (its own {"error": ...}) stays out: that group is undecided.
+        nested = {str(g): r["isMember"] for g, r in looked_up.items()
+                  if isinstance(r, Mapping) and isinstance(r.get("isMember"), bool)}
+    except Unavailable as exc:
+        missing["groupMembership"] = exc
+
     licences: frozenset[str] | None = None
     try:
         assignments = ctx.mailbox("licenses")
@@ -140,6 +151,7 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
         known_org_unit_ids=frozenset(by_path.values()),
         root_org_unit_id=root,
         group_ids=group_ids,
+        nested=nested,
         licences=licences,
         labels=labels,
     )

@@ -123,7 +123,7 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
     cause="third-party-apps-blocked",
     methods=(Method.OAUTH_DELEGATED, Method.OAUTH_APP),
     order=70,
-    reads=("policies", "orgUnits", "userGroups", "tokens"),
+    reads=("policies", "orgUnits", "userGroups", "groupMembership", "tokens"),
     provider="google",
 )
 def api_controls(ctx: Context) -> Outcome | None:

@@ -55,7 +55,10 @@ class Membership:
     org_unit_ids: frozenset[str]  # the user's org unit and its ancestors, ids without "id:"
     known_org_unit_ids: frozenset[str] = frozenset()  # every org unit the Directory listed
     root_org_unit_id: str | None = None
-    group_ids: frozenset[str] | None = None  # None: the user's groups were not read
+    group_ids: frozenset[str] | None = None  # the user's direct groups; None: not read
+    # Nested membership in groups the user is not directly in (Directory members.hasMember): group id -> isMember.
+    # A group with no entry was not read: a policy targeting it may apply through a nested group.
+    nested: Mapping[str, bool] = field(default_factory=dict)
     licences: frozenset[str] | None = None  # "/product/{productId}/sku/{skuId}"; None: not read
     labels: Mapping[str, str] = field(default_factory=dict)  # "orgUnits/<id>" | "groups/<id>" -> name
 
@@ -161,7 +164,13 @@ def _group_clause(group_id: str, m: Membership) -> Target:
     if m.group_ids is None:
         return Target(Applies.MAYBE, label, why=f"it targets {label} and the user's groups were not read",
                       needs="userGroups")
-    return Target(Applies.YES if group_id in m.group_ids else Applies.NO, label)
+    if group_id in m.group_ids:
+        return Target(Applies.YES, label)
+    nested = m.nested.get(group_id)
+    if nested is not None:
+        return Target(Applies.YES if nested else Applies.NO, label)
+    return Target(Applies.MAYBE, label, why=f"it targets {label}, which the user is not directly in, and whether the "
+                  "user is in it through a nested group was not read", needs="groupMembership")
 
 
 def _licence_clause(skus: tuple[str, ...], m: Membership) -> Target:
@@ -193,6 +202,18 @@ def parse_query(query: str) -> tuple[Clause, ...] | None:
         else:
             clauses.append(("other", text))
     return tuple(clauses)
+
+
+def targeted_groups(policies: Iterable[Any]) -> set[str]:
+    """The ids of the groups policies target (query clauses and the `group` helper field), for the collector."""
+    out: set[str] = set()
+    for p in policies:
+        pq = (p.get("policyQuery") or {}) if isinstance(p, dict) else {}
+        group = str(pq.get("group") or "")
+        if group.startswith("groups/"):
+            out.add(group.removeprefix("groups/"))
+        out.update(arg for kind, arg in parse_query(str(pq.get("query") or "")) or () if kind == "group")
+    return out
 
 
 def _clause(clause: Clause, m: Membership) -> Target:

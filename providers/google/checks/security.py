@@ -82,7 +82,7 @@ def _retired(ctx: Context) -> bool:
     cause="password-login-retired",
     methods=(Method.BASIC,),
     order=40,
-    reads=("user", "policies", "orgUnits", "userGroups"),
+    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership"),
     provider="google",
 )
 @for_users
@@ -143,7 +143,7 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
     cause="app-passwords-unavailable",
     methods=(Method.BASIC,),
     order=50,
-    reads=("user", "policies", "orgUnits", "userGroups"),
+    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership"),
     provider="google",
 )
 @for_users
@@ -198,7 +198,7 @@ def two_step(ctx: Context, user: User) -> Outcome:
     cause="app-passwords-unavailable",
     methods=(Method.BASIC,),
     order=60,
-    reads=("user", "policies", "orgUnits", "userGroups"),
+    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership"),
     provider="google",
 )
 @for_users
