@@ -147,13 +147,7 @@ def _as_report(path: Path, as_of: str | None) -> Any:
     from preflight.model import Report
     from preflight.output import make_report
 
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read file ({exc.strerror or type(exc).__name__})") from None
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(f"{path}: not a JSON report or snapshot") from None
-    schema = data.get("schema") if isinstance(data, dict) else None
+    schema, data = _read_json(path)
     if schema == "preflight.report/v1":
         try:
             return Report.from_dict(data)
@@ -162,6 +156,17 @@ def _as_report(path: Path, as_of: str | None) -> Any:
     if schema == "preflight.snapshot/v1":
         return make_report(evaluate_snapshots([path], default_registry(), as_of_date(as_of)))
     raise InputError(f"{path}: schema {schema!r} is neither preflight.report/v1 nor preflight.snapshot/v1")
+
+
+def _read_json(path: Path) -> tuple[str | None, Any]:
+    """(schema, data) of a JSON file that should be a preflight snapshot or report."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read file ({exc.strerror or type(exc).__name__})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InputError(f"{path}: not a JSON snapshot or report") from None
+    return (data.get("schema") if isinstance(data, dict) else None), data
 
 
 def redact(
@@ -175,13 +180,7 @@ def redact(
     redactor = _redactor()
     outputs: list[tuple[Path, Any]] = []
     for path in files:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read file ({exc.strerror or type(exc).__name__})") from None
-        except (ValueError, UnicodeDecodeError):
-            raise InputError(f"{path}: not a JSON snapshot or report") from None
-        schema = data.get("schema") if isinstance(data, dict) else None
+        schema, data = _read_json(path)
         if schema not in ("preflight.snapshot/v1", "preflight.report/v1"):
             raise InputError(f"{path}: not a preflight snapshot or report (schema {schema!r})")
         target = output_dir / path.name
