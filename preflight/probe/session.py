@@ -84,14 +84,14 @@ class Session:
         finally:
             if self.wire is not None:
                 self.wire.close()
-            self.transcript.info("Connection closed.")
+                self.transcript.info("Connection closed.")
         return result
 
     def _record(self, phase: Phase, started: float, status: PhaseStatus, replies: list[Reply] | None = None,
-                error: str | None = None, cause: str | None = None, **detail: Any) -> bool:
+                error: str | None = None, cause: str | None = None, echo: bool = True, **detail: Any) -> bool:
         elapsed = (time.monotonic() - started) * 1000
         self.result.phases.append(PhaseResult(phase, status, elapsed, list(replies or []), error, cause, detail))
-        if error:
+        if error and echo:
             self.transcript.error(error)
         return status is PhaseStatus.OK
 
@@ -153,8 +153,9 @@ class Session:
         cause = causes.pop() if len(causes) == 1 else None
         status = PhaseStatus.FAILED
         message = "; ".join(text for _, text in errors) or "no address to connect to"
+        # Each address's failure is already in the transcript; the phase keeps them all for the finding.
         return self._record(Phase.CONNECT, started, status, error=f"could not connect: {message}", cause=cause,
-                            errno=sorted(names))
+                            echo=not errors, errno=sorted(names))
 
     def _handshake(self, phase: Phase, mode: str) -> bool:
         assert self.wire is not None
