@@ -95,11 +95,12 @@ def probe(
                                   "JSON key (domain-wide delegation for https://mail.google.com/).")
     ] = None,
 ) -> None:
-    """Test an SMTP server phase by phase: DNS, TCP, TLS, EHLO, AUTH, MAIL/RCPT. Never sends mail unless --send.
+    """Test an SMTP server phase by phase: DNS, TCP, TLS, EHLO, AUTH, MAIL/RCPT.
 
-    Prints a swaks-style transcript (`->` sent, `<-` received, `~>`/`<~` inside TLS; credentials masked)
-    and the findings, each named by a cause from `preflight causes`. With --token-from the token is
-    obtained from the provider's sign-in first; a refusal is a finding with its cause and exit 40.
+    Never sends mail unless --send. Prints a swaks-style transcript (-> sent,
+    <- received, ~> and <~ inside TLS; credentials masked) and the findings,
+    each named by a cause from `preflight causes`. With --token-from the token
+    comes from the provider's sign-in first; a refusal is a finding, exit 40.
     """
     from preflight.probe.run import ProbeArgs, run
 
