@@ -474,3 +474,43 @@ def test_engine_output_renders_what_to_grant_once_in_compact_formats() -> None:
     assert 'class="chip s-incomplete">? Incomplete</span>' in html
     error = ET.fromstring(render(report, "junit")).find("testsuite/testcase/error")
     assert error is not None and "Insufficient privileges" in error.get("message", "")
+
+
+# --- findings identical but for their method ---------------------------------------------------------------
+
+
+def test_human_formats_show_findings_identical_but_for_method_once_data_formats_keep_each() -> None:
+    D = Method.OAUTH_DELEGATED
+    unknown = "Could not read user of jobs@contoso.com (403 Forbidden). Grant Microsoft Graph User.Read.All."
+
+    def alias(method: Method, message: str = unknown) -> Finding:
+        return finding("ms.alias-address", "Address is the sign-in name", Status.UNKNOWN, Severity.HIGH,
+                       "alias-address", JOBS, message, method=method,
+                       evidence={"grant": "Microsoft Graph User.Read.All"})
+
+    findings = [
+        alias(D),
+        alias(B),
+        alias(APP, "Some other answer."),
+        finding("ms.send-as", "Send As", Status.PASS, Severity.MEDIUM, None, JOBS, "Send As is granted.", method=APP),
+        finding("ms.send-as", "Send As", Status.PASS, Severity.MEDIUM, None, JOBS, "Send As is granted.", method=B),
+    ]
+    mv = [MailboxVerdict(JOBS, m, Verdict.INCOMPLETE, []) for m in (B, D, APP)]
+    one = Report([TargetResult("Contoso", "microsoft", "contoso.com", mv, findings)], "2026-11-26T10:00:00Z", "0.1.0")
+    out = all_formats(one)
+
+    table = " ".join(out["table"].split())
+    assert table.count(unknown) == 1 and "high · basic, oauth-delegated · ms.alias-address" in table
+    assert "Some other answer." in table and "high · oauth-app · ms.alias-address" in table
+    markdown = out["markdown"]
+    assert markdown.count(unknown) == 1 and " · basic, oauth-delegated · `ms.alias-address`" in markdown
+    html = out["html"]
+    assert html.count(unknown) == 1 and "high severity · basic, oauth-delegated · <code>" in html
+    assert html.count("Send As is granted.") == 1 and "<td>basic, oauth-app</td>" in html
+    assert "Checks passed or not applicable (1)" in html
+
+    assert len(json.loads(out["json"])["targets"][0]["findings"]) == 5
+    rows = list(csv.DictReader(io.StringIO(out["csv"], newline="")))
+    assert [r["method"] for r in rows if r["message"] == unknown] == ["oauth-delegated", "basic"]
+    cases = ET.fromstring(out["junit"]).findall("testsuite/testcase")
+    assert len(cases) == 5 and sum(1 for c in cases if c.find("error") is not None) == 3

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,8 +36,36 @@ def one_line(value: object) -> str:
     return " ".join(clean(value).split())
 
 
-def method_label(method: Method | None) -> str:
-    return method.value if method is not None else "all methods"
+@dataclass(frozen=True)
+class Entry:
+    """One finding as the human formats show it: findings identical but for their sign-in method are one
+    entry listing the methods, in Method order (none listed: the finding holds for all methods)."""
+
+    finding: Finding
+    methods: tuple[Method, ...] = ()
+
+
+def method_label(method: Method | Entry | None) -> str:
+    listed = method.methods if isinstance(method, Entry) else (method,) if method is not None else ()
+    return ", ".join(m.value for m in listed) or "all methods"
+
+
+def merged(findings: Iterable[Finding]) -> list[Entry]:
+    """The findings in their order, each one identical to an earlier one but for its method folded into it."""
+    entries: list[Entry] = []
+    alike: dict[tuple[object, ...], list[int]] = {}  # by a hashable part of the finding, to compare few
+    for f in findings:
+        candidates = alike.setdefault((f.check, f.subject, f.status, f.message), [])
+        for i in candidates:
+            first = entries[i]
+            if f.method and first.methods and replace(first.finding, method=f.method) == f:
+                listed = (*first.methods, f.method)
+                entries[i] = Entry(first.finding, tuple(m for m in Method if m in listed))
+                break
+        else:
+            candidates.append(len(entries))
+            entries.append(Entry(f, (f.method,) if f.method else ()))
+    return entries
 
 
 def status_label(f: Finding) -> str:
@@ -67,12 +95,13 @@ def methods(target: TargetResult) -> list[Method]:
     return [m for m in Method if m in present]
 
 
-def grouped(target: TargetResult, issues_only: bool = True) -> list[tuple[str | None, list[Finding]]]:
-    """(subject, findings) with tenant-wide findings first, each group worst first; empty groups left out."""
+def grouped(target: TargetResult, issues_only: bool = True) -> list[tuple[str | None, list[Entry]]]:
+    """(subject, entries) with tenant-wide findings first, each group worst first and merged(); empty groups
+    left out."""
     chosen = [f for f in target.findings if is_issue(f) or not issues_only]
-    groups: list[tuple[str | None, list[Finding]]] = []
+    groups: list[tuple[str | None, list[Entry]]] = []
     for subject in [None, *subjects(target)]:
-        found = sort_findings(f for f in chosen if f.subject == subject)
+        found = merged(sort_findings(f for f in chosen if f.subject == subject))
         if found:
             groups.append((subject, found))
     return groups

@@ -6,15 +6,17 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import urlsplit
 
-from preflight.model import Finding, MailboxVerdict, Report, Status, TargetResult
+from preflight.model import MailboxVerdict, Report, Status, TargetResult
 from preflight.report.common import (
     VERDICT_ORDER,
+    Entry,
     Labels,
     clean,
     evidence_pairs,
     fix_label,
     fix_text,
     grouped,
+    merged,
     method_label,
     methods,
     one_line,
@@ -210,7 +212,7 @@ def _target(index: int, t: TargetResult, labels: Labels) -> str:
         parts.append("<h3>Findings to act on</h3>")
     for subject, findings in groups:
         parts.append(f"<h4>{e(subject) if subject else 'Tenant-wide'}</h4>")
-        parts += [_finding(f, t.provider, labels) for f in findings]
+        parts += [_finding(entry, t.provider, labels) for entry in findings]
     parts.append(_rest(t))
     parts.append("</section>")
     return "\n".join(parts)
@@ -243,9 +245,10 @@ def _matrix(t: TargetResult, labels: Labels) -> str:
     )
 
 
-def _finding(f: Finding, provider: str, labels: Labels) -> str:
+def _finding(entry: Entry, provider: str, labels: Labels) -> str:
+    f = entry.finding
     label = status_label(f)
-    tags = [e(f"{f.severity.value} severity"), e(method_label(f.method)), f"<code>{e(f.check)}</code>"]
+    tags = [e(f"{f.severity.value} severity"), e(method_label(entry)), f"<code>{e(f.check)}</code>"]
     if f.cause:
         tags.append(f"cause: {e(labels.cause(f.cause))}")
     parts = [
@@ -276,16 +279,18 @@ def _short(url: str) -> str:
 
 def _rest(t: TargetResult) -> str:
     """Passed and not-applicable checks: the record of what was verified. Open, so it also prints."""
-    rest = [f for f in t.findings if f.status in (Status.PASS, Status.SKIPPED)]
+    rest = merged(f for f in t.findings if f.status in (Status.PASS, Status.SKIPPED))
     if not rest:
         return ""
-    rows = "".join(
-        f"<tr><td>{chip(f.status.value, STATUS[f.status.value])}</td><td>{e(f.title)}</td>"
-        f"<td>{e(f.subject or 'tenant-wide')}</td><td>{e(method_label(f.method))}</td><td>{e(f.message)}</td></tr>"
-        for f in rest
-    )
+    rows = []
+    for entry in rest:
+        f = entry.finding
+        rows.append(
+            f"<tr><td>{chip(f.status.value, STATUS[f.status.value])}</td><td>{e(f.title)}</td>"
+            f"<td>{e(f.subject or 'tenant-wide')}</td><td>{e(method_label(entry))}</td><td>{e(f.message)}</td></tr>"
+        )
     return (
         f'<details class="rest" open><summary>Checks passed or not applicable ({len(rest)})</summary>'
         "<table><thead><tr><th>Status</th><th>Check</th><th>Mailbox</th><th>Method</th><th>Detail</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></details>"
+        f"<tbody>{''.join(rows)}</tbody></table></details>"
     )

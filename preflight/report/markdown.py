@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from preflight.model import Finding, Report, TargetResult
+from preflight.model import Report, TargetResult
 from preflight.report.common import (
+    Entry,
     Labels,
     clean,
     compact_fix,
@@ -81,16 +82,17 @@ def _target(target: TargetResult, labels: Labels) -> list[str]:
         lines.append("")
     for subject, findings in grouped(target):
         lines += [f"### {esc(subject) if subject else 'Tenant-wide'}", ""]
-        for f in findings:
-            lines += _finding(f)
+        for entry in findings:
+            lines += _finding(entry)
     return lines
 
 
-def _finding(f: Finding) -> list[str]:
+def _finding(entry: Entry) -> list[str]:
+    f = entry.finding
     label = status_label(f)
     lines = [
         f"- {ICON[label]} **{label.upper()}** · **{esc(f.title)}** · {f.severity.value} · "
-        f"{esc(method_label(f.method))} · `{f.check.replace('`', '')}`  ",
+        f"{esc(method_label(entry))} · `{f.check.replace('`', '')}`  ",
         f"  {esc_block(f.message)}".replace("\n", "\n  "),
     ]
     if f.accepted:

@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from preflight.model import Finding, Report, TargetResult
+from preflight.model import Report, TargetResult
 from preflight.report.common import (
+    Entry,
     Labels,
     clean,
     compact_fix,
@@ -77,8 +78,8 @@ def _target(console: Console, target: TargetResult, labels: Labels) -> None:
     for subject, findings in grouped(target):
         console.print()
         console.print(Text(one_line(subject) if subject else "Tenant-wide", style="bold underline"))
-        for f in findings:
-            console.print(_finding(console, f), soft_wrap=True)
+        for entry in findings:
+            console.print(_finding(console, entry), soft_wrap=True)
 
 
 def _verdicts(target: TargetResult, labels: Labels) -> Table:
@@ -100,12 +101,13 @@ def _verdicts(target: TargetResult, labels: Labels) -> Table:
     return table
 
 
-def _finding(console: Console, f: Finding) -> Text:
+def _finding(console: Console, entry: Entry) -> Text:
     """Status in a left gutter, everything else wrapped beside it (hand-wrapped: a rich grid per finding
     costs milliseconds each, which adds up to seconds on a large tenant)."""
+    f = entry.finding
     label = status_label(f)
     body = [
-        Text.assemble((one_line(f.title), "bold"), f"  {f.severity.value} · {method_label(f.method)} · {f.check}"),
+        Text.assemble((one_line(f.title), "bold"), f"  {f.severity.value} · {method_label(entry)} · {f.check}"),
         Text(clean(f.message)),
     ]
     if f.accepted:
