@@ -20,6 +20,7 @@ import pytest
 
 from preflight.cli import main
 from tests.probe import tokens
+from tests.probe.run import Run
 from tests.probe.servers import (
     GMAIL,
     GMAIL_BAD_CREDENTIALS,
@@ -50,20 +51,6 @@ FAST = "0.5"  # seconds: every reply on loopback arrives in milliseconds; the si
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    @property
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.out)  # type: ignore[no-any-return]
-
-    def finding(self, check: str) -> dict[str, Any]:
-        found: list[dict[str, Any]] = [f for f in self.json["findings"] if f["check"] == check]
-        assert found, f"no {check} finding in {[f['check'] for f in self.json['findings']]}"
-        return found[0]
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from preflight.cli import main
 from providers.microsoft.clouds import EXTRA_CLOUDS_ENV
 from tests.google.fake import FakeGoogle, Workspace, leaks, sample_snapshot
 from tests.microsoft.fake import GRAPH_AUDIENCE, App, FakeMicrosoft, FakeTenant, decode
+from tests.probe.run import Run
 from tests.probe.servers import (
     GMAIL,
     GMAIL_BAD_CREDENTIALS,
@@ -54,20 +55,6 @@ FAST = "2"
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    @property
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.out)  # type: ignore[no-any-return]
-
-    def finding(self, check: str) -> dict[str, Any]:
-        found = [f for f in self.json["findings"] if f["check"] == check]
-        assert found, f"no {check} finding in {[f['check'] for f in self.json['findings']]}"
-        return found[0]  # type: ignore[no-any-return]
 
 
 def _probe(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
