@@ -236,7 +236,7 @@ def test_the_documented_demo_inventory_audits_offline(tmp_path: Path) -> None:
     assert any(f["accepted"] for f in contoso["findings"])
 
 
-def test_diff_sees_warn_to_fail_and_lines_up_a_report_with_a_snapshot() -> None:
+def test_diff_sees_warn_to_unknown_and_lines_up_a_report_with_a_snapshot() -> None:
     from preflight.cli import as_of_date, default_registry, evaluate_snapshots
 
     demo = Path(__file__).resolve().parent.parent / "providers" / "microsoft" / "demo" / "contoso.json"
@@ -244,8 +244,9 @@ def test_diff_sees_warn_to_fail_and_lines_up_a_report_with_a_snapshot() -> None:
     june, next_june = (make_report(evaluate_snapshots([demo], registry, as_of_date(day)))
                        for day in ("2026-06-01", "2027-06-01"))
     drift = diff_reports(june, next_june)
-    assert [n.check for _, n in drift[0].regressed] == ["ms.basic-auth-retirement"]  # warn -> fail
-    assert [n.check for _, n in diff_reports(next_june, june)[0].fixed] == ["ms.basic-auth-retirement"]
+    # Basic SMTP AUTH is off by default after 2026, unless an admin turned it back on: warn -> unknown
+    assert [n.check for _, n in drift[0].became_unknown] == ["ms.basic-auth-retirement"] and not drift[0].regressed
+    assert [n.check for _, n in diff_reports(next_june, june)[0].became_known] == ["ms.basic-auth-retirement"]
     # the same tenant under an audit's display name is still the same tenant
     renamed = Report.from_dict(june.to_dict())
     renamed.targets[0].name = "Contoso (simulated)"

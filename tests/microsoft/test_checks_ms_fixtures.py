@@ -131,12 +131,25 @@ def test_smtp_auth_finding_names_the_setting_its_value_and_where_it_came_from() 
     assert g.cause == "smtp-auth-disabled-mailbox" and g.evidence["casMailbox.SmtpClientAuthenticationDisabled"] is True
 
 
-def test_basic_auth_retirement_warns_before_and_fails_after_the_date_in_the_data_file() -> None:
+def test_basic_auth_retirement_warns_before_the_date_and_is_unknown_after_it() -> None:
     before = finding(run("smtp-auth-off-tenant-on-mailbox"), "ms.basic-auth-retirement")
     assert before.status is Status.WARN and "2026-12-31" in before.message
+    assert "any day now" not in before.message
+    # "End of December 2026" names no day: through December it can happen any day
+    december = finding(run("smtp-auth-off-tenant-on-mailbox", now=datetime(2026, 12, 3, tzinfo=UTC)),
+                       "ms.basic-auth-retirement")
+    assert december.status is Status.WARN and "any day now" in december.message
+    last_day = run("smtp-auth-off-tenant-on-mailbox", now=datetime(2026, 12, 31, 23, tzinfo=UTC))
+    assert finding(last_day, "ms.basic-auth-retirement").status is Status.WARN
+    # after it: disabled by default, but an admin may have re-enabled it and nothing shows which
     after = run("smtp-auth-off-tenant-on-mailbox", now=AFTER)
-    assert verdicts(after)[(J, B)] == ("blocked", ["basic-auth-retirement"])
+    f = finding(after, "ms.basic-auth-retirement")
+    assert f.status is Status.UNKNOWN and "turn it back on" in f.message and "cannot be read" in f.message
+    assert f.evidence["re-enable setting"].startswith("not documented")
+    assert verdicts(after)[(J, B)] == ("incomplete", [])
     assert verdicts(after)[(J, A)] == ("ready", [])
+    # a tenant that blocks Basic anyway is still blocked by what it shows
+    assert verdicts(run("auth-policy-no-basic", now=AFTER))[(J, B)] == ("blocked", ["basic-auth-policy-block"])
 
 
 def test_location_block_names_the_policy_and_the_sender_ip() -> None:

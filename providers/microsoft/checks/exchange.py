@@ -82,17 +82,34 @@ def smtp_auth(ctx: Context) -> Outcome:
 @check("ms.basic-auth-retirement", "Basic auth retirement for SMTP AUTH", severity=Severity.MEDIUM,
        cause="basic-auth-retirement", scope="tenant", methods=(Method.BASIC,), order=54, provider=P)
 def basic_retirement(ctx: Context) -> Outcome:
+    """MC786329 as updated on 2026-01-27 (data/retirement.toml): Basic SMTP AUTH stays until the end of
+    December 2026, is then disabled by default for existing tenants, and an administrator may turn it back
+    on until a final removal date Microsoft announces in the second half of 2027. No documented setting or
+    API shows whether an administrator did, so after the date the answer is unknown, not a failure."""
     timeline = data("retirement")
-    off_after = timeline["disabled_by_default"]
-    evidence = {"disabled_by_default": off_after.isoformat(), "removal": str(timeline.get("removal", "TBA")),
-                "source": timeline["source"], "today": ctx.now.date().isoformat()}
+    off_after, month = timeline["disabled_by_default"], timeline["disabled_by_default_month"]
+    when = timeline["announced_as"]
     removal = timeline.get("removal")
-    if removal is not None and ctx.now.date() >= removal:
+    today = ctx.now.date()
+    evidence = {"disabled_by_default": off_after.isoformat(), "announced_as": when,
+                "removal": removal.isoformat() if removal else "not announced", "source": timeline["source"],
+                "message_center": timeline["message_center"], "today": today.isoformat()}
+    if removal is not None and today >= removal:
         return failed(f"Microsoft removed Basic authentication for SMTP AUTH client submission on "
                       f"{removal.isoformat()}: password sign-in is rejected (550 5.7.30).", evidence)
-    if ctx.now.date() > off_after:
-        return failed(f"Microsoft disabled Basic authentication for SMTP AUTH by default for existing tenants "
-                      f"after {off_after.isoformat()}; password sign-in fails unless an admin re-enabled it, and "
-                      "its final removal is announced separately.", evidence)
-    return warned(f"Microsoft disables Basic authentication for SMTP AUTH by default for existing tenants after "
-                  f"{off_after.isoformat()} and removes it later: move this integration to OAuth.", evidence)
+    if today > off_after:
+        evidence["re-enable setting"] = f"not documented by Microsoft (checked {timeline['setting_checked']})"
+        return unknown(f"Microsoft disabled Basic authentication for SMTP AUTH by default for existing tenants at "
+                       f"{when} (MC786329), and administrators may turn it back on until its final removal. "
+                       "Whether this tenant's administrator did cannot be read: Microsoft documents no setting or "
+                       "API that shows it. A password sign-in settles it (preflight probe smtp.office365.com --user "
+                       "<mailbox> --password-prompt): '550 5.7.30 Basic authentication is not supported for Client "
+                       "Submission' means it is off. OAuth avoids the question.", evidence)
+    if today >= month:
+        return warned(f"Microsoft disables Basic authentication for SMTP AUTH by default for existing tenants at "
+                      f"{when} (no exact day announced; {off_after.isoformat()} at the latest), so it can stop any "
+                      "day now unless an administrator turns it back on; its final removal is announced later. "
+                      "Move this integration to OAuth.", evidence)
+    return warned(f"Microsoft disables Basic authentication for SMTP AUTH by default for existing tenants at {when} "
+                  f"({off_after.isoformat()} at the latest; an administrator can turn it back on until its final "
+                  "removal, announced later): move this integration to OAuth.", evidence)
