@@ -34,7 +34,7 @@ def run_demo(registry: Registry, html: Path, fmt: Format, now: datetime) -> None
     if not results:
         sys.stderr.write("No provider with demo tenants is installed.\n")
         return
-    report = make_report(results, now)
+    report = make_report(results)  # generated now; `now` is only the day the checks are evaluated for
     write_text(render(report, fmt.value, color=color_enabled()), None)
     write_text(render(report, "html"), html)
     sys.stderr.write(

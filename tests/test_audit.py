@@ -108,8 +108,17 @@ expires = 2027-01-31
 """
 
 
-def test_the_init_template_is_a_valid_inventory(tmp_path: Path) -> None:
-    inv = load_inventory(inventory(tmp_path, TEMPLATE), ["google", "microsoft"])
+def test_the_init_template_is_a_valid_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = inventory(tmp_path, TEMPLATE)
+    with pytest.raises(InputError, match=r":16: customer.contoso.certificate: '~/.config/preflight/certs/contoso.pfx'"
+                                         ": no such file"):
+        load_inventory(path, ["google", "microsoft"])
+    for file in (".config/preflight/certs/contoso.pfx", ".config/preflight/keys/fabrikam.json"):
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / file).write_text("{}")
+    inv = load_inventory(path, ["google", "microsoft"])
+    assert inv.customers[0].settings["certificate"] == str(tmp_path / ".config/preflight/certs/contoso.pfx")
     assert [c.key for c in inv.customers] == ["contoso", "fabrikam"]
     assert inv.customers[0].exceptions[0].match == "basic-auth-retirement"
     assert inv.customers[0].from_addresses == {"jobs@contoso.com": "no-reply@contoso.com"}
@@ -192,8 +201,8 @@ def test_drift_between_two_audits(tmp_path: Path) -> None:
     new = [r.result for r in run_audit(inv, Registry([after]), load_catalogue(), NOW, tmp_path)[0]]
     drifts = {d.tenant: d for d in diff_reports(make_report(old), make_report(new))}
     contoso = drifts["contoso"]
-    assert [n.subject for _, n in contoso.fixed] == ["hr@contoso.example"]
-    assert [n.subject for _, n in contoso.regressed] == ["jobs@contoso.example"]
+    assert [c.after.subject for c in contoso.fixed] == ["hr@contoso.example"]
+    assert [c.after.subject for c in contoso.regressed] == ["jobs@contoso.example"]
     assert has_regressions(list(drifts.values()))
     assert not drifts["fabrikam"].changed
 
@@ -245,9 +254,226 @@ def test_diff_sees_warn_to_unknown_and_lines_up_a_report_with_a_snapshot() -> No
                        for day in ("2026-06-01", "2027-06-01"))
     drift = diff_reports(june, next_june)
     # Basic SMTP AUTH is off by default after 2026, unless an admin turned it back on: warn -> unknown
-    assert [n.check for _, n in drift[0].became_unknown] == ["ms.basic-auth-retirement"] and not drift[0].regressed
-    assert [n.check for _, n in diff_reports(next_june, june)[0].became_known] == ["ms.basic-auth-retirement"]
+    assert [c.after.check for c in drift[0].became_unknown] == ["ms.basic-auth-retirement"] and not drift[0].regressed
+    assert [c.after.check for c in diff_reports(next_june, june)[0].became_known] == ["ms.basic-auth-retirement"]
     # the same tenant under an audit's display name is still the same tenant
     renamed = Report.from_dict(june.to_dict())
     renamed.targets[0].name = "Contoso (simulated)"
     assert not diff_reports(renamed, june)[0].changed
+
+
+# --- every input is checked: one line, exit 2, before any tenant runs (issue 11) -------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_MS = ROOT / "providers" / "microsoft" / "demo" / "contoso.json"
+DEMO_GOOGLE = ROOT / "providers" / "google" / "demo" / "fabrikam.json"
+ONE = '[customer.a]\nprovider = "microsoft"\nmailboxes = ["a@b.example"]\n'
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from preflight.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("defaults = 5\n" + ONE, ":1: defaults: must be a [defaults] table"),
+        ("[defaults]\nworkers = true\n" + ONE, ":2: defaults.workers: must be a whole number"),
+        ("[defaults]\nmethods = 5\n" + ONE, ":2: defaults.methods: must be a list of strings"),
+        ("customer = 5\n", "no customers"),
+        ("[customer]\na = 5\n", ":1: customer.a: must be a table"),
+        (ONE + "name = 5\n", ":4: customer.a.name: must be a non-empty string"),
+        (ONE + "tenant = []\n", ":4: customer.a.tenant: must be a non-empty string"),
+        (ONE + 'with_sendas = "yes"\n', ":4: customer.a.with_sendas: must be true or false"),
+        (ONE + "from = 5\n", ":4: customer.a.from: a From address"),
+        (ONE + "exception = 5\n", ":4: customer.a.exception: use [[customer.NAME.exception]]"),
+        ('[customer.a]\nprovider = "microsoft"\nmailboxes = 5\n', ":3: customer.a.mailboxes: must be a list"),
+        ('[customer.a]\nprovider = "microsoft"\nmailboxes = ["a@b.example", "A@b.example"]\n',
+         ":3: customer.a.mailboxes: 'a@b.example' is listed twice"),
+        (ONE.replace("customer.a", '"customer"."report.json"'), "'report.json' is reserved"),
+        (ONE.replace("customer.a", "customer.NUL"), "'NUL' is reserved"),
+        (ONE + ONE.replace("customer.a", "customer.A"), ":4: customer.A: differs from [customer.a] only in case"),
+        (ONE + "[[customer.a.exception]]\nmatch = \"smtp-auth-disabled-mailbx\"\nreason = \"x\"\n",
+         ":5: customer.a.exception[1].match: 'smtp-auth-disabled-mailbx' is no check or cause id of this provider; "
+         "did you mean 'smtp-auth-disabled-mailbox'?"),
+        (ONE + "[[customer.a.exception]]\nmatch = \"shared-mailbox\"\nreason = \"x\"\n"
+               "[[customer.a.exception]]\nmatch = \"shared-mailbox\"\nreason = \"x\"\nexpire = 2027-01-01\n",
+         ":10: customer.a.exception[2].expire: unknown key"),
+        (ONE + "[[customer.a.exception]]\nmatch = \"shared-mailbox\"\nreason = \"x\"\nexpires = \"2027\"\n",
+         ":7: customer.a.exception[1].expires: must be a date"),
+        (ONE + "[[customer.a.exception]]\nmatch = \"shared-mailbox\"\n", ":4: customer.a.exception[1]: reason"),
+        (ONE + "[[customer.a.exception]]\nmatch = \"shared-mailbox\"\nreason = \"x\"\nsubject = \"c@b.example\"\n",
+         ":7: customer.a.exception[1].subject: 'c@b.example' is not one of this customer's mailboxes"),
+        (ONE + 'key_file = "nowhere.json"\n', ":4: customer.a.key_file: 'nowhere.json': no such file"),
+        (ONE + 'certificate = "nowhere.pfx"\n', ":4: customer.a.certificate: 'nowhere.pfx': no such file"),
+        (f'[customer.a]\nprovider = "microsoft"\nsnapshot = "{DEMO_GOOGLE}"\n',
+         ":3: customer.a.snapshot: '" + str(DEMO_GOOGLE) + "' is a google snapshot, but provider = 'microsoft'"),
+        ('[customer.a]\nprovider = "microsoft"\nsnapshot = "inventory.toml"\n',
+         ":3: customer.a.snapshot: " ),
+    ],
+)
+def test_every_inventory_key_is_typed_and_checked_before_any_sign_in(tmp_path: Path, body: str,
+                                                                     expected: str) -> None:
+    path = inventory(tmp_path, body)
+    ids = {"microsoft": {"smtp-auth-disabled-mailbox", "shared-mailbox", "ms.smtp-auth"}}
+    with pytest.raises(InputError) as info:
+        load_inventory(path, ["google", "microsoft"], warn=lambda _m: None, ids=ids)
+    assert str(info.value).startswith(str(path)) and expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_reserved_customer_name_is_refused_before_any_tenant_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = (f'[customer.a]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n'
+            f'["customer"."report.json"]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n')
+    code, _, err = cli(["audit", str(inventory(tmp_path, body)), "-d", str(tmp_path / "out")], capsys)
+    assert code == 2 and "'report.json' is reserved" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_customers_of_the_same_display_name_stay_apart_everywhere(tmp_path: Path) -> None:
+    body = GOOD.replace('name = "Broken Corp"', 'name = "Acme"') + (
+        '[customer.acme-eu]\nname = "acme"\nprovider = "microsoft"\ntenant = "eu.example"\n'
+        'mailboxes = ["x@eu.example"]\n')
+    inv = load_inventory(inventory(tmp_path, body), ["microsoft"])
+    assert [c.name for c in inv.customers] == ["contoso", "Acme (broken)", "fabrikam", "acme (acme-eu)"]
+    provider = ToyProvider({"contoso.example": {}, "fabrikam.example": {}, "eu.example": {"x@eu.example": True}},
+                           fail={"broken.example"})
+    runs, _ = run_audit(inv, Registry([provider]), load_catalogue(), NOW, tmp_path / "cache")
+    out = write_consolidated(runs, tmp_path / "out", NOW, interrupted=False)
+    html = (out / "report.html").read_text()
+    assert "Acme (broken)" in html and "acme (acme-eu)" in html and "x@eu.example" in html
+    assert "AADSTS700016" in html
+
+
+def test_an_inline_customer_without_the_provider_ids_still_needs_typed_exceptions(tmp_path: Path) -> None:
+    inv = load_inventory(inventory(tmp_path, GOOD), ["microsoft"])
+    assert inv.customers[2].exceptions[0].match == "smtp-auth-disabled-mailbox"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"schema":"preflight.report/v1","tool":"x","targets":[]}', "malformed report: tool must be an object"),
+        ('{"schema":"preflight.report/v1","tool":{"version":"1"},"generated_at":"x","targets":"x"}',
+         "targets must be a list"),
+        ('{"schema":"preflight.report/v1","tool":{"version":"1"},"generated_at":"x","targets":[{"name":"a",'
+         '"provider":"microsoft","tenant":"t","findings":[{"check":"c","title":"t","status":"FAIL"}]}]}',
+         "targets[0].findings[0].status: 'FAIL' is not one of"),
+        ('{"schema":"preflight.report/v1","tool":{"version":"1"},"generated_at":"x","targets":[{"name":"a",'
+         '"provider":"microsoft","tenant":"t","mailboxes":[{"address":"a","method":"basic","verdict":"ready",'
+         '"blocking":"x"}]}]}', "targets[0].mailboxes[0].blocking must be a list"),
+        ('{"schema":"preflight.report/v1","x":NaN}', "NaN is not a JSON number"),
+        ('{"schema":"preflight.report/v1","x":"\\ud800"}', "lone surrogate"),
+        ('{"schema":"preflight.report/v1","x":' + "9" * 5000 + "}", "an integer of 5000 digits"),
+        ('[1, 2]', "schema None"),
+    ],
+)
+def test_diff_and_redact_refuse_malformed_reports_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    for args in (["diff", str(bad), str(bad)], ["redact", str(bad), "-d", str(tmp_path / "red")]):
+        code, out, err = cli(args, capsys)
+        assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "red").exists()
+
+
+def test_redact_refuses_a_malformed_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "snap.json"
+    bad.write_text('{"schema":"preflight.snapshot/v1","provider":"microsoft","tenant":[],"org":{},"mailboxes":{}}')
+    code, _, err = cli(["redact", str(bad), "-d", str(tmp_path / "red")], capsys)
+    assert code == 2 and "'tenant' must be an object" in err
+
+
+def report_file(tmp_path: Path, name: str, tenant: str, status: str, method: str | None = None) -> Path:
+    finding = {"check": "ms.smtp", "title": "SMTP AUTH", "status": status, "severity": "high",
+               "cause": "smtp-auth-disabled-mailbox", "subject": "a@x.example", "method": method,
+               "message": f"SMTP AUTH {status}", "evidence": {}, "remediation": None, "accepted": None}
+    data = {"schema": "preflight.report/v1", "tool": {"name": "preflight", "version": "1"},
+            "generated_at": "2026-11-26T12:00:00Z",
+            "targets": [{"name": tenant, "provider": "microsoft", "tenant": tenant, "errors": [], "findings": [finding],
+                         "mailboxes": [{"address": "a@x.example", "method": m, "verdict": "ready", "blocking": []}
+                                       for m in ("basic", "oauth-app")]}]}
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_diff_lists_each_change_once_with_its_methods(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = report_file(tmp_path, "old.json", "x.example", "pass")
+    new = report_file(tmp_path, "new.json", "x.example", "fail")
+    code, out, _ = cli(["diff", str(old), str(new)], capsys)
+    assert code == 1
+    assert out.count("regressed:") == 1 and "[basic, oauth-app]" in out and "(pass -> fail)" in out
+    only_basic = report_file(tmp_path, "basic.json", "x.example", "fail", method="basic")
+    code, out, _ = cli(["diff", str(old), str(only_basic)], capsys)
+    assert out.count("regressed:") == 1 and "[basic]" in out
+    code, out, _ = cli(["diff", str(old), str(new), "-f", "json"], capsys)
+    assert json.loads(out)["tenants"][0]["regressed"][0]["methods"] == ["basic", "oauth-app"]
+
+
+def test_diff_of_reports_sharing_no_tenant_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = report_file(tmp_path, "old.json", "x.example", "pass")
+    new = report_file(tmp_path, "new.json", "y.example", "pass")
+    code, out, err = cli(["diff", str(old), str(new)], capsys)
+    assert code == 2 and out == "" and "share no tenant" in err and "x.example" in err and "y.example" in err
+
+
+def test_an_output_folder_belongs_to_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from preflight.audit.folder import claim
+
+    body = f'[customer.contoso]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n'
+    inv = inventory(tmp_path, body)
+    out = tmp_path / "out"
+    (out / "fabrikam").mkdir(parents=True)
+    (out / "fabrikam" / "report.json").write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    code, _, err = cli(["audit", str(inv), "-d", str(out)], capsys)
+    assert code == 2 and "not empty (fabrikam, notes.txt)" in err and "--force" in err
+    code, _, err = cli(["audit", str(inv), "-d", str(out), "--force"], capsys)
+    assert code == 1 and sorted(p.name for p in out.iterdir()) == [
+        "action-plan.csv", "action-plan.md", "contoso", "notes.txt", "report.html", "report.json"]
+    # two runs started in the same second get two folders
+    monkeypatch.chdir(tmp_path)
+    started = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+    first, second = (claim(None, started, False, tmp_path / "cache") for _ in range(2))
+    assert first.name == "preflight-audit-20261126-120000" and second.name == first.name + "-2"
+
+
+def test_expired_exceptions_are_listed_and_the_summary_counts_what_ran(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = (f'[customer.contoso]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n'
+            '[[customer.contoso.exception]]\nmatch = "shared-mailbox"\nreason = "Moving in Q1"\nexpires = 2026-01-31\n')
+    out = tmp_path / "out"
+    code, _, err = cli(["audit", str(inventory(tmp_path, body)), "-d", str(out), "--as-of", "2026-11-26"], capsys)
+    assert code == 1
+    assert "contoso: the exception for 'shared-mailbox' expired on 2026-01-31" in err
+    assert "1 of 1 tenants audited." in err
+    report = json.loads((out / "report.json").read_text())
+    assert report["audit"]["expired_exceptions"] == [{"customer": "contoso", "match": "shared-mailbox",
+                                                      "subject": None, "reason": "Moving in Q1",
+                                                      "expired": "2026-01-31"}]
+    assert not any(f["accepted"] for f in report["targets"][0]["findings"])
+    assert report["generated_at"][:10] == datetime.now(UTC).date().isoformat()  # the run's, not --as-of
+
+
+def test_the_demo_is_generated_today_whatever_day_it_is_evaluated_for(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "demo.html"
+    cli(["demo", "--html", str(page), "-f", "json"], capsys)
+    assert f"Generated</dt><dd>{datetime.now(UTC).date().isoformat()}" in page.read_text()
+
+
+def test_provider_messages_name_inventory_keys_not_flags() -> None:
+    from preflight.audit.runner import inventory_terms
+
+    assert inventory_terms("set --certificate-password-env or --bogus", "contoso") == \
+        "set customer.contoso.certificate_password_env or --bogus"

@@ -19,8 +19,12 @@ def audit(
     inventory: Annotated[str, typer.Argument(help="Inventory file (TOML), or `init` to write an example.")],
     path: Annotated[Path | None, typer.Argument(help="With init: where to write the example.")] = None,
     output_dir: Annotated[
-        Path | None, typer.Option("--output-dir", "-d", help="Folder for this run (default: preflight-audit-TIME).")
+        Path | None, typer.Option("--output-dir", "-d", help="Folder for this run: new or empty "
+                                  "(default: a new preflight-audit-TIME).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Reuse a non-empty --output-dir, replacing an earlier audit's outputs.")
+    ] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Audit only this customer (repeatable).")] = None,
     skip: Annotated[list[str] | None, typer.Option("--skip", help="Leave this customer out (repeatable).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Tenants in parallel.")] = None,
@@ -35,7 +39,8 @@ def audit(
         raise typer.Exit(_init(path or Path("preflight-inventory.toml")))
     if path is not None:
         raise InputError(f"unexpected argument {str(path)!r} (only `audit init` takes a path)")
-    raise typer.Exit(_run(Path(inventory), output_dir, only or [], skip or [], workers, redact, fail_on, as_of))
+    raise typer.Exit(_run(Path(inventory), output_dir, force, only or [], skip or [], workers, redact, fail_on,
+                          as_of))
 
 
 def _init(path: Path) -> int:
@@ -49,13 +54,14 @@ def _init(path: Path) -> int:
 
 
 def _run(
-    inv_path: Path, output_dir: Path | None, only: list[str], skip: list[str], workers: int | None,
+    inv_path: Path, output_dir: Path | None, force: bool, only: list[str], skip: list[str], workers: int | None,
     redact: bool, fail_on: FailOn, as_of: str | None,
 ) -> int:
     from dataclasses import replace
 
     import platformdirs
 
+    from preflight.audit.folder import claim
     from preflight.audit.inventory import load_inventory
     from preflight.audit.output import write_consolidated, write_tenant
     from preflight.audit.progress import AuditProgress
@@ -65,29 +71,40 @@ def _run(
     from preflight.exitcodes import exit_code
 
     registry = default_registry()
-    inv = load_inventory(inv_path, registry.names)
+    catalogue = load_catalogue()
+    causes = {c.id for c in catalogue.causes}
+    ids = {p.name: causes | {c.id for c in p.checks()} for p in registry.all()}
+    inv = load_inventory(inv_path, registry.names, ids=ids)
     inv = replace(inv, customers=select(inv.customers, only, skip), workers=workers or inv.workers)
     started = datetime.now(UTC)
     now = as_of_date(as_of) if as_of else started
-    out = output_dir or Path(f"preflight-audit-{started.strftime('%Y%m%d-%H%M%S')}")
     cache_root = Path(platformdirs.user_cache_dir("preflight", appauthor=False)) / "tenants"
-    if out.resolve().is_relative_to(cache_root.resolve()) or cache_root.resolve().is_relative_to(out.resolve()):
-        raise InputError(f"{out}: the output folder must not hold token caches; choose another folder")
+    for c in inv.customers:
+        for x in c.expired(now.date()):
+            sys.stderr.write(f"preflight: {c.key}: the exception for {x.match!r} expired on {x.expires}; "
+                             "its findings count again\n")
+    out = claim(output_dir, started, force, cache_root)
     redactor = _redactor() if redact else None
 
     def finished(run: TenantRun) -> None:
-        write_tenant(_redacted(run, redactor), out, now)
+        write_tenant(_redacted(run, redactor), out, now, started)
 
     with AuditProgress([c.key for c in inv.customers], enabled=sys.stderr.isatty()) as progress:
-        runs, interrupted = run_audit(inv, registry, load_catalogue(), now, cache_root, progress.update, finished,
+        runs, interrupted = run_audit(inv, registry, catalogue, now, cache_root, progress.update, finished,
                                       keep_snapshots=False)
     shown = [_redacted(r, redactor) for r in runs]
-    write_consolidated(shown, out, now, interrupted)
+    write_consolidated(shown, out, now, interrupted, started)
     for r in runs:
         state = "could not audit: " + "; ".join(r.result.errors) if r.result.errors else _verdicts(r)
         sys.stderr.write(f"{r.customer.key}: {state} ({r.seconds:.1f} s)\n")
-    sys.stderr.write(f"Audit of {len(runs)} of {len(inv.customers)} tenants written to {out}/ "
-                     f"(report.html, report.json, action-plan.md, action-plan.csv)\n")
+    failed = sum(1 for r in runs if r.result.errors)
+    counted = f"{len(runs) - failed} of {len(inv.customers)} tenants audited"
+    if failed:
+        counted += f", {failed} could not be audited"
+    if len(runs) < len(inv.customers):
+        counted += f", {len(inv.customers) - len(runs)} not run"
+    sys.stderr.write(f"{counted}. Written to {out}/ (report.html, report.json, action-plan.md, action-plan.csv; "
+                     "one folder per customer)\n")
     code = int(exit_code([r.result for r in runs], fail_on.value))
     if interrupted:
         sys.stderr.write("preflight: interrupted; the report holds the tenants that finished\n")
@@ -144,15 +161,12 @@ def diff(
 
 def _as_report(path: Path, as_of: str | None) -> Any:
     from preflight.cli import as_of_date, default_registry, evaluate_snapshots
-    from preflight.model import Report
     from preflight.output import make_report
+    from preflight.report.read import parse_report
 
     schema, data = _read_json(path)
     if schema == "preflight.report/v1":
-        try:
-            return Report.from_dict(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{path}: malformed report ({type(exc).__name__}: {exc})") from None
+        return parse_report(data, str(path))
     if schema == "preflight.snapshot/v1":
         return make_report(evaluate_snapshots([path], default_registry(), as_of_date(as_of)))
     raise InputError(f"{path}: schema {schema!r} is neither preflight.report/v1 nor preflight.snapshot/v1")
@@ -160,13 +174,11 @@ def _as_report(path: Path, as_of: str | None) -> Any:
 
 def _read_json(path: Path) -> tuple[str | None, Any]:
     """(schema, data) of a JSON file that should be a preflight snapshot or report."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read file ({exc.strerror or type(exc).__name__})") from None
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InputError(f"{path}: not a JSON snapshot or report") from None
-    return (data.get("schema") if isinstance(data, dict) else None), data
+    from preflight import strictjson
+
+    data = strictjson.read(path)
+    schema = data.get("schema") if isinstance(data, dict) else None
+    return (schema if isinstance(schema, str) else None), data
 
 
 def redact(
@@ -177,11 +189,20 @@ def redact(
 
     Pseudonyms are stable within one run; set PREFLIGHT_REDACT_KEY to keep them stable across runs.
     """
+    from preflight import snapshot as snap_io
+    from preflight.report.read import parse_report
+
     redactor = _redactor()
     outputs: list[tuple[Path, Any]] = []
     for path in files:
         schema, data = _read_json(path)
-        if schema not in ("preflight.snapshot/v1", "preflight.report/v1"):
+        # Only what preflight itself would write is redacted: a file of another shape could hold personal
+        # data where the redactor does not look.
+        if schema == "preflight.snapshot/v1":
+            snap_io.parse(data, str(path))
+        elif schema == "preflight.report/v1":
+            parse_report(data, str(path))
+        else:
             raise InputError(f"{path}: not a preflight snapshot or report (schema {schema!r})")
         target = output_dir / path.name
         if target.resolve() == path.resolve():

@@ -3,7 +3,7 @@ added to the standard HTML report (which already has each tenant's verdicts and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from preflight.audit.output import Action
 from preflight.causes import load_catalogue
@@ -70,12 +70,13 @@ def matrix(report: Report) -> str:
     )
 
 
-def action_plans(plans: Mapping[str, Sequence[Action]], errors: Mapping[str, Sequence[str]]) -> str:
+def action_plans(report: Report, plans: Sequence[Sequence[Action]]) -> str:
+    """One plan per target, in the report's order (two customers may share a display name)."""
     parts = ['<section class="card plan"><h2>Action plan per customer</h2>']
-    for name, plan in plans.items():
-        parts.append(f"<h4>{html.e(name)}</h4>")
-        if errors.get(name):
-            parts.append(f'<p class="alert">Could not audit: {html.e("; ".join(errors[name]))}</p>')
+    for target, plan in zip(report.targets, plans, strict=True):
+        parts.append(f"<h4>{html.e(target.name)}</h4>")
+        if target.errors:
+            parts.append(f'<p class="alert">Could not audit: {html.e("; ".join(target.errors))}</p>')
             continue
         if not plan:
             parts.append("<p>Nothing to change: no failing check.</p>")
@@ -91,12 +92,11 @@ def action_plans(plans: Mapping[str, Sequence[Action]], errors: Mapping[str, Seq
     return "".join(parts)
 
 
-def render_audit(report: Report, plans: Mapping[str, Sequence[Action]], interrupted: bool) -> str:
+def render_audit(report: Report, plans: Sequence[Sequence[Action]], interrupted: bool) -> str:
     page = html.render(report)
     notice = ('<p class="alert">This audit was interrupted: only the tenants that finished are in this '
               "report.</p>") if interrupted else ""
-    errors = {t.name: t.errors for t in report.targets}
-    extra = notice + matrix(report) + action_plans(plans, errors)
+    extra = notice + matrix(report) + action_plans(report, plans)
     page = page.replace("</style>", EXTRA_CSS + "</style>", 1)
     marker = '<main class="wrap">'
     return page.replace(marker, marker + extra, 1)

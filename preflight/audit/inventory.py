@@ -5,30 +5,47 @@ Validation errors name the file, the line and the key, so a consultant with fift
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from preflight.engine import Exception_
 from preflight.errors import InputError
 from preflight.model import Method
+from preflight.report.common import one_line
 
 ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Section names become folder names next to the consolidated outputs: none may be one of those files, a
+# Windows device name, or differ from another section only in case (one folder on macOS and Windows).
+RESERVED_NAMES = frozenset({"report.html", "report.json", "action-plan.md", "action-plan.csv", "con", "prn",
+                            "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))})
 # Keys whose value would be a secret: allowed only because a user insisted, and always warned about.
 SECRET_KEYS = frozenset({"client_secret", "password", "certificate_password", "token", "refresh_token"})
-COMMON_KEYS = frozenset({
-    "name", "provider", "tenant", "domain", "customer_id", "snapshot", "mailboxes", "methods", "sender_ips",
-    "from", "app_id", "exception", "cloud", "auth", "client_id", "certificate", "certificate_password_env",
-    "client_secret_env", "key_file", "admin", "client_secrets", "profile", "with_sendas", "with_licenses",
-    "with_tokens", "password_env", "skip", "account",
-})
+# The type every key must have: str, bool, strs (a string or a list of strings), from (an address or a
+# table of mailbox = address), exceptions (an array of tables).
+KINDS: dict[str, str] = {
+    "name": "str", "provider": "str", "tenant": "str", "domain": "str", "customer_id": "str", "snapshot": "str",
+    "mailboxes": "strs", "methods": "strs", "sender_ips": "strs", "from": "from", "app_id": "str",
+    "exception": "exceptions", "cloud": "str", "auth": "str", "client_id": "str", "certificate": "str",
+    "certificate_password_env": "str", "client_secret_env": "str", "key_file": "str", "admin": "str",
+    "client_secrets": "str", "profile": "str", "with_sendas": "bool", "with_licenses": "bool",
+    "with_tokens": "bool", "account": "str", "api_root": "str",
+    **dict.fromkeys(SECRET_KEYS, "str"),
+}
 DEFAULT_KEYS = frozenset({"methods", "sender_ips", "workers", "provider", "cloud", "auth", "client_id", "app_id"})
+# Files a sign-in reads: they must exist before any tenant is signed in to (paths relative to the inventory).
+FILE_KEYS = ("certificate", "key_file", "client_secrets")
+EXCEPTION_KEYS = frozenset({"match", "reason", "subject", "expires"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,10 @@ class Customer:
     snapshot: Path | None = None  # evaluate a saved snapshot instead of signing in
     exceptions: tuple[Exception_, ...] = ()
 
+    def expired(self, today: date) -> list[Exception_]:
+        """Accepted exceptions past their date: no longer applied, and the report says so."""
+        return [x for x in self.exceptions if x.expires is not None and today > x.expires]
+
 
 @dataclass(frozen=True)
 class Inventory:
@@ -59,11 +80,13 @@ class _Locator:
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
 
-    def line(self, section: str, key: str | None = None) -> int:
+    def line(self, section: str, key: str | None = None, nth: int = 0) -> int:
+        """The line of `key` in the nth [section] (or [[section]]) table, else of that table's header."""
         header = re.compile(r"^\s*\[+\s*" + re.escape(section).replace(r"\.", r"\s*\.\s*") + r"\s*\]+")
-        start = next((i for i, ln in enumerate(self.lines) if header.match(ln)), None)
-        if start is None:
+        starts = [i for i, ln in enumerate(self.lines) if header.match(ln)]
+        if not starts:
             return 1
+        start = starts[min(nth, len(starts) - 1)]
         if key is None:
             return start + 1
         pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
@@ -87,7 +110,30 @@ def _str_list(value: Any) -> list[str] | None:
     return None
 
 
-def load_inventory(path: Path, known_providers: list[str], warn: Any = None) -> Inventory:
+def _type_problem(kind: str, value: Any) -> str | None:
+    """What is wrong with a value of this kind, or None."""
+    if kind == "str":
+        return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+    if kind == "bool":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "strs":
+        return None if _str_list(value) is not None else "must be a list of strings"
+    if kind == "from":
+        ok = isinstance(value, str) or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()))
+        return None if ok else "a From address, or a table of mailbox = From address"
+    if kind == "exceptions":
+        ok = isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        return None if ok else "use [[customer.NAME.exception]] tables"
+    return None
+
+
+def load_inventory(
+    path: Path, known_providers: list[str], warn: Any = None, ids: Mapping[str, Collection[str]] | None = None,
+) -> Inventory:
+    """Read and validate the whole inventory: every error is found here, before any tenant is signed in to.
+
+    `ids`: per provider, the check and cause ids an exception may match (None: not checked).
+    """
     warn = warn or (lambda msg: sys.stderr.write(f"preflight: warning: {msg}\n"))
     try:
         text = path.read_text(encoding="utf-8")
@@ -98,31 +144,55 @@ def load_inventory(path: Path, known_providers: list[str], warn: Any = None) -> 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
-        raise InputError(f"{path}:{match.group(1) if match else 1}: invalid TOML: {exc}") from None
+        raise InputError(f"{path}:{match.group(1) if match else 1}: invalid TOML: {one_line(exc)}") from None
     loc = _Locator(text)
 
     for top in data:
         if top not in ("defaults", "customer"):
             raise _fail(path, loc.line(top), top, "unknown section (expected [defaults] and [customer.NAME])")
     defaults = data.get("defaults", {})
-    for key in defaults:
+    if not isinstance(defaults, dict):
+        raise _fail(path, loc.line("defaults"), "defaults", "must be a [defaults] table")
+    for key, value in defaults.items():
         if key not in DEFAULT_KEYS:
             raise _fail(path, loc.line("defaults", key), f"defaults.{key}", "unknown key")
+        problem = _type_problem(KINDS.get(key, ""), value)
+        if problem:
+            raise _fail(path, loc.line("defaults", key), f"defaults.{key}", problem)
     workers = defaults.get("workers", 4)
-    if not isinstance(workers, int) or not 1 <= workers <= 64:
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 64:
         raise _fail(path, loc.line("defaults", "workers"), "defaults.workers", "must be a whole number 1-64")
 
     sections = data.get("customer", {})
     if not isinstance(sections, dict) or not sections:
         raise InputError(f"{path}: no customers (add a [customer.NAME] section; `preflight audit init` writes one)")
-    customers = []
+    customers: list[Customer] = []
+    folders: dict[str, str] = {}
     for key, raw in sections.items():
-        customers.append(_customer(path, loc, key, raw, defaults, known_providers, warn))
-    return Inventory(path, tuple(customers), workers)
+        where = f"customer.{key}"
+        if key.lower() in RESERVED_NAMES:
+            raise _fail(path, loc.line(where), where, f"{key!r} is reserved (it names an output file); "
+                                                       "choose another section name")
+        if key.lower() in folders:
+            raise _fail(path, loc.line(where), where, f"differs from [customer.{folders[key.lower()]}] only in "
+                                                       "case; their output folders would be one")
+        folders[key.lower()] = key
+        customers.append(_customer(path, loc, key, raw, defaults, known_providers, warn, ids))
+    return Inventory(path, _distinct_names(customers), workers)
+
+
+def _distinct_names(customers: list[Customer]) -> tuple[Customer, ...]:
+    """Two customers of the same display name keep it, followed by their section name: every report,
+    action plan and drift then tells them apart."""
+    counts: dict[str, int] = {}
+    for c in customers:
+        counts[c.name.casefold()] = counts.get(c.name.casefold(), 0) + 1
+    return tuple(replace(c, name=f"{c.name} ({c.key})") if counts[c.name.casefold()] > 1 else c for c in customers)
 
 
 def _customer(
-    path: Path, loc: _Locator, key: str, raw: Any, defaults: dict[str, Any], known: list[str], warn: Any
+    path: Path, loc: _Locator, key: str, raw: Any, defaults: dict[str, Any], known: list[str], warn: Any,
+    ids: Mapping[str, Collection[str]] | None,
 ) -> Customer:
     section = f"customer.{key}"
 
@@ -133,29 +203,33 @@ def _customer(
         raise bad(None, "section names use letters, digits, '.', '_' and '-' (they name output folders)")
     if not isinstance(raw, dict):
         raise bad(None, "must be a table")
+    for k, v in raw.items():
+        if k in SECRET_KEYS:
+            warn(f"{path}:{loc.line(section, k)}: {section}.{k} holds a secret in the file; "
+                 f"prefer {k}_env = \"VARIABLE\" so it stays out of files and backups")
+        elif k not in KINDS:
+            raise bad(k, "unknown key")
+        problem = _type_problem(KINDS[k], v)
+        if problem:
+            raise bad(k, problem)
     merged = {**{k: v for k, v in defaults.items() if k != "workers"}, **raw}
     if "snapshot" in raw:
         ignored = sorted(k for k in ("mailboxes", "methods", "sender_ips", "from", "app_id") if k in raw)
         if ignored:
             raise bad(ignored[0], "comes from the snapshot for a customer with snapshot = ...; remove it")
-    for k in raw:
-        if k in SECRET_KEYS:
-            warn(f"{path}:{loc.line(section, k)}: {section}.{k} holds a secret in the file; "
-                 f"prefer {k}_env = \"VARIABLE\" so it stays out of files and backups")
-        elif k not in COMMON_KEYS:
-            raise bad(k, "unknown key")
     provider = merged.get("provider")
     if provider not in known:
         raise bad("provider", f"{provider!r} is not an installed provider ({', '.join(known)})")
     snapshot = merged.get("snapshot")
-    if snapshot is not None and not isinstance(snapshot, str):
-        raise bad("snapshot", "must be a file path")
-    mailboxes = _str_list(merged.get("mailboxes", []))
-    if mailboxes is None or (not mailboxes and snapshot is None):  # a snapshot names its own mailboxes
+    mailboxes = _str_list(merged.get("mailboxes", [])) or []
+    if not mailboxes and snapshot is None:  # a snapshot names its own mailboxes
         raise bad("mailboxes", "list at least one mailbox address")
     for address in mailboxes:
         if not ADDRESS.match(address):
             raise bad("mailboxes", f"{address!r} is not an email address")
+    twice = [a for a, n in Counter(a.lower() for a in mailboxes).items() if n > 1]
+    if twice:
+        raise bad("mailboxes", f"{twice[0]!r} is listed twice")
     try:
         methods = tuple(Method(m) for m in _str_list(merged.get("methods", [m.value for m in Method])) or [])
     except ValueError as exc:
@@ -171,42 +245,87 @@ def _customer(
     froms = merged.get("from", {})
     if isinstance(froms, str):  # one From address for every mailbox
         froms = dict.fromkeys(mailboxes, froms)
-    if not isinstance(froms, dict) or not all(ADDRESS.match(str(v)) for v in froms.values()):
+    if not all(ADDRESS.match(v) for v in froms.values()):
         raise bad("from", "a From address, or a table of mailbox = From address")
-    if snapshot is not None and not (path.parent / Path(snapshot).expanduser()).is_file():
-        raise bad("snapshot", f"{snapshot!r}: no such file (paths are relative to the inventory)")
-    skip = {"name", "provider", "mailboxes", "methods", "sender_ips", "from", "app_id", "snapshot", "exception"}
+    settings = {k: v for k, v in merged.items() if k not in _NOT_SETTINGS}
+    for k in FILE_KEYS:
+        if k in settings:
+            settings[k] = str(_existing_file(path, settings[k], partial(bad, k)))
+    snap_path = _existing_file(path, snapshot, lambda p: bad("snapshot", p)) if snapshot is not None else None
+    if snap_path is not None:
+        _check_snapshot(snap_path, provider, lambda p: bad("snapshot", p))
     return Customer(
         key=key,
-        name=str(merged.get("name") or key),
+        name=one_line(merged.get("name") or key),
         provider=provider,
-        settings={k: v for k, v in merged.items() if k not in skip},
+        settings=settings,
         mailboxes=tuple(a.lower() for a in mailboxes),
         methods=methods,
         sender_ips=tuple(ips),
-        from_addresses={str(k).lower(): str(v) for k, v in froms.items()},
+        from_addresses={str(k).lower(): v for k, v in froms.items()},
         app_id=merged.get("app_id"),
-        snapshot=(path.parent / Path(snapshot).expanduser()) if snapshot else None,
-        exceptions=tuple(_exceptions(raw.get("exception", []), bad, mailboxes, snapshot is not None)),
+        snapshot=snap_path,
+        exceptions=tuple(_exceptions(path, loc, section, raw.get("exception", []), mailboxes, snap_path is not None,
+                                     None if ids is None else ids.get(provider, ()))),
     )
 
 
-def _exceptions(raw: Any, bad: Any, mailboxes: list[str], from_snapshot: bool) -> list[Exception_]:
-    if not isinstance(raw, list):
-        raise bad("exception", "use [[customer.NAME.exception]] tables")
+_NOT_SETTINGS = frozenset({"name", "provider", "mailboxes", "methods", "sender_ips", "from", "app_id", "snapshot",
+                           "exception"})
+
+
+def _existing_file(inventory: Path, value: str, bad: Callable[[str], InputError]) -> Path:
+    """A file path from the inventory (relative to it), which must name an existing file."""
+    file = inventory.parent / Path(value).expanduser()
+    if not file.is_file():
+        raise bad(f"{value!r}: no such file (paths are relative to the inventory)")
+    return file
+
+
+def _check_snapshot(file: Path, provider: str, bad: Callable[[str], InputError]) -> None:
+    """A snapshot standing in for a sign-in must be readable and of this customer's provider."""
+    from preflight import snapshot as snap_io
+
+    try:
+        snap = snap_io.load(file)
+    except InputError as exc:
+        raise bad(str(exc)) from None
+    if snap.provider != provider:
+        raise bad(f"{str(file)!r} is a {snap.provider} snapshot, but provider = {provider!r}")
+
+
+def _exceptions(
+    path: Path, loc: _Locator, section: str, raw: list[dict[str, Any]], mailboxes: list[str], from_snapshot: bool,
+    ids: Collection[str] | None,
+) -> list[Exception_]:
     result = []
-    for item in raw:
-        if not isinstance(item, dict) or not item.get("match") or not item.get("reason"):
-            raise bad("exception", "each exception needs match (a check or cause id) and reason")
+    where = f"{section}.exception"
+    for n, item in enumerate(raw):
+
+        def bad(k: str | None, problem: str, n: int = n) -> InputError:
+            return _fail(path, loc.line(where, k, n), f"{where}[{n + 1}]" + (f".{k}" if k else ""), problem)
+
+        for k in item:
+            if k not in EXCEPTION_KEYS:
+                raise bad(k, f"unknown key (an exception has {', '.join(sorted(EXCEPTION_KEYS))})")
+        for k in ("match", "reason"):
+            if not isinstance(item.get(k), str) or not item[k].strip():
+                raise bad(k if k in item else None, f"{k} must be a non-empty string"
+                          + (" (a check or cause id)" if k == "match" else ""))
+        match = item["match"]
+        if ids is not None and match not in ids:
+            close = difflib.get_close_matches(match, list(ids), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else " (`preflight causes` lists the cause ids)"
+            raise bad("match", f"{match!r} is no check or cause id of this provider{hint}")
         expires = item.get("expires")
         if expires is not None and (not isinstance(expires, date) or isinstance(expires, datetime)):
-            raise bad("exception", f"expires must be a date like 2027-03-31, not {expires!r}")
+            raise bad("expires", f"must be a date like 2027-03-31, not {expires!r}")
         subject = item.get("subject")
         known = {m.lower() for m in mailboxes}
-        unknown_box = isinstance(subject, str) and not from_snapshot and subject.lower() not in known
-        if subject is not None and (not isinstance(subject, str) or unknown_box):
-            raise bad("exception", f"subject {subject!r} is not one of this customer's mailboxes")
-        result.append(Exception_(str(item["match"]), str(item["reason"]), item.get("subject"), expires))
+        if subject is not None and (not isinstance(subject, str) or not ADDRESS.match(subject)
+                                    or (not from_snapshot and subject.lower() not in known)):
+            raise bad("subject", f"{subject!r} is not one of this customer's mailboxes")
+        result.append(Exception_(match, item["reason"], subject.lower() if subject else None, expires))
     return result
 
 

@@ -72,27 +72,39 @@ def action_plan_csv(runs: Sequence[TenantRun]) -> str:
     return buf.getvalue()
 
 
-def write_tenant(run: TenantRun, out_dir: Path, now: datetime) -> Path:
+def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: datetime | None = None) -> Path:
+    """`now` is the day the checks were evaluated for, `generated` when this run happened (default: now)."""
     folder = out_dir / run.customer.key
     folder.mkdir(parents=True, exist_ok=True)
     if run.snapshot is not None:
         snap_io.save(run.snapshot, folder / "snapshot.json")
-    report = make_report([run.result], now)
+    report = make_report([run.result], generated or now)
     (folder / "report.json").write_text(render(report, "json"), encoding="utf-8")
     (folder / "report.html").write_text(render(report, "html"), encoding="utf-8")
     return folder
 
 
-def write_consolidated(runs: Sequence[TenantRun], out_dir: Path, now: datetime, interrupted: bool) -> Path:
+def write_consolidated(
+    runs: Sequence[TenantRun], out_dir: Path, now: datetime, interrupted: bool, generated: datetime | None = None,
+) -> Path:
     from preflight.audit.html import render_audit
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = make_report([r.result for r in runs], now)
+    report = make_report([r.result for r in runs], generated or now)
     data = report.to_dict()
-    data["audit"] = {"interrupted": interrupted, "customers": [r.customer.key for r in runs]}
+    data["audit"] = {
+        "interrupted": interrupted,
+        "evaluated_as_of": now.date().isoformat(),
+        "customers": [r.customer.key for r in runs],
+        "expired_exceptions": [
+            {"customer": r.customer.key, "match": x.match, "subject": x.subject, "reason": x.reason,
+             "expired": x.expires.isoformat() if x.expires else None}
+            for r in runs for x in r.customer.expired(now.date())
+        ],
+    }
     (out_dir / "report.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out_dir / "action-plan.md").write_text(action_plan_markdown(runs), encoding="utf-8")
     (out_dir / "action-plan.csv").write_text(action_plan_csv(runs), encoding="utf-8")
-    html = render_audit(report, {r.customer.name: actions(r.result, r.customer.key) for r in runs}, interrupted)
+    html = render_audit(report, [actions(r.result, r.customer.key) for r in runs], interrupted)
     (out_dir / "report.html").write_text(html, encoding="utf-8")
     return out_dir

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from preflight import snapshot as snap_io
-from preflight.audit.inventory import Customer, Inventory
+from preflight.audit.inventory import KINDS, Customer, Inventory
 from preflight.causes import Catalogue
 from preflight.engine import evaluate
 from preflight.errors import InputError, SignInError
@@ -22,6 +23,7 @@ from preflight.providers import CollectRequest, Registry
 
 log = logging.getLogger("preflight.audit")
 StateCallback = Callable[[str, str], None]  # (customer key, state text)
+FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
 
 
 @dataclass
@@ -80,13 +82,23 @@ def _run_one(
                           customer.exceptions)
         on_state(customer.key, "done")
     except (SignInError, InputError) as exc:
-        result = _failed(customer, str(exc))
+        result = _failed(customer, inventory_terms(str(exc), customer.key))
         on_state(customer.key, "failed")
     except Exception as exc:  # one tenant's unexpected fault must not end the audit
         log.debug("tenant %s failed", customer.key, exc_info=True)
         result = _failed(customer, f"unexpected {type(exc).__name__} while auditing; re-run with --debug")
         on_state(customer.key, "failed")
     return TenantRun(customer, result, snap, time.monotonic() - started)
+
+
+def inventory_terms(message: str, key: str) -> str:
+    """A provider's message names its command-line flags (--certificate); in an audit the consultant wrote
+    inventory keys, so those are named instead (customer.contoso.certificate)."""
+    def term(m: re.Match[str]) -> str:
+        name = m.group(1).replace("-", "_")
+        return f"customer.{key}.{name}" if name in KINDS else m.group(0)
+
+    return FLAG.sub(term, message)
 
 
 def _failed(customer: Customer, message: str) -> TargetResult:
