@@ -344,7 +344,7 @@ class MicrosoftSignIn:
         if not result or "access_token" not in result:
             code, message = describe(result)
             if api == "graph":
-                raise SignInError(f"{s.tenant}: {code}: {message}")
+                raise SignInError(f"{s.tenant}: {code}: {message}{_device_code_hint(s.auth, result)}")
             raise TokenError(api, code, message)
         token = str(result["access_token"])
         self._tokens[api] = (token, time.time() + float(result.get("expires_in") or 0))
@@ -418,6 +418,15 @@ class MicrosoftSignIn:
             return ""
         kind = "encrypted" if self.cache.encrypted else "plain file, mode 0600"
         return f"{self.cache.path} ({kind})"
+
+
+def _device_code_hint(auth: AuthMethod, result: Mapping[str, Any] | None) -> str:
+    """Why a device-code sign-in was refused, when Conditional Access did it (data/signin.toml)."""
+    if auth is not AuthMethod.DEVICE_CODE or not result:
+        return ""
+    known = signin_data()["device_code"]
+    said = f"{result.get('error_description')} " + " ".join(f"AADSTS{c}" for c in result.get("error_codes") or [])
+    return f" ({known['hint']})" if any(code in said for code in known["ca_refusals"]) else ""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -111,6 +111,7 @@ class FakeTenant:
     snapshot: dict[str, Any]  # org and mailboxes: what Graph and Exchange answer
     apps: dict[str, App] = field(default_factory=dict)
     device_user: str = "admin@contoso.onmicrosoft.com"  # who "approves" a device code
+    device_code_blocked: bool = False  # a Conditional Access policy blocks device code flow for that user
 
     @property
     def org(self) -> dict[str, Any]:
@@ -442,6 +443,10 @@ class FakeMicrosoft:
                     return token_error(400, "authorization_pending", "AADSTS70016",
                                        "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
                 self._codes.pop(form["device_code"])
+            if tenant.device_code_blocked:
+                return token_error(400, "invalid_grant", "AADSTS53003",
+                                   "Access has been blocked by Conditional Access policies. The access policy does "
+                                   "not allow token issuance.")
             return self._delegated(tenant, app, code["resource"])
         if grant == "refresh_token":
             with self._lock:

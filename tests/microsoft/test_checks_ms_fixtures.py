@@ -43,6 +43,8 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
     "ca-legacy-excluded": {(J, B): ("at-risk", [])},
     "ca-legacy-included": {(J, B): ("blocked", ["ca-legacy-auth-block"])},
     "ca-location-trusted": {(J, B): ("at-risk", []), (J, D): ("ready", []), (J, A): ("ready", [])},
+    # "block device code flow" policies (Maester Test-MtCaDeviceCodeFlow): not a password sign-in's flow
+    "ca-device-code-flow": {(J, B): ("at-risk", []), (J, D): ("at-risk", []), (J, A): ("ready", [])},
     "ca-location-outside": {(J, B): ("blocked", ["ca-location-block"]), (J, D): ("blocked", ["ca-location-block"]),
                             (J, A): ("ready", [])},
     "auth-policy-no-basic": {(J, B): ("blocked", ["basic-auth-policy-block"]),
@@ -159,6 +161,24 @@ def test_location_block_names_the_policy_and_the_sender_ip() -> None:
     assert finding(trusted, "ms.ca-location", J).status is Status.PASS
     # app-only tokens are not evaluated by user-targeted policies: no location finding for oauth-app
     assert all(f.method is None or f.method.value != A for f in trusted.findings if f.check == "ms.ca-location")
+
+
+def test_device_code_flow_policies_do_not_block_basic_and_only_warn_for_delegated() -> None:
+    result = run("ca-device-code-flow")
+    assert finding(result, "ms.ca-legacy-auth", J).status is Status.PASS
+    delegated = next(f for f in result.findings if f.check == "ms.ca-location" and f.method and f.method.value == D)
+    assert delegated.status is Status.WARN and "deviceCodeFlow" in delegated.message
+    # the same policies without the flow condition block both
+    data = json.loads((FIXTURES / "ca-device-code-flow.json").read_text())
+    for policy in data["org"]["conditionalAccessPolicies"]:
+        policy["conditions"]["authenticationFlows"] = {"transferMethods": "none"}
+    assert verdicts(run("ca-device-code-flow", data=data))[(J, B)] == ("blocked", ["ca-legacy-auth-block",
+                                                                                   "ca-location-block"])
+    # a flow Graph may add later is not guessed at
+    for policy in data["org"]["conditionalAccessPolicies"]:
+        policy["conditions"]["authenticationFlows"] = {"transferMethods": "deviceCodeFlow,unknownFutureValue"}
+    odd = finding(run("ca-device-code-flow", data=data), "ms.ca-legacy-auth", J)
+    assert odd.status is Status.UNKNOWN and "unknownFutureValue" in odd.message
 
 
 def test_report_only_policy_is_a_warning_and_role_exclusion_is_honoured() -> None:

@@ -170,6 +170,18 @@ def test_device_code_signs_in_once_then_silently_per_account(ms_fake: FakeMicros
     assert again.username == tenant.device_user
 
 
+def test_device_code_refused_by_conditional_access_says_so(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                             tmp_path: Path) -> None:
+    add(ms_fake).device_code_blocked = True
+    with pytest.raises(SignInError, match="AADSTS53003.*blocks device code flow.*--auth browser"):
+        signin(ms_cloud, tmp_path, AuthMethod.DEVICE_CODE).sign_in()
+    # a client-credentials refusal is not about device code flow
+    ms_fake.tenants[DOMAIN].apps[CLIENT_ID].secret = "another"
+    with pytest.raises(SignInError) as info:
+        signin(ms_cloud, tmp_path).sign_in()
+    assert "device code" not in str(info.value)
+
+
 def test_without_exchange_consent_only_exchange_is_refused(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
                                                            tmp_path: Path) -> None:
     add(ms_fake, delegated={"graph": ("Policy.Read.All", "Directory.Read.All")})

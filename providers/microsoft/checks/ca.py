@@ -102,9 +102,29 @@ def client_in_scope(client_app_types: Iterable[str], method_types: Iterable[str]
     return bool(set(client_app_types) & set(method_types))
 
 
+def transfer_methods(conditions: Mapping[str, Any], known: Iterable[str]) -> frozenset[str]:
+    """The authentication flows a policy is narrowed to (authenticationFlows.transferMethods, a flags enum
+    written "deviceCodeFlow,authenticationTransfer"); empty when it is not narrowed. A value outside `known`
+    is not guessed at."""
+    raw = (conditions.get("authenticationFlows") or {}).get("transferMethods")
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, str):
+        raise ValueError(f"authenticationFlows.transferMethods is {raw!r}, not a string")
+    flows = frozenset(v.strip() for v in raw.split(",") if v.strip())
+    odd = flows - set(known)
+    if odd:
+        raise ValueError(f"authenticationFlows.transferMethods value {', '.join(sorted(odd))} is not documented")
+    return flows - {"none"}
+
+
 def unevaluated(conditions: Mapping[str, Any]) -> list[str]:
-    """Conditions that narrow a policy in ways a snapshot cannot evaluate (risk, platform, device, filters)."""
+    """Conditions that narrow a policy in ways a snapshot cannot evaluate (risk, platform, device, filters,
+    the sign-in's authentication flow)."""
     out = []
+    flows = (conditions.get("authenticationFlows") or {}).get("transferMethods")
+    if isinstance(flows, str) and flows.strip() not in ("", "none"):
+        out.append(f"authentication flows ({flows})")
     for key in ("signInRiskLevels", "userRiskLevels", "insiderRiskLevels"):
         levels = conditions.get(key)
         if levels:

@@ -88,6 +88,7 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
     known = data("wellknown")
     targets = [*known["apps"]["ca_targets"], known["apps"]["exchange_online"]]
     client_types = known["conditionalAccess"]["clientAppTypes"][ctx.method.value]
+    flows = known["conditionalAccess"]["authenticationFlows"]
     scan = _Scan()
     who: ca.Who | None = None
     for policy in ctx.org("conditionalAccessPolicies"):
@@ -96,6 +97,9 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
             continue
         if not ca.client_in_scope(cond.get("clientAppTypes") or [], client_types):
             continue
+        narrowed_to = ca.transfer_methods(cond, flows["known"])
+        if narrowed_to and not narrowed_to & set(flows[ctx.method.value]):
+            continue  # e.g. "block device code flow": not a flow this method signs in with
         if not ca.app_in_scope(cond.get("applications"), targets):
             continue
         who = who or _who(ctx)  # the user is read only when some policy could apply
