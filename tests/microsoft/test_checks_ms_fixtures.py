@@ -50,6 +50,13 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
     "auth-policy-no-basic": {(J, B): ("blocked", ["basic-auth-policy-block"]),
                              ("scanner@contoso.com", B): ("at-risk", [])},
     "oauth-app-ready": {(J, A): ("ready", [])},
+    # Exchange Foundation alone (EMS E3) gives no mailbox; a shared mailbox with sign-in enabled can sign in;
+    # room, equipment and scheduling mailboxes need no licence and, blocked by design, only send app-only
+    "mailbox-kinds": {("analyst@contoso.com", B): ("blocked", ["no-mailbox-license"]),
+                      ("analyst@contoso.com", A): ("blocked", ["no-mailbox-license"]),
+                      ("frontdesk@contoso.com", B): ("at-risk", []), ("frontdesk@contoso.com", A): ("ready", []),
+                      **{(f"{m}@contoso.com", x): v for m in ("boardroom", "bookings", "projector")
+                         for x, v in ((B, ("blocked", ["shared-mailbox"])), (A, ("ready", [])))}},
     "oauth-app-not-consented": {(J, A): ("blocked", [NA])},
     "oauth-app-no-role": {(J, A): ("blocked", [NA])},
     "oauth-app-no-exchange-sp": {(J, A): ("blocked", [NA])},
@@ -198,6 +205,34 @@ def test_shared_mailbox_is_fine_for_app_only_and_needs_no_licence_or_sign_in() -
     sign_in = {f.method.value if f.method else None: f.status for f in result.findings
                if f.check == "ms.sign-in-enabled"}
     assert sign_in == {B: Status.SKIPPED, D: Status.SKIPPED, A: Status.PASS}
+
+
+def test_mailbox_kinds_licence_and_sign_in() -> None:
+    result = run("mailbox-kinds")
+    foundation = finding(result, "ms.exchange-licence", "analyst@contoso.com")
+    assert foundation.status is Status.FAIL and "EXCHANGE_S_FOUNDATION" in foundation.message
+    enabled = finding(result, "ms.shared-mailbox", "frontdesk@contoso.com")
+    assert enabled.method is not None and enabled.status is Status.WARN
+    assert enabled.evidence["user.accountEnabled"] is True and "not meant for direct sign-in" in enabled.message
+    licence = next(f for f in result.findings if f.check == "ms.exchange-licence"
+                   and f.subject == "frontdesk@contoso.com" and f.method and f.method.value == B)
+    assert licence.status is Status.WARN and licence.cause == "no-mailbox-license"
+    for room in ("boardroom", "bookings", "projector"):
+        assert finding(result, "ms.exchange-licence", f"{room}@contoso.com").status is Status.PASS
+    # with sign-in blocked again, the shared mailbox cannot sign in; a group mailbox's kind is not evaluated
+    # (its account cannot sign in either)
+    data = json.loads((FIXTURES / "mailbox-kinds.json").read_text())
+    data["mailboxes"]["frontdesk@contoso.com"]["user"]["accountEnabled"] = False
+    data["mailboxes"]["boardroom@contoso.com"]["mailbox"]["RecipientTypeDetails"] = "GroupMailbox"
+    again = verdicts(run("mailbox-kinds", data=data))
+    assert again[("frontdesk@contoso.com", B)] == ("blocked", ["shared-mailbox"])
+    assert again[("boardroom@contoso.com", B)] == ("blocked", ["account-disabled"])
+    assert again[("boardroom@contoso.com", A)] == ("incomplete", [])
+    # a RecipientTypeDetails value preflight does not know is not guessed at
+    data["mailboxes"]["boardroom@contoso.com"]["mailbox"]["RecipientTypeDetails"] = "HologramMailbox"
+    odd = next(f for f in run("mailbox-kinds", data=data).findings
+               if f.check == "ms.shared-mailbox" and f.subject == "boardroom@contoso.com")
+    assert odd.status is Status.UNKNOWN and "HologramMailbox" in odd.message
 
 
 def test_wrong_object_id_says_which_id_was_used() -> None:

@@ -335,7 +335,11 @@ def test_unlicensed_mailbox_of_unreadable_type_is_unknown_not_a_guess() -> None:
     assert f.status is Status.UNKNOWN
     # userPurpose answers the question when Get-Mailbox cannot (both documented shapes)
     data["mailboxes"]["contractor@contoso.com"]["mailboxSettings"] = {"userPurpose": {"value": "shared"}}
+    # a shared mailbox someone signs in to directly (accountEnabled: true) is what the licence terms are about
+    assert find(run(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.WARN
+    data["mailboxes"]["contractor@contoso.com"]["user"]["accountEnabled"] = False
     assert find(run(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.PASS
+    data["mailboxes"]["contractor@contoso.com"]["user"]["accountEnabled"] = True
     data["mailboxes"]["contractor@contoso.com"]["mailboxSettings"] = {"userPurpose": "user"}
     assert find(run(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.FAIL
 

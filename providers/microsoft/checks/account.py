@@ -8,7 +8,7 @@ from preflight.checks import Context, Outcome, check, failed, passed, skipped, u
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 from providers.microsoft.checks.principals import granted
-from providers.microsoft.checks.values import data, for_existing, same, shared_mailbox, smtp_addresses
+from providers.microsoft.checks.values import data, for_existing, mailbox_kind, same, smtp_addresses
 
 P = "microsoft"
 SIGNS_IN_AS_USER = (Method.BASIC, Method.OAUTH_DELEGATED)
@@ -56,27 +56,51 @@ def _not_a_user(ctx: Context, graph_404: Unavailable) -> Outcome:
                    "proxy address or mail: re-collect the snapshot for this address.", evidence)
 
 
-@check("ms.shared-mailbox", "Shared mailbox", severity=Severity.CRITICAL, cause="shared-mailbox", order=12,
-       reads=("mailbox", "mailboxSettings", "mailboxPermissions"), provider=P)
+NO_SIGN_IN = ("shared", "resource")  # mailbox kinds whose account is disabled by design and needs no licence
+KIND_NAME = {"shared": "a shared mailbox", "resource": "a resource (room, equipment or scheduling) mailbox"}
+
+
+def _account_enabled(ctx: Context) -> bool:
+    enabled = ctx.mailbox("user")["accountEnabled"]
+    if not isinstance(enabled, bool):
+        raise ValueError(f"accountEnabled is {enabled!r}")
+    return enabled
+
+
+@check("ms.shared-mailbox", "Shared or resource mailbox", severity=Severity.CRITICAL, cause="shared-mailbox",
+       order=12, reads=("mailbox", "mailboxSettings", "mailboxPermissions", "user"), provider=P)
 @for_existing
 def shared(ctx: Context) -> Outcome:
-    is_shared, evidence = shared_mailbox(ctx)
+    """Shared and resource mailboxes have no sign-in of their own by design, but an admin can enable the
+    account and set a password (Prowler exchange_shared_mailbox_sign_in_disabled exists because this is
+    common): then accountEnabled decides, and Microsoft's terms say it is not meant for direct sign-in."""
+    kind, evidence = mailbox_kind(ctx)
     (field, value), = evidence.items()
-    if not is_shared:
-        return passed(f"{ctx.subject} is not a shared mailbox ({field}: {value}).", evidence)
+    if kind == "user":
+        return passed(f"{ctx.subject} is a user mailbox ({field}: {value}).", evidence)
+    if kind == "other":
+        return unknown(f"{ctx.subject} is a {value} ({field}), not a mailbox anyone signs in to or sends SMTP as; "
+                       "preflight does not evaluate it.", evidence)
+    what = f"{ctx.subject} is {KIND_NAME[kind]} ({field}: {value})"
     if ctx.method is Method.OAUTH_APP:
-        return passed(f"{ctx.subject} is a shared mailbox ({field}: {value}); that is fine for app-only OAuth, "
-                      "which sends with FullAccess instead of signing in as the mailbox.", evidence)
+        return passed(f"{what}; that is fine for app-only OAuth, which sends with FullAccess instead of signing in "
+                      "as the mailbox.", evidence)
+    enabled = _account_enabled(ctx)
+    evidence["user.accountEnabled"] = enabled
+    if enabled:
+        return warned(f"{what}, yet its sign-in is enabled (accountEnabled: true), so a {ctx.method.value} sign-in "
+                      "with its own password can work. Microsoft says such a mailbox is not meant for direct "
+                      "sign-in and should stay blocked; the licence check says what signing in as it asks for.",
+                      evidence)
     delegates = _full_access_users(ctx) if ctx.method is Method.OAUTH_DELEGATED else []
     if delegates:
         # Microsoft's XOAUTH2 doc: a user with access signs in and names the shared mailbox in user=.
-        return warned(f"{ctx.subject} is a shared mailbox ({field}: {value}) and cannot sign in itself; "
-                      f"{', '.join(delegates)} has FullAccess on it, so the service can sign in as that user with "
-                      f"delegated OAuth and put {ctx.subject} in the XOAUTH2 user= field. That user's own account "
-                      "was not checked: add it to the mailboxes to check.",
-                      {**evidence, "mailboxPermissions[FullAccess users]": delegates})
-    return failed(f"{ctx.subject} is a shared mailbox ({field}: {value}): it has no password or sign-in of its own, "
-                  f"so a {ctx.method.value} SMTP sign-in as it cannot work.", evidence)
+        return warned(f"{what} and cannot sign in itself (accountEnabled: false); {', '.join(delegates)} has "
+                      f"FullAccess on it, so the service can sign in as that user with delegated OAuth and put "
+                      f"{ctx.subject} in the XOAUTH2 user= field. That user's own account was not checked: add it "
+                      "to the mailboxes to check.", {**evidence, "mailboxPermissions[FullAccess users]": delegates})
+    return failed(f"{what} with sign-in blocked (accountEnabled: false): it has no sign-in of its own, so a "
+                  f"{ctx.method.value} SMTP sign-in as it cannot work.", evidence)
 
 
 def _full_access_users(ctx: Context) -> list[str]:
@@ -114,23 +138,26 @@ def alias(ctx: Context) -> Outcome:
        reads=("user", "mailbox"), provider=P)
 @for_existing
 def sign_in_enabled(ctx: Context) -> Outcome:
-    enabled = ctx.mailbox("user")["accountEnabled"]
-    evidence = {"user.accountEnabled": enabled}
-    if enabled is True:
+    enabled = _account_enabled(ctx)
+    evidence: dict[str, Any] = {"user.accountEnabled": enabled}
+    if enabled:
         return passed(f"Sign-in is allowed for {ctx.subject} (accountEnabled: true).", evidence)
-    if enabled is not False:
-        raise ValueError(f"accountEnabled is {enabled!r}")
     try:
-        is_shared, kind = shared_mailbox(ctx)
+        kind, evidence_kind = mailbox_kind(ctx)
     except Unavailable:
         if ctx.method is Method.OAUTH_APP:
             raise  # app-only sending from a blocked account is fine only for a shared mailbox: need the type
-        is_shared, kind = False, {}
-    if is_shared and ctx.method is Method.OAUTH_APP:
-        return passed(f"Sign-in is blocked for {ctx.subject} (accountEnabled: false), as it should be for a shared "
-                      "mailbox; app-only OAuth does not sign in as it.", {**evidence, **kind})
-    if is_shared:
-        return skipped(f"{ctx.subject} is a shared mailbox, whose sign-in is blocked by design (see shared-mailbox).")
+        kind, evidence_kind = "user", {}
+    if kind == "other" and ctx.method is Method.OAUTH_APP:
+        return unknown(f"Sign-in is blocked for {ctx.subject} (accountEnabled: false), which is not a user, shared or "
+                       "resource mailbox: preflight does not evaluate app-only sending from it.",
+                       {**evidence, **evidence_kind})
+    if kind in NO_SIGN_IN and ctx.method is Method.OAUTH_APP:
+        return passed(f"Sign-in is blocked for {ctx.subject} (accountEnabled: false), as it should be for "
+                      f"{KIND_NAME[kind]}; app-only OAuth does not sign in as it.", {**evidence, **evidence_kind})
+    if kind in NO_SIGN_IN:
+        return skipped(f"{ctx.subject} is {KIND_NAME[kind]}, whose sign-in is blocked by design (see "
+                       "ms.shared-mailbox).")
     return failed(f"Sign-in is blocked for {ctx.subject} (Entra ID accountEnabled: false).", evidence)
 
 
@@ -138,17 +165,27 @@ def sign_in_enabled(ctx: Context) -> Outcome:
        order=18, reads=("user", "mailbox"), provider=P)
 @for_existing
 def licence(ctx: Context) -> Outcome:
+    """An Exchange Online plan that gives a mailbox (not Exchange Foundation, which ships with EMS, Power BI
+    and Microsoft 365 Apps: data/wellknown.toml). Shared and resource mailboxes need none, unless something
+    signs in as them: Microsoft's terms say everyone who accesses a shared mailbox needs a licence [I: an
+    account that signs in as the mailbox is such a user]."""
     known = data("wellknown")["mailbox"]
-    shared_unknown: Unavailable | None = None
+    kind_unknown: Unavailable | None = None
+    kind_evidence: dict[str, Any] = {}
     try:
-        is_shared, kind = shared_mailbox(ctx)
-        if is_shared:
-            return passed(f"{ctx.subject} is a shared mailbox, which needs no licence.", kind)
+        kind, kind_evidence = mailbox_kind(ctx)
+        if kind == "other":
+            return unknown(f"{ctx.subject} is not a user, shared or resource mailbox ({kind_evidence}): preflight "
+                           "does not evaluate its licence.", kind_evidence)
+        if kind in NO_SIGN_IN and (ctx.method is Method.OAUTH_APP or not _account_enabled(ctx)):
+            return passed(f"{ctx.subject} is {KIND_NAME[kind]}, which needs no licence.", kind_evidence)
     except Unavailable as exc:
-        shared_unknown = exc
-    plans = [p for p in ctx.mailbox("user")["assignedPlans"] if p["service"] == known["exchange_service"]]
-    evidence = {"user.assignedPlans[service=exchange]": [
-        {"servicePlanId": p.get("servicePlanId"), "capabilityStatus": p["capabilityStatus"]} for p in plans]}
+        kind, kind_unknown = "user", exc
+    exchange = [p for p in ctx.mailbox("user")["assignedPlans"] if p["service"] == known["exchange_service"]]
+    foundation = [p for p in exchange if p.get("servicePlanId") in known["no_mailbox_plans"]]
+    plans = [p for p in exchange if p not in foundation]
+    evidence: dict[str, Any] = {**kind_evidence, "user.assignedPlans[service=exchange]": [
+        {"servicePlanId": p.get("servicePlanId"), "capabilityStatus": p["capabilityStatus"]} for p in exchange]}
     statuses = sorted({str(p["capabilityStatus"]) for p in plans})
     if any(p["capabilityStatus"] in known["licence_ok"] for p in plans):
         return passed(f"{ctx.subject} has an Exchange Online plan (assignedPlans service exchange, "
@@ -156,8 +193,16 @@ def licence(ctx: Context) -> Outcome:
     if any(p["capabilityStatus"] in known["licence_grace"] for p in plans):
         return warned(f"The Exchange Online plan of {ctx.subject} is in its grace period (capabilityStatus "
                       "Warning): the mailbox stops working when it ends.", evidence)
-    if shared_unknown is not None:
-        raise shared_unknown  # unlicensed is fine for a shared mailbox, and its type could not be read
+    if kind_unknown is not None:
+        raise kind_unknown  # unlicensed is fine for a shared mailbox, and its type could not be read
+    if kind in NO_SIGN_IN:
+        return warned(f"{ctx.subject} is {KIND_NAME[kind]} with sign-in enabled and no Exchange Online plan: "
+                      "signing in as it directly goes beyond what an unlicensed one is for (Microsoft: everyone who "
+                      "accesses a shared mailbox needs a licence). Assign one, or send with app-only OAuth.", evidence)
+    if foundation and not plans:
+        names = ", ".join(sorted({known["no_mailbox_plans"][p["servicePlanId"]] for p in foundation}))
+        return failed(f"{ctx.subject} has no Exchange Online mailbox plan: its only Exchange plans ({names}) give no "
+                      "mailbox.", evidence)
     if plans:
         return failed(f"{ctx.subject} has no working Exchange Online plan (assignedPlans service exchange, "
                       f"capabilityStatus {', '.join(statuses)}).", evidence)

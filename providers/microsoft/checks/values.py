@@ -112,19 +112,27 @@ def for_existing(func: Callable[[Context], Outcome | None]) -> Callable[[Context
     return run
 
 
-def shared_mailbox(ctx: Context) -> tuple[bool, dict[str, Any]]:
-    """Is the mailbox shared, and the evidence: Get-Mailbox RecipientTypeDetails, else userPurpose."""
+KINDS = ("user", "shared", "resource", "other")
+
+
+def mailbox_kind(ctx: Context) -> tuple[str, dict[str, Any]]:
+    """What the mailbox is (one of KINDS, see data/wellknown.toml [mailbox]) and the evidence: Get-Mailbox
+    RecipientTypeDetails, else Graph userPurpose. A value preflight does not know raises ValueError."""
     known = data("wellknown")["mailbox"]
     try:
-        kind = ctx.mailbox("mailbox")["RecipientTypeDetails"]
-        return kind in known["shared_recipient_types"], {"mailbox.RecipientTypeDetails": kind}
+        value = ctx.mailbox("mailbox")["RecipientTypeDetails"]
+        field, suffix = "mailbox.RecipientTypeDetails", "recipient_types"
     except Unavailable as first:
         try:
             settings = ctx.mailbox("mailboxSettings")
         except Unavailable:
             raise first from None
-    purpose = settings["userPurpose"]
-    # The docs show userPurpose both as a plain string and as {"value": "..."}: accept both.
-    if isinstance(purpose, Mapping):
-        purpose = purpose["value"]
-    return purpose in known["shared_user_purposes"], {"mailboxSettings.userPurpose": purpose}
+        value = settings["userPurpose"]
+        # The docs show userPurpose both as a plain string and as {"value": "..."}: accept both.
+        if isinstance(value, Mapping):
+            value = value["value"]
+        field, suffix = "mailboxSettings.userPurpose", "purposes"
+    kind = next((k for k in KINDS if value in known[f"{k}_{suffix}"]), None)
+    if kind is None:
+        raise ValueError(f"{field} {value!r} is not a mailbox type preflight knows")
+    return kind, {field: value}
