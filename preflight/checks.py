@@ -10,10 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from preflight.model import ALL_METHODS, Method, Severity, Status
 from preflight.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from preflight.resources import Parsed, Resources
+
+    M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -47,22 +54,45 @@ def skipped(message: str) -> Outcome:
 
 @dataclass(frozen=True)
 class Context:
+    """What a check sees. Every resource comes through here, parsed against its model first (see
+    preflight.resources): `org`/`mailbox` give the validated payload, `org_as`/`mailbox_as` its model."""
+
     snapshot: Snapshot
     subject: str | None  # mailbox address, None for tenant-wide checks
     method: Method
     now: datetime
+    resources: Resources
 
     def org(self, name: str) -> Any:
-        return self.snapshot.org_resource(name)
+        return self.resources.org(name).raw
 
     def mailbox(self, name: str) -> Any:
+        return self._mailbox(name).raw
+
+    def other_mailbox(self, address: str, name: str) -> Any:
+        """A resource of another mailbox in the snapshot (send-as rights on a From address that is one)."""
+        return self.resources.mailbox(address.lower(), name).raw
+
+    def org_as(self, name: str, model: type[M]) -> M:
+        return _typed(self.resources.org(name), name, model)
+
+    def mailbox_as(self, name: str, model: type[M]) -> M:
+        return _typed(self._mailbox(name), name, model)
+
+    def _mailbox(self, name: str) -> Parsed:
         if self.subject is None:
             raise RuntimeError("mailbox() called from a tenant-wide check")
-        return self.snapshot.mailbox_resource(self.subject, name)
+        return self.resources.mailbox(self.subject, name)
 
     @property
     def options(self) -> Any:
         return self.snapshot.options
+
+
+def _typed(parsed: Parsed, name: str, model: type[M]) -> M:
+    if not isinstance(parsed.model, model):
+        raise TypeError(f"{name} is declared as {type(parsed.model).__name__}, not {model.__name__}")
+    return parsed.model
 
 
 CheckFunc = Callable[[Context], Outcome | None]

@@ -58,7 +58,8 @@ def evaluate_snapshots(
             provider = registry.get(snap.provider)
         except InputError as exc:
             raise InputError(f"{snap.source}: {exc}") from None
-        results.append(evaluate(snap, provider.checks(), catalogue, now, provider.permissions()))
+        results.append(evaluate(snap, provider.checks(), catalogue, now, provider.permissions(),
+                                resources=provider.resources()))
     return results
 
 

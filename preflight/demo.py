@@ -23,7 +23,8 @@ def demo_results(registry: Registry, now: datetime) -> list[TargetResult]:
             data = json.loads(item.read_text(encoding="utf-8"))
             snap = parse(data, f"{provider.name}/demo/{item.name}")
             name = str(data.get("tenant", {}).get("name") or snap.tenant_label)
-            results.append(evaluate(snap, provider.checks(), catalogue, now, provider.permissions(), name))
+            results.append(evaluate(snap, provider.checks(), catalogue, now, provider.permissions(), name,
+                                    resources=provider.resources()))
     return results
 
 

@@ -16,11 +16,14 @@ from datetime import datetime
 from importlib.abc import Traversable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from preflight.checks import Check
 from preflight.errors import InputError, SignInError
 from preflight.model import Method
+
+if TYPE_CHECKING:
+    from preflight.resources import Schema
 
 GROUP = "preflight.providers"
 
@@ -46,6 +49,11 @@ class Provider(Protocol):
     title: str
 
     def checks(self) -> Sequence[Check]: ...
+
+    def resources(self) -> Schema:
+        """Resource name -> the pydantic model of its documented shape, for every resource a check reads.
+        The engine parses each resource with it before any check sees it (preflight.resources)."""
+        ...
 
     def permissions(self) -> Mapping[str, str]:
         """Resource name -> what to grant so it can be read (scope, app role or admin role)."""
@@ -88,8 +96,9 @@ class TokenRefused(SignInError):
 
 class PackagedProvider:
     """A provider laid out by convention, as both first-party plugins are: `<package>.checks.ALL_CHECKS`,
-    `<package>.commands.COMMANDS`, `<package>.run.collect_request`, `<package>.smtptoken.smtp_token`,
-    `data/permissions.toml` and `demo/*.json`. Each piece is imported only when it is used."""
+    `<package>.resources.RESOURCES`, `<package>.commands.COMMANDS`, `<package>.run.collect_request`,
+    `<package>.smtptoken.smtp_token`, `data/permissions.toml` and `demo/*.json`. Each piece is imported only
+    when it is used."""
 
     def __init__(self, package: str, name: str, title: str) -> None:
         self.package, self.name, self.title = package, name, title
@@ -102,6 +111,10 @@ class PackagedProvider:
     def checks(self) -> Sequence[Check]:
         checks: Sequence[Check] = self._attr("checks", "ALL_CHECKS")
         return checks
+
+    def resources(self) -> Schema:
+        schema: Schema = self._attr("resources", "RESOURCES")
+        return schema
 
     def permissions(self) -> Mapping[str, str]:
         import tomllib

@@ -25,6 +25,8 @@ from preflight.errors import InputError, SignInError
 from preflight.model import Report, Severity, Verdict
 from preflight.output import make_report
 from preflight.providers import CollectRequest, Registry
+from preflight.resources import Schema
+from providers.microsoft.resources import RESOURCES
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
@@ -49,6 +51,9 @@ class ToyProvider:
 
     def checks(self) -> Sequence[Check]:
         return [smtp]
+
+    def resources(self) -> Schema:
+        return RESOURCES
 
     def permissions(self) -> Mapping[str, str]:
         return {}
@@ -221,7 +226,7 @@ def test_redaction_is_stable_and_keeps_verdicts(tmp_path: Path) -> None:
     from preflight.engine import evaluate
     from preflight.snapshot import parse
 
-    again = evaluate(parse(red), [smtp], load_catalogue(), NOW)
+    again = evaluate(parse(red), [smtp], load_catalogue(), NOW, resources=RESOURCES)
     assert sorted(m.verdict.value for m in again.mailboxes) == sorted(m.verdict.value for m in runs[0].result.mailboxes)
     report_text = json.dumps(redactor.value(runs[0].result.to_dict()))
     assert "hr@contoso.example" not in report_text and "smtp-auth-disabled-mailbox" in report_text

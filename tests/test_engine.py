@@ -9,6 +9,7 @@ from preflight.checks import Context, Outcome, check, failed, passed, warned
 from preflight.engine import Exception_, evaluate
 from preflight.exitcodes import Exit, exit_code
 from preflight.model import Method, Severity, Status, Verdict
+from preflight.resources import Payload
 from preflight.snapshot import Snapshot, parse
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -49,6 +50,19 @@ def retire(ctx: Context) -> Outcome:
     return warned("Basic auth retires soon.")
 
 
+class SecDef(Payload):
+    isEnabled: bool
+
+
+class Cas(Payload):
+    SmtpClientAuthenticationDisabled: bool | None
+
+
+class Mbx(Payload):
+    RecipientTypeDetails: str
+
+
+SCHEMA = {"securityDefaults": SecDef, "casMailbox": Cas, "mailbox": Mbx}
 CHECKS = [smtp, shared, secdef, retire]
 CAT = load_catalogue()
 PERMS = {"casMailbox": "the Exchange role View-Only Configuration"}
@@ -59,7 +73,7 @@ def test_blocking_causes_come_in_the_order_a_sign_in_meets_them() -> None:
              {"jobs@contoso.com": {"casMailbox": {"SmtpClientAuthenticationDisabled": True},
                                    "mailbox": {"RecipientTypeDetails": "SharedMailbox"}}},
              ["basic", "oauth-app"])
-    result = evaluate(s, CHECKS, CAT, NOW, PERMS)
+    result = evaluate(s, CHECKS, CAT, NOW, PERMS, resources=SCHEMA)
     by_method = {v.method: v for v in result.mailboxes}
     assert by_method[Method.BASIC].verdict is Verdict.BLOCKED
     assert by_method[Method.BASIC].blocking == ["shared-mailbox", "security-defaults", "smtp-auth-disabled-mailbox"]
@@ -72,7 +86,7 @@ def test_same_outcome_for_every_method_is_one_finding_different_outcomes_are_one
              {"a@contoso.com": {"casMailbox": {"SmtpClientAuthenticationDisabled": False},
                                 "mailbox": {"RecipientTypeDetails": "SharedMailbox"}}},
              ["basic", "oauth-delegated", "oauth-app"])
-    result = evaluate(s, CHECKS, CAT, NOW)
+    result = evaluate(s, CHECKS, CAT, NOW, resources=SCHEMA)
     smtp_findings = [f for f in result.findings if f.check == "t.smtp"]
     assert len(smtp_findings) == 1 and smtp_findings[0].method is None
     shared_findings = {f.method: f.status for f in result.findings if f.check == "t.shared"}
@@ -87,7 +101,7 @@ def test_unreadable_resource_is_unknown_with_what_to_grant_never_pass() -> None:
              {"a@contoso.com": {"casMailbox": {"error": {"status": 403, "code": "Forbidden", "message": "no"}},
                                 "mailbox": {"RecipientTypeDetails": "UserMailbox"}}},
              ["oauth-app"])
-    result = evaluate(s, CHECKS, CAT, NOW, PERMS)
+    result = evaluate(s, CHECKS, CAT, NOW, PERMS, resources=SCHEMA)
     f = next(f for f in result.findings if f.check == "t.smtp")
     assert f.status is Status.UNKNOWN
     assert "403 Forbidden" in f.message and "View-Only Configuration" in f.message
@@ -99,7 +113,7 @@ def test_unreadable_resource_is_unknown_with_what_to_grant_never_pass() -> None:
 def test_missing_and_malformed_resources_are_unknown_not_a_crash() -> None:
     s = snap({"securityDefaults": "not an object"},
              {"a@contoso.com": {"mailbox": {"RecipientTypeDetails": "UserMailbox"}}}, ["basic"])
-    result = evaluate(s, CHECKS, CAT, NOW)
+    result = evaluate(s, CHECKS, CAT, NOW, resources=SCHEMA)
     statuses = {f.check: f for f in result.findings}
     assert statuses["t.smtp"].status is Status.UNKNOWN and "not collected" in statuses["t.smtp"].message
     assert statuses["t.secdef"].status is Status.UNKNOWN and "documented shape" in statuses["t.secdef"].message
@@ -109,7 +123,7 @@ def test_warnings_make_at_risk_and_fail_on_warn_turns_them_into_exit_1() -> None
     s = snap({"securityDefaults": {"isEnabled": False}},
              {"a@contoso.com": {"casMailbox": {"SmtpClientAuthenticationDisabled": False},
                                 "mailbox": {"RecipientTypeDetails": "UserMailbox"}}}, ["basic"])
-    result = evaluate(s, CHECKS, CAT, NOW)
+    result = evaluate(s, CHECKS, CAT, NOW, resources=SCHEMA)
     assert result.mailboxes[0].verdict is Verdict.AT_RISK
     assert exit_code([result]) is Exit.OK
     assert exit_code([result], "warn") is Exit.FAIL
@@ -122,16 +136,16 @@ def test_accepted_exceptions_apply_until_they_expire() -> None:
              {"a@contoso.com": {"casMailbox": {"SmtpClientAuthenticationDisabled": False},
                                 "mailbox": {"RecipientTypeDetails": "UserMailbox"}}}, ["basic"])
     exc = [Exception_("security-defaults", "moving to OAuth in Q1", expires=date(2026, 12, 31))]
-    result = evaluate(s, CHECKS, CAT, NOW, exceptions=exc)
+    result = evaluate(s, CHECKS, CAT, NOW, exceptions=exc, resources=SCHEMA)
     f = next(f for f in result.findings if f.check == "t.secdef")
     assert f.status is Status.FAIL and f.accepted == "moving to OAuth in Q1 until 2026-12-31"
     assert result.mailboxes[0].verdict is Verdict.AT_RISK and exit_code([result]) is Exit.OK
-    later = evaluate(s, CHECKS, CAT, datetime(2027, 1, 2, tzinfo=UTC), exceptions=exc)
+    later = evaluate(s, CHECKS, CAT, datetime(2027, 1, 2, tzinfo=UTC), exceptions=exc, resources=SCHEMA)
     assert exit_code([later]) is Exit.FAIL
 
 
 def test_sign_in_errors_win() -> None:
     s = snap({"securityDefaults": {"isEnabled": True}}, {}, ["basic"])
-    result = evaluate(s, CHECKS, CAT, NOW)
+    result = evaluate(s, CHECKS, CAT, NOW, resources=SCHEMA)
     result.errors.append("could not sign in")
     assert exit_code([result]) is Exit.SIGN_IN

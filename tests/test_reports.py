@@ -14,6 +14,7 @@ import pytest
 from preflight.causes import load_catalogue
 from preflight.model import Finding, MailboxVerdict, Method, Report, Severity, Status, TargetResult, Verdict
 from preflight.report import FORMATS, render
+from providers.microsoft.resources import RESOURCES
 
 SCRIPT = "<script>alert(1)</script>"
 FORMULA = "=cmd|' /C calc'!A0"
@@ -461,7 +462,8 @@ def test_engine_output_renders_what_to_grant_once_in_compact_formats() -> None:
                                                "message": "Insufficient privileges to complete the operation."}}},
     })
     grant = "Microsoft Graph Policy.Read.All"
-    result = evaluate(snap, [secdef], CAT, datetime(2026, 11, 26, tzinfo=UTC), {"securityDefaults": grant})
+    result = evaluate(snap, [secdef], CAT, datetime(2026, 11, 26, tzinfo=UTC), {"securityDefaults": grant},
+                      resources=RESOURCES)
     assert result.mailboxes[0].verdict is Verdict.INCOMPLETE and result.findings[0].status is Status.UNKNOWN
     report = Report([result], "2026-11-26T10:00:00Z", "0.1.0")
     table = " ".join(render(report, "table", width=100).split())

@@ -79,7 +79,7 @@ def _run_one(
             raise KeyboardInterrupt
         on_state(customer.key, "evaluating")
         result = evaluate(snap, provider.checks(), catalogue, now, provider.permissions(), label,
-                          customer.exceptions)
+                          customer.exceptions, resources=provider.resources())
         on_state(customer.key, "done")
     except (SignInError, InputError) as exc:
         result = _failed(customer, inventory_terms(str(exc), customer.key))

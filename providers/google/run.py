@@ -254,7 +254,8 @@ def check(args: CheckArgs) -> int:
             raise InputError(f"{args.save_snapshot}: cannot write snapshot ({exc.strerror or type(exc).__name__})") \
                 from None
         say(f"snapshot written to {args.save_snapshot}")
-    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions())
+    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions(),
+                      resources=provider.resources())
     return emit([result], args.fmt, args.output, args.fail_on)
 
 

@@ -157,7 +157,8 @@ def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_sna
     if save_snapshot is not None:
         snap_io.save(snap, save_snapshot)
         progress(f"Snapshot written to {save_snapshot}")
-    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions())
+    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions(),
+                      resources=provider.resources())
     problem = unreachable(data)
     if problem:
         result.errors.append(problem)

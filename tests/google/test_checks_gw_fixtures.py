@@ -85,7 +85,8 @@ def raw(name: str) -> dict[str, Any]:
 
 
 def run(data: dict[str, Any], now: datetime = NOW) -> TargetResult:
-    return evaluate(parse(data, "fixture"), provider.checks(), CATALOGUE, now, provider.permissions())
+    return evaluate(parse(data, "fixture"), provider.checks(), CATALOGUE, now, provider.permissions(),
+                    resources=provider.resources())
 
 
 def find(result: TargetResult, check: str, subject: str | None, method: str | None = None) -> Finding:

@@ -35,7 +35,8 @@ def raw(name: str) -> Data:
 
 
 def run(data: Data, now: datetime = NOW) -> TargetResult:
-    return evaluate(parse(data, "test"), provider.checks(), CATALOGUE, now, provider.permissions())
+    return evaluate(parse(data, "test"), provider.checks(), CATALOGUE, now, provider.permissions(),
+                    resources=provider.resources())
 
 
 def one(result: TargetResult, check: str, subject: str | None, method: str | None = None) -> Finding:
@@ -313,14 +314,15 @@ def test_no_unconfigured_apps_policy_takes_the_console_default_and_says_so() -> 
     assert f.status is Status.PASS and "Admin console default" in f.message
 
 
-def test_no_service_status_policy_and_no_mailbox_flag_means_gmail_off_by_the_inferred_default() -> None:
+def test_a_user_without_the_mailbox_flag_is_not_in_the_documented_shape() -> None:
+    # users.get always reports isMailboxSetup; without it the inferred "no policy means Gmail off" default
+    # would decide alone (issue 11: a missing isMailboxSetup turned a fail into a pass).
     def change(d: Data) -> None:
         d["org"]["policies"] = [p for p in d["org"]["policies"]
                                 if p["setting"]["type"] != "settings/gmail.service_status"]
         del user_of(d, "printer@tailspin.example")["isMailboxSetup"]
     f = one(run(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
-    assert f.status is Status.FAIL and "the default preflight infers" in f.message
-    assert f.evidence["gmail.service_status.serviceState source"].startswith("default (inferred")
+    assert f.status is Status.UNKNOWN and "user.isMailboxSetup is missing" in f.message
 
 
 def test_merge_keeps_a_lesser_policys_access_level_when_a_greater_one_sets_only_other_fields() -> None:

@@ -87,7 +87,7 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
 
 def run(name: str, now: datetime = NOW, data: dict[str, Any] | None = None) -> TargetResult:
     snap = parse(data, name) if data is not None else load(FIXTURES / f"{name}.json")
-    return evaluate(snap, provider.checks(), CATALOGUE, now, provider.permissions())
+    return evaluate(snap, provider.checks(), CATALOGUE, now, provider.permissions(), resources=provider.resources())
 
 
 def verdicts(result: TargetResult) -> dict[tuple[str, str], tuple[str, list[str]]]:

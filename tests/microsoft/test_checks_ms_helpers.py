@@ -32,7 +32,8 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 def run(data: dict[str, Any]) -> TargetResult:
-    return evaluate(parse(copy.deepcopy(data)), provider.checks(), load_catalogue(), NOW, provider.permissions())
+    return evaluate(parse(copy.deepcopy(data)), provider.checks(), load_catalogue(), NOW, provider.permissions(),
+                    resources=provider.resources())
 
 
 def find(result: TargetResult, check: str, subject: str | None = J) -> Finding:
@@ -300,7 +301,7 @@ def test_smtp_auth_needs_the_org_value_only_when_the_mailbox_inherits() -> None:
     assert find(run(data), "ms.smtp-auth-enabled").status is Status.UNKNOWN
     data["mailboxes"][J]["casMailbox"]["SmtpClientAuthenticationDisabled"] = "Maybe"
     f = find(run(data), "ms.smtp-auth-enabled")
-    assert f.status is Status.UNKNOWN and "not a boolean" in f.message
+    assert f.status is Status.UNKNOWN and "SmtpClientAuthenticationDisabled: found 'Maybe'" in f.message
 
 
 # -- Account -----------------------------------------------------------------------------------------

@@ -95,7 +95,8 @@ def test_a_failed_alias_lookup_is_recorded_and_the_address_is_not_called_missing
     got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("accounts"))
     missing = got["mailboxes"]["missing@contoso.com"]
     assert error_of(missing["userLookup"])["status"] == 403  # type: ignore[index]
-    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions())
+    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions(),
+                      resources=provider.resources())
     f = next(f for f in result.findings if f.check == "ms.mailbox-exists" and f.subject == "missing@contoso.com")
     assert f.status is Status.UNKNOWN and "403" in f.message
     ms_fake.fault = None

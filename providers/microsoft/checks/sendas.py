@@ -38,7 +38,7 @@ def _rights_on(ctx: Context, sender: str) -> list[dict[str, Any]] | None:
         if exc.reason != "not collected":
             raise
     try:
-        rights = ctx.snapshot.mailbox_resource(sender.lower(), "recipientPermissions")
+        rights = ctx.other_mailbox(sender, "recipientPermissions")
         return rights
     except Unavailable as exc:
         if exc.reason != "not collected":

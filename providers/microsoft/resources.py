@@ -1,0 +1,420 @@
+"""The documented shape of every resource the Microsoft checks read (preflight.resources explains the rules).
+
+Sources: Microsoft Graph v1.0 resource pages (conditionalAccessPolicy and its conditionalAccess* types,
+namedLocation, user, assignedPlan, directoryObject, servicePrincipal, appRoleAssignment,
+oauth2PermissionGrant, authorizationPolicy, identitySecurityDefaultsEnforcementPolicy, mailboxSettings),
+the enum members of msgraph-sdk-python's generated models, and the Exchange Online cmdlets' output as the
+Exchange admin API returns it (Get-Mailbox, Get-CASMailbox, Get-User, Get-TransportConfig,
+Get-OrganizationConfig, Get-AuthenticationPolicy, Get-MailboxPermission, Get-RecipientPermission,
+Get-ServicePrincipal). Fields the checks decide on are required; labels (displayName...) are optional.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field, RootModel, StringConstraints, model_validator
+
+from preflight.resources import Payload
+
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+Guid = Annotated[str, StringConstraints(pattern=f"^{_GUID}$")]
+# Exchange booleans: JSON booleans, or the text PowerShell serialisation gives ("True", "$false").
+ExchangeBool = bool | Annotated[str, StringConstraints(pattern=r"^(?i:\$?(true|false))$")]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+# --- Entra ID: security defaults, Conditional Access, named locations -----------------------------------
+
+
+class SecurityDefaults(Payload):
+    isEnabled: bool
+
+
+ClientApp = Literal["all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "easSupported", "other",
+                    "unknownFutureValue"]
+RiskLevel = Literal["low", "medium", "high", "hidden", "none", "unknownFutureValue"]
+# conditionalAccessInsiderRiskLevels is a flags enum: "minor", "minor,moderate", ...
+InsiderRisk = Annotated[str, StringConstraints(
+    pattern=r"^(minor|moderate|elevated|unknownFutureValue)(, ?(minor|moderate|elevated|unknownFutureValue))*$")]
+Platform = Literal["android", "iOS", "windows", "windowsPhone", "macOS", "all", "unknownFutureValue", "linux"]
+GrantControl = Literal["block", "mfa", "compliantDevice", "domainJoinedDevice", "approvedApplication",
+                       "compliantApplication", "passwordChange", "unknownFutureValue", "riskRemediation"]
+# includeUsers/excludeUsers: object ids, or All, None, GuestsOrExternalUsers (conditionalAccessUsers).
+UserRef = Annotated[str, StringConstraints(pattern=f"^(All|None|GuestsOrExternalUsers|{_GUID})$")]
+# includeApplications: app ids, or All, None, Office365, MicrosoftAdminPortals (conditionalAccessApplications).
+AppRef = Annotated[str, StringConstraints(pattern=f"^(All|None|Office365|MicrosoftAdminPortals|{_GUID})$")]
+# includeLocations: named location ids, or All, AllTrusted (conditionalAccessLocations).
+LocationRef = Annotated[str, StringConstraints(pattern=f"^(All|AllTrusted|{_GUID})$")]
+
+
+class GuestsOrExternalUsers(Payload):
+    guestOrExternalUserTypes: str
+
+
+class CaUsers(Payload):
+    includeUsers: list[UserRef]
+    excludeUsers: list[UserRef]
+    includeGroups: list[Guid]
+    excludeGroups: list[Guid]
+    includeRoles: list[Guid]
+    excludeRoles: list[Guid]
+    includeGuestsOrExternalUsers: GuestsOrExternalUsers | None = None
+    excludeGuestsOrExternalUsers: GuestsOrExternalUsers | None = None
+
+
+class CaFilter(Payload):
+    mode: Literal["include", "exclude"]
+    rule: str
+
+
+class CaApplications(Payload):
+    includeApplications: list[AppRef]
+    excludeApplications: list[AppRef]
+    applicationFilter: CaFilter | None = None
+
+
+class CaLocations(Payload):
+    includeLocations: list[LocationRef]
+    excludeLocations: list[LocationRef]
+
+
+class CaPlatforms(Payload):
+    includePlatforms: list[Platform]
+    excludePlatforms: list[Platform] = Field(default_factory=list)  # absent when the policy excludes none
+
+
+class CaDevices(Payload):
+    deviceFilter: CaFilter | None = None
+
+
+class CaConditions(Payload):
+    clientAppTypes: list[ClientApp]
+    applications: CaApplications
+    users: CaUsers | None  # null only for a workload-identity policy, which has clientApplications instead
+    clientApplications: dict[str, object] | None = None
+    locations: CaLocations | None = None
+    platforms: CaPlatforms | None = None
+    devices: CaDevices | None = None
+    signInRiskLevels: list[RiskLevel] = Field(default_factory=list)
+    userRiskLevels: list[RiskLevel] = Field(default_factory=list)
+    servicePrincipalRiskLevels: list[RiskLevel] = Field(default_factory=list)
+    insiderRiskLevels: InsiderRisk | None = None  # a flags enum: "minor,moderate"
+
+    @model_validator(mode="after")
+    def _users_or_apps(self) -> CaConditions:
+        if self.users is None and self.clientApplications is None:
+            raise ValueError("users or clientApplications (one is required)")
+        return self
+
+
+class AuthenticationStrength(Payload):
+    id: str | None = None
+    displayName: str | None = None
+
+
+class CaGrantControls(Payload):
+    operator: Literal["AND", "OR"]
+    builtInControls: list[GrantControl]
+    customAuthenticationFactors: list[str] = Field(default_factory=list)
+    termsOfUse: list[str] = Field(default_factory=list)
+    authenticationStrength: AuthenticationStrength | None = None
+
+
+class ConditionalAccessPolicy(Payload):
+    id: NonEmpty
+    displayName: str | None = None
+    state: Literal["enabled", "disabled", "enabledForReportingButNotEnforced"]
+    conditions: CaConditions
+    grantControls: CaGrantControls | None  # null: a policy with session controls only
+
+
+class ConditionalAccessPolicies(RootModel[list[ConditionalAccessPolicy]]):
+    pass
+
+
+def _network(text: str) -> str:
+    ipaddress.ip_network(text.strip(), strict=False)  # ValueError -> a shape error naming the value
+    return text
+
+
+class IpRange(Payload):
+    cidrAddress: Annotated[str, AfterValidator(_network)]
+
+
+class IpNamedLocation(Payload):
+    odata_type: Literal["#microsoft.graph.ipNamedLocation"] = Field(alias="@odata.type")
+    id: NonEmpty
+    displayName: str | None = None
+    isTrusted: bool
+    ipRanges: list[IpRange]
+
+
+class CountryNamedLocation(Payload):
+    odata_type: Literal["#microsoft.graph.countryNamedLocation"] = Field(alias="@odata.type")
+    id: NonEmpty
+    displayName: str | None = None
+    countriesAndRegions: list[str]
+
+
+class CompliantNetworkNamedLocation(Payload):
+    odata_type: Literal["#microsoft.graph.compliantNetworkNamedLocation"] = Field(alias="@odata.type")
+    id: NonEmpty
+    displayName: str | None = None
+
+
+NamedLocation = Annotated[IpNamedLocation | CountryNamedLocation | CompliantNetworkNamedLocation,
+                          Field(discriminator="odata_type")]
+
+
+class NamedLocations(RootModel[list[NamedLocation]]):
+    pass
+
+
+# --- Entra ID: the user, its memberships, apps and consent ----------------------------------------------
+
+
+class AssignedPlan(Payload):
+    service: str
+    capabilityStatus: Literal["Enabled", "Warning", "Suspended", "Deleted", "LockedOut"]
+    servicePlanId: Guid | None = None
+
+
+class GraphUser(Payload):
+    id: NonEmpty
+    userPrincipalName: NonEmpty
+    mail: str | None  # null when the user has no mailbox address
+    accountEnabled: bool
+    userType: Literal["Member", "Guest"] | None = None  # null for some synced users
+    assignedPlans: list[AssignedPlan]
+    proxyAddresses: list[str]
+
+
+class UserRefItem(Payload):
+    id: NonEmpty
+
+
+class UserLookup(RootModel[list[UserRefItem]]):
+    pass
+
+
+class GroupMember(Payload):
+    odata_type: Literal["#microsoft.graph.group"] = Field(alias="@odata.type")
+    id: NonEmpty
+
+
+class RoleMember(Payload):
+    odata_type: Literal["#microsoft.graph.directoryRole"] = Field(alias="@odata.type")
+    id: NonEmpty
+    roleTemplateId: Guid | None = None  # absent with limited permissions: memberships then undecided
+
+
+class UnitMember(Payload):
+    odata_type: Literal["#microsoft.graph.administrativeUnit"] = Field(alias="@odata.type")
+    id: NonEmpty
+
+
+MemberOfItem = Annotated[GroupMember | RoleMember | UnitMember, Field(discriminator="odata_type")]
+
+
+class MemberOf(RootModel[list[MemberOfItem]]):
+    pass
+
+
+class MailboxSettingsPurpose(Payload):
+    value: Literal["user", "linked", "shared", "room", "equipment", "others", "unknownFutureValue"]
+
+
+UserPurpose = Literal["user", "linked", "shared", "room", "equipment", "others", "unknownFutureValue"]
+
+
+class MailboxSettings(Payload):
+    # The docs show userPurpose both as a plain string and as {"value": ...}: accept both.
+    userPurpose: UserPurpose | MailboxSettingsPurpose
+
+
+class ServicePrincipal(Payload):
+    id: NonEmpty
+    appId: NonEmpty
+
+
+class AppRole(Payload):
+    id: Guid
+    value: str | None  # null for roles with no claim value
+
+
+class ResourceServicePrincipal(Payload):
+    id: NonEmpty
+    appRoles: list[AppRole]
+
+
+class AppRoleAssignment(Payload):
+    appRoleId: Guid
+    resourceId: Guid
+    principalId: Guid
+
+
+class AppRoleAssignments(RootModel[list[AppRoleAssignment]]):
+    pass
+
+
+class PermissionGrant(Payload):
+    clientId: NonEmpty
+    consentType: Literal["AllPrincipals", "Principal"]
+    principalId: str | None  # null for AllPrincipals
+    resourceId: NonEmpty
+    scope: str | None  # space-separated scope values
+
+    @model_validator(mode="after")
+    def _principal(self) -> PermissionGrant:
+        if self.consentType == "Principal" and not self.principalId:
+            raise ValueError("a principalId for a Principal grant")
+        return self
+
+
+class PermissionGrants(RootModel[list[PermissionGrant]]):
+    pass
+
+
+class DefaultUserRolePermissions(Payload):
+    permissionGrantPoliciesAssigned: list[str]
+
+
+class AuthorizationPolicy(Payload):
+    defaultUserRolePermissions: DefaultUserRolePermissions
+
+
+# --- Exchange Online cmdlets ----------------------------------------------------------------------------
+
+# Get-Mailbox / Get-User RecipientTypeDetails (Microsoft.Exchange.Data.Directory.Recipient.RecipientTypeDetails).
+RecipientTypeDetails = Literal[
+    "None", "UserMailbox", "LinkedMailbox", "SharedMailbox", "LegacyMailbox", "RoomMailbox", "EquipmentMailbox",
+    "MailContact", "MailUser", "MailUniversalDistributionGroup", "MailNonUniversalGroup",
+    "MailUniversalSecurityGroup", "DynamicDistributionGroup", "PublicFolder", "SystemAttendantMailbox",
+    "SystemMailbox", "MailForestContact", "User", "Contact", "UniversalDistributionGroup",
+    "UniversalSecurityGroup", "NonUniversalGroup", "DisabledUser", "MicrosoftExchange", "ArbitrationMailbox",
+    "MailboxPlan", "LinkedUser", "RoomList", "DiscoveryMailbox", "RoleGroup", "RemoteUserMailbox", "Computer",
+    "RemoteRoomMailbox", "RemoteEquipmentMailbox", "RemoteSharedMailbox", "PublicFolderMailbox", "TeamMailbox",
+    "RemoteTeamMailbox", "MonitoringMailbox", "GroupMailbox", "LinkedRoomMailbox", "AuditLogMailbox",
+    "RemoteGroupMailbox", "SchedulingMailbox", "GuestMailUser", "AuxAuditLogMailbox",
+    "SupervisoryReviewPolicyMailbox", "ExchangeSecurityGroup", "SubstrateGroup", "SubstrateADGroup",
+    "WorkspaceMailbox", "ServicePrincipal", "ServicePrinciple", "DataEncryptionPolicy", "AllUniqueRecipientTypes",
+]
+
+
+class ExchangeRef(Payload):
+    """An object reference serialised as an object (Name, Identity) rather than as its name."""
+
+    Name: str | None = None
+    Identity: str | None = None
+
+
+PolicyRef = str | ExchangeRef | None  # null: not set
+
+
+class Mailbox(Payload):
+    RecipientTypeDetails: RecipientTypeDetails
+    Identity: str | None = None
+    Name: str | None = None
+    Alias: str | None = None
+    UserPrincipalName: str | None = None
+    PrimarySmtpAddress: str | None = None
+
+
+class CasMailbox(Payload):
+    SmtpClientAuthenticationDisabled: ExchangeBool | None  # null: inherit the organisation's setting
+
+
+class ExchangeUser(Payload):
+    AuthenticationPolicy: PolicyRef
+
+
+class TransportConfig(Payload):
+    SmtpClientAuthenticationDisabled: ExchangeBool
+
+
+class OrganizationConfig(Payload):
+    DefaultAuthenticationPolicy: PolicyRef
+    SendFromAliasEnabled: ExchangeBool | None = None
+
+
+class AuthenticationPolicy(Payload):
+    Name: NonEmpty
+    Identity: str | None = None
+    DistinguishedName: str | None = None
+    Guid: str | None = None
+    ExchangeObjectId: str | None = None
+    AllowBasicAuthSmtp: ExchangeBool
+
+
+class AuthenticationPolicies(RootModel[list[AuthenticationPolicy]]):
+    pass
+
+
+MailboxRight = Literal["FullAccess", "SendAs", "ExternalAccount", "DeleteItem", "ReadPermission",
+                       "ChangePermission", "ChangeOwner"]
+# Multi-valued: a JSON list, or the "FullAccess, ReadPermission" text PowerShell serialisation gives.
+RightsText = Annotated[str, StringConstraints(
+    pattern=r"^(FullAccess|SendAs|ExternalAccount|DeleteItem|ReadPermission|ChangePermission|ChangeOwner)"
+            r"(, ?(FullAccess|SendAs|ExternalAccount|DeleteItem|ReadPermission|ChangePermission|ChangeOwner))*$")]
+
+
+class MailboxPermission(Payload):
+    User: NonEmpty
+    AccessRights: list[MailboxRight] | RightsText
+    Deny: ExchangeBool
+
+
+class MailboxPermissions(RootModel[list[MailboxPermission]]):
+    pass
+
+
+class RecipientPermission(Payload):
+    Trustee: NonEmpty
+    AccessRights: list[Literal["SendAs"]] | Literal["SendAs"]
+    AccessControlType: Literal["Allow", "Deny"]
+
+
+class RecipientPermissions(RootModel[list[RecipientPermission]]):
+    pass
+
+
+class ExchangeServicePrincipal(Payload):
+    AppId: Guid
+    # The docs have called the registered object id ObjectId and ServiceId: accept both.
+    ObjectId: str | None = None
+    ServiceId: str | None = None
+    Identity: str | None = None
+    Name: str | None = None
+    DisplayName: str | None = None
+
+
+class ExchangeServicePrincipals(RootModel[list[ExchangeServicePrincipal]]):
+    pass
+
+
+RESOURCES: dict[str, type[BaseModel]] = {
+    "securityDefaults": SecurityDefaults,
+    "conditionalAccessPolicies": ConditionalAccessPolicies,
+    "namedLocations": NamedLocations,
+    "user": GraphUser,
+    "userLookup": UserLookup,
+    "memberOf": MemberOf,
+    "mailboxSettings": MailboxSettings,
+    "servicePrincipal": ServicePrincipal,
+    "exchangeOnlineServicePrincipal": ResourceServicePrincipal,
+    "servicePrincipalAppRoles": AppRoleAssignments,
+    "oauth2PermissionGrants": PermissionGrants,
+    "authorizationPolicy": AuthorizationPolicy,
+    "mailbox": Mailbox,
+    "casMailbox": CasMailbox,
+    "exchangeUser": ExchangeUser,
+    "transportConfig": TransportConfig,
+    "organizationConfig": OrganizationConfig,
+    "authenticationPolicies": AuthenticationPolicies,
+    "mailboxPermissions": MailboxPermissions,
+    "recipientPermissions": RecipientPermissions,
+    "fromRecipientPermissions": RecipientPermissions,
+    "exchangeServicePrincipals": ExchangeServicePrincipals,
+}
