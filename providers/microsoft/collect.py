@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from preflight.http import ApiError
 from preflight.snapshot import SCHEMA, Options, error_of
+from providers.microsoft import beta
 from providers.microsoft.exchange import Exchange
 from providers.microsoft.graph import MAX_BATCH, Graph, Result, SubRequest
 from providers.microsoft.inputs import is_guid
@@ -29,7 +30,9 @@ EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"  # Office 365 Ex
 EXO_SP_SELECT = "id,appId,displayName,appRoles,oauth2PermissionScopes"
 # The sending app's service principal: the checks need its id; without $select Graph also returns the
 # metadata of its certificates and secrets (keyCredentials, passwordCredentials), which a snapshot must not hold.
-SP_SELECT = "id,appId,displayName"
+# appOwnerOrganizationId and signInAudience: Conditional Access for workload identities covers only
+# single-tenant apps registered in the tenant (checks/workload.py).
+SP_SELECT = "id,appId,displayName,appOwnerOrganizationId,signInAudience"
 EXCHANGE_MAILBOX_RESOURCES = ("mailbox", "casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions")
 # Addresses per Exchange -Filter; keeps the OPATH string short. Filterable, per
 # learn.microsoft.com/powershell/exchange/filter-properties: EmailAddresses on Get-Mailbox and
@@ -135,12 +138,15 @@ class Collector:
 
             org.update(self._org_graph(pool, target, org_graph.result()))
             users = self._mailbox_graph(pool, target, _merge(user_chunks), boxes)
+            later = beta.submit(pool, self.graph, {m.value for m in target.options.methods},
+                                target.options.sender_ips, users, org.get("servicePrincipal"))
             if refusal is None:
                 box_jobs["exchangeUser"] = self._submit_users(pool, users)
                 org.update({name: _record(job) for name, job in org_jobs.items()})
                 self._exchange_mailboxes(pool, box_jobs, boxes)
             else:
                 self._refuse_exchange(target, org, boxes, refusal)
+            beta.fill(later, org, boxes)
         self.progress(f"Read {target.tenant} in {time.monotonic() - started:.1f} s")
         return self._snapshot(target, org, boxes)
 

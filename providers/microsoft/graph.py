@@ -21,12 +21,18 @@ class SubRequest:
     id: str
     url: str  # relative to the version root: "/users/a@contoso.com?$select=id"
     headers: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, Any] | None = None  # a JSON body makes it a POST (a read-only action such as evaluate)
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": self.id, "method": "GET", "url": self.url}
-        if self.headers:
-            body["headers"] = dict(self.headers)
-        return body
+        out: dict[str, Any] = {"id": self.id, "method": "GET" if self.body is None else "POST", "url": self.url}
+        headers = dict(self.headers)
+        if self.body is not None:
+            # JSON batching: a request with a body must name its Content-Type.
+            headers.setdefault("Content-Type", "application/json")
+            out["body"] = dict(self.body)
+        if headers:
+            out["headers"] = headers
+        return out
 
 
 Result = Any  # the reply body of a successful request, or the ApiError of a failed one

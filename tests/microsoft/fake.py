@@ -126,7 +126,7 @@ class FakeTenant:
 class Call:
     """What a fault hook sees: one HTTP request, or one request inside a Graph $batch."""
 
-    api: str  # "oidc", "token", "devicecode", "graph", "exchange"
+    api: str  # "oidc", "token", "devicecode", "graph", "graph-beta", "exchange"
     method: str
     path: str  # Graph: relative to /v1.0; others: the URL path
     query: dict[str, list[str]]
@@ -346,6 +346,8 @@ class FakeMicrosoft:
         path, query = unquote(parts.path), parse_qs(parts.query, keep_blank_values=True)
         if path.startswith("/v1.0/"):
             return self._graph_http(method, path[len("/v1.0"):], query, headers, body)
+        if path.startswith("/beta/"):
+            return self._graph_http(method, path[len("/beta"):], query, headers, body, beta=True)
         m = re.fullmatch(r"/adminapi/beta/([^/]+)/InvokeCommand", path)
         if m and method == "POST":
             return self._exchange(m.group(1), query, headers, body)
@@ -565,14 +567,18 @@ class FakeMicrosoft:
     # -- Graph -------------------------------------------------------------------------------------
 
     def _graph_http(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                    body: bytes) -> Reply | None:
+                    body: bytes, *, beta: bool = False) -> Reply | None:
         tenant, refused = self._bearer(headers, GRAPH_AUDIENCE)
         tid = tenant.id if tenant else None
-        fault = self._record(Call("graph", method, path, query, tid), headers)
+        fault = self._record(Call("graph-beta" if beta else "graph", method, path, query, tid), headers)
         if fault:
             return fault
         if refused or tenant is None:
             return refused or graph_error(401, "InvalidAuthenticationToken", "Unknown tenant.")
+        if beta:
+            from tests.microsoft import fake_beta  # the beta endpoints live in their own module
+
+            return fake_beta.serve(self, tenant, method, path, body)
         if path == "/$batch" and method == "POST":
             return self._batch(tenant, json.loads(body or b"{}"), headers)
         if method != "GET":

@@ -80,6 +80,10 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
     "send-as": {(J, B): ("at-risk", []), ("sales@contoso.com", B): ("blocked", ["send-as-denied"]),
                 ("alerts@contoso.com", B): ("incomplete", []),
                 ("noreply@contoso.com", B): ("blocked", ["shared-mailbox"])},
+    # Microsoft's What If says the AllTrusted exclusion covers the sender (an MFA trusted IP): not blocked
+    "whatif-alltrusted": {(J, B): ("at-risk", []), (J, D): ("ready", [])},
+    "per-user-mfa-enforced": {(J, B): ("blocked", ["mfa-required"]), (J, A): ("ready", [])},
+    "workload-location": {(J, A): ("ready", [])},
     "several-layers": {(R, B): ("blocked", ["shared-mailbox", "ca-legacy-auth-block", "basic-auth-policy-block",
                                             "smtp-auth-disabled-tenant"])},
 }
@@ -245,7 +249,7 @@ def test_missing_app_id_says_to_pass_it() -> None:
     result = run("oauth-app-no-app-id")
     unknowns = [f for f in result.findings if f.status is Status.UNKNOWN]
     assert {f.check for f in unknowns} == {"ms.oauth-app-role", "ms.oauth-exchange-service-principal",
-                                          "ms.oauth-mailbox-permission"}
+                                          "ms.oauth-mailbox-permission", "ms.ca-workload-identity"}
     assert all("--app-id" in f.message for f in unknowns)
 
 

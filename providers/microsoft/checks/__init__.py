@@ -2,7 +2,7 @@
 Conditional Access), Exchange Online (authentication policy, SMTP AUTH), OAuth permissions, then send-as."""
 
 from preflight.checks import Check
-from providers.microsoft.checks import account, exchange, identity, oauth, sendas
+from providers.microsoft.checks import account, exchange, identity, oauth, peruser, sendas, whatif, workload
 
 ALL_CHECKS: list[Check] = [
     account.mailbox_exists,
@@ -11,9 +11,11 @@ ALL_CHECKS: list[Check] = [
     account.sign_in_enabled,
     account.licence,
     identity.security_defaults,
-    identity.ca_legacy_auth,
-    identity.ca_location,
-    identity.ca_mfa,
+    whatif.user_check(identity.ca_legacy_auth, whatif.LEGACY),
+    whatif.user_check(identity.ca_location, whatif.LOCATION),
+    whatif.app_check(workload.workload_identity, whatif.WORKLOAD),
+    whatif.user_check(identity.ca_mfa, whatif.CONTROLS),
+    peruser.per_user_mfa,
     exchange.auth_policy,
     exchange.smtp_auth,
     exchange.basic_retirement,

@@ -1,0 +1,264 @@
+"""Microsoft's own Conditional Access evaluation beside preflight's reading: a second opinion on a CA check.
+
+Graph's What If (`POST /beta/identity/conditionalAccess/evaluate`) knows what a snapshot cannot: nested groups
+and roles, the MFA trusted IPs behind `AllTrusted`, how Entra matches each condition. The collector asked it,
+per mailbox and method, the questions providers/microsoft/whatif.py builds; this module reads the answers:
+
+- Agreement with the own reading is evidence and is said so.
+- Disagreement is reported with the own reading, and Microsoft's answer decides,
+- except for the policies whose conditions Microsoft was not given (risk levels, device platforms and
+  filters, country locations, a location condition with no sender address, a sender range of which only
+  the ends were asked): for those the own reading stands, since What If leaves out a policy whose condition
+  it lacks the information to evaluate (conditionalaccessroot-evaluate.md: "if your tenant has policies
+  with a certain condition and sign-in details pertaining to that condition is not provided ... the what if
+  tool will not be able to evaluate with respect to that condition").
+- When the answers cannot be read (not collected, 403, beta unavailable, an answer off its documented
+  shape), the own reading stands and the finding says so. A garbled answer never changes a verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from preflight.checks import Check, Context, Outcome
+from preflight.model import Status
+from preflight.snapshot import Unavailable, describe_error, error_of
+from providers.microsoft.checks import ca, identity, workload
+from providers.microsoft.checks.values import data
+from providers.microsoft.whatif import (
+    describe,
+    is_single_address,
+    sample_addresses,
+    service_principal_questions,
+    user_questions,
+)
+
+Policy = Mapping[str, Any]
+Kind = Callable[[Policy], bool]
+STATES = {ca.ENABLED, ca.REPORT_ONLY, "disabled"}  # conditionalAccessPolicyState values with a known meaning
+USER_RESOURCE = "conditionalAccessWhatIf"
+APP_RESOURCE = "workloadConditionalAccessWhatIf"
+
+
+@dataclasses.dataclass(frozen=True)
+class Opinion:
+    applying: list[Policy]  # enabled or report-only policies Microsoft says apply to some question asked
+    asked: list[str]
+
+
+def _label(policy: Policy) -> str:
+    state = "report-only" if policy.get("state") == ca.REPORT_ONLY else policy.get("state")
+    return f"'{policy.get('displayName') or policy.get('id')}' ({state})"
+
+
+def _answer(item: Any, question: Mapping[str, Any]) -> list[Policy] | str:
+    """The whatIfAnalysisResult collection of one answer, or why it cannot be used."""
+    what = describe(dict(question))
+    response = item.get("response") if isinstance(item, dict) else None
+    err = error_of(response)
+    if err is not None:
+        return f"answered the question {what} with {describe_error(err)}"
+    value = response.get("value") if isinstance(response, dict) else None
+    if not isinstance(value, list):
+        return f"answered the question {what} without a 'value' list"
+    for result in value:
+        if not isinstance(result, dict) or not isinstance(result.get("id"), str) \
+                or not isinstance(result.get("policyApplies"), bool) or result.get("state") not in STATES \
+                or not isinstance(result.get("conditions"), dict):
+            return f"answered the question {what} with a result off its documented shape ({str(result)[:120]})"
+    return [r for r in value if r["policyApplies"] and r["state"] in (ca.ENABLED, ca.REPORT_ONLY)]
+
+
+def read_opinion(recorded: Any, questions: Sequence[Mapping[str, Any]]) -> Opinion | str:
+    """Microsoft's answers to exactly these questions, or why there is no usable opinion."""
+    if not isinstance(recorded, list):
+        return "was recorded in a shape preflight does not know"
+    applying: dict[str, Policy] = {}
+    for question in questions:
+        item = next((i for i in recorded if isinstance(i, dict) and i.get("request") == question), None)
+        if item is None:
+            return f"was not asked the question {describe(dict(question))}"
+        answer = _answer(item, question)
+        if isinstance(answer, str):
+            return answer
+        applying.update({p["id"]: p for p in answer})
+    return Opinion(list(applying.values()), [describe(dict(q)) for q in questions])
+
+
+def _client_types(method: str) -> set[str]:
+    return set(data("wellknown")["conditionalAccess"]["clientAppTypes"].get(method, [])) - {"all"}
+
+
+def user_opinion(ctx: Context) -> Opinion | str:
+    """Microsoft's answers for this mailbox and method (the client app types the own reading uses)."""
+    try:
+        recorded = ctx.mailbox(USER_RESOURCE)
+        user_id = str(ctx.mailbox("user")["id"])
+    except Unavailable as exc:
+        return f"could not be read ({exc.reason})" if exc.reason != "not collected" else "was not collected"
+    exchange = str(data("wellknown")["apps"]["exchange_online"])
+    wanted = _client_types(ctx.method.value)
+    questions = [q for q in user_questions(user_id, ctx.method.value, exchange, ctx.options.sender_ips)
+                 if q["signInConditions"].get("clientAppType") in wanted]
+    if not questions:
+        return f"has no question for the {ctx.method.value} method"
+    return read_opinion(recorded, questions)
+
+
+def app_opinion(ctx: Context) -> Opinion | str:
+    """Microsoft's answers for the sending app's service principal (client credentials sign-in)."""
+    try:
+        recorded = ctx.org(APP_RESOURCE)
+        sp = ctx.org("servicePrincipal")
+    except Unavailable as exc:
+        return f"could not be read ({exc.reason})" if exc.reason != "not collected" else "was not collected"
+    exchange = str(data("wellknown")["apps"]["exchange_online"])
+    return read_opinion(recorded, service_principal_questions(str(sp["id"]), exchange, ctx.options.sender_ips))
+
+
+def _blind(ctx: Context, policy: Policy) -> list[str]:
+    """The conditions of this policy Microsoft was not given the information to evaluate."""
+    cond = policy["conditions"]
+    out = ca.unevaluated(cond)
+    if cond.get("servicePrincipalRiskLevels"):
+        out.append("servicePrincipalRiskLevels")
+    if ((cond.get("clientApplications") or {}).get("servicePrincipalFilter")):
+        out.append("a service principal filter")
+    if ca.narrows_by_location(cond):
+        locations = cond["locations"]
+        ids = [*(locations.get("includeLocations") or []), *(locations.get("excludeLocations") or [])]
+        if not ctx.options.sender_ips:
+            out.append("its location condition (no --sender-ip was given)")
+        elif not all(is_single_address(ip) for ip in ctx.options.sender_ips):
+            out.append("its location condition for a sender range (Microsoft was asked about "
+                       f"{', '.join(sample_addresses(ctx.options.sender_ips))} only)")
+        else:
+            try:
+                named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
+            except Unavailable:
+                named = None
+            if named is None or any(i not in ("All", "AllTrusted") and (named.get(i) or {}).get("@odata.type")
+                                    != ca.IP_LOCATION for i in ids):
+                out.append("a country location (What If is given no country)")
+    return out
+
+
+def _own(check: Check, ctx: Context) -> tuple[Outcome | None, Unavailable | None]:
+    """The own reading; an unreadable resource is also returned, so the engine can name what to grant."""
+    try:
+        return check.run(ctx), None
+    except Unavailable as exc:
+        return Outcome(Status.UNKNOWN, f"Could not read {exc.resource} ({exc.reason}).",
+                       {"resource": exc.resource, "error": exc.error or exc.reason}), exc
+
+
+def _with_policies(ctx: Context, policies: list[Policy]) -> Context:
+    org = {**ctx.snapshot.org, "conditionalAccessPolicies": policies}
+    return dataclasses.replace(ctx, snapshot=dataclasses.replace(ctx.snapshot, org=org))
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """What a check's kind of policy does, in words, and the cause it names."""
+
+    kind: Kind
+    effect: str  # "blocks the sign-in", ...
+    cause: Callable[[list[Policy]], str | None] = lambda _p: None
+
+
+def second_opinion(own: Check, reading: Reading, opinion: Callable[[Context], Opinion | str]) -> Check:
+    """The own check, with Microsoft's What If answer beside it (and deciding, where Microsoft could see)."""
+
+    def run(ctx: Context) -> Outcome | None:
+        mine, unreadable = _own(own, ctx)
+        if mine is None or mine.status is Status.SKIPPED:
+            return mine
+        got = opinion(ctx)
+        if isinstance(got, str):
+            if unreadable is not None:
+                raise unreadable
+            return dataclasses.replace(
+                mine, message=f"{mine.message} (Microsoft's What If evaluation {got}: this is preflight's own "
+                              "reading.)", evidence={**mine.evidence, "whatIf": got})
+        return _decide(own, reading, ctx, (mine, unreadable), got)
+
+    return dataclasses.replace(own, func=run)
+
+
+def _decide(own: Check, reading: Reading, ctx: Context, own_reading: tuple[Outcome, Unavailable | None],
+            got: Opinion) -> Outcome:
+    mine = own_reading[0]
+    who = ctx.subject or f"app {ctx.options.app_id}"
+    try:
+        policies: list[Policy] | None = list(ctx.org("conditionalAccessPolicies"))
+    except Unavailable:
+        policies = None
+    blind: dict[str, list[str]] = {}
+    for p in policies or []:
+        if p.get("state") in (ca.ENABLED, ca.REPORT_ONLY) and reading.kind(p) and (lacking := _blind(ctx, p)):
+            blind[p["id"]] = lacking
+    decided = [p for p in got.applying if reading.kind(p) and p["id"] not in blind]
+    enforced = [p for p in decided if p["state"] == ca.ENABLED]
+    at_risk = [p for p in decided if p["state"] == ca.REPORT_ONLY]
+    asked = "; ".join(got.asked)
+    evidence: dict[str, Any] = {
+        "whatIf": {"asked": got.asked, "applying": [{"id": p["id"], "displayName": p.get("displayName"),
+                                                     "state": p["state"]} for p in decided]},
+        "ownReading": {"status": mine.status.value, "message": mine.message},
+    }
+    rest: Outcome | None = None
+    unreadable: Unavailable | None = None
+    if policies is None:
+        rest, unreadable = own_reading  # which conditions Microsoft lacked cannot be told: its silence proves nothing
+    elif blind:
+        unseen = [p for p in policies if p["id"] in blind]
+        rest, unreadable = _own(own, _with_policies(ctx, unseen))
+        evidence["whatIf"]["notEvaluable"] = {str(p.get("displayName") or p["id"]): blind[p["id"]] for p in unseen}
+    if enforced:
+        final = Outcome(Status.FAIL, f"Microsoft's What If evaluation: Conditional Access policy "
+                        f"{', '.join(map(_label, enforced))} applies to {who} signing in to Exchange Online "
+                        f"({asked}) and {reading.effect}.", evidence, reading.cause(enforced))
+    elif rest is not None and rest.status in (Status.FAIL, Status.UNKNOWN):
+        if unreadable is not None:
+            raise unreadable  # the engine names what to grant
+        lacked = "; ".join(f"{n}: {', '.join(w)}" for n, w in (evidence["whatIf"].get("notEvaluable") or {}).items())
+        why = (f"Microsoft cannot evaluate {lacked}" if lacked
+               else "the policy list could not be read to tell what Microsoft could not evaluate")
+        final = dataclasses.replace(rest, message=f"{rest.message} (Microsoft's What If evaluation finds no other "
+                                    f"policy that applies, but {why}: preflight's own reading stands for it.)",
+                                    evidence={**rest.evidence, **evidence})
+    elif at_risk or (rest is not None and rest.status is Status.WARN):
+        parts = []
+        if at_risk:
+            parts.append(f"Microsoft's What If evaluation: report-only policy {', '.join(map(_label, at_risk))} "
+                         f"applies to {who} ({asked}) and {reading.effect} once enforced")
+        if rest is not None and rest.status is Status.WARN:
+            parts.append(rest.message.rstrip("."))
+        final = Outcome(Status.WARN, "; ".join(parts) + ".", evidence,
+                        reading.cause(at_risk) if at_risk else rest.cause if rest else None)
+    else:
+        final = Outcome(Status.PASS, f"Microsoft's What If evaluation finds no enabled Conditional Access policy "
+                        f"of this kind that applies to {who} signing in to Exchange Online ({asked}).", evidence)
+    same = final.status is mine.status
+    note = ("Preflight's own reading agrees." if same else
+            f"Preflight's own reading disagreed ({mine.status.value}: {mine.message}); Microsoft's answer decides.")
+    return dataclasses.replace(final, message=f"{final.message} {note}",
+                               evidence={**final.evidence, "agreement": same})
+
+
+def user_check(own: Check, reading: Reading) -> Check:
+    return second_opinion(own, reading, user_opinion)
+
+
+def app_check(own: Check, reading: Reading) -> Check:
+    return second_opinion(own, reading, app_opinion)
+
+
+# The CA checks Microsoft's What If second-guesses, with the kind of policy each one reads.
+LEGACY = Reading(identity._blocks_everywhere, "blocks it")
+LOCATION = Reading(identity._blocks_by_location, "blocks it from there")
+CONTROLS = Reading(identity._needs_controls, "requires a grant control that a password-only SMTP AUTH sign-in "
+                   "cannot satisfy", identity._controls_cause)
+WORKLOAD = Reading(workload.blocks, "blocks the app's token")

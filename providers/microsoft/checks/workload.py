@@ -1,0 +1,147 @@
+"""Conditional Access for workload identities: can a policy block the sending app's own (app-only) token?
+
+User-targeted policies do not evaluate a client credentials token; policies whose
+`conditions.clientApplications.includeServicePrincipals` holds the app's service principal id or
+`ServicePrincipalsInMyTenant` (minus `excludeServicePrincipals`) do (Graph conditionalAccessClientApplications).
+They can only block, by location or by service principal risk. Microsoft's docs
+(learn.microsoft.com/entra/identity/conditional-access/workload-identity): "Policy can be applied to single
+tenant service principals that are registered in your tenant. Third party SaaS and multi-tenanted apps are out
+of scope." So the app's registration decides first: servicePrincipal.appOwnerOrganizationId (the tenant the app
+is registered in) and signInAudience (AzureADMyOrg: single tenant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
+from preflight.model import Method, Severity
+from providers.microsoft.checks import ca
+from providers.microsoft.checks.values import data, optional_org
+
+P = "microsoft"
+Policy = Mapping[str, Any]
+ALL_IN_TENANT = "ServicePrincipalsInMyTenant"
+SINGLE_TENANT = "AzureADMyOrg"
+
+
+def targets_app(policy: Policy, sp_id: str) -> bool:
+    apps = (policy.get("conditions") or {}).get("clientApplications") or {}
+    include = list(apps.get("includeServicePrincipals") or [])
+    return (sp_id in include or ALL_IN_TENANT in include) and sp_id not in (apps.get("excludeServicePrincipals") or [])
+
+
+def blocks(policy: Policy) -> bool:
+    """A workload-identity policy that blocks (the only grant control these policies take)."""
+    grant = policy.get("grantControls") or {}
+    apps = (policy.get("conditions") or {}).get("clientApplications") or {}
+    return "block" in (grant.get("builtInControls") or []) and bool(apps.get("includeServicePrincipals"))
+
+
+def _registration(ctx: Context, sp: dict[str, Any]) -> tuple[bool | None, str]:
+    """Is the app a single-tenant app registered in this tenant (in scope), not one (out), or unknown?"""
+    audience, owner = sp.get("signInAudience"), sp.get("appOwnerOrganizationId")
+    tenant = ctx.snapshot.tenant.get("id")
+    if audience is not None and audience != SINGLE_TENANT:
+        return False, f"its signInAudience is {audience} (a multi-tenant app)"
+    if owner and tenant and str(owner).lower() != str(tenant).lower():
+        return False, f"it is registered in another tenant (appOwnerOrganizationId {owner})"
+    if owner and tenant and audience == SINGLE_TENANT:
+        return True, "it is a single-tenant app registered in this tenant"
+    return None, ("whether it is a single-tenant app registered in this tenant is not known (servicePrincipal "
+                  "without signInAudience or appOwnerOrganizationId, or no tenant id)")
+
+
+def _label(policy: Policy) -> str:
+    state = "report-only" if policy["state"] == ca.REPORT_ONLY else policy["state"]
+    return f"'{policy.get('displayName') or policy['id']}' ({state})"
+
+
+@check("ms.ca-workload-identity", "Conditional Access for workload identities", severity=Severity.HIGH,
+       cause="ca-location-block", scope="tenant", methods=(Method.OAUTH_APP,), order=35,
+       reads=("conditionalAccessPolicies", "namedLocations", "servicePrincipal"), provider=P)
+def workload_identity(ctx: Context) -> Outcome:
+    app_id = ctx.options.app_id
+    if not app_id:
+        return unknown("No app id was given, so preflight cannot check Conditional Access for the sending app's "
+                       "token: re-run with --app-id <the sending app's application (client) id>.",
+                       {"options.app_id": None})
+    sp = optional_org(ctx, "servicePrincipal")
+    if sp is None:
+        return skipped(f"App {app_id} has no service principal in this tenant (see ms.oauth-app-role).")
+    known = data("wellknown")
+    targets = [*known["apps"]["ca_targets"], known["apps"]["exchange_online"]]
+    hits = [p for p in ctx.org("conditionalAccessPolicies")
+            if p["state"] in (ca.ENABLED, ca.REPORT_ONLY) and blocks(p) and targets_app(p, sp["id"])
+            and ca.app_in_scope(p["conditions"].get("applications"), targets)]
+    evidence: dict[str, Any] = {"servicePrincipal.id": sp["id"], "conditionalAccessPolicies": [
+        {"id": p["id"], "displayName": p.get("displayName"), "state": p["state"],
+         "clientApplications": p["conditions"].get("clientApplications")} for p in hits]}
+    if not hits:
+        return passed(f"No enabled Conditional Access policy for workload identities covers app {app_id}'s token "
+                      "for Exchange Online.", evidence)
+    in_scope, why = _registration(ctx, sp)
+    evidence.update({"servicePrincipal.signInAudience": sp.get("signInAudience"),
+                     "servicePrincipal.appOwnerOrganizationId": sp.get("appOwnerOrganizationId"),
+                     "tenant.id": ctx.snapshot.tenant.get("id")})
+    names = ", ".join(map(_label, hits))
+    if in_scope is False:
+        return passed(f"Policy {names} targets workload identities, but {why}: Conditional Access for workload "
+                      "identities covers only single-tenant apps registered in this tenant.", evidence)
+    if in_scope is None:
+        return unknown(f"Policy {names} would block app {app_id}'s token, but {why}.", evidence)
+    return _by_location(ctx, hits, evidence, app_id)
+
+
+def _by_location(ctx: Context, hits: list[Policy], evidence: dict[str, Any], app_id: str) -> Outcome:
+    enforced, risky, cannot_tell = [], [], []
+    detail: dict[str, str] = {}
+    senders: list[ca.Network] = []
+    try:
+        senders = [ca.parse_network(ip) for ip in ctx.options.sender_ips]
+    except ValueError as exc:
+        return unknown(f"A sender IP in the options is not an IP address or CIDR range ({exc}).",
+                       {"options.sender_ips": list(ctx.options.sender_ips)})
+    named: dict[str, Any] | None = None
+    for policy in hits:
+        cond = policy["conditions"]
+        narrowed = [*ca.unevaluated(cond)]
+        if cond.get("servicePrincipalRiskLevels"):
+            narrowed.append(f"servicePrincipalRiskLevels {', '.join(cond['servicePrincipalRiskLevels'])}")
+        if (cond.get("clientApplications") or {}).get("servicePrincipalFilter"):
+            narrowed.append("a service principal filter")
+        if ca.narrows_by_location(cond):
+            if not senders:
+                cannot_tell.append(policy)
+                detail[str(policy.get("displayName") or policy["id"])] = "no --sender-ip given"
+                continue
+            if named is None:
+                named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
+            results = [ca.location_applies(cond["locations"], s, named) for s in senders]
+            detail.update({f"{policy.get('displayName') or policy['id']} / {s}": why
+                           for s, (_, why) in zip(senders, results, strict=True)})
+            wheres = {w for w, _ in results}
+            if ca.Where.IN not in wheres:
+                if ca.Where.UNKNOWN in wheres:
+                    cannot_tell.append(policy)
+                continue
+        if policy["state"] == ca.ENABLED and not narrowed:
+            enforced.append(policy)
+        else:
+            risky.append(policy)
+    evidence = {**evidence, "options.sender_ips": list(ctx.options.sender_ips), "locations": detail}
+    if enforced:
+        return failed(f"Conditional Access policy {', '.join(map(_label, enforced))} for workload identities blocks "
+                      f"app {app_id}'s token for Exchange Online"
+                      f"{' from the sender IPs' if senders else ''}: SMTP AUTH with an app-only token is refused.",
+                      evidence)
+    if cannot_tell:
+        return unknown(f"Policy {', '.join(map(_label, cannot_tell))} blocks app {app_id}'s token by location, and "
+                       "which side of it the sender is on cannot be told: pass --sender-ip CIDR with the sending "
+                       "service's outbound ranges (as IP named locations) to evaluate it.", evidence)
+    if risky:
+        return warned(f"App {app_id}'s token is not blocked now, but policy {', '.join(map(_label, risky))} blocks "
+                      "it once enforced or when its risk or filter condition matches.", evidence)
+    return passed(f"The sender IPs are outside every location that a workload-identity policy blocks for app "
+                  f"{app_id}.", evidence)
