@@ -53,6 +53,14 @@ def answer_all(box: dict[str, Any], value: list[dict[str, Any]], client_app_type
             item["response"] = {"@odata.context": CTX, "value": value}
 
 
+def app_says_applies(data: dict[str, Any]) -> None:
+    """Microsoft's What If says the workload policy applies to the app's token from 192.0.2.10."""
+    value = [applies(data["org"]["conditionalAccessPolicies"][0])]
+    data["org"]["workloadConditionalAccessWhatIf"] = [
+        {"request": q, "response": {"@odata.context": CTX, "value": value}}
+        for q in service_principal_questions(data["org"]["servicePrincipal"]["id"], EXO, ["192.0.2.10"])]
+
+
 # -- the questions ------------------------------------------------------------------------------------
 
 
@@ -229,10 +237,7 @@ def test_a_workload_policy_blocks_the_app_outside_its_locations() -> None:
     del data["org"]["workloadConditionalAccessWhatIf"]
     f = finding(run(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.FAIL and f.cause == "ca-location-block" and "was not collected" in f.message
-    sp = data["org"]["servicePrincipal"]
-    data["org"]["workloadConditionalAccessWhatIf"] = [
-        {"request": q, "response": {"@odata.context": CTX, "value": [applies(data["org"]["conditionalAccessPolicies"][0])]}}
-        for q in service_principal_questions(sp["id"], EXO, ["192.0.2.10"])]
+    app_says_applies(data)
     f = finding(run(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.FAIL and "own reading agrees" in f.message
 
@@ -244,10 +249,7 @@ def test_a_multi_tenant_app_is_out_of_scope_unless_microsoft_says_otherwise() ->
     del data["org"]["workloadConditionalAccessWhatIf"]
     f = finding(run(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.PASS and "multi-tenant" in f.message
-    sp = data["org"]["servicePrincipal"]
-    data["org"]["workloadConditionalAccessWhatIf"] = [
-        {"request": q, "response": {"@odata.context": CTX, "value": [applies(data["org"]["conditionalAccessPolicies"][0])]}}
-        for q in service_principal_questions(sp["id"], EXO, ["192.0.2.10"])]
+    app_says_applies(data)
     f = finding(run(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.FAIL and "disagreed (pass" in f.message
 
