@@ -109,3 +109,13 @@ def test_every_cmdlet_the_code_names_is_a_get() -> None:
     for path in (ROOT / "providers" / "microsoft").rglob("*.py"):
         for cmdlet in pattern.findall(path.read_text(encoding="utf-8")):
             assert cmdlet.startswith("Get-"), f"{path}: {cmdlet}"
+
+
+def test_microsoft_public_client_scopes_are_read_only() -> None:
+    """Without an app registration Graph gets named read-only scopes (never /.default, which would carry
+    whatever anyone consented to for Microsoft's shared app); the Exchange PowerShell client's /.default
+    is Exchange.Manage, kept read-only like the delegated one (Get-only client, view-only role)."""
+    public = _toml("signin.toml")["public"]
+    assert isinstance(public, dict)
+    assert public["graph"] and all(MS_READ.match(p) for p in public["graph"]), public["graph"]
+    assert public["exchange"] == [".default"]

@@ -65,6 +65,12 @@ class SignInSettings:
     account: str | None = None  # which cached delegated sign-in to use (and the login hint)
     cache_dir: Path | None = None  # this tenant's token cache folder; default: the user cache dir
     interactive: bool = True  # may it prompt (device code, browser, a password)?
+    # Without an app registration: client_id is Microsoft's public Graph client and this its Exchange one.
+    exchange_client_id: str | None = None
+
+    @property
+    def public(self) -> bool:
+        return self.exchange_client_id is not None
 
     @property
     def tenant_cache_dir(self) -> Path:
@@ -74,7 +80,9 @@ class SignInSettings:
 
     def login_command(self) -> str:
         """The `preflight login microsoft` that fills the cache this delegated sign-in reads."""
-        parts = ["preflight login microsoft", f"--tenant {self.tenant}", f"--client-id {self.client_id}"]
+        parts = ["preflight login microsoft", f"--tenant {self.tenant}"]
+        if not self.public:
+            parts.append(f"--client-id {self.client_id}")
         if self.cloud.name != "global":
             parts.append(f"--cloud {self.cloud.name}")
         if self.auth is not AuthMethod.DEVICE_CODE:
@@ -88,7 +96,26 @@ class SignInSettings:
         if not self.auth.delegated:
             return [cloud.graph_scope if api == "graph" else cloud.exchange_scope]
         resource = cloud.graph_resource if api == "graph" else cloud.exchange_resource
-        return [f"{resource}/{name}" for name in signin_data()["delegated"][api]]
+        return [f"{resource}/{name}" for name in signin_data()["public" if self.public else "delegated"][api]]
+
+
+def public_settings(tenant: str, cloud: Cloud, **kw: Any) -> SignInSettings:
+    """Delegated sign-in through Microsoft's public clients: no app registration (signin.toml [public])."""
+    public = signin_data()["public"]
+    return SignInSettings(tenant=tenant, client_id=public["graph_client_id"], cloud=cloud,
+                          exchange_client_id=public["exchange_client_id"], **kw)
+
+
+def failure_hint(message: str) -> str:
+    """The cause and fix for a refused sign-in, from the AADSTS code in its reply; "" when none is known."""
+    from preflight.causes import load_catalogue
+
+    code = re.search(r"\bAADSTS\d+\b", message)
+    cause_id = signin_data().get("failures", {}).get(code.group(0)) if code else None
+    if cause_id is None:
+        return ""
+    cause = load_catalogue().get(cause_id)
+    return f" [{cause.id}] {cause.title}. Fix: {cause.fix('microsoft')}"
 
 
 class TokenError(Exception):
@@ -171,6 +198,8 @@ class MicrosoftSignIn:
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str, float]] = {}
         self._app: Any = None
+        self._exchange_app: Any = None  # the public Exchange client, when signing in without an app
+        self._refused: dict[str, TokenError] = {}  # an API whose interactive sign-in was refused
         self._client_credential: Any = None  # the secret or key: in memory only, never logged
         self._account: Any = None
         self.cache: tokencache.TokenCache | None = None
@@ -204,15 +233,29 @@ class MicrosoftSignIn:
         self.cache = tokencache.TokenCache(path, persistence=self._persistence, warn=self._out)
         token_cache = self.cache.open()
         self._app = self.build_app(token_cache)
+        if s.public:
+            self._exchange_app = self.build_app(token_cache, s.exchange_client_id)
+            self._out(_public_notice(s))
         try:
             token = self._acquire("graph", interactive=True)
+            if s.public:
+                self._sign_in_exchange()
         finally:
             self._save()
         if s.auth.delegated and self.username and path.name == ".signing-in.json":
             self._rename_cache(path, tokencache.account_file(directory, self.username))
         return token
 
-    def build_app(self, token_cache: Any) -> Any:
+    def _sign_in_exchange(self) -> None:
+        """The second public client's sign-in, same account and cache; a refusal leaves Exchange unknown."""
+        try:
+            self._acquire("exchange", interactive=True)
+        except TokenError as exc:
+            self._refused["exchange"] = exc
+            self._out(f"Exchange admin API: {exc.code}: {exc.message}{failure_hint(exc.message)} "
+                      "(Exchange settings will be unknown)")
+
+    def build_app(self, token_cache: Any, client_id: str | None = None) -> Any:
         import msal
 
         s = self.settings
@@ -224,7 +267,7 @@ class MicrosoftSignIn:
         }
         try:
             if s.auth.delegated:
-                return msal.PublicClientApplication(s.client_id, **common)
+                return msal.PublicClientApplication(client_id or s.client_id, **common)
             return msal.ConfidentialClientApplication(s.client_id, client_credential=self._client_credential, **common)
         except (InputError, SignInError):
             raise
@@ -322,6 +365,8 @@ class MicrosoftSignIn:
             held = self._tokens.get(api)
             if held and held[1] - REFRESH_MARGIN > time.time():
                 return held[0]
+            if api in self._refused:
+                raise self._refused[api]
             try:
                 return self._acquire(api, interactive=False)
             finally:
@@ -335,7 +380,7 @@ class MicrosoftSignIn:
         scopes = s.scopes(api)
         try:
             if s.auth.delegated:
-                result = self._delegated(api, scopes, interactive and api == "graph")
+                result = self._delegated(api, scopes, interactive)
             else:
                 result = self._app.acquire_token_for_client(scopes=scopes)
         except requests.RequestException as exc:
@@ -344,7 +389,8 @@ class MicrosoftSignIn:
         if not result or "access_token" not in result:
             code, message = describe(result)
             if api == "graph":
-                raise SignInError(f"{s.tenant}: {code}: {message}{_device_code_hint(s.auth, result)}")
+                raise SignInError(f"{s.tenant}: {code}: {message}{_device_code_hint(s.auth, result)}"
+                                  f"{failure_hint(message)}")
             raise TokenError(api, code, message)
         token = str(result["access_token"])
         self._tokens[api] = (token, time.time() + float(result.get("expires_in") or 0))
@@ -354,7 +400,8 @@ class MicrosoftSignIn:
         return token
 
     def _delegated(self, api: Api, scopes: list[str], interactive: bool) -> dict[str, Any] | None:
-        app, s = self._app, self.settings
+        s = self.settings
+        app = self._exchange_app if api == "exchange" and self._exchange_app is not None else self._app
         if self._account is None:
             accounts = app.get_accounts(username=s.account) if s.account else app.get_accounts()
             self._account = accounts[0] if accounts else None
@@ -375,12 +422,15 @@ class MicrosoftSignIn:
             return {"error": "interaction_required",
                     "error_description": f"no cached sign-in for {s.tenant}; run `{s.login_command()}` first"}
         if s.auth is AuthMethod.BROWSER:
-            result = app.acquire_token_interactive(scopes, login_hint=s.account, prompt="select_account")
+            result = app.acquire_token_interactive(scopes, login_hint=s.account or self.username,
+                                                   prompt="select_account")
         else:
             flow = app.initiate_device_flow(scopes=scopes)
             if "user_code" not in flow:
                 return dict(flow)
-            self._out(str(flow.get("message") or f"Enter code {flow['user_code']} at {flow.get('verification_uri')}"))
+            label = f"[{'Graph' if api == 'graph' else 'Exchange admin API'}] " if s.public else ""
+            message = flow.get("message") or f"Enter code {flow['user_code']} at {flow.get('verification_uri')}"
+            self._out(label + str(message))
             result = app.acquire_token_by_device_flow(flow)
         if result and "access_token" in result:
             accounts = app.get_accounts(username=(result.get("id_token_claims") or {}).get("preferred_username"))
@@ -407,6 +457,8 @@ class MicrosoftSignIn:
             cache.clear()
             self.cache = tokencache.TokenCache(new, persistence=self._persistence, warn=lambda _msg: None)
             self._app.token_cache = self.cache.open()
+            if self._exchange_app is not None:
+                self._exchange_app.token_cache = self._app.token_cache
             return
         if old.exists():
             os.replace(old, new)
@@ -427,6 +479,14 @@ def _device_code_hint(auth: AuthMethod, result: Mapping[str, Any] | None) -> str
     known = signin_data()["device_code"]
     said = f"{result.get('error_description')} " + " ".join(f"AADSTS{c}" for c in result.get("error_codes") or [])
     return f" ({known['hint']})" if any(code in said for code in known["ca_refusals"]) else ""
+
+
+def _public_notice(s: SignInSettings) -> str:
+    public = signin_data()["public"]
+    return (f"No --client-id: signing in to {s.tenant} through Microsoft's public clients, with the same admin "
+            f"account twice: {public['graph_client_name']} (Graph, read-only scopes), then "
+            f"{public['exchange_client_name']} (Exchange admin API). No app registration is needed; see "
+            "docs/microsoft-setup.md for what an admin consents to.")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -26,8 +26,9 @@ class Auth(StrEnum):
 
 TenantOpt = Annotated[str, typer.Option(
     "--tenant", metavar="TENANT", help="Tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com.")]
-ClientIdOpt = Annotated[str, typer.Option(
-    "--client-id", metavar="GUID", help="Application (client) id of the app registration preflight signs in with.")]
+ClientIdOpt = Annotated[str | None, typer.Option(
+    "--client-id", metavar="GUID", help="Application (client) id of your app registration. Omit it to sign in "
+    "(delegated) through Microsoft's public clients, no app registration needed (docs/microsoft-setup.md).")]
 AuthOpt = Annotated[Auth, typer.Option(
     "--auth", help="device-code (default, works over SSH), browser, certificate or secret (app-only).")]
 CertOpt = Annotated[Path | None, typer.Option(
@@ -57,18 +58,23 @@ def _debug(enabled: bool) -> None:
 
 
 def _settings(
-    tenant: str, client_id: str, auth: Auth, certificate: Path | None, certificate_password_env: str | None,
+    tenant: str, client_id: str | None, auth: Auth, certificate: Path | None, certificate_password_env: str | None,
     client_secret_env: str | None, cloud: str, account: str | None,
 ) -> SignInSettings:
+    from preflight.errors import InputError
     from providers.microsoft import inputs
-    from providers.microsoft.auth import AuthMethod, SignInSettings
+    from providers.microsoft.auth import AuthMethod, SignInSettings, public_settings
     from providers.microsoft.clouds import get_cloud
 
     method = AuthMethod(auth.value)
     if method is AuthMethod.CERTIFICATE and certificate is None:
-        from preflight.errors import InputError
-
         raise InputError("--auth certificate needs --certificate PATH")
+    if client_id is None:
+        if not method.delegated:
+            raise InputError(f"--auth {method.value} needs --client-id: app-only sign-in uses your own app "
+                             "registration (docs/microsoft-setup.md)")
+        return public_settings(inputs.tenant(tenant), get_cloud(cloud), auth=method,
+                               account=inputs.address(account, "--account") if account else None)
     return SignInSettings(
         tenant=inputs.tenant(tenant),
         client_id=inputs.guid(client_id, "--client-id"),
@@ -83,9 +89,9 @@ def _settings(
 
 def check(
     tenant: TenantOpt,
-    client_id: ClientIdOpt,
     mailbox: Annotated[list[str], typer.Option(
         "--mailbox", metavar="ADDR", help="Mailbox address to check (repeat for more).")],
+    client_id: ClientIdOpt = None,
     method: Annotated[list[Method] | None, typer.Option(
         "--method", help="How the service will sign in to SMTP (repeat; default: all three).")] = None,
     sender_ip: Annotated[list[str] | None, typer.Option(
@@ -167,7 +173,7 @@ def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_sna
 
 def login(
     tenant: TenantOpt,
-    client_id: ClientIdOpt,
+    client_id: ClientIdOpt = None,
     auth: AuthOpt = Auth.device_code,
     certificate: CertOpt = None,
     certificate_password_env: CertPwOpt = None,
@@ -220,7 +226,7 @@ def logout(
 
 def auth_check(
     tenant: TenantOpt,
-    client_id: ClientIdOpt,
+    client_id: ClientIdOpt = None,
     mailbox: Annotated[str | None, typer.Option(
         "--mailbox", help="Probe the per-mailbox resources on this mailbox (default: the first one found).")] = None,
     app_id: Annotated[str | None, typer.Option("--app-id", help="Also probe this app's service principal.")] = None,

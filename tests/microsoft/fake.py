@@ -449,16 +449,18 @@ class FakeMicrosoft:
                 return token_error(400, "invalid_grant", "AADSTS53003",
                                    "Access has been blocked by Conditional Access policies. The access policy does "
                                    "not allow token issuance.")
-            return self._delegated(tenant, app, code["resource"])
+            return self._delegated(tenant, app, code["resource"], code["names"])
         if grant == "refresh_token":
             with self._lock:
                 held = self._refresh.get(form.get("refresh_token", ""))
             if held is None or held["tenant"] is not tenant:
                 return token_error(400, "invalid_grant", "AADSTS9002313", "Invalid request. Request is malformed.")
-            resource, _names = self._resource_of(scopes)
+            if held["client"] != app.client_id:  # a refresh token is bound to the client it was issued to
+                return token_error(400, "invalid_grant", "AADSTS70000", "Provided grant is invalid or malformed.")
+            resource, names = self._resource_of(scopes)
             if resource in (None, "mixed"):
                 return token_error(400, "invalid_scope", "AADSTS70011", "The provided value for scope is not valid.")
-            return self._delegated(tenant, app, str(resource))
+            return self._delegated(tenant, app, str(resource), names)
         return token_error(400, "unsupported_grant_type", "AADSTS70003", f"grant_type {grant} is not supported.")
 
     def _client_auth(self, tenant: FakeTenant, app: App, form: dict[str, str]) -> Reply | None:
@@ -510,11 +512,11 @@ class FakeMicrosoft:
         tenant = self._tenant(key)
         if tenant is None or form.get("client_id") not in tenant.apps:
             return token_error(400, "unauthorized_client", "AADSTS700016", "Application was not found.")
-        resource, _names = self._resource_of(form.get("scope", "").split())
+        resource, names = self._resource_of(form.get("scope", "").split())
         device_code = secrets.token_urlsafe(24)
         user_code = "FAKE" + secrets.token_hex(2).upper()
         with self._lock:
-            self._codes[device_code] = {"resource": resource, "polls": 0}
+            self._codes[device_code] = {"resource": resource, "names": names, "polls": 0}
         return Reply(200, {
             "user_code": user_code, "device_code": device_code,
             "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 900, "interval": 0,
@@ -522,10 +524,11 @@ class FakeMicrosoft:
                        f"the code {user_code} to authenticate.",
         })
 
-    def _delegated(self, tenant: FakeTenant, app: App, resource: str) -> Reply:
+    def _delegated(self, tenant: FakeTenant, app: App, resource: str, names: list[str]) -> Reply:
         api = "graph" if resource == GRAPH_AUDIENCE else "exchange"
         consented = app.delegated.get(api) or ()
-        if not consented:
+        # Named scopes need consent for each; /.default is whatever was consented (none: no consent).
+        if not consented or not set(names) <= {*consented, ".default"}:
             return token_error(400, "invalid_grant", "AADSTS65001",
                                f"The user or administrator has not consented to use the application with ID "
                                f"'{app.client_id}'. Send an interactive authorization request for this user and "
@@ -535,7 +538,7 @@ class FakeMicrosoft:
         body = self._access(tenant, app, resource, scp=" ".join(consented), user=user)
         refresh = secrets.token_urlsafe(32)
         with self._lock:
-            self._refresh[refresh] = {"tenant": tenant, "user": user}
+            self._refresh[refresh] = {"tenant": tenant, "user": user, "client": app.client_id}
             self.issued.append(refresh)
         now = int(time.time())
         id_claims = {"aud": app.client_id, "iss": f"{self.url}/{tenant.id}/v2.0", "iat": now, "nbf": now,
