@@ -46,6 +46,13 @@ def _run(check: Check, ctx: Context, permissions: Mapping[str, str]) -> Outcome 
             f"Could not read {exc.resource} ({exc.reason}).{hint}",
             {"resource": exc.resource, "error": exc.error or exc.reason, "grant": grant},
         )
+    except ValueError as exc:
+        # A documented value the check cannot interpret (unknownFutureValue, an IP range it cannot read).
+        return Outcome(
+            Status.UNKNOWN,
+            f"A value this check reads cannot be interpreted ({exc}).",
+            {"error": f"{type(exc).__name__}: {str(exc)[:200]}"},
+        )
     except Exception as exc:
         # Resources were parsed against their models before the check saw them, so this is a defect in
         # preflight, not in the payload: still `unknown` (never a guess), but said out loud. The tests fail on
