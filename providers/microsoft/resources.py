@@ -12,7 +12,7 @@ Get-ServicePrincipal). Fields the checks decide on are required; labels (display
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, RootModel, StringConstraints, model_validator
 
@@ -285,6 +285,25 @@ class AuthorizationPolicy(Payload):
     defaultUserRolePermissions: DefaultUserRolePermissions
 
 
+class AuthenticationRequirements(Payload):
+    """Graph beta users/{id}/authentication/requirements (strongAuthenticationRequirements)."""
+
+    perUserMfaState: Literal["disabled", "enforced", "enabled", "unknownFutureValue"]
+
+
+class WhatIfRecord(Payload):
+    """One Conditional Access What If question (POST identity/conditionalAccess/evaluate) and Microsoft's
+    answer: its whatIfAnalysisResult collection ({"value": [...]}) or the error. The check reads each answer
+    itself and falls back to its own reading of the policies when one is unusable."""
+
+    request: dict[str, Any]
+    response: dict[str, Any]
+
+
+class WhatIfRecords(RootModel[list[WhatIfRecord]]):
+    pass
+
+
 # --- Exchange Online cmdlets ----------------------------------------------------------------------------
 
 # Get-Mailbox / Get-User RecipientTypeDetails (Microsoft.Exchange.Data.Directory.Recipient.RecipientTypeDetails).
@@ -417,4 +436,7 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "recipientPermissions": RecipientPermissions,
     "fromRecipientPermissions": RecipientPermissions,
     "exchangeServicePrincipals": ExchangeServicePrincipals,
+    "authenticationRequirements": AuthenticationRequirements,
+    "conditionalAccessWhatIf": WhatIfRecords,
+    "workloadConditionalAccessWhatIf": WhatIfRecords,
 }
