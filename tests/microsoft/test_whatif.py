@@ -34,7 +34,8 @@ FORBIDDEN = {"error": {"status": 403, "code": "Authorization_RequestDenied",
 
 
 def run(data: dict[str, Any]) -> TargetResult:
-    return evaluate(parse(data, "test"), provider.checks(), load_catalogue(), NOW, provider.permissions())
+    return evaluate(parse(data, "test"), provider.checks(), load_catalogue(), NOW, provider.permissions(),
+                    resources=provider.resources())
 
 
 def finding(result: TargetResult, check: str, subject: str | None = J, method: str | None = None) -> Finding:
