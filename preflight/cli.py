@@ -16,6 +16,7 @@ from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt, Te
 if TYPE_CHECKING:
     from preflight.model import TargetResult
     from preflight.providers import Registry
+    from preflight.runsecrets import RunSecrets
 
 EXIT_HELP = (
     "Exit codes: 0 every mailbox ready; 1 a check failed; 2 bad input; "
@@ -171,30 +172,49 @@ def _one_line(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from preflight.logs import masked_logging
+    from preflight.runsecrets import RunSecrets, run_scope
+
+    secrets = RunSecrets()  # this run's secrets: every command adds what it learns, every output masks them
+    with masked_logging(secrets), run_scope(secrets):
+        code = _run(argv, secrets)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None, secrets: RunSecrets) -> int:
+    def say(prefix: str, message: str) -> None:
+        sys.stderr.write(f"{prefix}{secrets.mask(_one_line(message))}\n")
+
     try:
         app = make_app()
         result: Any = app(args=argv, standalone_mode=False, prog_name="preflight")
-        code = result if isinstance(result, int) else 0
+        if result == 130:  # typer turns Ctrl-C into a silent exit code 130
+            sys.stderr.write("preflight: interrupted\n")
+        return result if isinstance(result, int) else 0
     except typer.Exit as exc:
-        code = exc.exit_code
+        return exc.exit_code
     except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.stderr.write(exc.format_message() + "\n")
-            code = 0
-        else:
-            sys.stderr.write(f"preflight: error: {_one_line(exc.format_message())}\n")
-            code = 2
+            return 0
+        say("preflight: error: ", exc.format_message())
+        return 2
     except InputError as exc:
-        sys.stderr.write(f"preflight: error: {_one_line(str(exc))}\n")
-        code = 2
+        say("preflight: error: ", str(exc))
+        return 2
     except SignInError as exc:
-        sys.stderr.write(f"preflight: sign-in failed: {_one_line(str(exc))}\n")
-        code = 4
+        say("preflight: sign-in failed: ", str(exc))
+        return 4
     except OSError as exc:  # a folder or file we were told to write to cannot be written
         where = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"preflight: error: {where}{exc.strerror or type(exc).__name__}\n")
-        code = 2
+        say("preflight: error: ", f"{where}{exc.strerror or type(exc).__name__}")
+        return 2
     except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("preflight: interrupted\n")
-        code = 130
-    sys.exit(code)
+        return 130
+    except Exception as exc:  # a bug must still not print a traceback (it may hold a secret): one line
+        import logging
+
+        logging.getLogger("preflight").debug("internal error", exc_info=True)
+        say("preflight: internal error: ", f"{type(exc).__name__}: {exc} (re-run with --debug for details)")
+        return 1

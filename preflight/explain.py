@@ -184,7 +184,7 @@ def decode_challenge(encoded: str) -> dict[str, Any] | None:
     """The JSON of an XOAUTH2 / OAUTHBEARER error challenge (`334 <base64>`), or None if it is not one."""
     try:
         data = json.loads(base64.b64decode(encoded.strip(), validate=True).decode("utf-8"))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: `[[[[…` nested thousands deep
         return None
     return data if isinstance(data, dict) else None
 

@@ -1,6 +1,12 @@
-"""HTTP for collectors: timeouts on every request, retries that honour Retry-After, errors as snapshot data.
+"""HTTP for collectors: time-bounded requests, retries that honour Retry-After, errors as snapshot data.
 
-Only collectors use this; checks never see the network. Headers (which carry tokens) are never logged.
+Time is bounded at every level: each exchange (connect, headers, body) has a total limit however slowly
+the server trickles; a Retry-After longer than `max_wait` is not waited for (the resource is recorded as
+throttled); the waits of one request share a retry budget; and the tenant's Deadline ends every request
+not finished by then ("not read before the deadline").
+
+Only collectors use this; checks never see the network. Headers (which carry tokens) are never logged;
+bodies pass the run's secret masking before they are parsed, so an echoed token never reaches a snapshot.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from preflight.deadline import Deadline, bounded_session, time_limit
+from preflight.runsecrets import RunSecrets
 
 log = logging.getLogger("preflight.http")
 
@@ -76,6 +85,10 @@ class Stats:
     retries: int = 0
 
 
+class Throttled(Exception):
+    """The server asked for a longer wait than this request may spend."""
+
+
 class Http:
     def __init__(
         self,
@@ -87,14 +100,22 @@ class Http:
         max_wait: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         verify: bool | str = True,
+        total: float = 120.0,
+        retry_budget: float = 180.0,
+        deadline: Deadline | None = None,
+        secrets: RunSecrets | None = None,
     ) -> None:
-        self.session = session or requests.Session()
+        self.session = session or bounded_session()
         self.auth = auth
         self.timeout = timeout
         self.max_retries = max_retries
-        self.max_wait = max_wait
+        self.max_wait = max_wait  # the longest single wait (Retry-After or back-off) honoured
         self.sleep = sleep
         self.verify = verify
+        self.total = total  # one exchange: connect + headers + body
+        self.retry_budget = retry_budget  # all waits of one request together
+        self.deadline = deadline or Deadline.unbounded()
+        self.secrets = secrets or RunSecrets()
         self.stats = Stats()
         self._lock = threading.Lock()
 
@@ -110,6 +131,22 @@ class Http:
             wait = min(2.0**attempt * 0.5, 30.0)
         return min(wait, self.max_wait)
 
+    def _wait(self, attempt: int, header: str | None, waited: float) -> float:
+        """Sleep before the next attempt and return the new total waited; Throttled when it may not."""
+        asked = retry_after(header)
+        if asked is not None and asked > self.max_wait:
+            raise Throttled(f"asked to retry after {asked:.0f} s; preflight waits at most {self.max_wait:g} s")
+        wait = self.backoff(attempt, header)
+        if waited + wait > self.retry_budget:
+            raise Throttled(f"still failing after {attempt + 1} attempts and {waited:.0f} s of waiting")
+        if wait >= self.deadline.remaining():
+            raise Throttled(self.deadline.message)
+        self.sleep(wait)
+        return waited + wait
+
+    def _expired(self) -> ApiError:
+        return ApiError(None, "DeadlineExceeded", self.deadline.message)
+
     def request(
         self,
         method: str,
@@ -121,47 +158,75 @@ class Http:
         allow_redirects: bool = True,
     ) -> tuple[int, Mapping[str, str], Any]:
         """(status, headers, parsed JSON body) of a successful reply; ApiError otherwise."""
-        all_headers = {"Accept": "application/json", **(dict(self.auth()) if self.auth else {}), **(headers or {})}
+        waited = 0.0
         for attempt in range(self.max_retries + 1):
+            limit = min(self.total, self.deadline.remaining())
+            if limit <= 0:
+                raise self._expired()
+            all_headers = {"Accept": "application/json", **(dict(self.auth()) if self.auth else {}),
+                           **(headers or {})}
             self._count(retry=attempt > 0)
             started = time.monotonic()
-            try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers=all_headers,
-                    timeout=self.timeout,
-                    stream=True,
-                    allow_redirects=allow_redirects,
-                    verify=self.verify,
-                )
-                body_bytes = _read_capped(resp)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                log.debug("%s %s -> %s", method, mask_url(url), type(exc).__name__)
+            with time_limit(limit) as watch:
+                try:
+                    resp = self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json_body,
+                        headers=all_headers,
+                        timeout=(min(self.timeout[0], limit), min(self.timeout[1], limit)),
+                        stream=True,
+                        allow_redirects=allow_redirects,
+                        verify=self.verify,
+                    )
+                    watch.attach(getattr(resp.raw, "connection", None))  # a session without DeadlineAdapter
+                    body_bytes = _read_capped(resp)
+                    failure: Exception | None = requests.Timeout() if watch.expired else None
+                except (requests.RequestException, OSError) as exc:
+                    failure = requests.Timeout() if watch.expired else exc
+            if failure is not None:
+                log.debug("%s %s -> %s", method, mask_url(url), type(failure).__name__)
+                kind = "Timeout" if isinstance(failure, requests.Timeout) else "ConnectionError"
                 if attempt < self.max_retries:
-                    self.sleep(self.backoff(attempt, None))
-                    continue
-                kind = "Timeout" if isinstance(exc, requests.Timeout) else "ConnectionError"
-                raise ApiError(None, kind, f"{kind} after {attempt + 1} attempts") from None
+                    try:
+                        waited = self._wait(attempt, None, waited)
+                        continue
+                    except Throttled:
+                        pass
+                if watch.expired and limit < self.total:
+                    raise self._expired()
+                what = f"no complete reply within {limit:g} s" if watch.expired else kind
+                raise ApiError(None, kind, f"{what} after {attempt + 1} attempts") from None
             log.debug(
                 "%s %s -> %s (%d ms)", method, mask_url(resp.url or url), resp.status_code,
                 (time.monotonic() - started) * 1000,
             )
+            text = _text(body_bytes)
+            body = _parse_json(self.secrets.mask_known(text) if isinstance(text, str) else text)
             if resp.status_code in RETRY_STATUS and attempt < self.max_retries:
-                self.sleep(self.backoff(attempt, resp.headers.get("Retry-After")))
-                continue
-            body = _parse_json(body_bytes)
+                try:
+                    waited = self._wait(attempt, resp.headers.get("Retry-After"), waited)
+                    continue
+                except Throttled as exc:
+                    err = parse_error_body(resp.status_code, None if body is _MALFORMED else body)
+                    raise self._masked(ApiError(resp.status_code, err.code, f"{exc}", err.body)) from None
             if 200 <= resp.status_code < 400:
                 if body is _MALFORMED:
                     if attempt < self.max_retries:  # a truncated reply is worth another try
-                        self.sleep(self.backoff(attempt, None))
-                        continue
+                        try:
+                            waited = self._wait(attempt, None, waited)
+                            continue
+                        except Throttled:
+                            pass
                     raise ApiError(resp.status_code, "MalformedResponse", "reply is not valid JSON")
                 return resp.status_code, resp.headers, body
-            raise parse_error_body(resp.status_code, None if body is _MALFORMED else body)
+            raise self._masked(parse_error_body(resp.status_code, None if body is _MALFORMED else body))
         raise AssertionError("unreachable")
+
+    def _masked(self, err: ApiError) -> ApiError:
+        """An error as the snapshot keeps it: its text masked (servers echo what they were sent)."""
+        return ApiError(err.status, self.secrets.mask(err.code), self.secrets.mask(err.message), err.body)
 
     def get(self, url: str, **kw: Any) -> Any:
         return self.request("GET", url, **kw)[2]
@@ -184,7 +249,15 @@ def _read_capped(resp: requests.Response) -> bytes:
     return b"".join(chunks)
 
 
-def _parse_json(raw: bytes) -> Any:
+def _text(raw: bytes) -> str | bytes:
+    """The body as text for masking; undecodable bytes stay bytes (and will not parse as JSON anyway)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _parse_json(raw: str | bytes) -> Any:
     if not raw.strip():
         return None
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -50,22 +49,11 @@ FailOnOpt = Annotated[
 ]
 
 
-class _StderrHandler(logging.Handler):
-    """Writes to whatever sys.stderr is now (not the one at start-up), so redirection keeps working."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        sys.stderr.write(self.format(record) + "\n")
-
-
 def enable_debug() -> None:
-    """--debug: preflight's own loggers to stderr. Only preflight.http logs requests, with secrets masked
-    in URLs and never headers or bodies. Calling it twice adds no second handler."""
-    logger = logging.getLogger("preflight")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    """--debug: every logger's records to stderr, masked by the run's secrets (preflight.logs)."""
+    from preflight.logs import enable_debug as enable
+
+    enable()
 
 
 def utcnow() -> datetime:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from preflight.checks import Check
 from preflight.errors import InputError, SignInError
 from preflight.model import Method
+from preflight.runsecrets import RunSecrets
 
 if TYPE_CHECKING:
     from preflight.resources import Schema
@@ -42,6 +43,8 @@ class CollectRequest:
     now: datetime | None = None
     progress: Callable[[str], None] = lambda _msg: None
     interactive: bool = False  # may it prompt (device code, browser)? Never in unattended audits.
+    secrets: RunSecrets | None = None  # this tenant's registry (a child of the run's): every secret it learns
+    deadline: float | None = None  # seconds for this tenant's sign-in and collection; None: the default
 
 
 class Provider(Protocol):

@@ -33,14 +33,21 @@ def audit(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Evaluate date-dependent checks as of this day (YYYY-MM-DD).")
     ] = None,
+    deadline: Annotated[float | None, typer.Option(
+        "--deadline", metavar="SECONDS",
+        help="Seconds each tenant may take to sign in and be read (default 900; the inventory key `deadline` "
+             "wins): what was not read by then is reported unknown.")] = None,
 ) -> None:
     """Audit many customer tenants from an inventory file: one report per customer and one across them."""
     if inventory == "init":
         raise typer.Exit(_init(path or Path("preflight-inventory.toml")))
     if path is not None:
         raise InputError(f"unexpected argument {str(path)!r} (only `audit init` takes a path)")
+    from preflight.deadline import check_seconds
+
+    seconds = check_seconds(deadline) if deadline is not None else None
     raise typer.Exit(_run(Path(inventory), output_dir, force, only or [], skip or [], workers, redact, fail_on,
-                          as_of))
+                          as_of, seconds))
 
 
 def _init(path: Path) -> int:
@@ -55,7 +62,7 @@ def _init(path: Path) -> int:
 
 def _run(
     inv_path: Path, output_dir: Path | None, force: bool, only: list[str], skip: list[str], workers: int | None,
-    redact: bool, fail_on: FailOn, as_of: str | None,
+    redact: bool, fail_on: FailOn, as_of: str | None, deadline: float | None = None,
 ) -> int:
     from dataclasses import replace
 
@@ -69,6 +76,7 @@ def _run(
     from preflight.causes import load_catalogue
     from preflight.cli import as_of_date, default_registry
     from preflight.exitcodes import exit_code
+    from preflight.runsecrets import for_command
 
     registry = default_registry()
     catalogue = load_catalogue()
@@ -91,7 +99,7 @@ def _run(
 
     with AuditProgress([c.key for c in inv.customers], enabled=sys.stderr.isatty()) as progress:
         runs, interrupted = run_audit(inv, registry, catalogue, now, cache_root, progress.update, finished,
-                                      keep_snapshots=False)
+                                      keep_snapshots=False, secrets=for_command(), deadline=deadline)
     shown = [_redacted(r, redactor) for r in runs]
     write_consolidated(shown, out, now, interrupted, started)
     for r in runs:

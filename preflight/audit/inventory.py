@@ -39,10 +39,11 @@ KINDS: dict[str, str] = {
     "exception": "exceptions", "cloud": "str", "auth": "str", "client_id": "str", "certificate": "str",
     "certificate_password_env": "str", "client_secret_env": "str", "key_file": "str", "admin": "str",
     "client_secrets": "str", "profile": "str", "with_sendas": "bool", "with_licenses": "bool",
-    "with_tokens": "bool", "account": "str", "api_root": "str",
+    "with_tokens": "bool", "account": "str", "api_root": "str", "deadline": "seconds",
     **dict.fromkeys(SECRET_KEYS, "str"),
 }
-DEFAULT_KEYS = frozenset({"methods", "sender_ips", "workers", "provider", "cloud", "auth", "client_id", "app_id"})
+DEFAULT_KEYS = frozenset({"methods", "sender_ips", "workers", "provider", "cloud", "auth", "client_id", "app_id",
+                          "deadline"})
 # Files a sign-in reads: they must exist before any tenant is signed in to (paths relative to the inventory).
 FILE_KEYS = ("certificate", "key_file", "client_secrets")
 EXCEPTION_KEYS = frozenset({"match", "reason", "subject", "expires"})
@@ -124,6 +125,9 @@ def _type_problem(kind: str, value: Any) -> str | None:
     if kind == "exceptions":
         ok = isinstance(value, list) and all(isinstance(v, dict) for v in value)
         return None if ok else "use [[customer.NAME.exception]] tables"
+    if kind == "seconds":  # deadline: one tenant's sign-in and collection
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 86400
+        return None if ok else "must be a number of seconds from 1 to 86400"
     return None
 
 

@@ -20,6 +20,7 @@ from preflight.engine import evaluate
 from preflight.errors import InputError, SignInError
 from preflight.model import TargetResult
 from preflight.providers import CollectRequest, Registry
+from preflight.runsecrets import RunSecrets
 
 log = logging.getLogger("preflight.audit")
 StateCallback = Callable[[str, str], None]  # (customer key, state text)
@@ -49,6 +50,8 @@ def _run_one(
     cache_root: Path,
     on_state: StateCallback,
     cancelled: threading.Event,
+    secrets: RunSecrets,
+    deadline: float | None = None,
 ) -> TenantRun:
     started = time.monotonic()
     provider = registry.get(customer.provider)
@@ -70,6 +73,8 @@ def _run_one(
                 cache_dir=tenant_cache_dir(cache_root, customer),
                 now=now,
                 progress=lambda msg: on_state(customer.key, msg),
+                secrets=secrets,
+                deadline=customer.settings.get("deadline") or deadline,
             )
             collect = getattr(provider, "collect", None)
             if collect is None:
@@ -82,7 +87,7 @@ def _run_one(
                           customer.exceptions, resources=provider.resources())
         on_state(customer.key, "done")
     except (SignInError, InputError) as exc:
-        result = _failed(customer, inventory_terms(str(exc), customer.key))
+        result = _failed(customer, secrets.mask(inventory_terms(str(exc), customer.key)))
         on_state(customer.key, "failed")
     except Exception as exc:  # one tenant's unexpected fault must not end the audit
         log.debug("tenant %s failed", customer.key, exc_info=True)
@@ -115,6 +120,8 @@ def run_audit(
     on_state: StateCallback = lambda _k, _s: None,
     on_done: Callable[[TenantRun], None] = lambda _r: None,
     keep_snapshots: bool = True,
+    secrets: RunSecrets | None = None,
+    deadline: float | None = None,
 ) -> tuple[list[TenantRun], bool]:
     """Runs every customer; returns the finished runs and whether the audit was interrupted.
 
@@ -125,7 +132,8 @@ def run_audit(
     cancelled = threading.Event()
     pool = ThreadPoolExecutor(max_workers=inventory.workers, thread_name_prefix="tenant")
     futures: dict[Future[TenantRun], Customer] = {
-        pool.submit(_run_one, c, registry, catalogue, now, cache_root, on_state, cancelled): c
+        pool.submit(_run_one, c, registry, catalogue, now, cache_root, on_state, cancelled,
+                    (secrets or RunSecrets()).child(), deadline): c
         for c in inventory.customers
     }
     pending = set(futures)

@@ -212,7 +212,9 @@ def run(args: ProbeArgs, resolver: Resolver = resolve, now: datetime | None = No
     opts = options(args, registry)
     # The transcript is the progress: stream it live when it goes to the terminal anyway.
     stream = args.fmt.lower() == "table" and args.output is None
-    transcript = Transcript(on_entry=_stdout_line if stream else None)
+    from preflight.runsecrets import for_command
+
+    transcript = Transcript(on_entry=_stdout_line if stream else None, secrets=for_command())
     if not stream:
         sys.stderr.write(f"Probing {opts.target.display}...\n")
     result = run_probe(opts, transcript, resolver, now)

@@ -19,7 +19,6 @@ from email.utils import format_datetime
 from typing import Any
 
 from preflight.errors import InputError, SignInError
-from preflight.masking import mask_secrets
 from preflight.probe import auth as sasl
 from preflight.probe import tls as tlsmod
 from preflight.probe.net import Address, Resolver, resolve
@@ -40,6 +39,8 @@ class Session:
         self.now = now or datetime.now(UTC)
         self.result = ProbeResult(opts.target, plan(opts), transcript)
         self.transcript = transcript
+        if opts.credentials is not None:
+            transcript.secrets.add(opts.credentials.secret.reveal())
         self.wire: Wire | None = None
         self._usable = False  # the connection can still take a QUIT
 
@@ -252,12 +253,13 @@ class Session:
             if exc.status is not None:
                 detail["http_status"] = exc.status
             self._record(Phase.TOKEN, started, PhaseStatus.FAILED, error=(
-                f"{request.provider} refused the token request: {mask_secrets(str(exc))}"), **detail)
+                f"{request.provider} refused the token request: {self.transcript.mask(str(exc))}"), **detail)
             return
         except SignInError as exc:  # not asked at all: nothing is known about the credentials
             self._record(Phase.TOKEN, started, PhaseStatus.UNKNOWN, error=(
-                f"no token from {request.provider}: {mask_secrets(str(exc))}"), provider=request.provider)
+                f"no token from {request.provider}: {self.transcript.mask(str(exc))}"), provider=request.provider)
             return
+        self.transcript.secrets.add(token.reveal())
         self.opts = replace(self.opts, credentials=Credentials(request.user, token=token))
         self.result.token = lint(token.reveal(), request.user, self.opts.target.provider, self.now)
         self.transcript.info(f"{request.provider} issued a token ({self.result.token.kind}; never shown)")

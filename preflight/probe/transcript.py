@@ -1,7 +1,8 @@
 """The conversation as it happened, in swaks style, with secrets kept out of it.
 
 Only already-masked text ever enters a transcript: the session hands `sent()` the line to show, never
-the credential itself, so nothing downstream (renderers, JSON, logs) can leak it.
+the credential itself, so nothing downstream (renderers, JSON, logs) can leak it. Every entry, received
+lines included (a hostile server may echo the password or token back), also passes the run's masking.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from preflight.runsecrets import RunSecrets
 
 Direction = Literal["info", "error", "sent", "recv"]
 
@@ -45,13 +48,17 @@ class Transcript:
     on_entry: Callable[[Entry], None] | None = None
     entries: list[Entry] = field(default_factory=list)
     tls: bool = False  # set once TLS is up: later lines are marked as protected
+    secrets: RunSecrets = field(default_factory=RunSecrets)  # the run's: the credential and any issued token
     _start: float = field(default_factory=time.monotonic)
 
     def _add(self, direction: Direction, text: str) -> None:
-        entry = Entry(direction, _printable(text), self.tls, (time.monotonic() - self._start) * 1000)
+        entry = Entry(direction, _printable(self.mask(text)), self.tls, (time.monotonic() - self._start) * 1000)
         self.entries.append(entry)
         if self.on_entry is not None:
             self.on_entry(entry)
+
+    def mask(self, text: str) -> str:
+        return self.secrets.mask(text)
 
     def info(self, text: str) -> None:
         self._add("info", text)

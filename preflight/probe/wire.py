@@ -131,7 +131,8 @@ class Wire:
                     raise ProtocolError(f"reply line longer than {self.limits.max_line} bytes")
                 line = bytes(self._buf[:end]).rstrip(b"\r")
                 del self._buf[: end + 1]
-                return line.decode("utf-8", errors="replace")
+                # Masked before anything sees it: the reply, its transcript entry, errors quoting it.
+                return self.transcript.mask(line.decode("utf-8", errors="replace"))
             if len(self._buf) > self.limits.max_line:
                 raise ProtocolError(f"reply line longer than {self.limits.max_line} bytes")
             self._settimeout(deadline)

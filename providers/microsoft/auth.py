@@ -28,7 +28,9 @@ from typing import Any, Literal
 
 import requests
 
+from preflight.deadline import Deadline, DeadlineAdapter, time_limit
 from preflight.errors import InputError, SignInError
+from preflight.runsecrets import RunSecrets
 from providers.microsoft import tokencache
 from providers.microsoft.clouds import Cloud
 
@@ -154,15 +156,37 @@ def claims(token: str) -> dict[str, Any]:
 
 
 class _TimeoutSession(requests.Session):
-    """msal sends through this session; requests has no default timeout, so give it one."""
+    """msal sends through this session: each exchange is bounded in total (however slowly the reply
+    trickles) and by the tenant's deadline, and the status of the last reply is kept for error messages."""
 
-    def __init__(self, timeout: tuple[float, float]) -> None:
+    def __init__(self, timeout: tuple[float, float], total: float = 60.0, deadline: Deadline | None = None) -> None:
         super().__init__()
+        adapter = DeadlineAdapter()
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
         self._timeout = timeout
+        self._total = total
+        self.deadline = deadline or Deadline.unbounded()
+        self.last = threading.local()
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
-        return super().request(method, url, *args, **kwargs)
+        self.last.status, self.last.type = None, ""
+        limit = min(self._total, self.deadline.remaining())
+        if limit <= 0:
+            raise requests.Timeout("the deadline has passed")
+        kwargs.setdefault("timeout", (min(self._timeout[0], limit), min(self._timeout[1], limit)))
+        with time_limit(limit) as watch:
+            try:
+                resp = super().request(method, url, *args, **kwargs)
+            except requests.RequestException:
+                if watch.expired:
+                    raise requests.Timeout(f"no complete reply within {limit:g} s") from None
+                raise
+            if watch.expired:
+                raise requests.Timeout(f"no complete reply within {limit:g} s")
+        self.last.status = resp.status_code
+        self.last.type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        return resp
 
 
 def _prompt_secret(label: str) -> str:
@@ -187,9 +211,13 @@ class MicrosoftSignIn:
         persistence: tokencache.PersistenceFactory | None = tokencache._encrypted_persistence,
         timeout: tuple[float, float] = (10.0, 60.0),
         can_prompt: Callable[[], bool] = lambda: sys.stdin.isatty(),
+        secrets: RunSecrets | None = None,
+        deadline: Deadline | None = None,
+        total: float = 60.0,
     ) -> None:
         self.settings = settings
-        self._session = session or _TimeoutSession(timeout)
+        self.secrets = secrets or RunSecrets()  # the client secret, passphrase and every token, for masking
+        self._session = session or _TimeoutSession(timeout, total, deadline)
         self._environ = os.environ if environ is None else environ
         self._prompt = prompt
         self._can_prompt = can_prompt
@@ -272,13 +300,18 @@ class MicrosoftSignIn:
         except (InputError, SignInError):
             raise
         except requests.RequestException as exc:
-            raise SignInError(f"cannot reach {s.cloud.login} ({type(exc).__name__})") from None
+            why = _first_line(exc) if isinstance(exc, requests.Timeout) else type(exc).__name__
+            raise SignInError(f"cannot reach {s.cloud.login} ({why})") from None
         except ValueError as exc:  # msal: tenant discovery failed, unreadable key, bad authority
-            if "authority configuration" in str(exc):
+            if "authority configuration" in str(exc) and self._last()[0] in (None, 400, 404):
                 raise SignInError(
                     f"tenant {s.tenant} is not known to {s.cloud.login} (check --tenant and --cloud {s.cloud.name})"
                 ) from None
-            raise SignInError(f"tenant {s.tenant}: {_first_line(exc)}") from None
+            if self._last()[0] is not None:  # a reply msal could not read
+                raise SignInError(f"tenant {s.tenant}: {self._not_oauth(exc)}") from None
+            raise SignInError(f"tenant {s.tenant}: {self.secrets.mask(_first_line(exc))}") from None
+        except Exception as exc:  # msal's MsalServiceError for an error page (HTTP 5xx) during discovery
+            raise SignInError(f"tenant {s.tenant}: {self._not_oauth(exc)}") from None
 
     def _credential(self) -> Any:
         s = self.settings
@@ -293,12 +326,14 @@ class MicrosoftSignIn:
             value = self._environ.get(env_name)
             if not value:
                 raise InputError(f"{option} {env_name}: that environment variable is not set or is empty")
+            self.secrets.add(value)
             return value
         if not self.settings.interactive or not self._can_prompt():
             raise InputError(f"{label.lower()} needed: pass {option} NAME (the name of an environment variable)")
         value = self._prompt(label)
         if not value:
             raise InputError(f"{label.lower()}: nothing was entered")
+        self.secrets.add(value)
         return value
 
     def _certificate(self, path: Path) -> dict[str, Any]:
@@ -324,6 +359,7 @@ class MicrosoftSignIn:
             if key is None or cert is None:
                 raise InputError(f"--certificate {path}: a PEM file needs both the private key and the certificate")
             key_pem = key.group(0).encode()
+            self.secrets.add(key.group(0))
             password = self._unlock(path, given, lambda pw: load_pem_private_key(key_pem, pw) is not None)
             credential = {"private_key": key.group(0), "public_certificate": cert.group(0)}
         if password:
@@ -384,10 +420,19 @@ class MicrosoftSignIn:
             else:
                 result = self._app.acquire_token_for_client(scopes=scopes)
         except requests.RequestException as exc:
-            reason = f"cannot reach {s.cloud.login} ({type(exc).__name__})"
+            why = _first_line(exc) if isinstance(exc, requests.Timeout) else type(exc).__name__
+            reason = f"cannot reach {s.cloud.login} ({why})"
             result = {"error": "network_error", "error_description": reason}
+        except Exception as exc:  # msal on a reply that is no OAuth response (HTML, truncated or empty JSON)
+            result = {"error": "bad_response", "error_description": self._not_oauth(exc)}
+        if isinstance(result, Mapping):
+            self.secrets.add_token_response(dict(result))
         if not result or "access_token" not in result:
             code, message = describe(result)
+            status = self._last()[0]
+            if code != "bad_response" and status not in (None, 200, 400, 401):  # 429, 5xx: the service's state
+                message = f"{self._service()} answered HTTP {status}: {message}"
+            code, message = self.secrets.mask(code), self.secrets.mask(message)
             if api == "graph":
                 raise SignInError(f"{s.tenant}: {code}: {message}{_device_code_hint(s.auth, result)}"
                                   f"{failure_hint(message)}")
@@ -436,6 +481,21 @@ class MicrosoftSignIn:
             accounts = app.get_accounts(username=(result.get("id_token_claims") or {}).get("preferred_username"))
             self._account = accounts[0] if accounts else None
         return dict(result) if result else None
+
+    def _service(self) -> str:
+        return f"the Microsoft sign-in service ({self.settings.cloud.login})"
+
+    def _not_oauth(self, exc: Exception) -> str:
+        """One line for a reply msal could not read: which service, which HTTP status, what kind of body."""
+        status, kind = self._last()
+        what = f"HTTP {status}" if status else f"a reply msal could not use ({type(exc).__name__})"
+        body = f" with a {kind} body" if kind and kind != "application/json" else ""
+        return f"{self._service()} answered {what}{body} that is not a valid OAuth response"
+
+    def _last(self) -> tuple[int | None, str]:
+        """HTTP status and content type of the last reply msal got on this thread (our session keeps them)."""
+        last = getattr(self._session, "last", None)
+        return getattr(last, "status", None), str(getattr(last, "type", "") or "")
 
     # -- cache -----------------------------------------------------------------------------------
 

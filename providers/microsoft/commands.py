@@ -43,6 +43,10 @@ CloudOpt = Annotated[str, typer.Option(
 AccountOpt = Annotated[str | None, typer.Option(
     "--account", metavar="ADDR", help="Delegated sign-in: which signed-in admin to use when several are cached.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Log HTTP calls (secrets masked) on stderr.")]
+DeadlineOpt = Annotated[float, typer.Option(
+    "--deadline", metavar="SECONDS",
+    help="Stop reading the tenant after this many seconds (default 900): what was not read by then is "
+         "reported unknown, and the report is still written.")]
 
 
 def _err(message: str) -> None:
@@ -112,16 +116,19 @@ def check(
     output: OutputOpt = None,
     fail_on: FailOnOpt = FailOn.fail,
     debug: DebugOpt = False,
+    deadline: DeadlineOpt = 900.0,
 ) -> None:
     """Sign in to a Microsoft 365 tenant, read what decides SMTP AUTH for each mailbox, and report."""
+    from preflight.deadline import check_seconds
     from providers.microsoft import inputs
 
     _debug(debug)
+    seconds = check_seconds(deadline)
     settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
                          account)
     boxes = list(dict.fromkeys(inputs.address(m) for m in mailbox))
     options = _options(method, sender_ip, app_id, from_ or [], boxes)
-    raise typer.Exit(run_check(settings, boxes, options, save_snapshot, fmt, output, fail_on))
+    raise typer.Exit(run_check(settings, boxes, options, save_snapshot, fmt, output, fail_on, deadline=seconds))
 
 
 def _options(method: list[Method] | None, sender_ip: list[str] | None, app_id: str | None, froms: list[str],
@@ -138,19 +145,23 @@ def _options(method: list[Method] | None, sender_ip: list[str] | None, app_id: s
 
 
 def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_snapshot: Path | None, fmt: Format,
-              output: Path | None, fail_on: FailOn, *, progress: Callable[[str], None] = _err) -> int:
+              output: Path | None, fail_on: FailOn, *, progress: Callable[[str], None] = _err,
+              deadline: float | None = None) -> int:
     from datetime import UTC, datetime
 
     from preflight import snapshot as snap_io
     from preflight.causes import load_catalogue
+    from preflight.deadline import DEFAULT_TENANT_DEADLINE, Deadline
     from preflight.engine import evaluate
     from preflight.output import emit
+    from preflight.runsecrets import for_command
     from providers.microsoft import provider
     from providers.microsoft.auth import MicrosoftSignIn
     from providers.microsoft.collect import Target
     from providers.microsoft.run import collect, unreachable
 
-    signin = MicrosoftSignIn(settings, out=progress)
+    limit = Deadline(deadline or DEFAULT_TENANT_DEADLINE)
+    signin = MicrosoftSignIn(settings, out=progress, secrets=for_command(), deadline=limit)
     signin.check_inputs()
     progress(f"Signing in to {settings.tenant} ({settings.auth.value}, {settings.cloud.name} cloud)...")
     signin.sign_in()
@@ -158,7 +169,7 @@ def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_sna
     progress(f"Signed in as {who}; token cache: {signin.cache_location}")
     target = Target(settings.tenant, settings.cloud.name, tuple(boxes), options, signin.tenant_id,
                     mailbox_settings=not settings.auth.delegated)
-    data = collect(signin, target, progress=progress)
+    data = collect(signin, target, progress=progress, deadline=limit)
     snap = snap_io.parse(data, f"{settings.tenant} (collected)")
     if save_snapshot is not None:
         snap_io.save(snap, save_snapshot)
@@ -183,12 +194,13 @@ def login(
     debug: DebugOpt = False,
 ) -> None:
     """Sign in and keep the token in your owner-only token cache, so later checks do not prompt."""
+    from preflight.runsecrets import for_command
     from providers.microsoft.auth import MicrosoftSignIn
 
     _debug(debug)
     settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
                          account)
-    signin = MicrosoftSignIn(settings, out=_err)
+    signin = MicrosoftSignIn(settings, out=_err, secrets=for_command())
     signin.check_inputs()
     signin.sign_in()
     who = signin.username or f"app {settings.client_id}"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from preflight.deadline import DEFAULT_TENANT_DEADLINE, Deadline
 from preflight.errors import InputError, SignInError
 from preflight.http import ApiError, Http
 from preflight.model import Method
@@ -48,15 +49,18 @@ def clients(
     timeout: tuple[float, float] = (10.0, 60.0),
     sleep: Callable[[float], None] = time.sleep,
     max_wait: float = 60.0,
+    deadline: Deadline | None = None,
 ) -> tuple[Graph, Exchange | None, dict[str, Any] | None]:
     """The Graph client, and the Exchange client or why there is none (no Exchange token)."""
     cloud, tenant = signin.settings.cloud, signin.settings.tenant
-    graph = Graph(Http(auth=_auth(signin, "graph"), timeout=timeout, sleep=sleep, max_wait=max_wait), cloud.graph_url)
+    common: dict[str, Any] = {"timeout": timeout, "sleep": sleep, "max_wait": max_wait, "deadline": deadline,
+                              "secrets": signin.secrets}
+    graph = Graph(Http(auth=_auth(signin, "graph"), **common), cloud.graph_url)
     try:
         signin.token("exchange")
     except TokenError as exc:
         return graph, None, exc.to_error()
-    http = Http(auth=_auth(signin, "exchange"), timeout=timeout, sleep=sleep, max_wait=max_wait)
+    http = Http(auth=_auth(signin, "exchange"), **common)
     route = signin.tenant_id or tenant
     return graph, Exchange(http, cloud.exchange_url, route, anchor_mailbox(signin, tenant)), None
 
@@ -70,8 +74,9 @@ def collect(
     timeout: tuple[float, float] = (10.0, 60.0),
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    deadline: Deadline | None = None,
 ) -> dict[str, Any]:
-    graph, exchange, refusal = clients(signin, timeout=timeout, sleep=sleep)
+    graph, exchange, refusal = clients(signin, timeout=timeout, sleep=sleep, deadline=deadline)
     if refusal is not None:
         err = refusal["error"]
         progress(f"Exchange admin API: no token ({err['code']}: {err['message']}); its checks will be unknown")
@@ -109,13 +114,14 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
         from_addresses={inputs.address(k, "from"): inputs.address(v, "from")
                         for k, v in request.from_addresses.items()},
     )
-    signin = MicrosoftSignIn(settings, out=request.progress)
+    limit = Deadline(request.deadline or DEFAULT_TENANT_DEADLINE)
+    signin = MicrosoftSignIn(settings, out=request.progress, secrets=request.secrets, deadline=limit)
     signin.check_inputs()
     signin.sign_in()
     target = Target(settings.tenant, settings.cloud.name, boxes, options, signin.tenant_id,
                     mailbox_settings=not auth.delegated)
     now = request.now
-    data = collect(signin, target, progress=request.progress,
+    data = collect(signin, target, progress=request.progress, deadline=limit,
                    clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)))
     problem = unreachable(data)
     if problem:
@@ -131,7 +137,8 @@ def unreachable(snapshot: dict[str, Any]) -> str | None:
     errors = [error_of(v) for v in values]
     if not values or any(e is None for e in errors):
         return None
-    network = [e for e in errors if e is not None and e.get("status") is None]
+    # A deadline that ran out is not unreachability: what was not read is reported unknown.
+    network = [e for e in errors if e is not None and e.get("status") is None and e.get("code") != "DeadlineExceeded"]
     if not network:
         return None
     return f"could not reach the Microsoft admin APIs ({network[0].get('code')}: {network[0].get('message')})"

@@ -1,0 +1,155 @@
+"""The secrets one run knows, and the one filter that masks them wherever text leaves the process.
+
+`main()` makes one RunSecrets per run and hands it down (through `run_scope` to the commands, then
+as an argument to sign-in objects, HTTP clients and the probe); an audit gives each tenant a child whose
+secrets also reach the run's. Whatever learns a secret (a password read from the environment, a client
+secret, a certificate passphrase, every token msal or google-auth issues) adds it here, and every text
+that is shown or stored passes through `mask`: log records (preflight's and third-party loggers'),
+exception texts, received SMTP lines, error bodies kept in snapshots and reports.
+
+A secret is masked in each form it can travel in: as is, JSON-escaped, URL-escaped, HTML-escaped, and
+base64 (standard and URL-safe alphabets) at each of the three byte alignments, which covers the SASL
+PLAIN (`\\0user\\0password`), LOGIN and XOAUTH2 (`user=…\\x01auth=Bearer TOKEN`) encodings and any
+echo of them. Matching is plain substring replacement: linear in the text for each form.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+from urllib.parse import quote, quote_plus
+
+from preflight.masking import MASK, mask_secrets
+
+MIN_SECRET = 4  # shorter values would mask ordinary text ("535", "to"); no real credential is this short
+MIN_BASE64_CORE = 6  # base64 fragments shorter than this say too little to be worth masking (or to leak)
+
+
+def forms(secret: str) -> set[str]:
+    """Every spelling of `secret` this run must never show."""
+    texts = {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        quote(secret),
+        html.escape(secret),
+    }
+    found = set(texts)
+    for text in texts:
+        raw = text.encode("utf-8")
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            found.add(encode(raw).decode("ascii"))  # alone, padding and all (AUTH LOGIN)
+            for shift in range(3):  # inside a longer payload, after `shift` bytes mod 3
+                encoded = encode(b"\0" * shift + raw).decode("ascii")
+                # Keep only the 4-character groups made of the secret's bytes alone.
+                start = 4 if shift else 0
+                end = 4 * ((shift + len(raw)) // 3)
+                core = encoded[start:end]
+                if len(core) >= MIN_BASE64_CORE:
+                    found.add(core)
+    return {f for f in found if len(f) >= MIN_SECRET}
+
+
+class RunSecrets:
+    """A registry of one run's (or one tenant's) secrets. Thread-safe: audits read tenants in parallel."""
+
+    def __init__(self, parent: RunSecrets | None = None) -> None:
+        self._parent = parent
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._forms: tuple[str, ...] = ()
+
+    def child(self) -> RunSecrets:
+        """A registry for one tenant of this run: what it learns, the run's filter masks too."""
+        return RunSecrets(self)
+
+    def add(self, *values: str | bytes | None) -> None:
+        new = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values if v]
+        new = [v for v in new if isinstance(v, str) and len(v.strip()) >= MIN_SECRET]
+        with self._lock:
+            fresh = [v for v in new if v not in self._values]
+            if fresh:
+                self._values.update(fresh)
+                everything = set(self._forms).union(*(forms(v) for v in fresh))
+                # Longest first: a form containing a shorter one is replaced whole.
+                self._forms = tuple(sorted(everything, key=lambda f: (-len(f), f)))
+        if self._parent is not None and new:
+            self._parent.add(*new)
+
+    def add_token_response(self, result: object) -> None:
+        """The secrets in an OAuth token endpoint reply (msal result, google-auth credentials' fields)."""
+        if isinstance(result, dict):
+            self.add(*(v for k in ("access_token", "refresh_token", "id_token") if isinstance(v := result.get(k), str)))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def mask_known(self, text: str) -> str:
+        """Only this run's own secrets: for verbatim payloads, which patterns must not alter."""
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, MASK)
+        return text
+
+    def mask(self, text: str) -> str:
+        """The run's secrets in every form, then whatever merely looks like a credential."""
+        return mask_secrets(self.mask_known(text))
+
+    def __repr__(self) -> str:
+        return f"RunSecrets({len(self._values)} secrets)"
+
+
+_RUN: ContextVar[RunSecrets | None] = ContextVar("preflight_run_secrets", default=None)
+
+
+@contextlib.contextmanager
+def run_scope(secrets: RunSecrets) -> Iterator[RunSecrets]:
+    """main() runs the command inside this: typer commands take no injected arguments, so the command layer
+    finds the run's registry here and passes it on explicitly to everything below it."""
+    token = _RUN.set(secrets)
+    try:
+        yield secrets
+    finally:
+        _RUN.reset(token)
+
+
+def for_command() -> RunSecrets:
+    """The registry of the run this command belongs to; a command called outside main() (a test calling
+    it directly) gets a registry of its own."""
+    found = _RUN.get()
+    return found if found is not None else RunSecrets()
+
+
+class MaskingFilter(logging.Filter):
+    """Masks a record's message, arguments, exception and stack text with the run's registry.
+
+    Attached to the one handler preflight installs on the root logger, so it sees every logger's records
+    (msal, urllib3, google.auth, requests), however they were formatted.
+    """
+
+    def __init__(self, secrets: RunSecrets) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a third-party record whose arguments do not fit its format
+            message = f"{record.msg!s} (unformattable arguments)"
+        record.msg, record.args = self.secrets.mask(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.secrets.mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.secrets.mask(record.stack_info)
+        return True

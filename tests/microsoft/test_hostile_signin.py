@@ -1,0 +1,105 @@
+"""A token endpoint that misbehaves: every failure is one line naming the sign-in service and the status,
+exit 4, no traceback, and neither the client secret nor any token it sent back appears anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from preflight.cli import main
+from tests.leaks import assert_clean_run, assert_no_leak, files_text
+from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
+from tests.microsoft.fake import Call, FakeMicrosoft, Reply, unsigned_jwt
+
+ENV = "PF_HOSTILE_SECRET"
+JWT = unsigned_jwt({"aud": "https://graph.fake.test", "sentinel": "S3NT1NEL-JWT-CLAIM", "tid": "x"})
+OPAQUE = "opaqueSENTINELtoken4f9a8b7c6d5e3f2a1b0c"
+SECRETS = [SECRET, JWT, OPAQUE]
+HTML = b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv(ENV, SECRET)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def check(domain: str, *extra: str) -> list[str]:
+    return [*extra, "check", "microsoft", "--tenant", domain, "--client-id", CLIENT_ID, "--auth", "secret",
+            "--client-secret-env", ENV, "--cloud", "fake", "--mailbox", f"jobs@{domain}", "--deadline", "30"]
+
+
+def on(api: str, reply: Reply) -> object:
+    def hook(call: Call) -> Reply | None:
+        return reply if call.api == api else None
+    return hook
+
+
+CASES = {
+    "truncated-json": ("token", Reply(200, b'{"token_type": "Bearer", "expires_in": 3599, "access_token": "'
+                                      + JWT[:120].encode()), "HTTP 200"),
+    "not-json": ("token", Reply(200, f"access_token={OPAQUE}&expires_in=3599".encode(),
+                                {"Content-Type": "text/plain"}), "HTTP 200 with a text/plain body"),
+    "html-502": ("token", Reply(502, HTML, {"Content-Type": "text/html"}), "HTTP 502 with a text/html body"),
+    "empty-500": ("token", Reply(500, b""), "HTTP 500"),
+    "429-json": ("token", Reply(429, {"error": "temporarily_unavailable", "error_description":
+                                      "AADSTS50196: The server terminated an operation because it encountered a "
+                                      "client request loop."}, {"Retry-After": "120"}), "HTTP 429"),
+    "429-text": ("token", Reply(429, b"Too Many Requests", {"Retry-After": "120", "Content-Type": "text/plain"}),
+                 "HTTP 429"),
+    "echoed-secret": ("token", Reply(401, {"error": "invalid_client", "error_description":
+                                           f"AADSTS7000215: Invalid client secret provided: '{SECRET}'. Trace ID: 1"}),
+                      "invalid_client"),
+    "echoed-token": ("token", Reply(400, {"error": "invalid_request", "error_description":
+                                          f"AADSTS9000: you sent {JWT} with the secret {SECRET}"}), "invalid_request"),
+    "discovery-502": ("oidc", Reply(502, HTML, {"Content-Type": "text/html"}), "HTTP 502 with a text/html body"),
+    "discovery-not-json": ("oidc", Reply(200, b'{"token_endpoint": "https://', {"Content-Type": "application/json"}),
+                           "HTTP 200"),
+}
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_misbehaving_token_endpoint_is_one_clean_line(
+        case: str, debug: bool, ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    api, reply, shown = CASES[case]
+    ms_fake.fault = on(api, reply)  # type: ignore[assignment]
+    domain = snapshot["tenant"]["domain"]
+    code, out, err = run(check(domain, *(["--debug"] if debug else [])), capsys)
+    assert code == 4, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("preflight: sign-in failed: ") and shown in last, err
+    if reply.status >= 429 or reply.status == 200:
+        assert "Microsoft sign-in service" in last
+    if not debug:
+        assert err.count("\n") <= 3, err  # "Signing in to …", the plain-cache note and the failure
+    assert "{'" not in err, "no Python dict repr"
+    assert_clean_run(out, err, SECRETS + ms_fake.issued)
+    assert_no_leak(files_text(tmp_path, skip="xdg"), SECRETS + ms_fake.issued)
+
+
+def test_the_issued_tokens_never_appear_even_in_debug_logs(
+        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """msal logs at debug level; urllib3 too. Every token it was issued is masked in all of it."""
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    out_file = tmp_path / "report.json"
+    code, out, err = run([*check(snapshot["tenant"]["domain"], "--debug"), "--format", "json", "--output",
+                          str(out_file), "--save-snapshot", str(tmp_path / "snap.json")], capsys)
+    assert code in (0, 1, 3), err
+    assert ms_fake.issued, "the fake issued tokens"
+    assert "debug: " in err
+    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
+    assert_no_leak(files_text(tmp_path, skip="xdg"), [SECRET, *ms_fake.issued])
+
