@@ -12,7 +12,7 @@ Get-ServicePrincipal). Fields the checks decide on are required; labels (display
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, RootModel, StringConstraints, model_validator
 
@@ -285,25 +285,6 @@ class AuthorizationPolicy(Payload):
     defaultUserRolePermissions: DefaultUserRolePermissions
 
 
-class AuthenticationRequirements(Payload):
-    """Graph beta users/{id}/authentication/requirements (strongAuthenticationRequirements)."""
-
-    perUserMfaState: Literal["disabled", "enforced", "enabled", "unknownFutureValue"]
-
-
-class WhatIfRecord(Payload):
-    """One Conditional Access What If question (POST identity/conditionalAccess/evaluate) and Microsoft's
-    answer: its whatIfAnalysisResult collection ({"value": [...]}) or the error. The check reads each answer
-    itself and falls back to its own reading of the policies when one is unusable."""
-
-    request: dict[str, Any]
-    response: dict[str, Any]
-
-
-class WhatIfRecords(RootModel[list[WhatIfRecord]]):
-    pass
-
-
 # --- Exchange Online cmdlets ----------------------------------------------------------------------------
 
 # Get-Mailbox / Get-User RecipientTypeDetails (Microsoft.Exchange.Data.Directory.Recipient.RecipientTypeDetails).
@@ -413,6 +394,51 @@ class ExchangeServicePrincipals(RootModel[list[ExchangeServicePrincipal]]):
     pass
 
 
+# --- Graph beta: per-user MFA and Conditional Access What If (providers/microsoft/beta.py) -----------------
+
+
+class AuthenticationRequirements(Payload):
+    """strongAuthenticationRequirements (api-reference/beta/resources/strongauthenticationrequirements.md)."""
+
+    perUserMfaState: Literal["disabled", "enabled", "enforced", "unknownFutureValue"]
+
+
+class WhatIfResult(ConditionalAccessPolicy):
+    """whatIfAnalysisResult: a conditionalAccessPolicy with policyApplies and analysisReasons
+    (api-reference/beta/resources/whatifanalysisresult.md; state adds partiallyEnabled there)."""
+
+    state: Literal["enabled", "disabled", "enabledForReportingButNotEnforced", "partiallyEnabled",  # type: ignore[assignment]
+                   "unknownFutureValue"]
+    policyApplies: bool
+    analysisReasons: str | None = None  # a flags enum: "users,location"
+
+
+class WhatIfAnswer(Payload):
+    value: list[WhatIfResult]
+
+
+class ErrorRecord(Payload):
+    error: dict[str, object]
+
+
+class WhatIfQuestion(Payload):
+    """The evaluate request body preflight sent (api-reference/beta/api/conditionalaccessroot-evaluate.md)."""
+
+    signInIdentity: dict[str, object]
+    signInContext: dict[str, object]
+    signInConditions: dict[str, object]
+    appliedPoliciesOnly: bool | None = None
+
+
+class WhatIfItem(Payload):
+    request: WhatIfQuestion
+    response: WhatIfAnswer | ErrorRecord
+
+
+class ConditionalAccessWhatIf(RootModel[list[WhatIfItem]]):
+    pass
+
+
 RESOURCES: dict[str, type[BaseModel]] = {
     "securityDefaults": SecurityDefaults,
     "conditionalAccessPolicies": ConditionalAccessPolicies,
@@ -437,6 +463,6 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "fromRecipientPermissions": RecipientPermissions,
     "exchangeServicePrincipals": ExchangeServicePrincipals,
     "authenticationRequirements": AuthenticationRequirements,
-    "conditionalAccessWhatIf": WhatIfRecords,
-    "workloadConditionalAccessWhatIf": WhatIfRecords,
+    "conditionalAccessWhatIf": ConditionalAccessWhatIf,
+    "workloadConditionalAccessWhatIf": ConditionalAccessWhatIf,
 }

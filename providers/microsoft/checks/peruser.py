@@ -9,7 +9,7 @@ app passwords"). Values: disabled, enabled, enforced (api-reference/beta/resourc
 
 from __future__ import annotations
 
-from preflight.checks import Context, Outcome, check, failed, passed, warned
+from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
 from providers.microsoft.checks.values import for_existing
 
@@ -36,4 +36,5 @@ def per_user_mfa(ctx: Context) -> Outcome:
         return failed(f"Per-user MFA is enforced for {ctx.subject} (perUserMfaState: enforced): legacy clients "
                       f"such as SMTP AUTH cannot sign in with the account password; {APP_PASSWORDS}. Use OAuth, "
                       "or move the user to Conditional Access based MFA with an exclusion that fits.", evidence)
-    raise ValueError(f"perUserMfaState is {state!r}")
+    return unknown(f"perUserMfaState is {state!r}, a value Microsoft added after these checks were written.",
+                   evidence)

@@ -24,6 +24,7 @@ from typing import Any
 
 from preflight.checks import Check, Context, Outcome
 from preflight.model import Status
+from preflight.resources import Resources
 from preflight.snapshot import Unavailable, describe_error, error_of
 from providers.microsoft.checks import ca, identity, workload
 from providers.microsoft.checks.values import data
@@ -155,8 +156,9 @@ def _own(check: Check, ctx: Context) -> tuple[Outcome | None, Unavailable | None
 
 
 def _with_policies(ctx: Context, policies: list[Policy]) -> Context:
-    org = {**ctx.snapshot.org, "conditionalAccessPolicies": policies}
-    return dataclasses.replace(ctx, snapshot=dataclasses.replace(ctx.snapshot, org=org))
+    """The same context with only these policies (parsed afresh: the resource cache is per snapshot)."""
+    snap = dataclasses.replace(ctx.snapshot, org={**ctx.snapshot.org, "conditionalAccessPolicies": policies})
+    return dataclasses.replace(ctx, snapshot=snap, resources=Resources(snap, ctx.resources.schema))
 
 
 @dataclasses.dataclass(frozen=True)
