@@ -347,3 +347,79 @@ def test_no_pattern_backtracks_catastrophically(catalogue: Catalogue, unit: str)
     explain(text, catalogue)
     parse_reply(text)
     assert time.perf_counter() - start < 3.0, unit
+
+
+# --- issue 18: texts that were missed or misnamed --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        ("554 5.2.0 STOREDRV.Submission.Exception:OutboundSpamException; Failed to process message",
+         "outbound-spam-restricted"),
+        ("550 5.7.501 Access denied, spam abuse detected.", "outbound-spam-restricted"),
+        ("535 5.7.139 Authentication unsuccessful, the user account is locked.", "account-locked"),
+        ("421-4.7.0 Try again later, closing connection. (EHLO) x1sm2.3 - gsmtp", "helo-rejected"),
+        ("AADSTS500011: The resource principal named https://outlook.office365.com was not found in the tenant",
+         "oauth-scope-invalid"),
+        ("smtplib.SMTPServerDisconnected: Connection unexpectedly closed", "tls-mode-mismatch"),
+        ("AADSTS700016: Application with identifier 'abc' was not found in the directory 'x'.", "oauth-app-not-found"),
+        ("AADSTS700027: Client assertion contains an invalid signature.", "oauth-client-credential-invalid"),
+        ("AADSTS7000215: Invalid client secret provided.", "oauth-client-credential-invalid"),
+        ("AADSTS7000222: The provided client secret keys for app 'x' are expired.", "oauth-client-credential-invalid"),
+        ("ssl.SSLError: [SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1000)", "tls-mode-mismatch"),
+        ("553 5.7.1 <x@lab.test>: Sender address rejected: not owned by user sender@lab.test", "send-as-denied"),
+        ("553 5.7.1 <x@lab.test>: Sender address rejected: not logged in", "auth-required"),
+        ("554 5.7.1 <y@example.org>: Recipient address rejected: Access denied", "auth-required"),
+        ("550 Unrouteable address", "recipient-not-found"),
+        ("554 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: policy", "message-rejected"),
+        ("554 5.7.1 <DATA>: Data command rejected: Multi-recipient bounce", "message-rejected"),
+        ("AADSTS50055: The password is expired.", "password-expired"),
+        ("AADSTS53000: Device is not in required device state: compliant.", "ca-device-required"),
+        ("AADSTS50011: The redirect URI 'http://localhost' specified in the request does not match the redirect "
+         "URIs configured for the application", "entra-app-misconfigured"),
+        ("Error 403: org_internal This client is restricted to users within its organization.", "oauth-consent-screen"),
+        ("550-5.7.26 Unauthenticated email from example.com is not accepted due to domain's DMARC policy.",
+         "spf-dmarc-failure"),
+        ("554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", "ip-blocklisted"),
+        ("450 4.1.8 <www-data@host.internal>: Sender address rejected: Domain not found", "sender-domain-unroutable"),
+        ("AADSTS70011: The provided value for the input parameter 'scope' is not valid.", "oauth-scope-invalid"),
+    ],
+)
+def test_issue18_texts_name_their_cause(catalogue: Catalogue, text: str, cause: str) -> None:
+    matches = explain(text, catalogue).matches
+    assert matches and matches[0].cause == cause, [m.cause for m in matches]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown in local recipient table",
+        "550-5.1.1 The email account that you tried to reach does not exist. x1sm2.3 - gsmtp",
+        "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+    ],
+)
+def test_recipient_bounces_are_not_the_senders_mailbox(catalogue: Catalogue, text: str) -> None:
+    causes = [m.cause for m in explain(text, catalogue).matches]
+    assert causes[0] == "recipient-not-found" and "mailbox-not-found" not in causes
+
+
+def test_a_security_defaults_lock_is_not_an_account_lockout(catalogue: Catalogue) -> None:
+    text = "535 5.7.139 Authentication unsuccessful, user is locked by your organization's security defaults policy."
+    assert explain(text, catalogue).matches[0].cause == "security-defaults"
+
+
+ISSUE18_CAUSES = """
+recipient-not-found sender-domain-unroutable account-locked password-expired oauth-app-not-found
+oauth-client-credential-invalid outbound-spam-restricted helo-rejected ip-blocklisted spf-dmarc-failure
+oauth-consent-screen entra-app-misconfigured ca-device-required oauth-scope-invalid tls-mode-mismatch message-rejected
+""".split()
+
+
+@pytest.mark.parametrize("cause_id", ISSUE18_CAUSES)
+def test_new_causes_are_complete_and_have_real_texts(catalogue: Catalogue, cause_id: str) -> None:
+    cause = catalogue.get(cause_id)
+    assert cause.title and cause.explanation and cause.docs and cause.patterns
+    assert "generic" in cause.remediation or {"microsoft", "google"} <= set(cause.remediation)
+    sources = {e["source"] for e in CORPUS if e["cause"] == cause_id}
+    assert sources and all(s.startswith("https://") for s in sources)
