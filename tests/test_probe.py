@@ -456,7 +456,7 @@ def test_rejected_recipient(pki: Pki, probe: Any) -> None:
                     "--rcpt-to", "nobody@contoso.com", "--format", "json", "--timeout", FAST)
     assert run.code == 24
     rcpt = run.finding("probe.rcpt")
-    assert rcpt["status"] == "fail" and rcpt["cause"] == "mailbox-not-found"
+    assert rcpt["status"] == "fail" and rcpt["cause"] == "recipient-not-found"
     assert rcpt["evidence"]["accepted"] == 1
 
 

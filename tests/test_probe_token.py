@@ -158,7 +158,7 @@ def test_microsoft_client_secret_token_signs_in_and_is_never_shown(
                for t in texts)
 
 
-def test_microsoft_refused_client_secret_is_exit_40_wrong_credentials_without_auth(
+def test_microsoft_refused_client_secret_is_exit_40_client_credential_without_auth(
         entra: ExchangeOnlineFake, pki: Pki, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = "Zz9~not.the-secret_VALUE-1111111111"
@@ -170,7 +170,7 @@ def test_microsoft_refused_client_secret_is_exit_40_wrong_credentials_without_au
     assert run.json["exit_phase"] == "token"
     assert wrong not in run.out + run.err
     issue = run.finding("probe.token.issue")
-    assert issue["status"] == "fail" and issue["cause"] == "wrong-credentials"
+    assert issue["status"] == "fail" and issue["cause"] == "oauth-client-credential-invalid"
     assert "AADSTS7000215" in issue["message"] and "Trace ID" not in issue["message"]
     assert "client secret" in issue["remediation"]
     # The network phases still ran; the sign-in was not attempted, and nothing pretends it was judged.
@@ -188,7 +188,7 @@ def test_microsoft_refusal_in_the_table_and_its_exit_code_in_help(
         run = _probe(capsys, *_ms_args(srv.port, pki, "--client-secret-env", SECRET_ENV))
     assert run.code == 40
     assert "*** microsoft refused the token request: unauthorized_client: AADSTS700016" in run.out
-    assert "cause: oauth-app-not-authorized" in run.out
+    assert "cause: oauth-app-not-found" in run.out
     assert "Result: stopped at token (exit 40)." in run.out
     with pytest.raises(SystemExit):
         main(["probe", "--help"])
