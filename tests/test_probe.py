@@ -399,7 +399,7 @@ def test_implicit_tls_against_a_starttls_port(pki: Pki, probe: Any) -> None:
         run = probe(f"localhost:{srv.port}", *_ca(pki), "--tls", "implicit", "--format", "json", "--timeout", FAST)
     assert run.code == 29
     tls = run.finding("probe.tls")
-    assert tls["cause"] == "starttls-required" and "--tls starttls" in tls["message"]
+    assert tls["cause"] == "tls-mode-mismatch" and "--tls starttls" in tls["message"]
 
 
 def test_server_demanding_starttls(pki: Pki, probe: Any) -> None:
@@ -551,3 +551,121 @@ def test_subprocess_end_to_end_auth_failure(pki: Pki) -> None:
     assert proc.returncode == 28, proc.stderr
     assert "security-defaults" in proc.stdout
     _assert_hidden(PASSWORD, proc.stdout + proc.stderr)
+
+
+# --- issue 18: the right cause, said plainly ---------------------------------------------------------
+
+
+@pytest.fixture
+def quick_silence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The silent-port check after 0.2 s instead of the shipped 3 s, so the test does not wait."""
+    from dataclasses import replace
+
+    from preflight.probe import session
+    from preflight.probe.rules import load_rules
+
+    rules = load_rules()
+    quick = replace(rules, tls={**rules.tls, "silent_port_check_seconds": 0.2, "peek_timeout_seconds": 1.0})
+    monkeypatch.setattr(session, "load_rules", lambda: quick)
+
+
+def test_silence_on_an_implicit_tls_port_suggests_tls_implicit(pki: Pki, probe: Any, quick_silence: None) -> None:
+    with smtp_server(pki, implicit=True) as srv:
+        run = probe(f"localhost:{srv.port}", *_ca(pki), "--tls", "starttls", "--format", "json", "--timeout", "3")
+    assert run.code == 21
+    banner = run.finding("probe.banner")
+    assert banner["status"] == "fail" and banner["cause"] == "tls-mode-mismatch"
+    assert "--tls implicit" in banner["message"] and "TLS handshake" in banner["message"]
+    assert run.finding("probe.tls")["status"] == "unknown"
+
+
+def test_a_silent_port_that_speaks_no_tls_stays_a_timeout(probe: Any, quick_silence: None) -> None:
+    with silent_server() as port:
+        run = probe(f"127.0.0.1:{port}", "--tls", "starttls", "--format", "json", "--timeout", "1")
+    assert run.code == 21
+    banner = run.finding("probe.banner")
+    assert banner["cause"] == "connection-timeout" and "--tls implicit" not in banner["message"]
+
+
+def test_untrusted_certificate_is_shown_and_a_private_ca_gets_ca_file(pki: Pki, probe: Any) -> None:
+    with smtp_server(pki) as srv:
+        run = probe(f"localhost:{srv.port}", "--format", "json", "--timeout", FAST)
+    assert run.code == 29
+    tls = run.finding("probe.tls")
+    assert tls["cause"] == "tls-certificate-invalid" and "--ca-file" in tls["message"]
+    shown = run.json["tls"]
+    assert shown["verified"] is False and shown["version"] is None  # displayed, never trusted
+    assert "DNS:localhost" in shown["certificate"]["names"] and shown["certificate"]["issuer"]
+    assert shown["certificate"]["issuer"] in tls["message"]
+    assert run.json["tls_error"]["certificate"] == shown["certificate"]
+
+
+def test_expired_and_wrong_name_certificates_say_what_was_presented(pki: Pki, probe: Any) -> None:
+    with smtp_server(pki, leaf=pki.expired) as srv:
+        expired = probe(f"localhost:{srv.port}", *_ca(pki), "--format", "json", "--timeout", FAST)
+    with smtp_server(pki, leaf=pki.wrong_name) as srv:
+        wrong = probe(f"localhost:{srv.port}", *_ca(pki), "--timeout", FAST)
+    assert "It expired" in expired.finding("probe.tls")["message"]
+    assert expired.json["tls"]["certificate"]["days_left"] < 0
+    assert wrong.code == 29 and "Connect by one of those names" in " ".join(wrong.out.split())
+    assert "Presented certificate (not trusted)" in wrong.out
+
+
+def test_no_auth_and_no_starttls_are_two_facts_and_no_start_tls_advice(probe: Any) -> None:
+    with smtp_server(None, offer_auth=False) as srv:
+        run = probe(f"localhost:{srv.port}", "--tls", "none", "--auth", "PLAIN", "--format", "json",
+                    "--timeout", FAST)
+    assert run.code == 28
+    auth = run.finding("probe.auth.offered")
+    starttls = run.finding("probe.tls.offered")
+    assert auth["status"] == "fail" and auth["cause"] == "auth-not-offered"
+    assert "offers no AUTH" in auth["message"] and "STARTTLS" not in auth["message"]
+    assert "Start TLS" not in auth["remediation"] and "neither AUTH nor STARTTLS" in auth["remediation"]
+    assert starttls["status"] == "warn" and "does not offer STARTTLS" in starttls["message"]
+
+
+def test_no_auth_inside_tls_does_not_say_start_tls(pki: Pki, probe: Any) -> None:
+    with smtp_server(pki, offer_auth=False) as srv:
+        run = probe(f"localhost:{srv.port}", *_ca(pki), "--format", "json", "--timeout", FAST)
+    offered = run.finding("probe.auth.offered")
+    assert offered["status"] == "warn" and "even inside TLS" in offered["remediation"]
+    assert "probe.tls.offered" not in [f["check"] for f in run.json["findings"]]
+
+
+def test_send_as_refused_at_rcpt_is_named_send_as(pki: Pki, probe: Any) -> None:
+    with smtp_server(pki, accounts=Accounts(users={USER: PASSWORD})) as srv:
+        run = probe(f"localhost:{srv.port}", *_ca(pki), "--user", USER, "--password-env", ENV,
+                    "--mail-from", "other@contoso.com", "--rcpt-to", "candidate@example.org", "--format", "json",
+                    "--timeout", FAST, secret=PASSWORD)
+    assert run.code == 24
+    rcpt = run.finding("probe.rcpt")
+    assert rcpt["cause"] == "send-as-denied"
+    assert rcpt["message"].startswith(f"Send-as refused at RCPT TO: {USER} may not send as other@contoso.com")
+
+
+def test_mail_from_without_rcpt_to_says_send_as_needs_a_recipient(pki: Pki, probe: Any) -> None:
+    with smtp_server(pki, accounts=Accounts(users={USER: PASSWORD})) as srv:
+        run = probe(f"localhost:{srv.port}", *_ca(pki), "--user", USER, "--password-env", ENV,
+                    "--mail-from", "other@contoso.com", "--timeout", FAST, secret=PASSWORD)
+    assert run.code == 0
+    assert "every phase that ran succeeded, but send-as was not tested: it needs --rcpt-to" in run.out
+    assert "A send-as test needs a recipient" in " ".join(run.out.split())
+
+
+def test_no_rset_after_a_refused_mail_from(pki: Pki, probe: Any) -> None:
+    with smtp_server(pki, flavour=GMAIL, require_auth_for_mail=True) as srv:
+        run = probe(f"localhost:{srv.port}", *_ca(pki), "--mail-from", GMAIL_USER, "--timeout", FAST)
+        commands = list(srv.handler.commands)
+    assert run.code == 23
+    assert commands == [f"MAIL {GMAIL_USER}", "QUIT"]
+
+
+def test_refused_message_wording_and_unknown_reply(pki: Pki, probe: Any) -> None:
+    with smtp_server(pki, accounts=Accounts(users={USER: PASSWORD})) as srv:
+        run = probe(f"localhost:{srv.port}", *_ca(pki), "--user", USER, "--password-env", ENV,
+                    "--mail-from", "noreply@contoso.com", "--rcpt-to", "candidate@example.org", "--send",
+                    "--format", "json", "--timeout", FAST, secret=PASSWORD)
+    message = run.finding("probe.message")
+    assert "Message accepted failed" not in message["message"]
+    assert message["message"].startswith("Send-as refused after DATA:")
+    assert "closest ones" not in run.out

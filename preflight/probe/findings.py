@@ -16,6 +16,7 @@ from preflight.model import Finding, Severity, Status
 from preflight.probe.auth import TOKEN_MECHANISMS
 from preflight.probe.result import Phase, PhaseResult, PhaseStatus, ProbeResult
 from preflight.probe.rules import load_rules
+from preflight.probe.target import TlsMode
 from preflight.probe.wire import Reply
 
 CHECKS: dict[Phase, tuple[str, str, Severity]] = {
@@ -30,22 +31,25 @@ CHECKS: dict[Phase, tuple[str, str, Severity]] = {
     Phase.MAIL: ("probe.mail", "MAIL FROM", Severity.HIGH),
     Phase.RCPT: ("probe.rcpt", "RCPT TO", Severity.HIGH),
     Phase.DATA: ("probe.data", "DATA", Severity.HIGH),
-    Phase.MESSAGE: ("probe.message", "Message accepted", Severity.HIGH),
+    Phase.MESSAGE: ("probe.message", "Message after DATA", Severity.HIGH),
 }
 
 
 class _Builder:
-    def __init__(self, result: ProbeResult, catalogue: Catalogue, subject: str | None) -> None:
+    def __init__(self, result: ProbeResult, catalogue: Catalogue, subject: str | None,
+                 mail_from: str | None = None, rcpt_to: tuple[str, ...] = ()) -> None:
         self.result = result
         self.catalogue = catalogue
         self.subject = subject
+        self.mail_from = mail_from
+        self.rcpt_to = rcpt_to
         self.provider = result.target.provider
         self.findings: list[Finding] = []
 
     def add(self, check: str, title: str, status: Status, severity: Severity, message: str,
-            cause: str | None = None, evidence: dict[str, Any] | None = None) -> None:
-        remediation = None
-        if cause is not None and cause in self.catalogue:
+            cause: str | None = None, evidence: dict[str, Any] | None = None, fix: str | None = None) -> None:
+        remediation = fix
+        if remediation is None and cause is not None and cause in self.catalogue:
             remediation = self.catalogue.get(cause).fix(self.provider, self.subject)
         if status is Status.PASS:
             severity = Severity.INFO
@@ -108,10 +112,27 @@ def _phase_finding(b: _Builder, p: PhaseResult) -> None:
     if p.error:
         message = f"{title} failed: {p.error.rstrip('.')}."
     else:
-        message = f"{title} failed: the server replied {_reply_words(p.reply)!r}."
+        message = _sender_refusal(b, p, cause) or f"{title} failed: the server replied {_reply_words(p.reply)!r}."
     if cause is None:
-        message += " No known cause matches this reply; `preflight explain` shows the closest ones."
+        message += " No cause in the catalogue matches this reply: the server's own words are the lead."
     b.add(check, title, Status.FAIL, severity, message, cause, ev)
+
+
+_WHERE = {Phase.MAIL: "at MAIL FROM", Phase.RCPT: "at RCPT TO", Phase.DATA: "at DATA", Phase.MESSAGE: "after DATA"}
+
+
+def _sender_refusal(b: _Builder, p: PhaseResult, cause: str | None) -> str | None:
+    """A refusal of the sender reads as one wherever it arrives: at MAIL, RCPT or after DATA."""
+    words = _reply_words(p.reply)
+    sender = b.mail_from or "the sender"
+    where = _WHERE.get(p.phase, f"at {CHECKS[p.phase][1]}")
+    if cause == "send-as-denied":
+        who = b.result.auth.user or "the signed-in account"
+        return f"Send-as refused {where}: {who} may not send as {sender}; the server replied {words!r}."
+    phrases = load_rules().sender["refusal_phrases"]
+    if p.phase is Phase.RCPT and any(phrase in words.lower() for phrase in phrases):
+        return f"RCPT TO refused because of the sender {sender}, not the recipient: the server replied {words!r}."
+    return None
 
 
 def _pass_message(result: ProbeResult, p: PhaseResult) -> str:
@@ -134,6 +155,8 @@ def _pass_message(result: ProbeResult, p: PhaseResult) -> str:
         return f"{CHECKS[p.phase][1]} accepted; extensions: {', '.join(keywords) or 'none'}."
     if p.phase is Phase.RCPT:
         return f"The server accepted {p.detail.get('accepted')} recipient(s)."
+    if p.phase is Phase.MESSAGE:
+        return f"The server accepted the message: {_reply_words(reply)!r}."
     return f"{CHECKS[p.phase][1]}: {_reply_words(reply)!r}."
 
 
@@ -150,6 +173,34 @@ def _xoauth2_cause(b: _Builder, p: PhaseResult, cause: str | None) -> str | None
     return str(clean.get(b.provider or "", clean["generic"]))
 
 
+def _starttls_offered(result: ProbeResult) -> bool:
+    return any(c.upper().startswith("STARTTLS") for c in result.capabilities_before or [])
+
+
+def _auth_fix(result: ProbeResult) -> str | None:
+    """The fix for a missing AUTH that fits what the server does offer (None: the cause's own fix)."""
+    texts = load_rules().auth
+    if result.auth.offered:
+        return texts["mechanism_missing"].format(offered=" ".join(result.auth.offered), needed=result.auth.needed)
+    if result.tls is not None:
+        return texts["none_inside_tls"]
+    if not _starttls_offered(result):
+        return texts["none_without_starttls"]
+    return None  # a plain start where STARTTLS is offered: starttls-required says to start TLS first
+
+
+def _starttls_fact(b: _Builder) -> None:
+    """--tls none against a server without STARTTLS: a fact of its own, next to the AUTH one."""
+    result = b.result
+    ehlo = result.phase(Phase.EHLO)
+    if result.target.tls is not TlsMode.NONE or ehlo is None or ehlo.status is not PhaseStatus.OK:
+        return
+    if not _starttls_offered(result):
+        b.add("probe.tls.offered", "STARTTLS offered", Status.WARN, Severity.MEDIUM,
+              "The server does not offer STARTTLS: nothing on this connection can be encrypted.", None,
+              {"capabilities_before_tls": result.capabilities_before})
+
+
 def _auth_offered(b: _Builder) -> None:
     """Which AUTH mechanisms the server lists after EHLO (inside TLS when there is TLS)."""
     result = b.result
@@ -160,9 +211,12 @@ def _auth_offered(b: _Builder) -> None:
     ev = {"offered": offered, "needed": result.auth.needed,
           "capabilities_before_tls": result.capabilities_before, "capabilities_after_tls": result.capabilities_after}
     if auth is not None and auth.detail.get("offered") is False:
-        b.add("probe.auth.offered", title, Status.FAIL, Severity.CRITICAL,
-              f"The server does not offer AUTH {result.auth.needed} {where} "
-              f"(offered: {' '.join(offered) or 'no AUTH at all'}).", auth.cause, ev)
+        if offered:
+            message = f"The server does not offer AUTH {result.auth.needed} {where} (offered: {' '.join(offered)})."
+        else:
+            message = f"The server offers no AUTH {where}, so AUTH {result.auth.needed} cannot be used."
+        fix = _auth_fix(result) if auth.cause == "auth-not-offered" else None
+        b.add("probe.auth.offered", title, Status.FAIL, Severity.CRITICAL, message, auth.cause, ev, fix)
         return
     if auth is not None:
         b.add("probe.auth.offered", title, Status.PASS, Severity.INFO,
@@ -173,7 +227,7 @@ def _auth_offered(b: _Builder) -> None:
     final_ehlo = result.phase(last)
     if final_ehlo is None or final_ehlo.status is not PhaseStatus.OK:
         return
-    starttls_offered = any(c.upper().startswith("STARTTLS") for c in result.capabilities_before or [])
+    starttls_offered = _starttls_offered(result)
     if offered:
         b.add("probe.auth.offered", title, Status.PASS, Severity.INFO,
               f"The server offers AUTH {' '.join(offered)} {where}.", None, ev)
@@ -184,7 +238,7 @@ def _auth_offered(b: _Builder) -> None:
     else:
         b.add("probe.auth.offered", title, Status.WARN, Severity.MEDIUM,
               f"The server offers no AUTH {where}: only an IP-based relay could accept mail without signing in.",
-              "auth-not-offered", ev)
+              "auth-not-offered", ev, _auth_fix(result))
 
 
 def _certificate(b: _Builder) -> None:
@@ -271,13 +325,26 @@ def _not_reached(b: _Builder) -> None:
               None, {"stopped_at": failure.phase.value})
 
 
-def build_findings(result: ProbeResult, catalogue: Catalogue, subject: str | None = None) -> list[Finding]:
+def _send_as_untested(b: _Builder) -> None:
+    """MAIL FROM alone proves no send-as right: servers refuse a sender at RCPT (Postfix) or after DATA."""
+    mail = b.result.phase(Phase.MAIL)
+    if b.mail_from is None or b.rcpt_to or mail is None or mail.status is not PhaseStatus.OK:
+        return
+    b.add("probe.send-as", "Send-as", Status.SKIPPED, Severity.INFO,
+          f"MAIL FROM <{b.mail_from}> was accepted, which does not prove the account may send as it: Postfix "
+          "refuses such a sender at RCPT TO, Exchange Online after DATA. A send-as test needs a recipient: add "
+          "--rcpt-to ADDRESS (nothing is delivered without --send).", None, {"mail_from": b.mail_from})
+
+
+def build_findings(result: ProbeResult, catalogue: Catalogue, subject: str | None = None,
+                   mail_from: str | None = None, rcpt_to: tuple[str, ...] = ()) -> list[Finding]:
     """Findings in the order a sign-in meets them: network, TLS, greeting, AUTH, envelope."""
-    b = _Builder(result, catalogue, subject)
+    b = _Builder(result, catalogue, subject, mail_from, rcpt_to)
     auth_noted = False
     for p in result.phases:
         if p.phase is Phase.AUTH:
             _auth_offered(b)
+            _starttls_fact(b)
             _token(b)
             auth_noted = True
             if p.detail.get("offered") is False:
@@ -290,7 +357,9 @@ def build_findings(result: ProbeResult, catalogue: Catalogue, subject: str | Non
             _certificate(b)
     if not auth_noted:
         _auth_offered(b)
+        _starttls_fact(b)
         _token(b)
     _basic_retirement(b)
+    _send_as_untested(b)
     _not_reached(b)
     return b.findings

@@ -38,7 +38,10 @@ def findings_text(result: ProbeResult, findings: list[Finding], color: bool = Fa
             out.append(f"  {'':<8} {'':<19} fix: {f.remediation}")
     failure = result.first_failure
     code = result.exit_code
-    if failure is None:
+    if failure is None and any(f.check == "probe.send-as" and f.status is Status.SKIPPED for f in findings):
+        out.append(f"Result: every phase that ran succeeded, but send-as was not tested: it needs --rcpt-to "
+                   f"(exit {code}).")
+    elif failure is None:
         out.append(f"Result: every phase that ran succeeded (exit {code}).")
     else:
         out.append(f"Result: stopped at {failure.phase.value} (exit {code}).")
@@ -56,7 +59,7 @@ def to_json(result: ProbeResult, findings: list[Finding], generated_at: datetime
         "addresses": result.addresses,
         "planned": [p.value for p in result.planned],
         "phases": [p.to_dict() for p in result.phases],
-        "tls": result.tls.to_dict() if result.tls else None,
+        "tls": result.tls.to_dict() if result.tls else _unverified_tls(result),
         "tls_error": ({"cause": result.tls_failure.cause, "message": result.tls_failure.message,
                        **result.tls_failure.detail} if result.tls_failure else None),
         "capabilities": {"before_tls": result.capabilities_before, "after_tls": result.capabilities_after},
@@ -67,6 +70,15 @@ def to_json(result: ProbeResult, findings: list[Finding], generated_at: datetime
         "exit_code": result.exit_code,
         "exit_phase": result.first_failure.phase.value if result.first_failure else None,
     }
+
+
+def _unverified_tls(result: ProbeResult) -> dict[str, Any] | None:
+    """After a failed verification: what the server presented (read for display only), never as verified."""
+    failure = result.tls_failure
+    if failure is None or "certificate" not in failure.detail:
+        return None
+    return {"mode": result.target.tls.value, "version": None, "cipher": None, "bits": None, "verified": False,
+            "verified_name": result.target.host, "certificate": failure.detail["certificate"]}
 
 
 def json_text(result: ProbeResult, findings: list[Finding], generated_at: datetime) -> str:

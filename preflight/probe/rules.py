@@ -25,6 +25,8 @@ class ProbeRules:
     connect: Mapping[str, str]  # errno name -> cause id
     token: Mapping[str, Any]
     xoauth2: Mapping[str, Any]
+    auth: Mapping[str, str]  # fixes for a server that offers no (usable) AUTH, by situation
+    sender: Mapping[str, Any]  # how a refusal of the sender reads when it arrives at RCPT TO
 
 
 @cache
@@ -32,4 +34,5 @@ def load_rules() -> ProbeRules:
     """Parsed once per process: the file ships with the package and does not change while it runs."""
     text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
     data = _frozen(tomllib.loads(text))
-    return ProbeRules(data["tls"], data["connect"], data["token"], data["xoauth2"])
+    return ProbeRules(data["tls"], data["connect"], data["token"], data["xoauth2"], data["auth"],
+                      data["sender"])

@@ -219,7 +219,7 @@ def run(args: ProbeArgs, resolver: Resolver = resolve, now: datetime | None = No
         sys.stderr.write(f"Probing {opts.target.display}...\n")
     result = run_probe(opts, transcript, resolver, now)
     subject = opts.credentials.user if opts.credentials else result.auth.user or opts.mail_from
-    findings = build_findings(result, load_catalogue(), subject)
+    findings = build_findings(result, load_catalogue(), subject, opts.mail_from, opts.rcpt_to)
     if args.fmt.lower() == "json":
         text = json_text(result, findings, now or datetime.now(UTC))
     else:

@@ -20,6 +20,7 @@ from typing import Any
 
 from preflight.errors import InputError, SignInError
 from preflight.probe import auth as sasl
+from preflight.probe import peek
 from preflight.probe import tls as tlsmod
 from preflight.probe.net import Address, Resolver, resolve
 from preflight.probe.options import Credentials, ProbeOptions, plan
@@ -43,6 +44,7 @@ class Session:
             transcript.secrets.add(opts.credentials.secret.reveal())
         self.wire: Wire | None = None
         self._usable = False  # the connection can still take a QUIT
+        self._peer: tuple[int, Any] | None = None  # (family, sockaddr) of the connected address
 
     # -- driving ---------------------------------------------------------------------------------
 
@@ -148,6 +150,7 @@ class Session:
                 continue
             self.transcript.info(f"Connected to {target.host} ({shown}).")
             self.wire = Wire(sock, self.opts.limits, self.transcript)
+            self._peer = (family, sockaddr)
             return self._record(Phase.CONNECT, started, PhaseStatus.OK, address=shown)
         names = {n for n, _ in errors}
         causes = {load_rules().connect.get(n) for n in names}
@@ -169,6 +172,15 @@ class Session:
             sock.do_handshake()
         except (ssl.SSLError, OSError) as exc:
             failure = tlsmod.classify(exc, mode, target.port)
+            if isinstance(exc, ssl.SSLCertVerificationError) and self._peer is not None:
+                # Verification stays failed; a separate look only shows what was presented.
+                shown = peek.presented_certificate(*self._peer, target.host, mode, self.opts.ehlo_name,
+                                                   self._peek_timeout(), self.now)
+                if shown is not None:
+                    failure = tlsmod.with_certificate(failure, shown)
+                    self.transcript.info(f"Presented certificate (not trusted): subject {shown.subject}; "
+                                         f"issuer {shown.issuer}; names {', '.join(shown.names) or 'none'}; "
+                                         f"expires {shown.not_after}")
             self.result.tls_failure = failure
             self._usable = False
             status = PhaseStatus.UNKNOWN if failure.unreadable else PhaseStatus.FAILED
@@ -188,11 +200,35 @@ class Session:
     def _implicit_tls(self) -> bool:
         return self._handshake(Phase.TLS, "implicit")
 
+    def _peek_timeout(self) -> float:
+        return min(self.opts.limits.timeout, float(load_rules().tls["peek_timeout_seconds"]))
+
+    def _silent_tls_port(self, started: float) -> bool:
+        """A plain start met silence: wait a little, then ask a second connection whether the port speaks TLS."""
+        assert self.wire is not None
+        quiet = float(load_rules().tls["silent_port_check_seconds"])
+        if self.transcript.tls or self._peer is None or self.opts.limits.timeout <= 2 * quiet:
+            return False
+        try:
+            self.wire.wait_readable(started + quiet)
+            return False  # something arrived: read it as the greeting
+        except PhaseTimeout:
+            pass
+        return peek.speaks_tls(*self._peer, self.opts.target.host, self._peek_timeout())
+
     def _banner(self) -> bool:
         assert self.wire is not None
         started = time.monotonic()
+        deadline = self.wire.deadline()
+        if self._silent_tls_port(started):
+            quiet = float(load_rules().tls["silent_port_check_seconds"])
+            self._usable = False
+            return self._record(Phase.BANNER, started, PhaseStatus.FAILED, error=(
+                f"banner: no greeting {quiet:g} s after the TCP connect, and the port answers a TLS handshake: "
+                "it expects TLS from the first byte (implicit TLS); probe with --tls implicit"),
+                cause="tls-mode-mismatch", implicit_tls=True)
         try:
-            reply = self.wire.read_reply(self.wire.deadline())
+            reply = self.wire.read_reply(deadline)
         except WireError as exc:
             if isinstance(exc, PhaseTimeout) and self.opts.target.port == 465 and not self.transcript.tls:
                 exc = PhaseTimeout(f"{exc}; port 465 usually expects implicit TLS (--tls implicit)")
@@ -331,11 +367,14 @@ class Session:
         return self._record(Phase.MESSAGE, started, status, [reply])
 
     def _goodbye(self) -> None:
-        """RSET after a MAIL transaction that was not completed, then QUIT; their failures change nothing."""
+        """RSET after a MAIL transaction that was opened and not completed, then QUIT; their failures change
+        nothing."""
         if self.wire is None or not self._usable:
             return
         try:
-            if self.result.phase(Phase.MAIL) is not None and self.result.phase(Phase.MESSAGE) is None:
+            mail, message = self.result.phase(Phase.MAIL), self.result.phase(Phase.MESSAGE)
+            # Only an open transaction needs RSET: a refused MAIL FROM opened none.
+            if mail is not None and mail.status is PhaseStatus.OK and message is None:
                 self.wire.command("RSET")
             self.wire.command("QUIT")
         except WireError as exc:

@@ -89,6 +89,22 @@ class TlsFailure:
     unreadable: bool = False  # the handshake broke off without saying why: unknown, not fail
 
 
+def with_certificate(failure: TlsFailure, cert: PeerCertificate) -> TlsFailure:
+    """The failure, with what the server presented (read for display only) and the fix that fits it."""
+    detail = {**failure.detail, "certificate": cert.to_dict()}
+    code = failure.detail.get("verify_code")
+    message = (f"{failure.message}. The server presented (read for display only): subject {cert.subject}; "
+               f"issuer {cert.issuer}; names {', '.join(cert.names) or 'none'}; valid until {cert.not_after}")
+    if code in load_rules().tls["private_ca_verify_codes"]:
+        message += (". If that issuer is your organisation's private CA, trust it with --ca-file CA.pem "
+                    "(verification stays on)")
+    elif code == load_rules().tls["hostname_mismatch_verify_code"]:
+        message += ". Connect by one of those names"
+    elif cert.days_left < 0:
+        message += f". It expired {-cert.days_left} day(s) ago"
+    return TlsFailure(failure.cause, message, detail, failure.unreadable)
+
+
 def classify(exc: BaseException, mode: str, port: int) -> TlsFailure:
     """Why a handshake failed, with OpenSSL's own words."""
     r = load_rules().tls
@@ -112,7 +128,7 @@ def classify(exc: BaseException, mode: str, port: int) -> TlsFailure:
                               detail)
         if reason in r["not_tls_reasons"] and mode == "implicit":
             return TlsFailure(
-                "starttls-required",
+                "tls-mode-mismatch",
                 f"the server did not answer with TLS ({reason}): port {port} expects a plain start and STARTTLS; "
                 "use --tls starttls",
                 detail,

@@ -148,6 +148,23 @@ class Wire:
                 raise Closed("the server closed the connection")
             self._buf += chunk
 
+    def wait_readable(self, deadline: float) -> None:
+        """Return once the server has sent something (kept for the next read); PhaseTimeout if it stays quiet."""
+        if self._buf:
+            return
+        self._settimeout(deadline)
+        try:
+            chunk = self.sock.recv(4096)
+        except TimeoutError:
+            raise PhaseTimeout("the server sent nothing") from None
+        except ssl.SSLError as exc:
+            raise Closed(f"TLS error while reading ({exc.reason or exc})") from None
+        except OSError as exc:
+            raise Closed(f"connection lost while reading ({_os_error(exc)})") from None
+        if not chunk:
+            raise Closed("the server closed the connection")
+        self._buf += chunk
+
     def _settimeout(self, deadline: float) -> None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

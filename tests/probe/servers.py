@@ -229,6 +229,10 @@ class Handler:
         self.commands.append(f"RCPT {address}")
         if address.startswith("nobody@"):
             return "550 5.1.1 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
+        if envelope.mail_from and envelope.mail_from.startswith("other@"):
+            # Postfix reject_sender_login_mismatch: the sender is judged at RCPT (smtpd_delay_reject).
+            return (f"553 5.7.1 <{envelope.mail_from}>: Sender address rejected: not owned by user "
+                    f"{session.auth_data}")
         envelope.rcpt_tos.append(address)
         return self.flavour.rcpt_ok
 
