@@ -14,6 +14,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from preflight.causes import Catalogue
@@ -36,7 +37,8 @@ _TEXT_END = re.compile(r"\s-\s+gsmtp\b|\]|['\"`](?=\s*(?:[),.;:}\]]|$))")
 _URL = re.compile(r"<?https?://[^\s<>\"'\]]+>?")
 _URL_HINT = re.compile(r"[?&]p=(\w+)")
 _MS_HOST = re.compile(r"\[[^\[\]\s]{0,120}\.(?:prod\.)?outlook\.com\b[^\]]{0,80}\]", re.IGNORECASE)
-_GSMTP_ID = re.compile(r"\S{1,80}\s+-\s+gsmtp\b", re.IGNORECASE)
+# A session id starts after whitespace: anchoring it keeps a long run without spaces linear-time.
+_GSMTP_ID = re.compile(r"(?<!\S)\S{1,80}\s+-\s+gsmtp\b", re.IGNORECASE)
 _TUPLE = re.compile(rf"\(?\b({_CODE}),\s*b?['\"]")
 _COLON = re.compile(rf"\b({_CODE}):\s+(?={_ENH})")
 _PREFIX = re.compile(rf"(?<![\w.])({_CODE})[ -]({_ENH})\s+")
@@ -173,6 +175,22 @@ def _match_text(body: str) -> str:
     return _PREFIX.sub(once, text)
 
 
+@cache
+def _folded(source: str) -> re.Pattern[str]:
+    """A catalogue pattern for lower-cased text, matched case-sensitively: the same matches as IGNORECASE on
+    the original, at less than half the cost on long texts. Escapes (\\S, \\B, \\D...) keep their case."""
+    out: list[str] = []
+    i = 0
+    while i < len(source):
+        if source[i] == "\\":
+            out.append(source[i : i + 2])
+            i += 2
+        else:
+            out.append(source[i].lower())
+            i += 1
+    return re.compile("".join(out))
+
+
 def _provider(text: str) -> str | None:
     ms, google = len(_MICROSOFT.findall(text)), len(_GOOGLE.findall(text))
     if ms == google:
@@ -209,6 +227,7 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
         notes.append(f"only the first {MAX_TEXT} characters were read")
     body = _unwrap(text)
     subject = _match_text(body)
+    folded = subject.lower()
     challenge = _challenge(body)
     if provider is None and challenge is not None and "google" in str(challenge[1].get("scope", "")):
         provider = "google"
@@ -225,7 +244,7 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
 
     for cause in catalogue.causes:
         for pattern in cause.patterns:
-            m = pattern.regex.search(subject)
+            m = _folded(pattern.regex.pattern).search(folded)
             if m is None:
                 continue
             confidence = pattern.confidence

@@ -423,3 +423,17 @@ def test_new_causes_are_complete_and_have_real_texts(catalogue: Catalogue, cause
     assert "generic" in cause.remediation or {"microsoft", "google"} <= set(cause.remediation)
     sources = {e["source"] for e in CORPUS if e["cause"] == cause_id}
     assert sources and all(s.startswith("https://") for s in sources)
+
+
+def test_folded_patterns_match_like_ignorecase(catalogue: Catalogue) -> None:
+    # explain matches lower-cased text with lower-cased patterns (faster); it must find what IGNORECASE finds.
+    from preflight.explain import _folded, _match_text, _unwrap
+
+    texts = [e["text"] for e in CORPUS] + ["SMTPServerDisconnected \\S WRONG_VERSION_NUMBER AADSTS50053 ÄÖÜ İstanbul"]
+    for text in texts:
+        subject = _match_text(_unwrap(text))
+        for cause in catalogue.causes:
+            for pattern in cause.patterns:
+                expected = pattern.regex.search(subject) is not None
+                assert (_folded(pattern.regex.pattern).search(subject.lower()) is not None) == expected, (
+                    cause.id, pattern.regex.pattern, text[:80])
