@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 REMEDIATION_KEYS = ("microsoft", "google", "generic")
 
@@ -19,6 +21,29 @@ class Pattern:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A remediation for findings whose evidence says more: used when every `when` key holds one of its
+    values and every placeholder the text uses can be filled. Keeps a fix from contradicting its finding."""
+
+    provider: str | None
+    when: dict[str, list[object]]
+    remediation: str
+
+    def applies(self, provider: str | None, evidence: Mapping[str, Any], fill: Mapping[str, str]) -> bool:
+        if self.provider not in (None, provider):
+            return False
+        if any(evidence.get(key, _MISSING) not in values for key, values in self.when.items()):
+            return False
+        return all(name in fill for name in PLACEHOLDER.findall(self.remediation))
+
+
+_MISSING = object()
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# {account}: the account that signs in when it is not the subject (an alias's owner), as the evidence names it.
+ACCOUNT_KEYS = ("user.primaryEmail", "signs in as", "user.userPrincipalName")
+
+
+@dataclass(frozen=True)
 class Cause:
     id: str
     title: str
@@ -27,15 +52,23 @@ class Cause:
     remediation: dict[str, str]
     docs: list[str] = field(default_factory=list)
     patterns: list[Pattern] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)
 
-    def fix(self, provider: str | None = None, subject: str | None = None) -> str:
-        """Remediation for a provider (falling back to the generic text), specialised to the subject."""
-        text = (
+    def fix(self, provider: str | None = None, subject: str | None = None,
+            evidence: Mapping[str, Any] | None = None) -> str:
+        """Remediation for a provider (falling back to the generic text), specialised to the subject and, where
+        a variant matches, to what the finding's evidence says."""
+        evidence = evidence or {}
+        fill = {"subject": subject or "<mailbox>"}
+        account = next((evidence[k] for k in ACCOUNT_KEYS if isinstance(evidence.get(k), str) and evidence[k]), None)
+        if account and str(account).lower() != (subject or "").lower():  # an alias: the owner signs in
+            fill["account"] = str(account).lower()
+        text = next((v.remediation for v in self.variants if v.applies(provider, evidence, fill)), None) or (
             self.remediation.get(provider or "")
             or self.remediation.get("generic")
             or next(iter(self.remediation.values()))
         )
-        return text.replace("{subject}", subject or "<mailbox>")
+        return PLACEHOLDER.sub(lambda m: fill.get(m.group(1), m.group(0)), text)
 
 
 class Catalogue:
@@ -69,6 +102,11 @@ def _parse(data: dict[str, object], where: str) -> Catalogue:
                 remediation=dict(entry["remediation"]),
                 docs=list(entry.get("docs", [])),
                 patterns=patterns,
+                variants=[
+                    Variant(v.get("provider"), {k: w if isinstance(w, list) else [w] for k, w in v["when"].items()},
+                            v["remediation"])
+                    for v in entry.get("variant", [])
+                ],
             )
         )
     return Catalogue(causes)

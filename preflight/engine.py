@@ -79,7 +79,7 @@ def _finding(
     cause = out.cause or check.cause
     remediation: str | None = None
     if out.status in (Status.FAIL, Status.WARN) and cause is not None and cause in catalogue:
-        remediation = catalogue.get(cause).fix(provider, subject)
+        remediation = catalogue.get(cause).fix(provider, subject, out.evidence)
     elif out.status is Status.UNKNOWN and out.evidence.get("grant"):
         remediation = f"Grant {out.evidence['grant']} to the account preflight signs in with, then re-run."
     return Finding(

@@ -116,7 +116,7 @@ def test_every_failure_names_a_catalogue_cause_with_a_microsoft_fix_for_the_subj
         for f in run(name).findings:
             if f.status in (Status.FAIL, Status.WARN):
                 assert f.cause is not None and f.cause in CATALOGUE and f.remediation, (name, f.check)
-                assert f.remediation == CATALOGUE.get(f.cause).fix("microsoft", f.subject)
+                assert f.remediation == CATALOGUE.get(f.cause).fix("microsoft", f.subject, f.evidence)
                 assert f.evidence, (name, f.check)
 
 

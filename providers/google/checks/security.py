@@ -13,7 +13,7 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity, Status
 from preflight.snapshot import Unavailable
-from providers.google.checks.common import User, account_name, bool_field, effective, for_users
+from providers.google.checks.common import User, account_name, bool_field, effective, for_users, primary
 from providers.google.checks.facts import facts
 from providers.google.checks.policy import Undetermined
 
@@ -92,6 +92,7 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
     when = f.password_retired_on.isoformat()
     enrolled = bool_field(user, "isEnrolledIn2Sv")
     evidence: dict[str, Any] = {
+        "user.primaryEmail": primary(user),  # the account that signs in (an alias's owner): its fix names it
         "user.isEnrolledIn2Sv": enrolled,
         "password sign-in retired on": when,
         "source": f.password_retired_source,
