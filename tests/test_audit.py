@@ -190,7 +190,11 @@ def test_audit_isolates_tenants_and_survives_one_failing(tmp_path: Path) -> None
     assert [t["name"] for t in consolidated["targets"]] == ["contoso", "Broken Corp", "fabrikam"]
     assert json.loads((out / "contoso" / "snapshot.json").read_text())["schema"] == "preflight.snapshot/v1"
     html = (out / "report.html").read_text()
-    assert "Readiness across tenants" in html and "Could not audit" in html and "1/2 ready" in html
+    assert "Readiness across tenants" in html and "could not audit" in html and "1/2 ready" in html
+    assert 'href="contoso/report.html"' in html  # each customer links to its own report
+    own = (out / "contoso" / "report.html").read_text()
+    assert "<h1>contoso</h1>" in own and "Action plan" in own and "Evidence" in own
+    assert "Set-CASMailbox -Identity hr@contoso.example" in (out / "contoso" / "action-plan.md").read_text()
     plan = list(csv.DictReader(io.StringIO((out / "action-plan.csv").read_text())))
     assert [(p["customer"], p["cause"], p["where"]) for p in plan] == [
         ("contoso", "smtp-auth-disabled-mailbox", "hr@contoso.example")]

@@ -253,7 +253,7 @@ class Collector(HTMLParser):
         self.text.append(data)
 
 
-VOID = {"meta", "br", "hr", "img", "link", "input"}
+VOID = {"meta", "br", "hr", "img", "link", "input", "wbr"}
 
 
 def parse_html(text: str) -> Collector:
@@ -270,7 +270,11 @@ def test_html_is_one_self_contained_well_formed_file(report: Report) -> None:
     page = parse_html(text)
     names = [t for t, _ in page.tags]
     assert names.count("html") == names.count("head") == names.count("body") == names.count("style") == 1
-    assert "script" not in names and "link" not in names and "img" not in names and "iframe" not in names
+    # One inline script, the copy buttons' (a page that cannot run it still reads and prints the same).
+    from preflight.report.html import COPY_SCRIPT
+
+    assert names.count("script") == 1 and f"<script>{COPY_SCRIPT}</script>" in text
+    assert "link" not in names and "img" not in names and "iframe" not in names
     for tag, attrs in page.tags:
         assert "src" not in attrs, tag
         assert not any(k.startswith("on") for k in attrs), (tag, attrs)  # no event handlers
@@ -307,9 +311,9 @@ def test_html_summary_matrix_and_findings(report: Report) -> None:
     assert "5 Fail" in flat and "2 Warning" in flat and "1 Unknown" in flat and "1 accepted as exceptions" in flat
     # Matrix: one row per mailbox, one column per method, chips that carry a text label, not colour only.
     contoso_html = text[text.index('id="target-1"'): text.index('id="target-2"')]
-    matrix = contoso_html[contoso_html.index('<table class="matrix">'): contoso_html.index("</table>")]
+    matrix = contoso_html[contoso_html.index('<table class="verdicts">'): contoso_html.index("</table>")]
     assert matrix.count("<tr>") == 4  # header + 3 mailboxes
-    assert "<th>Basic (password)</th><th>OAuth, app-only</th>" in matrix
+    assert '<th scope="col">Basic (password)</th><th scope="col">OAuth, app-only</th>' in matrix
     assert matrix.count('class="chip s-blocked">✕ Blocked</span>') == 4
     assert 'class="chip s-incomplete">? Incomplete</span><span class="why">unknown: SMTP.SendAsApp role' in matrix
     # A mailbox blocked by several layers lists them all, in the order a sign-in meets them.
@@ -320,7 +324,7 @@ def test_html_summary_matrix_and_findings(report: Report) -> None:
     assert "<dt>casMailbox.SmtpClientAuthenticationDisabled</dt><dd>true</dd>" in contoso_html
     assert '<dt>memberOf</dt><dd>[{&quot;displayName&quot;: &quot;Sales&quot;, &quot;id&quot;: &quot;1&quot;}]</dd>' \
         in contoso_html
-    assert "<b>To make this known</b>Grant Microsoft Graph Application.Read.All" in contoso_html
+    assert "<b>To make this known</b><p>Grant Microsoft Graph Application.Read.All" in contoso_html
     assert '<span class="chip s-accepted">✓ Accepted</span>' in contoso_html
     assert "Accepted exception:</strong> Replaced by Graph sendMail" in contoso_html
     assert '<a href="https://learn.microsoft.com/' in contoso_html  # docs for the Microsoft target...
@@ -472,8 +476,9 @@ def test_engine_output_renders_what_to_grant_once_in_compact_formats() -> None:
     assert "unknown: Security defaults" in table  # why the verdict is incomplete
     assert render(report, "markdown").count(grant) == 1
     html = render(report, "html")
-    assert f"<b>To make this known</b>Grant {grant} to the account preflight signs in with" in html
-    assert "<title>SMTP readiness report · contoso.com · 2026-11-26</title>" in html
+    # the message says what to grant; the action plan gathers it with every other grant, once
+    assert "To make this known" not in html and f"<li>Grant {grant} (1 check could not read what they need)" in html
+    assert "<title>contoso.com · SMTP readiness report · 2026-11-26</title>" in html
     assert 'class="chip s-incomplete">? Incomplete</span>' in html
     error = ET.fromstring(render(report, "junit")).find("testsuite/testcase/error")
     assert error is not None and "Insufficient privileges" in error.get("message", "")

@@ -1,23 +1,22 @@
-"""The consolidated audit report: a tenants × causes matrix and a printable action plan per customer,
-added to the standard HTML report (which already has each tenant's verdicts and findings)."""
+"""The consolidated audit report: a tenants × causes matrix, then each customer from a new page with its
+verdicts and action plan and a link to the customer's own report (which holds the evidence)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from preflight.audit.output import Action
 from preflight.causes import load_catalogue
 from preflight.model import Report, Status, TargetResult, Verdict
 from preflight.report import html
 
 EXTRA_CSS = """
-table.matrix th.cause{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-size:11.5px;
-padding:8px 4px;text-transform:none;letter-spacing:0}
 table.matrix td.cell{text-align:center;font-weight:650;width:34px}
+table.matrix th.cause{text-align:center;width:34px}
 td.cell.s-fail{background:var(--red-bg);color:var(--red)}td.cell.s-unknown{background:var(--violet-bg);
 color:var(--violet)}td.cell.s-pass{color:var(--green)}
-ol.plan li{margin:0 0 10px}ol.plan .where{color:var(--muted);font-size:12.5px}
-section.plan{break-before:page}
+ol.legend{columns:2 320px;font-size:12.5px;margin:10px 0 0;padding-left:26px}
+@media print{ol.legend{columns:2}table.matrix td.cell,table.matrix th.cause{-webkit-print-color-adjust:exact;
+print-color-adjust:exact}}
 """
 
 
@@ -34,19 +33,21 @@ def _cell(target: TargetResult, cause: str) -> tuple[str, str]:
     return "pass", "✓"
 
 
-def matrix(report: Report) -> str:
+def matrix(report: Report, links: Sequence[str | None]) -> str:
+    """Tenants as rows, causes as numbered columns: a legend under the table names each cause in full, so
+    the headers read the same on screen and on paper."""
     catalogue = load_catalogue()
+    order = {c.id: i for i, c in enumerate(catalogue.causes)}
     causes = sorted(
         {f.cause for t in report.targets for f in t.findings
          if f.cause and f.status in (Status.FAIL, Status.UNKNOWN) and not f.accepted},
-        key=lambda c: [x.id for x in catalogue.causes].index(c) if c in catalogue else 999,
+        key=lambda c: order.get(c, len(order)),
     )
-    head = "".join(
-        f'<th class="cause" title="{html.e(catalogue.get(c).title if c in catalogue else c)}">{html.e(c)}</th>'
-        for c in causes
-    )
+    title = {c: catalogue.get(c).title if c in catalogue else c for c in causes}
+    head = "".join(f'<th class="cause" scope="col"><abbr title="{html.e(title[c])}">{n}</abbr></th>'
+                   for n, c in enumerate(causes, 1))
     rows = []
-    for t in report.targets:
+    for i, (t, link) in enumerate(zip(report.targets, links, strict=True), 1):
         verdicts = [m.verdict for m in t.mailboxes]
         ready = sum(v is Verdict.READY for v in verdicts)
         if t.errors:
@@ -59,44 +60,22 @@ def matrix(report: Report) -> str:
             state = "at-risk" if Verdict.AT_RISK in verdicts else "ready"
         label = "could not audit" if t.errors else f"{ready}/{len(verdicts)} ready"
         cells = "".join(f'<td class="cell s-{s}">{html.e(text)}</td>' for s, text in (_cell(t, c) for c in causes))
-        rows.append(f'<tr><th>{html.e(t.name)}</th><td>{html.chip(state, label)}</td>{cells}</tr>')
-    legend = ("Each cell counts the mailboxes a cause blocks (all: tenant-wide); ? could not be read; "
-              "✓ blocks none. Accepted exceptions are not counted.")
+        own = f' <a href="{html.e(link)}">report</a>' if link else ""
+        rows.append(f'<tr><th scope="row"><a href="#target-{i}">{html.e(t.name)}</a>{own}</th>'
+                    f"<td>{html.chip(state, label)}</td>{cells}</tr>")
+    legend = "".join(f"<li>{html.e(title[c])}</li>" for c in causes)
+    note = ("Each numbered column is a cause (named below); a cell counts the mailboxes it blocks (all: "
+            "tenant-wide); ? could not be read; ✓ blocks none. Accepted exceptions are not counted.")
     return (
         '<section class="card"><h2>Readiness across tenants</h2>'
-        f'<p class="tmeta">{html.e(legend)}</p><div style="overflow-x:auto"><table class="matrix">'
+        f'<p class="tmeta">{html.e(note)}</p><div class="scroll"><table class="matrix">'
         f"<thead><tr><th>Tenant</th><th>Readiness</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
-        "</table></div></section>"
+        f'</table></div><ol class="legend">{legend}</ol></section>'
     )
 
 
-def action_plans(report: Report, plans: Sequence[Sequence[Action]]) -> str:
-    """One plan per target, in the report's order (two customers may share a display name)."""
-    parts = ['<section class="card plan"><h2>Action plan per customer</h2>']
-    for target, plan in zip(report.targets, plans, strict=True):
-        parts.append(f"<h4>{html.e(target.name)}</h4>")
-        if target.errors:
-            parts.append(f'<p class="alert">Could not audit: {html.e("; ".join(target.errors))}</p>')
-            continue
-        if not plan:
-            parts.append("<p>Nothing to change: no failing check.</p>")
-            continue
-        items = "".join(
-            f"<li><b>{html.e(a.title)}</b> {html.chip('fail', a.severity)}"
-            f'<div class="where">Where: {html.e(", ".join(a.subjects))} · cause <code>{html.e(a.cause)}</code></div>'
-            f'<div class="fix"><b>Fix</b>{html.e(a.fix)}</div></li>'
-            for a in plan
-        )
-        parts.append(f'<ol class="plan">{items}</ol>')
-    parts.append("</section>")
-    return "".join(parts)
-
-
-def render_audit(report: Report, plans: Sequence[Sequence[Action]], interrupted: bool) -> str:
-    page = html.render(report)
+def render_audit(report: Report, extras: Sequence[html.Extra], interrupted: bool) -> str:
     notice = ('<p class="alert">This audit was interrupted: only the tenants that finished are in this '
               "report.</p>") if interrupted else ""
-    extra = notice + matrix(report) + action_plans(report, plans)
-    page = page.replace("</style>", EXTRA_CSS + "</style>", 1)
-    marker = '<main class="wrap">'
-    return page.replace(marker, marker + extra, 1)
+    page = html.render(report, extras, notice + matrix(report, [x.link for x in extras]))
+    return page.replace("</style>", EXTRA_CSS + "</style>", 1)

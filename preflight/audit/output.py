@@ -2,85 +2,57 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
+from preflight import __version__
 from preflight import snapshot as snap_io
 from preflight.audit.runner import TenantRun
-from preflight.model import Finding, Status, TargetResult
+from preflight.causes import load_catalogue
 from preflight.output import make_report
-from preflight.report import render
-from preflight.report.csv import safe
+from preflight.report import html, render
+from preflight.report.common import when
+from preflight.report.plan import build
+from preflight.report.planfiles import csv_text, markdown
 
 
-@dataclass(frozen=True)
-class Action:
-    """One thing a customer must change: a cause, where it applies, and the fix."""
-
-    customer: str
-    cause: str
-    title: str
-    subjects: tuple[str, ...]
-    fix: str
-    severity: str
+def notices(run: TenantRun, today: date) -> tuple[str, ...]:
+    """What the report must say about the inventory: accepted exceptions that expired."""
+    return tuple(
+        f"The accepted exception for {x.match}{' on ' + x.subject if x.subject else ''} ({x.reason}) expired on "
+        f"{x.expires}: its findings count again." for x in run.customer.expired(today))
 
 
-def actions(result: TargetResult, customer: str) -> list[Action]:
-    """Failing findings grouped by cause and fix, tenant-wide ones first; accepted exceptions left out."""
-    groups: dict[tuple[str, str], list[Finding]] = {}
-    for f in result.findings:
-        if f.status is Status.FAIL and not f.accepted:
-            groups.setdefault((f.cause or f.check, f.remediation or ""), []).append(f)
-    plan = []
-    for (cause, fix), items in groups.items():
-        subjects = tuple(sorted({f.subject or "whole tenant" for f in items}))
-        plan.append(Action(customer, cause, items[0].title, subjects, fix or items[0].message, items[0].severity.value))
-    rank = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-    plan.sort(key=lambda a: ("whole tenant" not in a.subjects, rank.get(a.severity, 5), a.cause))
-    return plan
-
-
-def action_plan_markdown(runs: Sequence[TenantRun]) -> str:
-    lines = ["# Action plan", ""]
+def plan_markdown(runs: Sequence[TenantRun], generated: datetime, today: date) -> str:
+    catalogue = load_catalogue()
+    lines = ["# Action plan", "", f"Generated {when(generated.isoformat())} by preflight {__version__}. "
+             "Steps are ordered by how many mailbox × method verdicts they turn ready.", ""]
     for run in runs:
-        lines += [f"## {run.customer.name}", ""]
-        if run.result.errors:
-            lines += [f"- Could not audit: {e}" for e in run.result.errors] + [""]
-            continue
-        plan = actions(run.result, run.customer.key)
-        if not plan:
-            lines += ["Nothing to change: no failing check.", ""]
-        for i, a in enumerate(plan, 1):
-            lines += [f"{i}. **{a.title}** (`{a.cause}`, {a.severity}) — {', '.join(a.subjects)}", f"   - Fix: {a.fix}"]
-        lines.append("")
-    return "\n".join(lines)
+        lines += markdown(run.result.name, run.result, build(run.result, catalogue), notices(run, today))
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def action_plan_csv(runs: Sequence[TenantRun]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["customer", "cause", "title", "severity", "where", "fix", "owner", "due", "done"])
-    for run in runs:
-        for a in actions(run.result, run.customer.key):
-            row = [a.customer, a.cause, a.title, a.severity, "; ".join(a.subjects), a.fix, "", "", ""]
-            writer.writerow([safe(v) for v in row])
-    return buf.getvalue()
+def plan_csv(runs: Sequence[TenantRun]) -> str:
+    catalogue = load_catalogue()
+    return csv_text([(r.result.name, build(r.result, catalogue)) for r in runs])
 
 
 def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: datetime | None = None) -> Path:
-    """`now` is the day the checks were evaluated for, `generated` when this run happened (default: now)."""
+    """The customer's own folder: what to hand over (report.html, action-plan.md/.csv) and the data behind it.
+    `now` is the day the checks were evaluated for, `generated` when this run happened (default: now)."""
+    generated = generated or now
     folder = out_dir / run.customer.key
     folder.mkdir(parents=True, exist_ok=True)
     if run.snapshot is not None:
         snap_io.save(run.snapshot, folder / "snapshot.json")
-    report = make_report([run.result], generated or now)
+    report = make_report([run.result], generated)
     (folder / "report.json").write_text(render(report, "json"), encoding="utf-8")
-    (folder / "report.html").write_text(render(report, "html"), encoding="utf-8")
+    page = html.render(report, [html.Extra(notices(run, now.date()))])
+    (folder / "report.html").write_text(page, encoding="utf-8")
+    (folder / "action-plan.md").write_text(plan_markdown([run], generated, now.date()), encoding="utf-8")
+    (folder / "action-plan.csv").write_text(plan_csv([run]), encoding="utf-8")
     return folder
 
 
@@ -89,8 +61,9 @@ def write_consolidated(
 ) -> Path:
     from preflight.audit.html import render_audit
 
+    generated = generated or now
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = make_report([r.result for r in runs], generated or now)
+    report = make_report([r.result for r in runs], generated)
     data = report.to_dict()
     data["audit"] = {
         "interrupted": interrupted,
@@ -102,9 +75,10 @@ def write_consolidated(
             for r in runs for x in r.customer.expired(now.date())
         ],
     }
-    (out_dir / "report.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out_dir / "action-plan.md").write_text(action_plan_markdown(runs), encoding="utf-8")
-    (out_dir / "action-plan.csv").write_text(action_plan_csv(runs), encoding="utf-8")
-    html = render_audit(report, [actions(r.result, r.customer.key) for r in runs], interrupted)
-    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    (out_dir / "report.json").write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+                                         encoding="utf-8")
+    (out_dir / "action-plan.md").write_text(plan_markdown(runs, generated, now.date()), encoding="utf-8")
+    (out_dir / "action-plan.csv").write_text(plan_csv(runs), encoding="utf-8")
+    extras = [html.Extra(notices(r, now.date()), f"{r.customer.key}/report.html", brief=True) for r in runs]
+    (out_dir / "report.html").write_text(render_audit(report, extras, interrupted), encoding="utf-8")
     return out_dir

@@ -12,7 +12,8 @@ _START = re.compile(
     r"(?<![\w<-])(?:"
     r"(?:Get|Set|New|Add|Remove|Update|Enable|Disable|Connect|Grant|Revoke|Test|Invoke)-[A-Z]\w+"
     r"(?=\s+-|\s*\||\s*$|[.;,]\s|[.;,]?$)"
-    r"|gam\s+(?=[a-z<{])|nslookup\s+(?=\S)|preflight\s+(?=[a-z])"
+    r"|gam\s+(?=[a-z<{])|nslookup\s+(?=\S)"
+    r"|preflight\s+(?=(?:check|probe|explain|audit|login|logout|evaluate|diff|redact|demo|auth-check)\b)"
     r")"
 )
 _OPEN, _CLOSE = "([{<", ")]}>"

@@ -3,6 +3,9 @@ from anywhere, every value escaped, readable on screen and on paper."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
 
@@ -12,9 +15,9 @@ from preflight.report.common import (
     Entry,
     Labels,
     clean,
+    compact_fix,
     evidence_pairs,
     fix_label,
-    fix_text,
     grouped,
     merged,
     method_label,
@@ -25,6 +28,8 @@ from preflight.report.common import (
     verdict_counts,
     when,
 )
+from preflight.report.fixtext import Segment, segments
+from preflight.report.plan import OAuthMove, Pair, Plan, build
 
 PROVIDER = {"microsoft": "Microsoft 365", "google": "Google Workspace"}
 METHOD = {"basic": "Basic (password)", "oauth-delegated": "OAuth, delegated", "oauth-app": "OAuth, app-only"}
@@ -62,7 +67,10 @@ p.tmeta{margin:2px 0 0;color:var(--muted)}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;vertical-align:top;padding:7px 10px;border-bottom:1px solid var(--line)}
 thead th{font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);font-weight:600}
-tbody th{font-weight:600;overflow-wrap:anywhere}
+tbody th{font-weight:600}
+.addr{white-space:nowrap;hyphens:none}
+.scroll{overflow-x:auto}
+table.verdicts{min-width:560px}
 ol.why{margin:3px 0 0;padding-left:18px}
 td .why{display:block;font-size:12.5px;color:var(--muted);margin-top:3px}
 .chip{display:inline-block;white-space:nowrap;border:1px solid currentColor;border-radius:999px;padding:0 9px;
@@ -81,28 +89,84 @@ article.f p{margin:8px 0}
 dl.ev{display:grid;grid-template-columns:minmax(120px,max-content) 1fr;gap:2px 14px;margin:8px 0;font-size:12.5px}
 dl.ev dt{color:var(--muted);font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 dl.ev dd{margin:0;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-word}
-.fix{background:#f8fafc;border:1px solid var(--line);border-radius:6px;padding:8px 12px;margin-top:8px;
-white-space:pre-line}
-.fix b{display:block;font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
+.fix{margin-top:6px}.fix p{margin:6px 0}
+.fix>b{display:block;font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
+.cmd{position:relative;margin:6px 0;background:#0f172a;border-radius:6px}
+.cmd pre{margin:0;padding:8px 64px 8px 12px;white-space:pre-wrap;color:#e2e8f0;hyphens:none;
+font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
+.cmd .w{white-space:nowrap}
+button.copy{position:absolute;top:6px;right:6px;font:600 11.5px system-ui,sans-serif;border:1px solid #64748b;
+border-radius:4px;background:#1e293b;color:#e2e8f0;padding:2px 8px;cursor:pointer}
+ol.plan{padding-left:22px;margin:8px 0}ol.plan>li{margin:0 0 14px;padding-left:4px}
+ol.plan .head{display:flex;flex-wrap:wrap;align-items:center;gap:4px 8px}
+ol.plan .where{color:var(--muted);font-size:12.5px}
+p.impact{margin:4px 0;font-size:13px}ul.resolves{margin:4px 0;padding-left:18px;font-size:13px}
+details.alt summary{cursor:pointer;color:var(--muted);font-size:12.5px}
+p.sub{margin:14px 0 4px;font-weight:600}ul.grants{margin:0;padding-left:18px;font-size:13px}
+ol.sources{font-size:12.5px;margin:4px 0 0;padding-left:22px}a.fn{text-decoration:none}
+p.notice{border:1px solid var(--amber);background:var(--amber-bg);color:var(--amber);border-radius:6px;
+padding:8px 12px}
+p.more{margin:14px 0 0}
 .note{font-size:13px;color:var(--blue)}
 .docs{font-size:12.5px;margin:6px 0 0}.docs a{color:var(--brand)}
 details.rest summary{cursor:pointer;font-weight:600;margin:18px 0 8px}
 details.rest td{font-size:13px}
 footer{color:var(--muted);font-size:12.5px;padding:8px 0 32px}
 a{color:var(--brand)}
-@media (max-width:720px){.tiles{grid-template-columns:repeat(2,minmax(0,1fr))}}
+@media screen and (max-width:720px){.tiles{grid-template-columns:repeat(2,minmax(0,1fr))}}
+@media screen and (max-width:600px){.addr{white-space:normal;overflow-wrap:anywhere}}
+@media screen and (max-width:860px){.wrap{padding:0 12px}section.card{padding:14px 12px}th,td{padding:6px 6px}}
 @media print{
-@page{margin:14mm}
-body{background:#fff;font-size:10.5pt}
+@page{size:A4;margin:10mm 11mm 11mm}
+body{background:#fff;font-size:8.5pt;line-height:1.3}
 .wrap{max-width:none;padding:0}
-header.top{background:#fff;color:var(--ink);border-bottom:2px solid var(--ink);padding:0 0 12px}
-.tiles{margin:12px 0}
-section.card{border:0;padding:0;margin:0 0 12px}
-section.target{break-before:page}
-.chip,.tile,article.f,.alert{-webkit-print-color-adjust:exact;print-color-adjust:exact}
-tr,.tile{break-inside:avoid}h2,h3,h4{break-after:avoid}
-details.rest summary{list-style:none}details.rest summary::-webkit-details-marker{display:none}
+header.top{background:#fff;color:var(--ink);border-bottom:2px solid var(--ink);padding:0 0 6px}
+header.top h1{font-size:17pt;margin:0 0 2px}header.top .lede{display:none}dl.meta{margin:4px 0 0;font-size:8.5pt}
+.tiles{margin:8px 0 4px;gap:6px}.tile{padding:3px 10px}.tile .n{font-size:15pt}.tile .l{font-size:8pt}
+p.counts{margin:2px 0 0;font-size:8.5pt}
+section.card{border:0;padding:0;margin:0 0 8px}
+section.target+section.target,section.card+section.target{break-before:page}
+h2{font-size:14pt}h3{margin:10px 0 4px;font-size:9.5pt}h4{font-size:9.5pt;margin:8px 0 2px}
+th,td{padding:2px 6px}thead th{font-size:7.5pt}td .why,td ol.why{display:block;font-size:7.5pt;margin:0;padding:0;line-height:1.25;white-space:nowrap;
+overflow:hidden;text-overflow:ellipsis;max-width:62mm}ol.why li{display:inline}ol.why li+li::before{content:" · "}
+header.top .kicker{display:none}h4{margin:5px 0 1px}.chip{font-size:7.5pt;line-height:14px}
+.chip,.tile,article.f,.alert,.cmd{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+tr,.tile,.cmd{break-inside:avoid}h2,h3,h4{break-after:avoid}
+button.copy,details.rest,details.alt{display:none}
+.cmd{background:#fff;border:1px solid var(--line);margin:3px 0}.cmd pre{color:var(--ink);padding:2px 6px;font-size:7.5pt}
+.scroll{overflow:visible}table.verdicts{min-width:0}
+ol.plan>li{margin:0 0 5px}.fix p,p.impact{margin:1px 0;font-size:8pt}ol.plan .where{font-size:8pt}
+article.f{padding:1px 8px;margin:2px 0;border-left-width:3px}article.f p{margin:0;font-size:8pt}
+article.f h5{font-size:9pt}article.f header{gap:0 6px}
+.tags,p.docs{font-size:7.5pt;margin:1px 0}
+dl.ev{display:none}
+article.f.s-unknown header,article.f.s-unknown header h5{display:inline}article.f.s-unknown>p{display:inline;margin-left:4px}
+article.f.s-unknown .tags{display:none}
+ol.sources{font-size:7.5pt}p.sub{margin:6px 0 2px}ul.grants{font-size:8.5pt}
+footer{font-size:7.5pt;padding:4px 0 0}
 }
+"""
+
+
+COPY_SCRIPT = """
+document.addEventListener("click", function (event) {
+  var button = event.target.closest ? event.target.closest("button.copy") : null;
+  if (!button) { return; }
+  var text = button.parentNode.querySelector("code").textContent;
+  function done(ok) { button.textContent = ok ? "Copied" : "Select and copy"; }
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+  } else {
+    var range = document.createRange();
+    range.selectNodeContents(button.parentNode.querySelector("code"));
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+    done(ok);
+  }
+});
 """
 
 
@@ -110,15 +174,32 @@ def e(value: object) -> str:
     return escape(clean(value), quote=True)
 
 
+def address(value: object) -> str:
+    """An address as one unbreakable word (class addr): wrapping it mid-word makes it unreadable."""
+    return f'<span class="addr">{e(value)}</span>'
+
+
 def chip(kind: str, label: str) -> str:
     return f'<span class="chip s-{kind}">{MARK[kind]} {e(label)}</span>'
 
 
-def render(report: Report) -> str:
+@dataclass(frozen=True)
+class Extra:
+    """What an audit adds to one target's section: notices (an exception that expired) and a link to the
+    customer's own report, shown instead of the evidence (brief)."""
+
+    notices: tuple[str, ...] = ()
+    link: str | None = None
+    brief: bool = False
+
+
+def render(report: Report, extras: Sequence[Extra] | None = None, top: str = "") -> str:
+    """The report page; `extras` one per target, `top` HTML placed after the summary (the audit's matrix)."""
     labels = Labels.load()
+    extras = list(extras or [Extra() for _ in report.targets])
     day = one_line(report.generated_at)[:10]
     only = report.targets[0].name if len(report.targets) == 1 else ""
-    title = " · ".join(p for p in ("SMTP readiness report", only, day) if p)
+    title = " · ".join(p for p in (only, "SMTP readiness report", day) if p)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -131,10 +212,12 @@ def render(report: Report) -> str:
         _header(report),
         '<main class="wrap">',
         _summary(report),
+        top,
     ]
     if len(report.targets) > 1:
-        parts.append(_overview(report))
-    parts += [_target(i, t, labels) for i, t in enumerate(report.targets, 1)]
+        parts.append(_overview(report, extras))
+    parts += [_target(i, t, labels, x, len(report.targets) == 1) for i, (t, x) in enumerate(zip(report.targets, extras,
+                                                                                               strict=True), 1)]
     if not report.targets:
         parts.append('<section class="card"><p>No targets were evaluated.</p></section>')
     parts += [
@@ -142,19 +225,26 @@ def render(report: Report) -> str:
         '<footer class="wrap">Produced by preflight, a read-only check: it reads tenant settings and changes '
         "nothing. Verdicts hold for the settings as read at the time above. “Unknown” means a setting "
         "could not be read; grant what the finding names and run it again.</footer>",
+        f"<script>{COPY_SCRIPT}</script>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
 
 
 def _header(report: Report) -> str:
-    meta = [("Generated", when(report.generated_at)), ("Tool", f"preflight {report.tool_version}"),
-            ("Targets", str(len(report.targets)))]
+    meta = [("Generated", when(report.generated_at)), ("Tool", f"preflight {report.tool_version}")]
+    if len(report.targets) == 1:
+        t = report.targets[0]
+        heading, kicker = t.name, "SMTP readiness report"
+        meta = [("Provider", PROVIDER.get(t.provider, t.provider)), ("Tenant", t.tenant), *meta]
+    else:
+        heading, kicker = "SMTP readiness report", "preflight"
+        meta.append(("Targets", str(len(report.targets))))
     items = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in meta)
     return (
-        '<header class="top"><div class="wrap"><p class="kicker">preflight</p><h1>SMTP readiness report</h1>'
-        '<p class="lede">Whether a third-party service will be able to send mail through each mailbox over SMTP, '
-        "per sign-in method, what blocks it and how to fix it.</p>"
+        f'<header class="top"><div class="wrap"><p class="kicker">{e(kicker)}</p><h1>{e(heading)}</h1>'
+        '<p class="lede">Whether a third-party service can send mail through each mailbox over SMTP, per sign-in '
+        "method, what blocks it and the changes that fix it.</p>"
         f'<dl class="meta">{items}</dl></div></header>'
     )
 
@@ -179,41 +269,53 @@ def _summary(report: Report) -> str:
     )
 
 
-def _overview(report: Report) -> str:
+def _overview(report: Report, extras: Sequence[Extra]) -> str:
     rows = []
-    for i, t in enumerate(report.targets, 1):
+    for i, (t, x) in enumerate(zip(report.targets, extras, strict=True), 1):
         counts = verdict_counts([t])
         if t.errors:
             cells = f'<td colspan="4">{chip("unknown", "Not evaluated")}</td>'
         else:
             cells = "".join(f"<td>{counts[v.value]}</td>" for v in VERDICT_ORDER)
+        own = f' · <a href="{e(x.link)}">own report</a>' if x.link else ""
         rows.append(
-            f'<tr><th scope="row"><a href="#target-{i}">{e(t.name)}</a></th>'
+            f'<tr><th scope="row"><a href="#target-{i}">{e(t.name)}</a>{own}</th>'
             f"<td>{e(PROVIDER.get(t.provider, t.provider))}</td><td>{e(t.tenant)}</td>{cells}</tr>"
         )
     head = "".join(f"<th>{VERDICT[v.value]}</th>" for v in VERDICT_ORDER)
     return (
-        '<section class="card"><h2>Targets</h2><table><thead><tr><th>Target</th><th>Provider</th>'
-        f"<th>Tenant</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+        '<section class="card"><h2>Targets</h2><div class="scroll"><table><thead><tr><th>Target</th>'
+        f"<th>Provider</th><th>Tenant</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 
-def _target(index: int, t: TargetResult, labels: Labels) -> str:
-    parts = [
-        f'<section class="card target" id="target-{index}">',
-        f"<h2>{e(t.name)}</h2>",
-        f'<p class="tmeta">{e(PROVIDER.get(t.provider, t.provider))} · {e(t.tenant)}</p>',
-    ]
+def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bool) -> str:
+    parts = [f'<section class="card target" id="target-{index}">']
+    if not alone:
+        link = f' · <a href="{e(extra.link)}">the customer’s own report</a>' if extra.link else ""
+        parts += [f"<h2>{e(t.name)}</h2>",
+                  f'<p class="tmeta">{e(PROVIDER.get(t.provider, t.provider))} · {e(t.tenant)}{link}</p>']
     parts += [f'<div class="alert" role="alert"><strong>Not evaluated:</strong> {e(err)}</div>' for err in t.errors]
+    parts += [f'<p class="notice">{e(n)}</p>' for n in extra.notices]
+    plan = build(t, labels.catalogue)
     if t.mailboxes:
         parts.append(_matrix(t, labels))
-    groups = grouped(t)
-    if groups:
-        parts.append("<h3>Findings to act on</h3>")
-    for subject, findings in groups:
-        parts.append(f"<h4>{e(subject) if subject else 'Tenant-wide'}</h4>")
-        parts += [_finding(entry, t.provider, labels) for entry in findings]
-    parts.append(_rest(t))
+    if not t.errors:
+        parts.append(_plan(plan, t))
+    if extra.brief:
+        if extra.link:
+            parts.append(f'<p class="more">Evidence for every finding: <a href="{e(extra.link)}">'
+                         f"{e(extra.link)}</a></p>")
+    else:
+        notes = Footnotes()
+        groups = grouped(t)
+        if groups:
+            parts.append("<h3>Evidence</h3>")
+        for subject, findings in groups:
+            parts.append(f"<h4>{address(subject) if subject else 'Tenant-wide'}</h4>")
+            parts += [_finding(entry, t.provider, labels, plan, notes) for entry in findings]
+        parts.append(notes.render())
+        parts.append(_rest(t))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -221,12 +323,12 @@ def _target(index: int, t: TargetResult, labels: Labels) -> str:
 def _matrix(t: TargetResult, labels: Labels) -> str:
     cols = methods(t)
     by_key: dict[tuple[str, str], MailboxVerdict] = {(mv.address, mv.method.value): mv for mv in t.mailboxes}
-    head = "".join(f"<th>{e(METHOD.get(m.value, m.value))}</th>" for m in cols)
+    head = "".join(f'<th scope="col">{e(METHOD.get(m.value, m.value))}</th>' for m in cols)
     rows = []
-    for address in subjects(t):
+    for mailbox in subjects(t):
         cells = []
         for m in cols:
-            mv = by_key.get((address, m.value))
+            mv = by_key.get((mailbox, m.value))
             if mv is None:
                 cells.append('<td><span class="why">not evaluated</span></td>')
                 continue
@@ -238,36 +340,151 @@ def _matrix(t: TargetResult, labels: Labels) -> str:
                 note = labels.note(t, mv)
                 why = f'<span class="why">{e(note)}</span>' if note else ""
             cells.append(f"<td>{chip(mv.verdict.value, VERDICT[mv.verdict.value])}{why}</td>")
-        rows.append(f'<tr><th scope="row">{e(address)}</th>{"".join(cells)}</tr>')
+        rows.append(f'<tr><th scope="row">{address(mailbox)}</th>{"".join(cells)}</tr>')
     return (
         "<h3>Verdict per mailbox and sign-in method</h3>"
-        f"<table class=\"matrix\"><thead><tr><th>Mailbox</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f'<div class="scroll"><table class="verdicts"><thead><tr><th scope="col">Mailbox</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
-def _finding(entry: Entry, provider: str, labels: Labels) -> str:
+def fix_html(segs: Sequence[Segment]) -> str:
+    """Prose as paragraphs, each command a block of its own with a copy button; lines wrap only between
+    words, so a command is never hyphenated (New-ServicePrincipal stays whole)."""
+    out = []
+    for seg in segs:
+        if seg.command:
+            lines = "\n".join(" ".join(f'<span class="w">{e(w)}</span>' for w in line.split(" "))
+                              for line in seg.text.split("\n"))
+            out.append(f'<div class="cmd"><pre><code>{lines}</code></pre>'
+                       '<button type="button" class="copy" aria-label="Copy the command">Copy</button></div>')
+        else:
+            out.append(f"<p>{e(seg.text)}</p>")
+    return "".join(out)
+
+
+def _pairs(pairs: Sequence[Pair]) -> str:
+    by_box: dict[str, list[str]] = {}
+    for mailbox, method in pairs:
+        by_box.setdefault(mailbox, []).append(method.value)
+    return ", ".join(f'{address(a)} ({e(", ".join(m))})' for a, m in by_box.items())
+
+
+def _plan(plan: Plan, t: TargetResult) -> str:
+    parts = ["<h3>Action plan</h3>"]
+    if not plan.steps:
+        parts.append("<p>Nothing to change: no check failed or warned.</p>")
+    items = []
+    for step in plan.steps:
+        if isinstance(step, OAuthMove):
+            items.append(_oauth_step(step, plan))
+            continue
+        kind = "fail" if step.status is Status.FAIL else "warn"
+        where = "Tenant-wide" if not step.subjects else ", ".join(
+            address(s) for s in step.subjects)
+        impact = []
+        if step.ready:
+            impact.append(f"<b>Makes ready:</b> {_pairs(step.ready)}")
+        rest = [p for p in step.unblocks if p not in step.ready]
+        if rest:
+            verb = "Also needed for" if step.status is Status.FAIL else "Removes the risk for"
+            impact.append(f"<b>{verb}:</b> {_pairs(rest)}")
+        label = "Blocks" if step.status is Status.FAIL else "At risk"
+        items.append(
+            f'<li class="step s-{kind}"><div class="head">{chip(kind, label)} <b>{e(step.title)}</b>'
+            f'<span class="where">{where}</span></div>'
+            + "".join(f'<p class="impact">{i}</p>' for i in impact)
+            + f'<div class="fix">{fix_html(step.fix)}</div></li>'
+        )
+    if items:
+        parts.append(f'<ol class="plan">{"".join(items)}</ol>')
+    if plan.grants or plan.undecided:
+        grants = "".join(f"<li>Grant {e(g.text)} ({g.checks} check{'s' if g.checks > 1 else ''} could not read "
+                         "what they need)</li>" for g in plan.grants)
+        if plan.undecided:
+            grants += (f"<li>{plan.undecided} check{'s' if plan.undecided > 1 else ''} could not decide from what "
+                       "was read: see the evidence</li>")
+        parts.append(f'<p class="sub">For a complete verdict, before the next run:</p><ul class="grants">{grants}</ul>')
+    return "".join(parts)
+
+
+def _oauth_step(step: OAuthMove, plan: Plan) -> str:
+    resolves = "".join(
+        f"<li><b>{e(c.title)}</b> — {', '.join(address(s) for s in c.subjects) or 'tenant-wide'}"
+        f'<details class="alt"><summary>To keep Basic instead</summary><div class="fix">{fix_html(c.fix)}</div>'
+        "</details></li>" for c in step.resolves)
+    impact = []
+    if step.ready:
+        impact.append(f"<b>Ready over OAuth today:</b> {_pairs(step.ready)}")
+    if step.others:
+        impact.append("<b>Over OAuth still needs another step:</b> " + ", ".join(
+            f"{address(mv.address)} ({e(mv.method.value)}: {e(VERDICT[mv.verdict.value])})"
+            for mv in step.others))
+    return (
+        f'<li class="step s-pass"><div class="head">{chip("pass", "Recommended")} <b>{e(step.title)}</b></div>'
+        f'<p class="impact">Resolves at once every Basic-only cause below, for '
+        f"{', '.join(address(a) for a in step.mailboxes)}:</p>"
+        f'<ul class="resolves">{resolves}</ul>'
+        + "".join(f'<p class="impact">{i}</p>' for i in impact)
+        + f'<div class="fix">{fix_html(step.fix)}</div></li>'
+    )
+
+
+class Footnotes:
+    """Sources as numbered links at the end of a target's evidence, not as notes inside it."""
+
+    def __init__(self) -> None:
+        self.urls: dict[str, int] = {}
+
+    def ref(self, url: str) -> str:
+        n = self.urls.setdefault(url, len(self.urls) + 1)
+        return f'<a class="fn" href="#src-{id(self)}-{n}">[{n}]</a>'
+
+    def render(self) -> str:
+        if not self.urls:
+            return ""
+        items = "".join(f'<li id="src-{id(self)}-{n}"><a href="{e(u)}">{e(_short(u))}</a></li>'
+                        for u, n in self.urls.items())
+        return f'<p class="sub">Sources</p><ol class="sources">{items}</ol>'
+
+
+SOURCE_KEYS = ("source", "sources", "docs", "reference")
+URL = re.compile(r"https://[^\s\"'<>)]+")
+
+
+def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Footnotes) -> str:
     f = entry.finding
     label = status_label(f)
+    # Problem first: where a finding fails or warns, its heading is the cause, not the healthy state checked.
+    problem = f.status in (Status.FAIL, Status.WARN) and f.cause is not None
+    heading = labels.cause(f.cause, None) if problem and f.cause else f.title
     tags = [e(f"{f.severity.value} severity"), e(method_label(entry)), f"<code>{e(f.check)}</code>"]
-    if f.cause:
-        tags.append(f"cause: {e(labels.cause(f.cause))}")
     parts = [
-        f'<article class="f s-{label}"><header>{chip(label, STATUS[label])}<h5>{e(f.title)}</h5>'
+        f'<article class="f s-{label}"><header>{chip(label, STATUS[label])}<h5>{e(heading)}</h5>'
         f'<span class="tags">{" · ".join(tags)}</span></header>',
         f"<p>{e(f.message)}</p>",
     ]
     if f.accepted:
         parts.append(f'<p class="note"><strong>Accepted exception:</strong> {e(f.accepted)}</p>')
-    pairs = evidence_pairs(f.evidence)
+    shown = {k: v for k, v in f.evidence.items() if k.lower() not in SOURCE_KEYS}
+    pairs = evidence_pairs(shown)
     if pairs:
         parts.append('<dl class="ev">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in pairs) + "</dl>")
-    fix = fix_text(f)
-    if fix:
-        parts.append(f'<div class="fix"><b>{fix_label(f)}</b>{e(fix)}</div>')
+    sources = [u.rstrip(".,;") for k, v in f.evidence.items() if k.lower() in SOURCE_KEYS
+               for u in URL.findall(str(v))]
     docs = labels.docs(f.cause, provider) if f.status is not Status.UNKNOWN else []
-    if docs:
-        links = " · ".join(f'<a href="{e(u)}">{e(_short(u))}</a>' for u in docs)
-        parts.append(f'<p class="docs">Learn more: {links}</p>')
+    refs = " ".join(notes.ref(u) for u in dict.fromkeys([*sources, *docs]))
+    step = plan.step_of(f)
+    if step is not None:
+        tags.append(f"fix: step {step} of the action plan")
+    if refs:
+        tags.append(f"sources {refs}")
+    parts[0] = (f'<article class="f s-{label}"><header>{chip(label, STATUS[label])}<h5>{e(heading)}</h5>'
+                f'<span class="tags">{" · ".join(tags)}</span></header>')
+    if step is None:
+        fix = compact_fix(f)
+        if fix:
+            parts.append(f'<div class="fix"><b>{fix_label(f)}</b>{fix_html(segments(fix))}</div>')
     parts.append("</article>")
     return "\n".join(parts)
 
@@ -287,10 +504,11 @@ def _rest(t: TargetResult) -> str:
         f = entry.finding
         rows.append(
             f"<tr><td>{chip(f.status.value, STATUS[f.status.value])}</td><td>{e(f.title)}</td>"
-            f"<td>{e(f.subject or 'tenant-wide')}</td><td>{e(method_label(entry))}</td><td>{e(f.message)}</td></tr>"
+            f"<td>{address(f.subject) if f.subject else 'tenant-wide'}</td><td>{e(method_label(entry))}</td>"
+            f"<td>{e(f.message)}</td></tr>"
         )
     return (
         f'<details class="rest" open><summary>Checks passed or not applicable ({len(rest)})</summary>'
-        "<table><thead><tr><th>Status</th><th>Check</th><th>Mailbox</th><th>Method</th><th>Detail</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></details>"
+        '<div class="scroll"><table><thead><tr><th>Status</th><th>Check</th><th>Mailbox</th><th>Method</th><th>Detail</th></tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div></details>"
     )

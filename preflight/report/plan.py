@@ -1,0 +1,186 @@
+"""The action plan: the changes a customer makes, not the findings preflight made.
+
+One change is a cause at its scope: every failing (or at-risk) finding of one cause whose fix differs only in
+the mailbox it names. Each change lists the mailbox × method verdicts it unblocks and those it alone turns
+ready; changes are ordered by that. Where several causes block only Basic sign-in, moving the service to
+OAuth resolves them all at once: that move is one entry, and the Basic-only changes become its alternative.
+Renderers only arrange this; nothing here re-derives a verdict.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from preflight.causes import Catalogue
+from preflight.model import Finding, MailboxVerdict, Method, Severity, Status, TargetResult, Verdict
+from preflight.report.common import SEVERITY_RANK, relevant
+from preflight.report.fixtext import Segment, segments
+
+Pair = tuple[str, Method]  # a mailbox and a sign-in method: one verdict
+
+
+@dataclass(frozen=True)
+class Change:
+    cause: str  # the cause id, or the check id of a finding without one
+    title: str  # the problem, as the catalogue names it
+    status: Status  # FAIL (blocks) or WARN (at risk)
+    severity: Severity
+    subjects: tuple[str, ...]  # the mailboxes it names; empty: tenant-wide
+    unblocks: tuple[Pair, ...]  # the verdicts it blocks or puts at risk
+    ready: tuple[Pair, ...]  # the verdicts this change alone turns ready
+    fix: tuple[Segment, ...]
+    findings: tuple[Finding, ...]
+    basic_only: bool = False
+
+
+@dataclass(frozen=True)
+class OAuthMove:
+    title: str
+    resolves: tuple[Change, ...]  # the Basic-only changes it makes unnecessary
+    mailboxes: tuple[str, ...]
+    ready: tuple[Pair, ...]  # OAuth verdicts of those mailboxes that are ready now
+    fix: tuple[Segment, ...]
+    others: tuple[MailboxVerdict, ...] = ()  # their OAuth verdicts that are not ready yet
+
+
+Step = Change | OAuthMove
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What preflight could not read, and what to grant so the next run can."""
+
+    text: str
+    checks: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    grants: tuple[Grant, ...] = ()
+    undecided: int = 0  # unknown findings with nothing to grant (see their evidence)
+    numbers: dict[int, int] = field(default_factory=dict)  # id(finding) -> its step's number
+
+    def step_of(self, f: Finding) -> int | None:
+        return self.numbers.get(id(f))
+
+
+@cache
+def _oauth_text() -> dict[str, object]:
+    text = resources.files("preflight.report").joinpath("data/plan.toml").read_text(encoding="utf-8")
+    data: dict[str, object] = tomllib.loads(text)["oauth"]
+    return data
+
+
+def joined(items: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
+def expand(text: str, subjects: Sequence[str]) -> tuple[Segment, ...]:
+    """A fix written for one mailbox ({subject}) made for several: the prose names them all, a command line
+    that names the mailbox is repeated for each."""
+    out = []
+    for seg in segments(text):
+        if not subjects:
+            out.append(seg)
+        elif seg.command:
+            lines = [line.replace("{subject}", s) for line in seg.text.split("\n")
+                     for s in (subjects if "{subject}" in line else subjects[:1])]
+            out.append(Segment(True, "\n".join(dict.fromkeys(lines))))
+        else:
+            out.append(Segment(False, seg.text.replace("{subject}", joined(list(subjects)))))
+    return tuple(out)
+
+
+def _template(f: Finding) -> str:
+    text = f.remediation or f.message
+    return text.replace(f.subject, "{subject}") if f.subject else text
+
+
+def _pairs(target: TargetResult, findings: Sequence[Finding]) -> list[MailboxVerdict]:
+    chosen = {id(f) for f in findings}
+    return [mv for mv in target.mailboxes if any(id(f) in chosen for f in relevant(target, mv))]
+
+
+def _open(f: Finding) -> bool:
+    return f.status in (Status.FAIL, Status.WARN, Status.UNKNOWN) and not f.accepted
+
+
+def build(target: TargetResult, catalogue: Catalogue) -> Plan:
+    groups: dict[tuple[str, Status, str], list[Finding]] = {}
+    for f in target.findings:
+        if f.status in (Status.FAIL, Status.WARN) and not f.accepted:
+            groups.setdefault((f.cause or f.check, f.status, _template(f)), []).append(f)
+    oauth_methods = {mv.method for mv in target.mailboxes} - {Method.BASIC}
+    changes = []
+    for (cause, status, template), found in groups.items():
+        subjects = tuple(dict.fromkeys(f.subject for f in found if f.subject))
+        touched = _pairs(target, found)
+        mine = {id(f) for f in found}
+        ready = [(mv.address, mv.method) for mv in touched
+                 if not any(_open(f) and id(f) not in mine for f in relevant(target, mv))]
+        title = catalogue.get(cause).title if cause in catalogue else found[0].title
+        changes.append(Change(
+            cause, title, status, min((f.severity for f in found), key=SEVERITY_RANK.__getitem__),
+            () if any(f.subject is None for f in found) else subjects,
+            tuple((mv.address, mv.method) for mv in touched), tuple(ready),
+            expand(template, () if any(f.subject is None for f in found) else subjects), tuple(found),
+            basic_only=status is Status.FAIL and bool(oauth_methods) and bool(touched)
+            and all(mv.method is Method.BASIC for mv in touched),
+        ))
+    steps: list[Step] = list(changes)
+    basic_only = [c for c in changes if c.basic_only]
+    if len({c.cause for c in basic_only}) >= 2:
+        steps = [c for c in changes if not c.basic_only]
+        steps.append(_oauth_move(target, basic_only))
+    steps.sort(key=_rank)
+    numbers = {}
+    for n, step in enumerate(steps, 1):
+        for change in step.resolves if isinstance(step, OAuthMove) else (step,):
+            numbers.update({id(f): n for f in change.findings})
+    grants: dict[str, int] = {}
+    undecided = 0
+    for f in target.findings:
+        if f.status is Status.UNKNOWN and not f.accepted:
+            grant = f.evidence.get("grant")
+            if isinstance(grant, str) and grant:
+                grants[grant] = grants.get(grant, 0) + 1
+            else:
+                undecided += 1
+    return Plan(tuple(steps), tuple(Grant(g, n) for g, n in grants.items()), undecided, numbers)
+
+
+def _oauth_move(target: TargetResult, basic_only: Sequence[Change]) -> OAuthMove:
+    every = [mv.address for mv in target.mailboxes if mv.method is Method.BASIC]
+    boxes = tuple(dict.fromkeys(a for c in basic_only for a in (c.subjects or every)))
+    ready = tuple((mv.address, mv.method) for mv in target.mailboxes
+                  if mv.address in boxes and mv.method is not Method.BASIC and mv.verdict is Verdict.READY)
+    texts = _oauth_text()
+    fixes = texts["fix"]
+    assert isinstance(fixes, dict)
+    text = str(fixes.get(target.provider) or fixes["generic"])
+    others = tuple(mv for mv in target.mailboxes
+                   if mv.address in boxes and mv.method is not Method.BASIC and mv.verdict is not Verdict.READY)
+    return OAuthMove(str(texts["title"]), tuple(basic_only), boxes, ready, expand(text, boxes), others)
+
+
+def _rank(step: Step) -> tuple[int, int, int, int, str]:
+    if isinstance(step, OAuthMove):
+        # It lets every mailbox it names send (over OAuth); it resolves as many verdicts as its changes block.
+        return (0, -len({a for a, _ in step.ready}), -len({p for c in step.resolves for p in c.unblocks}), 0,
+                step.title)
+    return (step.status is Status.WARN, -len(step.ready), -len(step.unblocks), SEVERITY_RANK[step.severity],
+            step.title)
+
+
+def pairs_label(pairs: Sequence[Pair], all_methods: bool = False) -> str:
+    """ "a@x (basic, oauth-app), b@x (basic)": the mailboxes, each with its methods."""
+    by_box: dict[str, list[str]] = {}
+    for address, method in pairs:
+        by_box.setdefault(address, []).append(method.value)
+    return ", ".join(f"{a} ({', '.join(m)})" if not all_methods else a for a, m in by_box.items())
