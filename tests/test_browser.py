@@ -36,7 +36,9 @@ window.addEventListener("load", function () {
     var lines = new Set();
     var range = document.createRange();
     range.selectNodeContents(el);
-    Array.prototype.forEach.call(range.getClientRects(), function (r) { if (r.width > 0) { lines.add(Math.round(r.top)); } });
+    Array.prototype.forEach.call(range.getClientRects(), function (r) {
+      if (r.width > 0) { lines.add(Math.round(r.top)); }
+    });
     if (lines.size > 1) { broken.push(el.textContent); }
   });
   var cut = [];

@@ -29,7 +29,7 @@ from preflight.report.common import (
     when,
 )
 from preflight.report.fixtext import Segment, segments
-from preflight.report.plan import OAuthMove, Pair, Plan, build
+from preflight.report.plan import Change, OAuthMove, Pair, Plan, build
 
 PROVIDER = {"microsoft": "Microsoft 365", "google": "Google Workspace"}
 METHOD = {"basic": "Basic (password)", "oauth-delegated": "OAuth, delegated", "oauth-app": "OAuth, app-only"}
@@ -127,22 +127,25 @@ p.counts{margin:2px 0 0;font-size:8.5pt}
 section.card{border:0;padding:0;margin:0 0 8px}
 section.target+section.target,section.card+section.target{break-before:page}
 h2{font-size:14pt}h3{margin:10px 0 4px;font-size:9.5pt}h4{font-size:9.5pt;margin:8px 0 2px}
-th,td{padding:2px 6px}thead th{font-size:7.5pt}td .why,td ol.why{display:block;font-size:7.5pt;margin:0;padding:0;line-height:1.25;white-space:nowrap;
-overflow:hidden;text-overflow:ellipsis;max-width:62mm}ol.why li{display:inline}ol.why li+li::before{content:" · "}
+th,td{padding:2px 6px}thead th{font-size:7.5pt}
+td .why,td ol.why{display:block;font-size:7.5pt;margin:0;padding:0;line-height:1.25;white-space:nowrap;overflow:hidden;
+text-overflow:ellipsis;max-width:62mm}ol.why li{display:inline}ol.why li+li::before{content:" · "}
 header.top .kicker{display:none}h4{margin:5px 0 1px}.chip{font-size:7.5pt;line-height:14px}
 .chip,.tile,article.f,.alert,.cmd{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 tr,.tile,.cmd{break-inside:avoid}h2,h3,h4{break-after:avoid}
 button.copy,details.rest,details.alt{display:none}
-.cmd{background:#fff;border:1px solid var(--line);margin:3px 0}.cmd pre{color:var(--ink);padding:2px 6px;font-size:7.5pt}
+.cmd{background:#fff;border:1px solid var(--line);margin:3px 0}
+.cmd pre{color:var(--ink);padding:2px 6px;font-size:7.5pt}
 .scroll{overflow:visible}table.verdicts{min-width:0}
 ol.plan>li{margin:0 0 5px}.fix p,p.impact{margin:1px 0;font-size:8pt}ol.plan .where{font-size:8pt}
 article.f{padding:1px 8px;margin:2px 0;border-left-width:3px}article.f p{margin:0;font-size:8pt}
 article.f h5{font-size:9pt}article.f header{gap:0 6px}
 .tags,p.docs{font-size:7.5pt;margin:1px 0}
 dl.ev{display:none}
-article.f.s-unknown header,article.f.s-unknown header h5{display:inline}article.f.s-unknown>p{display:inline;margin-left:4px}
+article.f.s-unknown header,article.f.s-unknown header h5{display:inline}
+article.f.s-unknown>p{display:inline;margin-left:4px}
 article.f.s-unknown .tags{display:none}
-ol.sources{font-size:7.5pt}p.sub{margin:6px 0 2px}ul.grants{font-size:8.5pt}
+ol.sources{font-size:7pt;line-height:1.2}p.sub{margin:6px 0 2px}ul.grants,ul.resolves{font-size:8pt;margin:1px 0}
 footer{font-size:7.5pt;padding:4px 0 0}
 }
 """
@@ -280,7 +283,7 @@ def _overview(report: Report, extras: Sequence[Extra]) -> str:
         own = f' · <a href="{e(x.link)}">own report</a>' if x.link else ""
         rows.append(
             f'<tr><th scope="row"><a href="#target-{i}">{e(t.name)}</a>{own}</th>'
-            f"<td>{e(PROVIDER.get(t.provider, t.provider))}</td><td>{e(t.tenant)}</td>{cells}</tr>"
+            f"<td>{e(PROVIDER.get(t.provider, t.provider))}</td><td>{address(t.tenant)}</td>{cells}</tr>"
         )
     head = "".join(f"<th>{VERDICT[v.value]}</th>" for v in VERDICT_ORDER)
     return (
@@ -409,8 +412,12 @@ def _plan(plan: Plan, t: TargetResult) -> str:
 
 
 def _oauth_step(step: OAuthMove, plan: Plan) -> str:
+    def where(c: Change) -> str:  # said once in the step when every cause has the same mailboxes
+        return "" if set(c.subjects) == set(step.mailboxes) else \
+            f" — {', '.join(address(s) for s in c.subjects) or 'tenant-wide'}"
+
     resolves = "".join(
-        f"<li><b>{e(c.title)}</b> — {', '.join(address(s) for s in c.subjects) or 'tenant-wide'}"
+        f"<li><b>{e(c.title)}</b>{where(c)}"
         f'<details class="alt"><summary>To keep Basic instead</summary><div class="fix">{fix_html(c.fix)}</div>'
         "</details></li>" for c in step.resolves)
     impact = []
@@ -509,6 +516,7 @@ def _rest(t: TargetResult) -> str:
         )
     return (
         f'<details class="rest" open><summary>Checks passed or not applicable ({len(rest)})</summary>'
-        '<div class="scroll"><table><thead><tr><th>Status</th><th>Check</th><th>Mailbox</th><th>Method</th><th>Detail</th></tr>'
+        '<div class="scroll"><table><thead><tr><th>Status</th><th>Check</th><th>Mailbox</th><th>Method</th>'
+        "<th>Detail</th></tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table></div></details>"
     )
