@@ -279,6 +279,14 @@ def test_checks_are_listed_in_sign_in_order_with_unique_ids_and_catalogue_causes
     assert order["ms.mailbox-exists"] == min(orders) and order["ms.send-as"] == max(orders)
 
 
+def test_exchange_permission_advice_names_roles_as_roles_and_the_read_only_role_group() -> None:
+    exchange = {k: v for k, v in provider.permissions().items() if "Exchange.ManageAsApp" in v}
+    assert len(exchange) >= 8
+    for name, text in exchange.items():
+        assert "role group View-Only Organization Management" in text, name
+        assert "role group View-Only Recipients" not in text and "role group View-Only Configuration" not in text
+
+
 def test_evaluation_is_repeatable_from_the_report_json() -> None:
     result = run("several-layers")
     again = TargetResult.from_dict(json.loads(json.dumps(result.to_dict())))

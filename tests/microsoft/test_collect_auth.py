@@ -17,6 +17,7 @@ from cryptography.x509.oid import NameOID
 from msal_extensions import FilePersistence
 
 from preflight.errors import InputError, SignInError
+from preflight.probe.rules import load_rules
 from providers.microsoft import inputs, tokencache
 from providers.microsoft.auth import AuthMethod, MicrosoftSignIn, TokenError, claims, describe
 from providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, get_cloud, load_clouds
@@ -299,6 +300,12 @@ def test_clouds_are_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert clouds["dod"].graph_url == "https://dod-graph.microsoft.us/v1.0"
     assert clouds["usgovhigh"].exchange_resource == "https://outlook.office365.us"
     assert clouds["usgov"].authority("contoso.com") == "https://login.microsoftonline.com/contoso.com"
+    # 21Vianet: Exchange Online is partner.outlook.cn (CSS-Exchange Get-CloudServiceEndpoint.ps1), and the
+    # probe's token lint accepts that audience for the SMTP tokens --token-from gets there
+    assert clouds["china"].exchange_url == "https://partner.outlook.cn"
+    assert clouds["china"].exchange_scope == "https://partner.outlook.cn/.default"
+    audiences = load_rules().token["microsoft"]["audiences"]
+    assert all(c.exchange_resource in audiences for c in clouds.values())
     with pytest.raises(InputError, match="unknown cloud 'mars'"):
         get_cloud("mars")
     bad = tmp_path / "bad.toml"
