@@ -19,7 +19,7 @@ from urllib.parse import quote
 from preflight.http import ApiError
 from preflight.snapshot import SCHEMA, Options, error_of
 from providers.microsoft import beta
-from providers.microsoft.exchange import Exchange
+from providers.microsoft.exchange import Exchange, token_refused
 from providers.microsoft.graph import MAX_BATCH, Graph, Result, SubRequest
 from providers.microsoft.inputs import is_guid
 
@@ -129,10 +129,10 @@ class Collector:
             refusal = self.exchange_refusal
             if probe is not None:
                 org["organizationConfig"] = _record(probe)
-                err = error_of(org["organizationConfig"])
-                if err is not None and err.get("status") == 401:
+                if token_refused(org["organizationConfig"]):
                     # The token itself is refused (no Exchange.ManageAsApp, wrong audience): every cmdlet
-                    # would be refused alike, so record it everywhere instead of asking per mailbox.
+                    # would be refused alike, so record it everywhere instead of asking per mailbox. A 401
+                    # for this one cmdlet (an Exchange role without it) says nothing about the others.
                     refusal = org["organizationConfig"]
             org_jobs, box_jobs = self._submit_exchange(pool, target) if refusal is None else ({}, {})
 

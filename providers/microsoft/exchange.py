@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from preflight.http import ApiError, Http
 
 MAX_PAGES = 200
+WARNINGS = "@adminapi.warnings"
 
 
 def _next_link(body: Mapping[str, Any]) -> str | None:
@@ -27,8 +28,15 @@ def _next_link(body: Mapping[str, Any]) -> str | None:
     return str(link) if link else None
 
 
+def _facts() -> dict[str, Any]:
+    from providers.microsoft.auth import signin_data
+
+    return dict(signin_data()["exchange"])
+
+
 def cmdlet_error(exc: ApiError) -> ApiError:
-    """The cmdlet's own reason: error.details[].message is "<id>|<exception type>|<text>"."""
+    """The cmdlet's own reason: error.details[].message is "<id>|<exception type>|<text>". An object that
+    does not exist is a 404 whether Exchange said 404 or 500 (ManagementObjectNotFoundException)."""
     err = exc.body.get("error") if isinstance(exc.body, dict) else None
     details = err.get("details") if isinstance(err, dict) else None
     if isinstance(details, dict):
@@ -40,7 +48,8 @@ def cmdlet_error(exc: ApiError) -> ApiError:
         parts = text.split("|")
         if len(parts) >= 3:
             kind = parts[1].rsplit(".", 1)[-1]
-            return ApiError(exc.status, kind or exc.code, "|".join(parts[2:]).strip(), exc.body)
+            status = 404 if kind in _facts()["not_found"] else exc.status
+            return ApiError(status, kind or exc.code, "|".join(parts[2:]).strip(), exc.body)
         return ApiError(exc.status, exc.code, text.strip(), exc.body)
     if exc.status in (401, 403) and not exc.message:
         # A refused token comes back with an empty body: say what that means.
@@ -48,11 +57,20 @@ def cmdlet_error(exc: ApiError) -> ApiError:
     return exc
 
 
+def token_refused(error: Any) -> bool:
+    """A recorded error that refuses the token itself (every cmdlet would be refused alike), as opposed to
+    a 401 for one cmdlet the caller's Exchange role does not include."""
+    err = error.get("error") if isinstance(error, dict) else None
+    return isinstance(err, dict) and err.get("status") == 401 and \
+        _facts()["cmdlet_refused"] not in str(err.get("message") or "")
+
+
 class Exchange:
     def __init__(self, http: Http, base_url: str, tenant: str, anchor_mailbox: str) -> None:
         self.http = http
         self.url = f"{base_url.rstrip('/')}/adminapi/beta/{tenant}/InvokeCommand"
-        self.anchor = anchor_mailbox
+        self.anchor = anchor_mailbox  # the X-AnchorMailbox header value, e.g. "APP:SystemMailbox{...}@<tenant id>"
+        self.warnings: list[str] = []  # @adminapi.warnings of replies that carried no objects
         base = urlsplit(base_url)
         self._host, self._port = (base.hostname or "").lower(), base.port or 443
 
@@ -78,7 +96,7 @@ class Exchange:
             raise ValueError(f"preflight only reads: refusing to run {cmdlet}")
         body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": dict(parameters or {})}}
         headers = {
-            "X-AnchorMailbox": f"UPN:{self.anchor}",
+            "X-AnchorMailbox": self.anchor,
             "X-CmdletName": cmdlet,
             "Prefer": "odata.maxpagesize=1000",
         }
@@ -86,6 +104,10 @@ class Exchange:
         url, seen = self.url, set()
         for _ in range(MAX_PAGES):
             reply = self._post(url, body, {**headers, "client-request-id": str(uuid.uuid4())})
+            if isinstance(reply, dict) and reply.get("value") is None and isinstance(reply.get(WARNINGS), list):
+                # A cmdlet that wrote only warnings returns no objects (CIPP New-ExoRequest handles the same).
+                self.warnings.extend(str(w) for w in reply[WARNINGS])
+                reply = {**reply, "value": []}
             if not isinstance(reply, dict) or not isinstance(reply.get("value"), list):
                 raise ApiError(200, "MalformedResponse", f"{cmdlet}: reply has no 'value' list")
             items.extend(reply["value"])
@@ -100,9 +122,11 @@ class Exchange:
 
     def invoke_one(self, cmdlet: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """A single-object cmdlet (Get-TransportConfig, Get-OrganizationConfig): its object."""
+        warned = len(self.warnings)
         items = self.invoke(cmdlet, parameters)
         if not items:
-            raise ApiError(200, "EmptyResult", f"{cmdlet} returned no object")
+            said = "; ".join(self.warnings[warned:])
+            raise ApiError(200, "EmptyResult", f"{cmdlet} returned no object" + (f" (warning: {said})" if said else ""))
         return items[0]
 
     def _post(self, url: str, body: Any, headers: Mapping[str, str]) -> Any:

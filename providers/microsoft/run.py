@@ -36,11 +36,14 @@ def _auth(signin: MicrosoftSignIn, api: Api) -> Callable[[], dict[str, str]]:
     return headers
 
 
-def anchor_mailbox(signin: MicrosoftSignIn, tenant: str) -> str:
-    """Exchange routes a delegated call by the admin's own mailbox, an app-only call by a system mailbox."""
+def anchor_mailbox(signin: MicrosoftSignIn, tenant: str) -> str | None:
+    """The X-AnchorMailbox header (data/signin.toml): the admin's own mailbox for a delegated call, the
+    tenant's system mailbox at the tenant id for an app-only one; None when that id is not known."""
+    form = signin_data()["exchange"]
     if signin.settings.auth.delegated and signin.username:
-        return signin.username
-    return str(signin_data()["exchange"]["app_anchor_mailbox"]).replace("{tenant}", tenant)
+        return str(form["user_anchor"]).replace("{user}", signin.username)
+    tenant_id = signin.tenant_id or (tenant if inputs.is_guid(tenant) else None)
+    return str(form["app_anchor"]).replace("{tenant_id}", tenant_id) if tenant_id else None
 
 
 def clients(
@@ -60,9 +63,13 @@ def clients(
         signin.token("exchange")
     except TokenError as exc:
         return graph, None, exc.to_error()
+    anchor = anchor_mailbox(signin, tenant)
+    if anchor is None:  # a wrong routing hint can fail every call: do not guess one
+        return graph, None, ApiError(None, "NoTenantId", "the token names no tenant id (tid) to route Exchange "
+                                     "calls by; pass --tenant as the tenant id").to_error()
     http = Http(auth=_auth(signin, "exchange"), **common)
     route = signin.tenant_id or tenant
-    return graph, Exchange(http, cloud.exchange_url, route, anchor_mailbox(signin, tenant)), None
+    return graph, Exchange(http, cloud.exchange_url, route, anchor), None
 
 
 def collect(

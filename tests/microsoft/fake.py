@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives import hashes
 GRAPH_AUDIENCE = "https://graph.fake.test"
 EXCHANGE_AUDIENCE = "https://outlook.fake.test"
 EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+SYSTEM_MAILBOX = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"
 CLOUD = "fake"
 
 _GRAPH_OBJECTS = {
@@ -112,6 +113,14 @@ class FakeTenant:
     apps: dict[str, App] = field(default_factory=dict)
     device_user: str = "admin@contoso.onmicrosoft.com"  # who "approves" a device code
     device_code_blocked: bool = False  # a Conditional Access policy blocks device code flow for that user
+    initial_domain: str = "contoso.onmicrosoft.com"  # where the system mailbox lives under its UPN
+    # Exchange cmdlets the caller's role does not include: each answers 401 "User is not allowed to call ..."
+    # (MicrosoftDocs/office-docs-powershell#7970) while the others work.
+    refused_cmdlets: frozenset[str] = frozenset()
+    # Cmdlets that write only warnings: the reply carries @adminapi.warnings and "value": null.
+    warnings_only: dict[str, str] = field(default_factory=dict)
+    # Cmdlets whose missing object Exchange reports as HTTP 500 (not 404) ManagementObjectNotFoundException.
+    not_found_as_500: bool = False
 
     @property
     def org(self) -> dict[str, Any]:
@@ -728,21 +737,48 @@ class FakeMicrosoft:
         tenant = self._tenant(key)
         if tenant is None or tenant is not token_tenant:
             return Reply(401, b"", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        if not any(k.lower() == "x-anchormailbox" for k in headers):
+        anchor = next((v for k, v in headers.items() if k.lower() == "x-anchormailbox"), None)
+        if anchor is None:
             return exchange_error(400, "ArgumentException", "X-AnchorMailbox header is required.")
+        if not self._anchor_routes(tenant, anchor, claims):
+            # A routing hint to no mailbox of this tenant fails every call (the exact text is the fake's).
+            return exchange_error(500, "ADObjectNotFoundException",
+                                  f"The anchor mailbox '{anchor}' could not be found in this organization.")
+        if cmdlet in tenant.refused_cmdlets:
+            message = f"User is not allowed to call {cmdlet}"
+            return Reply(401, {"error": {"code": "Unauthorized", "message": message, "innererror": {
+                "message": message, "type": "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"}}})
+        context = f"{self.url}/adminapi/beta/{tenant.id}/$metadata#Collection(Exchange.GenericHashTable)"
+        if cmdlet in tenant.warnings_only:
+            return Reply(200, {"@odata.context": context, "adminapi.warnings@odata.type": "#Collection(String)",
+                               "@adminapi.warnings": [tenant.warnings_only[cmdlet]], "value": None})
         result = self._cmdlet(tenant, cmdlet, params)
         if isinstance(result, Reply):
             return result
         skip = int((query.get("$skiptoken") or ["0"])[0])
         page = result[skip: skip + self.exchange_page_size]
         reply: dict[str, Any] = {
-            "@odata.context": f"{self.url}/adminapi/beta/{tenant.id}/$metadata#Collection(Exchange.GenericHashTable)",
+            "@odata.context": context,
             "adminapi.warnings@odata.type": "#Collection(String)", "@adminapi.warnings": [], "value": page,
         }
         if skip + self.exchange_page_size < len(result):
             reply["@odata.nextLink"] = (f"{self.url}/adminapi/beta/{key}/InvokeCommand"
                                         f"?$skiptoken={skip + self.exchange_page_size}")
         return Reply(200, reply)
+
+    @staticmethod
+    def _anchor_routes(tenant: FakeTenant, anchor: str, claims: dict[str, Any]) -> bool:
+        """The forms peers send: APP: the system mailbox at the tenant id (CIPP-API New-ExoRequest), UPN: the
+        system mailbox at the initial onmicrosoft.com domain (older CIPP), or UPN: the signed-in user."""
+        kind, _, address = anchor.partition(":")
+        local, _, domain = address.partition("@")
+        if kind == "APP":
+            return local == SYSTEM_MAILBOX and domain.lower() == tenant.id.lower()
+        if kind == "UPN":
+            if local == SYSTEM_MAILBOX:
+                return domain.lower() == tenant.initial_domain.lower()
+            return bool(claims.get("upn")) and address.lower() == str(claims["upn"]).lower()
+        return False
 
     def _cmdlet(self, tenant: FakeTenant, cmdlet: str, params: dict[str, Any]) -> list[Any] | Reply:
         if cmdlet in _EXCHANGE_ORG:
@@ -765,7 +801,7 @@ class FakeMicrosoft:
         if cmdlet == "Get-RecipientPermission":
             value = self._from_permissions(tenant, identity, value)
         if value is None:
-            return exchange_error(404, "ManagementObjectNotFoundException",
+            return exchange_error(500 if tenant.not_found_as_500 else 404, "ManagementObjectNotFoundException",
                                   f"The operation couldn't be performed because object '{identity}' couldn't be "
                                   "found on 'AM0PR01A001DC01.EURPR01A001.PROD.OUTLOOK.COM'.")
         if _is_error(value):

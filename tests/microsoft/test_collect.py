@@ -17,13 +17,15 @@ import pytest
 from preflight.causes import load_catalogue
 from preflight.engine import evaluate
 from preflight.errors import SignInError
+from preflight.http import ApiError
 from preflight.model import Method, Status
 from preflight.providers import CollectRequest
 from preflight.snapshot import Options, error_of, parse
 from providers.microsoft import provider
 from providers.microsoft.clouds import Cloud
 from providers.microsoft.collect import Target
-from providers.microsoft.run import collect, unreachable
+from providers.microsoft.exchange import Exchange
+from providers.microsoft.run import clients, collect, unreachable
 from tests.microsoft.conftest import CLIENT_ID, SECRET, fixture_names, load_fixture, signed_in, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply, exchange_error, graph_error, throttle
 
@@ -37,8 +39,11 @@ OPTIONAL_ORG = {"workloadConditionalAccessWhatIf"}
 
 
 def run_collect(fake: FakeMicrosoft, cloud: Cloud, tmp_path: Path, snapshot: dict[str, Any], *,
-                sleeps: list[float] | None = None, **app: Any) -> dict[str, Any]:
+                sleeps: list[float] | None = None, tenant_kw: dict[str, Any] | None = None,
+                **app: Any) -> dict[str, Any]:
     tenant = fake.add_tenant(tenant_for(snapshot, **app))
+    for key, value in (tenant_kw or {}).items():
+        setattr(tenant, key, value)
     signin = signed_in(cloud, tenant.domains[0] if tenant.domains else tenant.id, tmp_path / "cache")
     options = parse(snapshot).options
     wants_settings = any("mailboxSettings" in box for box in snapshot["mailboxes"].values())
@@ -187,6 +192,69 @@ def test_a_refused_exchange_token_is_recorded_once_for_every_exchange_resource(
     for name in ("mailbox", "casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions"):
         assert (error_of(box[name]) or {}).get("status") == 401, name
     assert box["user"] == expected["mailboxes"]["jobs@contoso.com"]["user"]  # Graph still read
+
+
+def test_a_cmdlet_refused_by_exchange_rbac_is_that_cmdlet_s_error_only(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                       tmp_path: Path) -> None:
+    # 401 {"error": {"code": "Unauthorized", "message": "User is not allowed to call Get-Mailbox"}}
+    # (MicrosoftDocs/office-docs-powershell#7970) refuses one cmdlet, not the token
+    expected = load_fixture("oauth-app-ready")
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected,
+                      tenant_kw={"refused_cmdlets": frozenset({"Get-OrganizationConfig", "Get-Mailbox"})})
+    for name in ("organizationConfig",):
+        assert error_of(got["org"][name]) == {"status": 401, "code": "Unauthorized",
+                                              "message": "User is not allowed to call Get-OrganizationConfig"}
+    assert got["org"]["transportConfig"] == expected["org"]["transportConfig"]
+    box, want = got["mailboxes"]["jobs@contoso.com"], expected["mailboxes"]["jobs@contoso.com"]
+    assert (error_of(box["mailbox"]) or {}).get("message") == "User is not allowed to call Get-Mailbox"
+    for name in ("casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions"):
+        assert box[name] == want[name], name
+    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions())
+    smtp = next(f for f in result.findings if f.check == "ms.smtp-auth-enabled")
+    assert smtp.status is Status.PASS  # read from Get-CASMailbox / Get-TransportConfig, which were allowed
+
+
+def test_app_only_calls_anchor_on_the_system_mailbox_at_the_tenant_id(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                      tmp_path: Path) -> None:
+    expected = load_fixture("oauth-app-ready")
+    tenant = ms_fake.add_tenant(tenant_for(expected))
+    signin = signed_in(ms_cloud, "contoso.com", tmp_path / "cache")  # typed as a vanity domain
+    _graph, exchange, refusal = clients(signin)
+    assert refusal is None and exchange is not None
+    system = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"
+    assert exchange.anchor == f"APP:{system}@{tenant.id}"  # the form CIPP-API New-ExoRequest sends
+    assert exchange.invoke_one("Get-TransportConfig") == expected["org"]["transportConfig"]
+    # the fake routes only what Exchange can: the system mailbox at the vanity domain routes nowhere
+    for anchor, works in ((f"UPN:{system}@contoso.com", False), (f"APP:{system}@contoso.com", False),
+                          (f"UPN:{system}@contoso.onmicrosoft.com", True)):
+        other = Exchange(exchange.http, ms_cloud.exchange_url, tenant.id, anchor)
+        if works:
+            assert other.invoke_one("Get-TransportConfig") == expected["org"]["transportConfig"]
+        else:
+            with pytest.raises(ApiError) as info:
+                other.invoke_one("Get-TransportConfig")
+            assert info.value.status == 500 and "anchor mailbox" in info.value.message
+
+
+def test_warning_only_replies_and_not_found_as_500_are_read_for_what_they_are(
+        ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+    expected = load_fixture("accounts")
+    served = copy.deepcopy(expected)
+    for name in ("mailbox", "casMailbox"):  # the fake's own not-found answer, here a 500
+        del served["mailboxes"]["missing@contoso.com"][name]
+    warning = "The authentication policy couldn't be found."
+    got = run_collect(ms_fake, ms_cloud, tmp_path, served, tenant_kw={
+        "not_found_as_500": True,
+        "warnings_only": {"Get-AuthenticationPolicy": warning, "Get-TransportConfig": warning}})
+    assert got["org"]["authenticationPolicies"] == []  # no objects, not a malformed reply
+    transport = error_of(got["org"]["transportConfig"]) or {}
+    assert transport.get("code") == "EmptyResult" and warning in str(transport.get("message"))
+    missing = got["mailboxes"]["missing@contoso.com"]
+    assert (error_of(missing["mailbox"]) or {}).get("status") == 404
+    assert (error_of(missing["mailbox"]) or {}).get("code") == "ManagementObjectNotFoundException"
+    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions())
+    gone = next(f for f in result.findings if f.check == "ms.mailbox-exists" and f.subject == "missing@contoso.com")
+    assert gone.status is Status.FAIL
 
 
 def test_a_rejected_exchange_filter_falls_back_to_one_mailbox_at_a_time(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
