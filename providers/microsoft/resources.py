@@ -89,6 +89,16 @@ class CaDevices(Payload):
     deviceFilter: CaFilter | None = None
 
 
+# conditionalAccessTransferMethods, a flags enum ("deviceCodeFlow,authenticationTransfer"); unknownFutureValue
+# and members Graph adds later are not read as any flow (the check would not know what they narrow to).
+TransferMethods = Annotated[str, StringConstraints(
+    pattern=r"^(none|deviceCodeFlow|authenticationTransfer)(, ?(none|deviceCodeFlow|authenticationTransfer))*$")]
+
+
+class CaAuthenticationFlows(Payload):
+    transferMethods: TransferMethods
+
+
 class CaConditions(Payload):
     clientAppTypes: list[ClientApp]
     applications: CaApplications
@@ -101,6 +111,7 @@ class CaConditions(Payload):
     userRiskLevels: list[RiskLevel] = Field(default_factory=list)
     servicePrincipalRiskLevels: list[RiskLevel] = Field(default_factory=list)
     insiderRiskLevels: InsiderRisk | None = None  # a flags enum: "minor,moderate"
+    authenticationFlows: CaAuthenticationFlows | None = None  # narrows the policy to these sign-in flows
 
     @model_validator(mode="after")
     def _users_or_apps(self) -> CaConditions:

@@ -78,6 +78,9 @@ def shared(ctx: Context) -> Outcome:
     (field, value), = evidence.items()
     if kind == "user":
         return passed(f"{ctx.subject} is a user mailbox ({field}: {value}).", evidence)
+    if kind is None:
+        return unknown(f"{ctx.subject} is a {value} ({field}), a mailbox type preflight does not know what to "
+                       "make of.", evidence)
     if kind == "other":
         return unknown(f"{ctx.subject} is a {value} ({field}), not a mailbox anyone signs in to or sends SMTP as; "
                        "preflight does not evaluate it.", evidence)
@@ -148,7 +151,7 @@ def sign_in_enabled(ctx: Context) -> Outcome:
         if ctx.method is Method.OAUTH_APP:
             raise  # app-only sending from a blocked account is fine only for a shared mailbox: need the type
         kind, evidence_kind = "user", {}
-    if kind == "other" and ctx.method is Method.OAUTH_APP:
+    if kind in ("other", None) and ctx.method is Method.OAUTH_APP:
         return unknown(f"Sign-in is blocked for {ctx.subject} (accountEnabled: false), which is not a user, shared or "
                        "resource mailbox: preflight does not evaluate app-only sending from it.",
                        {**evidence, **evidence_kind})
@@ -174,7 +177,7 @@ def licence(ctx: Context) -> Outcome:
     kind_evidence: dict[str, Any] = {}
     try:
         kind, kind_evidence = mailbox_kind(ctx)
-        if kind == "other":
+        if kind in ("other", None):
             return unknown(f"{ctx.subject} is not a user, shared or resource mailbox ({kind_evidence}): preflight "
                            "does not evaluate its licence.", kind_evidence)
         if kind in NO_SIGN_IN and (ctx.method is Method.OAUTH_APP or not _account_enabled(ctx)):

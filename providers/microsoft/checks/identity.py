@@ -97,7 +97,7 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
             continue
         if not ca.client_in_scope(cond.get("clientAppTypes") or [], client_types):
             continue
-        narrowed_to = ca.transfer_methods(cond, flows["known"])
+        narrowed_to = ca.transfer_methods(cond)
         if narrowed_to and not narrowed_to & set(flows[ctx.method.value]):
             continue  # e.g. "block device code flow": not a flow this method signs in with
         if not ca.app_in_scope(cond.get("applications"), targets):
