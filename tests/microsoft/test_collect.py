@@ -209,7 +209,8 @@ def test_a_cmdlet_refused_by_exchange_rbac_is_that_cmdlet_s_error_only(ms_fake: 
     assert (error_of(box["mailbox"]) or {}).get("message") == "User is not allowed to call Get-Mailbox"
     for name in ("casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions"):
         assert box[name] == want[name], name
-    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions())
+    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions(),
+                      resources=provider.resources())
     smtp = next(f for f in result.findings if f.check == "ms.smtp-auth-enabled")
     assert smtp.status is Status.PASS  # read from Get-CASMailbox / Get-TransportConfig, which were allowed
 
@@ -252,7 +253,8 @@ def test_warning_only_replies_and_not_found_as_500_are_read_for_what_they_are(
     missing = got["mailboxes"]["missing@contoso.com"]
     assert (error_of(missing["mailbox"]) or {}).get("status") == 404
     assert (error_of(missing["mailbox"]) or {}).get("code") == "ManagementObjectNotFoundException"
-    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions())
+    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions(),
+                      resources=provider.resources())
     gone = next(f for f in result.findings if f.check == "ms.mailbox-exists" and f.subject == "missing@contoso.com")
     assert gone.status is Status.FAIL
 
