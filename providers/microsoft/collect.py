@@ -155,7 +155,7 @@ class Collector:
     ) -> None:
         names = ["organizationConfig", "transportConfig", "authenticationPolicies"]
         if target.options.app_id:
-            names.append("exchangeServicePrincipals")
+            names += ["exchangeServicePrincipals", "applicationRoleAssignments"]
         org.update({name: refusal for name in names})
         for addr, box in boxes.items():
             box.update({name: refusal for name in EXCHANGE_MAILBOX_RESOURCES})
@@ -306,6 +306,10 @@ class Collector:
         }
         if target.options.app_id:
             org["exchangeServicePrincipals"] = pool.submit(ex.invoke, "Get-ServicePrincipal")
+            # RBAC for Applications: an 'Application SMTP.SendAsApp' role assignment authorises app-only SMTP
+            # without the Entra permission or a mailbox permission (checks/apprbac.py).
+            org["applicationRoleAssignments"] = pool.submit(ex.invoke, "Get-ManagementRoleAssignment",
+                                                            {"RoleAssigneeType": "ServicePrincipal"})
         addresses = list(target.mailboxes)
         chunks = [addresses[i : i + FILTER_CHUNK] for i in range(0, len(addresses), FILTER_CHUNK)]
         boxes: dict[str, Any] = {}

@@ -450,6 +450,23 @@ class ConditionalAccessWhatIf(RootModel[list[WhatIfItem]]):
     pass
 
 
+class ManagementRoleAssignment(Payload):
+    """Get-ManagementRoleAssignment -RoleAssigneeType ServicePrincipal (RBAC for Applications): the role, who
+    holds it (RoleAssignee / RoleAssigneeName, the Exchange service principal) and its resource scope."""
+
+    Role: str | ExchangeRef
+    RoleAssignee: str | None = None
+    RoleAssigneeName: str | None = None
+    RoleAssigneeType: str | None = None
+    CustomResourceScope: str | ExchangeRef | None = None  # null: the whole organisation
+    Enabled: ExchangeBool | None = None
+    Name: str | None = None
+
+
+class ManagementRoleAssignments(RootModel[list[ManagementRoleAssignment]]):
+    pass
+
+
 RESOURCES: dict[str, type[BaseModel]] = {
     "securityDefaults": SecurityDefaults,
     "conditionalAccessPolicies": ConditionalAccessPolicies,
@@ -473,6 +490,7 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "recipientPermissions": RecipientPermissions,
     "fromRecipientPermissions": RecipientPermissions,
     "exchangeServicePrincipals": ExchangeServicePrincipals,
+    "applicationRoleAssignments": ManagementRoleAssignments,
     "authenticationRequirements": AuthenticationRequirements,
     "conditionalAccessWhatIf": ConditionalAccessWhatIf,
     "workloadConditionalAccessWhatIf": ConditionalAccessWhatIf,

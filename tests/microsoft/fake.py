@@ -60,6 +60,7 @@ _EXCHANGE_ORG = {
     "Get-TransportConfig": ("transportConfig", True),
     "Get-AuthenticationPolicy": ("authenticationPolicies", False),
     "Get-ServicePrincipal": ("exchangeServicePrincipals", False),
+    "Get-ManagementRoleAssignment": ("applicationRoleAssignments", False),
 }
 _EXCHANGE_BOX = {
     "Get-Mailbox": "mailbox",

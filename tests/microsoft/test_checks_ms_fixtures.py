@@ -84,6 +84,8 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
     "whatif-alltrusted": {(J, B): ("at-risk", []), (J, D): ("ready", [])},
     "per-user-mfa-enforced": {(J, B): ("blocked", ["mfa-required"]), (J, A): ("ready", [])},
     "workload-location": {(J, A): ("ready", [])},
+    # no Entra SMTP.SendAsApp, no FullAccess: an organisation-wide RBAC for Applications assignment instead
+    "oauth-app-rbac": {(J, A): ("ready", [])},
     "several-layers": {(R, B): ("blocked", ["shared-mailbox", "ca-legacy-auth-block", "basic-auth-policy-block",
                                             "smtp-auth-disabled-tenant"])},
 }

@@ -35,7 +35,7 @@ NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 OPTIONAL = {"exchangeUser", "mailboxPermissions", "recipientPermissions", "fromRecipientPermissions", "mailboxSettings",
             "conditionalAccessWhatIf"}
 # Microsoft's What If answers (Graph beta): a fixture without them gets the fake's "no recorded answer" error.
-OPTIONAL_ORG = {"workloadConditionalAccessWhatIf"}
+OPTIONAL_ORG = {"workloadConditionalAccessWhatIf", "applicationRoleAssignments"}
 
 
 def run_collect(fake: FakeMicrosoft, cloud: Cloud, tmp_path: Path, snapshot: dict[str, Any], *,

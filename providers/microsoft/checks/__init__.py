@@ -2,7 +2,7 @@
 Conditional Access), Exchange Online (authentication policy, SMTP AUTH), OAuth permissions, then send-as."""
 
 from preflight.checks import Check
-from providers.microsoft.checks import account, exchange, identity, oauth, peruser, sendas, whatif, workload
+from providers.microsoft.checks import account, apprbac, exchange, identity, oauth, peruser, sendas, whatif, workload
 
 ALL_CHECKS: list[Check] = [
     account.mailbox_exists,
@@ -20,8 +20,8 @@ ALL_CHECKS: list[Check] = [
     exchange.smtp_auth,
     exchange.basic_retirement,
     oauth.delegated_consent,
-    oauth.app_role,
+    apprbac.with_rbac(oauth.app_role),
     oauth.exchange_service_principal,
-    oauth.mailbox_permission,
+    apprbac.with_rbac(oauth.mailbox_permission, entra_role=oauth.app_role),
     sendas.send_as,
 ]

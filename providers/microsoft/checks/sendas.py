@@ -1,4 +1,4 @@
-"""Send-as: when the From address is not the mailbox, the mailbox (or the app) needs SendAs on it."""
+"""Send-as: when the From address is not the mailbox, the mailbox signing in needs SendAs on it (app-only too)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,6 @@ def _names(ctx: Context) -> set[str]:
                   if mailbox.get(k)}
     except Unavailable:
         pass
-    if ctx.method is Method.OAUTH_APP and ctx.options.app_id:
-        names |= app_names(ctx, ctx.options.app_id)[0]
     return {n for n in names if n}
 
 
@@ -77,5 +75,16 @@ def send_as(ctx: Context) -> Outcome | None:
     if grants:
         return passed(f"{ctx.subject} has SendAs on {sender} (Get-RecipientPermission Trustee "
                       f"{grants[0].get('Trustee')}).", evidence)
+    if ctx.method is Method.OAUTH_APP and ctx.options.app_id:
+        app_grants = granted(permissions, "Trustee", "SendAs", app_names(ctx, ctx.options.app_id)[0])
+        if app_grants:
+            # App-only SMTP submits as the XOAUTH2 user= mailbox: notifuse/notifuse#250 saw SendAsDenied with SendAs
+            # granted to the app's service principal only, until the authenticated mailbox had it; Microsoft's
+            # note ("grant SendAs permissions to the sender") does not say whose right counts.
+            return unknown(f"Only the app (Trustee {app_grants[0].get('Trustee')}) has SendAs on {sender}, not "
+                           f"{ctx.subject}, the mailbox it signs in as: a reported case (notifuse/notifuse#250) got "
+                           "SendAsDenied until the authenticated mailbox had SendAs, and Microsoft does not document "
+                           f"that the app's right suffices. Grant SendAs on {sender} to {ctx.subject} to make it "
+                           "certain.", evidence)
     return failed(f"{ctx.subject} has no SendAs right on the From address {sender} (Get-RecipientPermission lists "
                   "no matching trustee): Exchange rejects the message with 5.7.60 SendAsDenied.", evidence)

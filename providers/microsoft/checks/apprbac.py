@@ -1,0 +1,92 @@
+"""Exchange RBAC for Applications: app-only SMTP authorised by an 'Application SMTP.SendAsApp' role assignment.
+
+Microsoft's "SMTP Onboarding to App RBAC Overview" (MicrosoftDocs/office-developer-exchange-docs,
+docs/legacy-protocols/smtp-app-rbac-onboarding.md, 2025-10-17): SMTP supports RBAC for Applications; the admin
+assigns the role 'Application SMTP.SendAsApp' to the app's Exchange service principal over a management scope
+(New-ManagementRoleAssignment -Role 'Application SMTP.SendAsApp' -App <app id> -CustomResourceScope <scope>);
+"RBAC does not require mailbox permissions"; the app should hold no Entra permission, as "including the
+SMTP.SendAsApp claim would trigger an unnecessary check for mailbox permissions". So without the Entra app role
+and without FullAccess, app-only SMTP can still work, for the mailboxes in the assignment's scope.
+
+Application access policies do not scope SMTP: the permissions they govern are Graph Mail.*, MailboxSettings.*,
+Calendars.*, Contacts.* and EWS full_access_as_app (microsoft-graph-docs-contrib
+concepts/auth-limit-mailbox-access.md), not SMTP.SendAsApp; preflight does not read them.
+
+The assignments come from Get-ManagementRoleAssignment -RoleAssigneeType ServicePrincipal (as peers' RBAC for
+Applications scripts list them). Whether a scoped assignment covers a mailbox takes
+Test-ServicePrincipalAuthorization, which preflight does not run (it runs Get- cmdlets only): unknown then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from preflight.checks import Check, Context, Outcome, passed, unknown
+from preflight.model import Status
+from preflight.snapshot import Unavailable
+from providers.microsoft.checks.principals import app_names
+from providers.microsoft.checks.values import as_bool, ref_name, same
+
+ROLE = "Application SMTP.SendAsApp"
+
+
+def smtp_grants(ctx: Context, app_id: str) -> list[Mapping[str, Any]] | None:
+    """The app's enabled 'Application SMTP.SendAsApp' assignments; None when they were not collected."""
+    try:
+        assignments = ctx.org("applicationRoleAssignments")
+    except Unavailable as exc:
+        if exc.reason == "not collected":
+            return None
+        raise
+    names = app_names(ctx, app_id)[0]
+    return [a for a in assignments if same(ref_name(a.get("Role")), ROLE)
+            and any(same(a.get(k), n) for k in ("RoleAssignee", "RoleAssigneeName") for n in names)
+            and as_bool(a.get("Enabled"), "Enabled") is not False]
+
+
+def _note(out: Outcome, text: str, **evidence: Any) -> Outcome:
+    return dataclasses.replace(out, message=f"{out.message} ({text})", evidence={**out.evidence, **evidence})
+
+
+def _scopes(grants: list[Mapping[str, Any]]) -> list[str | None]:
+    return [ref_name(g.get("CustomResourceScope")) for g in grants]
+
+
+def with_rbac(own: Check, *, entra_role: Check | None = None) -> Check:
+    """An app-only permission check that also accepts an RBAC for Applications grant. For the mailbox check pass
+    `entra_role`: when the app holds the Entra SMTP.SendAsApp role, Exchange checks mailbox permissions anyway."""
+
+    def run(ctx: Context) -> Outcome | None:
+        out = own.run(ctx)
+        app_id = ctx.options.app_id
+        if out is None or out.status is not Status.FAIL or not app_id:
+            return out
+        grants = smtp_grants(ctx, app_id)
+        if grants is None:
+            return _note(out, f"RBAC for Applications role assignments were not collected: an '{ROLE}' assignment "
+                              "would authorise the app without this")
+        evidence = {"applicationRoleAssignments[app]": [
+            {"Name": g.get("Name"), "Role": ref_name(g.get("Role")), "CustomResourceScope": s}
+            for g, s in zip(grants, _scopes(grants), strict=True)]}
+        if not grants:
+            return _note(out, f"no '{ROLE}' RBAC for Applications assignment names the app either", **evidence)
+        if entra_role is None:
+            return passed(f"App {app_id} holds '{ROLE}' through Exchange RBAC for Applications (role assignment "
+                          f"{grants[0].get('Name')}): app-only SMTP needs no Entra SMTP.SendAsApp permission then "
+                          "(Microsoft's SMTP App RBAC onboarding).", evidence)
+        role = entra_role.run(ctx)
+        if role is not None and role.status is Status.PASS:
+            return _note(out, f"the app also holds '{ROLE}' through RBAC for Applications, but with the Entra "
+                              "SMTP.SendAsApp permission in its token Exchange checks mailbox permissions anyway "
+                              "(Microsoft's SMTP App RBAC onboarding)", **evidence)
+        if None in _scopes(grants):
+            return passed(f"App {app_id} holds '{ROLE}' through Exchange RBAC for Applications for the whole "
+                          f"organisation, which covers {ctx.subject} without a mailbox permission.", evidence)
+        return unknown(f"App {app_id} holds '{ROLE}' through Exchange RBAC for Applications scoped to "
+                       f"{', '.join(str(s) for s in _scopes(grants))}; whether {ctx.subject} is in scope needs "
+                       f"Test-ServicePrincipalAuthorization -Identity {app_id} -Resource {ctx.subject}, which "
+                       "preflight does not run.", evidence)
+
+    return dataclasses.replace(own, func=run, reads=(*own.reads, "applicationRoleAssignments"))
