@@ -318,9 +318,9 @@ def test_to_dict_shape(catalogue: Catalogue) -> None:
 
 def test_huge_input_is_truncated_and_fast(catalogue: Catalogue) -> None:
     text = "535-5.7.8 Username and Password not accepted. " + "x" * (2 * 1024 * 1024)
-    start = time.perf_counter()
+    start = time.process_time()
     result = explain(text, catalogue)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert result.matches[0].cause == "wrong-credentials"
     assert len(result.input) == MAX_TEXT
     assert any("first" in note for note in result.notes)
@@ -343,10 +343,10 @@ def test_huge_input_is_truncated_and_fast(catalogue: Catalogue) -> None:
 )
 def test_no_pattern_backtracks_catastrophically(catalogue: Catalogue, unit: str) -> None:
     text = (unit * (MAX_TEXT // len(unit) + 1))[:MAX_TEXT]
-    start = time.perf_counter()
+    start = time.process_time()
     explain(text, catalogue)
     parse_reply(text)
-    assert time.perf_counter() - start < 3.0, unit
+    assert time.process_time() - start < 3.0, unit
 
 
 # --- issue 18: texts that were missed or misnamed --------------------------------------------------
