@@ -148,16 +148,21 @@ class GoogleApi:
     # --- Cloud Identity Policy API -------------------------------------------------------------------
 
     def policies(self) -> list[Any]:
-        return follow_pages(
-            self.http("policies"), f"{self.config.endpoints.policy}/policies",
-            params={"filter": self.config.policy_filter, "pageSize": self.config.policy_page_size},
-            items_key="policies", next_params=_next_page,
-        )
+        """Every policy of the applications the checks read: one listing per documented `filter` (api.toml)."""
+        out: list[Any] = []
+        for cel in self.config.policy_filters:
+            out.extend(follow_pages(
+                self.http("policies"), f"{self.config.endpoints.policy}/policies",
+                params={"filter": cel, "pageSize": self.config.policy_page_size},
+                items_key="policies", next_params=_next_page,
+            ))
+        return out
 
     def policies_probe(self) -> list[Any]:
         """One page of one policy: proves the Policy API answers this admin, without reading everything."""
         body = self.http("policies").get(
-            f"{self.config.endpoints.policy}/policies", params={"filter": self.config.policy_filter, "pageSize": 1}
+            f"{self.config.endpoints.policy}/policies",
+            params={"filter": self.config.policy_filters[0], "pageSize": 1},
         )
         return _items(body, "policies")
 

@@ -53,7 +53,7 @@ class Endpoints:
 @dataclass(frozen=True)
 class ApiSettings:
     endpoints: Endpoints
-    policy_filter: str
+    policy_filters: tuple[str, ...]
     policy_page_size: int
     policy_page_interval: float
     policy_max_retries: int
@@ -122,7 +122,7 @@ def api() -> ApiSettings:
             directory=ep["directory"], policy=ep["policy"], gmail=ep["gmail"], licensing=ep["licensing"],
             token=ep["token"], retired_token_uris=tuple(ep["retired_token_uris"]),
         ),
-        policy_filter=pol["filter"],
+        policy_filters=tuple(pol["filters"]),
         policy_page_size=int(pol["page_size"]),
         policy_page_interval=float(pol["page_interval"]),
         policy_max_retries=int(pol["max_retries"]),

@@ -864,36 +864,92 @@ class FakeGoogle:
         return Reply(400, {"error": "invalid_token", "error_description": "Token expired or revoked"})
 
 
-def cel_type_filter(text: str | None) -> Callable[[str], bool] | None:
-    """The `setting.type.matches('<re>')` clauses of a Policy API filter, ORed; None when it does not parse.
+# The clause forms the cloudidentity v1 discovery document gives for policies.list `filter` ("Filter by
+# application", "Filter by setting type", "Filter by customer"), combined with && and || (and parentheses).
+# Anything else, e.g. a regex alternation inside one matches(), is refused as Google may refuse it.
+_MATCHES = re.compile(r"setting\.type\.matches\('((?:[^'\\]|\\.)*)'\)")
+_CUSTOMER = re.compile(r'customer\s*==\s*"customers/([A-Za-z0-9_]+)"')
+_DOCUMENTED = (re.compile(r"\^settings/[a-z_]+\\\.\.\*\$"), re.compile(r"\^\.\*\\\.[a-z_]+\$"))
 
-    CEL single-quoted strings take `\\\\` for a backslash; a lone backslash before `.` is an invalid escape there,
-    so a filter written with `\\.` instead of `\\\\.` is refused, as the API would.
-    """
+
+def _cel_string(raw: str) -> str | None:
+    """A CEL single-quoted string's value: `\\\\` is a backslash; a lone backslash before `.` is invalid."""
+    out, i = [], 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == "\\":
+            nxt = raw[i + 1] if i + 1 < len(raw) else ""
+            if nxt not in ("\\", "'", '"'):
+                return None
+            out.append(nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def cel_type_filter(text: str | None) -> Callable[[str], bool] | None:
+    """A Policy API filter as a predicate on setting.type; None when it is not made of documented clauses."""
     if text is None:
         return lambda _t: True
-    found = re.findall(r"setting\.type\.matches\('((?:[^'\\]|\\.)*)'\)", text)
-    if not found:
-        return None
-    patterns = []
-    for raw in found:
-        out, i = [], 0
-        while i < len(raw):
-            ch = raw[i]
-            if ch == "\\":
-                nxt = raw[i + 1] if i + 1 < len(raw) else ""
-                if nxt not in ("\\", "'", '"'):
-                    return None
-                out.append(nxt)
-                i += 2
-                continue
-            out.append(ch)
-            i += 1
-        try:
-            patterns.append(re.compile("".join(out)))
-        except re.error:
+    tokens: list[Any] = []
+    rest = text.strip()
+    while rest:
+        if m := _MATCHES.match(rest):
+            pattern = _cel_string(m.group(1))
+            if pattern is None or not any(d.fullmatch(pattern) for d in _DOCUMENTED):
+                return None
+            rx = re.compile(pattern)
+            tokens.append(lambda t, rx=rx: rx.search(t) is not None)
+        elif m := _CUSTOMER.match(rest):
+            tokens.append(lambda _t: True)  # the one customer this Workspace is
+        elif m := re.match(r"&&|\|\||\(|\)", rest):
+            tokens.append(m.group(0))
+        else:
             return None
-    return lambda t: any(p.search(t) for p in patterns)
+        rest = rest[m.end():].lstrip()
+    return _parse_or(tokens)
+
+
+def _parse_or(tokens: list[Any]) -> Callable[[str], bool] | None:
+    """or := and ('||' and)*; and := atom ('&&' atom)*; atom := clause | '(' or ')'. None: not well formed."""
+    pos = 0
+
+    def atom() -> Callable[[str], bool] | None:
+        nonlocal pos
+        if pos >= len(tokens):
+            return None
+        tok = tokens[pos]
+        pos += 1
+        if tok == "(":
+            inner = disjunction()
+            if inner is None or pos >= len(tokens) or tokens[pos] != ")":
+                return None
+            pos += 1
+            return inner
+        return tok if callable(tok) else None
+
+    def chain(sub: Callable[[], Callable[[str], bool] | None], op: str, join: Callable[..., bool]
+              ) -> Callable[[str], bool] | None:
+        nonlocal pos
+        parts = [sub()]
+        while pos < len(tokens) and tokens[pos] == op:
+            pos += 1
+            parts.append(sub())
+        if any(p is None for p in parts):
+            return None
+        found = [p for p in parts if p is not None]
+        return lambda t: join(p(t) for p in found)
+
+    def conjunction() -> Callable[[str], bool] | None:
+        return chain(atom, "&&", all)
+
+    def disjunction() -> Callable[[str], bool] | None:
+        return chain(conjunction, "||", any)
+
+    result = disjunction()
+    return result if pos == len(tokens) else None
 
 
 # --- a sample Workspace in documented shapes ---------------------------------------------------------

@@ -52,14 +52,21 @@ def test_collects_every_resource_verbatim(world: tuple[FakeGoogle, Workspace, Pa
     api = api_for(fake, key, sleeps, groups_page_size=2, policy_page_size=4, policy_page_interval=1.0)
     result = collect(api, target())
     expected = sample_snapshot()
-    assert result.snapshot["org"] == expected["org"]
+    org = dict(result.snapshot["org"])
+    by_name = sorted(org.pop("policies"), key=lambda p: p["name"])
+    assert by_name == sorted(expected["org"]["policies"], key=lambda p: p["name"])  # listed per application
+    assert org == {k: v for k, v in expected["org"].items() if k != "policies"}
     assert result.snapshot["mailboxes"] == expected["mailboxes"]
     assert result.snapshot["tenant"] == {"id": "C03az79cb", "domain": "acme.example"}
-    # policies: 11 items, pageSize 4 -> 3 pages; groups: 5 per member, maxResults 2 -> 3 pages each
+    # policies: one listing per documented application filter, each followed across pages of 4
     pages = fake.seen("/v1/policies")
-    assert len(pages) == 3 and all(p.param("pageSize") == "4" for p in pages)
-    assert [p.param("filter") for p in pages] == [settings.api().policy_filter] * 3
-    assert pages[1].param("pageToken") and pages[2].param("pageToken") != pages[1].param("pageToken")
+    assert all(p.param("pageSize") == "4" for p in pages)
+    filters = settings.api().policy_filters
+    assert [p.param("filter") for p in pages if not p.param("pageToken")] == list(filters)
+    per_filter = {f: [p for p in pages if p.param("filter") == f] for f in filters}
+    assert max(len(v) for v in per_filter.values()) >= 2  # at least one listing took several pages
+    assert all(len({p.param("pageToken") for p in v}) == len(v) for v in per_filter.values())
+    # groups: 5 per member, maxResults 2 -> 3 pages each
     group_pages = [s for s in fake.seen("/admin/directory/v1/groups") if s.param("userKey")]
     assert {s.param("maxResults") for s in group_pages} == {"2"}
     # Pages of the Policy API are spaced: the second and third page waited (recorded, not slept).
@@ -95,6 +102,20 @@ def test_group_lookup_only_after_user_404(world: tuple[FakeGoogle, Workspace, Pa
     looked_up = sorted(s.path.rsplit("/", 1)[1] for s in fake.seen("/admin/directory/v1/groups/"))
     assert looked_up == ["nobody@acme.example", "team@acme.example"]
     assert snap["mailboxes"]["nobody@acme.example"]["group"]["error"]["status"] == 404
+
+
+def test_only_documented_policy_filters_are_sent_and_the_fake_refuses_others(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    # The old single filter with a regex alternation is not a documented form: the fake refuses it, so a
+    # collector that sent it would lose every policy check.
+    alternation = "setting.type.matches('^settings/(security|api_controls|gmail)\\\\..*$')"
+    snap = collect(api_for(fake, key, [], policy_filters=(alternation,)), target()).snapshot
+    assert snap["org"]["policies"]["error"]["status"] == 400
+    snap = collect(api_for(fake, key, []), target()).snapshot
+    assert isinstance(snap["org"]["policies"], list) and snap["org"]["policies"]
+    assert {s.param("filter") for s in fake.seen("/v1/policies") if s.param("filter") != alternation} == set(
+        settings.api().policy_filters)
 
 
 def test_policy_api_forbidden_for_a_delegated_admin(world: tuple[FakeGoogle, Workspace, Path]) -> None:
