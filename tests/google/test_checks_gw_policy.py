@@ -137,7 +137,7 @@ def test_a_group_reached_through_a_nested_group_applies_and_an_unread_one_is_und
     assert reduce(policies, spec, member({SALES}, {OTHER_GROUP}, nested={GROUP: True})).get("serviceState") == (
         "ENABLED")
     with pytest.raises(Undetermined) as err:
-        reduce(policies, spec, member({SALES}, {OTHER_GROUP}, nested={}))
+        reduce(policies, spec, member({SALES}, {OTHER_GROUP}, nested={})).get("serviceState")
     assert err.value.needs == "groupMembership" and "nested group" in err.value.reason
 
 
@@ -148,7 +148,7 @@ def test_unread_groups_undetermine_only_when_a_group_policy_would_change_the_ans
         pol("gmail.service_status", {"serviceState": "ENABLED"}, 301, group=GROUP),
     ]
     with pytest.raises(Undetermined) as err:
-        reduce(deciding, spec, member({SALES}, groups=None))
+        reduce(deciding, spec, member({SALES}, groups=None)).get("serviceState")
     assert err.value.needs == "userGroups"
     same = [
         pol("gmail.service_status", {"serviceState": "ENABLED"}, 201, ou=SALES),
@@ -202,7 +202,7 @@ def test_licence_clauses_are_evaluated_when_licences_were_read_and_undetermined_
     )
     # Unread licences: a licence clause may or may not hold, and here it decides the value. No guess.
     with pytest.raises(Undetermined) as info:
-        reduce(policies, MAX, member(set(), licences=None))
+        reduce(policies, MAX, member(set(), licences=None)).get("a")
     assert info.value.needs == "licenses" and "--with-licenses" in info.value.reason
     # Google's SYSTEM policies come one per edition: when every edition says the same, licences don't matter.
     other = "/product/Google-Apps/sku/1010020020"
@@ -214,12 +214,22 @@ def test_licence_clauses_are_evaluated_when_licences_were_read_and_undetermined_
     assert reduce(per_edition, spec, member(set(), licences=None)).get("a") == "same"
 
 
-def test_org_unit_ids_match_the_directory_ids_without_their_id_prefix_and_the_root_by_elimination() -> None:
-    # orgunits.list type=all omits the root: any id that is none of the listed units is the root.
-    m = Membership(org_unit_ids=frozenset({SALES}), known_org_unit_ids=frozenset({SALES, ENG}))
+def test_an_org_unit_id_orgunits_list_did_not_return_is_undecided_never_the_root() -> None:
+    # A deleted org unit's lingering policy must not fall back to the root and apply to everyone.
+    m = Membership(org_unit_ids=frozenset({SALES, ROOT}), known_org_unit_ids=frozenset({SALES, ENG, ROOT}),
+                   root_org_unit_id=ROOT)
+    gone = "03ph8a2z9gone00"
     assert target(pol("test.max", {}, 1, ou=ROOT), m).applies is Applies.YES
     assert target(pol("test.max", {}, 1, ou=ENG), m).applies is Applies.NO
     assert target(pol("test.max", {}, 1, ou=SALES), m).applies is Applies.YES
+    lingering = target(pol("test.max", {}, 1, ou=gone), m)
+    assert lingering.applies is Applies.MAYBE and gone in lingering.why
+    policies = [pol("test.max", {"a": "root"}, 101), pol("test.max", {"a": "deleted unit"}, 201, ou=gone)]
+    with pytest.raises(Undetermined) as err:
+        reduce(policies, MAX, m).get("a")
+    assert "not among the org units" in err.value.reason
+    # ... and when it says what applies anyway, the answer stands.
+    assert reduce([*policies[:1], pol("test.max", {"a": "root"}, 201, ou=gone)], MAX, m).get("a") == "root"
 
 
 def test_helper_fields_decide_when_there_is_no_query() -> None:
@@ -235,10 +245,10 @@ def test_a_query_preflight_cannot_evaluate_matters_only_when_it_could_win() -> N
     odd_query = "entity.org_units.exists(org_unit, org_unit.org_unit_id == orgUnitId('x')) || entity.is_admin"
     high = [pol("test.max", {"a": "root"}, 101), pol("test.max", {"a": "odd"}, 301, query=odd_query)]
     with pytest.raises(Undetermined) as err:
-        reduce(high, MAX, EMEA_USER, ("a",))
+        reduce(high, MAX, EMEA_USER).get("a")
     assert "||" in err.value.reason and err.value.needs is None
     low = [pol("test.max", {"a": "root"}, 101), pol("test.max", {"a": "odd"}, 50, query=odd_query)]
-    assert reduce(low, MAX, EMEA_USER, ("a",)).get("a") == "root"
+    assert reduce(low, MAX, EMEA_USER).get("a") == "root"
 
 
 def test_policies_of_other_setting_types_are_ignored_and_malformed_ones_are_shape_errors() -> None:
@@ -302,3 +312,49 @@ def test_reduction_depends_on_sort_order_only_not_on_list_order_or_numbering(
     others = [p for p, (ou, _, _) in zip(policies, specs, strict=True) if ou == ENG]
     for p in others:
         assert all(src.policy != p["name"] for src in reduce(policies, spec, user).sources.values())
+
+
+def test_candidates_that_differ_in_raw_value_but_mean_the_same_decide_without_licences() -> None:
+    """Real SYSTEM and root ADMIN policies carry licence clauses (ScubaGoggles' policyapi_reducer1.json): without
+    --with-licenses they may or may not apply, yet every candidate means the same, so the answer stands."""
+    nobody = member(set(), licences=None)
+    access = facts().setting("api_controls.unconfigured_third_party_apps")
+    uber = [pol("api_controls.unconfigured_third_party_apps", {"accessLevel": "UNSPECIFIED_UBER_BLOCK"},
+                101.00104, licence=True, kind="SYSTEM")]
+    eff = reduce(uber, access, nobody)
+    with pytest.raises(Undetermined):
+        eff.get("accessLevel")  # raw values differ: UNSPECIFIED_UBER_BLOCK vs absent
+    assert eff.settle("accessLevel", facts().enum("accessLevel").meaning) == "allow"
+    blocking = [*uber, pol("api_controls.unconfigured_third_party_apps", {"accessLevel": "BLOCK_ALL_SCOPES"},
+                           201.00049, licence=True)]
+    with pytest.raises(Undetermined) as err:
+        reduce(blocking, access, nobody).settle("accessLevel", facts().enum("accessLevel").meaning)
+    assert err.value.needs == "licenses" and "BLOCK_ALL_SCOPES" in err.value.reason
+
+    app = facts().setting("security.advanced_protection_program")
+    off = [pol("security.advanced_protection_program", {"enableAdvancedProtectionSelfEnrollment": False},
+               101.00049, licence=True, kind="SYSTEM")]
+    assert reduce(off, app, nobody).settle("enableAdvancedProtectionSelfEnrollment", lambda v: v is True) is False
+    on = [*off, pol("security.advanced_protection_program", {"enableAdvancedProtectionSelfEnrollment": True},
+                    201.00049, licence=True)]
+    with pytest.raises(Undetermined):
+        reduce(on, app, nobody).settle("enableAdvancedProtectionSelfEnrollment", lambda v: v is True)
+
+
+def test_maxmap_entries_are_settled_per_key() -> None:
+    nobody = member(set(), licences=None)
+    spec = facts().setting("api_controls.google_services")
+    drive = [pol("api_controls.google_services", {"services": [{"scopesGroup": "DRIVE_ALL", "isEnabled": False}]},
+                 201, licence=True)]
+    eff = reduce(drive, spec, nobody)
+    assert eff.entry("services", "GMAIL_ALL", lambda e: e) is None  # a Drive restriction says nothing of Gmail
+    gmail = [pol("api_controls.google_services", {"services": [{"scopesGroup": "GMAIL_ALL", "isEnabled": False}]},
+                 201, licence=True)]
+    with pytest.raises(Undetermined):
+        reduce(gmail, spec, nobody).entry("services", "GMAIL_ALL", lambda e: e)
+
+
+def test_sort_order_is_printed_exactly_as_the_api_gave_it() -> None:
+    for sort, shown in ((201.00162, "201.00162"), (202.00001, "202.00001"), (202, "202"), (101.0, "101.0")):
+        eff = reduce([pol("test.max", {"a": "x"}, sort)], MAX, EMEA_USER)
+        assert f"(sortOrder {shown})" in eff.origin("a")

@@ -195,10 +195,13 @@ def test_uncollected_licences_leave_licence_targeted_policies_undecided_naming_t
     helpdesk = one(result, "google.gmail-service", "helpdesk@tailspin.example")
     assert helpdesk.status is Status.UNKNOWN and "--with-licenses" in helpdesk.message
     agent = one(result, "google.gmail-service", "agent@tailspin.example")
-    assert agent.status is Status.UNKNOWN and "not collected (--with-licenses)" in agent.message
+    assert agent.status is Status.UNKNOWN and "--with-licenses" in agent.message
     blocked = run(variant("third_party_blocked", change))
     f = one(blocked, "google.api-controls", "sales@tailspin.example", "oauth-delegated")
     assert f.status is Status.UNKNOWN and "--with-licenses" in f.message
+    # Where every candidate policy means the same as the default (SYSTEM ALL, allowEnrollment true, no Advanced
+    # Protection self-enrolment), the licences do not matter: the checks decide.
+    assert one(result, "google.app-passwords", "helpdesk@tailspin.example").status is Status.PASS
     assert {m.verdict.value for m in result.mailboxes} == {"incomplete"}
 
 
@@ -337,7 +340,9 @@ def test_merge_keeps_a_lesser_policys_access_level_when_a_greater_one_sets_only_
 @pytest.mark.parametrize(("entry", "status"), [
     ({"scopesGroup": "GMAIL_HIGH_RISK", "isEnabled": False}, Status.UNKNOWN),  # unless the app is Trusted
     ({"scopesGroup": "GMAIL_ALL"}, Status.UNKNOWN),
-    ({"scopesGroup": "GMAIL_ALL", "isEnabled": True}, Status.UNKNOWN),  # undocumented meaning
+    # Unrestricted: Prowler reads only isEnabled false as restricted, ScubaGoggles' restricted entries all carry
+    # false, and Google's supported-settings page calls the field the Restricted/Unrestricted switch.
+    ({"scopesGroup": "GMAIL_ALL", "isEnabled": True}, Status.PASS),
     ({"scopesGroup": "DRIVE_ALL", "isEnabled": False}, Status.PASS),
 ])
 def test_restricted_google_services(entry: dict[str, Any], status: Status) -> None:

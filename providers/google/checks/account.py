@@ -112,9 +112,9 @@ def gmail_service(ctx: Context, user: User) -> Outcome:
         )
     if licence_reason:
         return failed(f"{who} cannot use Gmail: {licence_reason}.", evidence)
-    eff = effective(ctx, user, "gmail.service_status", "serviceState")
+    eff = effective(ctx, user, "gmail.service_status")
     evidence.update(eff.evidence("serviceState"))
-    state = facts().enum("serviceState").meaning(eff.get("serviceState"))
+    state = eff.settle("serviceState", facts().enum("serviceState").meaning)
     src = eff.source("serviceState")
     if state == "disabled" and src is not None and src.policy is None and setup is True:
         # Google's "no policy means not subscribed" contradicts a mailbox that exists: do not guess.
@@ -130,5 +130,6 @@ def gmail_service(ctx: Context, user: User) -> Outcome:
     if state == "enabled":
         return passed(f"Gmail is on for {who}: serviceState ENABLED {eff.origin('serviceState')}.", evidence)
     return unknown(
-        f"gmail.service_status has an unrecognised serviceState {eff.get('serviceState')!r} for {who}.", evidence
+        f"gmail.service_status has an unrecognised serviceState {eff.value.get('serviceState')!r} for {who}.",
+        evidence,
     )

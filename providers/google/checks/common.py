@@ -158,16 +158,13 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
     return m, missing
 
 
-def effective(ctx: Context, user: User, setting: str, *fields: str) -> Effective:
-    """The user's effective value of a Policy API setting (`policies` unreadable -> Unavailable -> unknown)."""
+def effective(ctx: Context, user: User, setting: str) -> Effective:
+    """The user's effective value of a Policy API setting (`policies` unreadable -> Unavailable -> unknown).
+
+    Reading a field that a policy of undecided applicability would change raises Undetermined, or, when a
+    resource that was not read would decide it, that resource's Unavailable (which names what to grant)."""
     policies = ctx.org("policies")
     if not isinstance(policies, list):
         raise TypeError("policies is not a list")
     m, missing = membership(ctx, user)
-    try:
-        return reduce(policies, facts().setting(setting), m, fields)
-    except Undetermined as exc:
-        # When the answer hinges on a resource that could not be read, say what to grant for it.
-        if exc.needs in missing:
-            raise missing[exc.needs] from None
-        raise
+    return reduce(policies, facts().setting(setting), m, missing)

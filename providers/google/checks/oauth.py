@@ -43,26 +43,41 @@ def _granted(ctx: Context, app_id: str | None) -> tuple[bool, str, dict[str, Any
         "tokens": f"no token of {app_id} with {MAIL_SCOPE}"}
 
 
+def _gmail_entry(entry: Any) -> str:
+    """What one api_controls.google_services entry for a Gmail scopes group means (data: settings.toml)."""
+    if entry is None:
+        return "absent"
+    enabled = entry.get("isEnabled") if isinstance(entry, dict) else None
+    if enabled is False:
+        return "restricted"
+    if enabled is True:
+        return "unrestricted"
+    return "unrecognised"
+
+
 def _gmail_restriction(ctx: Context, user: User) -> tuple[str | None, str | None, dict[str, Any]]:
     """(restricted-by, undecided-because, evidence) from api_controls.google_services."""
-    eff = effective(ctx, user, "api_controls.google_services", "services")
-    services = eff.get("services") or []
+    eff = effective(ctx, user, "api_controls.google_services")
+    services = eff.value.get("services") or []
     if not isinstance(services, list):
         raise TypeError("api_controls.google_services.services is not a list")
     groups = facts().gmail_scopes_groups
-    gmail = [s for s in services if str(s.get("scopesGroup", "")).upper() in groups]
+    gmail = [s for s in services if isinstance(s, dict) and s.get("scopesGroup") in groups]
     evidence: dict[str, Any] = {"api_controls.google_services.services (Gmail)": gmail}
-    for entry in gmail:
-        src = eff.source(f"services[{entry.get('scopesGroup')}]")
+    restricted: str | None = None
+    undecided: str | None = None
+    for group in groups:
+        meaning = eff.entry("services", group, _gmail_entry)
+        if meaning == "absent":
+            continue
+        src = eff.source(f"services[{group}]")
         where = f" ({src.describe()})" if src else ""
-        evidence[f"services[{entry.get('scopesGroup')}] source"] = src.describe() if src else None
-        if entry.get("isEnabled") is True:
-            return None, (
-                f"api_controls.google_services lists {entry.get('scopesGroup')} with isEnabled true{where}; "
-                "Google does not document whether that means restricted"
-            ), evidence
-        return f"Gmail is Restricted in API controls ({entry.get('scopesGroup')}{where})", None, evidence
-    return None, None, evidence
+        evidence[f"services[{group}] source"] = src.describe() if src else None
+        if meaning == "restricted" and restricted is None:
+            restricted = f"Gmail is Restricted in API controls ({group} isEnabled false{where})"
+        elif meaning == "unrecognised" and undecided is None:
+            undecided = f"api_controls.google_services lists {group} without a boolean isEnabled{where}"
+    return restricted, None if restricted else undecided, evidence
 
 
 @for_users
@@ -73,10 +88,10 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
     granted, not_shown, evidence = _granted(ctx, app_id)
     if granted:
         return passed(f"{who} has already granted {app} {MAIL_SCOPE} (Directory tokens).", evidence)
-    unconfigured = effective(ctx, user, "api_controls.unconfigured_third_party_apps", "accessLevel")
+    unconfigured = effective(ctx, user, "api_controls.unconfigured_third_party_apps")
     evidence.update(unconfigured.evidence("accessLevel"))
-    level = unconfigured.get("accessLevel")
-    meaning = facts().enum("accessLevel").meaning(level)
+    meaning = unconfigured.settle("accessLevel", facts().enum("accessLevel").meaning)
+    level = unconfigured.value.get("accessLevel")
     restricted, undecided, gmail_evidence = _gmail_restriction(ctx, user)
     evidence.update(gmail_evidence)
     blocked: str | None = None

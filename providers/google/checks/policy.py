@@ -14,22 +14,29 @@ sortOrder is only ever compared, never matched against constants: Google renumbe
 
 A policy whose applicability cannot be decided (a query form not parsed here, a group clause when the
 user's groups were not read, a licence clause when the user's licences were not read: Google's own SYSTEM
-policies target licences, one per edition) is set aside; when including it could change the requested fields the
-reduction raises `Undetermined` instead of guessing.
+policies and root ADMIN policies carry licence clauses, as in ScubaGoggles' policyapi_reducer1.json, or an org
+unit id orgunits.list did not return) is set aside, and the value each field would take if it did apply is kept
+as an alternative. Reading a field compares the alternatives: `get` by raw value, `settle` by what the value
+means to the caller (UNSPECIFIED_UBER_BLOCK and an absent accessLevel both mean "allow"). When they differ,
+`Undetermined` is raised instead of guessing. One policy at a time is enough for every field a check reads: the
+greatest applicable policy (Max), the greatest that sets a field (Merge) or has a key (MaxMap) is always one
+of them.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from providers.google.checks.facts import SettingSpec
 
 SETTING_PREFIX = "settings/"
+T = TypeVar("T")
 
 
 class Undetermined(Exception):
@@ -62,11 +69,15 @@ class Membership:
     licences: frozenset[str] | None = None  # "/product/{productId}/sku/{skuId}"; None: not read
     labels: Mapping[str, str] = field(default_factory=dict)  # "orgUnits/<id>" | "groups/<id>" -> name
 
-    def in_org_unit(self, ou_id: str) -> bool:
+    def org_unit(self, ou_id: str) -> Applies:
+        """Whether a clause for this org unit holds: the user's unit or an ancestor, another listed unit, or a
+        unit orgunits.list did not return (a deleted unit's lingering policy, or the root when it was not
+        listed), which could be either."""
         if ou_id in self.org_unit_ids:
-            return True
-        # orgunits.list type=all omits the root: an id that is none of the listed units is the root.
-        return self.root_org_unit_id is None and ou_id not in self.known_org_unit_ids
+            return Applies.YES
+        if ou_id in self.known_org_unit_ids or ou_id == self.root_org_unit_id:
+            return Applies.NO
+        return Applies.MAYBE
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,11 @@ class Target:
     needs: str | None = None
 
 
+def exact(number: Any) -> str:
+    """A sortOrder as the API wrote it (201.00162, 202), never rounded."""
+    return json.dumps(number) if isinstance(number, int | float) and not isinstance(number, bool) else str(number)
+
+
 @dataclass(frozen=True)
 class Source:
     """Where one field of an effective value came from."""
@@ -84,25 +100,65 @@ class Source:
     policy: str | None  # the policy's name; None for a default
     kind: str  # "ADMIN", "SYSTEM" or "default"
     target: str
-    sort_order: float | None = None
+    sort_order: Any = None  # the policy's policyQuery.sortOrder as the API gave it
 
     def describe(self) -> str:
         if self.policy is None:
             return f"default ({self.target})"
-        return f"{self.kind} policy {self.policy} for {self.target} (sortOrder {self.sort_order:g})"
+        return f"{self.kind} policy {self.policy} for {self.target} (sortOrder {exact(self.sort_order)})"
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A value a field would take if a policy whose applicability is undecided did apply."""
+
+    value: Any
+    source: Source
+    why: str  # why it may apply
+    needs: str | None = None  # the snapshot resource that would decide it
 
 
 @dataclass(frozen=True)
 class Effective:
     setting: str
-    value: Mapping[str, Any]
+    value: Mapping[str, Any]  # from the policies that surely apply, and defaults
     sources: Mapping[str, Source]  # field (or "field[key]" for MaxMap entries) -> source
-    applicable: int  # how many policies of this type apply to the user
-    # Why policies that may apply were set aside (they would not change the requested fields).
-    undecided: tuple[str, ...] = ()
+    applicable: int  # how many policies of this type surely apply to the user
+    # field (or "field[key]") -> the other values it takes if an undecided policy applies
+    alternatives: Mapping[str, tuple[Alternative, ...]] = field(default_factory=dict)
+    # resource -> why it could not be read; an alternative needing it is reported as that resource's error
+    missing: Mapping[str, Exception] = field(default_factory=dict)
+    keyed: Mapping[str, Any] = field(default_factory=dict)  # MaxMap entries by "field[key]"
+
+    @property
+    def undecided(self) -> tuple[str, ...]:
+        """Why policies that may apply were set aside (they change none of the fields read)."""
+        return tuple(dict.fromkeys(a.why for alts in self.alternatives.values() for a in alts))
 
     def get(self, name: str) -> Any:
-        return self.value.get(name)
+        """The field's value; Undetermined when a policy that may apply would give it another value."""
+        return self.settle(name, lambda v: v)
+
+    def settle(self, name: str, meaning: Callable[[Any], T]) -> T:
+        """What the field's value means (`meaning` of it); Undetermined when a policy that may apply would give
+        it a value that means something else. Values that differ but mean the same decide."""
+        value = self.keyed[name] if name in self.keyed else self.value.get(name)
+        sure = meaning(value)
+        for alt in self.alternatives.get(name, ()):
+            if meaning(alt.value) != sure:
+                if alt.needs is not None and alt.needs in self.missing:
+                    raise self.missing[alt.needs]
+                raise Undetermined(
+                    self.setting,
+                    f"policy {alt.source.policy} may apply to the user and would change the result ({name} "
+                    f"{alt.value!r} instead of {value!r}): {alt.why}",
+                    alt.needs,
+                )
+        return sure
+
+    def entry(self, name: str, key: str, meaning: Callable[[Any], T]) -> T:
+        """What the MaxMap entry of `name` with primary key `key` means (None when absent), settled likewise."""
+        return self.settle(f"{name}[{key}]", meaning)
 
     def source(self, name: str) -> Source | None:
         return self.sources.get(name)
@@ -113,6 +169,10 @@ class Effective:
             out[f"{self.setting}.{name}"] = self.value.get(name)
             src = self.sources.get(name)
             out[f"{self.setting}.{name} source"] = src.describe() if src else "no policy and no documented default"
+            alts = self.alternatives.get(name, ())
+            if alts:
+                out[f"{self.setting}.{name} if other policies apply"] = [
+                    f"{a.value!r} from {a.source.describe()}: {a.why}" for a in alts]
         return out
 
     def origin(self, name: str) -> str:
@@ -156,7 +216,12 @@ def _balanced(text: str) -> bool:
 
 def _ou_clause(ou_id: str, m: Membership) -> Target:
     label = f"org unit {m.labels.get(f'orgUnits/{ou_id}', ou_id)}"
-    return Target(Applies.YES if m.in_org_unit(ou_id) else Applies.NO, label)
+    applies = m.org_unit(ou_id)
+    if applies is Applies.MAYBE:
+        # ScubaGoggles drops such policies as a deleted unit's leftovers; preflight does not guess either way.
+        return Target(applies, label, why=f"it targets org unit id {ou_id}, which is not among the org units "
+                      "orgunits.list returned (a deleted org unit's lingering policy?)")
+    return Target(applies, label)
 
 
 def _group_clause(group_id: str, m: Membership) -> Target:
@@ -244,7 +309,7 @@ def _surely_not(policy: Mapping[str, Any], m: Membership) -> bool:
     query = str(pq.get("query") or "").strip()
     clauses = parse_query(query) if query else ((("ou", str(pq.get("orgUnit") or "").removeprefix("orgUnits/")),)
                                                 if pq.get("orgUnit") else ())
-    return any(kind == "ou" and not m.in_org_unit(arg) for kind, arg in clauses or ())
+    return any(kind == "ou" and m.org_unit(arg) is Applies.NO for kind, arg in clauses or ())
 
 
 def target(policy: Mapping[str, Any], m: Membership) -> Target:
@@ -285,7 +350,7 @@ class _Candidate:
             str(self.policy.get("name") or "(unnamed)"),
             str(self.policy.get("type") or "ADMIN"),
             self.target.label,
-            self.sort_order,
+            self.policy["policyQuery"]["sortOrder"],
         )
 
 
@@ -355,23 +420,41 @@ def _with_defaults(
     return value, sources
 
 
+def _views(value: Mapping[str, Any], spec: SettingSpec) -> dict[str, Any]:
+    """Every field, and for MaxMap each keyed entry as "field[key]" too: what alternatives are compared on."""
+    out = dict(value)
+    if spec.reducer == "MaxMap":
+        for name, v in value.items():
+            if isinstance(v, list):
+                out.update({f"{name}[{e[spec.key]}]": e for e in v if isinstance(e, Mapping) and spec.key in e})
+    return out
+
+
 def reduce(
-    policies: Iterable[Any], spec: SettingSpec, m: Membership, fields: Sequence[str] = ()
+    policies: Iterable[Any], spec: SettingSpec, m: Membership, missing: Mapping[str, Exception] | None = None
 ) -> Effective:
-    """The user's effective value of one setting. `fields`: the ones the caller reads (all when empty)."""
+    """The user's effective value of one setting, with what each undecided policy would change.
+
+    Each undecided policy is tried alone on top of the ones that surely apply: the field's value then is the
+    one it has whenever that policy is the greatest applicable one setting the field (or key). Merge arrays,
+    which concatenate, also get the reading with every undecided policy at once."""
     cands = _candidates(policies, spec, m)
     sure = [c for c in cands if c.target.applies is Applies.YES]
     maybe = [c for c in cands if c.target.applies is Applies.MAYBE]
     value, sources = _with_defaults(*_reduce(sure, spec), spec)
-    if maybe:
-        with_maybe, _ = _with_defaults(*_reduce([c for c in cands if c.target.applies is not Applies.NO], spec), spec)
-        names = fields or sorted(set(value) | set(with_maybe))
-        if any(value.get(n) != with_maybe.get(n) for n in names):
-            first = maybe[0]
-            raise Undetermined(
-                spec.type,
-                f"policy {first.policy.get('name')} may apply to the user and would change the result: "
-                f"{first.target.why}",
-                first.target.needs,
-            )
-    return Effective(spec.type, value, sources, len(sure), tuple(c.target.why for c in maybe))
+    base = _views(value, spec)
+    alternatives: dict[str, list[Alternative]] = {}
+
+    def note(world: Sequence[_Candidate], by: _Candidate) -> None:
+        other = _views(_with_defaults(*_reduce(sorted(world, key=lambda c: -c.sort_order), spec), spec)[0], spec)
+        for name in sorted(set(base) | set(other)):
+            if other.get(name) != base.get(name):
+                alternatives.setdefault(name, []).append(
+                    Alternative(other.get(name), by.source(), by.target.why, by.target.needs))
+
+    for c in maybe:
+        note([*sure, c], c)
+    if maybe and spec.reducer == "Merge" and any(isinstance(v, list) for c in maybe for v in c.value.values()):
+        note([*sure, *maybe], maybe[0])
+    return Effective(spec.type, value, sources, len(sure), {k: tuple(v) for k, v in alternatives.items()},
+                     dict(missing or {}), {k: v for k, v in base.items() if k not in value})

@@ -34,11 +34,11 @@ def app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
     """Policy-level reasons app passwords are unavailable. Raises Unavailable/Undetermined when unreadable."""
     out = AppPasswordPolicy()
     enforced = bool_field(user, "isEnforcedIn2Sv")
-    factor = effective(ctx, user, "security.two_step_verification_enforcement_factor", "allowedSignInFactorSet")
+    factor = effective(ctx, user, "security.two_step_verification_enforcement_factor")
     out.evidence.update(factor.evidence("allowedSignInFactorSet"))
     out.evidence["user.isEnforcedIn2Sv"] = enforced
-    value = factor.get("allowedSignInFactorSet")
-    meaning = facts().enum("allowedSignInFactorSet").meaning(value)
+    meaning = factor.settle("allowedSignInFactorSet", facts().enum("allowedSignInFactorSet").meaning)
+    value = factor.value.get("allowedSignInFactorSet")
     if meaning is None:
         out.unrecognised = f"allowedSignInFactorSet {value!r} is not a value preflight knows"
     elif meaning == "unconfirmed":
@@ -60,9 +60,10 @@ def app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
                 f"the user's org unit allows security keys only (allowedSignInFactorSet {value} {origin}); once "
                 "2-Step Verification is enforced for the user, app passwords stop working"
             )
-    app = effective(ctx, user, "security.advanced_protection_program", "enableAdvancedProtectionSelfEnrollment")
+    app = effective(ctx, user, "security.advanced_protection_program")
     out.evidence.update(app.evidence("enableAdvancedProtectionSelfEnrollment"))
-    if app.get("enableAdvancedProtectionSelfEnrollment") is True:
+    # Only true lets users enrol; false and no value (no documented default) both leave it to the admin.
+    if app.settle("enableAdvancedProtectionSelfEnrollment", lambda v: v is True):
         out.risks.append(
             "users may enrol themselves in Advanced Protection "
             f"(enableAdvancedProtectionSelfEnrollment true {app.origin('enableAdvancedProtectionSelfEnrollment')}), "
@@ -157,7 +158,7 @@ def two_step(ctx: Context, user: User) -> Outcome:
     allowed: bool | None = None
     origin = ""
     try:
-        eff = effective(ctx, user, "security.two_step_verification_enrollment", "allowEnrollment")
+        eff = effective(ctx, user, "security.two_step_verification_enrollment")
         evidence.update(eff.evidence("allowEnrollment"))
         allowed, origin = eff.get("allowEnrollment"), eff.origin("allowEnrollment")
     except (Unavailable, Undetermined) as exc:
