@@ -19,6 +19,7 @@ from preflight.snapshot import SCHEMA, Options, describe_error, error_of
 from providers.google import settings
 from providers.google.api import GoogleApi
 from providers.google.checks.policy import targeted_groups
+from providers.google.settings import ApiSettings
 
 
 @dataclass(frozen=True)
@@ -141,40 +142,55 @@ def _mailbox(api: GoogleApi, address: str, target: Target) -> tuple[dict[str, An
     return rec, owner
 
 
-# listForProduct answers these for a product the customer has no subscription to; the other products still count.
-SKIPPED_PRODUCT_STATUSES = (400, 404)
-
-
 def _has_member(api: GoogleApi, group_id: str, owner: str) -> Callable[[], Any]:
     return lambda: api.has_member(group_id, owner)
 
 
-def _licenses(
-    api: GoogleApi, customer_id: str | None, pool: ThreadPoolExecutor
-) -> Callable[[str], Any]:
-    """List each product's assignments once (there is no "licences of user X" call), then index by user."""
+@dataclass(frozen=True)
+class Licences:
+    """Each product's assignments listed once (there is no "licences of user X" call), indexed by user."""
+
+    results: dict[str, Any]  # product -> its assignments, or its recorded error
+    config: ApiSettings
+
+    def _is_global(self, err: dict[str, Any]) -> bool:
+        text = f"{err.get('code')} {err.get('message')}".lower()
+        return err.get("status") in self.config.licensing_global or (
+            err.get("status") == 403 and any(p in text for p in self.config.licensing_global_403))
+
+    def failed(self) -> dict[str, Any]:
+        """The products whose assignments could not be read, other than ones the customer lacks (400/404)."""
+        return {p: r for p, r in self.results.items()
+                if (e := error_of(r)) is not None and e.get("status") not in self.config.licensing_skipped}
+
+    def fatal(self) -> Any | None:
+        """The error that makes every user's licences unknown: a global one, or every product failing."""
+        failed = self.failed()
+        errors = [r for r in failed.values() if self._is_global(error_of(r) or {})]
+        if errors:
+            return errors[0]
+        readable = [p for p, r in self.results.items() if error_of(r) is None]
+        return next(iter(failed.values())) if failed and not readable else None
+
+    def of(self, owner: str) -> Any:
+        fatal = self.fatal()
+        if fatal is not None:
+            return fatal
+        return [a for r in self.results.values() if error_of(r) is None for a in r
+                if isinstance(a, dict) and str(a.get("userId", "")).lower() == owner.lower()]
+
+
+def _licenses(api: GoogleApi, customer_id: str | None, pool: ThreadPoolExecutor) -> Callable[[], Licences] | Any:
+    """The licence listing to wait for, or the error every user's licences get when it cannot start."""
     if not customer_id:
-        missing = ApiError(None, "NoCustomerId", "customers.get could not be read, and listing licences needs "
-                           "the customer id: give --customer-id").to_error()
-        return lambda owner: missing
+        return ApiError(None, "NoCustomerId", "customers.get could not be read, and listing licences needs "
+                        "the customer id: give --customer-id").to_error()
+
     def reader(product: str) -> Callable[[], Any]:
         return lambda: api.license_assignments(product, customer_id)
 
     lists = {p: pool.submit(record, reader(p)) for p in api.config.licensing_products}
-
-    def for_owner(owner: str) -> Any:
-        found: list[Any] = []
-        for fut in lists.values():
-            result = fut.result()
-            err = error_of(result)
-            if err is not None and err.get("status") in SKIPPED_PRODUCT_STATUSES:
-                continue  # a product this customer does not have (e.g. Education): nobody holds it
-            if err is not None:
-                return result  # unreadable (no role or scope, network): the licences are unknown, not partial
-            found.extend(a for a in result if isinstance(a, dict) and str(a.get("userId", "")).lower() == owner.lower())
-        return found
-
-    return for_owner
+    return lambda: Licences({p: f.result() for p, f in lists.items()}, api.config)
 
 
 def collect(
@@ -198,15 +214,16 @@ def collect(
             addr: pool.submit(_mailbox, api, addr, target) for addr in dict.fromkeys(target.mailboxes)
         }
         customer_id = target.customer_id or (customer.get("id") if error_of(customer) is None else None)
-        licenses = _licenses(api, customer_id, pool) if target.with_licenses else None
+        listing = _licenses(api, customer_id, pool) if target.with_licenses else None
         policies = policies_f.result()
         targeted = targeted_groups(policies) if isinstance(policies, list) else set()
+        licences = listing() if callable(listing) else None
         mailboxes: dict[str, Any] = {}
         nested: dict[str, dict[str, Future[Any]]] = {}  # owner -> group id -> hasMember
         for addr, fut in mailbox_f.items():
             rec, owner = fut.result()
-            if licenses is not None and owner is not None:
-                rec["licenses"] = licenses(owner)
+            if listing is not None and owner is not None:
+                rec["licenses"] = licences.of(owner) if licences is not None else listing
             if owner is not None and isinstance(rec.get("userGroups"), list):
                 # A policy for a group the user is not directly in may still reach it through a nested group.
                 direct = {str(g.get("id")) for g in rec["userGroups"] if isinstance(g, dict)}
@@ -220,6 +237,8 @@ def collect(
             if "groupMembership" in rec:
                 rec["groupMembership"] = {gid: f.result() for gid, f in rec["groupMembership"].items()}
         org = {"customer": customer, "domains": domains, "orgUnits": org_units_f.result(), "policies": policies}
+        if licences is not None and licences.fatal() is None and licences.failed():
+            org["licenseErrors"] = licences.failed()
     tenant_id = customer.get("id") if error_of(customer) is None and isinstance(customer, dict) else None
     tenant_domain = target.domain or (customer.get("customerDomain") if tenant_id else None)
     snapshot = {

@@ -69,6 +69,10 @@ class Licenses(RootModel[list[LicenseAssignment]]):
     pass
 
 
+class LicenseErrors(RootModel[dict[str, ErrorRecord]]):
+    """productId -> why its assignments could not be read (the collector lists each product once)."""
+
+
 class SendAs(Payload):
     sendAsEmail: NonEmpty
     isPrimary: bool = False  # absent for every address but the primary
@@ -205,6 +209,7 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "userGroups": UserGroups,
     "groupMembership": GroupMembership,
     "licenses": Licenses,
+    "licenseErrors": LicenseErrors,
     "sendAs": SendAsList,
     "tokens": Tokens,
     "orgUnits": OrgUnits,

@@ -61,6 +61,9 @@ class ApiSettings:
     org_unit_type: str
     licensing_page_size: int
     licensing_products: tuple[str, ...]
+    licensing_skipped: frozenset[int]
+    licensing_global: frozenset[int]
+    licensing_global_403: tuple[str, ...]
     workers: int
     timeout: tuple[float, float]
     permanent_token_errors: frozenset[str] = frozenset()
@@ -130,6 +133,9 @@ def api() -> ApiSettings:
         org_unit_type=dr["org_unit_type"],
         licensing_page_size=int(lic["page_size"]),
         licensing_products=tuple(lic["products"]),
+        licensing_skipped=frozenset(lic["skipped_statuses"]),
+        licensing_global=frozenset(lic["global_statuses"]),
+        licensing_global_403=tuple(p.lower() for p in lic["global_403_patterns"]),
         workers=int(col["workers"]),
         timeout=(float(col["connect_timeout"]), float(col["read_timeout"])),
         permanent_token_errors=frozenset(raw["token"]["permanent_errors"]),

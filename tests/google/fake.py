@@ -196,6 +196,9 @@ class Workspace:
                 recorded[(name, None)] = value["error"]
             elif isinstance(value, list):
                 setattr(ws, attr, copy.deepcopy(value))
+        for product, failure in (org.get("licenseErrors") or {}).items():
+            if isinstance(failure, dict) and isinstance(failure.get("error"), dict):
+                recorded[("licenses", str(product).lower())] = failure["error"]
         for address, rec in boxes.items():
             address = address.lower()
             user, group = rec.get("user"), rec.get("group")
@@ -702,7 +705,7 @@ class FakeGoogle:
         assert ws is not None
         if (denied := self._admin(grant)) is not None:
             return denied
-        if (err := ws.error("licenses")) is not None:
+        if (err := ws.error("licenses", product)) is not None:  # one product's failure, or every product's
             return from_recorded(err)
         customer = seen.param("customerId")
         if customer is None:

@@ -455,3 +455,21 @@ def test_demo_workspaces_tell_their_stories() -> None:
         got = {(m.address, m.method.value): m.verdict.value for m in result.mailboxes}
         assert {k: got[k] for k in story} == story, name
         assert not [f for f in result.findings if "documented shape" in f.message], name
+
+
+def test_a_product_whose_licences_could_not_be_listed_leaves_only_its_clauses_undecided() -> None:
+    # gmail_group_override's policies target Google-Apps/1010020028. Licences of another product failing changes
+    # nothing; Google-Apps itself failing leaves those clauses undecided for a user not seen holding the SKU.
+    def other_product(d: Data) -> None:
+        d["org"]["licenseErrors"] = {"101034": {"error": {"status": 503, "code": "backendError",
+                                                          "message": "Backend Error"}}}
+    base = one(run(raw("gmail_group_override")), "google.gmail-service", "helpdesk@tailspin.example")
+    same = one(run(variant("gmail_group_override", other_product)), "google.gmail-service", "helpdesk@tailspin.example")
+    assert same.status is base.status is Status.PASS
+
+    def google_apps(d: Data) -> None:
+        d["org"]["licenseErrors"] = {"Google-Apps": {"error": {"status": 403, "code": "forbidden",
+                                                               "message": "Not Authorized"}}}
+        d["mailboxes"]["helpdesk@tailspin.example"]["licenses"] = []
+    f = one(run(variant("gmail_group_override", google_apps)), "google.gmail-service", "helpdesk@tailspin.example")
+    assert f.status is Status.UNKNOWN and "Google-Apps" in f.message and "could not be read" in f.message

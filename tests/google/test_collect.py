@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from preflight.errors import InputError, SignInError
-from preflight.snapshot import Options
+from preflight.snapshot import Options, error_of
 from providers.google import settings
 from providers.google.api import GoogleApi
 from providers.google.auth import ServiceAccountSigner, load_key_file
@@ -402,7 +402,24 @@ def test_a_product_the_customer_lacks_does_not_blank_the_other_licences(
     snap = collect(api_for(fake, key, []), target()).snapshot
     assert snap["mailboxes"]["jobs@acme.example"]["licenses"] == sample_snapshot()["mailboxes"][
         "jobs@acme.example"]["licenses"]
-    # A product the admin may not read (403) is an error for every mailbox: partial licences would be a guess.
+    assert "licenseErrors" not in snap["org"]
+    # One product that fails otherwise (403, 5xx) leaves only that product unknown, as GAM and ScubaGoggles skip
+    # it: the others are kept and the failure is recorded, so a licence clause naming it stays undecided.
     missing["101034"] = Reply(403, google_error(403, "Not Authorized to access this resource/api", "forbidden", None))
     snap = collect(api_for(fake, key, []), target()).snapshot
+    assert snap["mailboxes"]["jobs@acme.example"]["licenses"] == sample_snapshot()["mailboxes"][
+        "jobs@acme.example"]["licenses"]
+    assert snap["org"]["licenseErrors"] == {"101034": {"error": {
+        "status": 403, "code": "forbidden", "message": "Not Authorized to access this resource/api"}}}
+    # A failure that hits every product (401, the API not enabled for the project, or all products failing)
+    # makes every user's licences unknown.
+    disabled = Reply(403, google_error(403, "Enterprise License Manager API has not been used in project 1234 "
+                                       "before or it is disabled.", "accessNotConfigured", "PERMISSION_DENIED"))
+    missing.update({"Google-Apps": disabled})
+    snap = collect(api_for(fake, key, []), target()).snapshot
     assert snap["mailboxes"]["jobs@acme.example"]["licenses"]["error"]["status"] == 403
+    assert "licenseErrors" not in snap["org"]
+    missing.update({"Google-Apps": Reply(403, google_error(403, "Forbidden", "forbidden", None)),
+                    "101031": Reply(503, google_error(503, "Backend Error", "backendError"))})
+    snap = collect(api_for(fake, key, []), target()).snapshot
+    assert error_of(snap["mailboxes"]["jobs@acme.example"]["licenses"]) is not None

@@ -7,7 +7,7 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown
 from preflight.model import Method, Severity, Status
 from preflight.snapshot import Unavailable
-from providers.google.checks.common import User, account_name, bool_field, effective, for_users
+from providers.google.checks.common import User, account_name, bool_field, effective, for_users, unread_products
 from providers.google.checks.facts import facts
 
 
@@ -81,8 +81,12 @@ def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
         raise TypeError("licenses is not a list")
     held = [f"{a.get('skuName') or a['skuId']} ({a['productId']}/{a['skuId']})" for a in assignments]
     evidence: dict[str, Any] = {"licenses": held}
+    unread = unread_products(ctx)
+    if unread:
+        # The user may also hold a licence of a product that could not be listed: "every licence" is unknown.
+        evidence["licence products not read"] = unread
     no_gmail = facts().no_gmail_licences
-    if assignments and all(
+    if assignments and not unread and all(
         any(lic.matches(str(a["productId"]), str(a["skuId"])) for lic in no_gmail) for a in assignments
     ):
         return f"every licence it holds ({', '.join(held)}) is an edition without Gmail", evidence
@@ -95,7 +99,8 @@ def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
     severity=Severity.CRITICAL,
     cause="no-mailbox-license",
     order=30,
-    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership", "licenses"),
+    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
+           "licenses", "licenseErrors"),
     provider="google",
 )
 @for_users

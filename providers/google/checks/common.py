@@ -11,7 +11,7 @@ from functools import wraps
 from typing import Any
 
 from preflight.checks import CheckFunc, Context, Outcome, unknown
-from preflight.snapshot import Unavailable
+from preflight.snapshot import Unavailable, describe_error, error_of
 from providers.google.checks.facts import facts
 from providers.google.checks.policy import Effective, Membership, Undetermined, reduce
 
@@ -145,6 +145,7 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
             licences = frozenset(f"/product/{a['productId']}/sku/{a['skuId']}" for a in assignments)
     except Unavailable as exc:
         missing["licenses"] = exc
+    unread = unread_products(ctx) if licences is not None else {}
 
     m = Membership(
         org_unit_ids=frozenset(chain),
@@ -153,9 +154,21 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
         group_ids=group_ids,
         nested=nested,
         licences=licences,
+        unread_products=unread,
         labels=labels,
     )
     return m, missing
+
+
+def unread_products(ctx: Context) -> dict[str, str]:
+    """Products whose licence assignments could not be read (org.licenseErrors), and why."""
+    try:
+        errors = ctx.org("licenseErrors")
+    except Unavailable:
+        return {}  # not recorded: every product was read, skipped as absent, or licences were not collected
+    if not isinstance(errors, Mapping):
+        raise TypeError("licenseErrors is not an object")
+    return {str(p): describe_error(error_of(e) or {}) for p, e in errors.items()}
 
 
 def effective(ctx: Context, user: User, setting: str) -> Effective:

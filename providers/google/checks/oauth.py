@@ -138,7 +138,8 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
     cause="third-party-apps-blocked",
     methods=(Method.OAUTH_DELEGATED, Method.OAUTH_APP),
     order=70,
-    reads=("policies", "orgUnits", "userGroups", "groupMembership", "tokens"),
+    reads=("policies", "orgUnits", "userGroups", "groupMembership", "licenses", "licenseErrors",
+           "tokens"),
     provider="google",
 )
 def api_controls(ctx: Context) -> Outcome | None:

@@ -67,6 +67,8 @@ class Membership:
     # A group with no entry was not read: a policy targeting it may apply through a nested group.
     nested: Mapping[str, bool] = field(default_factory=dict)
     licences: frozenset[str] | None = None  # "/product/{productId}/sku/{skuId}"; None: not read
+    # productId -> why its assignments could not be read: the user may hold one of its SKUs
+    unread_products: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)  # "orgUnits/<id>" | "groups/<id>" -> name
 
     def org_unit(self, ou_id: str) -> Applies:
@@ -243,7 +245,19 @@ def _licence_clause(skus: tuple[str, ...], m: Membership) -> Target:
     if m.licences is None:
         return Target(Applies.MAYBE, label, why=f"it targets {label} and the user's licences were not collected "
                       "(--with-licenses)", needs="licenses")
-    return Target(Applies.YES if m.licences.intersection(skus) else Applies.NO, label)
+    if m.licences.intersection(skus):
+        return Target(Applies.YES, label)
+    unread = [p for p in dict.fromkeys(_product(s) for s in skus) if p in m.unread_products]
+    if unread:
+        return Target(Applies.MAYBE, label, why=f"it targets {label} and the assignments of product {unread[0]} "
+                      f"could not be read ({m.unread_products[unread[0]]})", needs="licenseErrors")
+    return Target(Applies.NO, label)
+
+
+def _product(sku_path: str) -> str:
+    """'/product/Google-Apps/sku/1010020028' -> 'Google-Apps'."""
+    parts = sku_path.split("/")
+    return parts[2] if len(parts) > 2 and parts[1] == "product" else sku_path
 
 
 Clause = tuple[str, Any]  # ("ou", id) | ("group", id) | ("licence", (sku path, ...)) | ("other", text)

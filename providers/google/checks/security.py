@@ -83,7 +83,8 @@ def _retired(ctx: Context) -> bool:
     cause="password-login-retired",
     methods=(Method.BASIC,),
     order=40,
-    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership"),
+    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
+           "licenses", "licenseErrors"),
     provider="google",
 )
 @for_users
@@ -145,7 +146,8 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
     cause="app-passwords-unavailable",
     methods=(Method.BASIC,),
     order=50,
-    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership"),
+    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
+           "licenses", "licenseErrors"),
     provider="google",
 )
 @for_users
@@ -200,7 +202,8 @@ def two_step(ctx: Context, user: User) -> Outcome:
     cause="app-passwords-unavailable",
     methods=(Method.BASIC,),
     order=60,
-    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership"),
+    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
+           "licenses", "licenseErrors"),
     provider="google",
 )
 @for_users
