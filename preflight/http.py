@@ -131,12 +131,17 @@ class Http:
             wait = min(2.0**attempt * 0.5, 30.0)
         return min(wait, self.max_wait)
 
-    def _wait(self, attempt: int, header: str | None, waited: float) -> float:
+    def retry_wait(self, attempt: int, status: int, headers: Mapping[str, str], body: bytes) -> float | None:
+        """Seconds to wait before asking again, or None when the reply is final. An API whose quota replies are
+        not 429/5xx (Google's 403 rateLimitExceeded) overrides this."""
+        return self.backoff(attempt, headers.get("Retry-After")) if status in RETRY_STATUS else None
+
+    def _wait(self, attempt: int, header: str | None, waited: float, delay: float | None = None) -> float:
         """Sleep before the next attempt and return the new total waited; Throttled when it may not."""
         asked = retry_after(header)
         if asked is not None and asked > self.max_wait:
             raise Throttled(f"asked to retry after {asked:.0f} s; preflight waits at most {self.max_wait:g} s")
-        wait = self.backoff(attempt, header)
+        wait = self.backoff(attempt, header) if delay is None else delay
         if waited + wait > self.retry_budget:
             raise Throttled(f"still failing after {attempt + 1} attempts and {waited:.0f} s of waiting")
         if wait >= self.deadline.remaining():
@@ -204,9 +209,10 @@ class Http:
             )
             text = _text(body_bytes)
             body = _parse_json(self.secrets.mask_known(text) if isinstance(text, str) else text)
-            if resp.status_code in RETRY_STATUS and attempt < self.max_retries:
+            delay = self.retry_wait(attempt, resp.status_code, resp.headers, body_bytes)
+            if delay is not None and attempt < self.max_retries:
                 try:
-                    waited = self._wait(attempt, resp.headers.get("Retry-After"), waited)
+                    waited = self._wait(attempt, resp.headers.get("Retry-After"), waited, delay)
                     continue
                 except Throttled as exc:
                     err = parse_error_body(resp.status_code, None if body is _MALFORMED else body)

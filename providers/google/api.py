@@ -6,6 +6,7 @@ collector records as the resource's error. Tokens come from a Signer, per scope 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -15,7 +16,7 @@ from urllib.parse import quote
 import requests
 import requests.adapters
 
-from preflight.http import ApiError, Http, follow_pages
+from preflight.http import ApiError, Http, follow_pages, retry_after
 from providers.google import settings
 from providers.google.auth import Signer
 from providers.google.settings import ApiSettings
@@ -24,7 +25,37 @@ Sleep = Callable[[float], None]
 Clock = Callable[[], float]
 
 
-class PacedHttp(Http):
+class GoogleHttp(Http):
+    """Http that also waits out Google's quota replies that are not 429: 403 with a rate-limit reason, and the
+    Policy API's per-minute read quota, which a short back-off only hits again."""
+
+    def __init__(self, *args: Any, config: ApiSettings, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config = config
+
+    def retry_wait(self, attempt: int, status: int, headers: Mapping[str, str], body: bytes) -> float | None:
+        text = body[:65536].decode("utf-8", "replace")
+        if status == 429 and all(p in text.lower() for p in self.config.per_minute_patterns):
+            first, step = self.config.per_minute_waits
+            wait = max(first + step * attempt, retry_after(headers.get("Retry-After")) or 0.0)
+            return min(wait, self.max_wait)
+        if status == 403 and _reasons(text) & self.config.rate_limit_reasons:
+            return self.backoff(attempt, headers.get("Retry-After"))
+        return super().retry_wait(attempt, status, headers, body)
+
+
+def _reasons(text: str) -> set[str]:
+    """The `errors[].reason` values of a Google error reply."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return set()
+    err = body.get("error") if isinstance(body, dict) else None
+    items = err.get("errors") if isinstance(err, dict) else None
+    return {str(e.get("reason")) for e in items or [] if isinstance(e, dict) and e.get("reason")}
+
+
+class PacedHttp(GoogleHttp):
     """An Http that starts its requests at least `interval` seconds apart.
 
     The Policy API answers 429 when pages come faster than about one a second; spacing them costs less than
@@ -91,12 +122,12 @@ class GoogleApi:
                     return {"Authorization": f"Bearer {self.signer.bearer(url, subject)}"}
 
                 common: dict[str, Any] = {"session": self.session, "auth": auth, "timeout": self.config.timeout,
-                                          "sleep": self.sleep, "verify": self.verify}
+                                          "sleep": self.sleep, "verify": self.verify, "config": self.config}
                 if scope_key == "policies":
                     client = PacedHttp(interval=self.config.policy_page_interval, clock=self.clock,
                                        max_retries=self.config.policy_max_retries, **common)
                 else:
-                    client = Http(**common)
+                    client = GoogleHttp(**common)
                 self._http[key] = client
             return client
 

@@ -67,6 +67,9 @@ class ApiSettings:
     workers: int
     timeout: tuple[float, float]
     permanent_token_errors: frozenset[str] = frozenset()
+    rate_limit_reasons: frozenset[str] = frozenset()
+    per_minute_patterns: tuple[str, ...] = ()
+    per_minute_waits: tuple[float, float] = (30.0, 15.0)
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,9 @@ def api() -> ApiSettings:
         workers=int(col["workers"]),
         timeout=(float(col["connect_timeout"]), float(col["read_timeout"])),
         permanent_token_errors=frozenset(raw["token"]["permanent_errors"]),
+        rate_limit_reasons=frozenset(raw["retry"]["rate_limit_reasons"]),
+        per_minute_patterns=tuple(p.lower() for p in raw["retry"]["per_minute_patterns"]),
+        per_minute_waits=(float(raw["retry"]["per_minute_first_wait"]), float(raw["retry"]["per_minute_step"])),
     )
 
 

@@ -147,7 +147,37 @@ def test_policy_429_is_retried_with_backoff_honouring_retry_after(world: tuple[F
     sleeps: list[float] = []
     snap = collect(api_for(fake, key, sleeps), target(mailboxes=("jobs@acme.example",))).snapshot
     assert len(snap["org"]["policies"]) == 11
-    assert 7.0 in sleeps and 1.0 in sleeps  # Retry-After honoured, then exponential back-off (0.5 * 2**1)
+    # The per-minute read quota waits 30 s as ScubaGoggles does (a Retry-After of 7 would only hit it again),
+    # then a plain 429 backs off exponentially (0.5 * 2**1).
+    assert 30.0 in sleeps and 1.0 in sleeps and 7.0 not in sleeps
+
+
+def test_a_403_rate_limit_reason_is_retried_and_a_plain_403_is_not(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    calls = {"n": 0}
+
+    def limited(seen: Any) -> Reply | None:
+        if seen.path != "/admin/directory/v1/users/jobs@acme.example":
+            return None
+        calls["n"] += 1
+        if calls["n"] <= 2:  # GAM retries these whatever the status (glgapi.py)
+            reason = "userRateLimitExceeded" if calls["n"] == 1 else "quotaExceeded"
+            return Reply(403, google_error(403, "Quota exceeded for quota metric 'Queries'", reason, None))
+        return None
+
+    fake.fault = limited
+    sleeps: list[float] = []
+    snap = collect(api_for(fake, key, sleeps), target(mailboxes=("jobs@acme.example",))).snapshot
+    assert snap["mailboxes"]["jobs@acme.example"]["user"]["primaryEmail"] == "jobs@acme.example"
+    assert calls["n"] == 3 and 0.5 in sleeps and 1.0 in sleeps
+    fake.fault = lambda seen: Reply(403, google_error(403, "Not Authorized to access this resource/api", "forbidden",
+                                                      None)) if seen.path.startswith("/admin/directory/v1/users/") \
+        else None
+    user_gets = "/admin/directory/v1/users/jobs@acme.example"
+    before = len([s for s in fake.log if s.path == user_gets])
+    snap = collect(api_for(fake, key, []), target(mailboxes=("jobs@acme.example",))).snapshot
+    assert snap["mailboxes"]["jobs@acme.example"]["user"]["error"]["status"] == 403
+    assert len([s for s in fake.log if s.path == user_gets]) == before + 1
 
 
 def test_policy_429_that_persists_is_recorded_not_fatal(world: tuple[FakeGoogle, Workspace, Path]) -> None:
