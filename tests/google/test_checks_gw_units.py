@@ -352,16 +352,28 @@ def test_restricted_google_services(entry: dict[str, Any], status: Status) -> No
     assert f.status is status, f.message
 
 
-def test_a_token_the_user_already_granted_the_app_passes_api_controls() -> None:
+@pytest.mark.parametrize(("client_id", "app_id", "granted"), [
+    (ATS, ATS, True),
+    # The short form of a client id (GAM's TRUNCATE_CLIENT_ID; a bare-number client like GAM's 1095133494869)
+    ("1095133494869.apps.googleusercontent.com", "1095133494869", True),
+    (ATS, ATS.removesuffix(".apps.googleusercontent.com"), True),
+    # A project number is not a client: another client of the same project is not this app.
+    (ATS, "814295537361", False),
+])
+def test_a_token_the_user_already_granted_the_app_passes_api_controls(client_id: str, app_id: str,
+                                                                      granted: bool) -> None:
     def change(d: Data) -> None:
-        d["options"]["app_id"] = ATS
+        d["options"]["app_id"] = app_id
         uid = user_of(d, "sales@tailspin.example")["id"]
         d["mailboxes"]["sales@tailspin.example"]["tokens"] = [{
-            "kind": "admin#directory#token", "etag": '"t"', "clientId": ATS, "displayText": "Acme ATS",
+            "kind": "admin#directory#token", "etag": '"t"', "clientId": client_id, "displayText": "Acme ATS",
             "anonymous": False, "nativeApp": False, "userKey": uid, "scopes": ["https://mail.google.com/"]}]
     f = one(run(variant("third_party_blocked", change)), "google.api-controls", "sales@tailspin.example",
             "oauth-delegated")
-    assert f.status is Status.PASS and f.evidence["token.clientId"] == ATS
+    if granted:
+        assert f.status is Status.PASS and f.evidence["token.clientId"] == client_id
+    else:
+        assert f.status is Status.UNKNOWN and "has not granted it yet" in f.message
 
 
 def test_blocked_api_controls_without_a_grant_on_record_ask_to_check_the_app_is_trusted() -> None:

@@ -67,12 +67,18 @@ class Facts:
     not_found_statuses: tuple[int, ...]
     domain_not_found_patterns: tuple[str, ...]
     no_gmail_licences: tuple[Licence, ...]
+    client_id_suffix: str = ".apps.googleusercontent.com"
 
     def setting(self, type_: str) -> SettingSpec:
         return self.settings[type_]
 
     def enum(self, field: str) -> Enum:
         return self.enums[field]
+
+    def same_client(self, a: str, b: str) -> bool:
+        """Two spellings of one OAuth client id: with or without the .apps.googleusercontent.com suffix."""
+        return a.strip().lower().removesuffix(self.client_id_suffix) == b.strip().lower().removesuffix(
+            self.client_id_suffix)
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -112,6 +118,7 @@ def parse(settings: Mapping[str, Any], dates: Mapping[str, Any], directory: Mapp
         no_gmail_licences=tuple(
             Licence(str(x["productId"]), str(x["skuId"]), x["name"]) for x in directory["licences"]["no_gmail"]
         ),
+        client_id_suffix=str(directory["tokens"]["client_id_suffix"]).lower(),
     )
 
 

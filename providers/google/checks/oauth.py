@@ -22,6 +22,7 @@ from providers.google.checks.facts import facts
 MAIL_SCOPE = "https://mail.google.com/"
 DWD_PATH = "Security > Access and data control > API controls > Domain-wide delegation"
 APP_ACCESS_PATH = "Security > Access and data control > API controls > Manage third-party app access"
+DWD_HELP = "https://support.google.com/a/answer/162106"
 
 
 def _granted(ctx: Context, app_id: str | None) -> tuple[bool, str, dict[str, Any]]:
@@ -36,8 +37,8 @@ def _granted(ctx: Context, app_id: str | None) -> tuple[bool, str, dict[str, Any
     if not isinstance(tokens, list):
         raise TypeError("tokens is not a list")
     for token in tokens:
-        if str(token.get("clientId")) == app_id and MAIL_SCOPE in (token.get("scopes") or []):
-            return True, "", {"token.clientId": app_id, "token.displayText": token.get("displayText"),
+        if facts().same_client(str(token.get("clientId")), app_id) and MAIL_SCOPE in (token.get("scopes") or []):
+            return True, "", {"token.clientId": token.get("clientId"), "token.displayText": token.get("displayText"),
                               "token.scopes": token.get("scopes")}
     return False, "the user has not granted it yet (Directory tokens)", {
         "tokens": f"no token of {app_id} with {MAIL_SCOPE}"}
@@ -108,8 +109,10 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
         evidence["console"] = APP_ACCESS_PATH
         return unknown(
             f"{blocked}: {app} can obtain {MAIL_SCOPE} only if it is configured as Trusted for the user's org "
-            f"unit, which no Google API shows, and no grant of it is on record ({not_shown}). Check in "
-            f"{APP_ACCESS_PATH} that {client} is Trusted.",
+            f"unit, or if the admin granted {client} that scope by domain-wide delegation (which, per "
+            f"{DWD_HELP}, also lets users use the app without a consent screen). No Google API shows either, and "
+            f"no grant of it is on record ({not_shown}). Check in {APP_ACCESS_PATH} that {client} is Trusted, or "
+            f"in {DWD_PATH} that it holds {MAIL_SCOPE}.",
             evidence,
         )
     if meaning is None or meaning == "unspecified":
