@@ -118,6 +118,30 @@ def test_an_address_in_a_domain_not_listed_says_so() -> None:
     assert "is not one of" not in one(result, "google.address", "nobody@tailspin.example").message
 
 
+def test_a_403_for_an_address_in_a_domain_the_workspace_does_not_own_is_not_found_not_a_missing_grant() -> None:
+    forbidden = {"error": {"status": 403, "code": "forbidden", "message": "Not Authorized to access this resource/api"}}
+
+    def change(d: Data) -> None:
+        d["mailboxes"]["someone@elsewhere.example"] = {"user": copy.deepcopy(forbidden)}
+    result = run(variant("group_address", change))
+    f = one(result, "google.address", "someone@elsewhere.example")
+    assert f.status is Status.FAIL and f.cause == "mailbox-not-found" and "elsewhere.example" in f.message
+    assert "Grant" not in f.message
+    # The per-user checks have nothing to say about it (google.address does), rather than asking for a scope.
+    assert not [x for x in result.findings if x.subject == "someone@elsewhere.example" and x.check != "google.address"]
+
+    def unreadable(d: Data) -> None:
+        change(d)
+        d["org"]["domains"] = copy.deepcopy(forbidden)
+    f = one(run(variant("group_address", unreadable)), "google.address", "someone@elsewhere.example")
+    assert f.status is Status.UNKNOWN  # nothing proves the domain is not this Workspace's
+
+    def own_domain(d: Data) -> None:
+        d["mailboxes"]["nobody@tailspin.example"]["user"] = copy.deepcopy(forbidden)
+    f = one(run(variant("group_address", own_domain)), "google.address", "nobody@tailspin.example")
+    assert f.status is Status.UNKNOWN and "admin.directory.user.readonly" in f.message
+
+
 def test_a_group_that_cannot_be_read_after_a_user_404_is_unknown_naming_the_group_scope() -> None:
     def change(d: Data) -> None:
         d["mailboxes"]["jobs@tailspin.example"]["group"] = {

@@ -12,23 +12,16 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed
 from preflight.model import Severity
 from preflight.snapshot import Unavailable
-from providers.google.checks.common import is_not_found, subject
+from providers.google.checks.common import foreign, is_not_found, subject, workspace_domains
 from providers.google.checks.facts import facts
 
 
 def _domain_note(ctx: Context, address: str) -> tuple[str, dict[str, Any]]:
     """Whether the address's domain belongs to the Workspace, when the domain list was collected."""
     domain = address.rpartition("@")[2]
-    try:
-        domains = ctx.org("domains")
-    except Unavailable:
+    names = workspace_domains(ctx)
+    if names is None:
         return "", {}
-    if not isinstance(domains, list):
-        return "", {}
-    names = {str(d.get("domainName", "")).lower() for d in domains if isinstance(d, Mapping)}
-    for d in domains:
-        for alias in (d.get("domainAliases") or []) if isinstance(d, Mapping) else []:
-            names.add(str(alias.get("domainAliasName", "")).lower())
     if domain in names:
         return "", {"domains": sorted(names)}
     return f" {domain} is not one of this Workspace's domains or domain aliases.", {"domains": sorted(names)}
@@ -85,6 +78,14 @@ def address_type(ctx: Context) -> Outcome:
         error = exc.error or {}
         if is_not_found(exc):
             return _not_a_user(ctx, address, error)
+        outside = foreign(ctx, exc)
+        if outside:
+            return failed(
+                f"{address} is not in this Workspace: its domain {outside} is not one of the Workspace's domains or "
+                f"domain aliases (domains.list), and Directory users.get answered {error.get('status')} "
+                f"{error.get('message')!r} for it.",
+                {"user": dict(error), "domains": sorted(workspace_domains(ctx) or ())},
+            )
         message = str(error.get("message") or "").lower()
         if any(p in message for p in facts().domain_not_found_patterns):
             return failed(

@@ -29,12 +29,39 @@ def is_not_found(exc: Unavailable) -> bool:
     return bool(exc.error) and (exc.error or {}).get("status") in facts().not_found_statuses
 
 
+def workspace_domains(ctx: Context) -> set[str] | None:
+    """This Workspace's domains and domain aliases (domains.list); None when they could not be read."""
+    try:
+        domains = ctx.org("domains")
+    except Unavailable:
+        return None
+    if not isinstance(domains, list):
+        return None
+    names = {str(d.get("domainName", "")).lower() for d in domains if isinstance(d, Mapping)}
+    for d in domains:
+        for alias in (d.get("domainAliases") or []) if isinstance(d, Mapping) else []:
+            names.add(str(alias.get("domainAliasName", "")).lower())
+    return names - {""}
+
+
+def foreign(ctx: Context, exc: Unavailable) -> str | None:
+    """The address's domain, when users.get was refused (403) because the domain is not this Workspace's:
+    Google answers "Not Authorized to access this resource/api" then, and domains.list proves it."""
+    domain = subject(ctx).rpartition("@")[2].lower()
+    owned = workspace_domains(ctx)
+    status = (exc.error or {}).get("status")
+    if status in facts().foreign_domain_statuses and owned and domain not in owned:
+        return domain
+    return None
+
+
 def user_or_none(ctx: Context) -> User | None:
-    """The Directory user the address resolves to (its owner for an alias); None when the Directory says 404."""
+    """The Directory user the address resolves to (its owner for an alias); None when the Directory says 404,
+    or refuses an address whose domain is not this Workspace's (google.address reports both)."""
     try:
         user = ctx.mailbox("user")
     except Unavailable as exc:
-        if is_not_found(exc):
+        if is_not_found(exc) or foreign(ctx, exc):
             return None
         raise
     if not isinstance(user, Mapping):

@@ -66,6 +66,7 @@ class Facts:
     password_retired_source: str
     not_found_statuses: tuple[int, ...]
     domain_not_found_patterns: tuple[str, ...]
+    foreign_domain_statuses: tuple[int, ...]
     no_gmail_licences: tuple[Licence, ...]
     client_id_suffix: str = ".apps.googleusercontent.com"
 
@@ -115,6 +116,7 @@ def parse(settings: Mapping[str, Any], dates: Mapping[str, Any], directory: Mapp
         password_retired_source=lsa["final_source"],
         not_found_statuses=tuple(directory["errors"]["not_found_statuses"]),
         domain_not_found_patterns=tuple(p.lower() for p in directory["errors"]["domain_not_found_patterns"]),
+        foreign_domain_statuses=tuple(directory["errors"]["foreign_domain_statuses"]),
         no_gmail_licences=tuple(
             Licence(str(x["productId"]), str(x["skuId"]), x["name"]) for x in directory["licences"]["no_gmail"]
         ),
