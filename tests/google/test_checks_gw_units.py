@@ -268,7 +268,7 @@ def test_an_org_unit_missing_from_the_list_is_unknown() -> None:
 def test_before_the_retirement_date_password_sign_in_is_a_warning() -> None:
     f = one(run(raw("basic_2sv_off"), now=datetime(2024, 1, 10, tzinfo=UTC)), "google.password-sign-in",
             "printer@tailspin.example")
-    assert f.status is Status.WARN and f.cause == "password-login-retired" and "2025-03-14" in f.message
+    assert f.status is Status.WARN and f.cause == "password-login-retired" and "2024-09-30" in f.message
 
 
 def test_2sv_enrolment_not_allowed_names_the_policy() -> None:
