@@ -278,17 +278,19 @@ def test_2sv_enrolment_not_allowed_names_the_policy() -> None:
     assert f.status is Status.FAIL and "allowEnrollment false" in f.message and "policies/ahptest" in f.message
 
 
-@pytest.mark.parametrize("factor", ["PASSKEY_PLUS_SECURITY_CODE", "PASSKEY_PLUS_IP_BOUND_SECURITY_CODE"])
-def test_security_key_variants_with_security_codes_are_unknown_until_google_documents_them(factor: str) -> None:
-    # Their names suggest "only security key" (no app passwords), but an inference is not a verdict.
+@pytest.mark.parametrize("factor", ["PASSKEY_ONLY", "PASSKEY_PLUS_SECURITY_CODE",
+                                    "PASSKEY_PLUS_IP_BOUND_SECURITY_CODE"])
+def test_security_key_only_with_or_without_security_codes_disables_app_passwords(factor: str) -> None:
+    # "Only security key and allow security codes with/without remote access" (ScubaGoggles' names): the method
+    # is still security keys only, and enforcing security keys disables app passwords (answer 9176599).
     def change(d: Data) -> None:
         for p in d["org"]["policies"]:
             if p["setting"]["value"].get("allowedSignInFactorSet") == "PASSKEY_ONLY":
                 p["setting"]["value"]["allowedSignInFactorSet"] = factor
     result = run(variant("security_key_only", change))
-    for check in ("google.app-passwords", "google.password-sign-in"):
-        f = one(result, check, "deploy@tailspin.example")
-        assert f.status is Status.UNKNOWN and factor in f.message and "does not document" in f.message
+    f = one(result, "google.app-passwords", "deploy@tailspin.example")
+    base = one(run(raw("security_key_only")), "google.app-passwords", "deploy@tailspin.example")
+    assert f.status is base.status and f.status in (Status.FAIL, Status.WARN) and factor in f.message
 
 
 def test_an_unknown_sign_in_factor_set_is_unknown() -> None:

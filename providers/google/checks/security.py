@@ -41,13 +41,6 @@ def app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
     value = factor.value.get("allowedSignInFactorSet")
     if meaning is None:
         out.unrecognised = f"allowedSignInFactorSet {value!r} is not a value preflight knows"
-    elif meaning == "unconfirmed":
-        out.unrecognised = (
-            f"allowedSignInFactorSet {value} {factor.origin('allowedSignInFactorSet')} looks like security keys "
-            "only with a security-code option, which would disable app passwords once 2-Step Verification is "
-            "enforced, but Google does not document it; check Security > Authentication > 2-Step Verification > "
-            "Methods in the Admin console"
-        )
     elif meaning == "security_key_only":
         origin = factor.origin("allowedSignInFactorSet")
         if enforced:
