@@ -176,6 +176,11 @@ class GoogleApi:
         body = self.http("directory.user.security").get(f"{self._dir}/users/{_key(user_key)}/tokens")
         return _items(body, "items")
 
+    def asps(self, user_key: str) -> list[Any]:
+        """The user's app passwords (application-specific passwords): name, creation and last use."""
+        body = self.http("directory.user.security").get(f"{self._dir}/users/{_key(user_key)}/asps")
+        return _items(body, "items")
+
     # --- Cloud Identity Policy API -------------------------------------------------------------------
 
     def policies(self) -> list[Any]:

@@ -139,6 +139,7 @@ def _mailbox(api: GoogleApi, address: str, target: Target) -> tuple[dict[str, An
         rec["sendAs"] = record(lambda: api.send_as(owner))
     if target.with_tokens:
         rec["tokens"] = record(lambda: api.tokens(owner))
+        rec["asps"] = record(lambda: api.asps(owner))  # same scope: whether basic sign-in has an app password
     return rec, owner
 
 

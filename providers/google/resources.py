@@ -94,6 +94,19 @@ class Tokens(RootModel[list[Token]]):
     pass
 
 
+class Asp(Payload):
+    """Directory users.asps.list item. Times are Unix epoch milliseconds as text, "0" when unknown/never (GAM)."""
+
+    codeId: int
+    name: str | None = None
+    creationTime: Annotated[str, StringConstraints(pattern=r"^[0-9]+$")] | None = None
+    lastTimeUsed: Annotated[str, StringConstraints(pattern=r"^[0-9]+$")] | None = None
+
+
+class Asps(RootModel[list[Asp]]):
+    pass
+
+
 class OrgUnit(Payload):
     orgUnitId: Annotated[str, StringConstraints(pattern=r"^id:.+")]
     orgUnitPath: Annotated[str, StringConstraints(pattern=r"^/")]
@@ -212,6 +225,7 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "licenseErrors": LicenseErrors,
     "sendAs": SendAsList,
     "tokens": Tokens,
+    "asps": Asps,
     "orgUnits": OrgUnits,
     "domains": Domains,
     "policies": Policies,

@@ -121,6 +121,7 @@ class Workspace:
         self.send_as: dict[str, list[dict[str, Any]]] = {}
         self.licenses: list[dict[str, Any]] = []
         self.tokens: dict[str, list[dict[str, Any]]] = {}
+        self.asps: dict[str, list[dict[str, Any]]] = {}
         # (owner, group id) -> members.hasMember payload or recorded error; otherwise direct membership decides
         self.nested: dict[tuple[str, str], dict[str, Any]] = {}
         # (resource, key) -> recorded error served instead; key None = every key of that resource
@@ -214,7 +215,8 @@ class Workspace:
                 recorded[("group", address)] = group["error"]
             if owner is None:
                 continue
-            for name, store in (("userGroups", ws.memberships), ("sendAs", ws.send_as), ("tokens", ws.tokens)):
+            for name, store in (("userGroups", ws.memberships), ("sendAs", ws.send_as), ("tokens", ws.tokens),
+                                ("asps", ws.asps)):
                 value = rec.get(name)
                 if isinstance(value, list):
                     store[owner] = copy.deepcopy(value)
@@ -496,6 +498,7 @@ class FakeGoogle:
             (rf"{d}/customer/([^/]+)/orgunits", ro("admin.directory.orgunit"), self._org_units),
             (rf"{d}/customer/([^/]+)/domains", ro("admin.directory.domain"), self._domains),
             (rf"{d}/users/([^/]+)/tokens", {AUTH + "admin.directory.user.security"}, self._tokens),
+            (rf"{d}/users/([^/]+)/asps", {AUTH + "admin.directory.user.security"}, self._asps),
             (rf"{d}/users/([^/]+)", ro("admin.directory.user"), self._user),
             (rf"{d}/groups/([^/]+)/hasMember/([^/]+)", ro("admin.directory.group") | ro("admin.directory.group.member"),
              self._has_member),
@@ -656,7 +659,8 @@ class FakeGoogle:
             return Reply(200, found)
         return Reply(200, {"isMember": group in {str(g.get("id")) for g in ws.memberships.get(owner, [])}})
 
-    def _tokens(self, seen: Seen, grant: _Grant, key: str) -> Reply:
+    def _security_list(self, grant: _Grant, key: str, resource: str, kind: str) -> Reply:
+        """tokens.list / asps.list: the user's items, or an error; Google omits `items` when there are none."""
         ws = grant.workspace
         assert ws is not None
         if (denied := self._admin(grant)) is not None:
@@ -665,9 +669,16 @@ class FakeGoogle:
         if user is None:
             return Reply(404, google_error(404, "Resource Not Found: userKey", "notFound", None))
         owner = str(user["primaryEmail"]).lower()
-        if (err := ws.error("tokens", owner)) is not None:
+        if (err := ws.error(resource, owner)) is not None:
             return from_recorded(err)
-        return Reply(200, {"kind": "admin#directory#tokenList", "etag": '"fake"', "items": ws.tokens.get(owner, [])})
+        items = getattr(ws, resource).get(owner, [])
+        return Reply(200, {"kind": kind, "etag": '"fake"', **({"items": items} if items else {})})
+
+    def _tokens(self, seen: Seen, grant: _Grant, key: str) -> Reply:
+        return self._security_list(grant, key, "tokens", "admin#directory#tokenList")
+
+    def _asps(self, seen: Seen, grant: _Grant, key: str) -> Reply:
+        return self._security_list(grant, key, "asps", "admin#directory#asps")
 
     def _policies(self, seen: Seen, grant: _Grant) -> Reply:
         ws = grant.workspace
@@ -1039,6 +1050,9 @@ def sample_snapshot(domain: str = "acme.example", customer_id: str = "C03az79cb"
               "userKey": jobs["id"], "scopes": ["https://mail.google.com/", "openid"]}]
     not_found_user = {"error": {"status": 404, "code": "notFound", "message": "Resource Not Found: userKey"}}
     not_found_group = {"error": {"status": 404, "code": "notFound", "message": "Resource Not Found: groupKey"}}
+    # Directory users.asps.list items (admin.directory_v1 discovery, schema Asp): epoch milliseconds as text.
+    asps = [{"kind": "admin#directory#asp", "etag": '"etag-a1"', "codeId": 12, "name": "Scanner (3rd floor)",
+             "creationTime": "1732521600000", "lastTimeUsed": "1763983200000", "userKey": jobs["id"]}]
     return {
         "schema": "preflight.snapshot/v1", "provider": "google", "collected_at": "2026-11-26T10:00:00Z",
         "tenant": {"id": customer_id, "domain": domain},
@@ -1055,14 +1069,14 @@ def sample_snapshot(domain: str = "acme.example", customer_id: str = "C03az79cb"
         },
         "mailboxes": {
             f"jobs@{domain}": {"user": jobs, "userGroups": groups, "sendAs": send_as, "licenses": [lic],
-                               "tokens": token},
+                               "tokens": token, "asps": asps},
             f"careers@{domain}": {"user": jobs, "userGroups": groups, "sendAs": send_as, "licenses": [lic],
-                                  "tokens": token},
+                                  "tokens": token, "asps": asps},
             f"team@{domain}": {"user": not_found_user, "group": group},
             f"ops@{domain}": {"user": ops, "userGroups": [],
                               "groupMembership": {"02grp0000000000": {"isMember": False}}, "sendAs": [
                 {"sendAsEmail": f"ops@{domain}", "displayName": "", "replyToAddress": "", "signature": "",
-                 "isPrimary": True, "isDefault": True}], "licenses": [lic_ops], "tokens": []},
+                 "isPrimary": True, "isDefault": True}], "licenses": [lic_ops], "tokens": [], "asps": []},
             f"nobody@{domain}": {"user": not_found_user, "group": not_found_group},
         },
     }

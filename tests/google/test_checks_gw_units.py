@@ -511,3 +511,21 @@ def test_a_product_whose_licences_could_not_be_listed_leaves_only_its_clauses_un
         d["mailboxes"]["helpdesk@tailspin.example"]["licenses"] = []
     f = one(run(variant("gmail_group_override", google_apps)), "google.gmail-service", "helpdesk@tailspin.example")
     assert f.status is Status.UNKNOWN and "Google-Apps" in f.message and "could not be read" in f.message
+
+
+def test_existing_app_passwords_are_named_with_their_last_use() -> None:
+    result = run(raw("basic_2sv_app_passwords"))
+    f = one(result, "google.password-sign-in", "recruiting@tailspin.example")
+    assert f.status is Status.WARN and f.cause == "app-password-required"
+    assert "has 2 app password(s)" in f.message and "ATS mailer (created 2025-10-28 08:00 UTC, last used " \
+        "2025-11-25 07:40 UTC)" in f.message and "Old scanner" in f.message and "never used" in f.message
+
+    def none(d: Data) -> None:
+        d["mailboxes"]["recruiting@tailspin.example"]["asps"] = []
+    f = one(run(variant("basic_2sv_app_passwords", none)), "google.password-sign-in", "recruiting@tailspin.example")
+    assert f.status is Status.WARN and "has no app password yet" in f.message
+
+    def unread(d: Data) -> None:
+        del d["mailboxes"]["recruiting@tailspin.example"]["asps"]
+    f = one(run(variant("basic_2sv_app_passwords", unread)), "google.password-sign-in", "recruiting@tailspin.example")
+    assert f.status is Status.WARN and "app password(s)" not in f.message and "no app password yet" not in f.message

@@ -88,7 +88,7 @@ def test_reads_as_admin_and_gmail_as_each_owner(world: tuple[FakeGoogle, Workspa
     # Every token carried exactly one scope: a missing grant can only ever cost its own resources.
     assert all(len(s.scopes) == 1 for s in fake.log if s.subject)
     # users.get with projection=full, orgunits with the root included (policies can target it).
-    user_gets = [s for s in fake.seen("/admin/directory/v1/users/") if not s.path.endswith("/tokens")]
+    user_gets = [s for s in fake.seen("/admin/directory/v1/users/") if not s.path.endswith(("/tokens", "/asps"))]
     assert {s.param("projection") for s in user_gets} == {"full"}
     assert fake.seen("/admin/directory/v1/customer/my_customer/orgunits")[0].param("type") == "allIncludingParent"
 

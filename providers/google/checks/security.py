@@ -8,6 +8,7 @@ support.google.com/a/answer/9176599), or under Advanced Protection (support.goog
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
@@ -65,6 +66,33 @@ def app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
     return out
 
 
+def _when(epoch_ms: Any) -> str | None:
+    """A Directory ASP time (Unix epoch milliseconds as text; "0" = unknown or never, as GAM reads it)."""
+    ms = int(str(epoch_ms or "0"))
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC") if ms > 0 else None
+
+
+def _app_passwords(ctx: Context, who: str) -> tuple[str, dict[str, Any]]:
+    """What users.asps.list (opt-in, --with-tokens) says about the user's existing app passwords."""
+    try:
+        asps = ctx.mailbox("asps")
+    except Unavailable:
+        return "", {}
+    if not isinstance(asps, list):
+        raise TypeError("asps is not a list")
+    if not asps:
+        return f" {who} has no app password yet (Directory users.asps.list): one must be created.", {
+            "app passwords": []}
+    shown = []
+    for asp in asps:
+        used = _when(asp.get("lastTimeUsed"))
+        created = _when(asp.get("creationTime"))
+        shown.append(f"{asp.get('name') or asp.get('codeId')!s} (created {created or 'at an unknown time'}, "
+                     f"{'last used ' + used if used else 'never used'})")
+    return (f" {who} has {len(asps)} app password(s) (Directory users.asps.list): {'; '.join(shown)}; the service "
+            "needs one of them, or a new one."), {"app passwords": shown}
+
+
 def _retired(ctx: Context) -> bool:
     return ctx.now.date() >= facts().password_retired_on
 
@@ -77,7 +105,7 @@ def _retired(ctx: Context) -> bool:
     methods=(Method.BASIC,),
     order=40,
     reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
-           "licenses", "licenseErrors"),
+           "licenses", "licenseErrors", "asps"),
     provider="google",
 )
 @for_users
@@ -118,14 +146,16 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
     if policy.unrecognised:
         return unknown(f"Whether {who} can use an app password is unknown: {policy.unrecognised}.", evidence)
     risk = f" Note: {'; '.join(policy.risks)}." if policy.risks else ""
+    existing, asp_evidence = _app_passwords(ctx, who)
+    evidence.update(asp_evidence)
     # A warning, not a pass: the account password the admin would naturally paste fails (534 5.7.9), an app
     # password must be created first, it breaks silently at the next password change, and Google itself
     # discourages app passwords. Basic works, but it is at risk: exactly DESIGN's `warn`.
     return Outcome(
         Status.WARN,
         f"Google refuses the account password for SMTP since {when}; {who} is enrolled in 2-Step Verification, "
-        f"so the service must be given an app password ({APP_PASSWORDS_URL}), not the account password. App "
-        f"passwords are revoked whenever the account password changes; OAuth (XOAUTH2) avoids that.{risk}",
+        f"so the service must be given an app password ({APP_PASSWORDS_URL}), not the account password.{existing} "
+        f"App passwords are revoked whenever the account password changes; OAuth (XOAUTH2) avoids that.{risk}",
         evidence,
         cause="app-password-required",
         severity=Severity.MEDIUM,
