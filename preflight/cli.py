@@ -159,6 +159,10 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
     registry = registry_factory()
     for group, help_text in groups.items():
         sub = typer.Typer(help=help_text, no_args_is_help=True)
+        if group == "check":  # `preflight check ADDRESS`: the provider found from the address
+            from preflight.discovery_cli import address_group
+
+            sub = address_group(help_text)
         for provider in registry.all():
             func = provider.commands().get(group)
             if func is not None:

@@ -27,6 +27,7 @@ class Cloud:
     # msal validates unknown authority hosts against login.microsoftonline.com; a private host (a
     # proxy, a test double) has to opt out.
     instance_discovery: bool = True
+    smtp: str | None = None  # SMTP AUTH client submission endpoint, HOST:PORT (STARTTLS)
 
     def authority(self, tenant: str) -> str:
         return f"https://{self.login}/{tenant}"
@@ -61,6 +62,7 @@ def _parse(table: dict[str, Any], where: str) -> dict[str, Cloud]:
             name=name,
             title=str(raw.get("title") or name),
             instance_discovery=bool(raw.get("instance_discovery", True)),
+            smtp=str(raw["smtp"]) if raw.get("smtp") else None,
             **{f: str(raw[f]) for f in _FIELDS},
         )
     return clouds

@@ -113,6 +113,10 @@ class FakeTenant:
     snapshot: dict[str, Any]  # org and mailboxes: what Graph and Exchange answer
     apps: dict[str, App] = field(default_factory=dict)
     device_user: str = "admin@contoso.onmicrosoft.com"  # who "approves" a device code
+    # What the OpenID configuration says of the tenant's cloud (worldwide; GCC High would be cloud_instance_name
+    # "microsoftonline.us", tenant_region_scope "USGov", tenant_region_sub_scope "DODCON").
+    region: dict[str, str] = field(default_factory=lambda: {"cloud_instance_name": "microsoftonline.com",
+                                                              "tenant_region_scope": "EU"})
     device_code_blocked: bool = False  # a Conditional Access policy blocks device code flow for that user
     initial_domain: str = "contoso.onmicrosoft.com"  # where the system mailbox lives under its UPN
     # Exchange cmdlets the caller's role does not include: each answers 401 "User is not allowed to call ..."
@@ -405,8 +409,9 @@ class FakeMicrosoft:
             "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce",
                                  "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
-            "tenant_region_scope": "EU",
-            "cloud_instance_name": "fake.test",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            **tenant.region,
         })
 
     def _resource_of(self, scopes: list[str]) -> tuple[str | None, list[str]]:
