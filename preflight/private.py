@@ -1,10 +1,32 @@
-"""Files only their owner can read: token caches and stored sign-ins."""
+"""Files and folders only their owner can read: token caches, stored sign-ins, their folders."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` and every parent that is missing with mode 0700 (mkdir(parents=True) would give the
+    parents the umask's mode, 0755 on most systems, and let other users list tenant and customer names).
+    Folders that exist already keep their mode, except `path` itself, which is made 0700."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+        if os.name == "posix":
+            os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+    if os.name == "posix" and path.is_dir():
+        os.chmod(path, 0o700)
+    return path
 
 
 def write_private(path: Path, text: str) -> None:
@@ -13,9 +35,7 @@ def write_private(path: Path, text: str) -> None:
     The temporary file is created 0600 (O_EXCL, O_NOFOLLOW: no chmod window, no symlink games) in a 0700
     folder, then renamed over the target.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if os.name == "posix":
-        os.chmod(path.parent, 0o700)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:

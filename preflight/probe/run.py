@@ -122,7 +122,10 @@ def _token_request(args: ProbeArgs, mechanism: str | None, registry: Callable[[]
         raise InputError("--token-from needs --user (the mailbox the sending service signs in as)")
     user = _address("--user", user)
     # The token request may prompt for a client secret only where a person can answer.
-    extra = {"timeout": args.timeout, "interactive": sys.stdin.isatty()}
+    from preflight.runsecrets import for_command
+
+    # The provider adds the sending app's secret and the token it gets to the run's secrets (masking).
+    extra = {"timeout": args.timeout, "interactive": sys.stdin.isatty(), "secrets": for_command()}
     if registry is None:
         return token_request(args.token_from, user, given, extra)
     return token_request(args.token_from, user, given, extra, registry)

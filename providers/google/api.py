@@ -13,10 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import requests
-import requests.adapters
-
+from preflight.deadline import Deadline, bounded_session
 from preflight.http import ApiError, Http, follow_pages, retry_after
+from preflight.runsecrets import RunSecrets
 from providers.google import settings
 from providers.google.auth import Signer
 from providers.google.settings import ApiSettings
@@ -96,8 +95,11 @@ class GoogleApi:
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
         verify: bool | str = True,
+        deadline: Deadline | None = None,
     ) -> None:
         self.signer = signer
+        self.deadline = deadline
+        self.secrets = getattr(signer, "secrets", None) or RunSecrets()
         self.config = config or settings.api()
         self.sleep = sleep
         self.clock = clock
@@ -106,9 +108,7 @@ class GoogleApi:
         self._guard = threading.Lock()
         # One connection pool for every (scope, subject): a run over thousands of mailboxes impersonates
         # thousands of owners, and must not hold a socket for each.
-        self.session = requests.Session()
-        pool = max(10, 2 * self.config.workers)
-        self.session.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool))
+        self.session = bounded_session(pool_maxsize=max(10, 2 * self.config.workers))
 
     def http(self, scope_key: str, subject: str | None = None) -> Http:
         """One Http per (scope, subject): its Authorization header always carries that token."""
@@ -122,7 +122,8 @@ class GoogleApi:
                     return {"Authorization": f"Bearer {self.signer.bearer(url, subject)}"}
 
                 common: dict[str, Any] = {"session": self.session, "auth": auth, "timeout": self.config.timeout,
-                                          "sleep": self.sleep, "verify": self.verify, "config": self.config}
+                                          "sleep": self.sleep, "verify": self.verify, "config": self.config,
+                                          "deadline": self.deadline, "secrets": self.secrets}
                 if scope_key == "policies":
                     client = PacedHttp(interval=self.config.policy_page_interval, clock=self.clock,
                                        max_retries=self.config.policy_max_retries, **common)

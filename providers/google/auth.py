@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from preflight.deadline import Deadline, bounded_session, time_limit
 from preflight.errors import InputError, SignInError
 from preflight.http import ApiError
+from preflight.runsecrets import RunSecrets
 from providers.google import settings
 
 MAX_KEY_FILE = 64 * 1024
@@ -112,25 +114,41 @@ def load_key_file(path: Path) -> KeyFile:
     return KeyFile(path, {**info, "token_uri": token_uri})
 
 
-def transport(timeout: float) -> Any:
-    """A google-auth transport that remembers the HTTP status of the last reply on this thread.
+def transport(timeout: float, deadline: Deadline | None = None) -> Any:
+    """A google-auth transport that remembers the HTTP status of the last reply on this thread, and bounds each
+    exchange in total (a token reply trickling a byte at a time is cut at `timeout`) and by the deadline.
 
     google-auth's RefreshError carries the token endpoint's JSON but not its status; the snapshot records both.
     """
     import google.auth.transport.requests as gtr
-    import requests
+    from google.auth import exceptions as gex
+
+    limit_of = deadline or Deadline.unbounded()
 
     class _Request(gtr.Request):
         def __init__(self) -> None:
-            super().__init__(requests.Session())
+            super().__init__(bounded_session())
             self.last = threading.local()
 
         def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
                      timeout: float | None = None, **kwargs: Any) -> Any:
             self.last.status = None
-            response = super().__call__(  # type: ignore[no-untyped-call]
-                url, method=method, body=body, headers=headers, timeout=timeout or default_timeout, **kwargs
-            )
+            self.last.host = urlsplit(url).netloc
+            limit = min(timeout or default_timeout, limit_of.remaining())
+            if limit <= 0:
+                raise gex.TransportError("the deadline has passed")  # type: ignore[no-untyped-call]
+            with time_limit(limit) as watch:
+                try:
+                    response = super().__call__(  # type: ignore[no-untyped-call]
+                        url, method=method, body=body, headers=headers, timeout=limit, **kwargs
+                    )
+                except gex.TransportError:
+                    if watch.expired:
+                        why = f"no complete reply within {limit:g} s (timeout)"
+                        raise gex.TransportError(why) from None  # type: ignore[no-untyped-call]
+                    raise
+                if watch.expired:
+                    raise gex.TransportError(f"no complete reply within {limit:g} s (timeout)")  # type: ignore[no-untyped-call]
             self.last.status = response.status
             return response
 
@@ -138,11 +156,33 @@ def transport(timeout: float) -> Any:
     return _Request()
 
 
+def refresh(creds: Any, request: Any, secrets: RunSecrets) -> None:
+    """creds.refresh, with a token reply google-auth cannot read (truncated JSON, an HTML error page, a bare
+    string: google-auth then fails with TypeError or KeyError) turned into the ApiError naming the endpoint and
+    its HTTP status. Every token it issues joins the run's secrets."""
+    try:
+        creds.refresh(request)
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        last = getattr(request, "last", None)
+        status, host = getattr(last, "status", None), getattr(last, "host", "") or "the token endpoint"
+        raise ApiError(status, "BadTokenResponse", f"the Google sign-in service ({host}) answered "
+                       f"{f'HTTP {status}' if status else type(exc).__name__} with a reply that is not a valid OAuth "
+                       "token response") from None
+    secrets.add(getattr(creds, "token", None), getattr(creds, "refresh_token", None))
+
+
 def refresh_error(exc: Exception) -> tuple[str, str]:
     """(error code, description) of a google-auth RefreshError: the token endpoint's JSON rides in args[1]."""
+    if len(exc.args) > 1 and not isinstance(exc.args[1], dict):  # no JSON body: an error page, a proxy's text
+        return "BadTokenResponse", "the reply is not an OAuth token response"
     data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
-    code = str(data.get("error") or "RefreshError")
-    return code, str(data.get("error_description") or (exc.args[0] if exc.args else code))
+    error = data.get("error")
+    if isinstance(error, dict):  # a Google API error ({"error": {"code": 429, "status", "message"}}), not OAuth's
+        code = str(error.get("status") or error.get("code") or "RefreshError")
+        return code, str(error.get("message") or code)
+    code = str(error or "RefreshError")
+    first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else code
+    return code, str(data.get("error_description") or first)
 
 
 def refused_for_good(exc: Exception) -> bool:
@@ -160,6 +200,10 @@ def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
 
     if isinstance(exc, gex.RefreshError):
         code, message = refresh_error(exc)
+        if code in ("BadTokenResponse", "RefreshError") and status is not None:  # the body was no OAuth JSON
+            code, message = "BadTokenResponse", "the reply is not an OAuth token response"
+        if code == "BadTokenResponse" or (status is not None and status >= 429):
+            message = f"the Google sign-in service answered HTTP {status}: {message}"
         return ApiError(status, code, f"{hint}; Google says: {message}" if hint else message)
     kind = "Timeout" if "timeout" in str(exc).lower() or "timed out" in str(exc).lower() else "ConnectionError"
     return ApiError(None, kind, f"the token endpoint could not be reached ({type(exc).__name__})")
@@ -170,9 +214,12 @@ class ServiceAccountSigner:
 
     kind = "service-account"
 
-    def __init__(self, key: KeyFile, admin: str, *, timeout: float = _DEFAULT_TIMEOUT) -> None:
+    def __init__(self, key: KeyFile, admin: str, *, timeout: float = _DEFAULT_TIMEOUT,
+                 secrets: RunSecrets | None = None, deadline: Deadline | None = None) -> None:
         from google.oauth2 import service_account
 
+        self.secrets = secrets or RunSecrets()
+        self.secrets.add(str(key.info.get("private_key") or ""))
         try:
             self._base = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
                 key.info
@@ -182,7 +229,7 @@ class ServiceAccountSigner:
             raise InputError(f"{key.path}: the private key does not load ({type(exc).__name__})") from None
         self.key = key
         self.admin = admin
-        self._request = transport(timeout)
+        self._request = transport(timeout, deadline)
         self._creds: dict[tuple[str, str], Any] = {}
         self._failed: dict[tuple[str, str], ApiError] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -208,9 +255,10 @@ class ServiceAccountSigner:
                 creds = self._creds[key] = self._base.with_scopes([scope]).with_subject(key[1])
             if not creds.valid:
                 try:
-                    creds.refresh(self._request)
+                    refresh(creds, self._request, self.secrets)
                 except gex.RefreshError as exc:
                     err = token_error(exc, getattr(self._request.last, "status", None), self._hint(exc, scope, key[1]))
+                    err = ApiError(err.status, err.code, self.secrets.mask(err.message))
                     if refused_for_good(exc):
                         self._failed[key] = err
                     raise err from None
@@ -227,11 +275,14 @@ class ServiceAccountSigner:
 
         creds = self._base.with_scopes([settings.scope("identity.email").url])
         try:
-            creds.refresh(self._request)
+            refresh(creds, self._request, self.secrets)
         except gex.RefreshError as exc:
-            return token_error(exc, getattr(self._request.last, "status", None))
+            err = token_error(exc, getattr(self._request.last, "status", None))
+            return ApiError(err.status, err.code, self.secrets.mask(err.message))
         except gex.TransportError as exc:
             return token_error(exc, None)
+        except ApiError as exc:
+            return exc
         return None
 
     def _hint(self, exc: Exception, scope: str, subject: str) -> str:
@@ -367,9 +418,12 @@ class OAuthSigner:
 
     kind = "oauth"
 
-    def __init__(self, info: dict[str, Any], *, timeout: float = _DEFAULT_TIMEOUT) -> None:
+    def __init__(self, info: dict[str, Any], *, timeout: float = _DEFAULT_TIMEOUT,
+                 secrets: RunSecrets | None = None, deadline: Deadline | None = None) -> None:
         from google.oauth2 import credentials
 
+        self.secrets = secrets or RunSecrets()
+        self.secrets.add(*(str(info.get(k) or "") for k in ("refresh_token", "client_secret", "token")))
         token_uri = str(info.get("token_uri") or settings.api().endpoints.token)
         if not _is_https(token_uri):
             raise InputError("the stored sign-in has no https token_uri; run `preflight login google` again")
@@ -382,7 +436,7 @@ class OAuthSigner:
         # own client file, which exchanged the code, and refreshing must go to the same place.
         self._creds = creds.with_token_uri(token_uri)
         self.account = str(info.get("account") or "")
-        self._request = transport(timeout)
+        self._request = transport(timeout, deadline)
         self._lock = threading.Lock()
         self._failed: ApiError | None = None
 
@@ -401,12 +455,13 @@ class OAuthSigner:
                 raise self._failed
             if not self._creds.valid:
                 try:
-                    self._creds.refresh(self._request)
+                    refresh(self._creds, self._request, self.secrets)
                 except gex.RefreshError as exc:
                     hint = ""
                     if refresh_error(exc)[0] == "invalid_grant":
                         hint = "the stored sign-in was revoked or expired: run `preflight login google` again"
                     err = token_error(exc, getattr(self._request.last, "status", None), hint)
+                    err = ApiError(err.status, err.code, self.secrets.mask(err.message))
                     if refused_for_good(exc):
                         self._failed = err
                     raise err from None

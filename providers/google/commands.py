@@ -103,8 +103,13 @@ def check(
     fail_on: FailOnOpt = FailOn.fail,
     no_browser: NoBrowserOpt = False,
     api_root: ApiRootOpt = None,
+    deadline: Annotated[float, typer.Option(
+        "--deadline", metavar="SECONDS",
+        help="Stop reading the Workspace after this many seconds (default 900): what was not read by then is "
+             "reported unknown, and the report is still written.")] = 900.0,
 ) -> None:
     """Sign in to Google Workspace, collect, evaluate and report the given mailboxes."""
+    from preflight.deadline import check_seconds
     from providers.google import run
 
     code = run.check(run.CheckArgs(
@@ -112,7 +117,7 @@ def check(
         app_id=app_id, auth=auth.value if auth else None, key_file=key_file, admin=admin,
         client_secrets=client_secrets, profile=profile, with_sendas=with_sendas, with_licenses=with_licenses,
         with_tokens=with_tokens, save_snapshot=save_snapshot, fmt=fmt, output=output, fail_on=fail_on,
-        open_browser=not no_browser, api_root=api_root,
+        open_browser=not no_browser, api_root=api_root, deadline=check_seconds(deadline),
     ))
     raise typer.Exit(code)
 

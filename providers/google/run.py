@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from preflight.deadline import DEFAULT_TENANT_DEADLINE, Deadline
 from preflight.errors import InputError, SignInError
 from preflight.model import Method
 from preflight.output import FailOn, Format
 from preflight.private import loose_permissions
+from preflight.runsecrets import RunSecrets, for_command
 from providers.google import profiles, settings
 from providers.google.auth import (
     OAuthSigner,
@@ -105,7 +107,8 @@ def _resolve_sign_in(
 
 
 def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_login: bool,
-                  wanted: frozenset[str]) -> OAuthSigner:
+                  wanted: frozenset[str], secrets: RunSecrets | None = None,
+                  deadline: Deadline | None = None) -> OAuthSigner:
     info = prof.token()
     if info is None:
         if allow_login and sign_in.client_secrets is not None:
@@ -119,7 +122,7 @@ def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_l
             )
     if tighten(prof.token_path):
         say(f"warning: {prof.token_path} was readable by group or others; its mode is now 0600")
-    return OAuthSigner(info)
+    return OAuthSigner(info, secrets=secrets, deadline=deadline)
 
 
 def tighten(path: Path) -> bool:
@@ -131,7 +134,8 @@ def tighten(path: Path) -> bool:
 
 
 def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, allow_login: bool = False,
-                 wanted: frozenset[str] = frozenset()) -> Signer:
+                 wanted: frozenset[str] = frozenset(), secrets: RunSecrets | None = None,
+                 deadline: Deadline | None = None) -> Signer:
     """The signer for this sign-in. allow_login: an OAuth profile not signed in yet may open the browser flow,
     asking for the base scopes plus the `wanted` opt-ins."""
     if sign_in.kind == "service-account":
@@ -139,8 +143,9 @@ def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, a
         key = load_key_file(sign_in.key_file)
         if loose_permissions(sign_in.key_file):
             say(f"warning: {sign_in.key_file} is readable by group or others; chmod 600 it")
-        return ServiceAccountSigner(key, sign_in.admin)
-    return _oauth_signer(prof, sign_in, open_browser=open_browser, allow_login=allow_login, wanted=wanted)
+        return ServiceAccountSigner(key, sign_in.admin, secrets=secrets, deadline=deadline)
+    return _oauth_signer(prof, sign_in, open_browser=open_browser, allow_login=allow_login, wanted=wanted,
+                         secrets=secrets, deadline=deadline)
 
 
 # --- check -------------------------------------------------------------------------------------------
@@ -168,6 +173,7 @@ class CheckArgs:
     fail_on: FailOn = FailOn.fail
     open_browser: bool = True
     api_root: str | None = None
+    deadline: float | None = None  # seconds for sign-in and collection (--deadline)
 
 
 def _from_addresses(froms: list[str], mailboxes: list[str]) -> dict[str, str]:
@@ -239,12 +245,14 @@ def check(args: CheckArgs) -> int:
         with_sendas=args.with_sendas, with_licenses=args.with_licenses, with_tokens=args.with_tokens,
     )
     config = _api_settings(args.api_root)
+    limit = Deadline(args.deadline or DEFAULT_TENANT_DEADLINE)
     signer = build_signer(job.profile, job.sign_in, open_browser=args.open_browser, allow_login=True,
-                          wanted=opt_ins(args.with_sendas, args.with_licenses, args.with_tokens))
+                          wanted=opt_ins(args.with_sendas, args.with_licenses, args.with_tokens),
+                          secrets=for_command(), deadline=limit)
     target = job.target
     say(f"reading Google Workspace {target.domain or target.customer_id} as {signer.principal} "
         f"({job.sign_in.kind}, profile {job.profile.name}), {len(target.mailboxes)} mailbox(es)")
-    collection = collect(GoogleApi(signer, config=config), target)
+    collection = collect(GoogleApi(signer, config=config, deadline=limit), target)
     say(f"collected in {collection.seconds:.1f} s with {collection.requests} API requests")
     snap = snap_io.parse(collection.snapshot, "google collection")
     if args.save_snapshot is not None:
@@ -281,12 +289,14 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
         app_id=request.app_id, sender_ips=tuple(request.sender_ips), with_sendas=bool(s.get("with_sendas")),
         with_licenses=bool(s.get("with_licenses")), with_tokens=bool(s.get("with_tokens")),
     )
-    signer = build_signer(job.profile, job.sign_in, allow_login=False)
+    limit = Deadline(request.deadline or DEFAULT_TENANT_DEADLINE)
+    signer = build_signer(job.profile, job.sign_in, allow_login=False, secrets=request.secrets, deadline=limit)
     request.progress(f"reading as {signer.principal} ({job.sign_in.kind})")
     now = request.now
     clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
     api_root = s.get("api_root") or os.environ.get("PREFLIGHT_GOOGLE_API_ROOT")
-    collection = collect(GoogleApi(signer, config=_api_settings(str(api_root) if api_root else None)), job.target,
+    collection = collect(GoogleApi(signer, config=_api_settings(str(api_root) if api_root else None),
+                                   deadline=limit), job.target,
                          now=clock)
     request.progress(f"collected with {collection.requests} API requests")
     return collection.snapshot

@@ -26,11 +26,15 @@ def smtp_token(settings: Mapping[str, Any], user: str) -> str:
     from google.auth import exceptions as gex
     from google.oauth2 import service_account
 
-    from providers.google.auth import load_key_file, refresh_error, transport
+    from preflight.http import ApiError
+    from preflight.runsecrets import RunSecrets
+    from providers.google.auth import load_key_file, refresh, refresh_error, transport
 
     if not settings.get("key_file"):
         raise InputError("--token-from google needs --key-file PATH (the sending service's service-account key)")
     key = load_key_file(Path(str(settings["key_file"])).expanduser())
+    secrets = settings.get("secrets") or RunSecrets()
+    secrets.add(str(key.info.get("private_key") or ""))
     try:
         creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
             key.info, scopes=[SMTP_SCOPE], subject=user
@@ -40,9 +44,12 @@ def smtp_token(settings: Mapping[str, Any], user: str) -> str:
         raise InputError(f"{key.path}: the private key does not load ({type(exc).__name__})") from None
     try:
         # Our transport carries a timeout: google-auth's own would wait up to 120 s per call.
-        creds.refresh(transport(float(settings.get("timeout") or DEFAULT_TIMEOUT)))
+        refresh(creds, transport(float(settings.get("timeout") or DEFAULT_TIMEOUT)), secrets)
     except gex.RefreshError as exc:
-        raise TokenRefused(*refresh_error(exc)) from None
+        code, message = refresh_error(exc)
+        raise TokenRefused(secrets.mask(code), secrets.mask(message)) from None
+    except ApiError as exc:  # a reply that is no OAuth token response
+        raise SignInError(exc.message) from None
     except gex.TransportError as exc:
         host = urlsplit(key.token_uri).netloc
         raise SignInError(f"cannot reach {host} ({type(exc).__name__})") from None

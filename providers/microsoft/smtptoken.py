@@ -53,7 +53,8 @@ def smtp_token(settings: Mapping[str, Any], user: str) -> str:
 
     s = _settings(settings)
     timeout = float(settings.get("timeout") or DEFAULT_TIMEOUT)
-    signin = MicrosoftSignIn(s, persistence=None, timeout=(timeout, timeout), out=lambda _msg: None)
+    signin = MicrosoftSignIn(s, persistence=None, timeout=(timeout, timeout), out=lambda _msg: None,
+                             secrets=settings.get("secrets"), total=timeout)
     signin.check_inputs()  # the secret or certificate, read before anything touches the network
     # No token cache: build_app(None) leaves msal its default in-memory cache, gone when this returns.
     app = signin.build_app(None)
@@ -61,7 +62,11 @@ def smtp_token(settings: Mapping[str, Any], user: str) -> str:
         result = app.acquire_token_for_client(scopes=[s.cloud.exchange_scope])
     except requests.RequestException as exc:
         raise SignInError(f"cannot reach {s.cloud.login} ({type(exc).__name__})") from None
+    except Exception as exc:  # msal on a reply that is no OAuth response (HTML, truncated or empty JSON)
+        raise SignInError(signin._not_oauth(exc)) from None
+    if result:
+        signin.secrets.add_token_response(dict(result))
     if not result or "access_token" not in result:
         code, message = describe(result)
-        raise TokenRefused(code, message)
+        raise TokenRefused(signin.secrets.mask(code), signin.secrets.mask(message))
     return str(result["access_token"])

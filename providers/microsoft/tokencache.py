@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from preflight.private import write_private
+from preflight.private import private_dir, write_private
 
 APP_PREFIX = "app-"
 SUFFIX = ".json"
@@ -86,7 +86,7 @@ class TokenCache:
             try:
                 from msal_extensions import PersistedTokenCache
 
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_dir(self.path.parent)
                 persisted = PersistedTokenCache(self._persistence(str(self.path)))
                 if persisted.is_encrypted:
                     self.encrypted = True

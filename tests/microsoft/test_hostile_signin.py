@@ -103,3 +103,79 @@ def test_the_issued_tokens_never_appear_even_in_debug_logs(
     assert_clean_run(out, err, [SECRET, *ms_fake.issued])
     assert_no_leak(files_text(tmp_path, skip="xdg"), [SECRET, *ms_fake.issued])
 
+
+
+def test_every_cache_folder_preflight_creates_is_owner_only(
+        ms_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Under the usual umask 022, the cache root, the cloud and tenant folders (which name customers) are 0700
+    and the cache file 0600: other local users cannot even list which tenants this machine signs in to."""
+    import os
+    import stat
+
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh" / "cache"))  # nothing of it exists yet
+    old = os.umask(0o022)
+    try:
+        code, _out, err = run(check(snapshot["tenant"]["domain"]), capsys)
+    finally:
+        os.umask(old)
+    assert code in (0, 1, 3), err
+    created = [p for p in (tmp_path / "fresh").rglob("*")]
+    assert any(p.is_file() for p in created)
+    for path in [tmp_path / "fresh", *created]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
+
+
+def test_a_run_past_its_deadline_still_writes_the_report_with_unknowns(
+        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import threading
+    import time
+
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    def slow(call: Call) -> Reply | None:  # sign-in is quick; each admin API call takes 1.5 s
+        if call.api in ("graph", "exchange") and not call.sub:
+            time.sleep(1.5)
+        return None
+
+    ms_fake.fault = slow
+    report = tmp_path / "report.json"
+    args = [*check(snapshot["tenant"]["domain"]), "--deadline", "3", "--format", "json", "--output", str(report)]
+    box: dict[str, tuple[int, str, str]] = {}
+    worker = threading.Thread(target=lambda: box.update(r=run(args, capsys)), daemon=True)
+    worker.start()
+    worker.join(120)  # generous: the deadline is 3 s
+    assert not worker.is_alive(), "the run did not end"
+    code, out, err = box["r"]
+    assert code == 3, err
+    findings = json.loads(report.read_text())["targets"][0]["findings"]
+    late = [f for f in findings if f["status"] == "unknown" and "not read before the deadline" in f["message"]]
+    assert late, "; ".join(f["message"] for f in findings if f["status"] == "unknown")
+    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
+
+
+def test_retry_after_120_on_every_call_ends_at_once_with_unknowns(
+        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+
+    def throttled(call: Call) -> Reply | None:
+        if call.api not in ("graph", "exchange"):
+            return None
+        return Reply(429, {"error": {"code": "TooManyRequests", "message": "Too many requests"}},
+                     {"Retry-After": "120"})
+
+    ms_fake.fault = throttled
+    report = tmp_path / "report.json"
+    code, _out, err = run([*check(snapshot["tenant"]["domain"]), "--format", "json", "--output", str(report)],
+                          capsys)
+    assert code in (3, 4), err
+    findings = json.loads(report.read_text())["targets"][0]["findings"]
+    assert any("asked to retry after 120 s" in f["message"] for f in findings), [f["message"] for f in findings]
+    assert ms_fake.http_requests("graph") + ms_fake.http_requests("exchange") < 60  # no retry was waited for
