@@ -185,16 +185,40 @@ def _provider_checks(req: AddressCheck, mailbox: str, found: Discovery, unchecke
     if found.provider == "microsoft":
         return _microsoft(req, mailbox, found, unchecked)
     if found.provider == "google":
-        unchecked.append(f"the Workspace settings for {mailbox}: they need a Google admin sign-in of your own "
-                         f"(`preflight login google`, then `preflight check google --mailbox {mailbox}`; "
-                         "docs/google-setup.md)")
-        return 3
+        return _google(req, mailbox, found, unchecked)
     if not req.offline:
         unchecked.append(f"the mailbox and its provider's settings: {found.domain} is not served by Microsoft 365 "
                          "or Google Workspace, whose admin APIs preflight reads")
     else:
         unchecked.append("the provider, its tenant and the mailbox's settings (--offline)")
     return 3
+
+
+def _google(req: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str]) -> int:
+    """Google has no sign-in without the admin's own client or service account: use a saved profile for this
+    domain that needs nobody at a browser (a service account, or a stored OAuth refresh token)."""
+    import os
+
+    from preflight.errors import SignInError
+    from providers.google import profiles
+    from providers.google.run import CheckArgs, check
+
+    usable = [p for p in map(profiles.profile, profiles.names())
+              if str(p.settings().get("domain") or "").lower() == found.domain
+              and (p.settings().get("auth") == "service-account" or p.token() is not None)]
+    if not usable:
+        unchecked.append(f"the Workspace settings for {mailbox}: they need a Google admin sign-in of your own; "
+                         f"run `preflight login google --domain {found.domain} ...` (docs/google-setup.md), then "
+                         "this command again")
+        return 3
+    req.out("")
+    try:
+        return check(CheckArgs(mailboxes=[mailbox], profile=usable[0].name, fmt=req.fmt, output=req.output,
+                               fail_on=req.fail_on, open_browser=False,
+                               api_root=os.environ.get("PREFLIGHT_GOOGLE_API_ROOT")))
+    except SignInError as exc:
+        req.out(f"Workspace settings not checked: sign-in failed: {' '.join(str(exc).split())}")
+        return 4
 
 
 def _microsoft(req: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str]) -> int:
