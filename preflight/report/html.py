@@ -117,7 +117,7 @@ a{color:var(--brand)}
 @media screen and (max-width:600px){.addr{white-space:normal;overflow-wrap:anywhere}}
 @media screen and (max-width:860px){.wrap{padding:0 12px}section.card{padding:14px 12px}th,td{padding:6px 6px}}
 @media print{
-@page{size:A4;margin:10mm 11mm 11mm}
+@page{size:A4;margin:8mm 10mm 9mm}
 body{background:#fff;font-size:8.5pt;line-height:1.3}
 .wrap{max-width:none;padding:0}
 header.top{background:#fff;color:var(--ink);border-bottom:2px solid var(--ink);padding:0 0 6px}
