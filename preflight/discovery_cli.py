@@ -9,6 +9,7 @@ them is the address.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ def run_address_check(req: AddressCheck) -> int:
 
     mailbox = inputs.address(req.address, "ADDRESS")
     domain = domain_of(mailbox)
+    if req.fmt is not Format.table and req.output is None:
+        req.out = req.progress  # stdout carries only the machine-readable report
     if req.offline:
         found = offline(domain)
     else:
@@ -174,7 +177,9 @@ def _probe(req: AddressCheck, found: Discovery, unchecked: list[str]) -> int:
     args = ProbeArgs(target=found.submission.target, provider=found.provider, ca_file=req.ca_file,
                      timeout=req.timeout)
     try:
-        code = run(args, resolver=req.probe_resolver) if req.probe_resolver else run(args)
+        # With a machine-readable report on stdout the probe's transcript goes where the summary went.
+        with contextlib.redirect_stdout(sys.stderr) if req.out is req.progress else contextlib.nullcontext():
+            code = run(args, resolver=req.probe_resolver) if req.probe_resolver else run(args)
     except InputError as exc:  # the host does not resolve: the domain's own records point nowhere
         req.out(f"Probe: {exc}")
         return 1

@@ -5,6 +5,7 @@ real msal, and proof that no lookup leaves the machine (and that --offline makes
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,6 +18,7 @@ from preflight.cli import main
 from preflight.discovery import Discoverer, Lookup, Mx, Srv, Tenant, classify, domain_of, submission_for
 from preflight.discovery_cli import AddressCheck, run_address_check
 from preflight.errors import InputError
+from preflight.output import Format
 from providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, load_clouds
 from tests.dnsserver import Zones, dns_server, resolver_for
 from tests.microsoft.fake import FakeMicrosoft
@@ -281,10 +283,13 @@ def test_agreeing_signs_in_through_the_public_clients_and_runs_the_checks(
     assert "alice@contoso.com" in captured.out and code in (0, 1, 3)
     assert "Tenant settings not checked" not in captured.out
 
-    # The next run finds the cached sign-in and asks nobody.
-    again = check("alice@contoso.com", world["dns"], world["smtp"], world["pki"], can_ask=lambda: False)
+    # The next run finds the cached sign-in and asks nobody; a JSON report keeps stdout to itself.
+    again = check("alice@contoso.com", world["dns"], world["smtp"], world["pki"], can_ask=lambda: False,
+                  fmt=Format.json)
     assert run_address_check(again) == code
     assert len(fake.calls("devicecode")) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["targets"][0]["tenant"] and "Probing" in captured.err
 
 
 def test_an_other_provider_address_is_probed_at_its_srv_host(
