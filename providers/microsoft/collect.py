@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from preflight.http import ApiError
+from preflight.model import Method
 from preflight.snapshot import SCHEMA, Options, error_of
 from providers.microsoft import beta
 from providers.microsoft.exchange import Exchange, token_refused
@@ -33,6 +34,7 @@ EXO_SP_SELECT = "id,appId,displayName,appRoles,oauth2PermissionScopes"
 # appOwnerOrganizationId and signInAudience: Conditional Access for workload identities covers only
 # single-tenant apps registered in the tenant (checks/workload.py).
 SP_SELECT = "id,appId,displayName,appOwnerOrganizationId,signInAudience"
+APP_SELECT = "id,appId,displayName,isFallbackPublicClient,publicClient,web,spa"
 EXCHANGE_MAILBOX_RESOURCES = ("mailbox", "casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions")
 # Addresses per Exchange -Filter; keeps the OPATH string short. Filterable, per
 # learn.microsoft.com/powershell/exchange/filter-properties: EmailAddresses on Get-Mailbox and
@@ -203,6 +205,10 @@ class Collector:
         if target.options.app_id:
             app = _odata(target.options.app_id)
             reqs.append(SubRequest("servicePrincipal", f"/servicePrincipals(appId='{app}')?$select={SP_SELECT}"))
+            if Method.OAUTH_DELEGATED in target.options.methods:
+                # Its client type (public or web) decides the Conditional Access client app type; 404 when the
+                # app is registered in another tenant.
+                reqs.append(SubRequest("application", f"/applications(appId='{app}')?$select={APP_SELECT}"))
         return reqs
 
     def _org_graph(self, pool: ThreadPoolExecutor, target: Target, results: dict[str, Result]) -> dict[str, Any]:

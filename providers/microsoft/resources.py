@@ -250,6 +250,20 @@ class ServicePrincipal(Payload):
     appId: NonEmpty
 
 
+class RedirectUris(Payload):
+    redirectUris: list[str] = Field(default_factory=list)
+
+
+class Application(Payload):
+    """The sending app's registration (Graph application), read for its client type only."""
+
+    appId: Guid
+    isFallbackPublicClient: bool | None = None
+    publicClient: RedirectUris | None = None  # publicClientApplication
+    web: RedirectUris | None = None  # webApplication (confidential client)
+    spa: RedirectUris | None = None  # spaApplication
+
+
 class AppRole(Payload):
     id: Guid
     value: str | None  # null for roles with no claim value
@@ -476,6 +490,7 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "memberOf": MemberOf,
     "mailboxSettings": MailboxSettings,
     "servicePrincipal": ServicePrincipal,
+    "application": Application,
     "exchangeOnlineServicePrincipal": ResourceServicePrincipal,
     "servicePrincipalAppRoles": AppRoleAssignments,
     "oauth2PermissionGrants": PermissionGrants,

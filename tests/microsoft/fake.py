@@ -638,6 +638,11 @@ class FakeMicrosoft:
                      else org.get("servicePrincipal") if app_id == options_app else None)
             value = _selected(value, query)
             return self._object(value, base + "servicePrincipals/$entity", f"servicePrincipals(appId='{app_id}')")
+        m = re.fullmatch(r"/applications\(appId='([^']+)'\)", path)
+        if m:
+            options_app = (tenant.snapshot.get("options") or {}).get("app_id")
+            value = _selected(org.get("application") if m.group(1) == options_app else None, query)
+            return self._object(value, base + "applications/$entity", f"applications(appId='{m.group(1)}')")
         m = re.fullmatch(r"/servicePrincipals/([^/]+)/appRoleAssignments", path)
         if m:
             return self._list(org.get("servicePrincipalAppRoles", []), base + f"servicePrincipals('{m.group(1)}')"

@@ -45,6 +45,9 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
     "ca-location-trusted": {(J, B): ("at-risk", []), (J, D): ("ready", []), (J, A): ("ready", [])},
     # "block device code flow" policies (Maester Test-MtCaDeviceCodeFlow): not a password sign-in's flow
     "ca-device-code-flow": {(J, B): ("at-risk", []), (J, D): ("at-risk", []), (J, A): ("ready", [])},
+    # a browser-only location block: not Basic ("other"); for delegated OAuth it depends on whether the
+    # sending app is a confidential (browser) or public (mobile/desktop) client, unknown for a multi-tenant app
+    "ca-client-app-types": {(J, B): ("at-risk", []), (J, D): ("incomplete", []), (J, A): ("ready", [])},
     "ca-location-outside": {(J, B): ("blocked", ["ca-location-block"]), (J, D): ("blocked", ["ca-location-block"]),
                             (J, A): ("ready", [])},
     "auth-policy-no-basic": {(J, B): ("blocked", ["basic-auth-policy-block"]),
@@ -192,6 +195,28 @@ def test_device_code_flow_policies_do_not_block_basic_and_only_warn_for_delegate
         policy["conditions"]["authenticationFlows"] = {"transferMethods": "deviceCodeFlow,unknownFutureValue"}
     odd = finding(run("ca-device-code-flow", data=data), "ms.ca-legacy-auth", J)
     assert odd.status is Status.UNKNOWN and "unknownFutureValue" in odd.message
+
+
+@pytest.mark.parametrize(("client_types", "registration", "verdict"), [
+    (["browser"], {"web": {"redirectUris": ["https://app.example/callback"]}}, ("blocked", ["ca-location-block"])),
+    (["browser"], {"publicClient": {"redirectUris": ["http://localhost"]}}, ("ready", [])),
+    (["browser"], {"spa": {"redirectUris": ["https://app.example/"]}}, ("blocked", ["ca-location-block"])),
+    (["mobileAppsAndDesktopClients"], {"isFallbackPublicClient": True}, ("blocked", ["ca-location-block"])),
+    (["mobileAppsAndDesktopClients"], {"web": {"redirectUris": ["https://app.example/callback"]}}, ("ready", [])),
+    (["mobileAppsAndDesktopClients"], None, ("incomplete", [])),  # multi-tenant app: registration not here
+    (["mobileAppsAndDesktopClients"], {"web": {"redirectUris": ["https://a.example/"]},
+                                       "publicClient": {"redirectUris": ["http://localhost"]}}, ("incomplete", [])),
+    (["browser", "mobileAppsAndDesktopClients"], None, ("blocked", ["ca-location-block"])),  # either way
+])
+def test_delegated_oauth_client_app_type_comes_from_the_app_registration(
+        client_types: list[str], registration: dict[str, Any] | None, verdict: tuple[str, list[str]]) -> None:
+    """Microsoft's CA docs: "services registered as an OAuth confidential client" are Browser clients."""
+    data = json.loads((FIXTURES / "ca-client-app-types.json").read_text())
+    data["org"]["conditionalAccessPolicies"][0]["conditions"]["clientAppTypes"] = client_types
+    if registration is not None:
+        data["org"]["application"] = {"id": "0d9e6f3a-1b2c-4d5e-8f90-a1b2c3d4e5f6", "appId": data["options"]["app_id"],
+                                      "displayName": "Acme Recruiting", **registration}
+    assert verdicts(run("ca-client-app-types", data=data))[(J, D)] == verdict
 
 
 def test_report_only_policy_is_a_warning_and_role_exclusion_is_honoured() -> None:

@@ -82,12 +82,45 @@ class _Scan:
 
     hits: list[Policy] = field(default_factory=list)
     undecided: list[Unavailable] = field(default_factory=list)  # user scope needs memberOf, unreadable
+    # policy id -> why it may not cover this sign-in's client app type (the delegated client is undecided)
+    client_unsure: dict[str, str] = field(default_factory=dict)
+
+
+def delegated_client(ctx: Context) -> tuple[str | None, str]:
+    """"public" or "browser" from the sending app's registration (data/wellknown.toml
+    [conditionalAccess.delegatedClient]), or None, and why."""
+    try:
+        app = ctx.org("application")
+    except Unavailable as exc:
+        if exc.error is not None and exc.error.get("status") == 404:
+            return None, "the sending app is not registered in this tenant (a multi-tenant app), so its client " \
+                         "type is not known"
+        return None, f"the sending app's registration could not be read ({exc.reason})"
+    public = bool((app.get("publicClient") or {}).get("redirectUris")) or app.get("isFallbackPublicClient") is True
+    browser = bool((app.get("web") or {}).get("redirectUris")) or bool((app.get("spa") or {}).get("redirectUris"))
+    if public != browser:
+        kind = "public" if public else "browser"
+        return kind, f"the sending app's registration is a {'public' if public else 'web'} client"
+    both = "both public-client and web platforms" if public else "no redirect URIs"
+    return None, f"the sending app's registration has {both}, so its client type is not known"
+
+
+def _client_types(ctx: Context) -> tuple[set[str], set[str], str]:
+    """(client app types this sign-in surely is, types it may be, why)."""
+    known = data("wellknown")["conditionalAccess"]
+    types = set(known["clientAppTypes"][ctx.method.value])
+    if ctx.method is not Method.OAUTH_DELEGATED:
+        return types, set(), ""
+    kind, why = delegated_client(ctx)
+    if kind is not None:
+        return set(known["delegatedClient"][kind]) | {"all"}, set(), why
+    return types & {"all"}, types - {"all"}, why
 
 
 def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
     known = data("wellknown")
     targets = [*known["apps"]["ca_targets"], known["apps"]["exchange_online"]]
-    client_types = known["conditionalAccess"]["clientAppTypes"][ctx.method.value]
+    surely, maybe, why = _client_types(ctx)
     flows = known["conditionalAccess"]["authenticationFlows"]
     scan = _Scan()
     who: ca.Who | None = None
@@ -95,8 +128,11 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
         cond = policy["conditions"]
         if policy["state"] not in (ca.ENABLED, ca.REPORT_ONLY) or not kind(policy):
             continue
-        if not ca.client_in_scope(cond.get("clientAppTypes") or [], client_types):
+        app_types = set(cond.get("clientAppTypes") or [])
+        if not ca.client_in_scope(app_types, surely | maybe):
             continue
+        unsure = None if app_types & surely or maybe <= app_types else \
+            f"it covers only {', '.join(sorted(app_types & maybe))} clients and {why}"
         narrowed_to = ca.transfer_methods(cond)
         if narrowed_to and not narrowed_to & set(flows[ctx.method.value]):
             continue  # e.g. "block device code flow": not a flow this method signs in with
@@ -106,6 +142,8 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
         try:
             if ca.user_in_scope(cond.get("users"), who):
                 scan.hits.append(policy)
+                if unsure:
+                    scan.client_unsure[policy["id"]] = unsure
         except Unavailable as exc:
             scan.undecided.append(exc)
     return scan
@@ -194,7 +232,7 @@ def ca_legacy_auth(ctx: Context) -> Outcome:
 
 @check("ms.ca-location", "Conditional Access: location block", severity=Severity.HIGH, cause="ca-location-block",
        methods=(Method.BASIC, Method.OAUTH_DELEGATED), order=34,
-       reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf"), provider=P)
+       reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf", "application"), provider=P)
 @for_existing
 def ca_location(ctx: Context) -> Outcome:
     # App-only (client credentials) tokens are not evaluated by user-targeted policies: not oauth-app.
@@ -216,8 +254,12 @@ def ca_location(ctx: Context) -> Outcome:
     for policy in scan.hits:
         results = [(s, *ca.location_applies(policy["conditions"]["locations"], s, named)) for s in senders]
         where_detail.update({f"{policy.get('displayName') or policy['id']} / {s}": why for s, _, why in results})
-        if any(where is ca.Where.IN for _, where, _ in results):
-            found.add(policy, _narrowed(policy))
+        unsure = scan.client_unsure.get(policy["id"])
+        if unsure and policy["state"] == ca.ENABLED and any(where is not ca.Where.OUT for _, where, _ in results):
+            cannot_tell.append(policy)  # enforced where it applies; whether it applies to this client is open
+            whys.append(f"{_label(policy)}: {unsure}")
+        elif any(where is ca.Where.IN for _, where, _ in results):
+            found.add(policy, unsure or _narrowed(policy))
         elif any(where is ca.Where.UNKNOWN for _, where, _ in results):
             cannot_tell.append(policy)
             whys += [f"{_label(policy)} for {s}: {why}" for s, where, why in results if where is ca.Where.UNKNOWN]
@@ -230,8 +272,8 @@ def ca_location(ctx: Context) -> Outcome:
         raise scan.undecided[0]
     if cannot_tell:
         return unknown(f"Cannot tell whether Conditional Access blocks the sender by location: {'; '.join(whys)} "
-                       "(an IP named location holding the sender range makes it certain).",
-                       _evidence(cannot_tell, **evidence))
+                       "(an IP named location holding the sender range, or the sending app registered in this "
+                       "tenant, makes it certain).", _evidence(cannot_tell, **evidence))
     return found.outcome("Sign-in from the sender IPs is not blocked now", evidence) or passed(
         f"The sender IPs {', '.join(map(str, senders))} are outside every location that a Conditional Access "
         f"policy blocks for {ctx.subject}.", _evidence(scan.hits, **evidence))
