@@ -20,8 +20,12 @@ if TYPE_CHECKING:
 
 EXIT_HELP = (
     "Exit codes: 0 every mailbox ready; 1 a check failed; 2 bad input; "
-    "3 incomplete (a check could not be evaluated); 4 could not sign in or reach the admin APIs."
+    "3 incomplete (a check could not be evaluated); 4 could not sign in or reach the admin APIs; "
+    "130 interrupted (Ctrl-C: one line on stderr, no traceback)."
 )
+SummaryOpt = Annotated[
+    bool, typer.Option("--summary", help="Print only the verdict counts per tenant (table or json).")
+]
 
 
 def default_registry() -> Registry:
@@ -70,7 +74,7 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
         help="Will SMTP from a third-party service work for this Microsoft 365 / Google Workspace mailbox? "
         "If not, what blocks it and how to fix it.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         epilog=EXIT_HELP,
     )
@@ -79,6 +83,9 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
     def root(
         debug: Annotated[
             bool, typer.Option("--debug", help="Log HTTP calls and internals to stderr (secrets masked).")
+        ] = False,
+        version: Annotated[
+            bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Show the version and exit.")
         ] = False,
     ) -> None:
         if debug:
@@ -93,11 +100,15 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
         output: OutputOpt = None,
         fail_on: FailOnOpt = FailOn.fail,
         as_of: AsOfOpt = None,
+        summary: SummaryOpt = False,
     ) -> None:
         """Evaluate saved snapshots offline and report."""
         from preflight.output import emit
 
+        _summary_format(summary, fmt)
         results = evaluate_snapshots(snapshots, registry_factory(), as_of_date(as_of))
+        if summary:
+            raise typer.Exit(emit_summary(results, fmt, output, fail_on))
         raise typer.Exit(emit(results, fmt, output, fail_on))
 
     @app.command()
@@ -106,12 +117,15 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
             Path, typer.Option("--html", help="Where to write the HTML report.")
         ] = Path("preflight-demo.html"),
         fmt: FormatOpt = Format.table,
+        output: OutputOpt = None,
         as_of: AsOfOpt = "2026-11-26",
+        summary: SummaryOpt = False,
     ) -> None:
         """Run the whole pipeline on bundled simulated tenants: no credentials needed."""
         from preflight.demo import run_demo
 
-        run_demo(registry_factory(), html, fmt, as_of_date(as_of))
+        _summary_format(summary, fmt)
+        run_demo(registry_factory(), html, fmt, as_of_date(as_of), output=output, summary=summary)
 
     @app.command()
     def explain(
@@ -121,25 +135,34 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
         provider: Annotated[
             str | None, typer.Option("--provider", help="microsoft or google, for the right fix.")
         ] = None,
+        output: OutputOpt = None,
     ) -> None:
         """Turn an SMTP / OAuth error message into its cause and fix."""
         from preflight.explain_cli import run_explain
 
-        raise typer.Exit(run_explain(text, file, fmt.value, provider))
+        raise typer.Exit(run_explain(text, file, fmt.value, provider, output))
 
     @app.command()
-    def causes(fmt: TextFormatOpt = TextFormat.table) -> None:
-        """List the cause catalogue."""
+    def causes(
+        cause_id: Annotated[str | None, typer.Argument(metavar="ID", help="Show this cause in full.")] = None,
+        fmt: TextFormatOpt = TextFormat.table,
+        output: OutputOpt = None,
+    ) -> None:
+        """List the cause catalogue, or show one cause: explanation, fix per provider, docs."""
         from preflight.listing import list_causes
 
-        list_causes(fmt.value)
+        list_causes(fmt.value, cause_id, output, registry_factory)
 
     @app.command()
-    def checks(fmt: TextFormatOpt = TextFormat.table) -> None:
-        """List the registered checks of every provider."""
+    def checks(
+        check_id: Annotated[str | None, typer.Argument(metavar="ID", help="Show this check in full.")] = None,
+        fmt: TextFormatOpt = TextFormat.table,
+        output: OutputOpt = None,
+    ) -> None:
+        """List the registered checks of every provider, or show one check in full."""
         from preflight.listing import list_checks
 
-        list_checks(registry_factory(), fmt.value)
+        list_checks(registry_factory(), fmt.value, check_id, output)
 
     from preflight.audit.cli import audit, diff, redact
     from preflight.probe.cli import probe
@@ -171,6 +194,71 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
     return app
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from preflight import __version__
+
+        sys.stdout.write(f"preflight {__version__}\n")
+        raise typer.Exit(0)
+
+
+def _summary_format(summary: bool, fmt: Format) -> None:
+    if summary and fmt not in (Format.table, Format.json):
+        raise InputError(f"--summary prints table or json, not {fmt.value}")
+
+
+def emit_summary(results: list[TargetResult], fmt: Format, output: Path | None, fail_on: FailOn) -> int:
+    """--summary: verdict counts per tenant instead of the full report; the exit code is the report's."""
+    from preflight.exitcodes import exit_code
+    from preflight.output import make_report, write_text
+    from preflight.summary import render_summary
+
+    write_text(render_summary(make_report(results), fmt.value), output)
+    return int(exit_code(results, fail_on.value))
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+# typer's help shows Python types (<bool>, <list[Path]>, <str>); people expect click's plain words.
+_METAVARS = {"str": "TEXT", "Path": "PATH", "int": "INTEGER", "float": "NUMBER"}
+
+
+def tidy_help(command: Any) -> None:
+    """Plain metavars in --help: flags show none, lists show ITEM..., types show TEXT/PATH/INTEGER."""
+    from typer.core import TyperArgument, TyperOption
+
+    for param in getattr(command, "params", []):
+        if isinstance(param, TyperArgument):
+            setattr(param, "display_type_rich", _no_type)  # noqa: B010 - the name column says it already
+        if param.metavar is not None or not hasattr(param, "display_type"):
+            continue
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
+            continue
+        shown = param.display_type(typer.Context(command)).strip("<>")
+        many = shown.startswith("list[") and shown.endswith("]")
+        inner = shown[5:-1] if many else shown
+        # Choices get spaces around | so a narrow column wraps between them, never inside a word.
+        word = inner.replace("|", " | ") if "|" in inner else _METAVARS.get(inner, inner.upper())
+        if isinstance(param, TyperArgument):
+            param.metavar = (param.name or word).upper() + ("..." if many else "")
+        else:
+            param.metavar = word
+    help_option = getattr(command, "get_help_option", None)
+    if help_option is not None:
+        def plain_help(ctx: Any, original: Any = help_option) -> Any:
+            option = original(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        setattr(command, "get_help_option", plain_help)  # noqa: B010 - --help is built on demand
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+
+
 def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
@@ -190,8 +278,9 @@ def _run(argv: list[str] | None, secrets: RunSecrets) -> int:
         sys.stderr.write(f"{prefix}{secrets.mask(_one_line(message))}\n")
 
     try:
-        app = make_app()
-        result: Any = app(args=argv, standalone_mode=False, prog_name="preflight")
+        command = typer.main.get_command(make_app())
+        tidy_help(command)
+        result: Any = command.main(args=argv, standalone_mode=False, prog_name="preflight")
         if result == 130:  # typer turns Ctrl-C into a silent exit code 130
             sys.stderr.write("preflight: interrupted\n")
         return result if isinstance(result, int) else 0

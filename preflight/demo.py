@@ -28,7 +28,8 @@ def demo_results(registry: Registry, now: datetime) -> list[TargetResult]:
     return results
 
 
-def run_demo(registry: Registry, html: Path, fmt: Format, now: datetime) -> None:
+def run_demo(registry: Registry, html: Path, fmt: Format, now: datetime, output: Path | None = None,
+             summary: bool = False) -> None:
     from preflight.report import render
 
     results = demo_results(registry, now)
@@ -36,7 +37,12 @@ def run_demo(registry: Registry, html: Path, fmt: Format, now: datetime) -> None
         sys.stderr.write("No provider with demo tenants is installed.\n")
         return
     report = make_report(results)  # generated now; `now` is only the day the checks are evaluated for
-    write_text(render(report, fmt.value, color=color_enabled()), None)
+    if summary:
+        from preflight.summary import render_summary
+
+        write_text(render_summary(report, fmt.value), output)
+    else:
+        write_text(render(report, fmt.value, color=output is None and color_enabled()), output)
     write_text(render(report, "html"), html)
     sys.stderr.write(
         f"\nSimulated tenants: {len(results)}. HTML report: {html.resolve()}\n"

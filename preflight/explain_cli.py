@@ -34,25 +34,30 @@ def _read(text: str | None, file: Path | None) -> str:
     return data
 
 
-def run_explain(text: str | None, file: Path | None, fmt: str, provider: str | None) -> int:
+def run_explain(text: str | None, file: Path | None, fmt: str, provider: str | None,
+                output: Path | None = None) -> int:
     from preflight.causes import load_catalogue
     from preflight.explain import explain
+    from preflight.output import write_text
+    from preflight.wrap import wrap
 
     if provider not in (None, "microsoft", "google"):
         raise InputError(f"--provider: {provider!r} is not one of microsoft, google")
     result = explain(_read(text, file), load_catalogue(), provider)
     if fmt == "json":
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", output)
         return 0
-    out = sys.stdout
+    out: list[str] = []
     if result.reply is not None and (result.reply.code or result.reply.enhanced):
         code = " ".join(str(x) for x in (result.reply.code, result.reply.enhanced) if x)
-        out.write(f"Reply: {code} {result.reply.text}\n")
+        out.append(wrap(f"{code} {result.reply.text}", indent="       ", first="Reply: "))
     for note in result.notes:
-        out.write(f"Note: {note}\n")
+        out.append(wrap(note, indent="      ", first="Note: "))
     if not result.matches:
-        out.write("No known cause matches this text. `preflight causes` lists what preflight knows.\n")
-        return 0
+        out.append(wrap("No known cause matches this text. `preflight causes` lists what preflight knows."))
     for i, m in enumerate(result.matches, 1):
-        out.write(f"\n{i}. {m.title}  [{m.cause}, confidence {m.confidence:.0%}]\n   Fix: {m.remediation}\n")
+        out.append("")
+        out.append(wrap(f"{m.title}  [{m.cause}, confidence {m.confidence:.0%}]", indent="   ", first=f"{i}. "))
+        out.append(wrap(m.remediation, indent="        ", first="   Fix: "))
+    write_text("\n".join(out) + "\n", output)
     return 0

@@ -110,3 +110,119 @@ def test_explain_masks_auth_login_exchanges_as_transcripts_show_them(capsys: pyt
     assert code == 0 and "5.7.3" in out
     for secret in ("am9ic0Bjb250b3NvLmNvbQ==", "U2VudGluZWwtUGFzcw==", "Sentinel-Pass"):
         assert secret not in out
+
+
+# --- issue 18: what people expect of a CLI ---------------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from preflight import __version__
+
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out == f"preflight {__version__}\n"
+
+
+def test_shell_completion_script_and_completions(capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run(["--show-completion", "bash"], capsys)
+    assert code == 0 and "_preflight_completion" in out
+    monkeypatch.setenv("_PREFLIGHT_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "preflight ca")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    _, out, _ = run([], capsys)
+    assert out.split() == ["causes"]
+
+
+@pytest.mark.parametrize("command", [[], ["evaluate"], ["causes"], ["explain"], ["redact"], ["check", "microsoft"],
+                                     ["probe"], ["audit"], ["diff"]])
+def test_help_has_no_library_placeholders(command: list[str], capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run([*command, "--help"], capsys)
+    assert code == 0
+    for placeholder in ("<bool>", "<str>", "<path>", "<int>", "<float>", "list[", "<list"):
+        assert placeholder not in out, placeholder
+    assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_causes_and_checks_detail_views(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["causes", "send-as-denied"], capsys)
+    assert code == 0 and out.startswith("The From address is not the mailbox")
+    assert "Fix (microsoft): Add-RecipientPermission" in out and "Docs:" in out
+    code, out, _ = run(["causes", "send-as-denied", "--format", "json"], capsys)
+    assert json.loads(out)["id"] == "send-as-denied"
+    code, out, _ = run(["checks", "--format", "json"], capsys)
+    first = json.loads(out)[0]
+    code, out, _ = run(["checks", first["id"]], capsys)
+    assert code == 0 and first["title"] in " ".join(out.split()) and f"id: {first['id']}" in out
+    code, _, err = run(["causes", "send-as-denyed"], capsys)
+    assert code == 2 and "did you mean send-as-denied?" in err
+
+
+def test_text_output_wraps_at_80_columns_without_splitting_ids(capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    text = ("535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated "
+            "successfully. Contact your administrator. [MN2PR07CA0004.namprd07.prod.outlook.com]")
+    for args in (["explain", text], ["causes"], ["checks"], ["causes", "oauth-client-credential-invalid"]):
+        _, out, _ = run(args, capsys)
+        assert all(len(line) <= 80 for line in out.splitlines()), args
+    _, out, _ = run(["explain", text], capsys)
+    assert "[ca-legacy-auth-block," in out and "MN2PR07CA0004.namprd07.prod.outlook.com" in out
+
+
+def test_output_option_on_data_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for args, name in ((["explain", "AADSTS50126: Error validating credentials"], "e.txt"),
+                       (["causes", "--format", "json"], "c.json"), (["checks"], "k.txt")):
+        code, out, _ = run([*args, "--output", str(tmp_path / name)], capsys)
+        assert code == 0 and out == "" and (tmp_path / name).read_text()
+
+
+def test_demo_summary_and_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    html = tmp_path / "demo.html"
+    code, out, _ = run(["demo", "--html", str(html), "--summary", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert data["schema"] == "preflight.summary/v1" and data["targets"]
+    assert all(set(t["verdicts"]) <= {"ready", "blocked", "at-risk", "incomplete"} for t in data["targets"])
+    report = tmp_path / "demo.md"
+    code, out, _ = run(["demo", "--html", str(html), "--format", "markdown", "--output", str(report)], capsys)
+    assert out == "" and report.read_text().startswith("#")
+    code, _, err = run(["demo", "--html", str(html), "--summary", "--format", "html"], capsys)
+    assert code == 2 and "--summary prints table or json" in err
+
+
+def test_mailboxes_from_file(tmp_path: Path) -> None:
+    from preflight.errors import InputError
+    from preflight.mailboxlist import mailbox_options, read_mailboxes
+
+    plain = tmp_path / "boxes.txt"
+    plain.write_text("# mailboxes\njobs@contoso.com\n\nalerts@contoso.com\nJOBS@contoso.com\n")
+    assert read_mailboxes(plain) == ["jobs@contoso.com", "alerts@contoso.com"]
+    exported = tmp_path / "users.csv"
+    exported.write_text("\ufeffDisplay Name,UserPrincipalName\nJobs,jobs@contoso.com\nAlerts,alerts@contoso.com\n")
+    assert mailbox_options(["a@contoso.com"], exported) == ["a@contoso.com", "jobs@contoso.com",
+                                                            "alerts@contoso.com"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("jobs@contoso.com\nnot an address\n")
+    with pytest.raises(InputError, match="entry 2"):
+        read_mailboxes(bad)
+    with pytest.raises(InputError, match="--mailboxes-from FILE"):
+        mailbox_options(None, None)
+
+
+def test_check_without_mailboxes_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["check", "microsoft", "--tenant", "contoso.com"], capsys)
+    assert code == 2 and "--mailboxes-from FILE" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import preflight.explain_cli
+
+    def interrupted(*_args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(preflight.explain_cli, "run_explain", interrupted)
+    code, out, err = run(["explain", "535 5.7.8"], capsys)
+    assert code == 130 and out == "" and err == "preflight: interrupted\n"
+    _, help_text, _ = run(["--help"], capsys)
+    assert "130 interrupted" in " ".join(help_text.split())

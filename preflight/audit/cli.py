@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from preflight.errors import InputError
-from preflight.output import FailOn, FailOnOpt, TextFormat, TextFormatOpt
+from preflight.output import FailOn, FailOnOpt, OutputOpt, TextFormat, TextFormatOpt
 
 
 def audit(
@@ -37,6 +37,9 @@ def audit(
         "--deadline", metavar="SECONDS",
         help="Seconds each tenant may take to sign in and be read (default 900; the inventory key `deadline` "
              "wins): what was not read by then is reported unknown.")] = None,
+    fmt: TextFormatOpt = TextFormat.table,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Also write the run's summary (tenants, verdicts, errors) to this file.")] = None,
 ) -> None:
     """Audit many customer tenants from an inventory file: one report per customer and one across them."""
     if inventory == "init":
@@ -47,7 +50,7 @@ def audit(
 
     seconds = check_seconds(deadline) if deadline is not None else None
     raise typer.Exit(_run(Path(inventory), output_dir, force, only or [], skip or [], workers, redact, fail_on,
-                          as_of, seconds))
+                          as_of, seconds, fmt, output))
 
 
 def _init(path: Path) -> int:
@@ -63,6 +66,7 @@ def _init(path: Path) -> int:
 def _run(
     inv_path: Path, output_dir: Path | None, force: bool, only: list[str], skip: list[str], workers: int | None,
     redact: bool, fail_on: FailOn, as_of: str | None, deadline: float | None = None,
+    fmt: TextFormat = TextFormat.table, output: Path | None = None,
 ) -> int:
     from dataclasses import replace
 
@@ -114,12 +118,35 @@ def _run(
     sys.stderr.write(f"{counted}. Written to {out}/ (report.html, report.json, action-plan.md, action-plan.csv; "
                      "one folder per customer)\n")
     code = int(exit_code([r.result for r in runs], fail_on.value))
+    if fmt is TextFormat.json or output is not None:
+        _write_summary(runs, len(inv.customers), out, fmt, output)
     if interrupted:
         sys.stderr.write("preflight: interrupted; the report holds the tenants that finished\n")
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(130)  # tenants still signing in hold threads that would otherwise delay the exit
     return code
+
+
+def _write_summary(runs: list[Any], total: int, out: Path, fmt: TextFormat, output: Path | None) -> None:
+    """--format json / --output: the run's summary as data (the stderr lines say the same for people)."""
+    from preflight.output import write_text
+
+    tenants = []
+    for r in runs:
+        counts: dict[str, int] = {}
+        for m in r.result.mailboxes:
+            counts[m.verdict.value] = counts.get(m.verdict.value, 0) + 1
+        tenants.append({"customer": r.customer.key, "verdicts": counts, "errors": list(r.result.errors),
+                        "seconds": round(r.seconds, 1), "text": _verdicts(r)})
+    if fmt is TextFormat.json:
+        data = {"schema": "preflight.audit-summary/v1", "output_dir": str(out), "tenants": tenants,
+                "customers": total, "audited": sum(1 for r in runs if not r.result.errors)}
+        write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", output)
+    else:
+        lines = [f"{x['customer']}: {'could not audit: ' + '; '.join(x['errors']) if x['errors'] else x['text']}"
+                 for x in tenants]
+        write_text("\n".join(lines) + "\n", output)
 
 
 def _verdicts(run: Any) -> str:
@@ -155,15 +182,17 @@ def diff(
     new: Annotated[Path, typer.Argument(help="Later report or snapshot.")],
     fmt: TextFormatOpt = TextFormat.table,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Date for evaluating snapshots.")] = None,
+    output: OutputOpt = None,
 ) -> None:
     """What got fixed, what regressed and what is new between two audits. Exit 1 when something regressed."""
     from preflight.audit.diff import diff_reports, has_regressions, render_text, to_dict
+    from preflight.output import write_text
 
     drifts = diff_reports(_as_report(old, as_of), _as_report(new, as_of))
     if fmt is TextFormat.json:
-        sys.stdout.write(json.dumps(to_dict(drifts), indent=2) + "\n")
+        write_text(json.dumps(to_dict(drifts), indent=2) + "\n", output)
     else:
-        sys.stdout.write(render_text(drifts))
+        write_text(render_text(drifts), output)
     raise typer.Exit(1 if has_regressions(drifts) else 0)
 
 

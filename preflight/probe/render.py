@@ -9,6 +9,7 @@ from typing import Any
 from preflight import __version__
 from preflight.model import Finding, Status
 from preflight.probe.result import PHASE_EXIT, ProbeResult
+from preflight.wrap import wrap
 
 SCHEMA = "preflight.probe/v1"
 
@@ -29,18 +30,21 @@ def findings_text(result: ProbeResult, findings: list[Finding], color: bool = Fa
     target = result.target
     provider = f", {target.provider}" if target.provider else ""
     out = ["", f"Findings for {target.display} ({target.tls.value}{provider}):"]
+    hang = " " * 31  # under the message: 2 + status 8 + 1 + check 19 + 1
     for f in findings:
-        label = _paint(f"{f.status.value.upper():<8}", f.status, color)
-        out.append(f"  {label} {f.check:<19} {f.message}")
+        status = f"{f.status.value.upper():<8}"
+        # Wrapped at 80 columns between words (ids and addresses stay whole), then the status coloured.
+        text = wrap(f.message, indent=hang, first=f"  {status} {f.check:<19} ")
+        out.append(text.replace(status, _paint(status, f.status, color), 1))
         if f.cause:
-            out.append(f"  {'':<8} {'':<19} cause: {f.cause}")
+            out.append(f"{hang}cause: {f.cause}")
         if f.remediation and f.status in (Status.FAIL, Status.WARN):
-            out.append(f"  {'':<8} {'':<19} fix: {f.remediation}")
+            out.append(wrap(f.remediation, indent=hang + "     ", first=f"{hang}fix: "))
     failure = result.first_failure
     code = result.exit_code
     if failure is None and any(f.check == "probe.send-as" and f.status is Status.SKIPPED for f in findings):
-        out.append(f"Result: every phase that ran succeeded, but send-as was not tested: it needs --rcpt-to "
-                   f"(exit {code}).")
+        out.append(wrap(f"Result: every phase that ran succeeded, but send-as was not tested: it needs "
+                        f"--rcpt-to (exit {code})."))
     elif failure is None:
         out.append(f"Result: every phase that ran succeeded (exit {code}).")
     else:

@@ -77,6 +77,9 @@ def check(
     mailbox: Annotated[
         list[str] | None, typer.Option("--mailbox", "-m", help="Mailbox address to check (repeat for more).")
     ] = None,
+    mailboxes_from: Annotated[Path | None, typer.Option(
+        "--mailboxes-from", metavar="FILE", help="Mailbox addresses from a file: one per line, or a CSV export "
+        "(email/primaryEmail column).")] = None,
     domain: DomainOpt = None,
     customer_id: CustomerOpt = None,
     method: Annotated[
@@ -110,10 +113,12 @@ def check(
 ) -> None:
     """Sign in to Google Workspace, collect, evaluate and report the given mailboxes."""
     from preflight.deadline import check_seconds
+    from preflight.mailboxlist import mailbox_options
     from providers.google import run
 
     code = run.check(run.CheckArgs(
-        mailboxes=mailbox or [], domain=domain, customer_id=customer_id, methods=method or [], froms=from_ or [],
+        mailboxes=mailbox_options(mailbox, mailboxes_from, required=False), domain=domain, customer_id=customer_id,
+        methods=method or [], froms=from_ or [],
         app_id=app_id, auth=auth.value if auth else None, key_file=key_file, admin=admin,
         client_secrets=client_secrets, profile=profile, with_sendas=with_sendas, with_licenses=with_licenses,
         with_tokens=with_tokens, save_snapshot=save_snapshot, fmt=fmt, output=output, fail_on=fail_on,

@@ -93,8 +93,11 @@ def _settings(
 
 def check(
     tenant: TenantOpt,
-    mailbox: Annotated[list[str], typer.Option(
-        "--mailbox", metavar="ADDR", help="Mailbox address to check (repeat for more).")],
+    mailbox: Annotated[list[str] | None, typer.Option(
+        "--mailbox", metavar="ADDR", help="Mailbox address to check (repeat for more).")] = None,
+    mailboxes_from: Annotated[Path | None, typer.Option(
+        "--mailboxes-from", metavar="FILE", help="Mailbox addresses from a file: one per line, or a CSV export "
+        "(mailbox/email/UserPrincipalName column).")] = None,
     client_id: ClientIdOpt = None,
     method: Annotated[list[Method] | None, typer.Option(
         "--method", help="How the service will sign in to SMTP (repeat; default: all three).")] = None,
@@ -126,7 +129,9 @@ def check(
     seconds = check_seconds(deadline)
     settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
                          account)
-    boxes = list(dict.fromkeys(inputs.address(m) for m in mailbox))
+    from preflight.mailboxlist import mailbox_options
+
+    boxes = list(dict.fromkeys(inputs.address(m) for m in mailbox_options(mailbox, mailboxes_from)))
     options = _options(method, sender_ip, app_id, from_ or [], boxes)
     raise typer.Exit(run_check(settings, boxes, options, save_snapshot, fmt, output, fail_on, deadline=seconds))
 

@@ -22,6 +22,15 @@ SUFFIX = ".json"
 _UNSAFE = re.compile(r"[^a-z0-9@._-]")
 
 PersistenceFactory = Callable[[str], Any]
+# What msal-extensions needs to encrypt, per platform: macOS (Keychain) and Windows (DPAPI) need nothing.
+ENCRYPTION_HINT = {
+    "linux": "install libsecret with its Python bindings (for example `apt install gir1.2-secret-1 gnome-keyring` "
+             "and `pip install PyGObject`) and run preflight in a session with an unlocked keyring",
+    "darwin": "unlock the login keychain (security unlock-keychain)",
+    "win32": "run preflight as the signed-in Windows user (DPAPI)",
+}
+# The notice is for the person, once per run, not once per tenant or cache file.
+_TOLD: set[str] = set()
 
 
 def default_root() -> Path:
@@ -94,10 +103,14 @@ class TokenCache:
                     return persisted
             except Exception as exc:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                self._warn(
-                    f"Token cache: encryption is not available here ({reason[:120]}); "
-                    f"using a plain file readable only by you (mode 0600): {self.path}"
-                )
+                if "plain" not in _TOLD:
+                    _TOLD.add("plain")
+                    hint = ENCRYPTION_HINT.get(sys.platform, ENCRYPTION_HINT["linux"])
+                    self._warn(
+                        f"Note: the token cache is not encrypted on this machine ({reason[:120]}). Tokens are kept "
+                        f"in files only you can read (mode 0600) under {self.path.parent.parent.parent}. "
+                        f"To have them encrypted, {hint}."
+                    )
         cache = msal.SerializableTokenCache()
         text = self._read_plain()
         if text:
