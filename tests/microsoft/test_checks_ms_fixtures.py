@@ -219,6 +219,52 @@ def test_delegated_oauth_client_app_type_comes_from_the_app_registration(
     assert verdicts(run("ca-client-app-types", data=data))[(J, D)] == verdict
 
 
+# cisagov/ScubaGear Testing/Unit/Rego/AAD/AADConfig_01_test.rego (MS.AAD.1.1v1, 4d34e9a4): its base policy
+# and json.patch variants, with ScubaGear's verdict. ScubaGear asks "is legacy auth blocked for every user and
+# every app"; ms.ca-legacy-auth asks "does a policy block Basic SMTP for this mailbox", so some rows differ.
+SCUBA_JOBS = "cfe9a131-06e0-5f3a-a022-c15c32419d5f"  # jobs@contoso.com in ca-legacy-included
+
+
+def _set(*path: str, value: Any) -> Any:
+    def apply(policy: dict[str, Any]) -> None:
+        where = policy
+        for key in path[:-1]:
+            where = where[key]
+        where[path[-1]] = value
+    return apply
+
+
+@pytest.mark.parametrize(("patch", "scuba_meets", "ours"), [
+    (None, True, Status.FAIL),  # test_NoExclusionsConditions_Correct: blocked for everyone, jobs@ included
+    # test_NoExclusionsIncludeApplications_Incorrect: ScubaGear wants All apps; Office365 still covers Exchange
+    # Online, which is what SMTP AUTH signs in to, so Basic SMTP is blocked all the same (a disagreement)
+    (_set("conditions", "applications", "includeApplications", value=["Office365"]), False, Status.FAIL),
+    # test_NoExclusionsIncludeUsers_Incorrect: another user only; jobs@ is not blocked (agrees for jobs@)
+    (_set("conditions", "users", "includeUsers", value=["49b4dcdf-1f90-41a5-9dd7-5e7c3609b423"]), False,
+     Status.PASS),
+    # test_NoExclusionsExcludeUsers_Incorrect, with jobs@ as the excluded user: not blocked for jobs@
+    (_set("conditions", "users", "excludeUsers", value=[SCUBA_JOBS]), False, Status.PASS),
+    # test_NoExclusionsExcludeGroups_Incorrect: a group jobs@ is not in; ScubaGear fails the tenant for the
+    # gap, jobs@ itself is still blocked (a different question, not a different fact)
+    (_set("conditions", "users", "excludeGroups", value=["49b4dcdf-1f90-41a5-9dd7-5e7c3609b423"]), False,
+     Status.FAIL),
+    # test_NoExclusionsClientAppTypes_Incorrect: [""] is no documented client app type: unknown, not a pass
+    (_set("conditions", "clientAppTypes", value=[""]), False, Status.UNKNOWN),
+    (_set("grantControls", "builtInControls", value=[]), False, Status.PASS),  # ..._BuiltInControls_Incorrect
+    (_set("state", value="disabled"), False, Status.PASS),  # test_NoExclusionsState_Incorrect
+])
+def test_scubagear_ms_aad_1_1_cases(patch: Any, scuba_meets: bool, ours: Status) -> None:
+    data = json.loads((FIXTURES / "ca-legacy-included.json").read_text())
+    policy = data["org"]["conditionalAccessPolicies"][0]
+    policy["conditions"]["users"]["excludeGroups"] = []  # ScubaGear's base policy excludes nobody
+    if patch is not None:
+        patch(policy)
+    f = finding(run("ca-legacy-included", data=data), "ms.ca-legacy-auth", J)
+    assert f.status is ours, f.message
+    if ours is not Status.FAIL:
+        assert not scuba_meets  # where preflight finds no block, ScubaGear never finds legacy auth blocked
+
+
 def test_report_only_policy_is_a_warning_and_role_exclusion_is_honoured() -> None:
     result = run("ca-mfa")
     legacy = finding(result, "ms.ca-legacy-auth", J)
