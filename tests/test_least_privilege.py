@@ -22,6 +22,8 @@ GOOGLE_OPT_IN_EXCEPTIONS = {
     "https://www.googleapis.com/auth/apps.licensing": "--with-licenses",
     "https://www.googleapis.com/auth/admin.directory.user.security": "--with-tokens",
     "https://www.googleapis.com/auth/gmail.readonly": "--with-sendas",
+    # Read-only, but the audit log says more than preflight needs: requested only when asked for.
+    "https://www.googleapis.com/auth/admin.reports.audit.readonly": "--with-audit-log",
 }
 MS_READ = re.compile(r"^[A-Za-z]+(\.[A-Za-z]+)*\.Read(\.[A-Za-z]+)*$")
 # Exchange admin REST has no read-only permission; the admin's view-only role (Global Reader) keeps it

@@ -39,7 +39,7 @@ KINDS: dict[str, str] = {
     "exception": "exceptions", "cloud": "str", "auth": "str", "client_id": "str", "certificate": "str",
     "certificate_password_env": "str", "client_secret_env": "str", "key_file": "str", "admin": "str",
     "client_secrets": "str", "profile": "str", "with_sendas": "bool", "with_licenses": "bool",
-    "with_tokens": "bool", "account": "str", "api_root": "str", "deadline": "seconds",
+    "with_tokens": "bool", "with_audit_log": "bool", "account": "str", "api_root": "str", "deadline": "seconds",
     **dict.fromkeys(SECRET_KEYS, "str"),
 }
 DEFAULT_KEYS = frozenset({"methods", "sender_ips", "workers", "provider", "cloud", "auth", "client_id", "app_id",

@@ -210,6 +210,20 @@ class GoogleApi:
         body = self.http("gmail.sendas", owner).get(url)
         return _items(body, "sendAs")
 
+    # --- Reports API (audit log, opt-in) -------------------------------------------------------------
+
+    def activities(self, user_key: str, application: str, events: tuple[str, ...]) -> list[Any]:
+        """The audit log's activities for these events (one listing each: eventName takes a single name)."""
+        out: list[Any] = []
+        for event in events:
+            out.extend(follow_pages(
+                self.http("reports.audit"),
+                f"{self.config.endpoints.reports}/activity/users/{_key(user_key)}/applications/{_key(application)}",
+                params={"eventName": event, "maxResults": self.config.reports_page_size},
+                items_key="items", next_params=_next_page,
+            ))
+        return out
+
     # --- Enterprise License Manager ------------------------------------------------------------------
 
     def license_assignments(self, product: str, customer_id: str) -> list[Any]:

@@ -174,6 +174,8 @@ def _reads(report: AuthReport, api: GoogleApi, granted: set[str], admin: str | N
         ("policies", "Policy API policies.list", lambda: api.policies_probe()),
         ("licensing", "licenseAssignments.listForProduct",
          lambda: api.license_probe(api.config.licensing_products[0], customer_id or "my_customer")),
+        ("reports.audit", f"activities.list {api.config.delegation[0]} {api.config.delegation[1][0]}",
+         lambda: api.activities("all", api.config.delegation[0], api.config.delegation[1][:1])),
     ]
     if admin:
         probes += [

@@ -31,6 +31,7 @@ class Target:
     with_licenses: bool = False
     with_tokens: bool = False
     options: Options = field(default_factory=Options)
+    with_audit_log: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def admin_scope_keys(target: Target) -> list[str]:
         keys.append("licensing")
     if target.with_tokens:
         keys.append("directory.user.security")
+    if target.with_audit_log:
+        keys.append("reports.audit")
     return keys
 
 
@@ -140,6 +143,9 @@ def _mailbox(api: GoogleApi, address: str, target: Target) -> tuple[dict[str, An
     if target.with_tokens:
         rec["tokens"] = record(lambda: api.tokens(owner))
         rec["asps"] = record(lambda: api.asps(owner))  # same scope: whether basic sign-in has an app password
+    if target.with_audit_log:
+        app, events = api.config.advanced_protection
+        rec["advancedProtectionEvents"] = record(lambda: api.activities(owner, app, events))
     return rec, owner
 
 
@@ -211,6 +217,9 @@ def collect(
         _guard_customer(api, target, customer, domains)
         org_units_f = pool.submit(record, api.org_units)
         policies_f = pool.submit(record, api.policies)
+        app, events = api.config.delegation
+        delegation_f = pool.submit(record, lambda: api.activities("all", app, events)) \
+            if target.with_audit_log else None
         mailbox_f: dict[str, Future[tuple[dict[str, Any], str | None]]] = {
             addr: pool.submit(_mailbox, api, addr, target) for addr in dict.fromkeys(target.mailboxes)
         }
@@ -238,6 +247,8 @@ def collect(
             if "groupMembership" in rec:
                 rec["groupMembership"] = {gid: f.result() for gid, f in rec["groupMembership"].items()}
         org = {"customer": customer, "domains": domains, "orgUnits": org_units_f.result(), "policies": policies}
+        if delegation_f is not None:
+            org["delegationEvents"] = delegation_f.result()
         if licences is not None and licences.fatal() is None and licences.failed():
             org["licenseErrors"] = licences.failed()
     tenant_id = customer.get("id") if error_of(customer) is None and isinstance(customer, dict) else None

@@ -63,6 +63,11 @@ TokensOpt = Annotated[
     bool, typer.Option("--with-tokens", help="Read the OAuth grants users gave apps (opt-in: "
                        "admin.directory.user.security has no read-only variant; preflight only lists).")
 ]
+AuditLogOpt = Annotated[
+    bool, typer.Option("--with-audit-log", help="Read the Reports API audit log (opt-in, read-only "
+                       "admin.reports.audit.readonly): Advanced Protection enrolments and domain-wide delegation "
+                       "grants within the log's retention.")
+]
 ApiRootOpt = Annotated[
     str | None,
     typer.Option("--api-root", envvar="PREFLIGHT_GOOGLE_API_ROOT", hidden=True,
@@ -98,6 +103,7 @@ def check(
     with_sendas: SendAsOpt = False,
     with_licenses: LicensesOpt = False,
     with_tokens: TokensOpt = False,
+    with_audit_log: AuditLogOpt = False,
     save_snapshot: Annotated[
         Path | None, typer.Option("--save-snapshot", help="Also write the collected snapshot (no secrets) here.")
     ] = None,
@@ -121,8 +127,9 @@ def check(
         methods=method or [], froms=from_ or [],
         app_id=app_id, auth=auth.value if auth else None, key_file=key_file, admin=admin,
         client_secrets=client_secrets, profile=profile, with_sendas=with_sendas, with_licenses=with_licenses,
-        with_tokens=with_tokens, save_snapshot=save_snapshot, fmt=fmt, output=output, fail_on=fail_on,
-        open_browser=not no_browser, api_root=api_root, deadline=check_seconds(deadline),
+        with_tokens=with_tokens, with_audit_log=with_audit_log, save_snapshot=save_snapshot, fmt=fmt,
+        output=output, fail_on=fail_on, open_browser=not no_browser, api_root=api_root,
+        deadline=check_seconds(deadline),
     ))
     raise typer.Exit(code)
 
@@ -138,6 +145,7 @@ def login(
     with_sendas: SendAsOpt = False,
     with_licenses: LicensesOpt = False,
     with_tokens: TokensOpt = False,
+    with_audit_log: AuditLogOpt = False,
     no_browser: NoBrowserOpt = False,
 ) -> None:
     """Sign in for a customer profile: an admin's OAuth consent (refresh token stored 0600), or a service account."""
@@ -146,7 +154,8 @@ def login(
     raise typer.Exit(run.login(run.LoginArgs(
         auth=auth.value if auth else None, client_secrets=client_secrets, key_file=key_file, admin=admin,
         profile=profile, domain=domain, customer_id=customer_id, with_sendas=with_sendas,
-        with_licenses=with_licenses, with_tokens=with_tokens, open_browser=not no_browser,
+        with_licenses=with_licenses, with_tokens=with_tokens, with_audit_log=with_audit_log,
+        open_browser=not no_browser,
     )))
 
 
@@ -174,6 +183,7 @@ def auth_check(
     with_sendas: SendAsOpt = False,
     with_licenses: LicensesOpt = False,
     with_tokens: TokensOpt = False,
+    with_audit_log: AuditLogOpt = False,
     fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table or json.")] = CheckFormat.table,
     api_root: ApiRootOpt = None,
 ) -> None:
@@ -185,7 +195,8 @@ def auth_check(
 
     raise typer.Exit(run.auth_check(run.AuthCheckArgs(
         profile=profile, auth=auth.value if auth else None, key_file=key_file, admin=admin, mailbox=mailbox,
-        with_sendas=with_sendas, with_licenses=with_licenses, with_tokens=with_tokens, fmt=fmt.value,
+        with_sendas=with_sendas, with_licenses=with_licenses, with_tokens=with_tokens,
+        with_audit_log=with_audit_log, fmt=fmt.value,
         api_root=api_root,
     )))
 

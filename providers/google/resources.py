@@ -107,6 +107,34 @@ class Asps(RootModel[list[Asp]]):
     pass
 
 
+class ActivityParameter(Payload):
+    name: NonEmpty
+    value: str | None = None
+    multiValue: list[str] | None = None
+
+
+class ActivityEvent(Payload):
+    name: NonEmpty
+    type: str | None = None
+    parameters: list[ActivityParameter] = Field(default_factory=list)
+
+
+class ActivityId(Payload):
+    time: NonEmpty  # RFC 3339
+    applicationName: str | None = None
+
+
+class Activity(Payload):
+    """Reports API activities.list item (admin.reports_v1 discovery, schema Activity)."""
+
+    id: ActivityId
+    events: list[ActivityEvent]
+
+
+class Activities(RootModel[list[Activity]]):
+    pass
+
+
 class OrgUnit(Payload):
     orgUnitId: Annotated[str, StringConstraints(pattern=r"^id:.+")]
     orgUnitPath: Annotated[str, StringConstraints(pattern=r"^/")]
@@ -226,6 +254,8 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "sendAs": SendAsList,
     "tokens": Tokens,
     "asps": Asps,
+    "advancedProtectionEvents": Activities,
+    "delegationEvents": Activities,
     "orgUnits": OrgUnits,
     "domains": Domains,
     "policies": Policies,

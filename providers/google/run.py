@@ -67,8 +67,9 @@ def _customer(value: str | None) -> str | None:
     return value.strip()
 
 
-def opt_ins(with_sendas: bool, with_licenses: bool, with_tokens: bool) -> frozenset[str]:
-    flags = {"--with-sendas": with_sendas, "--with-licenses": with_licenses, "--with-tokens": with_tokens}
+def opt_ins(with_sendas: bool, with_licenses: bool, with_tokens: bool, with_audit_log: bool = False) -> frozenset[str]:
+    flags = {"--with-sendas": with_sendas, "--with-licenses": with_licenses, "--with-tokens": with_tokens,
+             "--with-audit-log": with_audit_log}
     return frozenset(k for k, on in flags.items() if on)
 
 
@@ -167,6 +168,7 @@ class CheckArgs:
     with_sendas: bool = False
     with_licenses: bool = False
     with_tokens: bool = False
+    with_audit_log: bool = False
     save_snapshot: Path | None = None
     fmt: Format = Format.table
     output: Path | None = None
@@ -205,7 +207,7 @@ def plan(
     *, profile: str | None, auth: str | None, key_file: Path | None, admin: str | None, client_secrets: Path | None,
     domain: str | None, customer_id: str | None, mailboxes: list[str], methods: list[Method],
     from_addresses: dict[str, str], app_id: str | None, sender_ips: tuple[str, ...] = (), with_sendas: bool = False,
-    with_licenses: bool = False, with_tokens: bool = False,
+    with_licenses: bool = False, with_tokens: bool = False, with_audit_log: bool = False,
 ) -> Plan:
     from preflight.snapshot import Options
     from providers.google.collect import Target
@@ -225,7 +227,8 @@ def plan(
     if with_sendas and sign_in.kind == "oauth":
         raise InputError("--with-sendas needs --auth service-account: Gmail settings of other users are readable "
                          "only through domain-wide delegation as each mailbox owner")
-    return Plan(prof, sign_in, Target(tuple(boxes), dom, cid, with_sendas, with_licenses, with_tokens, options))
+    return Plan(prof, sign_in, Target(tuple(boxes), dom, cid, with_sendas, with_licenses, with_tokens, options,
+                                      with_audit_log))
 
 
 def check(args: CheckArgs) -> int:
@@ -243,11 +246,13 @@ def check(args: CheckArgs) -> int:
         client_secrets=args.client_secrets, domain=args.domain, customer_id=args.customer_id, mailboxes=boxes,
         methods=args.methods, from_addresses=_from_addresses(args.froms, boxes), app_id=args.app_id,
         with_sendas=args.with_sendas, with_licenses=args.with_licenses, with_tokens=args.with_tokens,
+        with_audit_log=args.with_audit_log,
     )
     config = _api_settings(args.api_root)
     limit = Deadline(args.deadline or DEFAULT_TENANT_DEADLINE)
     signer = build_signer(job.profile, job.sign_in, open_browser=args.open_browser, allow_login=True,
-                          wanted=opt_ins(args.with_sendas, args.with_licenses, args.with_tokens),
+                          wanted=opt_ins(args.with_sendas, args.with_licenses, args.with_tokens,
+                                         args.with_audit_log),
                           secrets=for_command(), deadline=limit)
     target = job.target
     say(f"reading Google Workspace {target.domain or target.customer_id} as {signer.principal} "
@@ -288,6 +293,7 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
         from_addresses={email(k, "from"): email(v, "from") for k, v in request.from_addresses.items()},
         app_id=request.app_id, sender_ips=tuple(request.sender_ips), with_sendas=bool(s.get("with_sendas")),
         with_licenses=bool(s.get("with_licenses")), with_tokens=bool(s.get("with_tokens")),
+        with_audit_log=bool(s.get("with_audit_log")),
     )
     limit = Deadline(request.deadline or DEFAULT_TENANT_DEADLINE)
     signer = build_signer(job.profile, job.sign_in, allow_login=False, secrets=request.secrets, deadline=limit)
@@ -317,6 +323,7 @@ class LoginArgs:
     with_sendas: bool = False
     with_licenses: bool = False
     with_tokens: bool = False
+    with_audit_log: bool = False
     open_browser: bool = True
 
 
@@ -340,7 +347,7 @@ def _oauth_login(prof: Profile, client_secrets: Path, scopes: list[settings.Scop
 def login(args: LoginArgs) -> int:
     prof = profiles.profile(args.profile)
     domain, customer_id = _domain(args.domain), _customer(args.customer_id)
-    wanted = opt_ins(args.with_sendas, args.with_licenses, args.with_tokens)
+    wanted = opt_ins(args.with_sendas, args.with_licenses, args.with_tokens, args.with_audit_log)
     kind = args.auth or ("service-account" if args.key_file else "oauth" if args.client_secrets else None)
     if kind is None:
         raise InputError("give --auth oauth --client-secrets FILE, or --auth service-account --key-file FILE --admin "
@@ -399,6 +406,7 @@ class AuthCheckArgs:
     with_sendas: bool = False
     with_licenses: bool = False
     with_tokens: bool = False
+    with_audit_log: bool = False
     fmt: str = "table"
     api_root: str | None = None
 
@@ -410,7 +418,7 @@ def auth_check(args: AuthCheckArgs) -> int:
     prof = profiles.profile(args.profile)
     mailbox = email(args.mailbox, "--mailbox") if args.mailbox else None
     sign_in = _resolve_sign_in(prof, args.auth, args.key_file, args.admin, None)
-    wanted = opt_ins(args.with_sendas, args.with_licenses, args.with_tokens)
+    wanted = opt_ins(args.with_sendas, args.with_licenses, args.with_tokens, args.with_audit_log)
     config = _api_settings(args.api_root)
     scopes = settings.wanted_scopes(sign_in.kind, wanted)
     if sign_in.kind == "service-account":

@@ -31,6 +31,7 @@ class Endpoints:
     policy: str
     gmail: str
     licensing: str
+    reports: str
     token: str
     retired_token_uris: tuple[str, ...]
 
@@ -46,7 +47,7 @@ class Endpoints:
 
         return replace(
             self, directory=move(self.directory), policy=move(self.policy), gmail=move(self.gmail),
-            licensing=move(self.licensing),
+            licensing=move(self.licensing), reports=move(self.reports),
         )
 
 
@@ -68,6 +69,9 @@ class ApiSettings:
     timeout: tuple[float, float]
     permanent_token_errors: frozenset[str] = frozenset()
     rate_limit_reasons: frozenset[str] = frozenset()
+    reports_page_size: int = 1000
+    advanced_protection: tuple[str, tuple[str, ...]] = ("user_accounts", ())
+    delegation: tuple[str, tuple[str, ...]] = ("admin", ())
     per_minute_patterns: tuple[str, ...] = ()
     per_minute_waits: tuple[float, float] = (30.0, 15.0)
 
@@ -126,6 +130,7 @@ def api() -> ApiSettings:
     return ApiSettings(
         endpoints=Endpoints(
             directory=ep["directory"], policy=ep["policy"], gmail=ep["gmail"], licensing=ep["licensing"],
+            reports=ep["reports"],
             token=ep["token"], retired_token_uris=tuple(ep["retired_token_uris"]),
         ),
         policy_filters=tuple(pol["filters"]),
@@ -143,6 +148,10 @@ def api() -> ApiSettings:
         timeout=(float(col["connect_timeout"]), float(col["read_timeout"])),
         permanent_token_errors=frozenset(raw["token"]["permanent_errors"]),
         rate_limit_reasons=frozenset(raw["retry"]["rate_limit_reasons"]),
+        reports_page_size=int(raw["reports"]["page_size"]),
+        advanced_protection=(raw["reports"]["advanced_protection_application"],
+                             tuple(raw["reports"]["advanced_protection_events"])),
+        delegation=(raw["reports"]["delegation_application"], tuple(raw["reports"]["delegation_events"])),
         per_minute_patterns=tuple(p.lower() for p in raw["retry"]["per_minute_patterns"]),
         per_minute_waits=(float(raw["retry"]["per_minute_first_wait"]), float(raw["retry"]["per_minute_step"])),
     )

@@ -122,6 +122,8 @@ class Workspace:
         self.licenses: list[dict[str, Any]] = []
         self.tokens: dict[str, list[dict[str, Any]]] = {}
         self.asps: dict[str, list[dict[str, Any]]] = {}
+        # Reports API audit log: (userKey: an owner's address or "all", applicationName) -> activities
+        self.activities: dict[tuple[str, str], list[dict[str, Any]]] = {}
         # (owner, group id) -> members.hasMember payload or recorded error; otherwise direct membership decides
         self.nested: dict[tuple[str, str], dict[str, Any]] = {}
         # (resource, key) -> recorded error served instead; key None = every key of that resource
@@ -197,6 +199,10 @@ class Workspace:
                 recorded[(name, None)] = value["error"]
             elif isinstance(value, list):
                 setattr(ws, attr, copy.deepcopy(value))
+        if isinstance(org.get("delegationEvents"), list):
+            ws.activities[("all", "admin")] = copy.deepcopy(org["delegationEvents"])
+        elif isinstance(org.get("delegationEvents"), dict) and "error" in org["delegationEvents"]:
+            recorded[("activities", "all")] = org["delegationEvents"]["error"]
         for product, failure in (org.get("licenseErrors") or {}).items():
             if isinstance(failure, dict) and isinstance(failure.get("error"), dict):
                 recorded[("licenses", str(product).lower())] = failure["error"]
@@ -222,6 +228,11 @@ class Workspace:
                     store[owner] = copy.deepcopy(value)
                 elif isinstance(value, dict) and "error" in value:
                     recorded[(name, owner)] = value["error"]
+            logged = rec.get("advancedProtectionEvents")
+            if isinstance(logged, list):
+                ws.activities[(owner, "user_accounts")] = copy.deepcopy(logged)
+            elif isinstance(logged, dict) and "error" in logged:
+                recorded[("activities", owner)] = logged["error"]
             looked_up = rec.get("groupMembership")
             if isinstance(looked_up, dict):
                 ws.nested.update({(owner, str(gid)): copy.deepcopy(v) for gid, v in looked_up.items()})
@@ -499,6 +510,8 @@ class FakeGoogle:
             (rf"{d}/customer/([^/]+)/domains", ro("admin.directory.domain"), self._domains),
             (rf"{d}/users/([^/]+)/tokens", {AUTH + "admin.directory.user.security"}, self._tokens),
             (rf"{d}/users/([^/]+)/asps", {AUTH + "admin.directory.user.security"}, self._asps),
+            (r"/admin/reports/v1/activity/users/([^/]+)/applications/([^/]+)",
+             {AUTH + "admin.reports.audit.readonly"}, self._activities),
             (rf"{d}/users/([^/]+)", ro("admin.directory.user"), self._user),
             (rf"{d}/groups/([^/]+)/hasMember/([^/]+)", ro("admin.directory.group") | ro("admin.directory.group.member"),
              self._has_member),
@@ -679,6 +692,30 @@ class FakeGoogle:
 
     def _asps(self, seen: Seen, grant: _Grant, key: str) -> Reply:
         return self._security_list(grant, key, "asps", "admin#directory#asps")
+
+    def _activities(self, seen: Seen, grant: _Grant, user_key: str, application: str) -> Reply:
+        """Reports API activities.list: one eventName at a time, newest first, `items` omitted when empty."""
+        ws = grant.workspace
+        assert ws is not None
+        if (denied := self._admin(grant)) is not None:
+            return denied
+        key = user_key.lower()
+        if key != "all":
+            user = ws.user(key)
+            if user is None:
+                return Reply(400, google_error(400, "Bad Request", "badRequest", "INVALID_ARGUMENT"))
+            key = str(user["primaryEmail"]).lower()
+        if (err := ws.error("activities", key)) is not None:
+            return from_recorded(err)
+        event = seen.param("eventName")
+        if event is not None and not re.fullmatch(r"[A-Za-z_]+", event):
+            return Reply(400, google_error(400, f"Invalid value '{event}'. Values must match the following regular "
+                                           "expression: '[A-Za-z_]+'", "invalid", "INVALID_ARGUMENT"))
+        items = [a for a in ws.activities.get((key, application), [])
+                 if event is None or any(e.get("name") == event for e in a.get("events") or [])]
+        items.sort(key=lambda a: str(a["id"]["time"]), reverse=True)
+        return self._page(items, seen, "maxResults", 1000, 1000, f"activities:{key}:{application}:{event}", "items",
+                          {"kind": "admin#reports#activities", "etag": '"fake"'})
 
     def _policies(self, seen: Seen, grant: _Grant) -> Reply:
         ws = grant.workspace

@@ -529,3 +529,58 @@ def test_existing_app_passwords_are_named_with_their_last_use() -> None:
         del d["mailboxes"]["recruiting@tailspin.example"]["asps"]
     f = one(run(variant("basic_2sv_app_passwords", unread)), "google.password-sign-in", "recruiting@tailspin.example")
     assert f.status is Status.WARN and "app password(s)" not in f.message and "no app password yet" not in f.message
+
+
+# --- the audit log (opt-in, --with-audit-log) --------------------------------------------------------------
+
+
+def _delegation(app_id: str, when: str, name: str, scopes: list[str]) -> dict[str, Any]:
+    """A Reports API admin activity (admin.reports_v1 discovery, schema Activity)."""
+    return {"kind": "admin#reports#activity",
+            "id": {"time": when, "uniqueQualifier": "1", "applicationName": "admin", "customerId": "C01b2c3d4"},
+            "actor": {"callerType": "USER", "email": "it-admin@tailspin.example"},
+            "events": [{"type": "DOMAIN_SETTINGS", "name": name, "parameters": [
+                {"name": "API_CLIENT_NAME", "value": app_id}, {"name": "API_SCOPES", "multiValue": scopes}]}]}
+
+
+def test_the_admin_audit_log_decides_the_delegation_grant_within_its_retention() -> None:
+    mail = "https://mail.google.com/"
+
+    def logged(*activities: dict[str, Any]) -> Callable[[Data], None]:
+        def change(d: Data) -> None:
+            d["org"]["delegationEvents"] = list(activities)
+        return change
+
+    def dwd(change: Callable[[Data], None]) -> Finding:
+        return one(run(variant("third_party_blocked", change)), "google.dwd-grant", None)
+
+    granted = dwd(logged(_delegation(ATS, "2026-10-02T14:11:09.512Z", "AUTHORIZE_API_CLIENT_ACCESS", [mail])))
+    assert granted.status is Status.PASS and "2026-10-02T14:11:09.512Z" in granted.message
+    removed = dwd(logged(_delegation(ATS, "2026-10-02T14:11:09.512Z", "AUTHORIZE_API_CLIENT_ACCESS", [mail]),
+                         _delegation(ATS, "2026-11-02T09:00:00.000Z", "REMOVE_API_CLIENT_ACCESS", [])))
+    assert removed.status is Status.FAIL and removed.cause == "oauth-app-not-authorized"
+    assert "removed" in removed.message
+    other_scopes = dwd(logged(_delegation(ATS, "2026-10-02T14:11:09.512Z", "AUTHORIZE_API_CLIENT_ACCESS",
+                                          ["https://www.googleapis.com/auth/calendar"])))
+    assert other_scopes.status is Status.UNKNOWN and "calendar" in other_scopes.message
+    # The shipped fixture logs another client only: nothing is known of this one beyond the log's retention.
+    silent = one(run(raw("third_party_blocked")), "google.dwd-grant", None)
+    assert silent.status is Status.UNKNOWN and "about 6 months" in silent.message
+    unread = one(run(raw("group_address")), "google.dwd-grant", None)
+    assert unread.status is Status.UNKNOWN and "--with-audit-log" in unread.message
+
+
+def test_an_advanced_protection_enrolment_in_the_audit_log_removes_app_passwords() -> None:
+    # The fixture logs an enrolment and a later unenrolment: app passwords are available again.
+    base = one(run(raw("basic_2sv_app_passwords")), "google.app-passwords", "recruiting@tailspin.example")
+    assert base.status is Status.PASS
+    assert base.evidence["audit log (Advanced Protection)"] == ["2026-08-03T16:40:12.000Z titanium_enroll",
+                                                                "2026-09-14T08:02:51.000Z titanium_unenroll"]
+
+    def enrolled(d: Data) -> None:
+        d["mailboxes"]["recruiting@tailspin.example"]["advancedProtectionEvents"].pop()  # drop the unenrolment
+    f = one(run(variant("basic_2sv_app_passwords", enrolled)), "google.app-passwords", "recruiting@tailspin.example")
+    assert f.status is Status.FAIL and "Advanced Protection on 2026-08-03T16:40:12.000Z" in f.message
+    basic = one(run(variant("basic_2sv_app_passwords", enrolled)), "google.password-sign-in",
+                "recruiting@tailspin.example")
+    assert basic.status is Status.FAIL

@@ -453,3 +453,23 @@ def test_a_product_the_customer_lacks_does_not_blank_the_other_licences(
                     "101031": Reply(503, google_error(503, "Backend Error", "backendError"))})
     snap = collect(api_for(fake, key, []), target()).snapshot
     assert error_of(snap["mailboxes"]["jobs@acme.example"]["licenses"]) is not None
+
+
+def test_the_audit_log_is_read_only_when_asked_one_event_name_at_a_time(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    snap = collect(api_for(fake, key, []), target()).snapshot
+    assert "delegationEvents" not in snap["org"] and not fake.seen("/admin/reports/")
+    ws.activities[("all", "admin")] = [{
+        "kind": "admin#reports#activity", "id": {"time": "2026-10-02T14:11:09.512Z", "applicationName": "admin"},
+        "events": [{"type": "DOMAIN_SETTINGS", "name": "AUTHORIZE_API_CLIENT_ACCESS", "parameters": [
+            {"name": "API_CLIENT_NAME", "value": "104857600000000000001"},
+            {"name": "API_SCOPES", "multiValue": ["https://mail.google.com/"]}]}]}]
+    snap = collect(api_for(fake, key, []), target(with_audit_log=True)).snapshot
+    assert snap["org"]["delegationEvents"] == ws.activities[("all", "admin")]
+    assert snap["mailboxes"]["jobs@acme.example"]["advancedProtectionEvents"] == []
+    admin_log = fake.seen("/admin/reports/v1/activity/users/all/applications/admin")
+    assert [s.param("eventName") for s in admin_log] == list(settings.api().delegation[1])
+    assert all(s.scopes == {AUTH + "admin.reports.audit.readonly"} for s in fake.seen("/admin/reports/"))
+    owners = {s.path.split("/")[6] for s in fake.seen("/admin/reports/v1/activity/users/") if "/all/" not in s.path}
+    assert owners == {"jobs@acme.example", "ops@acme.example"}

@@ -45,7 +45,8 @@ class World:
         if opts.get("app_id"):
             args += ["--app-id", opts["app_id"]]
         present = {k for rec in snapshot["mailboxes"].values() for k in rec}
-        flags = {"sendAs": "--with-sendas", "licenses": "--with-licenses", "tokens": "--with-tokens"}
+        flags = {"sendAs": "--with-sendas", "licenses": "--with-licenses", "tokens": "--with-tokens",
+                 "advancedProtectionEvents": "--with-audit-log"}
         for resource, flag in flags.items():
             if resource in present:
                 args.append(flag)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from importlib.resources import files
@@ -69,6 +69,7 @@ class Facts:
     foreign_domain_statuses: tuple[int, ...]
     no_gmail_licences: tuple[Licence, ...]
     client_id_suffix: str = ".apps.googleusercontent.com"
+    audit_log: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def setting(self, type_: str) -> SettingSpec:
         return self.settings[type_]
@@ -121,6 +122,7 @@ def parse(settings: Mapping[str, Any], dates: Mapping[str, Any], directory: Mapp
             Licence(str(x["productId"]), str(x["skuId"]), x["name"]) for x in directory["licences"]["no_gmail"]
         ),
         client_id_suffix=str(directory["tokens"]["client_id_suffix"]).lower(),
+        audit_log=MappingProxyType({k: str(v) for k, v in directory["audit_log"].items()}),
     )
 
 

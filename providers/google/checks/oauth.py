@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from preflight.checks import Context, Outcome, check, passed, skipped, unknown
+from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
+from providers.google.checks.auditlog import Logged, events
 from providers.google.checks.common import User, account_name, effective, for_users, user_or_none
 from providers.google.checks.facts import facts
 
@@ -156,6 +157,10 @@ def api_controls(ctx: Context) -> Outcome | None:
     return _delegated_consent(ctx)
 
 
+def _by(event: Logged) -> str:
+    return f" by {event.actor}" if event.actor else ""
+
+
 @check(
     "google.dwd-grant",
     "Domain-wide delegation grants the sending app the Gmail scope",
@@ -164,15 +169,44 @@ def api_controls(ctx: Context) -> Outcome | None:
     scope="tenant",
     methods=(Method.OAUTH_APP,),
     order=75,
-    reads=(),
+    reads=("delegationEvents",),
     provider="google",
 )
 def dwd_grant(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     client = f"client id {app_id}" if app_id else "the sending service account's client id (pass --app-id)"
-    # Honest by construction: no public API lists delegation grants (google.md §4, ScubaGoggles #1066).
+    evidence: dict[str, Any] = {"app_id": app_id, "scope": MAIL_SCOPE, "console": DWD_PATH}
+    # No API lists delegation grants (google.md §4, ScubaGoggles #1066); the admin audit log shows changes to them.
+    log = facts().audit_log
+    seen = ""
+    if app_id:
+        try:
+            changes = [e for e in events(ctx.org("delegationEvents"),
+                                         (log["delegation_grant"], log["delegation_removal"]))
+                       if any(facts().same_client(c, app_id) for c in e.values(log["delegation_client_parameter"]))]
+        except Unavailable as exc:
+            seen = f" The admin audit log was not read either ({exc.reason}; --with-audit-log)."
+        else:
+            last = changes[-1] if changes else None
+            evidence["audit log"] = [f"{e.time} {e.name} {', '.join(e.values(log['delegation_scopes_parameter']))}"
+                                     for e in changes]
+            if last is not None and last.name == log["delegation_grant"] and MAIL_SCOPE in last.values(
+                    log["delegation_scopes_parameter"]):
+                return passed(f"The admin audit log shows {client} granted {MAIL_SCOPE} by domain-wide delegation on "
+                              f"{last.time}{_by(last)} ({last.name}), with no later change logged.", evidence)
+            if last is not None and last.name == log["delegation_removal"]:
+                return failed(f"The admin audit log shows the domain-wide delegation of {client} removed on "
+                              f"{last.time}{_by(last)} ({last.name}) and not granted again since: it cannot obtain "
+                              f"{MAIL_SCOPE} for the mailbox. Grant it in {DWD_PATH}.", evidence)
+            if last is not None:
+                seen = (f" The latest grant logged for it ({last.time}) lists "
+                        f"{', '.join(last.values(log['delegation_scopes_parameter'])) or 'no scope'}, without "
+                        f"{MAIL_SCOPE}; whether a later console edit is logged the same way is not documented.")
+            else:
+                seen = (f" The admin audit log shows no grant or removal for it within its retention "
+                        f"({log['retention']}); a grant made before that is not shown.")
     return unknown(
-        f"No Google API exposes domain-wide delegation grants, so preflight cannot confirm that {client} is "
-        f"granted {MAIL_SCOPE}. Check {DWD_PATH} in the Admin console.",
-        {"app_id": app_id, "scope": MAIL_SCOPE, "console": DWD_PATH},
+        f"No Google API lists domain-wide delegation grants, so preflight cannot confirm that {client} is "
+        f"granted {MAIL_SCOPE}.{seen} Check {DWD_PATH} in the Admin console.",
+        evidence,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity, Status
 from preflight.snapshot import Unavailable
+from providers.google.checks.auditlog import events
 from providers.google.checks.common import User, account_name, bool_field, effective, for_users, primary
 from providers.google.checks.facts import facts
 from providers.google.checks.policy import Undetermined
@@ -54,16 +55,39 @@ def app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
                 f"the user's org unit allows security keys only (allowedSignInFactorSet {value} {origin}); once "
                 "2-Step Verification is enforced for the user, app passwords stop working"
             )
+    enrolled, logged = _advanced_protection(ctx, out)
+    if enrolled:
+        out.blockers.append(enrolled)
     app = effective(ctx, user, "security.advanced_protection_program")
     out.evidence.update(app.evidence("enableAdvancedProtectionSelfEnrollment"))
     # Only true lets users enrol; false and no value (no documented default) both leave it to the admin.
-    if app.settle("enableAdvancedProtectionSelfEnrollment", lambda v: v is True):
+    if not enrolled and app.settle("enableAdvancedProtectionSelfEnrollment", lambda v: v is True):
         out.risks.append(
             "users may enrol themselves in Advanced Protection "
             f"(enableAdvancedProtectionSelfEnrollment true {app.origin('enableAdvancedProtectionSelfEnrollment')}), "
-            "which removes app passwords; no Google API shows whether this user did"
+            f"which removes app passwords; {logged}"
         )
     return out
+
+
+def _advanced_protection(ctx: Context, out: AppPasswordPolicy) -> tuple[str | None, str]:
+    """(why the user is in Advanced Protection, or None; what the audit log says otherwise), from the Reports API
+    user_accounts log (opt-in, --with-audit-log), which keeps events for a limited time."""
+    log = facts().audit_log
+    try:
+        activities = ctx.mailbox("advancedProtectionEvents")
+    except Unavailable:
+        return None, "no Google API shows whether this user did (--with-audit-log reads the recent audit log)"
+    changes = events(activities, (log["advanced_protection_enroll"], log["advanced_protection_unenroll"]))
+    out.evidence["audit log (Advanced Protection)"] = [f"{e.time} {e.name}" for e in changes]
+    last = changes[-1] if changes else None
+    if last is not None and last.name == log["advanced_protection_enroll"]:
+        return (f"the user enrolled in Advanced Protection on {last.time} (audit log {last.name}, no unenrolment "
+                "since), and Advanced Protection removes app passwords"), ""
+    if last is not None:
+        return None, f"the audit log shows the user left Advanced Protection on {last.time} ({last.name})"
+    return None, (f"the audit log shows no enrolment within its retention ({log['retention']}); an older one is "
+                  "not shown")
 
 
 def _when(epoch_ms: Any) -> str | None:
@@ -105,7 +129,7 @@ def _retired(ctx: Context) -> bool:
     methods=(Method.BASIC,),
     order=40,
     reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
-           "licenses", "licenseErrors", "asps"),
+           "licenses", "licenseErrors", "advancedProtectionEvents", "asps"),
     provider="google",
 )
 @for_users
@@ -226,7 +250,7 @@ def two_step(ctx: Context, user: User) -> Outcome:
     methods=(Method.BASIC,),
     order=60,
     reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
-           "licenses", "licenseErrors"),
+           "licenses", "licenseErrors", "advancedProtectionEvents"),
     provider="google",
 )
 @for_users
