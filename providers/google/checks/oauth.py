@@ -109,11 +109,10 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
         client = f"client id {app_id}" if app_id else "the sending app's OAuth client id"
         evidence["console"] = APP_ACCESS_PATH
         return unknown(
-            f"{blocked}: {app} can obtain {MAIL_SCOPE} only if it is configured as Trusted for the user's org "
-            f"unit, or if the admin granted {client} that scope by domain-wide delegation (which, per "
-            f"{DWD_HELP}, also lets users use the app without a consent screen). No Google API shows either, and "
-            f"no grant of it is on record ({not_shown}). Check in {APP_ACCESS_PATH} that {client} is Trusted, or "
-            f"in {DWD_PATH} that it holds {MAIL_SCOPE}.",
+            f"{blocked}: {app} can obtain {MAIL_SCOPE} only if it is Trusted for the user's org unit or holds "
+            f"that scope by domain-wide delegation (which also spares users the consent screen, {DWD_HELP}); no "
+            f"Google API shows either, and no grant of it is on record ({not_shown}). Check {client} in "
+            f"{APP_ACCESS_PATH}.",
             evidence,
         )
     if meaning is None or meaning == "unspecified":
