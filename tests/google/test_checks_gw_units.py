@@ -409,7 +409,8 @@ def test_blocked_api_controls_without_a_grant_on_record_ask_to_check_the_app_is_
     result = run(variant("third_party_blocked", change))
     f = one(result, "google.api-controls", "sales@tailspin.example", "oauth-delegated")
     assert f.status is Status.UNKNOWN
-    assert f"client id {ATS} is Trusted" in f.message and "has not granted it yet" in f.message
+    assert f"Check client id {ATS} in" in f.message and "has not granted it yet" in f.message
+    assert "Trusted" in f.message and "domain-wide delegation" in f.message and "162106" in f.message
     assert "Manage third-party app access" in f.message and "BLOCK_ALL_SCOPES" in f.message
     unread = one(result, "google.api-controls", "campaigns@tailspin.example", "oauth-delegated")
     assert unread.status is Status.UNKNOWN and "--with-tokens" in unread.message
