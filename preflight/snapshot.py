@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from preflight import strictjson
 from preflight.errors import InputError
 from preflight.model import Method
 
@@ -69,12 +71,6 @@ class Snapshot:
     def tenant_label(self) -> str:
         return str(self.tenant.get("domain") or self.tenant.get("id") or "unknown tenant")
 
-    def org_resource(self, name: str) -> Any:
-        return _read(self.org, name, name)
-
-    def mailbox_resource(self, address: str, name: str) -> Any:
-        return _read(self.mailboxes.get(address, {}), name, f"{name} of {address}")
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
@@ -87,14 +83,21 @@ class Snapshot:
         }
 
 
-def _read(container: dict[str, Any], name: str, label: str) -> Any:
-    if name not in container:
-        raise Unavailable(label, "not collected")
-    value = container[name]
-    err = error_of(value)
-    if err is not None:
-        raise Unavailable(label, describe_error(err), err)
-    return value
+def _methods(raw: Any, where: str) -> tuple[Method, ...]:
+    """A list of known method names, each once in the order given (the engine runs each check per method)."""
+    if raw is None:
+        return tuple(Method)
+    valid = ", ".join(m.value for m in Method)
+    if not isinstance(raw, list) or not raw:
+        raise InputError(f"{where}: options.methods must be a non-empty list of sign-in methods ({valid})")
+    known = {m.value: m for m in Method}
+    out: dict[Method, None] = {}
+    for item in raw:
+        if not isinstance(item, str) or item not in known:
+            shown = repr(item) if isinstance(item, str | int | float | bool) or item is None else type(item).__name__
+            raise InputError(f"{where}: options.methods: {shown[:40]} is not a sign-in method (valid: {valid})")
+        out[known[item]] = None
+    return tuple(out)
 
 
 def _options(raw: Any, where: str) -> Options:
@@ -102,21 +105,45 @@ def _options(raw: Any, where: str) -> Options:
         return Options()
     if not isinstance(raw, dict):
         raise InputError(f"{where}: 'options' must be an object")
-    try:
-        methods = tuple(Method(m) for m in raw.get("methods") or [m.value for m in Method])
-    except ValueError as exc:
-        valid = ", ".join(m.value for m in Method)
-        raise InputError(f"{where}: options.methods: {exc} (valid: {valid})") from None
     froms = raw.get("from_addresses") or {}
     ips = raw.get("sender_ips") or []
-    if not isinstance(froms, dict) or not isinstance(ips, list):
-        raise InputError(f"{where}: options.from_addresses must be an object and sender_ips a list")
+    app_id = raw.get("app_id")
+    if not isinstance(froms, dict) or not all(isinstance(v, str) for v in froms.values()):
+        raise InputError(f"{where}: options.from_addresses must be an object of addresses keyed by mailbox")
+    if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
+        raise InputError(f"{where}: options.sender_ips must be a list of IP addresses or CIDR ranges")
+    if app_id is not None and not isinstance(app_id, str):
+        raise InputError(f"{where}: options.app_id must be a string or null")
     return Options(
-        methods=methods,
-        sender_ips=tuple(str(ip) for ip in ips),
-        app_id=raw.get("app_id"),
-        from_addresses={str(k).lower(): str(v) for k, v in froms.items()},
+        methods=_methods(raw.get("methods"), where),
+        sender_ips=tuple(ips),
+        app_id=app_id or None,
+        from_addresses={str(k).lower(): v for k, v in froms.items()},
     )
+
+
+def _unrepresentable(data: Any) -> str | None:
+    """What in a parsed snapshot no JSON output could carry again (NaN, Infinity, a lone surrogate, an
+    integer of more digits than any payload has), for snapshots that did not come through `load`."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "a string holds a lone surrogate escape (\\ud800-\\udfff), which is not text"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return f"{item} is not a JSON number"
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 10**strictjson.MAX_INT_DIGITS:
+            return "an integer of more digits than any payload has"
+    return None
 
 
 def parse(data: Any, where: str = "snapshot") -> Snapshot:
@@ -134,6 +161,11 @@ def parse(data: Any, where: str = "snapshot") -> Snapshot:
         raise InputError(f"{where}: 'org' must be an object")
     if not isinstance(mailboxes, dict) or not all(isinstance(v, dict) for v in mailboxes.values()):
         raise InputError(f"{where}: 'mailboxes' must be an object of objects keyed by address")
+    if not mailboxes:
+        raise InputError(f"{where}: 'mailboxes' is empty: a snapshot checks at least one mailbox")
+    problem = _unrepresentable(data)
+    if problem is not None:
+        raise InputError(f"{where}: {problem}")
     return Snapshot(
         provider=provider,
         tenant=tenant,
@@ -157,18 +189,13 @@ def load(path: Path) -> Snapshot:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise InputError(f"{where}: cannot read file ({reason})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except RecursionError:
-        raise InputError(f"{where}: JSON nested too deeply") from None
-    return parse(data, where)
+    return parse(strictjson.loads(text, where), where)
 
 
 def save(snapshot: Snapshot, path: Path) -> None:
     """Write atomically so an interrupted run never leaves half a snapshot."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(snapshot.to_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(snapshot.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n",
+                   encoding="utf-8")
     os.replace(tmp, path)

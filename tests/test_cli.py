@@ -23,7 +23,7 @@ def snapshot_file(tmp_path: Path, **over: object) -> Path:
     data: dict[str, object] = {
         "schema": "preflight.snapshot/v1", "provider": "microsoft", "collected_at": "2026-11-26T10:00:00Z",
         "tenant": {"id": "11111111-1111-1111-1111-111111111111", "domain": "contoso.com"},
-        "options": {"methods": ["oauth-app"]}, "org": {}, "mailboxes": {},
+        "options": {"methods": ["oauth-app"]}, "org": {}, "mailboxes": {"jobs@contoso.com": {}},
     }
     data.update(over)
     path = tmp_path / "snap.json"

@@ -145,7 +145,7 @@ def test_accepted_exceptions_apply_until_they_expire() -> None:
 
 
 def test_sign_in_errors_win() -> None:
-    s = snap({"securityDefaults": {"isEnabled": True}}, {}, ["basic"])
+    s = snap({"securityDefaults": {"isEnabled": True}}, {"a@contoso.com": {}}, ["basic"])
     result = evaluate(s, CHECKS, CAT, NOW, resources=SCHEMA)
     result.errors.append("could not sign in")
     assert exit_code([result]) is Exit.SIGN_IN

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,8 @@ import pytest
 from preflight import snapshot as snap_io
 from preflight.errors import InputError
 from preflight.model import Method
+from preflight.resources import Resources
+from providers.microsoft.resources import RESOURCES
 
 
 def minimal(**over: object) -> dict[str, object]:
@@ -36,14 +39,14 @@ def test_round_trip(tmp_path: Path) -> None:
 
 
 def test_resources_and_recorded_errors() -> None:
-    snap = snap_io.parse(minimal())
-    assert snap.org_resource("securityDefaults")["isEnabled"] is True
+    resources = Resources(snap_io.parse(minimal()), RESOURCES)
+    assert resources.org("securityDefaults").raw["isEnabled"] is True
     with pytest.raises(snap_io.Unavailable, match="403 Forbidden: denied"):
-        snap.org_resource("transportConfig")
+        resources.org("transportConfig")
     with pytest.raises(snap_io.Unavailable, match="not collected"):
-        snap.org_resource("namedLocations")
+        resources.org("namedLocations")
     with pytest.raises(snap_io.Unavailable, match="casMailbox of jobs@contoso.com"):
-        snap.mailbox_resource("jobs@contoso.com", "casMailbox")
+        resources.mailbox("jobs@contoso.com", "casMailbox")
 
 
 def test_a_payload_with_an_error_field_among_others_is_data_not_an_error() -> None:
@@ -79,3 +82,74 @@ def test_unreadable_and_huge_files(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(snap_io, "MAX_BYTES", 100)
     with pytest.raises(InputError, match="larger than a snapshot can be"):
         snap_io.load(big)
+
+
+# -- Loaders refuse what cannot be represented (issue 11) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (json.dumps(minimal()).replace('"t"', "NaN", 1), "NaN is not a JSON number"),
+        (json.dumps(minimal()).replace('"t"', "Infinity", 1), "Infinity is not a JSON number"),
+        (json.dumps(minimal()).replace('"t"', "-Infinity", 1), "-Infinity is not a JSON number"),
+        (json.dumps(minimal()).replace('"t"', "9" * 5000, 1), "an integer of 5000 digits"),
+        (json.dumps(minimal()).replace('"t"', '"\\ud800"', 1), "lone surrogate"),
+        (json.dumps(minimal()).replace('"contoso.com"', '"x\\udfffy"', 1), "lone surrogate"),
+        (json.dumps(minimal(mailboxes={})), "'mailboxes' is empty"),
+        (json.dumps(minimal(options={"methods": "basic"})), "options.methods must be a non-empty list"),
+        (json.dumps(minimal(options={"methods": 5})), "options.methods must be a non-empty list"),
+        (json.dumps(minimal(options={"methods": {"basic": True}})), "options.methods must be a non-empty list"),
+        (json.dumps(minimal(options={"methods": []})), "options.methods must be a non-empty list"),
+        (json.dumps(minimal(options={"methods": [["basic"]]})), "options.methods: list is not a sign-in method"),
+        (json.dumps(minimal(options={"methods": [None]})), "options.methods: None is not a sign-in method"),
+        (json.dumps(minimal(options={"methods": ["BASIC"]})), "options.methods: 'BASIC' is not a sign-in method"),
+        (json.dumps(minimal(options={"sender_ips": "203.0.113.0/24"})), "options.sender_ips must be a list"),
+        (json.dumps(minimal(options={"sender_ips": [5]})), "options.sender_ips must be a list"),
+        (json.dumps(minimal(options={"app_id": 5})), "options.app_id must be a string"),
+        (json.dumps(minimal(options={"from_addresses": {"a@b.c": 5}})), "options.from_addresses must be an object"),
+    ],
+)
+def test_what_no_output_could_carry_is_refused_in_one_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(message)) as info:
+        snap_io.load(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(float("nan"), "nan is not a JSON number"), (float("inf"), "inf is not a JSON number"),
+     ("\udc80", "lone surrogate"), (10**5000, "more digits")],
+    ids=["nan", "inf", "surrogate", "huge-int"],
+)
+def test_a_snapshot_built_in_memory_is_held_to_the_same_rules(value: object, message: str) -> None:
+    # A collector's payloads come from requests' .json(), which accepts NaN: parse() checks them too.
+    data = minimal()
+    data["org"] = {"securityDefaults": {"isEnabled": True, "x": [value]}}
+    with pytest.raises(InputError, match=message):
+        snap_io.parse(data)
+
+
+def test_repeated_methods_count_once_so_evaluation_stays_linear() -> None:
+    # A 92 KB snapshot of repeated options.methods entries took 65 s: each entry ran every check again.
+    snap = snap_io.parse(minimal(options={"methods": ["basic", "oauth-app", "basic"] * 10_000}))
+    assert snap.options.methods == (Method.BASIC, Method.OAUTH_APP)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"methods": "basic"}, {"methods": 5}, {"methods": []}],
+)
+def test_evaluate_on_a_bad_snapshot_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: dict[str, object]
+) -> None:
+    from preflight.cli import main
+
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(minimal(options=options)), encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(path), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err and out == ""
