@@ -191,7 +191,7 @@ class UnconfiguredApps(Payload):
 
 
 class ServiceEntry(Payload):
-    scopesGroup: NonEmpty
+    scopesGroup: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]  # GMAIL_ALL, DRIVE_ALL, ...
     isEnabled: bool
 
 

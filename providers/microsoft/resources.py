@@ -60,8 +60,8 @@ class CaUsers(Payload):
     excludeGroups: list[Guid]
     includeRoles: list[Guid]
     excludeRoles: list[Guid]
-    includeGuestsOrExternalUsers: GuestsOrExternalUsers | None = None
-    excludeGuestsOrExternalUsers: GuestsOrExternalUsers | None = None
+    includeGuestsOrExternalUsers: GuestsOrExternalUsers | None
+    excludeGuestsOrExternalUsers: GuestsOrExternalUsers | None
 
 
 class CaFilter(Payload):
@@ -72,7 +72,7 @@ class CaFilter(Payload):
 class CaApplications(Payload):
     includeApplications: list[AppRef]
     excludeApplications: list[AppRef]
-    applicationFilter: CaFilter | None = None
+    applicationFilter: CaFilter | None = None  # absent from older payloads
 
 
 class CaLocations(Payload):
@@ -100,16 +100,19 @@ class CaAuthenticationFlows(Payload):
 
 
 class CaConditions(Payload):
+    """Graph returns every property of the condition set, null when the policy does not use it; only the
+    newer insiderRiskLevels and authenticationFlows may be absent."""
+
     clientAppTypes: list[ClientApp]
     applications: CaApplications
     users: CaUsers | None  # null only for a workload-identity policy, which has clientApplications instead
-    clientApplications: dict[str, object] | None = None
-    locations: CaLocations | None = None
-    platforms: CaPlatforms | None = None
-    devices: CaDevices | None = None
-    signInRiskLevels: list[RiskLevel] = Field(default_factory=list)
-    userRiskLevels: list[RiskLevel] = Field(default_factory=list)
-    servicePrincipalRiskLevels: list[RiskLevel] = Field(default_factory=list)
+    clientApplications: dict[str, object] | None
+    locations: CaLocations | None
+    platforms: CaPlatforms | None
+    devices: CaDevices | None
+    signInRiskLevels: list[RiskLevel]
+    userRiskLevels: list[RiskLevel]
+    servicePrincipalRiskLevels: list[RiskLevel]
     insiderRiskLevels: InsiderRisk | None = None  # a flags enum: "minor,moderate"
     authenticationFlows: CaAuthenticationFlows | None = None  # narrows the policy to these sign-in flows
 
@@ -128,14 +131,14 @@ class AuthenticationStrength(Payload):
 class CaGrantControls(Payload):
     operator: Literal["AND", "OR"]
     builtInControls: list[GrantControl]
-    customAuthenticationFactors: list[str] = Field(default_factory=list)
-    termsOfUse: list[str] = Field(default_factory=list)
-    authenticationStrength: AuthenticationStrength | None = None
+    customAuthenticationFactors: list[str]
+    termsOfUse: list[str]
+    authenticationStrength: AuthenticationStrength | None
 
 
 class ConditionalAccessPolicy(Payload):
     id: NonEmpty
-    displayName: str | None = None
+    displayName: str
     state: Literal["enabled", "disabled", "enabledForReportingButNotEnforced"]
     conditions: CaConditions
     grantControls: CaGrantControls | None  # null: a policy with session controls only
@@ -189,7 +192,7 @@ class NamedLocations(RootModel[list[NamedLocation]]):
 class AssignedPlan(Payload):
     service: str
     capabilityStatus: Literal["Enabled", "Warning", "Suspended", "Deleted", "LockedOut"]
-    servicePlanId: Guid | None = None
+    servicePlanId: Guid
 
 
 class GraphUser(Payload):
@@ -331,11 +334,18 @@ RecipientTypeDetails = Literal[
 class ExchangeRef(Payload):
     """An object reference serialised as an object (Name, Identity) rather than as its name."""
 
-    Name: str | None = None
-    Identity: str | None = None
+    Name: NonEmpty | None = None
+    Identity: NonEmpty | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> ExchangeRef:
+        if self.Name is None and self.Identity is None:
+            raise ValueError("a reference with neither Name nor Identity")
+        return self
 
 
-PolicyRef = str | ExchangeRef | None  # null: not set
+# null: not set. Never "": Exchange shows an unset reference as null, so an empty name is no documented value.
+PolicyRef = Annotated[str, StringConstraints(pattern=r"\S")] | ExchangeRef | None
 
 
 class Mailbox(Payload):
