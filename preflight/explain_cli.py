@@ -45,7 +45,7 @@ def run_explain(text: str | None, file: Path | None, fmt: str, provider: str | N
         raise InputError(f"--provider: {provider!r} is not one of microsoft, google")
     result = explain(_read(text, file), load_catalogue(), provider)
     if fmt == "json":
-        write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", output)
+        write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n", output)
         return 0
     out: list[str] = []
     if result.reply is not None and (result.reply.code or result.reply.enhanced):

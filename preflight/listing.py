@@ -98,7 +98,7 @@ def list_checks(registry: Registry, fmt: str, check_id: str | None = None, outpu
             raise _unknown("check", check_id, [r["id"] for r in rows])
         row = found[0]
         if fmt == "json":
-            write_text(json.dumps(row, indent=2) + "\n", output)
+            write_text(json.dumps(row, indent=2, allow_nan=False) + "\n", output)
             return
         out = [row["title"], f"id: {row['id']}   provider: {row['provider']}   scope: {row['scope']}   "
                f"severity: {row['severity']}", wrap(", ".join(row["methods"]), indent="  ", first="Methods: ")]

@@ -190,7 +190,7 @@ def diff(
 
     drifts = diff_reports(_as_report(old, as_of), _as_report(new, as_of))
     if fmt is TextFormat.json:
-        write_text(json.dumps(to_dict(drifts), indent=2) + "\n", output)
+        write_text(json.dumps(to_dict(drifts), indent=2, allow_nan=False) + "\n", output)
     else:
         write_text(render_text(drifts), output)
     raise typer.Exit(1 if has_regressions(drifts) else 0)
@@ -249,5 +249,5 @@ def redact(
         outputs.append((target, redactor.value(data)))
     output_dir.mkdir(parents=True, exist_ok=True)
     for target, data in outputs:
-        target.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        target.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
         sys.stderr.write(f"Redacted copy: {target}\n")

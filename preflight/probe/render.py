@@ -86,7 +86,7 @@ def _unverified_tls(result: ProbeResult) -> dict[str, Any] | None:
 
 
 def json_text(result: ProbeResult, findings: list[Finding], generated_at: datetime) -> str:
-    return json.dumps(to_json(result, findings, generated_at), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(to_json(result, findings, generated_at), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 __all__ = ["PHASE_EXIT", "SCHEMA", "findings_text", "json_text", "to_json"]

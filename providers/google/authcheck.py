@@ -60,7 +60,7 @@ class AuthReport:
 
     def render(self, fmt: str) -> str:
         if fmt == "json":
-            return json.dumps(self.to_dict(), indent=2) + "\n"
+            return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
         out = [f"Google sign-in check, profile {self.profile} ({self.auth}), acting as {self.principal}"]
         out += [f"  {k}: {v}" for k, v in self.identity.items()]
         width = max((len(x.subject) for x in self.lines), default=0)

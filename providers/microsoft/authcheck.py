@@ -214,7 +214,7 @@ def _skew(date_header: str | None, local: float) -> float | None:
 
 def render(report: AuthReport, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(report.to_dict(), indent=2) + "\n"
+        return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
     lines = [
         f"Tenant        {report.tenant}" + (f" (id {report.tenant_id})" if report.tenant_id else ""),
         f"Signed in as  {report.signed_in_as} ({report.auth}, {report.cloud} cloud)",
