@@ -156,7 +156,8 @@ class _Anything(RootModel[Any]):
 
 
 class _Unmodelled:
-    """The real provider, but with every resource accepted as it comes (the engine before issue 11)."""
+    """The real provider, but Conditional Access policies accepted as they come (the engine before issue 11).
+    Checks that read a typed model of a resource need its real model, so only this one is taken away."""
 
     def __init__(self, real: Provider) -> None:
         self.real, self.name, self.title = real, real.name, real.title
@@ -165,7 +166,7 @@ class _Unmodelled:
         return self.real.checks()
 
     def resources(self) -> Schema:
-        models: dict[str, type[BaseModel]] = {name: _Anything for name in self.real.resources()}
+        models: dict[str, type[BaseModel]] = {**self.real.resources(), "conditionalAccessPolicies": _Anything}
         return models
 
     def permissions(self) -> Mapping[str, str]:

@@ -14,14 +14,24 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, RootModel, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, RootModel, StringConstraints, model_validator
 
 from preflight.resources import Payload
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 Guid = Annotated[str, StringConstraints(pattern=f"^{_GUID}$")]
-# Exchange booleans: JSON booleans, or the text PowerShell serialisation gives ("True", "$false").
-ExchangeBool = bool | Annotated[str, StringConstraints(pattern=r"^(?i:\$?(true|false))$")]
+
+
+def _exchange_bool(value: object) -> object:
+    """Exchange booleans arrive as JSON booleans or as the text PowerShell gives ("True", "$false")."""
+    if isinstance(value, str):
+        text = value.strip().lower().removeprefix("$")
+        if text in ("true", "false"):
+            return text == "true"
+    return value  # anything else is then refused as not a boolean
+
+
+ExchangeBool = Annotated[bool, BeforeValidator(_exchange_bool)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
@@ -236,16 +246,19 @@ class MemberOf(RootModel[list[MemberOfItem]]):
     pass
 
 
-class MailboxSettingsPurpose(Payload):
-    value: Literal["user", "linked", "shared", "room", "equipment", "others", "unknownFutureValue"]
+def _purpose(value: object) -> object:
+    # The docs show userPurpose both as a plain string and as {"value": ...}: accept both.
+    if isinstance(value, dict) and set(value) == {"value"}:
+        return value["value"]
+    return value
 
 
-UserPurpose = Literal["user", "linked", "shared", "room", "equipment", "others", "unknownFutureValue"]
+UserPurpose = Annotated[Literal["user", "linked", "shared", "room", "equipment", "others", "unknownFutureValue"],
+                        BeforeValidator(_purpose)]
 
 
 class MailboxSettings(Payload):
-    # The docs show userPurpose both as a plain string and as {"value": ...}: accept both.
-    userPurpose: UserPurpose | MailboxSettingsPurpose
+    userPurpose: UserPurpose
 
 
 class ServicePrincipal(Payload):
@@ -331,21 +344,19 @@ RecipientTypeDetails = Literal[
 ]
 
 
-class ExchangeRef(Payload):
-    """An object reference serialised as an object (Name, Identity) rather than as its name."""
-
-    Name: NonEmpty | None = None
-    Identity: NonEmpty | None = None
-
-    @model_validator(mode="after")
-    def _named(self) -> ExchangeRef:
-        if self.Name is None and self.Identity is None:
-            raise ValueError("a reference with neither Name nor Identity")
-        return self
+def _ref_name(value: object) -> object:
+    """An object reference is its name, or serialised as an object with a Name (or Identity)."""
+    if isinstance(value, dict):
+        name = value.get("Name") or value.get("Identity")
+        if not isinstance(name, str):
+            raise ValueError("a reference object with neither Name nor Identity")
+        return name
+    return value
 
 
-# null: not set. Never "": Exchange shows an unset reference as null, so an empty name is no documented value.
-PolicyRef = Annotated[str, StringConstraints(pattern=r"\S")] | ExchangeRef | None
+# The referenced object's name. Never "": Exchange shows an unset reference as null.
+Ref = Annotated[str, StringConstraints(pattern=r"\S"), BeforeValidator(_ref_name)]
+PolicyRef = Ref | None  # null: not set
 
 
 class Mailbox(Payload):
@@ -390,14 +401,18 @@ class AuthenticationPolicies(RootModel[list[AuthenticationPolicy]]):
 MailboxRight = Literal["FullAccess", "SendAs", "ExternalAccount", "DeleteItem", "ReadPermission",
                        "ChangePermission", "ChangeOwner"]
 # Multi-valued: a JSON list, or the "FullAccess, ReadPermission" text PowerShell serialisation gives.
-RightsText = Annotated[str, StringConstraints(
-    pattern=r"^(FullAccess|SendAs|ExternalAccount|DeleteItem|ReadPermission|ChangePermission|ChangeOwner)"
-            r"(, ?(FullAccess|SendAs|ExternalAccount|DeleteItem|ReadPermission|ChangePermission|ChangeOwner))*$")]
+
+
+def _rights(value: object) -> object:
+    return [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+
+
+Rights = Annotated[list[MailboxRight], BeforeValidator(_rights)]
 
 
 class MailboxPermission(Payload):
     User: NonEmpty
-    AccessRights: list[MailboxRight] | RightsText
+    AccessRights: Rights
     Deny: ExchangeBool
 
 
@@ -478,11 +493,11 @@ class ManagementRoleAssignment(Payload):
     """Get-ManagementRoleAssignment -RoleAssigneeType ServicePrincipal (RBAC for Applications): the role, who
     holds it (RoleAssignee / RoleAssigneeName, the Exchange service principal) and its resource scope."""
 
-    Role: str | ExchangeRef
+    Role: Ref
     RoleAssignee: str | None = None
     RoleAssigneeName: str | None = None
     RoleAssigneeType: str | None = None
-    CustomResourceScope: str | ExchangeRef | None = None  # null: the whole organisation
+    CustomResourceScope: Ref | None = None  # null: the whole organisation
     Enabled: ExchangeBool | None = None
     Name: str | None = None
 

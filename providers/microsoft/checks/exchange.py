@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
-from providers.microsoft.checks.values import as_bool, data, for_existing, ref_name, same
+from providers.microsoft.checks.values import data, for_existing, same
+from providers.microsoft.resources import (
+    AuthenticationPolicies,
+    AuthenticationPolicy,
+    CasMailbox,
+    ExchangeUser,
+    OrganizationConfig,
+    TransportConfig,
+)
 
 P = "microsoft"
 
 
-def _policy_named(policies: list[Mapping[str, Any]], ref: str) -> Mapping[str, Any] | None:
+def _policy_named(policies: Sequence[AuthenticationPolicy], ref: str) -> AuthenticationPolicy | None:
     """Get-User / Get-OrganizationConfig name the policy by name, identity, GUID or distinguished name."""
     cn = ref.split(",")[0].removeprefix("CN=") if ref.upper().startswith("CN=") else None
     for policy in policies:
-        keys = (policy.get(k) for k in ("Name", "Identity", "DistinguishedName", "Guid", "ExchangeObjectId"))
-        if any(same(ref, k) for k in keys) or (cn is not None and same(cn, policy.get("Name"))):
+        keys = (policy.Name, policy.Identity, policy.DistinguishedName, policy.Guid, policy.ExchangeObjectId)
+        if any(same(ref, k) for k in keys) or (cn is not None and same(cn, policy.Name)):
             return policy
     return None
 
@@ -28,30 +36,28 @@ def _policy_named(policies: list[Mapping[str, Any]], ref: str) -> Mapping[str, A
 @for_existing
 def auth_policy(ctx: Context) -> Outcome:
     # The user's own policy wins; without one the organisation's default applies; without both, nothing blocks.
-    name = ref_name(ctx.mailbox("exchangeUser").get("AuthenticationPolicy"))
+    name = ctx.mailbox_as("exchangeUser", ExchangeUser).AuthenticationPolicy
     source = "Get-User AuthenticationPolicy"
     if name is None:
-        name = ref_name(ctx.org("organizationConfig").get("DefaultAuthenticationPolicy"))
+        name = ctx.org_as("organizationConfig", OrganizationConfig).DefaultAuthenticationPolicy
         source = "Get-OrganizationConfig DefaultAuthenticationPolicy"
     if name is None:
         return passed(f"No authentication policy applies to {ctx.subject} (Get-User AuthenticationPolicy and "
                       "Get-OrganizationConfig DefaultAuthenticationPolicy are empty): this layer allows Basic SMTP.",
                       {"exchangeUser.AuthenticationPolicy": None,
                        "organizationConfig.DefaultAuthenticationPolicy": None})
-    policy = _policy_named(ctx.org("authenticationPolicies"), name)
+    policy = _policy_named(ctx.org_as("authenticationPolicies", AuthenticationPolicies).root, name)
     evidence: dict[str, Any] = {source: name}
     if policy is None:
         return unknown(f"Authentication policy '{name}' ({source}) is not among the policies "
                        "Get-AuthenticationPolicy returned.", evidence)
-    allow = as_bool(policy["AllowBasicAuthSmtp"], "AllowBasicAuthSmtp")
+    allow = policy.AllowBasicAuthSmtp
     evidence[f"authenticationPolicies['{name}'].AllowBasicAuthSmtp"] = allow
-    if allow is True:
+    if allow:
         return passed(f"Authentication policy '{name}' ({source}) allows Basic auth for SMTP "
                       "(AllowBasicAuthSmtp: True).", evidence)
-    if allow is False:
-        return failed(f"Authentication policy '{name}' ({source}) blocks Basic auth for SMTP for {ctx.subject} "
-                      "(AllowBasicAuthSmtp: False).", evidence)
-    raise ValueError("AllowBasicAuthSmtp is empty")
+    return failed(f"Authentication policy '{name}' ({source}) blocks Basic auth for SMTP for {ctx.subject} "
+                  "(AllowBasicAuthSmtp: False).", evidence)
 
 
 @check("ms.smtp-auth-enabled", "SMTP AUTH enabled (effective)", severity=Severity.CRITICAL,
@@ -59,7 +65,7 @@ def auth_policy(ctx: Context) -> Outcome:
 @for_existing
 def smtp_auth(ctx: Context) -> Outcome:
     # The mailbox value wins when set; null means "inherit the organisation's". Gates Basic and OAuth alike.
-    mailbox = as_bool(ctx.mailbox("casMailbox")["SmtpClientAuthenticationDisabled"], "SmtpClientAuthenticationDisabled")
+    mailbox = ctx.mailbox_as("casMailbox", CasMailbox).SmtpClientAuthenticationDisabled
     evidence: dict[str, Any] = {"casMailbox.SmtpClientAuthenticationDisabled": mailbox}
     if mailbox is True:
         return failed(f"SMTP AUTH is turned off for {ctx.subject} (Get-CASMailbox SmtpClientAuthenticationDisabled: "
@@ -67,16 +73,14 @@ def smtp_auth(ctx: Context) -> Outcome:
     if mailbox is False:
         return passed(f"SMTP AUTH is turned on for {ctx.subject} (Get-CASMailbox SmtpClientAuthenticationDisabled: "
                       "False), whatever the organisation setting.", evidence)
-    org = as_bool(ctx.org("transportConfig")["SmtpClientAuthenticationDisabled"], "SmtpClientAuthenticationDisabled")
+    org = ctx.org_as("transportConfig", TransportConfig).SmtpClientAuthenticationDisabled
     evidence["transportConfig.SmtpClientAuthenticationDisabled"] = org
-    if org is True:
+    if org:
         return failed(f"SMTP AUTH is turned off for the organisation (Get-TransportConfig "
                       f"SmtpClientAuthenticationDisabled: True) and {ctx.subject} inherits it (Get-CASMailbox "
                       "SmtpClientAuthenticationDisabled: null).", evidence, cause="smtp-auth-disabled-tenant")
-    if org is False:
-        return passed(f"SMTP AUTH is on: {ctx.subject} inherits the organisation setting (Get-TransportConfig "
-                      "SmtpClientAuthenticationDisabled: False).", evidence)
-    raise ValueError("Get-TransportConfig SmtpClientAuthenticationDisabled is null")
+    return passed(f"SMTP AUTH is on: {ctx.subject} inherits the organisation setting (Get-TransportConfig "
+                  "SmtpClientAuthenticationDisabled: False).", evidence)
 
 
 @check("ms.basic-auth-retirement", "Basic auth retirement for SMTP AUTH", severity=Severity.MEDIUM,
