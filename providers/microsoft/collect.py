@@ -19,7 +19,7 @@ from urllib.parse import quote
 from preflight.http import ApiError
 from preflight.model import Method
 from preflight.snapshot import SCHEMA, Options, error_of
-from providers.microsoft import beta
+from providers.microsoft import beta, signins
 from providers.microsoft.exchange import Exchange, token_refused
 from providers.microsoft.graph import MAX_BATCH, Graph, Result, SubRequest
 from providers.microsoft.inputs import is_guid
@@ -51,6 +51,7 @@ class Target:
     options: Options = field(default_factory=Options)
     tenant_id: str | None = None  # from the token, when known
     mailbox_settings: bool = False  # Graph mailboxSettings of other users: app-only permission only
+    sign_in_days: int | None = None  # opt-in: read the SMTP AUTH sign-in log of this many days (signins.py)
 
 
 def _strip(body: Any) -> Any:
@@ -142,6 +143,8 @@ class Collector:
             users = self._mailbox_graph(pool, target, _merge(user_chunks), boxes)
             later = beta.submit(pool, self.graph, {m.value for m in target.options.methods},
                                 target.options.sender_ips, users, org.get("servicePrincipal"))
+            log = signins.submit(pool, self.graph, target.sign_in_days, self.clock(), users) \
+                if target.sign_in_days else None
             if refusal is None:
                 box_jobs["exchangeUser"] = self._submit_users(pool, users)
                 org.update({name: _record(job) for name, job in org_jobs.items()})
@@ -149,6 +152,8 @@ class Collector:
             else:
                 self._refuse_exchange(target, org, boxes, refusal)
             beta.fill(later, org, boxes)
+            if log is not None:
+                signins.fill(*log, org, boxes)
         self.progress(f"Read {target.tenant} in {time.monotonic() - started:.1f} s")
         return self._snapshot(target, org, boxes)
 

@@ -489,6 +489,33 @@ class ConditionalAccessWhatIf(RootModel[list[WhatIfItem]]):
     pass
 
 
+class SignInStatus(Payload):
+    errorCode: int
+    failureReason: str | None = None
+
+
+class SignIn(Payload):
+    """Graph signIn (api-reference/v1.0/resources/signin.md): the fields the sign-in evidence reads."""
+
+    createdDateTime: NonEmpty
+    userPrincipalName: str | None = None
+    ipAddress: str | None = None
+    clientAppUsed: str | None = None
+    status: SignInStatus
+
+
+class SignIns(RootModel[list[SignIn]]):
+    pass
+
+
+class SignInWindow(Payload):
+    """What preflight read of the sign-in log (providers/microsoft/signins.py)."""
+
+    since: NonEmpty
+    days: int
+    truncated: bool
+
+
 class ManagementRoleAssignment(Payload):
     """Get-ManagementRoleAssignment -RoleAssigneeType ServicePrincipal (RBAC for Applications): the role, who
     holds it (RoleAssignee / RoleAssigneeName, the Exchange service principal) and its resource scope."""
@@ -531,6 +558,8 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "fromRecipientPermissions": RecipientPermissions,
     "exchangeServicePrincipals": ExchangeServicePrincipals,
     "applicationRoleAssignments": ManagementRoleAssignments,
+    "smtpSignIns": SignIns,
+    "smtpSignInWindow": SignInWindow,
     "authenticationRequirements": AuthenticationRequirements,
     "conditionalAccessWhatIf": ConditionalAccessWhatIf,
     "workloadConditionalAccessWhatIf": ConditionalAccessWhatIf,

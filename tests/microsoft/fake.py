@@ -647,6 +647,10 @@ class FakeMicrosoft:
         if m:
             return self._list(org.get("servicePrincipalAppRoles", []), base + f"servicePrincipals('{m.group(1)}')"
                               "/appRoleAssignments", path, query)
+        if path == "/auditLogs/signIns":
+            from tests.microsoft import fake_signins  # the sign-in log lives in its own module
+
+            return fake_signins.sign_ins(self, tenant, query)
         if path == "/oauth2PermissionGrants":
             return self._list(org.get("oauth2PermissionGrants", []), base + "oauth2PermissionGrants", path, query)
         if path == "/users":

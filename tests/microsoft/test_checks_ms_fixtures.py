@@ -89,6 +89,8 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
     "workload-location": {(J, A): ("ready", [])},
     # no Entra SMTP.SendAsApp, no FullAccess: an organisation-wide RBAC for Applications assignment instead
     "oauth-app-rbac": {(J, A): ("ready", [])},
+    # the sign-in log: Basic SMTP AUTH still in use (and one wrong password)
+    "sign-ins": {(J, B): ("at-risk", []), (J, A): ("ready", [])},
     "several-layers": {(R, B): ("blocked", ["shared-mailbox", "ca-legacy-auth-block", "basic-auth-policy-block",
                                             "smtp-auth-disabled-tenant"])},
 }

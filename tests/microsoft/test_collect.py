@@ -8,7 +8,8 @@ Exchange filters and error recording without trusting any of them separately.
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,11 @@ def run_collect(fake: FakeMicrosoft, cloud: Cloud, tmp_path: Path, snapshot: dic
     target = Target(signin.settings.tenant, cloud.name, tuple(snapshot["mailboxes"]), options, signin.tenant_id,
                     mailbox_settings=wants_settings)
     waits = sleeps if sleeps is not None else []
+    window = snapshot["org"].get("smtpSignInWindow")
+    if isinstance(window, dict) and "days" in window:  # opt-in sign-in log: read the window the fixture holds
+        target = dataclasses.replace(target, sign_in_days=window["days"])
+        end = datetime.fromisoformat(window["since"].replace("Z", "+00:00")) + timedelta(days=window["days"])
+        return collect(signin, target, sleep=waits.append, clock=lambda: end)
     return collect(signin, target, sleep=waits.append)
 
 

@@ -2,7 +2,18 @@
 Conditional Access), Exchange Online (authentication policy, SMTP AUTH), OAuth permissions, then send-as."""
 
 from preflight.checks import Check
-from providers.microsoft.checks import account, apprbac, exchange, identity, oauth, peruser, sendas, whatif, workload
+from providers.microsoft.checks import (
+    account,
+    apprbac,
+    exchange,
+    identity,
+    oauth,
+    peruser,
+    sendas,
+    signins,
+    whatif,
+    workload,
+)
 
 ALL_CHECKS: list[Check] = [
     account.mailbox_exists,
@@ -23,5 +34,6 @@ ALL_CHECKS: list[Check] = [
     apprbac.with_rbac(oauth.app_role),
     oauth.exchange_service_principal,
     apprbac.with_rbac(oauth.mailbox_permission, entra_role=oauth.app_role),
+    signins.smtp_sign_ins,
     sendas.send_as,
 ]

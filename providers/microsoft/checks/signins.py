@@ -1,0 +1,82 @@
+"""Sign-in evidence (opt-in): what the tenant's sign-in log says Basic SMTP AUTH does, beside what the
+configuration says it would do. Records: Graph signIn (createdDateTime, userPrincipalName, ipAddress,
+clientAppUsed 'Authenticated SMTP', status.errorCode: 0 is success), collected by providers/microsoft/signins.py.
+A failure's error code is mapped to a cause through the catalogue, as `preflight explain AADSTS<code>` would.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from typing import Any
+
+from preflight.causes import load_catalogue
+from preflight.checks import Context, Outcome, check, passed, warned
+from preflight.explain import explain
+from preflight.model import Method, Severity
+from preflight.snapshot import Unavailable
+from providers.microsoft.checks.values import data, for_existing
+from providers.microsoft.signins import RESOURCE, WINDOW
+
+P = "microsoft"
+
+
+def _cause(code: int) -> str | None:
+    matches = explain(f"AADSTS{code}", load_catalogue()).matches
+    return matches[0].cause if matches else None
+
+
+def _listed(ip: str, senders: tuple[str, ...]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+        return any(addr in ipaddress.ip_network(s, strict=False) for s in senders)
+    except ValueError:
+        return False
+
+
+def _ips(records: list[dict[str, Any]], senders: tuple[str, ...]) -> str:
+    ips = Counter(str(r.get("ipAddress") or "unknown") for r in records)
+    shown = [f"{ip}{'' if not senders or _listed(ip, senders) else ' (not a --sender-ip)'}"
+             for ip, _ in ips.most_common(5)]
+    return ", ".join(shown) + (f" and {len(ips) - 5} more" if len(ips) > 5 else "")
+
+
+@check("ms.smtp-sign-ins", "Sign-in log: Basic SMTP AUTH sign-ins", severity=Severity.MEDIUM,
+       cause="basic-auth-retirement", methods=(Method.BASIC,), order=89, reads=(RESOURCE, WINDOW, "user"),
+       provider=P)
+@for_existing
+def smtp_sign_ins(ctx: Context) -> Outcome | None:
+    try:
+        records: list[dict[str, Any]] = ctx.mailbox(RESOURCE)
+    except Unavailable as exc:
+        if exc.reason == "not collected":
+            return None  # opt-in (--sign-ins): not asked for
+        raise
+    window = ctx.org(WINDOW)
+    days, since = window["days"], window["since"]
+    cut = " (the log was read only up to its page limit)" if window.get("truncated") else ""
+    ok = [r for r in records if r["status"]["errorCode"] == 0]
+    bad = [r for r in records if r["status"]["errorCode"] != 0]
+    senders = ctx.options.sender_ips
+    evidence: dict[str, Any] = {"smtpSignInWindow": {"since": since, "days": days}, "successes": len(ok),
+                                "failures": len(bad)}
+    failures = ""
+    if bad:
+        codes = Counter(r["status"]["errorCode"] for r in bad)
+        evidence["failureCodes"] = {str(c): {"count": n, "cause": _cause(c)} for c, n in codes.items()}
+        latest = max(bad, key=lambda r: str(r["createdDateTime"]))
+        kinds = ", ".join(f"{n} x AADSTS{c} ({_cause(c) or 'no catalogue cause'})" for c, n in codes.most_common())
+        failures = f"; {len(bad)} failed ({kinds}), last on {latest['createdDateTime']} from {_ips(bad, senders)}"
+    if ok:
+        last = max(ok, key=lambda r: str(r["createdDateTime"]))
+        retire = data("retirement")
+        return warned(f"{ctx.subject} still signs in with Basic SMTP AUTH: {len(ok)} successful sign-in(s) in the "
+                      f"last {days} days{cut}, last on {last['createdDateTime']}, from {_ips(ok, senders)}"
+                      f"{failures}. Microsoft disables Basic SMTP AUTH by default at {retire['announced_as']}: "
+                      "move this sender to OAuth.", evidence)
+    if bad:
+        latest = max(bad, key=lambda r: str(r["createdDateTime"]))
+        return warned(f"Basic SMTP AUTH sign-ins of {ctx.subject} fail: none succeeded in the last {days} days"
+                      f"{cut}{failures}.", evidence, cause=_cause(latest["status"]["errorCode"]))
+    return passed(f"No Basic SMTP AUTH sign-in of {ctx.subject} in the sign-in log of the last {days} days{cut}.",
+                  evidence)

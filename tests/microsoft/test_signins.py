@@ -1,0 +1,88 @@
+"""Opt-in sign-in evidence: the Entra sign-in log's Basic SMTP AUTH sign-ins, read bounded from the strict fake."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from preflight.causes import load_catalogue
+from preflight.engine import evaluate
+from preflight.model import Finding, Status, TargetResult
+from preflight.snapshot import error_of, parse
+from providers.microsoft import provider, signins
+from providers.microsoft.clouds import Cloud
+from tests.microsoft.conftest import load_fixture
+from tests.microsoft.fake import FakeMicrosoft
+from tests.microsoft.test_collect import run_collect
+
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+J = "jobs@contoso.com"
+FORBIDDEN = {"error": {"status": 403, "code": "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                       "message": "Neither tenant is B2C or tenant doesn't have premium license"}}
+
+
+def run(data: dict[str, Any]) -> TargetResult:
+    return evaluate(parse(data, "test"), provider.checks(), load_catalogue(), NOW, provider.permissions(),
+                    resources=provider.resources())
+
+
+def finding(result: TargetResult) -> Finding:
+    return next(f for f in result.findings if f.check == "ms.smtp-sign-ins" and f.subject == J)
+
+
+def test_basic_sign_ins_still_in_use_are_a_warning_with_count_last_and_ips() -> None:
+    f = finding(run(load_fixture("sign-ins")))
+    assert f.status is Status.WARN and f.cause == "basic-auth-retirement"
+    assert "2 successful sign-in(s) in the last 30 days" in f.message and "2026-11-25T08:00:04" in f.message
+    assert "192.0.2.10" in f.message and "AADSTS50126 (wrong-credentials)" in f.message
+    assert "198.51.100.7 (not a --sender-ip)" in f.message
+    assert f.evidence["failureCodes"] == {"50126": {"count": 1, "cause": "wrong-credentials"}}
+
+
+def test_only_failures_name_the_cause_of_the_latest() -> None:
+    data = load_fixture("sign-ins")
+    box = data["mailboxes"][J]
+    box["smtpSignIns"] = [r for r in box["smtpSignIns"] if r["status"]["errorCode"]]
+    late = copy.deepcopy(box["smtpSignIns"][0])
+    late.update(createdDateTime="2026-11-25T09:00:00Z", status={"errorCode": 53003, "failureReason": "Blocked"})
+    box["smtpSignIns"].append(late)
+    f = finding(run(data))
+    assert f.status is Status.WARN and f.cause == "ca-location-block" and "none succeeded" in f.message
+
+
+def test_none_passes_not_asked_is_silent_and_refused_is_unknown() -> None:
+    data = load_fixture("sign-ins")
+    data["mailboxes"][J]["smtpSignIns"] = []
+    assert finding(run(data)).status is Status.PASS
+    data["mailboxes"][J]["smtpSignIns"] = FORBIDDEN
+    f = finding(run(data))
+    assert f.status is Status.UNKNOWN and "403" in f.message and f.remediation and "P1" in f.remediation
+    del data["mailboxes"][J]["smtpSignIns"]
+    assert not [f for f in run(data).findings if f.check == "ms.smtp-sign-ins"]
+
+
+def test_the_log_is_read_filtered_paged_and_bounded(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path,
+                                                    monkeypatch: Any) -> None:
+    expected = load_fixture("sign-ins")
+    ms_fake.page_size = 1
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert got["mailboxes"][J]["smtpSignIns"] == expected["mailboxes"][J]["smtpSignIns"]
+    assert got["org"]["smtpSignInWindow"] == expected["org"]["smtpSignInWindow"]
+    reads = [c for c in ms_fake.calls("graph") if c.path == "/auditLogs/signIns"]
+    assert len(reads) == 3  # three pages of one
+    assert "clientAppUsed eq 'Authenticated SMTP'" in reads[0].query["$filter"][0]
+    monkeypatch.setattr(signins, "MAX_PAGES", 2)
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert len(got["mailboxes"][J]["smtpSignIns"]) == 2 and got["org"]["smtpSignInWindow"]["truncated"] is True
+    assert "page limit" in finding(run(got)).message
+
+
+def test_a_tenant_without_p1_is_recorded_as_the_refusal(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                        tmp_path: Path) -> None:
+    served = load_fixture("sign-ins")
+    served["mailboxes"][J]["smtpSignIns"] = FORBIDDEN
+    got = run_collect(ms_fake, ms_cloud, tmp_path, served)
+    assert error_of(got["mailboxes"][J]["smtpSignIns"])["status"] == 403  # type: ignore[index]
+    assert finding(run(got)).status is Status.UNKNOWN
