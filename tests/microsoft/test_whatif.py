@@ -264,3 +264,18 @@ def test_workload_policy_without_sender_ip_or_registration_is_unknown() -> None:
     del data["org"]["servicePrincipal"]["appOwnerOrganizationId"]
     f = finding(run(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.UNKNOWN and "single-tenant" in f.message
+
+
+def test_an_undecided_delegated_client_keeps_a_one_type_policy_with_the_own_reading() -> None:
+    """The sending app's client type is unknown (multi-tenant app): Microsoft saying a browser-only policy applies
+    to a browser sign-in does not say it applies to this one."""
+    data = load_fixture("ca-client-app-types")
+    box = data["mailboxes"][J]
+    policy = next(p for p in data["org"]["conditionalAccessPolicies"]
+                  if p["conditions"]["clientAppTypes"] == ["browser"])
+    box["conditionalAccessWhatIf"] = [
+        {"request": q, "response": {"@odata.context": CTX, "value": [applies(policy)] if q["signInConditions"][
+            "clientAppType"] == "browser" else []}}
+        for q in user_questions(box["user"]["id"], "oauth-delegated", EXO, data["options"]["sender_ips"])]
+    f = finding(run(data), "ms.ca-location", method="oauth-delegated")
+    assert f.status is Status.UNKNOWN and "client app types (browser)" in f.message

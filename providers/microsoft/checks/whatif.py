@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from preflight.checks import Check, Context, Outcome
-from preflight.model import Status
+from preflight.model import Method, Status
 from preflight.resources import Resources
 from preflight.snapshot import Unavailable, describe_error, error_of
 from providers.microsoft.checks import ca, identity, workload
@@ -88,8 +88,10 @@ def read_opinion(recorded: Any, questions: Sequence[Mapping[str, Any]]) -> Opini
     return Opinion(list(applying.values()), [describe(dict(q)) for q in questions])
 
 
-def _client_types(method: str) -> set[str]:
-    return set(data("wellknown")["conditionalAccess"]["clientAppTypes"].get(method, [])) - {"all"}
+def _client_types(ctx: Context) -> set[str]:
+    """The client app types the own reading evaluates this method as (surely or maybe)."""
+    surely, maybe, _why = identity._client_types(ctx)
+    return (surely | maybe) - {"all"}
 
 
 def user_opinion(ctx: Context) -> Opinion | str:
@@ -100,7 +102,7 @@ def user_opinion(ctx: Context) -> Opinion | str:
     except Unavailable as exc:
         return f"could not be read ({exc.reason})" if exc.reason != "not collected" else "was not collected"
     exchange = str(data("wellknown")["apps"]["exchange_online"])
-    wanted = _client_types(ctx.method.value)
+    wanted = _client_types(ctx)
     questions = [q for q in user_questions(user_id, ctx.method.value, exchange, ctx.options.sender_ips)
                  if q["signInConditions"].get("clientAppType") in wanted]
     if not questions:
@@ -123,6 +125,12 @@ def _blind(ctx: Context, policy: Policy) -> list[str]:
     """The conditions of this policy Microsoft was not given the information to evaluate."""
     cond = policy["conditions"]
     out = ca.unevaluated(cond)
+    if ctx.method is Method.OAUTH_DELEGATED:
+        # The delegated client's type is undecided: Microsoft's answer for one type is not this sign-in's.
+        surely, maybe, why = identity._client_types(ctx)
+        types = set(cond.get("clientAppTypes") or [])
+        if maybe and not types & surely and not maybe <= types:
+            out.append(f"its client app types ({', '.join(sorted(types))}): {why}")
     if cond.get("servicePrincipalRiskLevels"):
         out.append("servicePrincipalRiskLevels")
     if ((cond.get("clientApplications") or {}).get("servicePrincipalFilter")):
