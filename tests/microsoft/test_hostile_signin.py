@@ -179,3 +179,56 @@ def test_retry_after_120_on_every_call_ends_at_once_with_unknowns(
     findings = json.loads(report.read_text())["targets"][0]["findings"]
     assert any("asked to retry after 120 s" in f["message"] for f in findings), [f["message"] for f in findings]
     assert ms_fake.http_requests("graph") + ms_fake.http_requests("exchange") < 60  # no retry was waited for
+
+
+AUDIT = """
+[customer.alpha]
+provider = "microsoft"
+tenant = "alpha.example"
+auth = "secret"
+client_id = "{client_id}"
+client_secret_env = "{env}"
+cloud = "fake"
+mailboxes = ["jobs@contoso.com"]
+deadline = 30
+
+[customer.beta]
+provider = "microsoft"
+tenant = "beta.example"
+auth = "secret"
+client_id = "{client_id}"
+client_secret_env = "{env}"
+cloud = "fake"
+mailboxes = ["jobs@contoso.com"]
+"""
+
+
+def test_an_audit_against_echoing_services_leaks_nothing(
+        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """alpha's token endpoint quotes the secret back; beta's admin APIs quote the bearer token back. Neither
+    appears in the audit's output folder, its terminal output or its --debug log, in any encoding."""
+    import uuid
+
+    for i, domain in enumerate(["alpha.example", "beta.example"]):
+        snap = load_fixture("oauth-app-ready")
+        snap["tenant"] = {**snap["tenant"], "id": str(uuid.UUID(int=i + 1)), "domain": domain}
+        ms_fake.add_tenant(tenant_for(snap))
+
+    def echo(call: Call) -> Reply | None:
+        if call.api == "token" and call.tenant in (str(uuid.UUID(int=1)), "alpha.example"):
+            return Reply(401, {"error": "invalid_client", "error_description":
+                               f"AADSTS7000215: Invalid client secret provided: '{SECRET}'."})
+        if call.api in ("graph", "exchange") and ms_fake.issued:
+            token = ms_fake.issued[-1]
+            return Reply(403, {"error": {"code": "Forbidden", "message": f"token {token} lacks a role"}})
+        return None
+
+    ms_fake.fault = echo
+    inv = tmp_path / "inventory.toml"
+    inv.write_text(AUDIT.format(client_id=CLIENT_ID, env=ENV))
+    out = tmp_path / "out"
+    code, stdout, stderr = run(["--debug", "audit", str(inv), "--output-dir", str(out), "--deadline", "60"], capsys)
+    assert code in (3, 4), stderr[-2000:]
+    assert_clean_run(stdout, stderr, [SECRET, *ms_fake.issued])
+    assert_no_leak(files_text(out), [SECRET, *ms_fake.issued])
+    assert "alpha" in stderr and "could not audit" in stderr
