@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -486,3 +487,114 @@ def test_provider_messages_name_inventory_keys_not_flags() -> None:
 
     assert inventory_terms("set --certificate-password-env or --bogus", "contoso") == \
         "set customer.contoso.certificate_password_env or --bogus"
+
+
+# --- redaction: zero survivors ------------------------------------------------------------------------------
+
+# Names of Microsoft's own objects every tenant has: facts about the product, not about the customer.
+PRODUCT_NAMES = {"Office 365 Exchange Online", "Security Defaults", "Microsoft Graph"}
+WELL_KNOWN = ("onmicrosoft.com", "outlook.com", "google.com", "gmail.com", "microsoft.com", "office365.com",
+              "googleapis.com", "office.com", "microsoftonline.com")
+
+
+def sensitive(data: object, found: set[str] | None = None, key: str | None = None) -> set[str]:
+    """Every string in a snapshot that names the customer or a person: addresses and their local parts,
+    domains and the organisation name they spell, person and object names, tenant and customer ids, GUIDs."""
+    from preflight.audit.redact import EMAIL, GOOGLE_CUSTOMER, GUID, KEEP_GUIDS
+
+    found = set() if found is None else found
+    if isinstance(data, dict):
+        for k, v in data.items():
+            sensitive(k, found)
+            sensitive(v, found, k)
+    elif isinstance(data, list):
+        for v in data:
+            sensitive(v, found, key)
+    elif isinstance(data, str):
+        for m in EMAIL.finditer(data):
+            local, domain = m.group(1), m.group(2)
+            found.update({m.group(0), domain})
+            if len(local) >= 4:
+                found.add(local)
+        found.update(g for g in GUID.findall(data) if g.lower() not in KEEP_GUIDS)
+        found.update(GOOGLE_CUSTOMER.findall(data))
+        if key in ("domain", "domainName", "customerDomain"):
+            found.add(data)
+        if key in ("displayName", "givenName", "surname", "fullName", "familyName") and len(data) >= 4:
+            found.add(data)
+    return found
+
+
+def test_redacted_audit_outputs_keep_no_address_domain_name_or_id(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = ROOT / "docs" / "examples" / "demo-inventory.toml"
+    inv = load_inventory(path, ["google", "microsoft"])
+    needles: set[str] = set()
+    for c in inv.customers:
+        assert c.snapshot is not None
+        data = json.loads(c.snapshot.read_text())
+        sensitive(data, needles)
+        needles.update({c.name, c.key})
+        domain = str(data["tenant"].get("domain") or "")
+        needles.update({domain, domain.split(".")[0]})
+        needles.update(str(data["tenant"][k]) for k in ("id", "domain", "name", "customer_id") if k in data["tenant"])
+    needles = {n for n in needles if n and n.lower() not in WELL_KNOWN and len(n) >= 4} - PRODUCT_NAMES
+    assert {"Contoso (simulated)", "tailspintoys.com", "fabrikam", "jane.doe", "C02fbr7k1"} <= needles
+    out = tmp_path / "out"
+    code, _, _ = cli(["audit", str(path), "-d", str(out), "--redact", "--as-of", "2026-11-26"], capsys)
+    assert code == 1
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"report.html", "report.json", "action-plan.md", "action-plan.csv",
+                                       "snapshot.json"} and len(files) == 4 + 6 * 5
+    # and the redact command, on every shipped demo snapshot and on a report
+    shipped = [c.snapshot for c in inv.customers if c.snapshot is not None]
+    code, _, _ = cli(["redact", *map(str, shipped), str(out / "report.json"), "-d", str(tmp_path / "red")], capsys)
+    assert code == 0
+    files += list((tmp_path / "red").iterdir())
+    survivors = {}
+    for p in files:
+        # links stay (support.google.com is Google's), and API field names are no names ("devices")
+        text = re.sub(r"https://\S+", " ", str(p.relative_to(tmp_path)) + "\n" + p.read_text(encoding="utf-8"))
+        left = sorted(n for n in needles if re.search(rf"(?<![\w]){re.escape(n)}(?![\w])", text,
+                                                        re.IGNORECASE if "@" in n or "." in n else 0))
+        # ids and domains also inside a longer token (an etag, a distinguished name, a file name)
+        inside = sorted(n for n in needles if any(ch in n for ch in ".@0123456789") and len(n) >= 6
+                        and n.lower() in text.lower() and n not in left)
+        if left or inside:
+            survivors[str(p.relative_to(tmp_path))] = left + inside
+    assert survivors == {}
+
+
+def test_redaction_reaches_inside_distinguished_names_etags_and_lists() -> None:
+    redactor = Redactor(b"k" * 32)
+    snap = {"tenant": {"domain": "tailspintoys.com", "id": "C04d2fea02"},
+            "org": {"policy": {"Name": "Block Basic Auth", "DistinguishedName":
+                               "CN=Block Basic Auth,CN=Auth Policies,CN=tailspintoys.onmicrosoft.com"},
+                    "domains": {"domains": [{"domainName": "fabrikam.example", "etag": '"C04d2fea02-jane.doe-etag"'}]}},
+            "mailboxes": {"jane.doe@fabrikam.example": {"user": {"displayName": "Jane Doe"}}},
+            "evidence": {"domains": ["northwind.example"], "note": "Jane Doe of Tailspintoys"}}
+    redactor.learn(snap)
+    redactor.learn({"domains": ["northwind.example"]})
+    text = json.dumps(redactor.value(snap)).lower()
+    for needle in ("tailspintoys", "fabrikam", "northwind", "jane", "doe", "c04d2fea02", "block basic auth"):
+        assert needle not in text, needle
+    assert "https://support.google.com/a/answer/1" in redactor.text("see https://support.google.com/a/answer/1")
+
+
+def test_redacted_demo_snapshots_evaluate_to_the_same_verdicts() -> None:
+    from preflight.cli import as_of_date, default_registry, evaluate_snapshots
+    from preflight.engine import evaluate
+    from preflight.snapshot import parse
+
+    registry, day = default_registry(), as_of_date("2026-11-26")
+    for demo in sorted((ROOT / "providers").glob("*/demo/*.json")):
+        redactor = Redactor(b"k" * 32)
+        data = json.loads(demo.read_text())
+        redactor.learn(data)
+        red = redactor.value(data)
+        provider = registry.get(data["provider"])
+        before = evaluate_snapshots([demo], registry, day)[0]
+        after = evaluate(parse(red, demo.name), provider.checks(), load_catalogue(), day, provider.permissions(),
+                         resources=provider.resources())
+        assert [(m.method, m.verdict, m.blocking) for m in after.mailboxes] == \
+            [(m.method, m.verdict, m.blocking) for m in before.mailboxes], demo.name

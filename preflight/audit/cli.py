@@ -164,16 +164,29 @@ def _redactor() -> Any:
 
 
 def _redacted(run: Any, redactor: Any) -> Any:
+    """The run as --redact writes it: snapshot, result, customer name and folder, exceptions all pseudonymised,
+    after the redactor learned every address, domain, name and id they hold."""
     if redactor is None:
         return run
     from dataclasses import replace
 
     from preflight import snapshot as snap_io
+    from preflight.engine import Exception_
     from preflight.model import TargetResult
 
+    c = run.customer
+    redactor.learn_name(c.name)
+    redactor.learn_name(c.key)
+    redactor.learn({"settings": c.settings, "mailboxes": list(c.mailboxes), "from": c.from_addresses})
+    if run.snapshot is not None:
+        redactor.learn(run.snapshot.to_dict())
+    redactor.learn(run.result.to_dict())
     snap = snap_io.parse(redactor.value(run.snapshot.to_dict())) if run.snapshot is not None else None
     result = TargetResult.from_dict(redactor.value(run.result.to_dict()))
-    customer = replace(run.customer, name=result.name)
+    exceptions = tuple(Exception_(x.match, redactor.text(x.reason), redactor.text(x.subject) if x.subject else None,
+                                  x.expires) for x in c.exceptions)
+    customer = replace(c, key=redactor.folder(c.key), name=result.name,
+                       exceptions=exceptions, settings={}, mailboxes=(), from_addresses={})
     return replace(run, customer=customer, result=result, snapshot=snap)
 
 
@@ -224,13 +237,14 @@ def redact(
 ) -> None:
     """Replace personal data (addresses, names, ids) with stable pseudonyms so the files can be shared.
 
-    Pseudonyms are stable within one run; set PREFLIGHT_REDACT_KEY to keep them stable across runs.
+    Pseudonyms are stable within one run; set PREFLIGHT_REDACT_KEY to keep them stable across runs. The
+    copies are named snapshot-ID.json and report-ID.json, as a file name may name the customer.
     """
     from preflight import snapshot as snap_io
     from preflight.report.read import parse_report
 
     redactor = _redactor()
-    outputs: list[tuple[Path, Any]] = []
+    read: list[tuple[Path, Path, Any]] = []  # (original, redacted copy, data)
     for path in files:
         schema, data = _read_json(path)
         # Only what preflight itself would write is redacted: a file of another shape could hold personal
@@ -241,13 +255,17 @@ def redact(
             parse_report(data, str(path))
         else:
             raise InputError(f"{path}: not a preflight snapshot or report (schema {schema!r})")
-        target = output_dir / path.name
+        # A file named after its customer (contoso.json) would name it: each copy gets a pseudonymous name.
+        kind = "snapshot" if schema == "preflight.snapshot/v1" else "report"
+        target = output_dir / redactor.file_name(kind, str(path.resolve()))
         if target.resolve() == path.resolve():
             raise InputError(f"{target}: would overwrite the original; choose another --output-dir")
-        if any(t == target for t, _ in outputs):
-            raise InputError(f"{path}: another file is also named {path.name}; redact them into separate folders")
-        outputs.append((target, redactor.value(data)))
+        if any(t == target for _, t, _ in read):
+            raise InputError(f"{path}: given twice")
+        read.append((path, target, data))
+        redactor.learn(data)  # every file's names first: a name one file holds is replaced in all of them
+    outputs = [(path, target, redactor.value(data)) for path, target, data in read]
     output_dir.mkdir(parents=True, exist_ok=True)
-    for target, data in outputs:
+    for path, target, data in outputs:
         target.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-        sys.stderr.write(f"Redacted copy: {target}\n")
+        sys.stderr.write(f"Redacted copy of {path}: {target}\n")
