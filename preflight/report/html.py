@@ -138,15 +138,16 @@ button.copy,details.rest,details.alt{display:none}
 .cmd pre{color:var(--ink);padding:2px 6px;font-size:7.5pt}
 .scroll{overflow:visible}table.verdicts{min-width:0}
 ol.plan>li{margin:0 0 5px}.fix p,p.impact{margin:1px 0;font-size:8pt}ol.plan .where{font-size:8pt}
-article.f{padding:1px 8px;margin:2px 0;border-left-width:3px}article.f p{margin:0;font-size:8pt}
+article.f{padding:1px 8px;margin:2px 0;border-left-width:3px}article.f p{margin:0;font-size:7.5pt}
 article.f h5{font-size:9pt}article.f header{gap:0 6px}
 .tags,p.docs{font-size:7.5pt;margin:1px 0}
 dl.ev{display:none}
 article.f.s-unknown header,article.f.s-unknown header h5{display:inline}
 article.f.s-unknown>p{display:inline;margin-left:4px}
 article.f.s-unknown .tags{display:none}
-ol.sources{font-size:7pt;line-height:1.2}p.sub{margin:6px 0 2px}ul.grants,ul.resolves{font-size:8pt;margin:1px 0}
-footer{font-size:7.5pt;padding:4px 0 0}
+ol.sources{font-size:7pt;line-height:1.2;columns:2;column-gap:16px}p.sub{margin:6px 0 2px}
+ul.grants,ul.resolves{font-size:8pt;margin:1px 0}
+footer{font-size:7pt;line-height:1.2;padding:2px 0 0}
 }
 """
 
@@ -396,7 +397,7 @@ def _plan(plan: Plan, t: TargetResult) -> str:
         items.append(
             f'<li class="step s-{kind}"><div class="head">{chip(kind, label)} <b>{e(step.title)}</b>'
             f'<span class="where">{where}</span></div>'
-            + "".join(f'<p class="impact">{i}</p>' for i in impact)
+            + (f'<p class="impact">{" · ".join(impact)}</p>' if impact else "")
             + f'<div class="fix">{fix_html(step.fix)}</div></li>'
         )
     if items:
