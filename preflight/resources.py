@@ -14,7 +14,6 @@ absent. Graph's evolvable enums accept `unknownFutureValue`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -35,9 +34,6 @@ class Payload(BaseModel):
 
 class UnmodelledResource(RuntimeError):
     """A check read a resource its provider declares no model for: a programming error, never `unknown`."""
-
-
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def short(value: Any, limit: int = 40) -> str:
