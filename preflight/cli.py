@@ -89,7 +89,7 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
         ] = False,
     ) -> None:
         if debug:
-            from preflight.output import enable_debug
+            from preflight.logs import enable_debug
 
             enable_debug()
 

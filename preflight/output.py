@@ -49,13 +49,6 @@ FailOnOpt = Annotated[
 ]
 
 
-def enable_debug() -> None:
-    """--debug: every logger's records to stderr, masked by the run's secrets (preflight.logs)."""
-    from preflight.logs import enable_debug as enable
-
-    enable()
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

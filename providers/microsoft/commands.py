@@ -56,7 +56,7 @@ def _err(message: str) -> None:
 
 def _debug(enabled: bool) -> None:
     if enabled:
-        from preflight.output import enable_debug
+        from preflight.logs import enable_debug
 
         enable_debug()
 
