@@ -135,28 +135,21 @@ class Wire:
                 return self.transcript.mask(line.decode("utf-8", errors="replace"))
             if len(self._buf) > self.limits.max_line:
                 raise ProtocolError(f"reply line longer than {self.limits.max_line} bytes")
-            self._settimeout(deadline)
-            try:
-                chunk = self.sock.recv(4096)
-            except TimeoutError:
-                raise PhaseTimeout(f"no complete reply within {self.limits.timeout:g} s") from None
-            except ssl.SSLError as exc:
-                raise Closed(f"TLS error while reading ({exc.reason or exc})") from None
-            except OSError as exc:
-                raise Closed(f"connection lost while reading ({_os_error(exc)})") from None
-            if not chunk:
-                raise Closed("the server closed the connection")
-            self._buf += chunk
+            self._recv(deadline, f"no complete reply within {self.limits.timeout:g} s")
 
     def wait_readable(self, deadline: float) -> None:
         """Return once the server has sent something (kept for the next read); PhaseTimeout if it stays quiet."""
         if self._buf:
             return
+        self._recv(deadline, "the server sent nothing")
+
+    def _recv(self, deadline: float, quiet: str) -> None:
+        """Append what the server sends next to the buffer; PhaseTimeout(`quiet`) if nothing comes in time."""
         self._settimeout(deadline)
         try:
             chunk = self.sock.recv(4096)
         except TimeoutError:
-            raise PhaseTimeout("the server sent nothing") from None
+            raise PhaseTimeout(quiet) from None
         except ssl.SSLError as exc:
             raise Closed(f"TLS error while reading ({exc.reason or exc})") from None
         except OSError as exc:
