@@ -61,6 +61,12 @@ class Who:
         return bool(ids) and bool(ids & self._need(self.roles))
 
 
+def label(policy: Mapping[str, Any]) -> str:
+    """A policy as messages name it: 'display name' (state), report-only spelled out."""
+    state = "report-only" if policy.get("state") == REPORT_ONLY else policy.get("state")
+    return f"'{policy.get('displayName') or policy.get('id')}' ({state})"
+
+
 def _ids(d: Mapping[str, Any] | None, key: str) -> list[str]:
     return list((d or {}).get(key) or [])
 

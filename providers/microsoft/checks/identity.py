@@ -68,7 +68,7 @@ def _asks_mfa(policy: Policy) -> bool:
 
 def _controls_text(policy: Policy) -> str:
     joiner = " and " if str((policy.get("grantControls") or {}).get("operator")).upper() == "AND" else " or "
-    return f"{_label(policy)} requires {joiner.join(_grant_controls(policy))}"
+    return f"{ca.label(policy)} requires {joiner.join(_grant_controls(policy))}"
 
 
 def _controls_cause(policies: list[Policy]) -> str:
@@ -158,11 +158,6 @@ def _who(ctx: Context) -> ca.Who:
     return ca.Who.of(user, member_of)
 
 
-def _label(policy: Policy) -> str:
-    state = "report-only" if policy["state"] == ca.REPORT_ONLY else policy["state"]
-    return f"'{policy.get('displayName') or policy['id']}' ({state})"
-
-
 def _evidence(policies: list[Policy], **extra: Any) -> dict[str, Any]:
     items = [{"id": p["id"], "displayName": p.get("displayName"), "state": p["state"],
               "clientAppTypes": p["conditions"].get("clientAppTypes"),
@@ -184,9 +179,9 @@ class _Found:
             return
         self.at_risk.append(policy)
         if policy["state"] == ca.REPORT_ONLY:
-            self.reasons.append(f"{_label(policy)} would apply once enforced")
+            self.reasons.append(f"{ca.label(policy)} would apply once enforced")
         else:
-            self.reasons.append(f"{_label(policy)} applies when {narrowed_by}")
+            self.reasons.append(f"{ca.label(policy)} applies when {narrowed_by}")
 
     def outcome(self, now_fine: str, evidence: Mapping[str, Any] | None = None, cause: str | None = None
                 ) -> Outcome | None:
@@ -220,7 +215,7 @@ def ca_legacy_auth(ctx: Context) -> Outcome:
         found.add(policy, _narrowed(policy))
     if found.enforced:
         types = sorted({t for p in found.enforced for t in p["conditions"].get("clientAppTypes") or []})
-        return failed(f"Conditional Access policy {', '.join(map(_label, found.enforced))} blocks client app types "
+        return failed(f"Conditional Access policy {', '.join(map(ca.label, found.enforced))} blocks client app types "
                       f"{', '.join(types)} for {ctx.subject}; 'other' (legacy authentication) includes SMTP AUTH "
                       "with a password.", _evidence(found.enforced))
     if scan.undecided:
@@ -242,7 +237,7 @@ def ca_location(ctx: Context) -> Outcome:
                       {"conditionalAccessPolicies": "none applies"})
     if not ctx.options.sender_ips:
         # Which side of the location condition the sender is on decides the verdict: without it, unknown.
-        names = ", ".join(map(_label, scan.hits)) or "A policy that may cover this user"
+        names = ", ".join(map(ca.label, scan.hits)) or "A policy that may cover this user"
         return unknown(f"{names} blocks sign-in by location, and no sender IP was given: pass --sender-ip "
                        "CIDR with the sending service's outbound IP ranges to evaluate it.",
                        _evidence(scan.hits, **{"options.sender_ips": []}))
@@ -257,15 +252,15 @@ def ca_location(ctx: Context) -> Outcome:
         unsure = scan.client_unsure.get(policy["id"])
         if unsure and policy["state"] == ca.ENABLED and any(where is not ca.Where.OUT for _, where, _ in results):
             cannot_tell.append(policy)  # enforced where it applies; whether it applies to this client is open
-            whys.append(f"{_label(policy)}: {unsure}")
+            whys.append(f"{ca.label(policy)}: {unsure}")
         elif any(where is ca.Where.IN for _, where, _ in results):
             found.add(policy, unsure or _narrowed(policy))
         elif any(where is ca.Where.UNKNOWN for _, where, _ in results):
             cannot_tell.append(policy)
-            whys += [f"{_label(policy)} for {s}: {why}" for s, where, why in results if where is ca.Where.UNKNOWN]
+            whys += [f"{ca.label(policy)} for {s}: {why}" for s, where, why in results if where is ca.Where.UNKNOWN]
     evidence = {"options.sender_ips": [str(s) for s in senders], "locations": where_detail}
     if found.enforced:
-        return failed(f"Conditional Access policy {', '.join(map(_label, found.enforced))} blocks sign-in from "
+        return failed(f"Conditional Access policy {', '.join(map(ca.label, found.enforced))} blocks sign-in from "
                       f"the sender IPs {', '.join(map(str, senders))} for {ctx.subject}.",
                       _evidence(found.enforced, **evidence))
     if scan.undecided:

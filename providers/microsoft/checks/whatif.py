@@ -49,11 +49,6 @@ class Opinion:
     asked: list[str]
 
 
-def _label(policy: Policy) -> str:
-    state = "report-only" if policy.get("state") == ca.REPORT_ONLY else policy.get("state")
-    return f"'{policy.get('displayName') or policy.get('id')}' ({state})"
-
-
 def _answer(item: Any, question: Mapping[str, Any]) -> list[Policy] | str:
     """The whatIfAnalysisResult collection of one answer, or why it cannot be used."""
     what = describe(dict(question))
@@ -228,7 +223,7 @@ def _decide(own: Check, reading: Reading, ctx: Context, own_reading: tuple[Outco
         evidence["whatIf"]["notEvaluable"] = {str(p.get("displayName") or p["id"]): blind[p["id"]] for p in unseen}
     if enforced:
         final = Outcome(Status.FAIL, f"Microsoft's What If evaluation: Conditional Access policy "
-                        f"{', '.join(map(_label, enforced))} applies to {who} signing in to Exchange Online "
+                        f"{', '.join(map(ca.label, enforced))} applies to {who} signing in to Exchange Online "
                         f"({asked}) and {reading.effect}.", evidence, reading.cause(enforced))
     elif rest is not None and rest.status in (Status.FAIL, Status.UNKNOWN):
         if unreadable is not None:
@@ -242,7 +237,7 @@ def _decide(own: Check, reading: Reading, ctx: Context, own_reading: tuple[Outco
     elif at_risk or (rest is not None and rest.status is Status.WARN):
         parts = []
         if at_risk:
-            parts.append(f"Microsoft's What If evaluation: report-only policy {', '.join(map(_label, at_risk))} "
+            parts.append(f"Microsoft's What If evaluation: report-only policy {', '.join(map(ca.label, at_risk))} "
                          f"applies to {who} ({asked}) and {reading.effect} once enforced")
         if rest is not None and rest.status is Status.WARN:
             parts.append(rest.message.rstrip("."))

@@ -53,11 +53,6 @@ def _registration(ctx: Context, sp: dict[str, Any]) -> tuple[bool | None, str]:
                   "without signInAudience or appOwnerOrganizationId, or no tenant id)")
 
 
-def _label(policy: Policy) -> str:
-    state = "report-only" if policy["state"] == ca.REPORT_ONLY else policy["state"]
-    return f"'{policy.get('displayName') or policy['id']}' ({state})"
-
-
 @check("ms.ca-workload-identity", "Conditional Access for workload identities", severity=Severity.HIGH,
        cause="ca-location-block", scope="tenant", methods=(Method.OAUTH_APP,), order=35,
        reads=("conditionalAccessPolicies", "namedLocations", "servicePrincipal"), provider=P)
@@ -85,7 +80,7 @@ def workload_identity(ctx: Context) -> Outcome:
     evidence.update({"servicePrincipal.signInAudience": sp.get("signInAudience"),
                      "servicePrincipal.appOwnerOrganizationId": sp.get("appOwnerOrganizationId"),
                      "tenant.id": ctx.snapshot.tenant.get("id")})
-    names = ", ".join(map(_label, hits))
+    names = ", ".join(map(ca.label, hits))
     if in_scope is False:
         return passed(f"Policy {names} targets workload identities, but {why}: Conditional Access for workload "
                       "identities covers only single-tenant apps registered in this tenant.", evidence)
@@ -132,16 +127,16 @@ def _by_location(ctx: Context, hits: list[Policy], evidence: dict[str, Any], app
             risky.append(policy)
     evidence = {**evidence, "options.sender_ips": list(ctx.options.sender_ips), "locations": detail}
     if enforced:
-        return failed(f"Conditional Access policy {', '.join(map(_label, enforced))} for workload identities blocks "
+        return failed(f"Conditional Access policy {', '.join(map(ca.label, enforced))} for workload identities blocks "
                       f"app {app_id}'s token for Exchange Online"
                       f"{' from the sender IPs' if senders else ''}: SMTP AUTH with an app-only token is refused.",
                       evidence)
     if cannot_tell:
-        return unknown(f"Policy {', '.join(map(_label, cannot_tell))} blocks app {app_id}'s token by location, and "
+        return unknown(f"Policy {', '.join(map(ca.label, cannot_tell))} blocks app {app_id}'s token by location, and "
                        "which side of it the sender is on cannot be told: pass --sender-ip CIDR with the sending "
                        "service's outbound ranges (as IP named locations) to evaluate it.", evidence)
     if risky:
-        return warned(f"App {app_id}'s token is not blocked now, but policy {', '.join(map(_label, risky))} blocks "
+        return warned(f"App {app_id}'s token is not blocked now, but policy {', '.join(map(ca.label, risky))} blocks "
                       "it once enforced or when its risk or filter condition matches.", evidence)
     return passed(f"The sender IPs are outside every location that a workload-identity policy blocks for app "
                   f"{app_id}.", evidence)
