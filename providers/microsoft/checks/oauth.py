@@ -13,7 +13,7 @@ from providers.microsoft.checks.values import data, for_existing, optional_org, 
 P = "microsoft"
 
 
-def _no_app_id(what: str) -> Outcome:
+def no_app_id(what: str) -> Outcome:
     return unknown(f"No app id was given, so preflight cannot check {what}: re-run with --app-id <the sending "
                    "app's application (client) id>.", {"options.app_id": None})
 
@@ -25,7 +25,7 @@ def _no_app_id(what: str) -> Outcome:
 def delegated_consent(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     if not app_id:
-        return _no_app_id("whether the sending app has SMTP.Send consent")
+        return no_app_id("whether the sending app has SMTP.Send consent")
     known = data("wellknown")
     scope = known["permissions"]["delegated_smtp"]
     sp = optional_org(ctx, "servicePrincipal")
@@ -64,7 +64,7 @@ def delegated_consent(ctx: Context) -> Outcome:
 def app_role(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     if not app_id:
-        return _no_app_id("whether the sending app holds SMTP.SendAsApp")
+        return no_app_id("whether the sending app holds SMTP.SendAsApp")
     role = data("wellknown")["permissions"]["app_smtp"]
     sp = optional_org(ctx, "servicePrincipal")
     if sp is None:
@@ -93,7 +93,7 @@ def app_role(ctx: Context) -> Outcome:
 def exchange_service_principal(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     if not app_id:
-        return _no_app_id("whether the sending app is registered in Exchange Online")
+        return no_app_id("whether the sending app is registered in Exchange Online")
     mine = exchange_sp(ctx, app_id)
     if mine is None:
         count = len(ctx.org("exchangeServicePrincipals"))
@@ -125,7 +125,7 @@ def mailbox_permission(ctx: Context) -> Outcome:
     # (Get-RecipientPermission) is not what it asks for, so only FullAccess counts here.
     app_id = ctx.options.app_id
     if not app_id:
-        return _no_app_id("whether the sending app may use this mailbox")
+        return no_app_id("whether the sending app may use this mailbox")
     names, exchange_known = app_names(ctx, app_id)
     full = granted(ctx.mailbox("mailboxPermissions"), "User", "FullAccess", names)
     evidence: dict[str, Any] = {"app names": sorted(names), "mailboxPermissions[FullAccess]": full}

@@ -18,6 +18,7 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
 from providers.microsoft.checks import ca
+from providers.microsoft.checks.oauth import no_app_id
 from providers.microsoft.checks.values import data, optional_org
 
 P = "microsoft"
@@ -59,9 +60,7 @@ def _registration(ctx: Context, sp: dict[str, Any]) -> tuple[bool | None, str]:
 def workload_identity(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     if not app_id:
-        return unknown("No app id was given, so preflight cannot check Conditional Access for the sending app's "
-                       "token: re-run with --app-id <the sending app's application (client) id>.",
-                       {"options.app_id": None})
+        return no_app_id("Conditional Access for the sending app's token")
     sp = optional_org(ctx, "servicePrincipal")
     if sp is None:
         return skipped(f"App {app_id} has no service principal in this tenant (see ms.oauth-app-role).")
