@@ -141,6 +141,9 @@ class TargetResult:
         )
 
 
+REPORT_SCHEMA = "preflight.report/v1"
+
+
 @dataclass
 class Report:
     """What every report format renders (DESIGN §6 preflight.report/v1)."""
@@ -158,7 +161,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": "preflight.report/v1",
+            "schema": REPORT_SCHEMA,
             "tool": {"name": "preflight", "version": self.tool_version},
             "generated_at": self.generated_at,
             "targets": [t.to_dict() for t in self.targets],

@@ -7,9 +7,19 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from preflight.errors import InputError
-from preflight.model import Finding, MailboxVerdict, Method, Report, Severity, Status, TargetResult, Verdict
+from preflight.model import (
+    REPORT_SCHEMA,
+    Finding,
+    MailboxVerdict,
+    Method,
+    Report,
+    Severity,
+    Status,
+    TargetResult,
+    Verdict,
+)
 
-SCHEMA = "preflight.report/v1"
+SCHEMA = REPORT_SCHEMA
 E = TypeVar("E", bound=StrEnum)
 
 
