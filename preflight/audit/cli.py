@@ -12,7 +12,9 @@ from typing import Annotated, Any
 import typer
 
 from preflight.errors import InputError
+from preflight.model import REPORT_SCHEMA
 from preflight.output import FailOn, FailOnOpt, OutputOpt, TextFormat, TextFormatOpt
+from preflight.snapshot import SCHEMA as SNAPSHOT_SCHEMA
 
 
 def audit(
@@ -215,9 +217,9 @@ def _as_report(path: Path, as_of: str | None) -> Any:
     from preflight.report.read import parse_report
 
     schema, data = _read_json(path)
-    if schema == "preflight.report/v1":
+    if schema == REPORT_SCHEMA:
         return parse_report(data, str(path))
-    if schema == "preflight.snapshot/v1":
+    if schema == SNAPSHOT_SCHEMA:
         return make_report(evaluate_snapshots([path], default_registry(), as_of_date(as_of)))
     raise InputError(f"{path}: schema {schema!r} is neither preflight.report/v1 nor preflight.snapshot/v1")
 
@@ -249,9 +251,9 @@ def redact(
         schema, data = _read_json(path)
         # Only what preflight itself would write is redacted: a file of another shape could hold personal
         # data where the redactor does not look.
-        if schema == "preflight.snapshot/v1":
+        if schema == SNAPSHOT_SCHEMA:
             snap_io.parse(data, str(path))
-        elif schema == "preflight.report/v1":
+        elif schema == REPORT_SCHEMA:
             parse_report(data, str(path))
         else:
             raise InputError(f"{path}: not a preflight snapshot or report (schema {schema!r})")
