@@ -29,7 +29,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -876,15 +876,3 @@ class FakeMicrosoft:
                     break
         return found
 
-
-def ca_bundle(ca: Any, path: Path) -> Path:
-    ca.cert_pem.write_to_path(str(path))
-    return path
-
-
-def iter_resources(snapshot: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
-    for name, value in (snapshot.get("org") or {}).items():
-        yield "org", name, value
-    for addr, box in (snapshot.get("mailboxes") or {}).items():
-        for name, value in box.items():
-            yield addr, name, value
