@@ -136,10 +136,7 @@ def _write_summary(runs: list[Any], total: int, out: Path, fmt: TextFormat, outp
 
     tenants = []
     for r in runs:
-        counts: dict[str, int] = {}
-        for m in r.result.mailboxes:
-            counts[m.verdict.value] = counts.get(m.verdict.value, 0) + 1
-        tenants.append({"customer": r.customer.key, "verdicts": counts, "errors": list(r.result.errors),
+        tenants.append({"customer": r.customer.key, "verdicts": _verdict_counts(r), "errors": list(r.result.errors),
                         "seconds": round(r.seconds, 1), "text": _verdicts(r)})
     if fmt is TextFormat.json:
         data = {"schema": "preflight.audit-summary/v1", "output_dir": str(out), "tenants": tenants,
@@ -151,11 +148,16 @@ def _write_summary(runs: list[Any], total: int, out: Path, fmt: TextFormat, outp
         write_text("\n".join(lines) + "\n", output)
 
 
-def _verdicts(run: Any) -> str:
+def _verdict_counts(run: Any) -> dict[str, int]:
+    """How many of the run's mailbox x method pairs got each verdict (only the verdicts that occur)."""
     counts: dict[str, int] = {}
     for m in run.result.mailboxes:
         counts[m.verdict.value] = counts.get(m.verdict.value, 0) + 1
-    return ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no mailboxes"
+    return counts
+
+
+def _verdicts(run: Any) -> str:
+    return ", ".join(f"{n} {v}" for v, n in sorted(_verdict_counts(run).items())) or "no mailboxes"
 
 
 def _redactor() -> Any:
