@@ -85,7 +85,7 @@ def serve_google(conn: Any, work: str, workspaces: int, mailboxes: int, latency:
     """Child process: the Google fake with one Workspace per customer, each granting the one service account
     domain-wide delegation of every service-account scope; reports its address, key file, CA and mailboxes,
     then its request count."""
-    from providers.google import settings
+    from preflight_providers.google import settings
     from tests.google.fake import FakeGoogle, Workspace
 
     scopes = [s.url for s in settings.scopes() if "service-account" in s.auth]

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))  # the fake lives with the tests
 import trustme  # noqa: E402
 
 from preflight.snapshot import parse  # noqa: E402
-from providers.microsoft.auth import AuthMethod, MicrosoftSignIn, SignInSettings  # noqa: E402
-from providers.microsoft.clouds import EXTRA_CLOUDS_ENV, get_cloud  # noqa: E402
-from providers.microsoft.collect import Collector, Target  # noqa: E402
-from providers.microsoft.run import clients  # noqa: E402
+from preflight_providers.microsoft.auth import AuthMethod, MicrosoftSignIn, SignInSettings  # noqa: E402
+from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV, get_cloud  # noqa: E402
+from preflight_providers.microsoft.collect import Collector, Target  # noqa: E402
+from preflight_providers.microsoft.run import clients  # noqa: E402
 from tests.microsoft.fake import App, FakeMicrosoft, FakeTenant  # noqa: E402
 
 CLIENT_ID = "3f6b1c2d-4e5a-4b7c-8d9e-0a1b2c3d4e5f"

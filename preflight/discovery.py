@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import dns.resolver
     import requests
 
-    from providers.microsoft.clouds import Cloud
 
 Status = Literal["ok", "nxdomain", "nodata", "servfail", "timeout", "error", "skipped"]
 T = TypeVar("T")
@@ -150,7 +149,7 @@ def _best_srv(srv: Lookup[Srv]) -> Srv | None:
 
 
 def submission_for(provider: str | None, tenant: Tenant, mx: Lookup[Mx], srv: Lookup[Srv],
-                   clouds: Mapping[str, Cloud], data: Mapping[str, Any] | None = None) -> Submission | None:
+                   clouds: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> Submission | None:
     """The host and port a sending service should be given: the provider's submission endpoint (for
     Microsoft, the tenant's cloud's), else what the domain publishes in `_submission._tcp` SRV."""
     data = data or discovery_data()
@@ -204,18 +203,18 @@ class Discoverer:
     """The lookups, with the resolver, HTTP session and clouds handed in (tests point them at loopback)."""
 
     def __init__(self, resolver: dns.resolver.Resolver | None = None, session: requests.Session | None = None,
-                 clouds: Mapping[str, Cloud] | None = None, data: Mapping[str, Any] | None = None) -> None:
+                 clouds: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None) -> None:
         self.data = data or discovery_data()
         self._resolver = resolver
         self._session = session
         self._clouds = clouds
 
     @property
-    def clouds(self) -> Mapping[str, Cloud]:
+    def clouds(self) -> Mapping[str, Any]:
         if self._clouds is None:
-            from providers.microsoft.clouds import load_clouds
+            from importlib import import_module
 
-            self._clouds = load_clouds()
+            self._clouds = import_module("preflight_providers.microsoft.clouds").load_clouds()
         return self._clouds
 
     def resolver(self) -> dns.resolver.Resolver:

@@ -104,9 +104,11 @@ class AddressCheck:
 
 
 def run_address_check(req: AddressCheck) -> int:
-    from preflight.discovery import Discoverer, domain_of, offline
-    from providers.microsoft import inputs
+    from importlib import import_module
 
+    from preflight.discovery import Discoverer, domain_of, offline
+
+    inputs = import_module("preflight_providers.microsoft.inputs")
     mailbox = inputs.address(req.address, "ADDRESS")
     domain = domain_of(mailbox)
     if req.fmt is not Format.table and req.output is None:
@@ -203,10 +205,13 @@ def _google(req: AddressCheck, mailbox: str, found: Discovery, unchecked: list[s
     """Google has no sign-in without the admin's own client or service account: use a saved profile for this
     domain that needs nobody at a browser (a service account, or a stored OAuth refresh token)."""
     import os
+    from importlib import import_module
 
     from preflight.errors import SignInError
-    from providers.google import profiles
-    from providers.google.run import CheckArgs, check
+
+    profiles = import_module("preflight_providers.google.profiles")
+    run = import_module("preflight_providers.google.run")
+    CheckArgs, check = run.CheckArgs, run.check
 
     usable = [p for p in map(profiles.profile, profiles.names())
               if str(p.settings().get("domain") or "").lower() == found.domain
@@ -218,20 +223,25 @@ def _google(req: AddressCheck, mailbox: str, found: Discovery, unchecked: list[s
         return 3
     req.out("")
     try:
-        return check(CheckArgs(mailboxes=[mailbox], profile=usable[0].name, fmt=req.fmt, output=req.output,
-                               fail_on=req.fail_on, open_browser=False,
-                               api_root=os.environ.get("PREFLIGHT_GOOGLE_API_ROOT")))
+        return int(check(CheckArgs(mailboxes=[mailbox], profile=usable[0].name, fmt=req.fmt, output=req.output,
+                                   fail_on=req.fail_on, open_browser=False,
+                                   api_root=os.environ.get("PREFLIGHT_GOOGLE_API_ROOT"))))
     except SignInError as exc:
         req.out(f"Workspace settings not checked: sign-in failed: {' '.join(str(exc).split())}")
         return 4
 
 
 def _microsoft(req: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str]) -> int:
+    from importlib import import_module
+
     from preflight.errors import SignInError
-    from providers.microsoft import inputs, tokencache
-    from providers.microsoft.auth import AuthMethod, SignInSettings, public_settings
-    from providers.microsoft.clouds import get_cloud
-    from providers.microsoft.commands import _options, run_check
+
+    def ms(module: str) -> Any:
+        return import_module(f"preflight_providers.microsoft.{module}")
+
+    inputs, tokencache, auth, commands = ms("inputs"), ms("tokencache"), ms("auth"), ms("commands")
+    AuthMethod, SignInSettings, public_settings = auth.AuthMethod, auth.SignInSettings, auth.public_settings
+    get_cloud, _options, run_check = ms("clouds").get_cloud, commands._options, commands.run_check
 
     tenant = found.tenant
     if tenant.status != "found" or tenant.id is None or tenant.cloud is None:
@@ -263,8 +273,8 @@ def _microsoft(req: AddressCheck, mailbox: str, found: Discovery, unchecked: lis
                 if req.client_id else public_settings(key, cloud, **common))
     req.out("")
     try:
-        return run_check(settings, [mailbox], _options(None, None, None, [], [mailbox]), None, req.fmt, req.output,
-                         req.fail_on, progress=req.progress)
+        return int(run_check(settings, [mailbox], _options(None, None, None, [], [mailbox]), None, req.fmt,
+                             req.output, req.fail_on, progress=req.progress))
     except SignInError as exc:
         req.out(f"Tenant settings not checked: sign-in failed: {' '.join(str(exc).split())}")
         return 4

@@ -27,7 +27,7 @@ from preflight.model import Report, Severity, Verdict
 from preflight.output import make_report
 from preflight.providers import CollectRequest, Registry
 from preflight.resources import Schema
-from providers.microsoft.resources import RESOURCES
+from preflight_providers.microsoft.resources import RESOURCES
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.google.settings import scopes
+from preflight_providers.google.settings import scopes
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOGLE_SCOPE = re.compile(r"https://www\.googleapis\.com/auth/[a-z0-9._-]+")
@@ -68,7 +68,7 @@ def test_the_send_scope_is_requested_only_for_an_explicit_probe() -> None:
 
 
 def _toml(name: str) -> dict[str, object]:
-    return tomllib.loads(files("providers.microsoft").joinpath(f"data/{name}").read_text(encoding="utf-8"))
+    return tomllib.loads(files("preflight_providers.microsoft").joinpath(f"data/{name}").read_text(encoding="utf-8"))
 
 
 def test_microsoft_delegated_permissions_are_read_only() -> None:
@@ -99,7 +99,7 @@ def test_the_documented_app_permissions_are_read_only() -> None:
 @pytest.mark.parametrize("cmdlet", ["Set-CASMailbox", "New-ServicePrincipal", "Add-MailboxPermission"])
 def test_the_exchange_client_refuses_anything_but_get(cmdlet: str) -> None:
     from preflight.http import Http
-    from providers.microsoft.exchange import Exchange
+    from preflight_providers.microsoft.exchange import Exchange
 
     client = Exchange(Http(), "https://127.0.0.1:9", "contoso.com", "admin@contoso.com")
     with pytest.raises(ValueError, match="preflight only reads"):

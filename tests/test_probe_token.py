@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from preflight.cli import main
-from providers.microsoft.clouds import EXTRA_CLOUDS_ENV
+from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV
 from tests.google.fake import FakeGoogle, Workspace, leaks, sample_snapshot
 from tests.microsoft.fake import GRAPH_AUDIENCE, App, FakeMicrosoft, FakeTenant, decode
 from tests.probe.run import Run

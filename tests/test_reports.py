@@ -15,7 +15,7 @@ import pytest
 from preflight.causes import load_catalogue
 from preflight.model import Finding, MailboxVerdict, Method, Report, Severity, Status, TargetResult, Verdict
 from preflight.report import FORMATS, render
-from providers.microsoft.resources import RESOURCES
+from preflight_providers.microsoft.resources import RESOURCES
 
 SCRIPT = "<script>alert(1)</script>"
 FORMULA = "=cmd|' /C calc'!A0"

@@ -10,7 +10,7 @@ from preflight import snapshot as snap_io
 from preflight.errors import InputError
 from preflight.model import Method
 from preflight.resources import Resources
-from providers.microsoft.resources import RESOURCES
+from preflight_providers.microsoft.resources import RESOURCES
 
 
 def minimal(**over: object) -> dict[str, object]:

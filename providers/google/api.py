@@ -16,9 +16,10 @@ from urllib.parse import quote
 from preflight.deadline import Deadline, bounded_session
 from preflight.http import ApiError, Http, follow_pages, retry_after
 from preflight.runsecrets import RunSecrets
-from providers.google import settings
-from providers.google.auth import Signer
-from providers.google.settings import ApiSettings
+
+from . import settings
+from .auth import Signer
+from .settings import ApiSettings
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]

@@ -26,7 +26,8 @@ from preflight.deadline import Deadline, bounded_session, time_limit
 from preflight.errors import InputError, SignInError
 from preflight.http import ApiError
 from preflight.runsecrets import RunSecrets
-from providers.google import settings
+
+from . import settings
 
 MAX_KEY_FILE = 64 * 1024
 _DEFAULT_TIMEOUT = 30.0

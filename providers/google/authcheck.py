@@ -17,10 +17,11 @@ from typing import Any
 
 from preflight.http import ApiError
 from preflight.snapshot import describe_error
-from providers.google import settings
-from providers.google.api import GoogleApi
-from providers.google.auth import KeyFile, OAuthSigner, ServiceAccountSigner
-from providers.google.settings import Scope
+
+from . import settings
+from .api import GoogleApi
+from .auth import KeyFile, OAuthSigner, ServiceAccountSigner
+from .settings import Scope
 
 PASS, WARN, FAIL, INFO = "PASS", "WARN", "FAIL", "INFO"
 

@@ -16,10 +16,11 @@ from typing import Any
 from preflight.errors import SignInError
 from preflight.http import ApiError, record
 from preflight.snapshot import SCHEMA, Options, describe_error, error_of
-from providers.google import settings
-from providers.google.api import GoogleApi
-from providers.google.checks.policy import targeted_groups
-from providers.google.settings import ApiSettings
+
+from . import settings
+from .api import GoogleApi
+from .checks.policy import targeted_groups
+from .settings import ApiSettings
 
 
 @dataclass(frozen=True)

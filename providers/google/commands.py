@@ -120,7 +120,8 @@ def check(
     """Sign in to Google Workspace, collect, evaluate and report the given mailboxes."""
     from preflight.deadline import check_seconds
     from preflight.mailboxlist import mailbox_options
-    from providers.google import run
+
+    from . import run
 
     code = run.check(run.CheckArgs(
         mailboxes=mailbox_options(mailbox, mailboxes_from, required=False), domain=domain, customer_id=customer_id,
@@ -149,7 +150,7 @@ def login(
     no_browser: NoBrowserOpt = False,
 ) -> None:
     """Sign in for a customer profile: an admin's OAuth consent (refresh token stored 0600), or a service account."""
-    from providers.google import run
+    from . import run
 
     raise typer.Exit(run.login(run.LoginArgs(
         auth=auth.value if auth else None, client_secrets=client_secrets, key_file=key_file, admin=admin,
@@ -167,7 +168,7 @@ def logout(
     forget: Annotated[bool, typer.Option("--forget", help="Also remove the profile's settings.")] = False,
 ) -> None:
     """Remove a profile's stored Google sign-in (and revoke it at Google)."""
-    from providers.google import run
+    from . import run
 
     raise typer.Exit(run.logout(profile, revoke_token=revoke, forget=forget))
 
@@ -191,7 +192,7 @@ def auth_check(
 
     Exit 0 when everything passes, 1 when a scope or read fails, 4 when no sign-in works at all.
     """
-    from providers.google import run
+    from . import run
 
     raise typer.Exit(run.auth_check(run.AuthCheckArgs(
         profile=profile, auth=auth.value if auth else None, key_file=key_file, admin=admin, mailbox=mailbox,

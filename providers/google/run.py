@@ -19,8 +19,9 @@ from preflight.model import Method
 from preflight.output import FailOn, Format
 from preflight.private import loose_permissions
 from preflight.runsecrets import RunSecrets, for_command
-from providers.google import profiles, settings
-from providers.google.auth import (
+
+from . import profiles, settings
+from .auth import (
     OAuthSigner,
     ServiceAccountSigner,
     Signer,
@@ -29,7 +30,7 @@ from providers.google.auth import (
     revoke,
     run_installed_flow,
 )
-from providers.google.profiles import Profile
+from .profiles import Profile
 
 if TYPE_CHECKING:
     from preflight.providers import CollectRequest
@@ -210,7 +211,8 @@ def plan(
     with_licenses: bool = False, with_tokens: bool = False, with_audit_log: bool = False,
 ) -> Plan:
     from preflight.snapshot import Options
-    from providers.google.collect import Target
+
+    from .collect import Target
 
     prof = profiles.profile(profile)
     saved = prof.settings()
@@ -236,9 +238,10 @@ def check(args: CheckArgs) -> int:
     from preflight.causes import load_catalogue
     from preflight.engine import evaluate
     from preflight.output import emit
-    from providers.google import provider
-    from providers.google.api import GoogleApi
-    from providers.google.collect import collect
+
+    from . import provider
+    from .api import GoogleApi
+    from .collect import collect
 
     boxes = [email(m, "--mailbox") for m in args.mailboxes]
     job = plan(
@@ -277,8 +280,8 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
 
     Never interactive: an OAuth profile must have been signed in with `preflight login google` beforehand.
     """
-    from providers.google.api import GoogleApi
-    from providers.google.collect import collect
+    from .api import GoogleApi
+    from .collect import collect
 
     s = request.settings
 
@@ -412,8 +415,8 @@ class AuthCheckArgs:
 
 
 def auth_check(args: AuthCheckArgs) -> int:
-    from providers.google import authcheck
-    from providers.google.api import GoogleApi
+    from . import authcheck
+    from .api import GoogleApi
 
     prof = profiles.profile(args.profile)
     mailbox = email(args.mailbox, "--mailbox") if args.mailbox else None

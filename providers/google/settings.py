@@ -87,7 +87,7 @@ class AuthCheckSettings:
 
 
 def _load(name: str) -> dict[str, Any]:
-    return tomllib.loads(files("providers.google").joinpath("data", name).read_text(encoding="utf-8"))
+    return tomllib.loads(files(__package__ or __name__).joinpath("data", name).read_text(encoding="utf-8"))
 
 
 @cache

@@ -28,7 +28,8 @@ def smtp_token(settings: Mapping[str, Any], user: str) -> str:
 
     from preflight.http import ApiError
     from preflight.runsecrets import RunSecrets
-    from providers.google.auth import load_key_file, refresh, refresh_error, transport
+
+    from .auth import load_key_file, refresh, refresh_error, transport
 
     if not settings.get("key_file"):
         raise InputError("--token-from google needs --key-file PATH (the sending service's service-account key)")

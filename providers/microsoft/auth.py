@@ -31,8 +31,9 @@ import requests
 from preflight.deadline import Deadline, DeadlineAdapter, time_limit
 from preflight.errors import InputError, SignInError
 from preflight.runsecrets import RunSecrets
-from providers.microsoft import tokencache
-from providers.microsoft.clouds import Cloud
+
+from . import tokencache
+from .clouds import Cloud
 
 Api = Literal["graph", "exchange"]
 REFRESH_MARGIN = 300.0  # seconds: renew a token this long before it expires
@@ -51,7 +52,7 @@ class AuthMethod(StrEnum):
 
 @cache
 def signin_data() -> dict[str, Any]:
-    text = files("providers.microsoft").joinpath("data/signin.toml").read_text(encoding="utf-8")
+    text = files(__package__ or __name__).joinpath("data/signin.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from preflight.http import ApiError
-from providers.microsoft.auth import MicrosoftSignIn, SignInSettings, TokenError, claims
-from providers.microsoft.collect import EXCHANGE_ONLINE_APP_ID, EXO_SP_SELECT, SP_SELECT, USER_SELECT, _odata, _path
-from providers.microsoft.graph import SubRequest
-from providers.microsoft.run import clients
+
+from .auth import MicrosoftSignIn, SignInSettings, TokenError, claims
+from .collect import EXCHANGE_ONLINE_APP_ID, EXO_SP_SELECT, SP_SELECT, USER_SELECT, _odata, _path
+from .graph import SubRequest
+from .run import clients
 
 SKEW_WARN = 300.0  # seconds; Entra tolerates about five minutes
 
@@ -95,7 +96,7 @@ def _probe(resource: str, api: str, outcome: Any, permissions: dict[str, str]) -
 
 def run_auth_check(settings: SignInSettings, *, mailbox: str | None, app_id: str | None,
                    progress: Any = lambda _m: None, signin: MicrosoftSignIn | None = None) -> AuthReport:
-    from providers.microsoft import provider
+    from . import provider
 
     permissions = dict(provider.permissions())
     signin = signin or MicrosoftSignIn(settings, out=progress)

@@ -19,9 +19,10 @@ from urllib.parse import quote
 
 from preflight.http import ApiError
 from preflight.snapshot import error_of
-from providers.microsoft.checks.values import data
-from providers.microsoft.graph import MAX_BATCH, Graph, Result, SubRequest
-from providers.microsoft.whatif import EVALUATE_PATH, service_principal_questions, user_questions
+
+from .checks.values import data
+from .graph import MAX_BATCH, Graph, Result, SubRequest
+from .whatif import EVALUATE_PATH, service_principal_questions, user_questions
 
 USER_METHODS = ("basic", "oauth-delegated")
 

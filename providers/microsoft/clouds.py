@@ -70,7 +70,7 @@ def _parse(table: dict[str, Any], where: str) -> dict[str, Cloud]:
 
 def load_clouds(environ: dict[str, str] | None = None) -> dict[str, Cloud]:
     """The built-in clouds, plus any from the file named by PREFLIGHT_MICROSOFT_CLOUDS."""
-    text = files("providers.microsoft").joinpath("data/clouds.toml").read_text(encoding="utf-8")
+    text = files(__package__ or __name__).joinpath("data/clouds.toml").read_text(encoding="utf-8")
     clouds = _parse(tomllib.loads(text), "clouds.toml")
     extra = (os.environ if environ is None else environ).get(EXTRA_CLOUDS_ENV)
     if extra:

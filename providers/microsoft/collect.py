@@ -19,10 +19,11 @@ from urllib.parse import quote
 from preflight.http import ApiError
 from preflight.model import Method
 from preflight.snapshot import SCHEMA, Options, error_of
-from providers.microsoft import beta, signins
-from providers.microsoft.exchange import Exchange, token_refused
-from providers.microsoft.graph import MAX_BATCH, Graph, Result, SubRequest
-from providers.microsoft.inputs import is_guid
+
+from . import beta, signins
+from .exchange import Exchange, token_refused
+from .graph import MAX_BATCH, Graph, Result, SubRequest
+from .inputs import is_guid
 
 USER_SELECT = (
     "id,displayName,userPrincipalName,mail,accountEnabled,userType,assignedLicenses,assignedPlans,proxyAddresses"

@@ -14,7 +14,7 @@ from preflight.model import Method
 from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
 
 if TYPE_CHECKING:
-    from providers.microsoft.auth import SignInSettings
+    from .auth import SignInSettings
 
 
 class Auth(StrEnum):
@@ -66,9 +66,10 @@ def _settings(
     client_secret_env: str | None, cloud: str, account: str | None,
 ) -> SignInSettings:
     from preflight.errors import InputError
-    from providers.microsoft import inputs
-    from providers.microsoft.auth import AuthMethod, SignInSettings, public_settings
-    from providers.microsoft.clouds import get_cloud
+
+    from . import inputs
+    from .auth import AuthMethod, SignInSettings, public_settings
+    from .clouds import get_cloud
 
     method = AuthMethod(auth.value)
     if method is AuthMethod.CERTIFICATE and certificate is None:
@@ -127,7 +128,8 @@ def check(
 ) -> None:
     """Sign in to a Microsoft 365 tenant, read what decides SMTP AUTH for each mailbox, and report."""
     from preflight.deadline import check_seconds
-    from providers.microsoft import inputs
+
+    from . import inputs
 
     _debug(debug)
     seconds = check_seconds(deadline)
@@ -144,7 +146,8 @@ def check(
 def _options(method: list[Method] | None, sender_ip: list[str] | None, app_id: str | None, froms: list[str],
              boxes: list[str]) -> Any:
     from preflight.snapshot import Options
-    from providers.microsoft import inputs
+
+    from . import inputs
 
     return Options(
         methods=tuple(dict.fromkeys(method)) if method else tuple(Method),
@@ -165,10 +168,11 @@ def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_sna
     from preflight.engine import evaluate
     from preflight.output import emit
     from preflight.runsecrets import for_command
-    from providers.microsoft import provider
-    from providers.microsoft.auth import MicrosoftSignIn
-    from providers.microsoft.collect import Target
-    from providers.microsoft.run import collect, unreachable
+
+    from . import provider
+    from .auth import MicrosoftSignIn
+    from .collect import Target
+    from .run import collect, unreachable
 
     limit = Deadline(deadline or DEFAULT_TENANT_DEADLINE)
     signin = MicrosoftSignIn(settings, out=progress, secrets=for_command(), deadline=limit)
@@ -205,7 +209,8 @@ def login(
 ) -> None:
     """Sign in and keep the token in your owner-only token cache, so later checks do not prompt."""
     from preflight.runsecrets import for_command
-    from providers.microsoft.auth import MicrosoftSignIn
+
+    from .auth import MicrosoftSignIn
 
     _debug(debug)
     settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
@@ -226,7 +231,8 @@ def logout(
 ) -> None:
     """Remove cached tokens (this does not revoke them at Microsoft: see docs/microsoft-setup.md)."""
     from preflight.errors import InputError
-    from providers.microsoft import inputs, tokencache
+
+    from . import inputs, tokencache
 
     root = tokencache.default_root()
     if all_:
@@ -263,8 +269,9 @@ def auth_check(
 ) -> None:
     """Sign in and test, resource by resource, what these credentials can read and what is missing."""
     from preflight.errors import InputError
-    from providers.microsoft import inputs
-    from providers.microsoft.authcheck import render, run_auth_check
+
+    from . import inputs
+    from .authcheck import render, run_auth_check
 
     _debug(debug)
     if fmt not in ("table", "json"):

@@ -29,7 +29,7 @@ def _next_link(body: Mapping[str, Any]) -> str | None:
 
 
 def _facts() -> dict[str, Any]:
-    from providers.microsoft.auth import signin_data
+    from .auth import signin_data
 
     return dict(signin_data()["exchange"])
 

@@ -13,12 +13,13 @@ from preflight.errors import InputError, SignInError
 from preflight.http import ApiError, Http
 from preflight.model import Method
 from preflight.snapshot import Options, error_of
-from providers.microsoft import inputs
-from providers.microsoft.auth import Api, AuthMethod, MicrosoftSignIn, SignInSettings, TokenError, signin_data
-from providers.microsoft.clouds import get_cloud
-from providers.microsoft.collect import DEFAULT_WORKERS, Collector, Target
-from providers.microsoft.exchange import Exchange
-from providers.microsoft.graph import Graph
+
+from . import inputs
+from .auth import Api, AuthMethod, MicrosoftSignIn, SignInSettings, TokenError, signin_data
+from .clouds import get_cloud
+from .collect import DEFAULT_WORKERS, Collector, Target
+from .exchange import Exchange
+from .graph import Graph
 
 if TYPE_CHECKING:
     from preflight.providers import CollectRequest

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from preflight.http import ApiError
-from providers.microsoft.graph import Graph
+
+from .graph import Graph
 
 CLIENT_APP = "Authenticated SMTP"
 PER_QUERY = 10  # user principal names per $filter

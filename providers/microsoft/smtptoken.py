@@ -15,14 +15,15 @@ from typing import Any
 
 from preflight.errors import InputError, SignInError
 from preflight.providers import TokenRefused
-from providers.microsoft import inputs
+
+from . import inputs
 
 DEFAULT_TIMEOUT = 30.0
 
 
 def _settings(settings: Mapping[str, Any]) -> Any:
-    from providers.microsoft.auth import AuthMethod, SignInSettings
-    from providers.microsoft.clouds import get_cloud
+    from .auth import AuthMethod, SignInSettings
+    from .clouds import get_cloud
 
     tenant, client_id = settings.get("tenant"), settings.get("client_id")
     if not tenant or not client_id:
@@ -49,7 +50,7 @@ def smtp_token(settings: Mapping[str, Any], user: str) -> str:
     """An app-only access token for SMTP AUTH XOAUTH2 as `user` (the mailbox goes in XOAUTH2's user=)."""
     import requests
 
-    from providers.microsoft.auth import MicrosoftSignIn, describe
+    from .auth import MicrosoftSignIn, describe
 
     s = _settings(settings)
     timeout = float(settings.get("timeout") or DEFAULT_TIMEOUT)

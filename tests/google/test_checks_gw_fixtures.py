@@ -15,7 +15,7 @@ from preflight.engine import evaluate
 from preflight.exitcodes import exit_code
 from preflight.model import Finding, Status, TargetResult
 from preflight.snapshot import parse
-from providers.google import provider
+from preflight_providers.google import provider
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The effective-policy reduction (providers.google.checks.policy): Max, Merge, MaxMap, inheritance, groups,
+"""The effective-policy reduction (preflight_providers.google.checks.policy): Max, Merge, MaxMap, inheritance, groups,
 licences, defaults, undecidable queries, and sortOrder renumbering."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers.google.checks.facts import SettingSpec, facts
-from providers.google.checks.policy import Applies, Membership, Undetermined, reduce, target
+from preflight_providers.google.checks.facts import SettingSpec, facts
+from preflight_providers.google.checks.policy import Applies, Membership, Undetermined, reduce, target
 
 ROOT, SALES, EMEA, ENG = "03ph8a2z0root00", "03ph8a2z1sales0", "03ph8a2z2emea00", "03ph8a2z3eng000"
 GROUP, OTHER_GROUP = "01ci93xb3grp001", "01ci93xb3grp002"

@@ -18,8 +18,8 @@ from preflight.causes import load_catalogue
 from preflight.engine import evaluate
 from preflight.model import Finding, Method, Status, TargetResult
 from preflight.snapshot import parse
-from providers.google import provider
-from providers.google.checks import ALL_CHECKS
+from preflight_providers.google import provider
+from preflight_providers.google.checks import ALL_CHECKS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -90,7 +90,7 @@ def test_every_resource_a_check_reads_says_what_to_grant() -> None:
     for c in ALL_CHECKS:
         for resource in c.reads:
             assert resource in grants, (c.id, resource)
-    text = files("providers.google").joinpath("data/permissions.toml").read_text(encoding="utf-8")
+    text = files("preflight_providers.google").joinpath("data/permissions.toml").read_text(encoding="utf-8")
     raw_grants = tomllib.loads(text)
     assert "super administrator" in raw_grants["policies"]
     for opt_in in ("sendAs", "licenses", "tokens"):

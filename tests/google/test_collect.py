@@ -12,10 +12,10 @@ import pytest
 
 from preflight.errors import InputError, SignInError
 from preflight.snapshot import Options, error_of
-from providers.google import settings
-from providers.google.api import GoogleApi
-from providers.google.auth import ServiceAccountSigner, load_key_file
-from providers.google.collect import Target, collect
+from preflight_providers.google import settings
+from preflight_providers.google.api import GoogleApi
+from preflight_providers.google.auth import ServiceAccountSigner, load_key_file
+from preflight_providers.google.collect import Target, collect
 from tests.google.fake import AUTH, FakeGoogle, Reply, Workspace, google_error, leaks, sample_snapshot
 
 ADMIN = "admin@acme.example"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from preflight.cli import main
-from providers.google import settings
+from preflight_providers.google import settings
 from tests.google.fake import AUTH, Browser, FakeGoogle, Workspace, leaks, sample_snapshot
 
 CLIENT_ID = "104857600000000000001"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from preflight.cli import main
-from providers.google import provider, settings
+from preflight_providers.google import provider, settings
 from tests.google.fake import FakeGoogle, Workspace, leaks, sample_snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -232,7 +232,7 @@ def test_wrong_customer_exits_4(sample: tuple[World, dict[str, Any]], capsys: py
 
 
 def test_commands_module_is_cheap_to_import() -> None:
-    code = ("import sys, providers.google.commands as c; "
+    code = ("import sys, preflight_providers.google.commands as c; "
             "heavy = [m for m in sys.modules if m.split('.')[0] in ('google', 'google_auth_oauthlib', 'requests', "
             "'cryptography', 'platformdirs')]; "
             "assert set(c.COMMANDS) == {'check', 'login', 'logout', 'auth-check'}; print(heavy)")

@@ -57,7 +57,7 @@ def test_profile_folders_are_owner_only(tmp_path: Path, monkeypatch: pytest.Monk
     import os
     import stat
 
-    from providers.google import profiles
+    from preflight_providers.google import profiles
 
     root = tmp_path / "config" / "preflight" / "google"
     old = os.umask(0o022)

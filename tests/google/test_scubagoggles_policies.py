@@ -25,9 +25,9 @@ from preflight.causes import load_catalogue
 from preflight.engine import evaluate
 from preflight.model import Status
 from preflight.snapshot import parse
-from providers.google import provider
-from providers.google.checks.facts import SettingSpec
-from providers.google.checks.policy import Membership, reduce, targeted_groups
+from preflight_providers.google import provider
+from preflight_providers.google.checks.facts import SettingSpec
+from preflight_providers.google.checks.policy import Membership, reduce, targeted_groups
 from tests.google.test_checks_gw_units import NOW
 
 DATA = Path(__file__).parent / "fixtures" / "scubagoggles"

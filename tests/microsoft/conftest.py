@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import trustme
 
-from providers.microsoft.auth import AuthMethod, MicrosoftSignIn, SignInSettings
-from providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, get_cloud
+from preflight_providers.microsoft.auth import AuthMethod, MicrosoftSignIn, SignInSettings
+from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, get_cloud
 from tests.microsoft.fake import App, FakeMicrosoft, FakeTenant
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -15,8 +15,8 @@ from preflight.engine import evaluate
 from preflight.exitcodes import Exit, exit_code
 from preflight.model import Finding, Status, TargetResult
 from preflight.snapshot import load, parse
-from providers.microsoft import provider
-from providers.microsoft.checks import ALL_CHECKS
+from preflight_providers.microsoft import provider
+from preflight_providers.microsoft.checks import ALL_CHECKS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)  # before Basic SMTP AUTH is disabled by default

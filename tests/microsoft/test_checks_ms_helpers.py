@@ -15,9 +15,9 @@ from preflight.causes import load_catalogue
 from preflight.engine import evaluate
 from preflight.model import Finding, Status, TargetResult
 from preflight.snapshot import Unavailable, parse
-from providers.microsoft import provider
-from providers.microsoft.checks import ca
-from providers.microsoft.checks.values import as_bool, as_list, ref_name, smtp_addresses
+from preflight_providers.microsoft import provider
+from preflight_providers.microsoft.checks import ca
+from preflight_providers.microsoft.checks.values import as_bool, as_list, ref_name, smtp_addresses
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)

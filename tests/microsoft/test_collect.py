@@ -22,11 +22,11 @@ from preflight.http import ApiError
 from preflight.model import Method, Status
 from preflight.providers import CollectRequest
 from preflight.snapshot import Options, error_of, parse
-from providers.microsoft import provider
-from providers.microsoft.clouds import Cloud
-from providers.microsoft.collect import Target
-from providers.microsoft.exchange import Exchange
-from providers.microsoft.run import clients, collect, unreachable
+from preflight_providers.microsoft import provider
+from preflight_providers.microsoft.clouds import Cloud
+from preflight_providers.microsoft.collect import Target
+from preflight_providers.microsoft.exchange import Exchange
+from preflight_providers.microsoft.run import clients, collect, unreachable
 from tests.microsoft.conftest import CLIENT_ID, SECRET, fixture_names, load_fixture, signed_in, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply, exchange_error, graph_error, throttle
 

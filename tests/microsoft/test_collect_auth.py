@@ -18,9 +18,9 @@ from msal_extensions import FilePersistence
 
 from preflight.errors import InputError, SignInError
 from preflight.probe.rules import load_rules
-from providers.microsoft import inputs, tokencache
-from providers.microsoft.auth import AuthMethod, MicrosoftSignIn, TokenError, claims, describe
-from providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, get_cloud, load_clouds
+from preflight_providers.microsoft import inputs, tokencache
+from preflight_providers.microsoft.auth import AuthMethod, MicrosoftSignIn, TokenError, claims, describe
+from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, get_cloud, load_clouds
 from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, settings, tenant_for
 from tests.microsoft.fake import FakeMicrosoft, FakeTenant
 

@@ -12,7 +12,7 @@ from preflight.cli import main
 from preflight.errors import SignInError
 from preflight.model import Method
 from preflight.providers import CollectRequest
-from providers.microsoft import provider
+from preflight_providers.microsoft import provider
 from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
 from tests.microsoft.fake import FakeMicrosoft, throttle
 

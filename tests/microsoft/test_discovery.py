@@ -19,7 +19,7 @@ from preflight.discovery import Discoverer, Lookup, Mx, Srv, Tenant, classify, d
 from preflight.discovery_cli import AddressCheck, run_address_check
 from preflight.errors import InputError
 from preflight.output import Format
-from providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, load_clouds
+from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, load_clouds
 from tests.dnsserver import Zones, dns_server, resolver_for
 from tests.microsoft.fake import FakeMicrosoft
 from tests.microsoft.test_public_signin import public_tenant
@@ -267,7 +267,7 @@ def test_a_microsoft_address_without_a_sign_in_gets_discovery_and_probe_and_is_n
 
 def test_agreeing_signs_in_through_the_public_clients_and_runs_the_checks(
         world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from providers.microsoft.auth import signin_data
+    from preflight_providers.microsoft.auth import signin_data
 
     fake = world["fake"]
     tenant = fake.add_tenant(public_tenant())

@@ -11,8 +11,8 @@ import pytest
 
 from preflight.cli import main
 from preflight.errors import SignInError
-from providers.microsoft.auth import MicrosoftSignIn, TokenError, public_settings, signin_data
-from providers.microsoft.clouds import Cloud
+from preflight_providers.microsoft.auth import MicrosoftSignIn, TokenError, public_settings, signin_data
+from preflight_providers.microsoft.clouds import Cloud
 from tests.microsoft.conftest import load_fixture
 from tests.microsoft.fake import GRAPH_AUDIENCE, App, Call, FakeMicrosoft, FakeTenant, Reply, token_error
 

@@ -11,8 +11,8 @@ from preflight.causes import load_catalogue
 from preflight.engine import evaluate
 from preflight.model import Finding, Status, TargetResult
 from preflight.snapshot import error_of, parse
-from providers.microsoft import provider, signins
-from providers.microsoft.clouds import Cloud
+from preflight_providers.microsoft import provider, signins
+from preflight_providers.microsoft.clouds import Cloud
 from tests.microsoft.conftest import load_fixture
 from tests.microsoft.fake import FakeMicrosoft
 from tests.microsoft.test_collect import run_collect

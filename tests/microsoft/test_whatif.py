@@ -17,9 +17,9 @@ from preflight.causes import load_catalogue
 from preflight.engine import evaluate
 from preflight.model import Finding, Status, TargetResult
 from preflight.snapshot import error_of, parse
-from providers.microsoft import provider
-from providers.microsoft.clouds import Cloud
-from providers.microsoft.whatif import sample_addresses, service_principal_questions, user_questions
+from preflight_providers.microsoft import provider
+from preflight_providers.microsoft.clouds import Cloud
+from preflight_providers.microsoft.whatif import sample_addresses, service_principal_questions, user_questions
 from tests.microsoft.conftest import load_fixture
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply, graph_error
 from tests.microsoft.fake_beta import evaluate_error

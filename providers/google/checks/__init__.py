@@ -1,11 +1,12 @@
 """The provider's checks, in the order a sign-in meets them."""
 
 from preflight.checks import Check
-from providers.google.checks.account import account_state, gmail_service, password_change
-from providers.google.checks.address import address_type
-from providers.google.checks.oauth import api_controls, dwd_grant
-from providers.google.checks.security import app_passwords, password_sign_in, two_step
-from providers.google.checks.sendas import send_as
+
+from .account import account_state, gmail_service, password_change
+from .address import address_type
+from .oauth import api_controls, dwd_grant
+from .security import app_passwords, password_sign_in, two_step
+from .sendas import send_as
 
 ALL_CHECKS: list[Check] = [
     address_type,

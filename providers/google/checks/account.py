@@ -7,8 +7,9 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown
 from preflight.model import Method, Severity, Status
 from preflight.snapshot import Unavailable
-from providers.google.checks.common import User, account_name, bool_field, effective, for_users, unread_products
-from providers.google.checks.facts import facts
+
+from .common import User, account_name, bool_field, effective, for_users, unread_products
+from .facts import facts
 
 
 @check(

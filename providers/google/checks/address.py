@@ -12,8 +12,9 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed
 from preflight.model import Severity
 from preflight.snapshot import Unavailable
-from providers.google.checks.common import foreign, is_not_found, subject, workspace_domains
-from providers.google.checks.facts import facts
+
+from .common import foreign, is_not_found, subject, workspace_domains
+from .facts import facts
 
 
 def _domain_note(ctx: Context, address: str) -> tuple[str, dict[str, Any]]:

@@ -12,8 +12,9 @@ from typing import Any
 
 from preflight.checks import CheckFunc, Context, Outcome, unknown
 from preflight.snapshot import Unavailable, describe_error, error_of
-from providers.google.checks.facts import facts
-from providers.google.checks.policy import Effective, Membership, Undetermined, reduce
+
+from .facts import facts
+from .policy import Effective, Membership, Undetermined, reduce
 
 User = Mapping[str, Any]
 UserCheck = Callable[[Context, User], Outcome | None]

@@ -84,7 +84,7 @@ class Facts:
 
 
 def _read(name: str) -> dict[str, Any]:
-    text = files("providers.google").joinpath(f"data/{name}.toml").read_text(encoding="utf-8")
+    text = files(__name__.rsplit(".", 2)[0]).joinpath(f"data/{name}.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 

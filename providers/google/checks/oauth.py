@@ -16,9 +16,10 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
-from providers.google.checks.auditlog import Logged, events
-from providers.google.checks.common import User, account_name, effective, for_users, user_or_none
-from providers.google.checks.facts import facts
+
+from .auditlog import Logged, events
+from .common import User, account_name, effective, for_users, user_or_none
+from .facts import facts
 
 MAIL_SCOPE = "https://mail.google.com/"
 DWD_PATH = "Security > Access and data control > API controls > Domain-wide delegation"

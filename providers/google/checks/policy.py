@@ -33,7 +33,7 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from providers.google.checks.facts import SettingSpec
+from .facts import SettingSpec
 
 SETTING_PREFIX = "settings/"
 T = TypeVar("T")

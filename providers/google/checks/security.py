@@ -14,10 +14,11 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity, Status
 from preflight.snapshot import Unavailable
-from providers.google.checks.auditlog import events
-from providers.google.checks.common import User, account_name, bool_field, effective, for_users, primary
-from providers.google.checks.facts import facts
-from providers.google.checks.policy import Undetermined
+
+from .auditlog import events
+from .common import User, account_name, bool_field, effective, for_users, primary
+from .facts import facts
+from .policy import Undetermined
 
 APP_PASSWORDS_URL = "https://myaccount.google.com/apppasswords"
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from preflight.checks import Context, Outcome, check, failed, passed, unknown
 from preflight.model import Severity
-from providers.google.checks.common import User, for_users, primary, subject
+
+from .common import User, for_users, primary, subject
 
 
 @check(

@@ -2,7 +2,8 @@
 Conditional Access), Exchange Online (authentication policy, SMTP AUTH), OAuth permissions, then send-as."""
 
 from preflight.checks import Check
-from providers.microsoft.checks import (
+
+from . import (
     account,
     apprbac,
     exchange,

@@ -7,8 +7,9 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
-from providers.microsoft.checks.principals import granted
-from providers.microsoft.checks.values import data, for_existing, mailbox_kind, same, smtp_addresses
+
+from .principals import granted
+from .values import data, for_existing, mailbox_kind, same, smtp_addresses
 
 P = "microsoft"
 SIGNS_IN_AS_USER = (Method.BASIC, Method.OAUTH_DELEGATED)

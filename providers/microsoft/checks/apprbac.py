@@ -26,8 +26,9 @@ from typing import Any
 from preflight.checks import Check, Context, Outcome, passed, unknown
 from preflight.model import Status
 from preflight.snapshot import Unavailable
-from providers.microsoft.checks.principals import app_names
-from providers.microsoft.checks.values import as_bool, ref_name, same
+
+from .principals import app_names
+from .values import as_bool, ref_name, same
 
 ROLE = "Application SMTP.SendAsApp"
 

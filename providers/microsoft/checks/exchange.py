@@ -7,8 +7,8 @@ from typing import Any
 
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
-from providers.microsoft.checks.values import data, for_existing, same
-from providers.microsoft.resources import (
+
+from ..resources import (
     AuthenticationPolicies,
     AuthenticationPolicy,
     CasMailbox,
@@ -16,6 +16,7 @@ from providers.microsoft.resources import (
     OrganizationConfig,
     TransportConfig,
 )
+from .values import data, for_existing, same
 
 P = "microsoft"
 

@@ -9,8 +9,9 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
-from providers.microsoft.checks import ca
-from providers.microsoft.checks.values import data, for_existing
+
+from . import ca
+from .values import data, for_existing
 
 P = "microsoft"
 Policy = Mapping[str, Any]

@@ -7,8 +7,9 @@ from typing import Any
 
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
-from providers.microsoft.checks.principals import app_names, exchange_sp, granted
-from providers.microsoft.checks.values import data, for_existing, optional_org, same
+
+from .principals import app_names, exchange_sp, granted
+from .values import data, for_existing, optional_org, same
 
 P = "microsoft"
 

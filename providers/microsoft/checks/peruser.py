@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
-from providers.microsoft.checks.values import for_existing
+
+from .values import for_existing
 
 P = "microsoft"
 # App passwords are allowed or not in the legacy MFA service settings, which Graph does not show.

@@ -6,7 +6,8 @@ from typing import Any
 
 from preflight.checks import Context
 from preflight.snapshot import Unavailable
-from providers.microsoft.checks.values import as_bool, as_list, optional_org, same
+
+from .values import as_bool, as_list, optional_org, same
 
 
 def exchange_sp(ctx: Context, app_id: str) -> dict[str, Any] | None:

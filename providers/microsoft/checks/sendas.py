@@ -7,8 +7,9 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
-from providers.microsoft.checks.principals import app_names, granted
-from providers.microsoft.checks.values import as_bool, for_existing, same, smtp_addresses
+
+from .principals import app_names, granted
+from .values import as_bool, for_existing, same, smtp_addresses
 
 P = "microsoft"
 

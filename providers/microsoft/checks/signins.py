@@ -15,8 +15,9 @@ from preflight.checks import Context, Outcome, check, passed, warned
 from preflight.explain import explain
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
-from providers.microsoft.checks.values import data, for_existing
-from providers.microsoft.signins import RESOURCE, WINDOW
+
+from ..signins import RESOURCE, WINDOW
+from .values import data, for_existing
 
 P = "microsoft"
 

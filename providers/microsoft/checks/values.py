@@ -18,7 +18,7 @@ _FALSE = {"false", "$false"}
 @cache  # read lazily, once: checks run per mailbox and method, and parsing dominated evaluation. Read-only.
 def data(name: str) -> dict[str, Any]:
     """One of providers/microsoft/data/*.toml (facts that change live there, not in code)."""
-    text = files("providers.microsoft").joinpath(f"data/{name}.toml").read_text(encoding="utf-8")
+    text = files(__name__.rsplit(".", 2)[0]).joinpath(f"data/{name}.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 

@@ -26,15 +26,16 @@ from preflight.checks import Check, Context, Outcome
 from preflight.model import Method, Status
 from preflight.resources import Resources
 from preflight.snapshot import Unavailable, describe_error, error_of
-from providers.microsoft.checks import ca, identity, workload
-from providers.microsoft.checks.values import data
-from providers.microsoft.whatif import (
+
+from ..whatif import (
     describe,
     is_single_address,
     sample_addresses,
     service_principal_questions,
     user_questions,
 )
+from . import ca, identity, workload
+from .values import data
 
 Policy = Mapping[str, Any]
 Kind = Callable[[Policy], bool]

@@ -17,9 +17,10 @@ from typing import Any
 
 from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
-from providers.microsoft.checks import ca
-from providers.microsoft.checks.oauth import no_app_id
-from providers.microsoft.checks.values import data, optional_org
+
+from . import ca
+from .oauth import no_app_id
+from .values import data, optional_org
 
 P = "microsoft"
 Policy = Mapping[str, Any]
