@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from preflight.model import ALL_METHODS, Method, Severity, Status
+from preflight.model import ALL_METHODS, MailboxVerdict, Method, Severity, Status
 from preflight.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class Context:
     method: Method
     now: datetime
     resources: Resources
+    configured: MailboxVerdict | None = None  # evidence checks only: the verdict of the configuration checks
 
     def org(self, name: str) -> Any:
         return self.resources.org(name).raw
@@ -110,6 +111,9 @@ class Check:
     order: int = 100  # where a sign-in meets this layer; orders the blocking causes of a verdict
     reads: tuple[str, ...] = ()  # resource names, for `preflight checks` and the permission hints
     provider: str = ""
+    # Evidence (what the tenant's logs say happened) runs after the configuration checks and sees their verdict
+    # for its mailbox and method (Context.configured), so it can say where the two disagree.
+    evidence: bool = False
 
     def run(self, ctx: Context) -> Outcome | None:
         return self.func(ctx)
@@ -126,10 +130,11 @@ def check(
     order: int = 100,
     reads: tuple[str, ...] = (),
     provider: str = "",
+    evidence: bool = False,
 ) -> Callable[[CheckFunc], Check]:
     """Turn a function into a Check. It registers nothing: a provider lists its checks explicitly."""
 
     def wrap(func: CheckFunc) -> Check:
-        return Check(id, title, severity, cause, func, scope, methods, order, reads, provider)
+        return Check(id, title, severity, cause, func, scope, methods, order, reads, provider, evidence)
 
     return wrap

@@ -103,10 +103,13 @@ def _findings_for(
     now: datetime,
     catalogue: Catalogue,
     permissions: Mapping[str, str],
+    configured: Mapping[tuple[str | None, Method], MailboxVerdict] | None = None,
 ) -> list[Finding]:
     snap = parsed.snapshot
     methods = [m for m in snap.options.methods if m in check.methods]
-    outcomes = [(m, _run(check, Context(snap, subject, m, now, parsed), permissions)) for m in methods]
+    seen = configured or {}
+    outcomes = [(m, _run(check, Context(snap, subject, m, now, parsed, seen.get((subject, m))), permissions))
+                for m in methods]
     present = [(m, o) for m, o in outcomes if o is not None]
     if not present:
         return []
@@ -160,14 +163,22 @@ def evaluate(
     """`resources`: the provider's models (Provider.resources()); a check reading anything else is a defect."""
     perms = permissions or {}
     parsed = Resources(snap, resources)
-    findings: list[Finding] = []
-    for check in checks:
-        subjects: list[str | None] = [None] if check.scope == "tenant" else list(snap.mailboxes)
-        for subject in subjects:
-            findings.extend(_findings_for(check, parsed, subject, now, catalogue, perms))
-    if exceptions:
-        findings = [_accept(f, exceptions, now.date()) for f in findings]
     order = {c.id: c.order for c in checks}
+
+    def run(phase: Sequence[Check], configured: Mapping[tuple[str | None, Method], MailboxVerdict] | None = None,
+            ) -> list[Finding]:
+        found: list[Finding] = []
+        for check in phase:
+            subjects: list[str | None] = [None] if check.scope == "tenant" else list(snap.mailboxes)
+            for subject in subjects:
+                found.extend(_findings_for(check, parsed, subject, now, catalogue, perms, configured))
+        return [_accept(f, exceptions, now.date()) for f in found] if exceptions else found
+
+    findings = run([c for c in checks if not c.evidence])
+    evidence = [c for c in checks if c.evidence]
+    if evidence:
+        configured = verdicts(findings, snap.mailboxes, snap.options.methods, order)
+        findings += run(evidence, {(v.address, v.method): v for v in configured})
     return TargetResult(
         name=name or snap.tenant_label,
         provider=snap.provider,

@@ -86,3 +86,48 @@ def test_a_tenant_without_p1_is_recorded_as_the_refusal(ms_fake: FakeMicrosoft, 
     got = run_collect(ms_fake, ms_cloud, tmp_path, served)
     assert error_of(got["mailboxes"][J]["smtpSignIns"])["status"] == 403  # type: ignore[index]
     assert finding(run(got)).status is Status.UNKNOWN
+
+
+def agreement(result: TargetResult) -> Finding:
+    return next(f for f in result.findings if f.check == "ms.smtp-sign-ins-agree" and f.subject == J)
+
+
+def test_a_blocked_configuration_with_recent_successes_is_a_disagreement_showing_both_sides() -> None:
+    data = load_fixture("sign-ins")
+    data["mailboxes"][J]["casMailbox"]["SmtpClientAuthenticationDisabled"] = True
+    result = run(data)
+    f = agreement(result)
+    assert f.status is Status.WARN and f.cause == "sign-in-log-disagrees" and f.remediation
+    assert "says Basic SMTP AUTH is blocked (smtp-auth-disabled-mailbox)" in f.message
+    assert "2 successful Basic SMTP sign-in(s) in the last 30 days" in f.message and "192.0.2.10" in f.message
+    assert f.evidence["configuration"] == {"verdict": "blocked", "blocking": ["smtp-auth-disabled-mailbox"]}
+    assert f.evidence["signInLog"]["lastSuccess"] == "2026-11-25T08:00:04.1234567Z"
+    basic = next(v for v in result.mailboxes if v.method.value == "basic")
+    assert basic.verdict.value == "blocked"  # the evidence warns; it never unblocks
+
+
+def test_a_ready_configuration_whose_latest_sign_ins_fail_is_a_disagreement_naming_the_cause() -> None:
+    data = load_fixture("sign-ins")
+    box = data["mailboxes"][J]
+    late = copy.deepcopy(box["smtpSignIns"][-1])
+    late.update(createdDateTime="2026-11-26T07:00:00Z", ipAddress="198.51.100.7",
+                status={"errorCode": 53003, "failureReason": "Access has been blocked by Conditional Access policies."})
+    box["smtpSignIns"].insert(0, late)
+    f = agreement(run(data))
+    assert f.status is Status.WARN and f.cause == "ca-location-block"
+    assert "1 failed Basic SMTP sign-in(s) in the last 30 days, after the last success on 2026-11-25" in f.message
+    assert "AADSTS53003" in f.message and "198.51.100.7" in f.message
+    assert f.evidence["configuration"]["verdict"] == "at-risk"  # the configuration alone, not the log's warning
+
+
+def test_agreement_passes_and_nothing_to_compare_is_silent() -> None:
+    data = load_fixture("sign-ins")
+    assert agreement(run(data)).status is Status.PASS  # the latest sign-in succeeded, the configuration allows it
+    data["mailboxes"][J]["casMailbox"]["SmtpClientAuthenticationDisabled"] = True
+    box = data["mailboxes"][J]
+    box["smtpSignIns"] = [r for r in box["smtpSignIns"] if r["status"]["errorCode"]]
+    f = agreement(run(data))
+    assert f.status is Status.PASS and "all 1 Basic SMTP sign-in(s) of the last 30 days failed" in f.message
+    for records in ([], FORBIDDEN):
+        box["smtpSignIns"] = records
+        assert not [f for f in run(data).findings if f.check == "ms.smtp-sign-ins-agree"]

@@ -35,6 +35,7 @@ ALL_CHECKS: list[Check] = [
     apprbac.with_rbac(oauth.app_role),
     oauth.exchange_service_principal,
     apprbac.with_rbac(oauth.mailbox_permission, entra_role=oauth.app_role),
+    signins.log_vs_configuration,
     signins.smtp_sign_ins,
     sendas.send_as,
 ]

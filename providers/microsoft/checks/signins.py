@@ -2,6 +2,8 @@
 configuration says it would do. Records: Graph signIn (createdDateTime, userPrincipalName, ipAddress,
 clientAppUsed 'Authenticated SMTP', status.errorCode: 0 is success), collected by providers/microsoft/signins.py.
 A failure's error code is mapped to a cause through the catalogue, as `preflight explain AADSTS<code>` would.
+These are evidence checks: they run after the configuration checks, whose verdict ms.smtp-sign-ins-agree
+compares with what the log shows.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from preflight.causes import load_catalogue
 from preflight.checks import Context, Outcome, check, passed, warned
 from preflight.explain import explain
-from preflight.model import Method, Severity
+from preflight.model import Method, Severity, Verdict
 from preflight.snapshot import Unavailable
 
 from ..signins import RESOURCE, WINDOW
@@ -44,7 +46,7 @@ def _ips(records: list[dict[str, Any]], senders: tuple[str, ...]) -> str:
 
 @check("ms.smtp-sign-ins", "Sign-in log: Basic SMTP AUTH sign-ins", severity=Severity.MEDIUM,
        cause="basic-auth-retirement", methods=(Method.BASIC,), order=89, reads=(RESOURCE, WINDOW, "user"),
-       provider=P)
+       provider=P, evidence=True)
 @for_existing
 def smtp_sign_ins(ctx: Context) -> Outcome | None:
     try:
@@ -81,3 +83,57 @@ def smtp_sign_ins(ctx: Context) -> Outcome | None:
                       f"{cut}{failures}.", evidence, cause=_cause(latest["status"]["errorCode"]))
     return passed(f"No Basic SMTP AUTH sign-in of {ctx.subject} in the sign-in log of the last {days} days{cut}.",
                   evidence)
+
+
+def _when(records: list[dict[str, Any]]) -> str:
+    return max(str(r["createdDateTime"]) for r in records)
+
+
+@check("ms.smtp-sign-ins-agree", "Sign-in log against the configuration verdict", severity=Severity.MEDIUM,
+       cause="sign-in-log-disagrees", methods=(Method.BASIC,), order=88, reads=(RESOURCE, WINDOW, "user"), provider=P, evidence=True)
+@for_existing
+def log_vs_configuration(ctx: Context) -> Outcome | None:
+    """Both sides, when they disagree: the configuration says *ready* (or at risk) but the latest Basic SMTP
+    sign-ins failed, or it says *blocked* yet sign-ins succeeded in the window. Nothing to compare (no verdict
+    yet, no sign-in in the window, the log unreadable: ms.smtp-sign-ins says so) gives no finding."""
+    configured = ctx.configured
+    if configured is None or configured.verdict is Verdict.INCOMPLETE:
+        return None
+    try:
+        records: list[dict[str, Any]] = ctx.mailbox(RESOURCE)
+    except Unavailable:
+        return None
+    if not records:
+        return None
+    days = ctx.org(WINDOW)["days"]
+    ok = [r for r in records if r["status"]["errorCode"] == 0]
+    last_ok = _when(ok) if ok else ""
+    # Failures after the last success: what a sender meets now. Earlier ones were followed by a success.
+    since_ok = [r for r in records if r["status"]["errorCode"] != 0 and str(r["createdDateTime"]) > last_ok]
+    said = configured.verdict.value + (f" ({', '.join(configured.blocking)})" if configured.blocking else "")
+    evidence: dict[str, Any] = {
+        "configuration": {"verdict": configured.verdict.value, "blocking": list(configured.blocking)},
+        "signInLog": {"days": days, "successes": len(ok), "failures": len(records) - len(ok),
+                      "lastSuccess": last_ok or None, "failuresSinceLastSuccess": len(since_ok)}}
+    blocked = configured.verdict is Verdict.BLOCKED
+    if blocked and ok:
+        evidence["signInLog"]["lastSuccessFrom"] = _ips([r for r in ok if str(r["createdDateTime"]) == last_ok], ())
+        return warned(f"The configuration says Basic SMTP AUTH is {said} for {ctx.subject}, but the sign-in log "
+                      f"shows {len(ok)} successful Basic SMTP sign-in(s) in the last {days} days, the last on "
+                      f"{last_ok} from {evidence['signInLog']['lastSuccessFrom']}. Either the setting changed "
+                      "after that sign-in (compare its change date), or a reading above is wrong: check it "
+                      "before relying on the verdict.", evidence)
+    if not blocked and since_ok:
+        latest = max(since_ok, key=lambda r: str(r["createdDateTime"]))
+        code = latest["status"]["errorCode"]
+        cause = _cause(code)
+        evidence["signInLog"]["latestFailure"] = {"at": latest["createdDateTime"], "errorCode": code,
+                                                  "cause": cause, "ipAddress": latest.get("ipAddress")}
+        after = f", after the last success on {last_ok}" if last_ok else ", and none succeeded"
+        return warned(f"The configuration says Basic SMTP AUTH is {said} for {ctx.subject}, but the sign-in log "
+                      f"shows {len(since_ok)} failed Basic SMTP sign-in(s) in the last {days} days{after}; the "
+                      f"latest on {latest['createdDateTime']} from {latest.get('ipAddress') or 'an unknown address'} "
+                      f"failed with AADSTS{code} ({cause or 'no catalogue cause'}).", evidence, cause=cause)
+    side = (f"all {len(records)} Basic SMTP sign-in(s) of the last {days} days failed" if blocked
+            else f"the latest Basic SMTP sign-in, on {last_ok}, succeeded")
+    return passed(f"The sign-in log agrees with the configuration ({said}) for {ctx.subject}: {side}.", evidence)
