@@ -90,7 +90,8 @@ def _when(records: list[dict[str, Any]]) -> str:
 
 
 @check("ms.smtp-sign-ins-agree", "Sign-in log against the configuration verdict", severity=Severity.MEDIUM,
-       cause="sign-in-log-disagrees", methods=(Method.BASIC,), order=88, reads=(RESOURCE, WINDOW, "user"), provider=P, evidence=True)
+       cause="sign-in-log-disagrees", methods=(Method.BASIC,), order=88, reads=(RESOURCE, WINDOW, "user"),
+       provider=P, evidence=True)
 @for_existing
 def log_vs_configuration(ctx: Context) -> Outcome | None:
     """Both sides, when they disagree: the configuration says *ready* (or at risk) but the latest Basic SMTP
