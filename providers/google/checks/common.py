@@ -7,14 +7,16 @@ value that depends on something unreadable raises `Undetermined`, which `for_use
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from functools import wraps
 from typing import Any
 
 from preflight.checks import CheckFunc, Context, Outcome, unknown
+from preflight.model import Status
 from preflight.snapshot import Unavailable, describe_error, error_of
 
 from .facts import facts
-from .policy import Effective, Membership, Undetermined, reduce
+from .policy import Clause, Effective, Membership, Undetermined, reduce
 
 User = Mapping[str, Any]
 UserCheck = Callable[[Context, User], Outcome | None]
@@ -72,7 +74,8 @@ def user_or_none(ctx: Context) -> User | None:
 
 def for_users(func: UserCheck) -> CheckFunc:
     """Run a per-user check on the address's user; not applicable (no finding) to groups and unknown
-    addresses, which google.address reports. An undetermined effective policy becomes `unknown`."""
+    addresses, which google.address reports. An undetermined effective policy is decided when every candidate
+    combination of the policies that may apply leads to the same verdict, else it is `unknown`."""
 
     @wraps(func)
     def run(ctx: Context) -> Outcome | None:
@@ -82,12 +85,72 @@ def for_users(func: UserCheck) -> CheckFunc:
         try:
             return func(ctx, user)
         except Undetermined as exc:
-            return unknown(
-                f"The effective {exc.setting} for {account_name(ctx, user)} cannot be determined: {exc.reason}.",
-                {"setting": exc.setting, "reason": exc.reason},
-            )
+            return _every_combination(ctx, user, func, exc)
 
     return run
+
+
+# Each undecided clause a check meets doubles the combinations; past this many the check stays unknown.
+MAX_COMBINATIONS = 64
+
+
+@dataclass(frozen=True)
+class Assuming(Context):
+    """A check's context in one candidate combination: undecided policy clauses taken as holding or not."""
+
+    assume: Mapping[Clause, bool] = field(default_factory=dict)
+
+
+def _assuming(ctx: Context, assume: Mapping[Clause, bool]) -> Assuming:
+    return Assuming(**{f.name: getattr(ctx, f.name) for f in fields(Context)}, assume=assume)
+
+
+def _every_combination(ctx: Context, user: User, func: UserCheck, first: Undetermined) -> Outcome | None:
+    """Evaluate the check with the undecided clauses it meets taken as holding and as not, one at a time (a
+    clause is branched on only when the reading depends on it); decide when every combination gives the same
+    status and cause. Otherwise (or past MAX_COMBINATIONS) unknown, naming the undecided policies."""
+    leaves: list[tuple[dict[Clause, bool], Outcome | None]] = []
+    pending: list[dict[Clause, bool]] = [{}]
+    whys: dict[str, None] = {}
+    while pending:
+        assume = pending.pop()
+        try:
+            leaves.append((assume, func(_assuming(ctx, assume), user)))
+        except Undetermined as exc:
+            whys[exc.candidate or exc.reason] = None
+            if exc.clause is None or exc.clause in assume or len(leaves) + len(pending) + 2 > MAX_COMBINATIONS:
+                return _undecided(ctx, user, first, list(whys), leaves)
+            pending += [{**assume, exc.clause: False}, {**assume, exc.clause: True}]
+    verdicts = {(o.status, o.cause) if o else None for _, o in leaves}
+    decided = leaves[0][1]
+    if len(verdicts) > 1 or decided is None or decided.status is Status.UNKNOWN:
+        return _undecided(ctx, user, first, list(whys), leaves)
+    combos = [_combination(a) for a, _ in leaves]
+    return replace(decided, message=f"{decided.message} (Read assuming {combos[0]}; the verdict is the same in all "
+                   f"{len(combos)} combinations of whether these apply: {'; '.join(whys)}.)",
+                   evidence={**decided.evidence, "combinations evaluated": combos})
+
+
+def _combination(assume: Mapping[Clause, bool]) -> str:
+    return "; ".join(f"{kind} {arg if isinstance(arg, str) else ' or '.join(arg)} "
+                     f"{'holds' if held else 'does not hold'}" for (kind, arg), held in assume.items()) or "none"
+
+
+def _undecided(ctx: Context, user: User, first: Undetermined, whys: list[str],
+               leaves: list[tuple[dict[Clause, bool], Outcome | None]]) -> Outcome:
+    outcomes = {_combination(a): (o.status.value if o else "not applicable") for a, o in leaves}
+    if first.unreadable is not None:
+        if isinstance(first.unreadable, Unavailable):
+            # The resource's own error keeps what to grant; it also says what it would have decided.
+            exc = first.unreadable
+            raise Unavailable(exc.resource, f"{exc.reason}; it decides whether these apply: {'; '.join(whys)}",
+                              exc.error)
+        raise first.unreadable
+    return unknown(
+        f"The effective {first.setting} for {account_name(ctx, user)} cannot be determined: {first.reason}.",
+        {"setting": first.setting, "reason": first.reason, "candidates": whys,
+         **({"combinations": outcomes} if outcomes else {})},
+    )
 
 
 def primary(user: User) -> str:
@@ -208,4 +271,6 @@ def effective(ctx: Context, user: User, setting: str) -> Effective:
     if not isinstance(policies, list):
         raise TypeError("policies is not a list")
     m, missing = membership(ctx, user)
+    if isinstance(ctx, Assuming):
+        m = replace(m, assume=ctx.assume)
     return reduce(policies, facts().setting(setting), m, missing)

@@ -18,9 +18,14 @@ policies and root ADMIN policies carry licence clauses, as in ScubaGoggles' poli
 unit id orgunits.list did not return) is set aside, and the value each field would take if it did apply is kept
 as an alternative. Reading a field compares the alternatives: `get` by raw value, `settle` by what the value
 means to the caller (UNSPECIFIED_UBER_BLOCK and an absent accessLevel both mean "allow"). When they differ,
-`Undetermined` is raised instead of guessing. One policy at a time is enough for every field a check reads: the
-greatest applicable policy (Max), the greatest that sets a field (Merge) or has a key (MaxMap) is always one
-of them.
+`Undetermined` is raised instead of guessing, naming the undecided clause that would settle it. One policy at a
+time is enough for every field a check reads: the greatest applicable policy (Max), the greatest that sets a
+field (Merge) or has a key (MaxMap) is always one of them.
+
+A check reads several fields, often of several settings, and undecided policies of different settings share
+their clauses (the same licence). `Membership.assume` fixes undecided clauses as holding or not: one candidate
+combination. `common.for_users` evaluates a check under every combination the clauses it meets allow and decides
+when all of them lead to the same verdict.
 """
 
 from __future__ import annotations
@@ -39,14 +44,21 @@ SETTING_PREFIX = "settings/"
 T = TypeVar("T")
 
 
+Clause = tuple[str, Any]  # ("ou", id) | ("group", id) | ("licence", (sku path, ...)) | ("other", text) | ...
+
+
 class Undetermined(Exception):
     """The effective value depends on something preflight could not read or evaluate."""
 
-    def __init__(self, setting: str, reason: str, needs: str | None = None) -> None:
+    def __init__(self, setting: str, reason: str, needs: str | None = None, clause: Clause | None = None,
+                 unreadable: Exception | None = None, candidate: str | None = None) -> None:
         super().__init__(f"{setting}: {reason}")
         self.setting = setting
         self.reason = reason
         self.needs = needs  # the snapshot resource that would decide it, when one would
+        self.clause = clause  # an undecided query clause that, once assumed either way, changes the reading
+        self.unreadable = unreadable  # the `needs` resource's own error, when it could not be read
+        self.candidate = candidate  # the undecided policy and what it would change, for messages
 
 
 class Applies(Enum):
@@ -70,6 +82,8 @@ class Membership:
     # productId -> why its assignments could not be read: the user may hold one of its SKUs
     unread_products: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)  # "orgUnits/<id>" | "groups/<id>" -> name
+    # Undecided clauses taken as holding (True) or not: one candidate combination (see common.for_users).
+    assume: Mapping[Clause, bool] = field(default_factory=dict)
 
     def org_unit(self, ou_id: str) -> Applies:
         """Whether a clause for this org unit holds: the user's unit or an ancestor, another listed unit, or a
@@ -88,6 +102,7 @@ class Target:
     label: str  # whom the policy targets, for messages: "org unit /Sales", "group x@y"
     why: str = ""  # for MAYBE: what could not be decided
     needs: str | None = None
+    open: tuple[Clause, ...] = ()  # for MAYBE: the clauses left undecided
 
 
 def exact(number: Any) -> str:
@@ -118,6 +133,7 @@ class Alternative:
     source: Source
     why: str  # why it may apply
     needs: str | None = None  # the snapshot resource that would decide it
+    open: tuple[Clause, ...] = ()  # the undecided clauses of the policy
 
 
 @dataclass(frozen=True)
@@ -148,13 +164,14 @@ class Effective:
         sure = meaning(value)
         for alt in self.alternatives.get(name, ()):
             if meaning(alt.value) != sure:
-                if alt.needs is not None and alt.needs in self.missing:
-                    raise self.missing[alt.needs]
                 raise Undetermined(
                     self.setting,
                     f"policy {alt.source.policy} may apply to the user and would change the result ({name} "
                     f"{alt.value!r} instead of {value!r}): {alt.why}",
                     alt.needs,
+                    alt.open[0] if alt.open else None,
+                    self.missing.get(alt.needs) if alt.needs is not None else None,
+                    f"{alt.source.describe()}, which would make {name} {alt.value!r} instead of {value!r}",
                 )
         return sure
 
@@ -260,9 +277,6 @@ def _product(sku_path: str) -> str:
     return parts[2] if len(parts) > 2 and parts[1] == "product" else sku_path
 
 
-Clause = tuple[str, Any]  # ("ou", id) | ("group", id) | ("licence", (sku path, ...)) | ("other", text)
-
-
 @lru_cache(maxsize=4096)
 def parse_query(query: str) -> tuple[Clause, ...] | None:
     """The && clauses of a policy query; None when it uses || or !, which are not evaluated here.
@@ -298,12 +312,24 @@ def targeted_groups(policies: Iterable[Any]) -> set[str]:
 def _clause(clause: Clause, m: Membership) -> Target:
     kind, arg = clause
     if kind == "ou":
-        return _ou_clause(arg, m)
-    if kind == "group":
-        return _group_clause(arg, m)
-    if kind == "licence":
-        return _licence_clause(arg, m)
-    return Target(Applies.MAYBE, "a query", why=f"its query clause {arg!r} is not a form preflight evaluates")
+        found = _ou_clause(arg, m)
+    elif kind == "group":
+        found = _group_clause(arg, m)
+    elif kind == "licence":
+        found = _licence_clause(arg, m)
+    elif kind == "query":
+        found = Target(Applies.MAYBE, "a query", why=f"its query {arg!r} uses || or !, which preflight does not "
+                       "evaluate")
+    elif kind == "helper":
+        # Google returns values outside its documented form, e.g. WORKSPACE_ALL_ADMIN_GROUP (ScubaGoggles).
+        found = Target(Applies.MAYBE, f"group {arg}", why=f"it targets {arg!r}, which is not a group id")
+    else:
+        found = Target(Applies.MAYBE, "a query", why=f"its query clause {arg!r} is not a form preflight evaluates")
+    if found.applies is not Applies.MAYBE:
+        return found
+    if clause in m.assume:
+        return Target(Applies.YES if m.assume[clause] else Applies.NO, found.label)
+    return Target(found.applies, found.label, found.why, found.needs, (clause,))
 
 
 def _combine(parts: Sequence[Target]) -> Target:
@@ -313,7 +339,7 @@ def _combine(parts: Sequence[Target]) -> Target:
     maybe = [p for p in parts if p.applies is Applies.MAYBE]
     if maybe:
         return Target(Applies.MAYBE, label, "; ".join(p.why for p in maybe),
-                      next((p.needs for p in maybe if p.needs), None))
+                      next((p.needs for p in maybe if p.needs), None), tuple(c for p in maybe for c in p.open))
     return Target(Applies.YES, label)
 
 
@@ -332,21 +358,17 @@ def target(policy: Mapping[str, Any], m: Membership) -> Target:
     query = str(pq.get("query") or "").strip()
     if query:
         clauses = parse_query(query)
-        if clauses is None:
-            why = f"its query {query!r} uses || or !, which preflight does not evaluate"
-            return Target(Applies.MAYBE, "a query", why=why)
-        return _combine([_clause(c, m) for c in clauses])
-    parts: list[Target] = []
+        return _combine([_clause(c, m) for c in clauses or (("query", query),)])
+    parts: list[Clause] = []
     ou = str(pq.get("orgUnit") or "")
     if ou:
-        parts.append(_ou_clause(ou.removeprefix("orgUnits/"), m))
+        parts.append(("ou", ou.removeprefix("orgUnits/")))
     group = str(pq.get("group") or "")
     if group.startswith("groups/"):
-        parts.append(_group_clause(group.removeprefix("groups/"), m))
+        parts.append(("group", group.removeprefix("groups/")))
     elif group:
-        # Google returns values outside its documented form, e.g. WORKSPACE_ALL_ADMIN_GROUP (ScubaGoggles).
-        parts.append(Target(Applies.MAYBE, f"group {group}", why=f"it targets {group!r}, which is not a group id"))
-    return _combine(parts)
+        parts.append(("helper", group))
+    return _combine([_clause(c, m) for c in parts])
 
 
 # --- reduction -------------------------------------------------------------------------------------------
@@ -464,7 +486,7 @@ def reduce(
         for name in sorted(set(base) | set(other)):
             if other.get(name) != base.get(name):
                 alternatives.setdefault(name, []).append(
-                    Alternative(other.get(name), by.source(), by.target.why, by.target.needs))
+                    Alternative(other.get(name), by.source(), by.target.why, by.target.needs, by.target.open))
 
     for c in maybe:
         note([*sure, c], c)
