@@ -200,12 +200,14 @@ def location_applies(
         if unknown is not None:
             return Where.UNKNOWN, f"included location {_unmatched(unknown, named)}"
         return Where.OUT, "outside every included location"
-    for loc in exclude:
-        where = in_location(loc, sender, named, whole=True)
-        if where is Where.IN:
-            return Where.OUT, f"inside excluded location {_name(loc, named)}"
-        if where is Where.UNKNOWN:
-            return Where.UNKNOWN, f"excluded location {_unmatched(loc, named)}"
+    # Any exclusion that holds the whole range takes it out, whatever an earlier one could not tell.
+    excluded = [(loc, in_location(loc, sender, named, whole=True)) for loc in exclude]
+    inside = next((loc for loc, where in excluded if where is Where.IN), None)
+    if inside is not None:
+        return Where.OUT, f"inside excluded location {_name(inside, named)}"
+    unsure = next((loc for loc, where in excluded if where is Where.UNKNOWN), None)
+    if unsure is not None:
+        return Where.UNKNOWN, f"excluded location {_unmatched(unsure, named)}"
     return Where.IN, f"in included location {_name(hit, named)}"
 
 

@@ -180,7 +180,8 @@ class _Found:
             return
         self.at_risk.append(policy)
         if policy["state"] == ca.REPORT_ONLY:
-            self.reasons.append(f"{ca.label(policy)} would apply once enforced")
+            when = f", when {narrowed_by}" if narrowed_by else ""
+            self.reasons.append(f"{ca.label(policy)} would apply once enforced{when}")
         else:
             self.reasons.append(f"{ca.label(policy)} applies when {narrowed_by}")
 
@@ -231,12 +232,15 @@ def ca_legacy_auth(ctx: Context) -> Outcome:
        reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf", "application"), provider=P)
 @for_existing
 def ca_location(ctx: Context) -> Outcome:
-    # App-only (client credentials) tokens are not evaluated by user-targeted policies: not oauth-app.
-    scan = _scan(ctx, _blocks_by_location)
+    # App-only (client credentials) tokens are not evaluated by user-targeted policies: not oauth-app. Basic has
+    # ms.ca-legacy-auth for blocks no location narrows; delegated OAuth has no other check, so they count here as
+    # blocking sign-in from every address (Prowler's and Maester's "block all" and device-code cases).
+    scan = _scan(ctx, _blocks_by_location if ctx.method is Method.BASIC else _blocks)
+    everywhere = [p for p in scan.hits if not ca.narrows_by_location(p["conditions"])]
     if not scan.hits and not scan.undecided:
         return passed(f"No enabled Conditional Access policy blocks sign-in by location for {ctx.subject}.",
                       {"conditionalAccessPolicies": "none applies"})
-    if not ctx.options.sender_ips:
+    if not ctx.options.sender_ips and len(everywhere) < len(scan.hits):
         # Which side of the location condition the sender is on decides the verdict: without it, unknown.
         names = ", ".join(map(ca.label, scan.hits)) or "A policy that may cover this user"
         return unknown(f"{names} blocks sign-in by location, and no sender IP was given: pass --sender-ip "
@@ -245,10 +249,11 @@ def ca_location(ctx: Context) -> Outcome:
     senders = _senders(ctx)
     if isinstance(senders, Outcome):
         return senders
-    named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
+    named = {loc["id"]: loc for loc in ctx.org("namedLocations")} if len(everywhere) < len(scan.hits) else {}
     found, cannot_tell, where_detail, whys = _Found(), [], {}, []
     for policy in scan.hits:
-        results = [(s, *ca.location_applies(policy["conditions"]["locations"], s, named)) for s in senders]
+        results = [(s, *ca.location_applies(policy["conditions"]["locations"], s, named)) for s in senders] \
+            if policy not in everywhere else [("any address", ca.Where.IN, "no location condition: blocks everywhere")]
         where_detail.update({f"{policy.get('displayName') or policy['id']} / {s}": why for s, _, why in results})
         unsure = scan.client_unsure.get(policy["id"])
         if unsure and policy["state"] == ca.ENABLED and any(where is not ca.Where.OUT for _, where, _ in results):
@@ -256,13 +261,15 @@ def ca_location(ctx: Context) -> Outcome:
             whys.append(f"{ca.label(policy)}: {unsure}")
         elif any(where is ca.Where.IN for _, where, _ in results):
             found.add(policy, unsure or _narrowed(policy))
+        elif any(where is ca.Where.UNKNOWN for _, where, _ in results) and policy["state"] == ca.REPORT_ONLY:
+            found.add(policy, "the sender is in its locations")  # not enforced: at risk wherever the sender is
         elif any(where is ca.Where.UNKNOWN for _, where, _ in results):
             cannot_tell.append(policy)
             whys += [f"{ca.label(policy)} for {s}: {why}" for s, where, why in results if where is ca.Where.UNKNOWN]
     evidence = {"options.sender_ips": [str(s) for s in senders], "locations": where_detail}
     if found.enforced:
         return failed(f"Conditional Access policy {', '.join(map(ca.label, found.enforced))} blocks sign-in from "
-                      f"the sender IPs {', '.join(map(str, senders))} for {ctx.subject}.",
+                      f"{', '.join(map(str, senders)) or 'every address'} for {ctx.subject}.",
                       _evidence(found.enforced, **evidence))
     if scan.undecided:
         raise scan.undecided[0]
