@@ -113,7 +113,9 @@ class CaConditions(Payload):
     """Graph returns every property of the condition set, null when the policy does not use it; only the
     newer insiderRiskLevels and authenticationFlows may be absent."""
 
-    clientAppTypes: list[ClientApp]
+    # Required, and Graph gives ["all"] when a policy does not narrow client apps: an empty list covers no
+    # sign-in, so reading it as such could only turn a blocking policy into none (peers' mocks use []).
+    clientAppTypes: Annotated[list[ClientApp], Field(min_length=1)]
     applications: CaApplications
     users: CaUsers | None  # null only for a workload-identity policy, which has clientApplications instead
     clientApplications: dict[str, object] | None

@@ -21,7 +21,7 @@ import pytest
 
 from preflight.causes import load_catalogue
 from preflight.engine import evaluate
-from preflight.snapshot import load
+from preflight.snapshot import load, parse
 from preflight_providers.microsoft import provider
 
 PEERS = Path(__file__).parent / "fixtures" / "peers"
@@ -59,3 +59,14 @@ def test_peer_case(path: Path) -> None:
         assert f.cause == want["cause"], f.message
     verdicts = {m.method.value: [m.verdict.value, m.blocking] for m in result.mailboxes if m.address == want["subject"]}
     assert {k: verdicts[k] for k in want["verdicts"]} == want["verdicts"]
+
+
+def test_an_empty_client_app_type_list_as_in_the_peers_mocks_is_not_read_as_covering_nothing() -> None:
+    """Prowler's mocks build policies with client_app_types=[]; Graph requires the field and says ["all"] when a
+    policy does not narrow client apps. [] read as "no client" would turn every such block into a pass."""
+    data = json.loads((PEERS / "prowler-legacy-enabled.json").read_text(encoding="utf-8"))
+    data["org"]["conditionalAccessPolicies"][0]["conditions"]["clientAppTypes"] = []
+    result = evaluate(parse(data, "empty-client-app-types"), provider.checks(), load_catalogue(), NOW,
+                      provider.permissions(), resources=provider.resources())
+    f = next(f for f in result.findings if f.check == "ms.ca-legacy-auth")
+    assert f.status.value == "unknown" and "clientAppTypes" in f.message
