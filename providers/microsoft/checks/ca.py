@@ -71,8 +71,32 @@ def _ids(d: Mapping[str, Any] | None, key: str) -> list[str]:
     return list((d or {}).get(key) or [])
 
 
+# The conditionalAccessGuestOrExternalUserTypes a directory user of userType Guest can be: a local (internal)
+# guest or a B2B collaboration guest (concept-conditional-access-users-groups: B2B collaboration members are
+# userType Member; direct-connect, service-provider and other external users are not Guest objects here).
+GUEST_KINDS = frozenset({"internalGuest", "b2bCollaborationGuest"})
+
+
 def _guest_rule(d: Mapping[str, Any], key: str, users_key: str) -> bool:
-    return d.get(key) is not None or "GuestsOrExternalUsers" in _ids(d, users_key)
+    """Whether a guest is matched by the guests-or-external-users rule (includeGuestsOrExternalUsers or
+    excludeGuestsOrExternalUsers): only when it names both kinds a Guest can be, for every external tenant. A
+    rule naming one kind, or some tenants, may or may not match: undecided (Graph's user does not say which)."""
+    if "GuestsOrExternalUsers" in _ids(d, users_key):
+        return True
+    rule = d.get(key)
+    if rule is None:
+        return False
+    kinds = {k.strip() for k in str(rule.get("guestOrExternalUserTypes") or "").split(",")} & GUEST_KINDS
+    tenants = rule.get("externalTenants") or {}
+    every_tenant = tenants.get("membershipKind") in (None, "all")
+    if not kinds:
+        return False
+    if kinds == GUEST_KINDS and every_tenant:
+        return True
+    named = rule.get("guestOrExternalUserTypes")
+    raise Unavailable("guest type", f"a policy's {key} names {named}"
+                      f"{'' if every_tenant else ' of some external tenants'}, and whether this guest is a local "
+                      "guest or a B2B collaboration guest (and of which tenant) is not in the user record")
 
 
 def user_in_scope(users: Mapping[str, Any] | None, who: Who) -> bool:
