@@ -3,17 +3,33 @@
 A check reads resources through its context (a resource that is missing or unreadable raises
 `Unavailable`, which the engine turns into `unknown`), decides, and returns an Outcome. The engine adds
 the check's id, title, subject, method and the catalogue's remediation.
+
+Metadata is stated once. The provider a check belongs to is the plugin whose `checks()` lists it (its
+package), never an argument. `reads` names every resource the check reads, including what wrappers read
+for it (`Guard`, a second opinion): tests/test_reads.py records the reads over every fixture and demo and
+fails on one that is not declared or has no entry in the provider's permission list.
+
+One rule for an address that does not exist (or is no user account: a Google group): the provider's
+address check (ms.mailbox-exists, google.address) is the one finding about it, and every other mailbox
+check gives no finding for it. A provider states how it tells, and what it reads to tell, once: a `Guard`.
+
+Exceptions a check raises, as the engine reads them: `Unavailable` (a resource not collected, unreadable or
+off its documented shape) and `Uninterpretable` (a documented value the check cannot interpret) are
+`unknown` naming why; anything else is a defect in preflight, still `unknown` for the user but logged as an
+internal error (traceback under --debug), which fails the test suite.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from preflight.model import ALL_METHODS, MailboxVerdict, Method, Severity, Status
-from preflight.snapshot import Snapshot
+from preflight.snapshot import Snapshot, Unavailable
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -32,6 +48,11 @@ class Outcome:
     severity: Severity | None = None  # overrides the check's default severity
 
 
+class Uninterpretable(Exception):
+    """A documented value the check cannot interpret (unknownFutureValue, a member added after the check was
+    written): the check is `unknown`, naming it. Not for off-shape payloads: the models refuse those first."""
+
+
 def passed(message: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
     return Outcome(Status.PASS, message, evidence or {})
 
@@ -40,16 +61,36 @@ def failed(message: str, evidence: Mapping[str, Any] | None = None, cause: str |
     return Outcome(Status.FAIL, message, evidence or {}, cause)
 
 
-def warned(message: str, evidence: Mapping[str, Any] | None = None, cause: str | None = None) -> Outcome:
-    return Outcome(Status.WARN, message, evidence or {}, cause)
+def warned(
+    message: str,
+    evidence: Mapping[str, Any] | None = None,
+    cause: str | None = None,
+    severity: Severity | None = None,
+) -> Outcome:
+    return Outcome(Status.WARN, message, evidence or {}, cause, severity)
 
 
 def unknown(message: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
     return Outcome(Status.UNKNOWN, message, evidence or {})
 
 
-def skipped(message: str) -> Outcome:
-    return Outcome(Status.SKIPPED, message)
+def skipped(message: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
+    return Outcome(Status.SKIPPED, message, evidence or {})
+
+
+def unreadable(exc: Unavailable, grant: str | None = None) -> Outcome:
+    """`unknown` for a resource that could not be read, naming it, why, and what to grant when known."""
+    hint = f" Grant {grant}." if grant else ""
+    return Outcome(
+        Status.UNKNOWN,
+        f"Could not read {exc.resource} ({exc.reason}).{hint}",
+        {"resource": exc.resource, "error": exc.error or exc.reason, "grant": grant},
+    )
+
+
+def noted(out: Outcome, text: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
+    """The same outcome with a note in parentheses after its message, and more evidence."""
+    return dataclasses.replace(out, message=f"{out.message} ({text})", evidence={**out.evidence, **(evidence or {})})
 
 
 @dataclass(frozen=True)
@@ -109,14 +150,33 @@ class Check:
     scope: Literal["tenant", "mailbox"] = "mailbox"
     methods: tuple[Method, ...] = ALL_METHODS
     order: int = 100  # where a sign-in meets this layer; orders the blocking causes of a verdict
-    reads: tuple[str, ...] = ()  # resource names, for `preflight checks` and the permission hints
-    provider: str = ""
+    reads: tuple[str, ...] = ()  # every resource name it reads: `preflight checks`, the permission hints
     # Evidence (what the tenant's logs say happened) runs after the configuration checks and sees their verdict
     # for its mailbox and method (Context.configured), so it can say where the two disagree.
     evidence: bool = False
 
     def run(self, ctx: Context) -> Outcome | None:
         return self.func(ctx)
+
+    def wrapped(self, func: CheckFunc, reads: tuple[str, ...] = ()) -> Check:
+        """The same check running `func` (which calls this one), reading what it read and `reads` too."""
+        return dataclasses.replace(self, func=func, reads=tuple(dict.fromkeys((*self.reads, *reads))))
+
+
+@dataclass(frozen=True)
+class Guard:
+    """How a provider tells that a mailbox address does not exist (or is no user account), and what it reads
+    to tell. Applied over `@check`, it gives the check no finding for such an address (the one rule above)."""
+
+    missing: Callable[[Context], bool]
+    reads: tuple[str, ...]
+
+    def __call__(self, own: Check) -> Check:
+        @functools.wraps(own.func)
+        def run(ctx: Context) -> Outcome | None:
+            return None if self.missing(ctx) else own.run(ctx)
+
+        return own.wrapped(run, self.reads)
 
 
 def check(
@@ -129,12 +189,11 @@ def check(
     methods: tuple[Method, ...] = ALL_METHODS,
     order: int = 100,
     reads: tuple[str, ...] = (),
-    provider: str = "",
     evidence: bool = False,
 ) -> Callable[[CheckFunc], Check]:
     """Turn a function into a Check. It registers nothing: a provider lists its checks explicitly."""
 
     def wrap(func: CheckFunc) -> Check:
-        return Check(id, title, severity, cause, func, scope, methods, order, reads, provider, evidence)
+        return Check(id, title, severity, cause, func, scope, methods, order, reads, evidence)
 
     return wrap

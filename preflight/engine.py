@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from preflight.causes import Catalogue
-from preflight.checks import Check, Context, Outcome
+from preflight.checks import Check, Context, Outcome, Uninterpretable, unreadable
 from preflight.model import Finding, MailboxVerdict, Method, Status, TargetResult, Verdict
 from preflight.resources import Resources, Schema
 from preflight.snapshot import Snapshot, Unavailable
@@ -38,25 +38,17 @@ def _run(check: Check, ctx: Context, permissions: Mapping[str, str]) -> Outcome 
     try:
         return check.run(ctx)
     except Unavailable as exc:
-        resource = exc.resource.split(" of ")[0]
-        grant = permissions.get(resource)
-        hint = f" Grant {grant}." if grant else ""
-        return Outcome(
-            Status.UNKNOWN,
-            f"Could not read {exc.resource} ({exc.reason}).{hint}",
-            {"resource": exc.resource, "error": exc.error or exc.reason, "grant": grant},
-        )
-    except ValueError as exc:
-        # A documented value the check cannot interpret (unknownFutureValue, an IP range it cannot read).
+        return unreadable(exc, permissions.get(exc.resource.split(" of ")[0]))
+    except Uninterpretable as exc:
         return Outcome(
             Status.UNKNOWN,
             f"A value this check reads cannot be interpreted ({exc}).",
-            {"error": f"{type(exc).__name__}: {str(exc)[:200]}"},
+            {"error": f"{str(exc)[:200]}"},
         )
     except Exception as exc:
-        # Resources were parsed against their models before the check saw them, so this is a defect in
-        # preflight, not in the payload: still `unknown` (never a guess), but said out loud. The tests fail on
-        # this record; --debug shows the traceback.
+        # Resources were parsed against their models before the check saw them, so anything else (a KeyError,
+        # TypeError, AttributeError, a stray ValueError) is a defect in preflight, not in the payload: still
+        # `unknown` (never a guess), but said out loud. The tests fail on this record; --debug shows the traceback.
         where = f" for {ctx.subject}" if ctx.subject else ""
         log.error("internal error in check %s%s (%s): %s: %s", check.id, where, ctx.method.value,
                   type(exc).__name__, exc)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from preflight.snapshot import Snapshot, Unavailable
+from preflight.snapshot import Snapshot, Unavailable, describe_error, error_of
 
 M = TypeVar("M", bound=BaseModel)
 Schema = Mapping[str, type[BaseModel]]  # resource name -> the model of its documented shape
@@ -92,27 +92,6 @@ def describe(label: str, err: ValidationError) -> str:
     return f"{where}: found {short(first.get('input'))} ({msg}){extra}"
 
 
-def error_record(value: Any) -> dict[str, Any] | None:
-    """A collector's record of a failed read: an object with an `error` key, whatever the error's own shape.
-
-    No documented payload a check reads has a top-level `error` field, so the key alone marks it."""
-    if not isinstance(value, dict) or "error" not in value:
-        return None
-    err = value["error"]
-    if isinstance(err, dict):
-        return err
-    return {"message": err[:200] if isinstance(err, str) else f"error record holding {short(err)}"}
-
-
-def _describe_error(err: Mapping[str, Any]) -> str:
-    parts = [str(err[k]) for k in ("status", "code") if isinstance(err.get(k), int | str) and err.get(k) != ""]
-    msg = err.get("message")
-    msg_text = msg.strip()[:200] if isinstance(msg, str) else ""
-    if parts and msg_text:
-        return f"{' '.join(parts)}: {msg_text}"
-    return " ".join(parts) or msg_text or "an error record without status or message"
-
-
 @dataclass(frozen=True)
 class Parsed:
     raw: Any
@@ -154,9 +133,9 @@ class Resources:
         if name not in container:
             return (label, "not collected", None)
         raw = container[name]
-        err = error_record(raw)
+        err = error_of(raw)
         if err is not None:
-            return (label, _describe_error(err), err)
+            return (label, describe_error(err), err)
         try:
             return Parsed(raw, model.model_validate(raw))
         except ValidationError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,17 +29,30 @@ class Unavailable(Exception):
 
 
 def error_of(value: Any) -> dict[str, Any] | None:
-    """The recorded error when a resource could not be read ({"error": {...}} and nothing else), else None."""
-    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("error"), dict):
-        err: dict[str, Any] = value["error"]
+    """A collector's record of a failed read: an object with an `error` key, whatever the error's own shape
+    (a string error becomes its message), else None. No documented payload has a top-level `error` field, so
+    the key alone marks it: the one reader for checks and collectors alike, and it fails closed (an error
+    record with other keys beside it is still an error, never data)."""
+    if not isinstance(value, dict) or "error" not in value:
+        return None
+    err = value["error"]
+    if isinstance(err, dict):
         return err
-    return None
+    return {"message": err[:200] if isinstance(err, str) else f"error record holding {_short_type(err)}"}
 
 
-def describe_error(err: dict[str, Any]) -> str:
-    parts = [str(err[k]) for k in ("status", "code") if err.get(k) not in (None, "")]
-    msg = str(err.get("message") or "").strip()
-    return " ".join(parts) + (f": {msg[:200]}" if msg else "")
+def _short_type(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def describe_error(err: Mapping[str, Any]) -> str:
+    """An error record in one line: "403 Forbidden: message", or whichever of those parts it has."""
+    parts = [str(err[k]) for k in ("status", "code") if isinstance(err.get(k), int | str) and err.get(k) != ""]
+    msg = err.get("message")
+    msg_text = msg.strip()[:200] if isinstance(msg, str) else ""
+    if parts and msg_text:
+        return f"{' '.join(parts)}: {msg_text}"
+    return " ".join(parts) or msg_text or "an error record without status or message"
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
 
 from preflight.causes import load_catalogue
-from preflight.checks import Context, Outcome, check, failed, passed, warned
+from preflight.checks import Context, Guard, Outcome, Uninterpretable, check, failed, passed, warned
 from preflight.engine import Exception_, evaluate
 from preflight.exitcodes import Exit, exit_code
 from preflight.model import Method, Severity, Status, Verdict
+from preflight.providers import Registry
 from preflight.resources import Payload
 from preflight.snapshot import Snapshot, parse
 
@@ -149,3 +155,55 @@ def test_sign_in_errors_win() -> None:
     result = evaluate(s, CHECKS, CAT, NOW, resources=SCHEMA)
     result.errors.append("could not sign in")
     assert exit_code([result]) is Exit.SIGN_IN
+
+
+def test_a_guard_gives_no_finding_for_a_missing_address_and_declares_what_it_reads() -> None:
+    gone = Guard(lambda ctx: ctx.subject == "gone@contoso.com", reads=("user",))
+    guarded = gone(smtp)
+    assert guarded.reads == ("user",)
+    s = snap({}, {"jobs@contoso.com": {"casMailbox": {"SmtpClientAuthenticationDisabled": True}},
+                  "gone@contoso.com": {}}, ["basic"])
+    result = evaluate(s, [guarded], load_catalogue(), NOW, resources=SCHEMA)
+    assert [(f.subject, f.status) for f in result.findings] == [("jobs@contoso.com", Status.FAIL)]
+
+
+def test_an_uninterpretable_value_is_unknown_naming_it(internal_errors: list[object]) -> None:
+    @check("t.future", "reads a value added later", severity=Severity.LOW, cause=None, scope="tenant")
+    def future(ctx: Context) -> Outcome:
+        raise Uninterpretable("perUserMfaState is 'unknownFutureValue'")
+
+    result = evaluate(snap({}, {"a@contoso.com": {}}, ["basic"]), [future], load_catalogue(), NOW, resources=SCHEMA)
+    (f,) = result.findings
+    assert f.status is Status.UNKNOWN and "unknownFutureValue" in f.message
+    assert internal_errors == []
+
+
+def test_a_programming_error_is_unknown_for_the_user_but_logged_as_an_internal_error(
+        internal_errors: list[logging.LogRecord], caplog: pytest.LogCaptureFixture) -> None:
+    # A stray ValueError is a defect too: only Uninterpretable says "a value I cannot interpret".
+    @check("t.typo", "has a bug", severity=Severity.LOW, cause=None, scope="tenant")
+    def typo(ctx: Context) -> Outcome:
+        int("not a number")
+        return passed("never")
+
+    caplog.set_level(logging.DEBUG, logger="preflight.engine")
+    result = evaluate(snap({}, {"a@contoso.com": {}}, ["basic"]), [typo], load_catalogue(), NOW, resources=SCHEMA)
+    (f,) = result.findings
+    assert f.status is Status.UNKNOWN and "internal error (ValueError)" in f.message
+    assert [r.getMessage().split(":")[0] for r in internal_errors] == ["internal error in check t.typo (basic)"]
+    assert any(r.exc_info for r in caplog.records if r.levelno == logging.DEBUG)  # the traceback, for --debug
+
+
+@pytest.mark.parametrize(("provider", "fixture", "address", "address_check"), [
+    ("microsoft", "accounts.json", "missing@contoso.com", "ms.mailbox-exists"),
+    ("google", "group_address.json", "nobody@tailspin.example", "google.address"),
+])
+def test_one_rule_for_an_address_that_does_not_exist(provider: str, fixture: str, address: str,
+                                                     address_check: str) -> None:
+    plugin = Registry.from_entry_points().get(provider)
+    path = Path(__file__).parent / provider / "fixtures" / fixture
+    s = parse(json.loads(path.read_text(encoding="utf-8")))
+    result = evaluate(s, plugin.checks(), load_catalogue(), NOW, plugin.permissions(), resources=plugin.resources())
+    mine = [(f.check, f.status, f.cause) for f in result.findings if f.subject == address]
+    assert mine == [(address_check, Status.FAIL, "mailbox-not-found")]
+    assert {v.verdict for v in result.mailboxes if v.address == address} == {Verdict.BLOCKED}

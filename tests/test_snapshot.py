@@ -49,9 +49,16 @@ def test_resources_and_recorded_errors() -> None:
         resources.mailbox("jobs@contoso.com", "casMailbox")
 
 
-def test_a_payload_with_an_error_field_among_others_is_data_not_an_error() -> None:
-    assert snap_io.error_of({"error": {"code": 1}, "value": []}) is None
+def test_one_error_reader_that_fails_closed() -> None:
+    # No documented payload has a top-level `error` field: with other keys beside it, it is still an error,
+    # never data (checks and collectors read it alike), and a string error is its message.
+    assert snap_io.error_of({"error": {"code": 1}, "value": []}) == {"code": 1}
     assert snap_io.error_of({"error": {"status": 404}}) == {"status": 404}
+    assert snap_io.error_of({"error": "Forbidden"}) == {"message": "Forbidden"}
+    assert snap_io.error_of({"value": []}) is None
+    assert snap_io.describe_error({"message": "x"}) == "x"
+    assert snap_io.describe_error({}) == "an error record without status or message"
+    assert snap_io.describe_error({"status": 403, "code": "Forbidden", "message": " no "}) == "403 Forbidden: no"
 
 
 @pytest.mark.parametrize(

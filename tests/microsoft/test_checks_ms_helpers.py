@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from preflight.causes import load_catalogue
+from preflight.checks import Uninterpretable
 from preflight.engine import evaluate
 from preflight.model import Finding, Status, TargetResult
 from preflight.snapshot import Unavailable, parse
@@ -50,7 +51,7 @@ def test_as_bool_reads_json_and_string_booleans(raw: Any, want: bool | None) -> 
 
 @pytest.mark.parametrize("raw", ["yes", 1, 0, [], {}])
 def test_as_bool_refuses_anything_else(raw: Any) -> None:
-    with pytest.raises(ValueError, match="not a boolean"):
+    with pytest.raises(Uninterpretable, match="not a boolean"):
         as_bool(raw, "X")
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from preflight.checks import Context, Outcome, check, failed, passed, unknown
-from preflight.model import Method, Severity, Status
+from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
+from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
-from .common import User, account_name, bool_field, effective, for_users, unread_products
+from .common import EFFECTIVE_READS, User, account_name, bool_field, effective, for_users, only_users, unread_products
 from .facts import facts
 
 
+@only_users
 @check(
     "google.account-state",
     "Account is active (not suspended or archived)",
@@ -19,7 +20,6 @@ from .facts import facts
     cause="account-disabled",
     order=20,
     reads=("user",),
-    provider="google",
 )
 @for_users
 def account_state(ctx: Context, user: User) -> Outcome:
@@ -44,6 +44,7 @@ def account_state(ctx: Context, user: User) -> Outcome:
     return passed(f"{who} is active (suspended false, archived false).", evidence)
 
 
+@only_users
 @check(
     "google.password-change",
     "No password change pending at next sign-in",
@@ -52,7 +53,6 @@ def account_state(ctx: Context, user: User) -> Outcome:
     methods=(Method.BASIC, Method.OAUTH_DELEGATED),
     order=25,
     reads=("user",),
-    provider="google",
 )
 @for_users
 def password_change(ctx: Context, user: User) -> Outcome | None:
@@ -62,8 +62,7 @@ def password_change(ctx: Context, user: User) -> Outcome | None:
         return None  # not reported: nothing to say either way
     evidence = {"user.changePasswordAtNextLogin": pending}
     if pending:
-        return Outcome(
-            Status.WARN,
+        return warned(
             f"{who} must change its password at next sign-in (changePasswordAtNextLogin true): until "
             "the user signs in on the web and changes it, Google can refuse other sign-ins (often 534 5.7.14), "
             "and a new password revokes existing app passwords.",
@@ -94,15 +93,14 @@ def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
     return None, evidence
 
 
+@only_users
 @check(
     "google.gmail-service",
     "Gmail is on for the user",
     severity=Severity.CRITICAL,
     cause="no-mailbox-license",
     order=30,
-    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
-           "licenses", "licenseErrors"),
-    provider="google",
+    reads=("user", *EFFECTIVE_READS),
 )
 @for_users
 def gmail_service(ctx: Context, user: User) -> Outcome:

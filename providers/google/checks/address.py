@@ -69,7 +69,6 @@ def _not_a_user(ctx: Context, address: str, user_error: Mapping[str, Any]) -> Ou
     cause="mailbox-not-found",
     order=10,
     reads=("user", "group", "domains"),
-    provider="google",
 )
 def address_type(ctx: Context) -> Outcome:
     address = subject(ctx)

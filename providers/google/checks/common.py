@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import wraps
 from typing import Any
 
-from preflight.checks import CheckFunc, Context, Outcome, unknown
+from preflight.checks import CheckFunc, Context, Guard, Outcome, unknown
 from preflight.model import Status
 from preflight.snapshot import Unavailable, describe_error, error_of
 
@@ -72,10 +72,19 @@ def user_or_none(ctx: Context) -> User | None:
     return user
 
 
+def _not_a_user(ctx: Context) -> bool:
+    return user_or_none(ctx) is None
+
+
+# No user account behind the address (404, another domain's address, a group): google.address is the one
+# finding about it (preflight.checks explains). It reads domains to tell another domain's address.
+only_users = Guard(_not_a_user, reads=("user", "domains"))
+
+
 def for_users(func: UserCheck) -> CheckFunc:
-    """Run a per-user check on the address's user; not applicable (no finding) to groups and unknown
-    addresses, which google.address reports. An undetermined effective policy is decided when every candidate
-    combination of the policies that may apply leads to the same verdict, else it is `unknown`."""
+    """A per-user check given the address's user (its owner for an alias); under `only_users`, so there is one.
+    An undetermined effective policy is decided when every candidate combination of the policies that may apply
+    leads to the same verdict, else it is `unknown`."""
 
     @wraps(func)
     def run(ctx: Context) -> Outcome | None:
@@ -260,6 +269,10 @@ def unread_products(ctx: Context) -> dict[str, str]:
     if not isinstance(errors, Mapping):
         raise TypeError("licenseErrors is not an object")
     return {str(p): describe_error(error_of(e) or {}) for p, e in errors.items()}
+
+
+# What `effective` reads: the policies, and what decides which apply to the user (org unit, groups, licences).
+EFFECTIVE_READS = ("policies", "orgUnits", "userGroups", "groupMembership", "licenses", "licenseErrors")
 
 
 def effective(ctx: Context, user: User, setting: str) -> Effective:

@@ -18,7 +18,7 @@ from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
 from .auditlog import Logged, events
-from .common import User, account_name, effective, for_users, user_or_none
+from .common import EFFECTIVE_READS, User, account_name, effective, for_users, only_users
 from .facts import facts
 
 MAIL_SCOPE = "https://mail.google.com/"
@@ -135,6 +135,7 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
     )
 
 
+@only_users
 @check(
     "google.api-controls",
     "API controls let the user grant the app Gmail access",
@@ -142,14 +143,10 @@ def _delegated_consent(ctx: Context, user: User) -> Outcome:
     cause="third-party-apps-blocked",
     methods=(Method.OAUTH_DELEGATED, Method.OAUTH_APP),
     order=70,
-    reads=("policies", "orgUnits", "userGroups", "groupMembership", "licenses", "licenseErrors",
-           "tokens"),
-    provider="google",
+    reads=("user", *EFFECTIVE_READS, "tokens"),
 )
 def api_controls(ctx: Context) -> Outcome | None:
     if ctx.method is Method.OAUTH_APP:
-        if user_or_none(ctx) is None:
-            return None  # not a user: google.address says what it is
         return skipped(
             "A service account with domain-wide delegation is authorised by the admin's delegation grant, not by "
             "the user's consent, so the unconfigured-apps and restricted-services controls do not apply to it."
@@ -170,7 +167,6 @@ def _by(event: Logged) -> str:
     methods=(Method.OAUTH_APP,),
     order=75,
     reads=("delegationEvents",),
-    provider="google",
 )
 def dwd_grant(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id

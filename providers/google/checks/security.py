@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
-from preflight.model import Method, Severity, Status
+from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
+from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
 from .auditlog import events
-from .common import User, account_name, bool_field, effective, for_users, primary
+from .common import EFFECTIVE_READS, User, account_name, bool_field, effective, for_users, only_users, primary
 from .facts import facts
 from .policy import Undetermined
 
@@ -122,6 +122,7 @@ def _retired(ctx: Context) -> bool:
     return ctx.now.date() >= facts().password_retired_on
 
 
+@only_users
 @check(
     "google.password-sign-in",
     "Password sign-in (less secure apps retired): an app password is the only basic option",
@@ -129,9 +130,7 @@ def _retired(ctx: Context) -> bool:
     cause="password-login-retired",
     methods=(Method.BASIC,),
     order=40,
-    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
-           "licenses", "licenseErrors", "advancedProtectionEvents", "asps"),
-    provider="google",
+    reads=("user", *EFFECTIVE_READS, "advancedProtectionEvents", "asps"),
 )
 @for_users
 def password_sign_in(ctx: Context, user: User) -> Outcome:
@@ -176,8 +175,7 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
     # A warning, not a pass: the account password the admin would naturally paste fails (534 5.7.9), an app
     # password must be created first, it breaks silently at the next password change, and Google itself
     # discourages app passwords. Basic works, but it is at risk: exactly DESIGN's `warn`.
-    return Outcome(
-        Status.WARN,
+    return warned(
         f"Google refuses the account password for SMTP since {when}; {who} is enrolled in 2-Step Verification, "
         f"so the service must be given an app password ({APP_PASSWORDS_URL}), not the account password.{existing} "
         f"App passwords are revoked whenever the account password changes; OAuth (XOAUTH2) avoids that.{risk}",
@@ -187,6 +185,7 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
     )
 
 
+@only_users
 @check(
     "google.2sv",
     "2-Step Verification enrolled (app passwords need it)",
@@ -194,9 +193,7 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
     cause="app-passwords-unavailable",
     methods=(Method.BASIC,),
     order=50,
-    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
-           "licenses", "licenseErrors"),
-    provider="google",
+    reads=("user", *EFFECTIVE_READS),
 )
 @for_users
 def two_step(ctx: Context, user: User) -> Outcome:
@@ -229,8 +226,7 @@ def two_step(ctx: Context, user: User) -> Outcome:
             evidence,
         )
     if allowed is True:
-        return Outcome(
-            Status.SKIPPED,
+        return skipped(
             f"{who} is not enrolled in 2-Step Verification (isEnrolledIn2Sv false; {pointer}); enrolment is "
             f"allowed (allowEnrollment true {origin}), so the user can turn it on at "
             "https://myaccount.google.com/signinoptions/two-step-verification and then create an app password.",
@@ -243,6 +239,7 @@ def two_step(ctx: Context, user: User) -> Outcome:
     )
 
 
+@only_users
 @check(
     "google.app-passwords",
     "App passwords allowed by policy (no security-key-only enforcement, Advanced Protection)",
@@ -250,9 +247,7 @@ def two_step(ctx: Context, user: User) -> Outcome:
     cause="app-passwords-unavailable",
     methods=(Method.BASIC,),
     order=60,
-    reads=("user", "policies", "orgUnits", "userGroups", "groupMembership",
-           "licenses", "licenseErrors", "advancedProtectionEvents"),
-    provider="google",
+    reads=("user", *EFFECTIVE_READS, "advancedProtectionEvents"),
 )
 @for_users
 def app_passwords(ctx: Context, user: User) -> Outcome:

@@ -11,9 +11,10 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown
 from preflight.model import Severity
 
-from .common import User, for_users, primary, subject
+from .common import User, for_users, only_users, primary, subject
 
 
+@only_users
 @check(
     "google.send-as",
     "The From address is the user's or a verified send-as address",
@@ -21,7 +22,6 @@ from .common import User, for_users, primary, subject
     cause="send-as-denied",
     order=90,
     reads=("user", "sendAs"),
-    provider="google",
 )
 @for_users
 def send_as(ctx: Context, user: User) -> Outcome | None:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
+from preflight.checks import Context, Outcome, Uninterpretable, check, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
 from .principals import granted
-from .values import data, for_existing, mailbox_kind, same, smtp_addresses
+from .values import KIND_READS, data, for_existing, mailbox_kind, same, smtp_addresses
 
-P = "microsoft"
 SIGNS_IN_AS_USER = (Method.BASIC, Method.OAUTH_DELEGATED)
 
 
 @check("ms.mailbox-exists", "Address exists", severity=Severity.CRITICAL, cause="mailbox-not-found", order=10,
-       reads=("user", "userLookup", "mailbox"), provider=P)
+       reads=("user", "userLookup", "mailbox"))
 def mailbox_exists(ctx: Context) -> Outcome:
     try:
         user = ctx.mailbox("user")
@@ -64,13 +63,13 @@ KIND_NAME = {"shared": "a shared mailbox", "resource": "a resource (room, equipm
 def _account_enabled(ctx: Context) -> bool:
     enabled = ctx.mailbox("user")["accountEnabled"]
     if not isinstance(enabled, bool):
-        raise ValueError(f"accountEnabled is {enabled!r}")
+        raise Uninterpretable(f"accountEnabled is {enabled!r}")
     return enabled
 
 
-@check("ms.shared-mailbox", "Shared or resource mailbox", severity=Severity.CRITICAL, cause="shared-mailbox",
-       order=12, reads=("mailbox", "mailboxSettings", "mailboxPermissions", "user"), provider=P)
 @for_existing
+@check("ms.shared-mailbox", "Shared or resource mailbox", severity=Severity.CRITICAL, cause="shared-mailbox",
+       order=12, reads=(*KIND_READS, "mailboxPermissions", "user"))
 def shared(ctx: Context) -> Outcome:
     """Shared and resource mailboxes have no sign-in of their own by design, but an admin can enable the
     account and set a password (Prowler exchange_shared_mailbox_sign_in_disabled exists because this is
@@ -117,9 +116,9 @@ def _full_access_users(ctx: Context) -> list[str]:
     return sorted({str(e["User"]) for e in granted(entries, "User", "FullAccess", users)})
 
 
-@check("ms.alias-address", "Address is the sign-in name", severity=Severity.HIGH, cause="alias-address",
-       methods=SIGNS_IN_AS_USER, order=14, reads=("user",), provider=P)
 @for_existing
+@check("ms.alias-address", "Address is the sign-in name", severity=Severity.HIGH, cause="alias-address",
+       methods=SIGNS_IN_AS_USER, order=14, reads=("user",))
 def alias(ctx: Context) -> Outcome:
     user = ctx.mailbox("user")
     upn, mail = user["userPrincipalName"], user.get("mail")
@@ -138,9 +137,9 @@ def alias(ctx: Context) -> Outcome:
                    f"returned ({upn}); re-collect the snapshot for this address.", evidence)
 
 
-@check("ms.sign-in-enabled", "Sign-in allowed", severity=Severity.CRITICAL, cause="account-disabled", order=16,
-       reads=("user", "mailbox"), provider=P)
 @for_existing
+@check("ms.sign-in-enabled", "Sign-in allowed", severity=Severity.CRITICAL, cause="account-disabled", order=16,
+       reads=("user", *KIND_READS))
 def sign_in_enabled(ctx: Context) -> Outcome:
     enabled = _account_enabled(ctx)
     evidence: dict[str, Any] = {"user.accountEnabled": enabled}
@@ -165,9 +164,9 @@ def sign_in_enabled(ctx: Context) -> Outcome:
     return failed(f"Sign-in is blocked for {ctx.subject} (Entra ID accountEnabled: false).", evidence)
 
 
-@check("ms.exchange-licence", "Exchange Online licence", severity=Severity.CRITICAL, cause="no-mailbox-license",
-       order=18, reads=("user", "mailbox"), provider=P)
 @for_existing
+@check("ms.exchange-licence", "Exchange Online licence", severity=Severity.CRITICAL, cause="no-mailbox-license",
+       order=18, reads=("user", *KIND_READS))
 def licence(ctx: Context) -> Outcome:
     """An Exchange Online plan that gives a mailbox (not Exchange Foundation, which ships with EMS, Power BI
     and Microsoft 365 Apps: data/wellknown.toml). Shared and resource mailboxes need none, unless something

@@ -19,18 +19,18 @@ Test-ServicePrincipalAuthorization, which preflight does not run (it runs Get- c
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from preflight.checks import Check, Context, Outcome, passed, unknown
+from preflight.checks import Check, Context, Outcome, noted, passed, unknown
 from preflight.model import Status
 from preflight.snapshot import Unavailable
 
-from .principals import app_names
+from .principals import APP_NAME_READS, app_names
 from .values import as_bool, ref_name, same
 
 ROLE = "Application SMTP.SendAsApp"
+RBAC_READS = ("applicationRoleAssignments", *APP_NAME_READS)
 
 
 def smtp_grants(ctx: Context, app_id: str) -> list[Mapping[str, Any]] | None:
@@ -45,10 +45,6 @@ def smtp_grants(ctx: Context, app_id: str) -> list[Mapping[str, Any]] | None:
     return [a for a in assignments if same(ref_name(a.get("Role")), ROLE)
             and any(same(a.get(k), n) for k in ("RoleAssignee", "RoleAssigneeName") for n in names)
             and as_bool(a.get("Enabled"), "Enabled") is not False]
-
-
-def _note(out: Outcome, text: str, **evidence: Any) -> Outcome:
-    return dataclasses.replace(out, message=f"{out.message} ({text})", evidence={**out.evidence, **evidence})
 
 
 def _scopes(grants: list[Mapping[str, Any]]) -> list[str | None]:
@@ -66,22 +62,22 @@ def with_rbac(own: Check, *, entra_role: Check | None = None) -> Check:
             return out
         grants = smtp_grants(ctx, app_id)
         if grants is None:
-            return _note(out, f"RBAC for Applications role assignments were not collected: an '{ROLE}' assignment "
+            return noted(out, f"RBAC for Applications role assignments were not collected: an '{ROLE}' assignment "
                               "would authorise the app without this")
         evidence = {"applicationRoleAssignments[app]": [
             {"Name": g.get("Name"), "Role": ref_name(g.get("Role")), "CustomResourceScope": s}
             for g, s in zip(grants, _scopes(grants), strict=True)]}
         if not grants:
-            return _note(out, f"no '{ROLE}' RBAC for Applications assignment names the app either", **evidence)
+            return noted(out, f"no '{ROLE}' RBAC for Applications assignment names the app either", evidence)
         if entra_role is None:
             return passed(f"App {app_id} holds '{ROLE}' through Exchange RBAC for Applications (role assignment "
                           f"{grants[0].get('Name')}): app-only SMTP needs no Entra SMTP.SendAsApp permission then "
                           "(Microsoft's SMTP App RBAC onboarding).", evidence)
         role = entra_role.run(ctx)
         if role is not None and role.status is Status.PASS:
-            return _note(out, f"the app also holds '{ROLE}' through RBAC for Applications, but with the Entra "
+            return noted(out, f"the app also holds '{ROLE}' through RBAC for Applications, but with the Entra "
                               "SMTP.SendAsApp permission in its token Exchange checks mailbox permissions anyway "
-                              "(Microsoft's SMTP App RBAC onboarding)", **evidence)
+                              "(Microsoft's SMTP App RBAC onboarding)", evidence)
         if None in _scopes(grants):
             return passed(f"App {app_id} holds '{ROLE}' through Exchange RBAC for Applications for the whole "
                           f"organisation, which covers {ctx.subject} without a mailbox permission.", evidence)
@@ -90,4 +86,4 @@ def with_rbac(own: Check, *, entra_role: Check | None = None) -> Check:
                        f"Test-ServicePrincipalAuthorization -Identity {app_id} -Resource {ctx.subject}, which "
                        "preflight does not run.", evidence)
 
-    return dataclasses.replace(own, func=run, reads=(*own.reads, "applicationRoleAssignments"))
+    return own.wrapped(run, (*RBAC_READS, *(entra_role.reads if entra_role else ())))

@@ -18,8 +18,6 @@ from ..resources import (
 )
 from .values import data, for_existing, same
 
-P = "microsoft"
-
 
 def _policy_named(policies: Sequence[AuthenticationPolicy], ref: str) -> AuthenticationPolicy | None:
     """Get-User / Get-OrganizationConfig name the policy by name, identity, GUID or distinguished name."""
@@ -31,10 +29,10 @@ def _policy_named(policies: Sequence[AuthenticationPolicy], ref: str) -> Authent
     return None
 
 
+@for_existing
 @check("ms.auth-policy-basic-smtp", "Authentication policy allows Basic SMTP", severity=Severity.HIGH,
        cause="basic-auth-policy-block", methods=(Method.BASIC,), order=50,
-       reads=("exchangeUser", "organizationConfig", "authenticationPolicies"), provider=P)
-@for_existing
+       reads=("exchangeUser", "organizationConfig", "authenticationPolicies"))
 def auth_policy(ctx: Context) -> Outcome:
     # The user's own policy wins; without one the organisation's default applies; without both, nothing blocks.
     name = ctx.mailbox_as("exchangeUser", ExchangeUser).AuthenticationPolicy
@@ -61,9 +59,9 @@ def auth_policy(ctx: Context) -> Outcome:
                   "(AllowBasicAuthSmtp: False).", evidence)
 
 
-@check("ms.smtp-auth-enabled", "SMTP AUTH enabled (effective)", severity=Severity.CRITICAL,
-       cause="smtp-auth-disabled-mailbox", order=52, reads=("casMailbox", "transportConfig"), provider=P)
 @for_existing
+@check("ms.smtp-auth-enabled", "SMTP AUTH enabled (effective)", severity=Severity.CRITICAL,
+       cause="smtp-auth-disabled-mailbox", order=52, reads=("casMailbox", "transportConfig"))
 def smtp_auth(ctx: Context) -> Outcome:
     # The mailbox value wins when set; null means "inherit the organisation's". Gates Basic and OAuth alike.
     mailbox = ctx.mailbox_as("casMailbox", CasMailbox).SmtpClientAuthenticationDisabled
@@ -85,7 +83,7 @@ def smtp_auth(ctx: Context) -> Outcome:
 
 
 @check("ms.basic-auth-retirement", "Basic auth retirement for SMTP AUTH", severity=Severity.MEDIUM,
-       cause="basic-auth-retirement", scope="tenant", methods=(Method.BASIC,), order=54, provider=P)
+       cause="basic-auth-retirement", scope="tenant", methods=(Method.BASIC,), order=54)
 def basic_retirement(ctx: Context) -> Outcome:
     """MC786329 as updated on 2026-01-27 (data/retirement.toml): Basic SMTP AUTH stays until the end of
     December 2026, is then disabled by default for existing tenants, and an administrator may turn it back

@@ -6,19 +6,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
+from preflight.checks import Context, Outcome, Uninterpretable, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
 from . import ca
 from .values import data, for_existing
 
-P = "microsoft"
 Policy = Mapping[str, Any]
 
 
 @check("ms.security-defaults", "Entra ID security defaults", severity=Severity.HIGH, cause="security-defaults",
-       scope="tenant", methods=(Method.BASIC,), order=30, reads=("securityDefaults",), provider=P)
+       scope="tenant", methods=(Method.BASIC,), order=30, reads=("securityDefaults",))
 def security_defaults(ctx: Context) -> Outcome:
     enabled = ctx.org("securityDefaults")["isEnabled"]
     evidence = {"securityDefaults.isEnabled": enabled}
@@ -27,7 +26,7 @@ def security_defaults(ctx: Context) -> Outcome:
                       "they block every Basic (legacy) sign-in, including SMTP AUTH with a password.", evidence)
     if enabled is False:
         return passed("Security defaults are off (isEnabled: false).", evidence)
-    raise ValueError(f"isEnabled is {enabled!r}")
+    raise Uninterpretable(f"isEnabled is {enabled!r}")
 
 
 def _blocks(policy: Policy) -> bool:
@@ -198,7 +197,8 @@ def _narrowed(policy: Policy) -> str | None:
     return f"its {', '.join(conditions)} condition matches" if conditions else None
 
 
-def _senders(ctx: Context) -> list[ca.Network] | Outcome:
+def senders_of(ctx: Context) -> list[ca.Network] | Outcome:
+    """The sender ranges of the options, or `unknown` naming the one that is no IP address or range."""
     try:
         return [ca.parse_network(ip) for ip in ctx.options.sender_ips]
     except ValueError as exc:
@@ -206,10 +206,10 @@ def _senders(ctx: Context) -> list[ca.Network] | Outcome:
                        {"options.sender_ips": list(ctx.options.sender_ips)})
 
 
+@for_existing
 @check("ms.ca-legacy-auth", "Conditional Access: legacy authentication block", severity=Severity.HIGH,
        cause="ca-legacy-auth-block", methods=(Method.BASIC,), order=32,
-       reads=("conditionalAccessPolicies", "user", "memberOf"), provider=P)
-@for_existing
+       reads=("conditionalAccessPolicies", "user", "memberOf"))
 def ca_legacy_auth(ctx: Context) -> Outcome:
     scan = _scan(ctx, _blocks_everywhere)  # location-bound blocks: ms.ca-location
     found = _Found()
@@ -227,10 +227,10 @@ def ca_legacy_auth(ctx: Context) -> Outcome:
         {"conditionalAccessPolicies": "none applies"})
 
 
+@for_existing
 @check("ms.ca-location", "Conditional Access: location block", severity=Severity.HIGH, cause="ca-location-block",
        methods=(Method.BASIC, Method.OAUTH_DELEGATED), order=34,
-       reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf", "application"), provider=P)
-@for_existing
+       reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf", "application"))
 def ca_location(ctx: Context) -> Outcome:
     # App-only (client credentials) tokens are not evaluated by user-targeted policies: not oauth-app. Basic has
     # ms.ca-legacy-auth for blocks no location narrows; delegated OAuth has no other check, so they count here as
@@ -246,7 +246,7 @@ def ca_location(ctx: Context) -> Outcome:
         return unknown(f"{names} blocks sign-in by location, and no sender IP was given: pass --sender-ip "
                        "CIDR with the sending service's outbound IP ranges to evaluate it.",
                        _evidence(scan.hits, **{"options.sender_ips": []}))
-    senders = _senders(ctx)
+    senders = senders_of(ctx)
     if isinstance(senders, Outcome):
         return senders
     named = {loc["id"]: loc for loc in ctx.org("namedLocations")} if len(everywhere) < len(scan.hits) else {}
@@ -282,10 +282,10 @@ def ca_location(ctx: Context) -> Outcome:
         f"policy blocks for {ctx.subject}.", _evidence(scan.hits, **evidence))
 
 
+@for_existing
 @check("ms.ca-mfa", "Conditional Access: MFA or other grant controls for legacy clients", severity=Severity.HIGH,
        cause="mfa-required", methods=(Method.BASIC,), order=36,
-       reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf"), provider=P)
-@for_existing
+       reads=("conditionalAccessPolicies", "namedLocations", "user", "memberOf"))
 def ca_mfa(ctx: Context) -> Outcome:
     scan = _scan(ctx, _needs_controls)
     found, cannot_tell = _Found(), []
@@ -295,7 +295,7 @@ def ca_mfa(ctx: Context) -> Outcome:
             if not ctx.options.sender_ips:
                 narrowed = "the sign-in comes from one of its locations (no --sender-ip given to evaluate it)"
             else:
-                senders = _senders(ctx)
+                senders = senders_of(ctx)
                 if isinstance(senders, Outcome):
                     return senders
                 named = {loc["id"]: loc for loc in ctx.org("namedLocations")}

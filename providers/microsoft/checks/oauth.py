@@ -11,18 +11,16 @@ from preflight.model import Method, Severity
 from .principals import app_names, exchange_sp, granted
 from .values import data, for_existing, optional_org, same
 
-P = "microsoft"
-
 
 def no_app_id(what: str) -> Outcome:
     return unknown(f"No app id was given, so preflight cannot check {what}: re-run with --app-id <the sending "
                    "app's application (client) id>.", {"options.app_id": None})
 
 
+@for_existing
 @check("ms.oauth-delegated-consent", "Delegated SMTP.Send consent", severity=Severity.HIGH,
        cause="oauth-app-not-authorized", methods=(Method.OAUTH_DELEGATED,), order=70,
-       reads=("servicePrincipal", "oauth2PermissionGrants", "authorizationPolicy", "user"), provider=P)
-@for_existing
+       reads=("servicePrincipal", "oauth2PermissionGrants", "authorizationPolicy", "user"))
 def delegated_consent(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     if not app_id:
@@ -61,7 +59,7 @@ def delegated_consent(ctx: Context) -> Outcome:
 
 @check("ms.oauth-app-role", "SMTP.SendAsApp granted to the app", severity=Severity.CRITICAL,
        cause="oauth-app-not-authorized", scope="tenant", methods=(Method.OAUTH_APP,), order=72,
-       reads=("servicePrincipal", "servicePrincipalAppRoles", "exchangeOnlineServicePrincipal"), provider=P)
+       reads=("servicePrincipal", "servicePrincipalAppRoles", "exchangeOnlineServicePrincipal"))
 def app_role(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     if not app_id:
@@ -90,7 +88,7 @@ def app_role(ctx: Context) -> Outcome:
 
 @check("ms.oauth-exchange-service-principal", "App registered in Exchange (New-ServicePrincipal)",
        severity=Severity.CRITICAL, cause="oauth-app-not-authorized", scope="tenant", methods=(Method.OAUTH_APP,),
-       order=74, reads=("exchangeServicePrincipals", "servicePrincipal"), provider=P)
+       order=74, reads=("exchangeServicePrincipals", "servicePrincipal"))
 def exchange_service_principal(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     if not app_id:
@@ -117,10 +115,10 @@ def exchange_service_principal(ctx: Context) -> Outcome:
                   evidence)
 
 
+@for_existing
 @check("ms.oauth-mailbox-permission", "App has FullAccess on the mailbox", severity=Severity.CRITICAL,
        cause="oauth-app-not-authorized", methods=(Method.OAUTH_APP,), order=76,
-       reads=("mailboxPermissions", "exchangeServicePrincipals", "servicePrincipal"), provider=P)
-@for_existing
+       reads=("mailboxPermissions", "exchangeServicePrincipals", "servicePrincipal"))
 def mailbox_permission(ctx: Context) -> Outcome:
     # Microsoft's app-only SMTP setup grants FullAccess (Add-MailboxPermission); SendAs
     # (Get-RecipientPermission) is not what it asks for, so only FullAccess counts here.

@@ -14,15 +14,14 @@ from preflight.model import Method, Severity
 
 from .values import for_existing
 
-P = "microsoft"
 # App passwords are allowed or not in the legacy MFA service settings, which Graph does not show.
 APP_PASSWORDS = ("an app password works instead of the account password only if the tenant allows users to "
                  "create app passwords (legacy MFA service settings, not readable through Microsoft Graph)")
 
 
-@check("ms.per-user-mfa", "Per-user (legacy) MFA", severity=Severity.HIGH, cause="mfa-required",
-       methods=(Method.BASIC,), order=37, reads=("authenticationRequirements", "user"), provider=P)
 @for_existing
+@check("ms.per-user-mfa", "Per-user (legacy) MFA", severity=Severity.HIGH, cause="mfa-required",
+       methods=(Method.BASIC,), order=37, reads=("authenticationRequirements", "user"))
 def per_user_mfa(ctx: Context) -> Outcome:
     ctx.mailbox("user")  # asked by user id: an unreadable user is why the state is missing
     state = ctx.mailbox("authenticationRequirements")["perUserMfaState"]

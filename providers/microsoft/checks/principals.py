@@ -15,6 +15,9 @@ def exchange_sp(ctx: Context, app_id: str) -> dict[str, Any] | None:
     return next((s for s in ctx.org("exchangeServicePrincipals") if same(s.get("AppId"), app_id)), None)
 
 
+APP_NAME_READS = ("servicePrincipal", "exchangeServicePrincipals")  # what app_names reads
+
+
 def app_names(ctx: Context, app_id: str) -> tuple[set[str], bool]:
     """Every name Exchange may show for the app as a trustee, and whether the Exchange side was readable."""
     names = {app_id}

@@ -8,10 +8,8 @@ from preflight.checks import Context, Outcome, check, failed, passed, unknown
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
-from .principals import app_names, granted
+from .principals import APP_NAME_READS, app_names, granted
 from .values import as_bool, for_existing, same, smtp_addresses
-
-P = "microsoft"
 
 
 def _names(ctx: Context) -> set[str]:
@@ -45,9 +43,10 @@ def _rights_on(ctx: Context, sender: str) -> list[dict[str, Any]] | None:
     return None
 
 
-@check("ms.send-as", "Send as the From address", severity=Severity.HIGH, cause="send-as-denied", order=90,
-       reads=("user", "mailbox", "fromRecipientPermissions", "recipientPermissions", "organizationConfig"), provider=P)
 @for_existing
+@check("ms.send-as", "Send as the From address", severity=Severity.HIGH, cause="send-as-denied", order=90,
+       reads=("user", "mailbox", "fromRecipientPermissions", "recipientPermissions", "organizationConfig",
+              *APP_NAME_READS))
 def send_as(ctx: Context) -> Outcome | None:
     sender = ctx.options.from_addresses.get(str(ctx.subject))
     if not sender:

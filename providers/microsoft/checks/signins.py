@@ -21,8 +21,6 @@ from preflight.snapshot import Unavailable
 from ..signins import RESOURCE, WINDOW
 from .values import data, for_existing
 
-P = "microsoft"
-
 
 def _cause(code: int) -> str | None:
     matches = explain(f"AADSTS{code}", load_catalogue()).matches
@@ -44,10 +42,10 @@ def _ips(records: list[dict[str, Any]], senders: tuple[str, ...]) -> str:
     return ", ".join(shown) + (f" and {len(ips) - 5} more" if len(ips) > 5 else "")
 
 
+@for_existing
 @check("ms.smtp-sign-ins", "Sign-in log: Basic SMTP AUTH sign-ins", severity=Severity.MEDIUM,
        cause="basic-auth-retirement", methods=(Method.BASIC,), order=89, reads=(RESOURCE, WINDOW, "user"),
-       provider=P, evidence=True)
-@for_existing
+       evidence=True)
 def smtp_sign_ins(ctx: Context) -> Outcome | None:
     try:
         records: list[dict[str, Any]] = ctx.mailbox(RESOURCE)
@@ -89,10 +87,10 @@ def _when(records: list[dict[str, Any]]) -> str:
     return max(str(r["createdDateTime"]) for r in records)
 
 
+@for_existing
 @check("ms.smtp-sign-ins-agree", "Sign-in log against the configuration verdict", severity=Severity.MEDIUM,
        cause="sign-in-log-disagrees", methods=(Method.BASIC,), order=88, reads=(RESOURCE, WINDOW, "user"),
-       provider=P, evidence=True)
-@for_existing
+       evidence=True)
 def log_vs_configuration(ctx: Context) -> Outcome | None:
     """Both sides, when they disagree: the configuration says *ready* (or at risk) but the latest Basic SMTP
     sign-ins failed, or it says *blocked* yet sign-ins succeeded in the window. Nothing to compare (no verdict

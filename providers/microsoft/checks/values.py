@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
-from functools import cache, wraps
+from collections.abc import Iterable, Mapping
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from preflight.checks import Context, Outcome, skipped
+from preflight.checks import Context, Guard, Uninterpretable
 from preflight.snapshot import Unavailable
 
 _TRUE = {"true", "$true"}
@@ -34,7 +34,7 @@ def as_bool(value: Any, field: str) -> bool | None:
             return False
         if text == "":
             return None
-    raise ValueError(f"{field} is {value!r}, not a boolean")
+    raise Uninterpretable(f"{field} is {value!r}, not a boolean")
 
 
 def as_list(value: Any) -> list[str]:
@@ -45,7 +45,7 @@ def as_list(value: Any) -> list[str]:
         return [part.strip() for part in value.split(",") if part.strip()]
     if isinstance(value, list):
         return [str(v) for v in value]
-    raise ValueError(f"expected a list, got {value!r}")
+    raise Uninterpretable(f"expected a list, got {value!r}")
 
 
 def ref_name(value: Any) -> str | None:
@@ -93,26 +93,19 @@ def user_or_missing(ctx: Context) -> dict[str, Any] | None:
     return user
 
 
-def missing(ctx: Context) -> bool:
+def _missing(ctx: Context) -> bool:
     try:
         return user_or_missing(ctx) is None
     except Unavailable:
-        return False
+        return False  # unreadable is not missing: the check runs and names what could not be read
 
 
-def for_existing(func: Callable[[Context], Outcome | None]) -> Callable[[Context], Outcome | None]:
-    """Skip a mailbox check when Graph has no such user: ms.mailbox-exists says whether it is missing."""
-
-    @wraps(func)
-    def run(ctx: Context) -> Outcome | None:
-        if missing(ctx):
-            return skipped(f"Microsoft Graph has no user {ctx.subject} (see the mailbox-not-found check).")
-        return func(ctx)
-
-    return run
+# Graph has no such user: ms.mailbox-exists is the one finding about the address (preflight.checks explains).
+for_existing = Guard(_missing, reads=("user",))
 
 
 KINDS = ("user", "shared", "resource", "other")
+KIND_READS = ("mailbox", "mailboxSettings")  # what mailbox_kind reads
 
 
 def mailbox_kind(ctx: Context) -> tuple[str | None, dict[str, Any]]:

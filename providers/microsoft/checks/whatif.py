@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from preflight.checks import Check, Context, Outcome
+from preflight.checks import Check, Context, Outcome, noted, unreadable
 from preflight.model import Method, Status
 from preflight.resources import Resources
 from preflight.snapshot import Unavailable, describe_error, error_of
@@ -155,8 +155,7 @@ def _own(check: Check, ctx: Context) -> tuple[Outcome | None, Unavailable | None
     try:
         return check.run(ctx), None
     except Unavailable as exc:
-        return Outcome(Status.UNKNOWN, f"Could not read {exc.resource} ({exc.reason}).",
-                       {"resource": exc.resource, "error": exc.error or exc.reason}), exc
+        return unreadable(exc), exc
 
 
 def _with_policies(ctx: Context, policies: list[Policy]) -> Context:
@@ -174,8 +173,10 @@ class Reading:
     cause: Callable[[list[Policy]], str | None] = lambda _p: None
 
 
-def second_opinion(own: Check, reading: Reading, opinion: Callable[[Context], Opinion | str]) -> Check:
-    """The own check, with Microsoft's What If answer beside it (and deciding, where Microsoft could see)."""
+def second_opinion(own: Check, reading: Reading, opinion: Callable[[Context], Opinion | str],
+                   reads: tuple[str, ...]) -> Check:
+    """The own check, with Microsoft's What If answer beside it (and deciding, where Microsoft could see).
+    `reads`: what `opinion` reads; deciding also reads the policies and named locations."""
 
     def run(ctx: Context) -> Outcome | None:
         mine, unreadable = _own(own, ctx)
@@ -185,12 +186,11 @@ def second_opinion(own: Check, reading: Reading, opinion: Callable[[Context], Op
         if isinstance(got, str):
             if unreadable is not None:
                 raise unreadable
-            return dataclasses.replace(
-                mine, message=f"{mine.message} (Microsoft's What If evaluation {got}: this is preflight's own "
-                              "reading.)", evidence={**mine.evidence, "whatIf": got})
+            return noted(mine, f"Microsoft's What If evaluation {got}: this is preflight's own reading.",
+                         {"whatIf": got})
         return _decide(own, reading, ctx, (mine, unreadable), got)
 
-    return dataclasses.replace(own, func=run)
+    return own.wrapped(run, (*reads, "conditionalAccessPolicies", "namedLocations"))
 
 
 def _decide(own: Check, reading: Reading, ctx: Context, own_reading: tuple[Outcome, Unavailable | None],
@@ -255,11 +255,11 @@ def _decide(own: Check, reading: Reading, ctx: Context, own_reading: tuple[Outco
 
 
 def user_check(own: Check, reading: Reading) -> Check:
-    return second_opinion(own, reading, user_opinion)
+    return second_opinion(own, reading, user_opinion, (USER_RESOURCE, "user"))
 
 
 def app_check(own: Check, reading: Reading) -> Check:
-    return second_opinion(own, reading, app_opinion)
+    return second_opinion(own, reading, app_opinion, (APP_RESOURCE, "servicePrincipal"))
 
 
 # The CA checks Microsoft's What If second-guesses, with the kind of policy each one reads.

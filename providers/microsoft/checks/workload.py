@@ -19,10 +19,10 @@ from preflight.checks import Context, Outcome, check, failed, passed, skipped, u
 from preflight.model import Method, Severity
 
 from . import ca
+from .identity import senders_of
 from .oauth import no_app_id
 from .values import data, optional_org
 
-P = "microsoft"
 Policy = Mapping[str, Any]
 ALL_IN_TENANT = "ServicePrincipalsInMyTenant"
 SINGLE_TENANT = "AzureADMyOrg"
@@ -57,7 +57,7 @@ def _registration(ctx: Context, sp: dict[str, Any]) -> tuple[bool | None, str]:
 
 @check("ms.ca-workload-identity", "Conditional Access for workload identities", severity=Severity.HIGH,
        cause="ca-location-block", scope="tenant", methods=(Method.OAUTH_APP,), order=35,
-       reads=("conditionalAccessPolicies", "namedLocations", "servicePrincipal"), provider=P)
+       reads=("conditionalAccessPolicies", "namedLocations", "servicePrincipal"))
 def workload_identity(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     if not app_id:
@@ -92,12 +92,9 @@ def workload_identity(ctx: Context) -> Outcome:
 def _by_location(ctx: Context, hits: list[Policy], evidence: dict[str, Any], app_id: str) -> Outcome:
     enforced, risky, cannot_tell = [], [], []
     detail: dict[str, str] = {}
-    senders: list[ca.Network] = []
-    try:
-        senders = [ca.parse_network(ip) for ip in ctx.options.sender_ips]
-    except ValueError as exc:
-        return unknown(f"A sender IP in the options is not an IP address or CIDR range ({exc}).",
-                       {"options.sender_ips": list(ctx.options.sender_ips)})
+    senders = senders_of(ctx)
+    if isinstance(senders, Outcome):
+        return senders
     named: dict[str, Any] | None = None
     for policy in hits:
         cond = policy["conditions"]
