@@ -29,8 +29,12 @@ PROVIDERS = ("microsoft", "google")
 
 
 def _snapshots(name: str) -> list[Path]:
+    """Every snapshot shipped for the provider: fixtures (peer cases in subfolders too) and demos; not the
+    `.expected.json` sidecars of peer cases."""
     folders = (ROOT / "tests" / name / "fixtures", ROOT / "providers" / name / "demo")
-    return [p for folder in folders for p in sorted(folder.glob("*.json"))]
+    found = [p for folder in folders for p in sorted(folder.rglob("*.json")) if not p.name.endswith(".expected.json")]
+    assert len(found) > 10
+    return found
 
 
 @dataclasses.dataclass
