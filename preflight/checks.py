@@ -115,6 +115,9 @@ class Context:
         """A resource of another mailbox in the snapshot (send-as rights on a From address that is one)."""
         return self.resources.mailbox(address.lower(), name).raw
 
+    def other_mailbox_as(self, address: str, name: str, model: type[M]) -> M:
+        return _typed(self.resources.mailbox(address.lower(), name), name, model)
+
     def org_as(self, name: str, model: type[M]) -> M:
         return _typed(self.resources.org(name), name, model)
 

@@ -266,6 +266,8 @@ class MailboxSettings(Payload):
 class ServicePrincipal(Payload):
     id: NonEmpty
     appId: NonEmpty
+    appOwnerOrganizationId: str | None = None  # the tenant the app is registered in
+    signInAudience: str | None = None  # AzureADMyOrg: a single-tenant app
 
 
 class RedirectUris(Payload):
@@ -426,6 +428,10 @@ class RecipientPermission(Payload):
     Trustee: NonEmpty
     AccessRights: list[Literal["SendAs"]] | Literal["SendAs"]
     AccessControlType: Literal["Allow", "Deny"]
+
+    @property
+    def rights(self) -> list[str]:
+        return [self.AccessRights] if isinstance(self.AccessRights, str) else list(self.AccessRights)
 
 
 class RecipientPermissions(RootModel[list[RecipientPermission]]):

@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from preflight.causes import load_catalogue
-from preflight.checks import Uninterpretable
 from preflight.engine import evaluate
 from preflight.model import Finding, Status, TargetResult
 from preflight.snapshot import Unavailable, parse
 from preflight_providers.microsoft import provider
 from preflight_providers.microsoft.checks import ca
-from preflight_providers.microsoft.checks.values import as_bool, as_list, ref_name, smtp_addresses
+from preflight_providers.microsoft.checks.values import smtp_addresses
+from preflight_providers.microsoft.resources import CasMailbox, ExchangeUser, MailboxPermission
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -44,22 +45,27 @@ def find(result: TargetResult, check: str, subject: str | None = J) -> Finding:
 # -- Exchange value normalisation ----------------------------------------------------------------
 
 @pytest.mark.parametrize(("raw", "want"), [(True, True), (False, False), ("True", True), ("false", False),
-                                           (" FALSE ", False), ("$true", True), (None, None), ("", None)])
-def test_as_bool_reads_json_and_string_booleans(raw: Any, want: bool | None) -> None:
-    assert as_bool(raw, "X") is want
+                                           (" FALSE ", False), ("$true", True), (None, None)])
+def test_exchange_booleans_read_json_and_powershell_text(raw: Any, want: bool | None) -> None:
+    assert CasMailbox.model_validate({"SmtpClientAuthenticationDisabled": raw}).SmtpClientAuthenticationDisabled is want
 
 
-@pytest.mark.parametrize("raw", ["yes", 1, 0, [], {}])
-def test_as_bool_refuses_anything_else(raw: Any) -> None:
-    with pytest.raises(Uninterpretable, match="not a boolean"):
-        as_bool(raw, "X")
+@pytest.mark.parametrize("raw", ["yes", 1, 0, [], {}, ""])
+def test_exchange_booleans_refuse_anything_else(raw: Any) -> None:
+    with pytest.raises(ValidationError, match="SmtpClientAuthenticationDisabled"):
+        CasMailbox.model_validate({"SmtpClientAuthenticationDisabled": raw})
 
 
 def test_multi_valued_properties_and_references() -> None:
-    assert as_list(["FullAccess", "ReadPermission"]) == ["FullAccess", "ReadPermission"]
-    assert as_list("FullAccess, ReadPermission") == ["FullAccess", "ReadPermission"]
-    assert as_list(None) == []
-    assert ref_name({"Name": "Block Basic Auth"}) == "Block Basic Auth" and ref_name("  ") is None
+    rights = {"User": "jobs@contoso.com", "Deny": "False"}
+    assert MailboxPermission.model_validate({**rights, "AccessRights": ["FullAccess", "ReadPermission"]}) \
+        .AccessRights == ["FullAccess", "ReadPermission"]
+    assert MailboxPermission.model_validate({**rights, "AccessRights": "FullAccess, ReadPermission"}) \
+        .AccessRights == ["FullAccess", "ReadPermission"]
+    assert ExchangeUser.model_validate({"AuthenticationPolicy": {"Name": "Block Basic Auth"}}) \
+        .AuthenticationPolicy == "Block Basic Auth"
+    with pytest.raises(ValidationError):
+        ExchangeUser.model_validate({"AuthenticationPolicy": "  "})
     assert smtp_addresses(["SMTP:Jobs@Contoso.com", "smtp:careers@contoso.com", "X500:/o=x"]) == {
         "jobs@contoso.com", "careers@contoso.com"}
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from preflight.checks import Context, Outcome, Uninterpretable, check, failed, passed, skipped, unknown, warned
+from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
-from .principals import granted
-from .values import KIND_READS, data, for_existing, mailbox_kind, same, smtp_addresses
+from ..resources import GraphUser, Mailbox, MailboxPermissions, UserLookup, UserRefItem
+from .principals import full_access
+from .values import KIND_READS, data, for_existing, mailbox_kind, not_found, same, smtp_addresses
 
 SIGNS_IN_AS_USER = (Method.BASIC, Method.OAUTH_DELEGATED)
 
@@ -18,31 +19,32 @@ SIGNS_IN_AS_USER = (Method.BASIC, Method.OAUTH_DELEGATED)
        reads=("user", "userLookup", "mailbox"))
 def mailbox_exists(ctx: Context) -> Outcome:
     try:
-        user = ctx.mailbox("user")
+        user = ctx.mailbox_as("user", GraphUser)
     except Unavailable as exc:
-        if exc.error is None or exc.error.get("status") != 404:
+        if not not_found(exc):
             raise
         return _not_a_user(ctx, exc)
-    return passed(f"{ctx.subject} exists: Entra ID user {user['userPrincipalName']}.",
-                  {"user.id": user["id"], "user.userPrincipalName": user["userPrincipalName"]})
+    return passed(f"{ctx.subject} exists: Entra ID user {user.userPrincipalName}.",
+                  {"user.id": user.id, "user.userPrincipalName": user.userPrincipalName})
 
 
 def _not_a_user(ctx: Context, graph_404: Unavailable) -> Outcome:
     """Graph has no user by that name. Missing only if the alias lookup found none, or Exchange agrees."""
     evidence: dict[str, Any] = {"user.error": graph_404.error}
     try:
-        exchange = ctx.mailbox("mailbox")
+        exchange = ctx.mailbox_as("mailbox", Mailbox)
     except Unavailable as exc:
-        exchange_404 = exc.error is not None and exc.error.get("status") == 404
+        exchange_404 = not_found(exc)
         evidence["mailbox.error"] = exc.error
     else:
         return unknown(f"Microsoft Graph returned 404 for {ctx.subject}, but Exchange Get-Mailbox found "
-                       f"{exchange.get('UserPrincipalName') or exchange.get('Identity')}: the address may be an "
+                       f"{exchange.UserPrincipalName or exchange.Identity}: the address may be an "
                        "alias the user lookup did not resolve.", evidence)
+    matches: list[UserRefItem] | None
     try:
-        matches = ctx.mailbox("userLookup")
+        matches = ctx.mailbox_as("userLookup", UserLookup).root
         lookup_error: Unavailable | None = None
-        evidence["userLookup"] = matches
+        evidence["userLookup"] = [m.model_dump() for m in matches]
     except Unavailable as exc:
         matches, lookup_error = None, exc
     if exchange_404 or matches == []:
@@ -61,10 +63,7 @@ KIND_NAME = {"shared": "a shared mailbox", "resource": "a resource (room, equipm
 
 
 def _account_enabled(ctx: Context) -> bool:
-    enabled = ctx.mailbox("user")["accountEnabled"]
-    if not isinstance(enabled, bool):
-        raise Uninterpretable(f"accountEnabled is {enabled!r}")
-    return enabled
+    return ctx.mailbox_as("user", GraphUser).accountEnabled
 
 
 @for_existing
@@ -109,26 +108,26 @@ def shared(ctx: Context) -> Outcome:
 def _full_access_users(ctx: Context) -> list[str]:
     """Users (shown by their sign-in name) with FullAccess on the mailbox, other than the mailbox itself."""
     try:
-        entries = ctx.mailbox("mailboxPermissions")
+        entries = ctx.mailbox_as("mailboxPermissions", MailboxPermissions).root
     except Unavailable:
         return []
-    users = {str(e.get("User")) for e in entries if "@" in str(e.get("User")) and not same(e.get("User"), ctx.subject)}
-    return sorted({str(e["User"]) for e in granted(entries, "User", "FullAccess", users)})
+    users = {e.User for e in entries if "@" in e.User and not same(e.User, ctx.subject)}
+    return sorted({e.User for e in full_access(entries, users)})
 
 
 @for_existing
 @check("ms.alias-address", "Address is the sign-in name", severity=Severity.HIGH, cause="alias-address",
        methods=SIGNS_IN_AS_USER, order=14, reads=("user",))
 def alias(ctx: Context) -> Outcome:
-    user = ctx.mailbox("user")
-    upn, mail = user["userPrincipalName"], user.get("mail")
-    evidence = {"user.userPrincipalName": upn, "user.mail": mail}
+    user = ctx.mailbox_as("user", GraphUser)
+    upn, mail = user.userPrincipalName, user.mail
+    evidence: dict[str, Any] = {"user.userPrincipalName": upn, "user.mail": mail}
     if same(ctx.subject, upn):
         return passed(f"{ctx.subject} is the user principal name, the name SMTP signs in with.", evidence)
     if same(ctx.subject, mail):
         return passed(f"{ctx.subject} is the primary address of {upn}; sign in with the user principal name {upn}.",
                       evidence)
-    proxies = user["proxyAddresses"]
+    proxies = user.proxyAddresses
     evidence["user.proxyAddresses"] = proxies
     if str(ctx.subject).lower() in smtp_addresses(proxies):
         return failed(f"{ctx.subject} is an alias (proxyAddresses) of {upn}: SMTP must sign in as {upn}, and can "
@@ -184,16 +183,16 @@ def licence(ctx: Context) -> Outcome:
             return passed(f"{ctx.subject} is {KIND_NAME[kind]}, which needs no licence.", kind_evidence)
     except Unavailable as exc:
         kind, kind_unknown = "user", exc
-    exchange = [p for p in ctx.mailbox("user")["assignedPlans"] if p["service"] == known["exchange_service"]]
-    foundation = [p for p in exchange if p.get("servicePlanId") in known["no_mailbox_plans"]]
+    exchange = [p for p in ctx.mailbox_as("user", GraphUser).assignedPlans if p.service == known["exchange_service"]]
+    foundation = [p for p in exchange if p.servicePlanId in known["no_mailbox_plans"]]
     plans = [p for p in exchange if p not in foundation]
     evidence: dict[str, Any] = {**kind_evidence, "user.assignedPlans[service=exchange]": [
-        {"servicePlanId": p.get("servicePlanId"), "capabilityStatus": p["capabilityStatus"]} for p in exchange]}
-    statuses = sorted({str(p["capabilityStatus"]) for p in plans})
-    if any(p["capabilityStatus"] in known["licence_ok"] for p in plans):
+        {"servicePlanId": p.servicePlanId, "capabilityStatus": p.capabilityStatus} for p in exchange]}
+    statuses = sorted({p.capabilityStatus for p in plans})
+    if any(p.capabilityStatus in known["licence_ok"] for p in plans):
         return passed(f"{ctx.subject} has an Exchange Online plan (assignedPlans service exchange, "
                       "capabilityStatus Enabled).", evidence)
-    if any(p["capabilityStatus"] in known["licence_grace"] for p in plans):
+    if any(p.capabilityStatus in known["licence_grace"] for p in plans):
         return warned(f"The Exchange Online plan of {ctx.subject} is in its grace period (capabilityStatus "
                       "Warning): the mailbox stops working when it ends.", evidence)
     if kind_unknown is not None:
@@ -203,7 +202,7 @@ def licence(ctx: Context) -> Outcome:
                       "signing in as it directly goes beyond what an unlicensed one is for (Microsoft: everyone who "
                       "accesses a shared mailbox needs a licence). Assign one, or send with app-only OAuth.", evidence)
     if foundation and not plans:
-        names = ", ".join(sorted({known["no_mailbox_plans"][p["servicePlanId"]] for p in foundation}))
+        names = ", ".join(sorted({known["no_mailbox_plans"][p.servicePlanId] for p in foundation}))
         return failed(f"{ctx.subject} has no Exchange Online mailbox plan: its only Exchange plans ({names}) give no "
                       "mailbox.", evidence)
     if plans:

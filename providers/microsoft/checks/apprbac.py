@@ -19,36 +19,34 @@ Test-ServicePrincipalAuthorization, which preflight does not run (it runs Get- c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from preflight.checks import Check, Context, Outcome, noted, passed, unknown
 from preflight.model import Status
 from preflight.snapshot import Unavailable
 
+from ..resources import ManagementRoleAssignment, ManagementRoleAssignments
 from .principals import APP_NAME_READS, app_names
-from .values import as_bool, ref_name, same
+from .values import same
 
 ROLE = "Application SMTP.SendAsApp"
 RBAC_READS = ("applicationRoleAssignments", *APP_NAME_READS)
 
 
-def smtp_grants(ctx: Context, app_id: str) -> list[Mapping[str, Any]] | None:
+def smtp_grants(ctx: Context, app_id: str) -> list[ManagementRoleAssignment] | None:
     """The app's enabled 'Application SMTP.SendAsApp' assignments; None when they were not collected."""
     try:
-        assignments = ctx.org("applicationRoleAssignments")
+        assignments = ctx.org_as("applicationRoleAssignments", ManagementRoleAssignments).root
     except Unavailable as exc:
         if exc.reason == "not collected":
             return None
         raise
     names = app_names(ctx, app_id)[0]
-    return [a for a in assignments if same(ref_name(a.get("Role")), ROLE)
-            and any(same(a.get(k), n) for k in ("RoleAssignee", "RoleAssigneeName") for n in names)
-            and as_bool(a.get("Enabled"), "Enabled") is not False]
+    return [a for a in assignments if same(a.Role, ROLE)
+            and any(same(who, n) for who in (a.RoleAssignee, a.RoleAssigneeName) for n in names)
+            and a.Enabled is not False]
 
 
-def _scopes(grants: list[Mapping[str, Any]]) -> list[str | None]:
-    return [ref_name(g.get("CustomResourceScope")) for g in grants]
+def _scopes(grants: list[ManagementRoleAssignment]) -> list[str | None]:
+    return [g.CustomResourceScope for g in grants]
 
 
 def with_rbac(own: Check, *, entra_role: Check | None = None) -> Check:
@@ -65,13 +63,13 @@ def with_rbac(own: Check, *, entra_role: Check | None = None) -> Check:
             return noted(out, f"RBAC for Applications role assignments were not collected: an '{ROLE}' assignment "
                               "would authorise the app without this")
         evidence = {"applicationRoleAssignments[app]": [
-            {"Name": g.get("Name"), "Role": ref_name(g.get("Role")), "CustomResourceScope": s}
+            {"Name": g.Name, "Role": g.Role, "CustomResourceScope": s}
             for g, s in zip(grants, _scopes(grants), strict=True)]}
         if not grants:
             return noted(out, f"no '{ROLE}' RBAC for Applications assignment names the app either", evidence)
         if entra_role is None:
             return passed(f"App {app_id} holds '{ROLE}' through Exchange RBAC for Applications (role assignment "
-                          f"{grants[0].get('Name')}): app-only SMTP needs no Entra SMTP.SendAsApp permission then "
+                          f"{grants[0].Name}): app-only SMTP needs no Entra SMTP.SendAsApp permission then "
                           "(Microsoft's SMTP App RBAC onboarding).", evidence)
         role = entra_role.run(ctx)
         if role is not None and role.status is Status.PASS:

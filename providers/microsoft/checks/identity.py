@@ -6,12 +6,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight.checks import Context, Outcome, Uninterpretable, check, failed, passed, unknown, warned
+from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
+from ..resources import Application, SecurityDefaults
 from . import ca
-from .values import data, for_existing
+from .values import data, for_existing, not_found
 
 Policy = Mapping[str, Any]
 
@@ -19,14 +20,12 @@ Policy = Mapping[str, Any]
 @check("ms.security-defaults", "Entra ID security defaults", severity=Severity.HIGH, cause="security-defaults",
        scope="tenant", methods=(Method.BASIC,), order=30, reads=("securityDefaults",))
 def security_defaults(ctx: Context) -> Outcome:
-    enabled = ctx.org("securityDefaults")["isEnabled"]
+    enabled = ctx.org_as("securityDefaults", SecurityDefaults).isEnabled
     evidence = {"securityDefaults.isEnabled": enabled}
-    if enabled is True:
+    if enabled:
         return failed("Security defaults are on (identitySecurityDefaultsEnforcementPolicy isEnabled: true): "
                       "they block every Basic (legacy) sign-in, including SMTP AUTH with a password.", evidence)
-    if enabled is False:
-        return passed("Security defaults are off (isEnabled: false).", evidence)
-    raise Uninterpretable(f"isEnabled is {enabled!r}")
+    return passed("Security defaults are off (isEnabled: false).", evidence)
 
 
 def _blocks(policy: Policy) -> bool:
@@ -90,14 +89,14 @@ def delegated_client(ctx: Context) -> tuple[str | None, str]:
     """"public" or "browser" from the sending app's registration (data/wellknown.toml
     [conditionalAccess.delegatedClient]), or None, and why."""
     try:
-        app = ctx.org("application")
+        app = ctx.org_as("application", Application)
     except Unavailable as exc:
-        if exc.error is not None and exc.error.get("status") == 404:
+        if not_found(exc):
             return None, "the sending app is not registered in this tenant (a multi-tenant app), so its client " \
                          "type is not known"
         return None, f"the sending app's registration could not be read ({exc.reason})"
-    public = bool((app.get("publicClient") or {}).get("redirectUris")) or app.get("isFallbackPublicClient") is True
-    browser = bool((app.get("web") or {}).get("redirectUris")) or bool((app.get("spa") or {}).get("redirectUris"))
+    public = bool(app.publicClient and app.publicClient.redirectUris) or app.isFallbackPublicClient is True
+    browser = bool(app.web and app.web.redirectUris) or bool(app.spa and app.spa.redirectUris)
     if public != browser:
         kind = "public" if public else "browser"
         return kind, f"the sending app's registration is a {'public' if public else 'web'} client"

@@ -8,7 +8,17 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
 
-from .principals import app_names, exchange_sp, granted
+from ..resources import (
+    AppRoleAssignments,
+    AuthorizationPolicy,
+    ExchangeServicePrincipals,
+    GraphUser,
+    MailboxPermissions,
+    PermissionGrants,
+    ResourceServicePrincipal,
+    ServicePrincipal,
+)
+from .principals import app_names, exchange_sp, full_access
 from .values import data, for_existing, optional_org, same
 
 
@@ -27,22 +37,23 @@ def delegated_consent(ctx: Context) -> Outcome:
         return no_app_id("whether the sending app has SMTP.Send consent")
     known = data("wellknown")
     scope = known["permissions"]["delegated_smtp"]
-    sp = optional_org(ctx, "servicePrincipal")
+    sp = optional_org(ctx, "servicePrincipal", ServicePrincipal)
     grants = [] if sp is None else [
-        g for g in ctx.org("oauth2PermissionGrants")
-        if scope in str(g.get("scope") or "").split() and g.get("clientId") in (None, sp["id"])]
-    evidence: dict[str, Any] = {"options.app_id": app_id, "servicePrincipal.id": sp and sp["id"],
-                                f"oauth2PermissionGrants[{scope}]": grants}
-    if any(g["consentType"] == "AllPrincipals" for g in grants):
+        g for g in ctx.org_as("oauth2PermissionGrants", PermissionGrants).root
+        if scope in (g.scope or "").split() and g.clientId == sp.id]
+    evidence: dict[str, Any] = {"options.app_id": app_id, "servicePrincipal.id": sp and sp.id,
+                                f"oauth2PermissionGrants[{scope}]": [g.model_dump() for g in grants]}
+    if any(g.consentType == "AllPrincipals" for g in grants):
         return passed(f"An admin consented to {scope} for app {app_id} on behalf of all users "
                       "(oauth2PermissionGrant consentType AllPrincipals).", evidence)
-    if grants and any(g["consentType"] == "Principal" and g["principalId"] == ctx.mailbox("user")["id"]
+    if grants and any(g.consentType == "Principal" and g.principalId == ctx.mailbox_as("user", GraphUser).id
                       for g in grants):
         return passed(f"{ctx.subject} consented to {scope} for app {app_id} (consentType Principal).", evidence)
     # No consent yet: it now depends on whether users may consent for themselves.
-    assigned = ctx.org("authorizationPolicy")["defaultUserRolePermissions"]["permissionGrantPoliciesAssigned"]
+    assigned = ctx.org_as("authorizationPolicy", AuthorizationPolicy).defaultUserRolePermissions \
+        .permissionGrantPoliciesAssigned
     evidence["authorizationPolicy.defaultUserRolePermissions.permissionGrantPoliciesAssigned"] = assigned
-    own = [p for p in assigned if str(p).startswith(known["consent"]["self_prefix"])]
+    own = [p for p in assigned if p.startswith(known["consent"]["self_prefix"])]
     where = ("has no service principal in this tenant yet" if sp is None
              else f"has no {scope} consent that covers {ctx.subject}")
     if not own:
@@ -65,20 +76,20 @@ def app_role(ctx: Context) -> Outcome:
     if not app_id:
         return no_app_id("whether the sending app holds SMTP.SendAsApp")
     role = data("wellknown")["permissions"]["app_smtp"]
-    sp = optional_org(ctx, "servicePrincipal")
+    sp = optional_org(ctx, "servicePrincipal", ServicePrincipal)
     if sp is None:
         return failed(f"App {app_id} has no service principal (enterprise application) in this tenant: no admin has "
                       f"consented to it, so it holds no {role} permission.", {"options.app_id": app_id,
                                                                                "servicePrincipal": "404"})
-    exo = ctx.org("exchangeOnlineServicePrincipal")
-    role_ids = {r["id"] for r in exo.get("appRoles") or [] if r.get("value") == role}
+    exo = ctx.org_as("exchangeOnlineServicePrincipal", ResourceServicePrincipal)
+    role_ids = {r.id for r in exo.appRoles if r.value == role}
     if not role_ids:
         return unknown(f"The Office 365 Exchange Online service principal lists no {role} app role, so the app's "
-                       "role assignments cannot be matched.", {"exchangeOnlineServicePrincipal.id": exo["id"]})
-    assigned = [a for a in ctx.org("servicePrincipalAppRoles")
-                if a["appRoleId"] in role_ids and a["resourceId"] == exo["id"]]
-    evidence = {"options.app_id": app_id, "servicePrincipal.id": sp["id"], f"appRoleId[{role}]": sorted(role_ids),
-                "servicePrincipalAppRoles[matching]": assigned}
+                       "role assignments cannot be matched.", {"exchangeOnlineServicePrincipal.id": exo.id})
+    assigned = [a for a in ctx.org_as("servicePrincipalAppRoles", AppRoleAssignments).root
+                if a.appRoleId in role_ids and a.resourceId == exo.id]
+    evidence = {"options.app_id": app_id, "servicePrincipal.id": sp.id, f"appRoleId[{role}]": sorted(role_ids),
+                "servicePrincipalAppRoles[matching]": [a.model_dump() for a in assigned]}
     if assigned:
         return passed(f"App {app_id} holds {role} on Office 365 Exchange Online (admin-consented app role "
                       "assignment).", evidence)
@@ -95,21 +106,22 @@ def exchange_service_principal(ctx: Context) -> Outcome:
         return no_app_id("whether the sending app is registered in Exchange Online")
     mine = exchange_sp(ctx, app_id)
     if mine is None:
-        count = len(ctx.org("exchangeServicePrincipals"))
+        count = len(ctx.org_as("exchangeServicePrincipals", ExchangeServicePrincipals).root)
         return failed(f"Exchange Online has no service principal for app {app_id} (Get-ServicePrincipal returned "
                       f"{count}, none with that AppId).", {"options.app_id": app_id,
                                                           "exchangeServicePrincipals.count": count})
     # The docs have called the property ObjectId and ServiceId: accept both.
-    registered = mine.get("ObjectId") or mine.get("ServiceId")
-    evidence = {"exchangeServicePrincipal.AppId": mine.get("AppId"), "exchangeServicePrincipal.ObjectId": registered}
-    sp = optional_org(ctx, "servicePrincipal")
+    registered = mine.ObjectId or mine.ServiceId
+    evidence: dict[str, Any] = {"exchangeServicePrincipal.AppId": mine.AppId,
+                                "exchangeServicePrincipal.ObjectId": registered}
+    sp = optional_org(ctx, "servicePrincipal", ServicePrincipal)
     if sp is None:
         return failed(f"Exchange Online has a service principal for app {app_id}, but Entra ID has no enterprise "
                       "application for that app id.", evidence)
-    evidence["servicePrincipal.id"] = sp["id"]
-    if not same(registered, sp["id"]):
+    evidence["servicePrincipal.id"] = sp.id
+    if not same(registered, sp.id):
         return failed(f"The Exchange service principal for app {app_id} has ObjectId {registered}, but the "
-                      f"enterprise application's object id is {sp['id']} (the app registration's object id was "
+                      f"enterprise application's object id is {sp.id} (the app registration's object id was "
                       "probably used): Exchange cannot match the token to it.", evidence)
     return passed(f"App {app_id} is registered in Exchange Online with the enterprise application's object id.",
                   evidence)
@@ -126,8 +138,9 @@ def mailbox_permission(ctx: Context) -> Outcome:
     if not app_id:
         return no_app_id("whether the sending app may use this mailbox")
     names, exchange_known = app_names(ctx, app_id)
-    full = granted(ctx.mailbox("mailboxPermissions"), "User", "FullAccess", names)
-    evidence: dict[str, Any] = {"app names": sorted(names), "mailboxPermissions[FullAccess]": full}
+    full = full_access(ctx.mailbox_as("mailboxPermissions", MailboxPermissions).root, names)
+    evidence: dict[str, Any] = {"app names": sorted(names),
+                                "mailboxPermissions[FullAccess]": [e.model_dump() for e in full]}
     if full:
         return passed(f"The app's service principal has FullAccess on {ctx.subject} (Get-MailboxPermission).",
                       evidence)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
 
+from ..resources import AuthenticationRequirements, GraphUser
 from .values import for_existing
 
 # App passwords are allowed or not in the legacy MFA service settings, which Graph does not show.
@@ -23,8 +24,8 @@ APP_PASSWORDS = ("an app password works instead of the account password only if 
 @check("ms.per-user-mfa", "Per-user (legacy) MFA", severity=Severity.HIGH, cause="mfa-required",
        methods=(Method.BASIC,), order=37, reads=("authenticationRequirements", "user"))
 def per_user_mfa(ctx: Context) -> Outcome:
-    ctx.mailbox("user")  # asked by user id: an unreadable user is why the state is missing
-    state = ctx.mailbox("authenticationRequirements")["perUserMfaState"]
+    ctx.mailbox_as("user", GraphUser)  # asked by user id: an unreadable user is why the state is missing
+    state = ctx.mailbox_as("authenticationRequirements", AuthenticationRequirements).perUserMfaState
     evidence = {"authenticationRequirements.perUserMfaState": state}
     if state == "disabled":
         return passed(f"Per-user MFA is disabled for {ctx.subject} (perUserMfaState: disabled).", evidence)

@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from preflight.checks import Context
 from preflight.snapshot import Unavailable
 
-from .values import as_bool, as_list, optional_org, same
-
-
-def exchange_sp(ctx: Context, app_id: str) -> dict[str, Any] | None:
-    """The app's entry in Get-ServicePrincipal output (matched on AppId), if registered."""
-    return next((s for s in ctx.org("exchangeServicePrincipals") if same(s.get("AppId"), app_id)), None)
-
+from ..resources import (
+    ExchangeServicePrincipal,
+    ExchangeServicePrincipals,
+    MailboxPermission,
+    RecipientPermission,
+    ServicePrincipal,
+)
+from .values import optional_org, same
 
 APP_NAME_READS = ("servicePrincipal", "exchangeServicePrincipals")  # what app_names reads
+
+
+def exchange_sp(ctx: Context, app_id: str) -> ExchangeServicePrincipal | None:
+    """The app's entry in Get-ServicePrincipal output (matched on AppId), if registered."""
+    registered = ctx.org_as("exchangeServicePrincipals", ExchangeServicePrincipals).root
+    return next((s for s in registered if same(s.AppId, app_id)), None)
 
 
 def app_names(ctx: Context, app_id: str) -> tuple[set[str], bool]:
     """Every name Exchange may show for the app as a trustee, and whether the Exchange side was readable."""
     names = {app_id}
     try:
-        sp = optional_org(ctx, "servicePrincipal")
+        sp = optional_org(ctx, "servicePrincipal", ServicePrincipal)
         if sp is not None:
-            names.add(sp["id"])
+            names.add(sp.id)
     except Unavailable:
         pass
     try:
@@ -32,12 +39,19 @@ def app_names(ctx: Context, app_id: str) -> tuple[set[str], bool]:
     except Unavailable:
         return names, False
     if mine is not None:
-        names |= {str(mine[k]) for k in ("Identity", "Name", "DisplayName", "ObjectId", "ServiceId") if mine.get(k)}
+        names |= {n for n in (mine.Identity, mine.Name, mine.DisplayName, mine.ObjectId, mine.ServiceId) if n}
     return names, True
 
 
-def granted(entries: list[dict[str, Any]], who_key: str, right: str, names: set[str]) -> list[dict[str, Any]]:
-    """Allow entries of Get-MailboxPermission (User) / Get-RecipientPermission (Trustee) giving `right` to a name."""
-    return [e for e in entries if right in as_list(e.get("AccessRights"))
-            and any(same(e.get(who_key), n) for n in names)
-            and not as_bool(e.get("Deny"), "Deny") and e.get("AccessControlType", "Allow") == "Allow"]
+def _named(who: str, names: Iterable[str]) -> bool:
+    return any(same(who, n) for n in names)
+
+
+def full_access(entries: Sequence[MailboxPermission], names: set[str]) -> list[MailboxPermission]:
+    """Get-MailboxPermission entries giving FullAccess (not denied) to one of the names."""
+    return [e for e in entries if "FullAccess" in e.AccessRights and not e.Deny and _named(e.User, names)]
+
+
+def send_as(entries: Sequence[RecipientPermission], names: set[str]) -> list[RecipientPermission]:
+    """Get-RecipientPermission Allow entries giving SendAs to one of the names."""
+    return [e for e in entries if e.AccessControlType == "Allow" and "SendAs" in e.rights and _named(e.Trustee, names)]

@@ -18,6 +18,7 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
 
+from ..resources import ServicePrincipal
 from . import ca
 from .identity import senders_of
 from .oauth import no_app_id
@@ -41,9 +42,9 @@ def blocks(policy: Policy) -> bool:
     return "block" in (grant.get("builtInControls") or []) and bool(apps.get("includeServicePrincipals"))
 
 
-def _registration(ctx: Context, sp: dict[str, Any]) -> tuple[bool | None, str]:
+def _registration(ctx: Context, sp: ServicePrincipal) -> tuple[bool | None, str]:
     """Is the app a single-tenant app registered in this tenant (in scope), not one (out), or unknown?"""
-    audience, owner = sp.get("signInAudience"), sp.get("appOwnerOrganizationId")
+    audience, owner = sp.signInAudience, sp.appOwnerOrganizationId
     tenant = ctx.snapshot.tenant.get("id")
     if audience is not None and audience != SINGLE_TENANT:
         return False, f"its signInAudience is {audience} (a multi-tenant app)"
@@ -62,23 +63,23 @@ def workload_identity(ctx: Context) -> Outcome:
     app_id = ctx.options.app_id
     if not app_id:
         return no_app_id("Conditional Access for the sending app's token")
-    sp = optional_org(ctx, "servicePrincipal")
+    sp = optional_org(ctx, "servicePrincipal", ServicePrincipal)
     if sp is None:
         return skipped(f"App {app_id} has no service principal in this tenant (see ms.oauth-app-role).")
     known = data("wellknown")
     targets = [*known["apps"]["ca_targets"], known["apps"]["exchange_online"]]
     hits = [p for p in ctx.org("conditionalAccessPolicies")
-            if p["state"] in (ca.ENABLED, ca.REPORT_ONLY) and blocks(p) and targets_app(p, sp["id"])
+            if p["state"] in (ca.ENABLED, ca.REPORT_ONLY) and blocks(p) and targets_app(p, sp.id)
             and ca.app_in_scope(p["conditions"].get("applications"), targets)]
-    evidence: dict[str, Any] = {"servicePrincipal.id": sp["id"], "conditionalAccessPolicies": [
+    evidence: dict[str, Any] = {"servicePrincipal.id": sp.id, "conditionalAccessPolicies": [
         {"id": p["id"], "displayName": p.get("displayName"), "state": p["state"],
          "clientApplications": p["conditions"].get("clientApplications")} for p in hits]}
     if not hits:
         return passed(f"No enabled Conditional Access policy for workload identities covers app {app_id}'s token "
                       "for Exchange Online.", evidence)
     in_scope, why = _registration(ctx, sp)
-    evidence.update({"servicePrincipal.signInAudience": sp.get("signInAudience"),
-                     "servicePrincipal.appOwnerOrganizationId": sp.get("appOwnerOrganizationId"),
+    evidence.update({"servicePrincipal.signInAudience": sp.signInAudience,
+                     "servicePrincipal.appOwnerOrganizationId": sp.appOwnerOrganizationId,
                      "tenant.id": ctx.snapshot.tenant.get("id")})
     names = ", ".join(map(ca.label, hits))
     if in_scope is False:
