@@ -8,7 +8,8 @@ from preflight.checks import Context, Outcome, check, failed, passed, unknown, w
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
-from .common import EFFECTIVE_READS, User, account_name, bool_field, effective, for_users, only_users, unread_products
+from ..resources import Licenses
+from .common import EFFECTIVE_READS, User, account_name, effective, for_users, only_users, unread_products
 from .facts import facts
 
 
@@ -24,22 +25,16 @@ from .facts import facts
 @for_users
 def account_state(ctx: Context, user: User) -> Outcome:
     who = account_name(ctx, user)
-    suspended, archived = bool_field(user, "suspended"), bool_field(user, "archived")
+    suspended, archived = user.suspended, user.archived
     evidence: dict[str, Any] = {"user.suspended": suspended, "user.archived": archived}
     if suspended:
-        reason = user.get("suspensionReason")
+        reason = user.suspensionReason
         evidence["user.suspensionReason"] = reason
         by = f" (suspensionReason {reason})" if reason else ""
         return failed(f"{who} is suspended{by}: a suspended user cannot sign in to smtp.gmail.com.", evidence)
     if archived:
         return failed(
             f"{who} is archived (user.archived true): an archived user cannot sign in or use Gmail.", evidence
-        )
-    if suspended is None or archived is None:
-        missing = " and ".join(n for n, v in (("suspended", suspended), ("archived", archived)) if v is None)
-        return unknown(
-            f"The Directory record of {who} does not report {missing}; collect users.get with projection=full.",
-            evidence,
         )
     return passed(f"{who} is active (suspended false, archived false).", evidence)
 
@@ -55,11 +50,9 @@ def account_state(ctx: Context, user: User) -> Outcome:
     reads=("user",),
 )
 @for_users
-def password_change(ctx: Context, user: User) -> Outcome | None:
+def password_change(ctx: Context, user: User) -> Outcome:
     who = account_name(ctx, user)
-    pending = bool_field(user, "changePasswordAtNextLogin")
-    if pending is None:
-        return None  # not reported: nothing to say either way
+    pending = user.changePasswordAtNextLogin
     evidence = {"user.changePasswordAtNextLogin": pending}
     if pending:
         return warned(
@@ -74,12 +67,10 @@ def password_change(ctx: Context, user: User) -> Outcome | None:
 def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
     """A definite 'no Gmail licence' reason from Licensing assignments, when they were collected."""
     try:
-        assignments = ctx.mailbox("licenses")
+        assignments = ctx.mailbox_as("licenses", Licenses).root
     except Unavailable:
         return None, {}
-    if not isinstance(assignments, list):
-        raise TypeError("licenses is not a list")
-    held = [f"{a.get('skuName') or a['skuId']} ({a['productId']}/{a['skuId']})" for a in assignments]
+    held = [f"{a.skuName or a.skuId} ({a.productId}/{a.skuId})" for a in assignments]
     evidence: dict[str, Any] = {"licenses": held}
     unread = unread_products(ctx)
     if unread:
@@ -87,7 +78,7 @@ def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
         evidence["licence products not read"] = unread
     no_gmail = facts().no_gmail_licences
     if assignments and not unread and all(
-        any(lic.matches(str(a["productId"]), str(a["skuId"])) for lic in no_gmail) for a in assignments
+        any(lic.matches(a.productId, a.skuId) for lic in no_gmail) for a in assignments
     ):
         return f"every licence it holds ({', '.join(held)}) is an edition without Gmail", evidence
     return None, evidence
@@ -105,7 +96,7 @@ def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
 @for_users
 def gmail_service(ctx: Context, user: User) -> Outcome:
     who = account_name(ctx, user)
-    setup = bool_field(user, "isMailboxSetup")
+    setup = user.isMailboxSetup
     licence_reason, evidence = _licence_note(ctx)
     evidence["user.isMailboxSetup"] = setup
     if setup is False:

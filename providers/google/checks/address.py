@@ -13,6 +13,7 @@ from preflight.checks import Context, Outcome, check, failed, passed
 from preflight.model import Severity
 from preflight.snapshot import Unavailable
 
+from ..resources import DirectoryGroup, DirectoryUser
 from .common import foreign, is_not_found, subject, workspace_domains
 from .facts import facts
 
@@ -30,7 +31,7 @@ def _domain_note(ctx: Context, address: str) -> tuple[str, dict[str, Any]]:
 
 def _not_a_user(ctx: Context, address: str, user_error: Mapping[str, Any]) -> Outcome:
     try:
-        group = ctx.mailbox("group")
+        group = ctx.mailbox_as("group", DirectoryGroup)
     except Unavailable as exc:
         if not is_not_found(exc):
             raise
@@ -40,17 +41,18 @@ def _not_a_user(ctx: Context, address: str, user_error: Mapping[str, Any]) -> Ou
             f"both answered 404).{note}",
             {"user": dict(user_error), "group": exc.error, **extra},
         )
-    email = str(group["email"]).lower()
+    email = group.email.lower()
     evidence = {
-        "group.email": group["email"],
-        "group.name": group.get("name"),
-        "group.directMembersCount": group.get("directMembersCount"),
-        "group.id": group.get("id"),
+        "group.email": group.email,
+        "group.name": group.name,
+        "group.directMembersCount": group.directMembersCount,
+        "group.id": group.id,
     }
     if email == address:
+        count = "?" if group.directMembersCount is None else group.directMembersCount
         return failed(
-            f"{address} is a Google group ({group.get('name') or email}, "
-            f"{group.get('directMembersCount', '?')} direct members), possibly a collaborative inbox: a group "
+            f"{address} is a Google group ({group.name or email}, "
+            f"{count} direct members), possibly a collaborative inbox: a group "
             "has no password and no mailbox of its own, so it cannot sign in to smtp.gmail.com.",
             evidence,
             cause="shared-mailbox",
@@ -73,7 +75,7 @@ def _not_a_user(ctx: Context, address: str, user_error: Mapping[str, Any]) -> Ou
 def address_type(ctx: Context) -> Outcome:
     address = subject(ctx)
     try:
-        user = ctx.mailbox("user")
+        user = ctx.mailbox_as("user", DirectoryUser)
     except Unavailable as exc:
         error = exc.error or {}
         if is_not_found(exc):
@@ -94,17 +96,17 @@ def address_type(ctx: Context) -> Outcome:
                 {"user": dict(error)},
             )
         raise
-    primary = str(user["primaryEmail"]).lower()
+    primary = user.primaryEmail.lower()
     evidence: dict[str, Any] = {
-        "user.primaryEmail": user["primaryEmail"],
-        "user.id": user.get("id"),
-        "user.orgUnitPath": user.get("orgUnitPath"),
+        "user.primaryEmail": user.primaryEmail,
+        "user.id": user.id,
+        "user.orgUnitPath": user.orgUnitPath,
     }
     if primary == address:
         return passed(f"{address} is a user of this Workspace (primaryEmail).", evidence)
-    aliases = [str(a).lower() for a in [*(user.get("aliases") or []), *(user.get("nonEditableAliases") or [])]]
-    evidence["user.aliases"] = user.get("aliases") or []
-    evidence["user.nonEditableAliases"] = user.get("nonEditableAliases") or []
+    aliases = [a.lower() for a in [*user.aliases, *user.nonEditableAliases]]
+    evidence["user.aliases"] = user.aliases
+    evidence["user.nonEditableAliases"] = user.nonEditableAliases
     listed = "listed in its aliases" if address in aliases else "resolved by users.get"
     return failed(
         f"{address} is an alias of the user {primary} ({listed}): SMTP must sign in as {primary}, and "

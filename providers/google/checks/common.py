@@ -9,16 +9,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import wraps
-from typing import Any
 
 from preflight.checks import CheckFunc, Context, Guard, Outcome, unknown
 from preflight.model import Status
 from preflight.snapshot import Unavailable, describe_error, error_of
 
+from ..resources import (
+    DirectoryUser,
+    Domains,
+    GroupMembership,
+    HasMember,
+    LicenseErrors,
+    Licenses,
+    OrgUnits,
+    Policies,
+    UserGroups,
+)
 from .facts import facts
 from .policy import Clause, Effective, Membership, Undetermined, reduce
 
-User = Mapping[str, Any]
+User = DirectoryUser
 UserCheck = Callable[[Context, User], Outcome | None]
 
 
@@ -35,16 +45,11 @@ def is_not_found(exc: Unavailable) -> bool:
 def workspace_domains(ctx: Context) -> set[str] | None:
     """This Workspace's domains and domain aliases (domains.list); None when they could not be read."""
     try:
-        domains = ctx.org("domains")
+        domains = ctx.org_as("domains", Domains).root
     except Unavailable:
         return None
-    if not isinstance(domains, list):
-        return None
-    names = {str(d.get("domainName", "")).lower() for d in domains if isinstance(d, Mapping)}
-    for d in domains:
-        for alias in (d.get("domainAliases") or []) if isinstance(d, Mapping) else []:
-            names.add(str(alias.get("domainAliasName", "")).lower())
-    return names - {""}
+    return {d.domainName.lower() for d in domains} | {a.domainAliasName.lower() for d in domains
+                                                      for a in d.domainAliases}
 
 
 def foreign(ctx: Context, exc: Unavailable) -> str | None:
@@ -62,14 +67,11 @@ def user_or_none(ctx: Context) -> User | None:
     """The Directory user the address resolves to (its owner for an alias); None when the Directory says 404,
     or refuses an address whose domain is not this Workspace's (google.address reports both)."""
     try:
-        user = ctx.mailbox("user")
+        return ctx.mailbox_as("user", DirectoryUser)
     except Unavailable as exc:
         if is_not_found(exc) or foreign(ctx, exc):
             return None
         raise
-    if not isinstance(user, Mapping):
-        raise TypeError("the user resource is not an object")
-    return user
 
 
 def _not_a_user(ctx: Context) -> bool:
@@ -163,21 +165,13 @@ def _undecided(ctx: Context, user: User, first: Undetermined, whys: list[str],
 
 
 def primary(user: User) -> str:
-    return str(user["primaryEmail"]).lower()
+    return user.primaryEmail.lower()
 
 
 def account_name(ctx: Context, user: User) -> str:
     """The account a finding is about: the address, or for an alias its owner (whose record users.get gave)."""
     address, owner = subject(ctx), primary(user)
     return address if owner == address else f"{owner} (the owner of {address})"
-
-
-def bool_field(user: User, name: str) -> bool | None:
-    """A Directory boolean; None when absent. A non-boolean is a shape error (the check becomes unknown)."""
-    value = user.get(name)
-    if value is None or isinstance(value, bool):
-        return value
-    raise TypeError(f"user.{name} is {value!r}, not a boolean")
 
 
 def _ancestors(path: str) -> list[str]:
@@ -188,26 +182,22 @@ def _ancestors(path: str) -> list[str]:
 
 def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavailable]]:
     """What policy queries can test about the user, and the optional resources that could not be read."""
-    org_units = ctx.org("orgUnits")
-    if not isinstance(org_units, list):
-        raise TypeError("orgUnits is not a list")
+    org_units = ctx.org_as("orgUnits", OrgUnits).root
     by_path: dict[str, str] = {}
     labels: dict[str, str] = {}
     root: str | None = None
     for ou in org_units:
-        ou_id = str(ou["orgUnitId"]).removeprefix("id:")
-        path = str(ou["orgUnitPath"])
-        by_path[path.casefold()] = ou_id
-        labels[f"orgUnits/{ou_id}"] = path
-        if path == "/":
+        ou_id = ou.orgUnitId.removeprefix("id:")
+        by_path[ou.orgUnitPath.casefold()] = ou_id
+        labels[f"orgUnits/{ou_id}"] = ou.orgUnitPath
+        if ou.orgUnitPath == "/":
             root = ou_id
-        elif ou.get("parentOrgUnitPath") == "/" and ou.get("parentOrgUnitId") and root is None:
-            root = str(ou["parentOrgUnitId"]).removeprefix("id:")
+        elif ou.parentOrgUnitPath == "/" and ou.parentOrgUnitId and root is None:
+            root = ou.parentOrgUnitId.removeprefix("id:")
     if root is not None:
         labels.setdefault(f"orgUnits/{root}", "/")
-    user_path = str(user["orgUnitPath"])
     chain: set[str] = set()
-    for path in _ancestors(user_path):
+    for path in _ancestors(user.orgUnitPath):
         if path.casefold() not in by_path:
             raise Undetermined(
                 "policy", f"the user's org unit {path} is not among the {len(org_units)} org units read"
@@ -219,30 +209,24 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
     missing: dict[str, Unavailable] = {}
     group_ids: frozenset[str] | None = None
     try:
-        groups = ctx.mailbox("userGroups")
-        if not isinstance(groups, list):
-            raise TypeError("userGroups is not a list")
-        group_ids = frozenset(str(g["id"]) for g in groups)
-        labels.update({f"groups/{g['id']}": str(g.get("email") or g["id"]) for g in groups})
+        groups = ctx.mailbox_as("userGroups", UserGroups).root
+        group_ids = frozenset(g.id for g in groups)
+        labels.update({f"groups/{g.id}": g.email for g in groups})
     except Unavailable as exc:
         missing["userGroups"] = exc
 
     nested: dict[str, bool] = {}
     try:
-        looked_up = ctx.mailbox("groupMembership")
-        if not isinstance(looked_up, Mapping):
-            raise TypeError("groupMembership is not an object")
+        looked_up = ctx.mailbox_as("groupMembership", GroupMembership).root
         # An entry that could not be read (its own {"error": ...}) stays out: that group is undecided.
-        nested = {str(g): r["isMember"] for g, r in looked_up.items()
-                  if isinstance(r, Mapping) and isinstance(r.get("isMember"), bool)}
+        nested = {g: r.isMember for g, r in looked_up.items() if isinstance(r, HasMember)}
     except Unavailable as exc:
         missing["groupMembership"] = exc
 
     licences: frozenset[str] | None = None
     try:
-        assignments = ctx.mailbox("licenses")
-        if isinstance(assignments, list):
-            licences = frozenset(f"/product/{a['productId']}/sku/{a['skuId']}" for a in assignments)
+        assignments = ctx.mailbox_as("licenses", Licenses).root
+        licences = frozenset(f"/product/{a.productId}/sku/{a.skuId}" for a in assignments)
     except Unavailable as exc:
         missing["licenses"] = exc
     unread = unread_products(ctx) if licences is not None else {}
@@ -263,12 +247,10 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
 def unread_products(ctx: Context) -> dict[str, str]:
     """Products whose licence assignments could not be read (org.licenseErrors), and why."""
     try:
-        errors = ctx.org("licenseErrors")
+        errors = ctx.org_as("licenseErrors", LicenseErrors).root
     except Unavailable:
         return {}  # not recorded: every product was read, skipped as absent, or licences were not collected
-    if not isinstance(errors, Mapping):
-        raise TypeError("licenseErrors is not an object")
-    return {str(p): describe_error(error_of(e) or {}) for p, e in errors.items()}
+    return {p: describe_error(error_of(e.model_dump()) or {}) for p, e in errors.items()}
 
 
 # What `effective` reads: the policies, and what decides which apply to the user (org unit, groups, licences).
@@ -280,9 +262,8 @@ def effective(ctx: Context, user: User, setting: str) -> Effective:
 
     Reading a field that a policy of undecided applicability would change raises Undetermined, or, when a
     resource that was not read would decide it, that resource's Unavailable (which names what to grant)."""
+    ctx.org_as("policies", Policies)  # parsed against its model first; the reducer reads each policy's setting
     policies = ctx.org("policies")
-    if not isinstance(policies, list):
-        raise TypeError("policies is not a list")
     m, missing = membership(ctx, user)
     if isinstance(ctx, Assuming):
         m = replace(m, assume=ctx.assume)

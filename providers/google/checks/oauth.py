@@ -17,6 +17,7 @@ from preflight.checks import Context, Outcome, check, failed, passed, skipped, u
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
+from ..resources import Tokens
 from .auditlog import Logged, events
 from .common import EFFECTIVE_READS, User, account_name, effective, for_users, only_users
 from .facts import facts
@@ -33,15 +34,13 @@ def _granted(ctx: Context, app_id: str | None) -> tuple[bool, str, dict[str, Any
     if not app_id:
         return False, "give --app-id and --with-tokens to look for one", {}
     try:
-        tokens = ctx.mailbox("tokens")
+        tokens = ctx.mailbox_as("tokens", Tokens).root
     except Unavailable as exc:
         return False, f"Directory tokens were not read ({exc.reason}; --with-tokens)", {}
-    if not isinstance(tokens, list):
-        raise TypeError("tokens is not a list")
     for token in tokens:
-        if facts().same_client(str(token.get("clientId")), app_id) and MAIL_SCOPE in (token.get("scopes") or []):
-            return True, "", {"token.clientId": token.get("clientId"), "token.displayText": token.get("displayText"),
-                              "token.scopes": token.get("scopes")}
+        if facts().same_client(token.clientId, app_id) and MAIL_SCOPE in token.scopes:
+            return True, "", {"token.clientId": token.clientId, "token.displayText": token.displayText,
+                              "token.scopes": token.scopes}
     return False, "the user has not granted it yet (Directory tokens)", {
         "tokens": f"no token of {app_id} with {MAIL_SCOPE}"}
 

@@ -15,8 +15,9 @@ from preflight.checks import Context, Outcome, check, failed, passed, skipped, u
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
+from ..resources import Asps
 from .auditlog import events
-from .common import EFFECTIVE_READS, User, account_name, bool_field, effective, for_users, only_users, primary
+from .common import EFFECTIVE_READS, User, account_name, effective, for_users, only_users, primary
 from .facts import facts
 from .policy import Undetermined
 
@@ -36,7 +37,7 @@ class AppPasswordPolicy:
 def app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
     """Policy-level reasons app passwords are unavailable. Raises Unavailable/Undetermined when unreadable."""
     out = AppPasswordPolicy()
-    enforced = bool_field(user, "isEnforcedIn2Sv")
+    enforced = user.isEnforcedIn2Sv
     factor = effective(ctx, user, "security.two_step_verification_enforcement_factor")
     out.evidence.update(factor.evidence("allowedSignInFactorSet"))
     out.evidence["user.isEnforcedIn2Sv"] = enforced
@@ -91,28 +92,26 @@ def _advanced_protection(ctx: Context, out: AppPasswordPolicy) -> tuple[str | No
                   "not shown")
 
 
-def _when(epoch_ms: Any) -> str | None:
+def _when(epoch_ms: str | None) -> str | None:
     """A Directory ASP time (Unix epoch milliseconds as text; "0" = unknown or never, as GAM reads it)."""
-    ms = int(str(epoch_ms or "0"))
+    ms = int(epoch_ms or "0")
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC") if ms > 0 else None
 
 
 def _app_passwords(ctx: Context, who: str) -> tuple[str, dict[str, Any]]:
     """What users.asps.list (opt-in, --with-tokens) says about the user's existing app passwords."""
     try:
-        asps = ctx.mailbox("asps")
+        asps = ctx.mailbox_as("asps", Asps).root
     except Unavailable:
         return "", {}
-    if not isinstance(asps, list):
-        raise TypeError("asps is not a list")
     if not asps:
         return f" {who} has no app password yet (Directory users.asps.list): one must be created.", {
             "app passwords": []}
     shown = []
     for asp in asps:
-        used = _when(asp.get("lastTimeUsed"))
-        created = _when(asp.get("creationTime"))
-        shown.append(f"{asp.get('name') or asp.get('codeId')!s} (created {created or 'at an unknown time'}, "
+        used = _when(asp.lastTimeUsed)
+        created = _when(asp.creationTime)
+        shown.append(f"{asp.name or asp.codeId!s} (created {created or 'at an unknown time'}, "
                      f"{'last used ' + used if used else 'never used'})")
     return (f" {who} has {len(asps)} app password(s) (Directory users.asps.list): {'; '.join(shown)}; the service "
             "needs one of them, or a new one."), {"app passwords": shown}
@@ -137,7 +136,7 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
     who = account_name(ctx, user)
     f = facts()
     when = f.password_retired_on.isoformat()
-    enrolled = bool_field(user, "isEnrolledIn2Sv")
+    enrolled = user.isEnrolledIn2Sv
     evidence: dict[str, Any] = {
         "user.primaryEmail": primary(user),  # the account that signs in (an alias's owner): its fix names it
         "user.isEnrolledIn2Sv": enrolled,
@@ -150,8 +149,6 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
             "password (with 2-Step Verification) or OAuth.",
             evidence,
         )
-    if enrolled is None:
-        return unknown(f"The Directory record of {who} does not report isEnrolledIn2Sv.", evidence)
     if not enrolled:
         return failed(
             f"Google refuses the account password for SMTP since {when} (less secure apps retired), and {who} "
@@ -198,8 +195,7 @@ def password_sign_in(ctx: Context, user: User) -> Outcome:
 @for_users
 def two_step(ctx: Context, user: User) -> Outcome:
     who = account_name(ctx, user)
-    enrolled = bool_field(user, "isEnrolledIn2Sv")
-    enforced = bool_field(user, "isEnforcedIn2Sv")
+    enrolled, enforced = user.isEnrolledIn2Sv, user.isEnforcedIn2Sv
     evidence: dict[str, Any] = {"user.isEnrolledIn2Sv": enrolled, "user.isEnforcedIn2Sv": enforced}
     # The enrolment policy only explains the remedy: the user record alone decides the verdict.
     allowed: bool | None = None
@@ -210,8 +206,6 @@ def two_step(ctx: Context, user: User) -> Outcome:
         allowed, origin = eff.get("allowEnrollment"), eff.origin("allowEnrollment")
     except (Unavailable, Undetermined) as exc:
         evidence["security.two_step_verification_enrollment"] = f"not readable: {exc}"
-    if enrolled is None:
-        return unknown(f"The Directory record of {who} does not report isEnrolledIn2Sv.", evidence)
     if enrolled:
         state = "enforced" if enforced else "not enforced"
         return passed(f"{who} is enrolled in 2-Step Verification (isEnrolledIn2Sv true; {state}).", evidence)

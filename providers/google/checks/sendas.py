@@ -11,6 +11,7 @@ from typing import Any
 from preflight.checks import Context, Outcome, check, failed, passed, unknown
 from preflight.model import Severity
 
+from ..resources import SendAsList
 from .common import User, for_users, only_users, primary, subject
 
 
@@ -30,14 +31,12 @@ def send_as(ctx: Context, user: User) -> Outcome | None:
     sender = str(ctx.options.from_addresses.get(address) or address).lower()
     if sender == owner:
         return None  # sending as itself: nothing to check
-    send_as_list = ctx.mailbox("sendAs")
-    if not isinstance(send_as_list, list):
-        raise TypeError("sendAs is not a list")
-    entry = next((s for s in send_as_list if str(s.get("sendAsEmail", "")).lower() == sender), None)
+    send_as_list = ctx.mailbox_as("sendAs", SendAsList).root
+    entry = next((s for s in send_as_list if s.sendAsEmail.lower() == sender), None)
     evidence: dict[str, Any] = {
         "from": sender,
         "signs in as": owner,
-        "sendAs": [s.get("sendAsEmail") for s in send_as_list],
+        "sendAs": [s.sendAsEmail for s in send_as_list],
     }
     if entry is None:
         return failed(
@@ -45,9 +44,9 @@ def send_as(ctx: Context, user: User) -> Outcome | None:
             f"{owner} sends to {owner}.",
             evidence,
         )
-    status = entry.get("verificationStatus")
-    evidence.update({"sendAs.verificationStatus": status, "sendAs.isPrimary": entry.get("isPrimary")})
-    if entry.get("isPrimary") is True or status == "accepted":
+    status = entry.verificationStatus
+    evidence.update({"sendAs.verificationStatus": status, "sendAs.isPrimary": entry.isPrimary})
+    if entry.isPrimary or status == "accepted":
         return passed(f"{owner} may send as {sender} (send-as address, verificationStatus {status}).", evidence)
     if status == "pending":
         return failed(
