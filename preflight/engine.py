@@ -43,7 +43,7 @@ def _run(check: Check, ctx: Context, permissions: Mapping[str, str]) -> Outcome 
         return Outcome(
             Status.UNKNOWN,
             f"A value this check reads cannot be interpreted ({exc}).",
-            {"error": f"{str(exc)[:200]}"},
+            {"error": str(exc)[:200]},
         )
     except Exception as exc:
         # Resources were parsed against their models before the check saw them, so anything else (a KeyError,

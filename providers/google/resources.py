@@ -124,10 +124,15 @@ class ActivityId(Payload):
     applicationName: str | None = None
 
 
+class ActivityActor(Payload):
+    email: str | None = None  # absent for some system actors
+
+
 class Activity(Payload):
     """Reports API activities.list item (admin.reports_v1 discovery, schema Activity)."""
 
     id: ActivityId
+    actor: ActivityActor | None = None
     events: list[ActivityEvent]
 
 

@@ -6,9 +6,11 @@ found says nothing about what happened before the retention window.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ..resources import Activity
 
 
 @dataclass(frozen=True)
@@ -25,15 +27,13 @@ class Logged:
         return [v.strip() for v in str(value).split(",") if v.strip()] if value is not None else []
 
 
-def events(activities: Any, names: tuple[str, ...]) -> list[Logged]:
+def events(activities: Sequence[Activity], names: tuple[str, ...]) -> list[Logged]:
     """Every event of these names, oldest first."""
-    if not isinstance(activities, list):
-        raise TypeError("the audit log activities are not a list")
     out = []
     for act in activities:
-        actor = (act.get("actor") or {}).get("email") if isinstance(act.get("actor"), dict) else None
-        for ev in act["events"]:
-            if ev.get("name") in names:
-                params = {str(p["name"]): p.get("multiValue", p.get("value")) for p in ev.get("parameters") or []}
-                out.append(Logged(str(ev["name"]), str(act["id"]["time"]), actor, params))
+        actor = act.actor.email if act.actor else None
+        for ev in act.events:
+            if ev.name in names:
+                params = {p.name: p.multiValue if p.multiValue is not None else p.value for p in ev.parameters}
+                out.append(Logged(ev.name, act.id.time, actor, params))
     return sorted(out, key=lambda e: e.time)

@@ -17,7 +17,7 @@ from preflight.checks import Context, Outcome, check, failed, passed, skipped, u
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
-from ..resources import Tokens
+from ..resources import Activities, Tokens
 from .auditlog import Logged, events
 from .common import EFFECTIVE_READS, User, account_name, effective, for_users, only_users
 from .facts import facts
@@ -176,7 +176,7 @@ def dwd_grant(ctx: Context) -> Outcome:
     seen = ""
     if app_id:
         try:
-            changes = [e for e in events(ctx.org("delegationEvents"),
+            changes = [e for e in events(ctx.org_as("delegationEvents", Activities).root,
                                          (log["delegation_grant"], log["delegation_removal"]))
                        if any(facts().same_client(c, app_id) for c in e.values(log["delegation_client_parameter"]))]
         except Unavailable as exc:

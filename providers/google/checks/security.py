@@ -15,7 +15,7 @@ from preflight.checks import Context, Outcome, check, failed, passed, skipped, u
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
-from ..resources import Asps
+from ..resources import Activities, Asps
 from .auditlog import events
 from .common import EFFECTIVE_READS, User, account_name, effective, for_users, only_users, primary
 from .facts import facts
@@ -77,7 +77,7 @@ def _advanced_protection(ctx: Context, out: AppPasswordPolicy) -> tuple[str | No
     user_accounts log (opt-in, --with-audit-log), which keeps events for a limited time."""
     log = facts().audit_log
     try:
-        activities = ctx.mailbox("advancedProtectionEvents")
+        activities = ctx.mailbox_as("advancedProtectionEvents", Activities).root
     except Unavailable:
         return None, "no Google API shows whether this user did (--with-audit-log reads the recent audit log)"
     changes = events(activities, (log["advanced_protection_enroll"], log["advanced_protection_unenroll"]))
