@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
@@ -114,6 +115,13 @@ def _parse(data: dict[str, object], where: str) -> Catalogue:
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
     if path is None:
-        text = resources.files("preflight").joinpath("data/causes.toml").read_text(encoding="utf-8")
-        return _parse(tomllib.loads(text), "causes.toml")
+        return _bundled()
     return _parse(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+
+
+@functools.cache
+def _bundled() -> Catalogue:
+    """The shipped catalogue, parsed once per process: every tenant's evaluation and report reads it, and
+    parsing the TOML cost more than evaluating a tenant. Callers only read it."""
+    text = resources.files("preflight").joinpath("data/causes.toml").read_text(encoding="utf-8")
+    return _parse(tomllib.loads(text), "causes.toml")

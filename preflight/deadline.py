@@ -10,16 +10,23 @@ blocked read at once. Connections learn which exchange they serve through a thre
 from __future__ import annotations
 
 import contextlib
+import functools
+import heapq
 import math
+import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+if TYPE_CHECKING:
+    from requests.adapters import _HostParams, _PoolKwargs
 
 DEFAULT_TENANT_DEADLINE = 900.0  # seconds for one tenant's sign-in and collection (--deadline)
 MAX_DEADLINE = 24 * 3600.0
@@ -92,19 +99,81 @@ def _cut(conn: Any) -> None:
 _current = threading.local()
 
 
+class _Alarms:
+    """Expires watches when their time is up, all from one thread per process.
+
+    A timer thread per exchange cost more CPU than many an exchange itself. The thread starts with the first
+    alarm; a forked worker process starts its own (threads do not survive fork).
+    """
+
+    def __init__(self) -> None:
+        self._started = False
+        self._forks_watched = False
+        self._cond = threading.Condition()
+        self._heap: list[list[Any]] = []  # [when, sequence, watch or None once cancelled]
+        self._seq = 0
+        self._cancelled = 0
+
+    def _after_fork(self) -> None:
+        # The child has none of the parent's threads, and the lock may have been held by one of them.
+        self._started, self._cond, self._heap, self._cancelled = False, threading.Condition(), [], 0
+
+    def add(self, seconds: float, watch: Watch) -> list[Any]:
+        entry = [time.monotonic() + seconds, 0, watch]
+        with self._cond:
+            if not self._started:
+                if not self._forks_watched:
+                    os.register_at_fork(after_in_child=self._after_fork)
+                    self._forks_watched = True
+                threading.Thread(target=self._run, name="preflight-alarms", daemon=True).start()
+                self._started = True
+            self._seq += 1
+            entry[1] = self._seq
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:
+                self._cond.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        with self._cond:
+            if entry[2] is not None:
+                entry[2] = None  # drops the watch (and the connections it holds) now; the entry leaves lazily
+                self._cancelled += 1
+                if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+                    self._heap = [e for e in self._heap if e[2] is not None]
+                    heapq.heapify(self._heap)
+                    self._cancelled = 0
+
+    def _run(self) -> None:
+        while True:
+            due: list[Watch] = []
+            with self._cond:
+                while self._heap and (self._heap[0][2] is None or self._heap[0][0] <= time.monotonic()):
+                    _when, _seq, watch = heapq.heappop(self._heap)
+                    if watch is None:
+                        self._cancelled = max(0, self._cancelled - 1)
+                    else:
+                        due.append(watch)
+                if not due:
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+            for watch in due:
+                watch.expire()
+
+
+_alarms = _Alarms()
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[Watch]:
     """Everything this thread sends and reads through a DeadlineAdapter inside the block ends by `seconds`."""
     watch = Watch()
-    timer = threading.Timer(max(seconds, 0.0), watch.expire)
-    timer.daemon = True
+    alarm = _alarms.add(max(seconds, 0.0), watch)
     outer = getattr(_current, "watch", None)
     _current.watch = watch
-    timer.start()
     try:
         yield watch
     finally:
-        timer.cancel()
+        _alarms.cancel(alarm)
         _current.watch = outer
 
 
@@ -147,12 +216,52 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
+@functools.cache
+def tls_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """One client TLS context per trust store and process, its CA certificates parsed once.
+
+    Without it urllib3 builds a context and parses the CA bundle for every new connection, which cost more CPU
+    than the request itself. Sharing a context shares no connection or session: each tenant keeps its own pools.
+    """
+    from urllib3.util.ssl_ import create_urllib3_context
+
+    context = create_urllib3_context()  # urllib3's own defaults: certificate and host name required, TLS 1.2+
+    context.load_verify_locations(cafile=cafile, capath=capath)
+    return context
+
+
 class DeadlineAdapter(HTTPAdapter):
     """requests' adapter whose connections obey `time_limit`. Mount it on every session preflight uses."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None
+                                             ) -> tuple[_HostParams, _PoolKwargs]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        if _shared_trust(verify, cert):
+            where = _trust_path(verify)
+            pool.pop("ca_certs", None)
+            pool.pop("ca_cert_dir", None)
+            pool["ssl_context"] = tls_context(None, where) if os.path.isdir(where) else tls_context(where, None)
+        return host, pool
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # requests' own check that the bundle exists, kept; then the connection defers to the shared context.
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        if url.lower().startswith("https") and _shared_trust(verify, cert):
+            conn.ca_certs = conn.ca_cert_dir = None
+
+
+def _shared_trust(verify: Any, cert: Any) -> bool:
+    return verify is not False and verify is not None and cert is None
+
+
+def _trust_path(verify: Any) -> str:
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+    return verify if isinstance(verify, str) else str(DEFAULT_CA_BUNDLE_PATH)
 
 
 def bounded_session(pool_maxsize: int = 10) -> Any:

@@ -10,7 +10,7 @@ Renderers only arrange this; nothing here re-derives a verdict.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -102,9 +102,10 @@ def _template(f: Finding) -> str:
     return text.replace(f.subject, "{subject}") if f.subject else text
 
 
-def _pairs(target: TargetResult, findings: Sequence[Finding]) -> list[MailboxVerdict]:
+def _pairs(target: TargetResult, findings: Sequence[Finding], bearing: Mapping[int, list[Finding]]
+           ) -> list[MailboxVerdict]:
     chosen = {id(f) for f in findings}
-    return [mv for mv in target.mailboxes if any(id(f) in chosen for f in relevant(target, mv))]
+    return [mv for mv in target.mailboxes if any(id(f) in chosen for f in bearing[id(mv)])]
 
 
 def _open(f: Finding) -> bool:
@@ -117,13 +118,15 @@ def build(target: TargetResult, catalogue: Catalogue) -> Plan:
         if f.status in (Status.FAIL, Status.WARN) and not f.accepted:
             groups.setdefault((f.cause or f.check, f.status, _template(f)), []).append(f)
     oauth_methods = {mv.method for mv in target.mailboxes} - {Method.BASIC}
+    # Each verdict's findings, selected once: per change they are read again (quadratic in large tenants).
+    bearing = {id(mv): relevant(target, mv) for mv in target.mailboxes}
     changes = []
     for (cause, status, template), found in groups.items():
         subjects = tuple(dict.fromkeys(f.subject for f in found if f.subject))
-        touched = _pairs(target, found)
+        touched = _pairs(target, found, bearing)
         mine = {id(f) for f in found}
         ready = [(mv.address, mv.method) for mv in touched
-                 if not any(_open(f) and id(f) not in mine for f in relevant(target, mv))]
+                 if not any(_open(f) and id(f) not in mine for f in bearing[id(mv)])]
         title = catalogue.get(cause).title if cause in catalogue else found[0].title
         changes.append(Change(
             cause, title, status, min((f.severity for f in found), key=SEVERITY_RANK.__getitem__),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -210,6 +211,15 @@ def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
     return ApiError(None, kind, f"the token endpoint could not be reached ({type(exc).__name__})")
 
 
+@functools.lru_cache(maxsize=8)
+def _credentials(info: str) -> Any:
+    """The key's credentials, its private key parsed once per process: parsing (and validating) an RSA key
+    costs more CPU than a Workspace's every request, and an audit may use one key for many Workspaces."""
+    from google.oauth2 import service_account
+
+    return service_account.Credentials.from_service_account_info(json.loads(info))  # type: ignore[no-untyped-call]
+
+
 class ServiceAccountSigner:
     """Tokens from a service-account key with domain-wide delegation, one per (scope, subject), cached."""
 
@@ -217,14 +227,10 @@ class ServiceAccountSigner:
 
     def __init__(self, key: KeyFile, admin: str, *, timeout: float = _DEFAULT_TIMEOUT,
                  secrets: RunSecrets | None = None, deadline: Deadline | None = None) -> None:
-        from google.oauth2 import service_account
-
         self.secrets = secrets or RunSecrets()
         self.secrets.add(str(key.info.get("private_key") or ""))
         try:
-            self._base = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-                key.info
-            )
+            self._base = _credentials(json.dumps(key.info, sort_keys=True))
         except (ValueError, TypeError, KeyError) as exc:
             # The message of a key-parsing error never includes the key itself, only its kind.
             raise InputError(f"{key.path}: the private key does not load ({type(exc).__name__})") from None
