@@ -148,7 +148,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.pop("PREFLIGHT_GOOGLE_PROFILE", None)
 
     from preflight.audit.inventory import Customer, Inventory
-    from preflight.audit.output import write_tenant
+    from preflight.audit.output import tenant_files, write_tenant
     from preflight.audit.runner import TenantRun, run_audit
     from preflight.causes import load_catalogue
     from preflight.model import Method
@@ -184,10 +184,10 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(work) / "out"
 
     def done(run: TenantRun) -> None:  # as `preflight audit` does: each tenant's files go to disk as it finishes
-        write_tenant(run, out, now)
+        write_tenant(run, out, now, files=run.files)
 
     runs, _ = run_audit(inventory, Registry.from_entry_points(), load_catalogue(), now, Path(work) / "cache",
-                        on_done=done, keep_snapshots=False)
+                        on_done=done, keep_snapshots=False, prepare=lambda run: tenant_files(run, now))
     wall = time.perf_counter() - started
     # The fakes are not reaped yet, so RUSAGE_CHILDREN holds only preflight's own worker processes (if any).
     cpu = _cpu() - cpu_before

@@ -93,6 +93,11 @@ class RunSecrets:
     def __len__(self) -> int:
         return len(self._values)
 
+    def values(self) -> tuple[str, ...]:
+        """The secrets themselves: for an audit's worker process to hand a tenant's to the run's registry."""
+        with self._lock:
+            return tuple(self._values)
+
     def mask_known(self, text: str) -> str:
         """Only this run's own secrets: for verbatim payloads, which patterns must not alter."""
         for form in self._forms:

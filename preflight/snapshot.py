@@ -206,10 +206,14 @@ def load(path: Path) -> Snapshot:
     return parse(strictjson.loads(text, where), where)
 
 
-def save(snapshot: Snapshot, path: Path) -> None:
-    """Write atomically so an interrupted run never leaves half a snapshot."""
+def dumps(snapshot: Snapshot) -> str:
+    """The snapshot file's text."""
+    return json.dumps(snapshot.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def save(snapshot: Snapshot, path: Path, text: str | None = None) -> None:
+    """Write atomically so an interrupted run never leaves half a snapshot (`text`: dumps(snapshot), if known)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(snapshot.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n",
-                   encoding="utf-8")
+    tmp.write_text(dumps(snapshot) if text is None else text, encoding="utf-8")
     os.replace(tmp, path)

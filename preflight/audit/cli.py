@@ -76,7 +76,7 @@ def _run(
 
     from preflight.audit.folder import claim
     from preflight.audit.inventory import load_inventory
-    from preflight.audit.output import write_consolidated, write_tenant
+    from preflight.audit.output import tenant_files, write_consolidated, write_tenant
     from preflight.audit.progress import AuditProgress
     from preflight.audit.runner import TenantRun, run_audit, select
     from preflight.causes import load_catalogue
@@ -101,11 +101,15 @@ def _run(
     redactor = _redactor() if redact else None
 
     def finished(run: TenantRun) -> None:
-        write_tenant(_redacted(run, redactor), out, now, started)
+        write_tenant(_redacted(run, redactor), out, now, started, run.files)
+
+    def render(run: TenantRun) -> dict[str, str]:  # in the tenant's worker; redaction learns across tenants: here
+        return tenant_files(run, now, started)
 
     with AuditProgress([c.key for c in inv.customers], enabled=sys.stderr.isatty()) as progress:
         runs, interrupted = run_audit(inv, registry, catalogue, now, cache_root, progress.update, finished,
-                                      keep_snapshots=False, secrets=for_command(), deadline=deadline)
+                                      keep_snapshots=False, secrets=for_command(), deadline=deadline,
+                                      prepare=None if redactor else render)
     shown = [_redacted(r, redactor) for r in runs]
     write_consolidated(shown, out, now, interrupted, started)
     for r in runs:

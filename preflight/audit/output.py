@@ -39,20 +39,30 @@ def plan_csv(runs: Sequence[TenantRun]) -> str:
     return csv_text([(r.result.name, build(r.result, catalogue)) for r in runs])
 
 
-def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: datetime | None = None) -> Path:
-    """The customer's own folder: what to hand over (report.html, action-plan.md/.csv) and the data behind it.
-    `now` is the day the checks were evaluated for, `generated` when this run happened (default: now)."""
+def tenant_files(run: TenantRun, now: datetime, generated: datetime | None = None) -> dict[str, str]:
+    """The texts of the customer's own folder, by file name; rendering them is the CPU-heavy part of writing."""
     generated = generated or now
+    report = make_report([run.result], generated)
+    files = {"snapshot.json": snap_io.dumps(run.snapshot)} if run.snapshot is not None else {}
+    files["report.json"] = render(report, "json")
+    files["report.html"] = html.render(report, [html.Extra(notices(run, now.date()))])
+    files["action-plan.md"] = plan_markdown([run], generated, now.date())
+    files["action-plan.csv"] = plan_csv([run])
+    return files
+
+
+def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: datetime | None = None,
+                 files: dict[str, str] | None = None) -> Path:
+    """The customer's own folder: what to hand over (report.html, action-plan.md/.csv) and the data behind it.
+    `now` is the day the checks were evaluated for, `generated` when this run happened (default: now);
+    `files` their texts when tenant_files already rendered them (in the audit's worker process)."""
     folder = out_dir / run.customer.key
     folder.mkdir(parents=True, exist_ok=True)
-    if run.snapshot is not None:
-        snap_io.save(run.snapshot, folder / "snapshot.json")
-    report = make_report([run.result], generated)
-    (folder / "report.json").write_text(render(report, "json"), encoding="utf-8")
-    page = html.render(report, [html.Extra(notices(run, now.date()))])
-    (folder / "report.html").write_text(page, encoding="utf-8")
-    (folder / "action-plan.md").write_text(plan_markdown([run], generated, now.date()), encoding="utf-8")
-    (folder / "action-plan.csv").write_text(plan_csv([run]), encoding="utf-8")
+    for name, text in (files if files is not None else tenant_files(run, now, generated)).items():
+        if name == "snapshot.json" and run.snapshot is not None:
+            snap_io.save(run.snapshot, folder / name, text)
+        else:
+            (folder / name).write_text(text, encoding="utf-8")
     return folder
 
 

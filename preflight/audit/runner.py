@@ -1,10 +1,22 @@
-"""Audit many tenants in parallel: each isolated, one's failure never stops the others, Ctrl-C keeps what finished."""
+"""Audit many tenants in parallel: each isolated, one's failure never stops the others, Ctrl-C keeps what finished.
+
+Tenants of the shipped providers are audited in worker processes, one per core, each running several tenants
+on threads (their reading waits on the network; their evaluation needs a core): results stream back to this
+process as each tenant finishes, and are handed to `on_done` here. A provider object that is not a packaged
+one may keep state across calls (a plugin, a test double), so its tenants run on threads in this process.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import multiprocessing
+import os
+import pickle
+import queue
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -12,6 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from preflight import snapshot as snap_io
 from preflight.audit.inventory import KINDS, Customer, Inventory
@@ -19,8 +32,8 @@ from preflight.causes import Catalogue
 from preflight.engine import evaluate
 from preflight.errors import InputError, SignInError
 from preflight.model import TargetResult
-from preflight.providers import CollectRequest, Registry
-from preflight.runsecrets import RunSecrets
+from preflight.providers import CollectRequest, PackagedProvider, Registry
+from preflight.runsecrets import MaskingFilter, RunSecrets
 
 log = logging.getLogger("preflight.audit")
 StateCallback = Callable[[str, str], None]  # (customer key, state text)
@@ -33,6 +46,9 @@ class TenantRun:
     result: TargetResult
     snapshot: snap_io.Snapshot | None
     seconds: float
+    files: dict[str, str] | None = None  # what `prepare` rendered where the tenant ran, for on_done to write
+
+Prepare = Callable[[TenantRun], dict[str, str]]
 
 
 def tenant_cache_dir(root: Path, customer: Customer) -> Path:
@@ -96,6 +112,13 @@ def _run_one(
     return TenantRun(customer, result, snap, time.monotonic() - started)
 
 
+def _prepared(prepare: Prepare | None, run_one: Callable[..., TenantRun], *args: Any) -> TenantRun:
+    run = run_one(*args)
+    if prepare is not None:
+        run.files = prepare(run)
+    return run
+
+
 def inventory_terms(message: str, key: str) -> str:
     """A provider's message names its command-line flags (--certificate); in an audit the consultant wrote
     inventory keys, so those are named instead (customer.contoso.certificate)."""
@@ -122,17 +145,23 @@ def run_audit(
     keep_snapshots: bool = True,
     secrets: RunSecrets | None = None,
     deadline: float | None = None,
+    prepare: Prepare | None = None,
 ) -> tuple[list[TenantRun], bool]:
     """Runs every customer; returns the finished runs and whether the audit was interrupted.
 
     With keep_snapshots=False a snapshot is dropped once on_done has had it (written it to disk), so
-    memory holds only the per-tenant results however many tenants there are.
+    memory holds only the per-tenant results however many tenants there are. `prepare` runs where the tenant
+    ran (its worker process), its result in run.files: the CPU-heavy rendering of what on_done writes.
     """
+    processes = worker_processes(inventory, registry)
+    if processes > 1:
+        return _run_in_processes(inventory, registry, catalogue, now, cache_root, on_state, on_done, keep_snapshots,
+                                 secrets or RunSecrets(), deadline, processes, prepare)
     runs: list[TenantRun] = []
     cancelled = threading.Event()
     pool = ThreadPoolExecutor(max_workers=inventory.workers, thread_name_prefix="tenant")
     futures: dict[Future[TenantRun], Customer] = {
-        pool.submit(_run_one, c, registry, catalogue, now, cache_root, on_state, cancelled,
+        pool.submit(_prepared, prepare, _run_one, c, registry, catalogue, now, cache_root, on_state, cancelled,
                     (secrets or RunSecrets()).child(), deadline): c
         for c in inventory.customers
     }
@@ -144,6 +173,7 @@ def run_audit(
             for fut in done:
                 run = fut.result()
                 on_done(run)
+                run.files = None  # written: the texts need not stay in memory
                 if not keep_snapshots:
                     run.snapshot = None
                 runs.append(run)
@@ -157,6 +187,153 @@ def run_audit(
     order = {c.key: i for i, c in enumerate(inventory.customers)}
     runs.sort(key=lambda r: order[r.customer.key])
     return runs, interrupted
+
+
+def worker_processes(inventory: Inventory, registry: Registry) -> int:
+    """Worker processes for this audit: one per core (at most one per tenant), or 0 to run on threads here."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cores < 2 or len(inventory.customers) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    try:
+        providers = {registry.get(c.provider) for c in inventory.customers}
+    except InputError:
+        return 0  # each such tenant fails on its own, as on threads
+    if not all(isinstance(p, PackagedProvider) for p in providers):
+        return 0
+    return min(cores, len(inventory.customers), max(1, inventory.workers))
+
+
+_WORKER_DIED = "the worker process auditing it ended unexpectedly; re-run with --debug"
+
+
+def _run_in_processes(
+    inventory: Inventory,
+    registry: Registry,
+    catalogue: Catalogue,
+    now: datetime,
+    cache_root: Path,
+    on_state: StateCallback,
+    on_done: Callable[[TenantRun], None],
+    keep_snapshots: bool,
+    secrets: RunSecrets,
+    deadline: float | None,
+    processes: int,
+    prepare: Prepare | None,
+) -> tuple[list[TenantRun], bool]:
+    customers = inventory.customers
+    # fork: a worker starts at once with everything this process has set up (registry, catalogue, environment);
+    # nothing is imported or parsed again, and nothing of it has to be picklable.
+    ctx = multiprocessing.get_context("fork")
+    tasks: Any = ctx.SimpleQueue()
+    results: Any = ctx.Queue()
+    threads = -(-max(1, inventory.workers) // processes)
+    for i in range(len(customers)):
+        tasks.put(i)
+    for _ in range(processes * threads):
+        tasks.put(None)
+    workers = [ctx.Process(target=_worker, name=f"preflight-audit-{n}", daemon=True,
+                           args=(tasks, results, customers, registry, catalogue, now, cache_root, secrets, deadline,
+                                 threads, prepare))
+               for n in range(processes)]
+    for w in workers:
+        w.start()
+    runs: list[TenantRun] = []
+    interrupted = False
+    try:
+        while len(runs) < len(customers):
+            try:
+                message = results.get(timeout=0.2)
+            except queue.Empty:
+                if not any(w.is_alive() for w in workers):
+                    break
+                continue
+            kind, i, payload = message
+            if kind == "log":
+                record = pickle.loads(payload)
+                logging.getLogger(record.name).handle(record)
+                continue
+            if kind == "state":
+                on_state(customers[i].key, payload)
+                continue
+            learned, result, snap, seconds, files = pickle.loads(payload)
+            secrets.add(*learned)  # a tenant's secrets reach the run's, as they do on threads
+            run = TenantRun(customers[i], result, snap, seconds, files)
+            on_done(run)
+            run.files = None
+            if not keep_snapshots:
+                run.snapshot = None
+            runs.append(run)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        for w in workers:
+            if interrupted:
+                w.terminate()
+        for w in workers:
+            w.join(timeout=5)
+            if w.is_alive():
+                w.kill()
+        results.close()
+        results.cancel_join_thread()
+    if not interrupted:
+        done = {r.customer.key for r in runs}
+        for c in customers:  # only if a worker died under a tenant (killed, out of memory)
+            if c.key not in done:
+                run = TenantRun(c, _failed(c, _WORKER_DIED), None, 0.0)
+                on_state(c.key, "failed")
+                on_done(run)
+                runs.append(run)
+    order = {c.key: i for i, c in enumerate(customers)}
+    runs.sort(key=lambda r: order[r.customer.key])
+    return runs, interrupted
+
+
+def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: Registry, catalogue: Catalogue,
+            now: datetime, cache_root: Path, secrets: RunSecrets, deadline: float | None, threads: int,
+            prepare: Prepare | None) -> None:
+    """A worker process: audits tenants from `tasks` on `threads` threads until it draws a stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # the parent's handlers write where this process cannot (a test's capture)
+        root.removeHandler(handler)
+    root.addHandler(_ToParent(results, secrets))
+    never = threading.Event()
+
+    def audit(i: int) -> None:
+        own = secrets.child()
+        run = _run_one(customers[i], registry, catalogue, now, cache_root,
+                       lambda _key, state: results.put(("state", i, own.mask(state))), never, own, deadline)
+        try:
+            files = prepare(run) if prepare is not None else None
+            payload = pickle.dumps((own.values(), run.result, run.snapshot, run.seconds, files))
+        except Exception:  # a result that cannot be rendered or travel: the tenant is reported, not lost
+            log.debug("tenant %s: result not transferable", customers[i].key, exc_info=True)
+            failed = _failed(customers[i], "unexpected error while auditing; re-run with --debug")
+            payload = pickle.dumps((own.values(), failed, None, run.seconds, None))
+        results.put(("done", i, payload))
+
+    def loop() -> None:
+        while (i := tasks.get()) is not None:
+            audit(i)
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tenant") as pool:
+        for _ in range(threads):
+            pool.submit(loop)
+
+
+class _ToParent(logging.Handler):
+    """A worker's log records, masked here (this process knows its tenants' tokens as they are issued), handed
+    to the parent's handlers."""
+
+    def __init__(self, results: Any, secrets: RunSecrets) -> None:
+        super().__init__(logging.NOTSET)
+        self.results = results
+        self.addFilter(MaskingFilter(secrets))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.exc_info = None  # its text is in exc_text (masked); a traceback cannot travel
+        with contextlib.suppress(Exception):  # a record that cannot travel is dropped, never fails a tenant
+            self.results.put(("log", -1, pickle.dumps(record)))
 
 
 def select(customers: Sequence[Customer], only: Sequence[str], skip: Sequence[str]) -> tuple[Customer, ...]:

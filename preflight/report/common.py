@@ -112,6 +112,19 @@ def relevant(target: TargetResult, mv: MailboxVerdict) -> list[Finding]:
     return [f for f in target.findings if f.subject in (None, mv.address) and f.method in (None, mv.method)]
 
 
+def relevance(target: TargetResult) -> dict[int, list[Finding]]:
+    """relevant() of every verdict, by id(verdict), in one pass over the findings (not one per verdict)."""
+    by_subject: dict[str | None, list[tuple[int, Finding]]] = {}
+    for n, f in enumerate(target.findings):
+        by_subject.setdefault(f.subject, []).append((n, f))
+    tenant = by_subject.get(None, [])
+    out = {}
+    for mv in target.mailboxes:
+        own = by_subject.get(mv.address, [])
+        out[id(mv)] = [f for _, f in sorted(tenant + own, key=lambda nf: nf[0]) if f.method in (None, mv.method)]
+    return out
+
+
 def verdict_counts(targets: Iterable[TargetResult]) -> dict[str, int]:
     counts = {v.value: 0 for v in VERDICT_ORDER}
     for t in targets:

@@ -17,7 +17,7 @@ from importlib import resources
 
 from preflight.causes import Catalogue
 from preflight.model import Finding, MailboxVerdict, Method, Severity, Status, TargetResult, Verdict
-from preflight.report.common import SEVERITY_RANK, relevant
+from preflight.report.common import SEVERITY_RANK, relevance
 from preflight.report.fixtext import Segment, segments
 
 Pair = tuple[str, Method]  # a mailbox and a sign-in method: one verdict
@@ -119,7 +119,7 @@ def build(target: TargetResult, catalogue: Catalogue) -> Plan:
             groups.setdefault((f.cause or f.check, f.status, _template(f)), []).append(f)
     oauth_methods = {mv.method for mv in target.mailboxes} - {Method.BASIC}
     # Each verdict's findings, selected once: per change they are read again (quadratic in large tenants).
-    bearing = {id(mv): relevant(target, mv) for mv in target.mailboxes}
+    bearing = relevance(target)
     changes = []
     for (cause, status, template), found in groups.items():
         subjects = tuple(dict.fromkeys(f.subject for f in found if f.subject))
