@@ -128,6 +128,9 @@ class Collector:
             org_graph = pool.submit(self.graph.batch_chunk, self._org_requests(target))
             ex = self.exchange
             probe = pool.submit(ex.invoke_one, "Get-OrganizationConfig") if ex and not self.exchange_refusal else None
+            # The few tenant-level cmdlets go out with the probe (one round trip, not two); only the many
+            # per-mailbox ones wait for it to show the token is accepted.
+            org_jobs = self._submit_exchange_org(pool, target) if probe is not None else {}
             user_chunks = self._submit_batches(pool, self._mailbox_requests(target.mailboxes, target))
 
             refusal = self.exchange_refusal
@@ -138,7 +141,7 @@ class Collector:
                     # would be refused alike, so record it everywhere instead of asking per mailbox. A 401
                     # for this one cmdlet (an Exchange role without it) says nothing about the others.
                     refusal = org["organizationConfig"]
-            org_jobs, box_jobs = self._submit_exchange(pool, target) if refusal is None else ({}, {})
+            box_jobs = self._submit_exchange(pool, target) if refusal is None else {}
 
             org.update(self._org_graph(pool, target, org_graph.result()))
             users = self._mailbox_graph(pool, target, _merge(user_chunks), boxes)
@@ -309,7 +312,7 @@ class Collector:
 
     # -- Exchange ---------------------------------------------------------------------------------
 
-    def _submit_exchange(self, pool: ThreadPoolExecutor, target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _submit_exchange_org(self, pool: ThreadPoolExecutor, target: Target) -> dict[str, Any]:
         ex = self.exchange
         assert ex is not None
         org: dict[str, Any] = {
@@ -322,6 +325,11 @@ class Collector:
             # without the Entra permission or a mailbox permission (checks/apprbac.py).
             org["applicationRoleAssignments"] = pool.submit(ex.invoke, "Get-ManagementRoleAssignment",
                                                             {"RoleAssigneeType": "ServicePrincipal"})
+        return org
+
+    def _submit_exchange(self, pool: ThreadPoolExecutor, target: Target) -> dict[str, Any]:
+        ex = self.exchange
+        assert ex is not None
         addresses = list(target.mailboxes)
         chunks = [addresses[i : i + FILTER_CHUNK] for i in range(0, len(addresses), FILTER_CHUNK)]
         boxes: dict[str, Any] = {}
@@ -335,7 +343,7 @@ class Collector:
             a: pool.submit(ex.invoke, "Get-RecipientPermission", {"Identity": sender})
             for a in addresses if (sender := self._from_of(target, a))
         }
-        return org, boxes
+        return boxes
 
     def _submit_users(self, pool: ThreadPoolExecutor, users: dict[str, Any]) -> list[Any]:
         """Get-User has no EmailAddresses filter: find the users by the sign-in name Graph gave us."""

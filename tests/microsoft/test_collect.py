@@ -191,7 +191,11 @@ def test_a_refused_exchange_token_is_recorded_once_for_every_exchange_resource(
         ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
     expected = load_fixture("oauth-app-ready")
     got = run_collect(ms_fake, ms_cloud, tmp_path, expected, exchange_roles=())  # no Exchange.ManageAsApp
-    assert len(ms_fake.calls("exchange")) == 1  # the probe; no cmdlet per mailbox after a 401
+    # The probe and the tenant-level cmdlets sent with it; no cmdlet per mailbox after a 401.
+    assert {c.cmdlet for c in ms_fake.calls("exchange")} <= {
+        "Get-OrganizationConfig", "Get-TransportConfig", "Get-AuthenticationPolicy", "Get-ServicePrincipal",
+        "Get-ManagementRoleAssignment"}
+    assert not [c for c in ms_fake.calls("exchange") if {"Identity", "Filter"} & set(c.parameters)]
     for name in ("organizationConfig", "transportConfig", "authenticationPolicies", "exchangeServicePrincipals"):
         assert (error_of(got["org"][name]) or {}).get("status") == 401, name
     box = got["mailboxes"]["jobs@contoso.com"]
