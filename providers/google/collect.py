@@ -56,10 +56,18 @@ def admin_scope_keys(target: Target) -> list[str]:
 
 
 def _sign_in(api: GoogleApi, target: Target, pool: ThreadPoolExecutor) -> None:
-    """Fail fast (exit 4) when no admin token at all can be had; a partial grant only makes some reads unknown."""
+    """Fail fast (exit 4) when no admin token at all can be had; a partial grant only makes some reads unknown.
+
+    One token proves the sign-in works; the other scopes' tokens are signed when their first request needs them
+    (each is a signature and a round trip). Only when the first is refused are the rest asked, together.
+    """
     keys = admin_scope_keys(target)
-    futures = {k: pool.submit(api.signer.bearer, settings.scope(k).url, None) for k in keys}
-    errors: list[ApiError] = []
+    try:
+        api.signer.bearer(settings.scope(keys[0]).url, None)
+        return
+    except ApiError as exc:
+        errors: list[ApiError] = [exc]
+    futures = {k: pool.submit(api.signer.bearer, settings.scope(k).url, None) for k in keys[1:]}
     for fut in futures.values():
         try:
             fut.result()
