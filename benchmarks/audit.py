@@ -186,6 +186,10 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     def done(run: TenantRun) -> None:  # as `preflight audit` does: each tenant's files go to disk as it finishes
         write_tenant(run, out, now, files=run.files)
 
+    if args.threads_only:
+        from preflight.audit import runner
+
+        runner.worker_processes = lambda _inventory, _registry: 0
     runs, _ = run_audit(inventory, Registry.from_entry_points(), load_catalogue(), now, Path(work) / "cache",
                         on_done=done, keep_snapshots=False, prepare=lambda run: tenant_files(run, now))
     wall = time.perf_counter() - started
@@ -217,7 +221,8 @@ def _cpu() -> float:
 def _scenario(args: argparse.Namespace, share: float) -> dict[str, Any]:
     """run_once in a fresh interpreter: each measurement starts from an empty process (peak RSS, caches)."""
     cmd = [sys.executable, __file__, "--one", "--tenants", str(args.tenants), "--mailboxes", str(args.mailboxes),
-           "--google-share", str(share), "--latency", str(args.latency), "--workers", str(args.workers)]
+           "--google-share", str(share), "--latency", str(args.latency), "--workers", str(args.workers),
+           *(["--threads-only"] if args.threads_only else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.exit(f"benchmark run failed:\n{proc.stderr[-3000:]}")
@@ -239,6 +244,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8, help="tenants audited in parallel")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario; medians are printed")
     parser.add_argument("--mixed-only", action="store_true", help="skip the one-provider runs")
+    parser.add_argument("--threads-only", action="store_true",
+                        help="audit every tenant on threads in one process (as before worker processes), to compare")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: one run, JSON out
     args = parser.parse_args()
     if not 0.0 <= args.google_share <= 1.0:
