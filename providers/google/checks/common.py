@@ -121,8 +121,10 @@ def _every_combination(ctx: Context, user: User, func: UserCheck, first: Undeter
     clause is branched on only when the reading depends on it); decide when every combination gives the same
     status and cause. Otherwise (or past MAX_COMBINATIONS) unknown, naming the undecided policies."""
     leaves: list[tuple[dict[Clause, bool], Outcome | None]] = []
-    pending: list[dict[Clause, bool]] = [{}]
-    whys: dict[str, None] = {}
+    whys: dict[str, None] = {first.candidate or first.reason: None}
+    if first.clause is None or MAX_COMBINATIONS < 2:
+        return _undecided(ctx, user, first, list(whys), leaves)
+    pending: list[dict[Clause, bool]] = [{first.clause: False}, {first.clause: True}]  # the first run met it
     while pending:
         assume = pending.pop()
         try:
