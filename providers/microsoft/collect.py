@@ -53,6 +53,7 @@ class Target:
     tenant_id: str | None = None  # from the token, when known
     mailbox_settings: bool = False  # Graph mailboxSettings of other users: app-only permission only
     sign_in_days: int | None = None  # opt-in: read the SMTP AUTH sign-in log of this many days (signins.py)
+    sign_ins_tenant: bool = False  # with sign_in_days: every user's Basic SMTP sign-ins, not only the mailboxes'
 
 
 def _strip(body: Any) -> Any:
@@ -147,8 +148,7 @@ class Collector:
             users = self._mailbox_graph(pool, target, _merge(user_chunks), boxes)
             later = beta.submit(pool, self.graph, {m.value for m in target.options.methods},
                                 target.options.sender_ips, users, org.get("servicePrincipal"))
-            log = signins.submit(pool, self.graph, target.sign_in_days, self.clock(), users) \
-                if target.sign_in_days else None
+            log = signins.submit(pool, self.graph, target, self.clock(), users) if target.sign_in_days else None
             if refusal is None:
                 box_jobs["exchangeUser"] = self._submit_users(pool, users)
                 org.update({name: _record(job) for name, job in org_jobs.items()})
@@ -157,7 +157,7 @@ class Collector:
                 self._refuse_exchange(target, org, boxes, refusal)
             beta.fill(later, org, boxes)
             if log is not None:
-                signins.fill(*log, org, boxes)
+                signins.fill(log, org, boxes)
         self.progress(f"Read {target.tenant} in {time.monotonic() - started:.1f} s")
         return self._snapshot(target, org, boxes)
 

@@ -118,8 +118,11 @@ def check(
         "--save-snapshot", help="Also write the collected snapshot here (for `preflight evaluate`).")] = None,
     sign_ins: Annotated[int | None, typer.Option(
         "--sign-ins", metavar="DAYS", min=1, max=30,
-        help="Also read the Entra sign-in log of the last DAYS days for Basic SMTP AUTH sign-ins "
-             "(AuditLog.Read.All, Entra ID P1).")] = None,
+        help="Also read the Entra sign-in log of the last DAYS days for Basic SMTP AUTH sign-ins, and the "
+             "--app-id app's app-only sign-ins (AuditLog.Read.All, Entra ID P1).")] = None,
+    sign_ins_tenant: Annotated[bool, typer.Option(
+        "--sign-ins-tenant", help="With the sign-in log: every user's Basic SMTP AUTH sign-ins, grouped per user, "
+        "to find integrations nobody listed (--sign-ins DAYS, default 30).")] = False,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
     fail_on: FailOnOpt = FailOn.fail,
@@ -140,7 +143,8 @@ def check(
     boxes = list(dict.fromkeys(inputs.address(m) for m in mailbox_options(mailbox, mailboxes_from)))
     options = _options(method, sender_ip, app_id, from_ or [], boxes)
     raise typer.Exit(run_check(settings, boxes, options, save_snapshot, fmt, output, fail_on, deadline=seconds,
-                               sign_in_days=sign_ins))
+                               sign_in_days=sign_ins or (30 if sign_ins_tenant else None),
+                               sign_ins_tenant=sign_ins_tenant))
 
 
 def _options(method: list[Method] | None, sender_ip: list[str] | None, app_id: str | None, froms: list[str],
@@ -159,7 +163,7 @@ def _options(method: list[Method] | None, sender_ip: list[str] | None, app_id: s
 
 def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_snapshot: Path | None, fmt: Format,
               output: Path | None, fail_on: FailOn, *, progress: Callable[[str], None] = _err,
-              deadline: float | None = None, sign_in_days: int | None = None) -> int:
+              deadline: float | None = None, sign_in_days: int | None = None, sign_ins_tenant: bool = False) -> int:
     from datetime import UTC, datetime
 
     from preflight import snapshot as snap_io
@@ -182,7 +186,8 @@ def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_sna
     who = signin.username or f"app {settings.client_id}"
     progress(f"Signed in as {who}; token cache: {signin.cache_location}")
     target = Target(settings.tenant, settings.cloud.name, tuple(boxes), options, signin.tenant_id,
-                    mailbox_settings=not settings.auth.delegated, sign_in_days=sign_in_days)
+                    mailbox_settings=not settings.auth.delegated, sign_in_days=sign_in_days,
+                    sign_ins_tenant=sign_ins_tenant)
     data = collect(signin, target, progress=progress, deadline=limit)
     snap = snap_io.parse(data, f"{settings.tenant} (collected)")
     if save_snapshot is not None:

@@ -516,12 +516,31 @@ class SignIns(RootModel[list[SignIn]]):
     pass
 
 
+class AppSignIn(Payload):
+    """Graph beta signIn of a service principal (api-reference/beta/resources/signin.md)."""
+
+    createdDateTime: NonEmpty
+    appId: str | None = None
+    servicePrincipalId: str | None = None
+    resourceId: str | None = None
+    ipAddress: str | None = None
+    signInEventTypes: list[str] | None = None
+    status: SignInStatus
+
+
+class AppSignIns(RootModel[list[AppSignIn]]):
+    pass
+
+
 class SignInWindow(Payload):
-    """What preflight read of the sign-in log (providers/microsoft/signins.py)."""
+    """What preflight read of the sign-in log (providers/microsoft/signins.py); a flag is absent when that
+    read was not asked for."""
 
     since: NonEmpty
     days: int
     truncated: bool
+    appTruncated: bool | None = None
+    tenantTruncated: bool | None = None
 
 
 class ManagementRoleAssignment(Payload):
@@ -568,6 +587,8 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "applicationRoleAssignments": ManagementRoleAssignments,
     "smtpSignIns": SignIns,
     "smtpSignInWindow": SignInWindow,
+    "tenantSmtpSignIns": SignIns,
+    "appSignIns": AppSignIns,
     "authenticationRequirements": AuthenticationRequirements,
     "conditionalAccessWhatIf": ConditionalAccessWhatIf,
     "workloadConditionalAccessWhatIf": ConditionalAccessWhatIf,

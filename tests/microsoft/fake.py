@@ -593,6 +593,10 @@ class FakeMicrosoft:
             return fault
         if refused or tenant is None:
             return refused or graph_error(401, "InvalidAuthenticationToken", "Unknown tenant.")
+        if beta and path == "/auditLogs/signIns":
+            from tests.microsoft import fake_signins
+
+            return fake_signins.sign_ins(self, tenant, query, beta=True)
         if beta:
             from tests.microsoft import fake_beta  # the beta endpoints live in their own module
 

@@ -53,7 +53,8 @@ def run_collect(fake: FakeMicrosoft, cloud: Cloud, tmp_path: Path, snapshot: dic
     waits = sleeps if sleeps is not None else []
     window = snapshot["org"].get("smtpSignInWindow")
     if isinstance(window, dict) and "days" in window:  # opt-in sign-in log: read the window the fixture holds
-        target = dataclasses.replace(target, sign_in_days=window["days"])
+        target = dataclasses.replace(target, sign_in_days=window["days"],
+                                     sign_ins_tenant="tenantSmtpSignIns" in snapshot["org"])
         end = datetime.fromisoformat(window["since"].replace("Z", "+00:00")) + timedelta(days=window["days"])
         return collect(signin, target, sleep=waits.append, clock=lambda: end)
     return collect(signin, target, sleep=waits.append)

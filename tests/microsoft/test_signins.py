@@ -66,6 +66,7 @@ def test_none_passes_not_asked_is_silent_and_refused_is_unknown() -> None:
 def test_the_log_is_read_filtered_paged_and_bounded(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path,
                                                     monkeypatch: Any) -> None:
     expected = load_fixture("sign-ins")
+    del expected["org"]["tenantSmtpSignIns"], expected["org"]["smtpSignInWindow"]["tenantTruncated"]
     ms_fake.page_size = 1
     got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
     assert got["mailboxes"][J]["smtpSignIns"] == expected["mailboxes"][J]["smtpSignIns"]
@@ -131,3 +132,94 @@ def test_agreement_passes_and_nothing_to_compare_is_silent() -> None:
     for records in ([], FORBIDDEN):
         box["smtpSignIns"] = records
         assert not [f for f in run(data).findings if f.check == "ms.smtp-sign-ins-agree"]
+
+
+def tenant_finding(result: TargetResult, check: str) -> Finding:
+    return next(f for f in result.findings if f.check == check and f.subject is None)
+
+
+def test_app_only_sign_ins_show_token_grants_and_failures_after_the_last_success() -> None:
+    data = load_fixture("sign-ins")
+    f = tenant_finding(run(data), "ms.app-sign-ins")
+    assert f.status is Status.PASS and "got 1 app-only token(s) for Exchange Online" in f.message
+    assert f.evidence["failureCodes"] == {"7000215": {"count": 1, "cause": "oauth-client-credential-invalid"}}
+    late = copy.deepcopy(data["org"]["appSignIns"][1])
+    late["createdDateTime"] = "2026-11-26T09:00:00Z"
+    data["org"]["appSignIns"].insert(0, late)
+    f = tenant_finding(run(data), "ms.app-sign-ins")
+    assert f.status is Status.WARN and f.cause == "oauth-client-credential-invalid"
+    assert "the last success was on 2026-11-25T08:10:00" in f.message and "AADSTS7000215" in f.message
+    data["org"]["appSignIns"] = FORBIDDEN
+    f = tenant_finding(run(data), "ms.app-sign-ins")
+    assert f.status is Status.UNKNOWN and f.remediation and "P1" in f.remediation
+
+
+def test_tenant_wide_sign_ins_are_grouped_per_user_and_name_the_unlisted() -> None:
+    data = load_fixture("sign-ins")
+    f = tenant_finding(run(data), "ms.smtp-sign-ins-tenant")
+    assert f.status is Status.WARN and f.cause == "basic-auth-retirement"
+    assert "2 user(s) used Basic SMTP AUTH in the last 30 days, 2 of them successfully, 1 not among" in f.message
+    assert "scanner@contoso.com (not checked): 2 ok, 1 failed" in f.message and "203.0.113.25" in f.message
+    users = f.evidence["users"]
+    assert users["scanner@contoso.com"]["listed"] is False and users["jobs@contoso.com"]["listed"] is True
+    assert users["scanner@contoso.com"]["lastSuccess"] == "2026-11-26T06:15:00.0000000Z"
+    data["org"]["tenantSmtpSignIns"] = [r for r in data["org"]["tenantSmtpSignIns"] if r["status"]["errorCode"]]
+    f = tenant_finding(run(data), "ms.smtp-sign-ins-tenant")
+    assert f.status is Status.WARN and f.cause == "wrong-credentials" and "None succeeded" in f.message
+    data["org"]["tenantSmtpSignIns"] = []
+    assert tenant_finding(run(data), "ms.smtp-sign-ins-tenant").status is Status.PASS
+    del data["org"]["tenantSmtpSignIns"]
+    assert not [f for f in run(data).findings if f.check == "ms.smtp-sign-ins-tenant"]
+
+
+def test_the_app_and_tenant_reads_are_filtered_paged_and_the_app_read_goes_to_beta(
+        ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path, monkeypatch: Any) -> None:
+    expected = load_fixture("sign-ins")
+    ms_fake.page_size = 1
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert got["org"]["appSignIns"] == expected["org"]["appSignIns"]
+    assert got["org"]["tenantSmtpSignIns"] == expected["org"]["tenantSmtpSignIns"][:5]
+    assert got["org"]["smtpSignInWindow"]["tenantTruncated"] is True
+    assert "there may be more" in tenant_finding(run(got), "ms.smtp-sign-ins-tenant").message
+    beta = [c for c in ms_fake.calls("graph-beta") if c.path == "/auditLogs/signIns"]
+    assert len(beta) == 2  # two pages of one
+    assert "signInEventTypes/any(t: t eq 'servicePrincipal')" in beta[0].query["$filter"][0]
+    assert "appId eq '5a7c9e21-4b3d-4f6a-8c2e-1d9f0b7a6e53'" in beta[0].query["$filter"][0]
+    every = [c for c in ms_fake.calls("graph") if c.path == "/auditLogs/signIns"
+             and "userPrincipalName" not in c.query["$filter"][0]]
+    assert len(every) == 5  # stopped at MAX_PAGES
+    monkeypatch.setattr(signins, "MAX_PAGES", 10)
+    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    assert got["org"] == {**got["org"], **{k: expected["org"][k] for k in ("appSignIns", "tenantSmtpSignIns",
+                                                                          "smtpSignInWindow")}}
+
+
+def test_service_principal_sign_ins_are_refused_on_v1() -> None:
+    from tests.microsoft.fake_signins import sign_ins
+
+    class Fake:
+        url, page_size = "https://graph.example", 10
+
+    reply = sign_ins(Fake(), None, {"$filter": ["signInEventTypes/any(t: t eq 'servicePrincipal')"]})  # type: ignore[arg-type]
+    assert reply.status == 400
+
+
+def test_check_sign_ins_tenant_reads_the_whole_tenant_and_evaluate_reproduces_it(
+        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    from tests.microsoft.conftest import SECRET, tenant_for
+    from tests.microsoft.test_collect_cli import ENV, check_args, targets
+    from tests.microsoft.test_collect_cli import run as cli
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv(ENV, SECRET)
+    snapshot = load_fixture("sign-ins")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    saved = tmp_path / "snap.json"
+    _, out, _ = cli([*check_args(snapshot), "--sign-ins-tenant", "--save-snapshot", str(saved), "--format", "json"],
+                    capsys)
+    reads = [c.query["$filter"][0] for c in ms_fake.calls("graph") if c.path == "/auditLogs/signIns"]
+    assert any("userPrincipalName" not in q for q in reads) and any("userPrincipalName" in q for q in reads)
+    checks = {f["check"] for f in targets(out)[0]["findings"]}
+    assert {"ms.smtp-sign-ins-tenant", "ms.app-sign-ins", "ms.smtp-sign-ins"} <= checks
+    _, offline, _ = cli(["evaluate", str(saved), "--format", "json"], capsys)
+    assert targets(out) == targets(offline)

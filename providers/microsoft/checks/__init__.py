@@ -6,12 +6,14 @@ from preflight.checks import Check
 from . import (
     account,
     apprbac,
+    appsignins,
     exchange,
     identity,
     oauth,
     peruser,
     sendas,
     signins,
+    tenantsignins,
     whatif,
     workload,
 )
@@ -35,6 +37,8 @@ ALL_CHECKS: list[Check] = [
     apprbac.with_rbac(oauth.app_role),
     oauth.exchange_service_principal,
     apprbac.with_rbac(oauth.mailbox_permission, entra_role=oauth.app_role),
+    appsignins.app_sign_ins,
+    tenantsignins.tenant_sign_ins,
     signins.log_vs_configuration,
     signins.smtp_sign_ins,
     sendas.send_as,

@@ -22,7 +22,7 @@ from ..signins import RESOURCE, WINDOW
 from .values import data, for_existing
 
 
-def _cause(code: int) -> str | None:
+def cause_of(code: int) -> str | None:
     matches = explain(f"AADSTS{code}", load_catalogue()).matches
     return matches[0].cause if matches else None
 
@@ -35,7 +35,7 @@ def _listed(ip: str, senders: tuple[str, ...]) -> bool:
         return False
 
 
-def _ips(records: list[dict[str, Any]], senders: tuple[str, ...]) -> str:
+def ip_list(records: list[dict[str, Any]], senders: tuple[str, ...]) -> str:
     ips = Counter(str(r.get("ipAddress") or "unknown") for r in records)
     shown = [f"{ip}{'' if not senders or _listed(ip, senders) else ' (not a --sender-ip)'}"
              for ip, _ in ips.most_common(5)]
@@ -64,21 +64,21 @@ def smtp_sign_ins(ctx: Context) -> Outcome | None:
     failures = ""
     if bad:
         codes = Counter(r["status"]["errorCode"] for r in bad)
-        evidence["failureCodes"] = {str(c): {"count": n, "cause": _cause(c)} for c, n in codes.items()}
+        evidence["failureCodes"] = {str(c): {"count": n, "cause": cause_of(c)} for c, n in codes.items()}
         latest = max(bad, key=lambda r: str(r["createdDateTime"]))
-        kinds = ", ".join(f"{n} x AADSTS{c} ({_cause(c) or 'no catalogue cause'})" for c, n in codes.most_common())
-        failures = f"; {len(bad)} failed ({kinds}), last on {latest['createdDateTime']} from {_ips(bad, senders)}"
+        kinds = ", ".join(f"{n} x AADSTS{c} ({cause_of(c) or 'no catalogue cause'})" for c, n in codes.most_common())
+        failures = f"; {len(bad)} failed ({kinds}), last on {latest['createdDateTime']} from {ip_list(bad, senders)}"
     if ok:
         last = max(ok, key=lambda r: str(r["createdDateTime"]))
         retire = data("retirement")
         return warned(f"{ctx.subject} still signs in with Basic SMTP AUTH: {len(ok)} successful sign-in(s) in the "
-                      f"last {days} days{cut}, last on {last['createdDateTime']}, from {_ips(ok, senders)}"
+                      f"last {days} days{cut}, last on {last['createdDateTime']}, from {ip_list(ok, senders)}"
                       f"{failures}. Microsoft disables Basic SMTP AUTH by default at {retire['announced_as']}: "
                       "move this sender to OAuth.", evidence)
     if bad:
         latest = max(bad, key=lambda r: str(r["createdDateTime"]))
         return warned(f"Basic SMTP AUTH sign-ins of {ctx.subject} fail: none succeeded in the last {days} days"
-                      f"{cut}{failures}.", evidence, cause=_cause(latest["status"]["errorCode"]))
+                      f"{cut}{failures}.", evidence, cause=cause_of(latest["status"]["errorCode"]))
     return passed(f"No Basic SMTP AUTH sign-in of {ctx.subject} in the sign-in log of the last {days} days{cut}.",
                   evidence)
 
@@ -116,7 +116,7 @@ def log_vs_configuration(ctx: Context) -> Outcome | None:
                       "lastSuccess": last_ok or None, "failuresSinceLastSuccess": len(since_ok)}}
     blocked = configured.verdict is Verdict.BLOCKED
     if blocked and ok:
-        evidence["signInLog"]["lastSuccessFrom"] = _ips([r for r in ok if str(r["createdDateTime"]) == last_ok], ())
+        evidence["signInLog"]["lastSuccessFrom"] = ip_list([r for r in ok if str(r["createdDateTime"]) == last_ok], ())
         return warned(f"The configuration says Basic SMTP AUTH is {said} for {ctx.subject}, but the sign-in log "
                       f"shows {len(ok)} successful Basic SMTP sign-in(s) in the last {days} days, the last on "
                       f"{last_ok} from {evidence['signInLog']['lastSuccessFrom']}. Either the setting changed "
@@ -125,7 +125,7 @@ def log_vs_configuration(ctx: Context) -> Outcome | None:
     if not blocked and since_ok:
         latest = max(since_ok, key=lambda r: str(r["createdDateTime"]))
         code = latest["status"]["errorCode"]
-        cause = _cause(code)
+        cause = cause_of(code)
         evidence["signInLog"]["latestFailure"] = {"at": latest["createdDateTime"], "errorCode": code,
                                                   "cause": cause, "ipAddress": latest.get("ipAddress")}
         after = f", after the last success on {last_ok}" if last_ok else ", and none succeeded"
