@@ -40,10 +40,12 @@ KINDS: dict[str, str] = {
     "certificate_password_env": "str", "client_secret_env": "str", "key_file": "str", "admin": "str",
     "client_secrets": "str", "profile": "str", "with_sendas": "bool", "with_licenses": "bool",
     "with_tokens": "bool", "with_audit_log": "bool", "account": "str", "api_root": "str", "deadline": "seconds",
+    "sign_ins": "days", "sign_ins_tenant": "bool",
     **dict.fromkeys(SECRET_KEYS, "str"),
 }
 DEFAULT_KEYS = frozenset({"methods", "sender_ips", "workers", "provider", "cloud", "auth", "client_id", "app_id",
-                          "deadline"})
+                          "deadline", "sign_ins", "sign_ins_tenant"})
+SIGN_IN_DAYS = 30  # the longest window the sign-in evidence reads (check microsoft --sign-ins DAYS)
 # Files a sign-in reads: they must exist before any tenant is signed in to (paths relative to the inventory).
 FILE_KEYS = ("certificate", "key_file", "client_secrets")
 EXCEPTION_KEYS = frozenset({"match", "reason", "subject", "expires"})
@@ -125,6 +127,9 @@ def _type_problem(kind: str, value: Any) -> str | None:
     if kind == "exceptions":
         ok = isinstance(value, list) and all(isinstance(v, dict) for v in value)
         return None if ok else "use [[customer.NAME.exception]] tables"
+    if kind == "days":  # sign_ins: the sign-in log's window
+        ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= SIGN_IN_DAYS
+        return None if ok else f"must be a whole number of days from 1 to {SIGN_IN_DAYS}"
     if kind == "seconds":  # deadline: one tenant's sign-in and collection
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 86400
         return None if ok else "must be a number of seconds from 1 to 86400"
@@ -353,6 +358,8 @@ certificate = "~/.config/preflight/certs/contoso.pfx"
 certificate_password_env = "CONTOSO_CERT_PASSWORD"
 app_id = "11111111-1111-1111-1111-111111111111"   # the sending service's app, for oauth-app checks
 mailboxes = ["jobs@contoso.com", "careers@contoso.com"]
+# sign_ins = 30                         # also read the sign-in log of 30 days (AuditLog.Read.All, Entra ID P1)
+# sign_ins_tenant = true                # ... for every user, to find Basic SMTP senders nobody listed
 from = { "jobs@contoso.com" = "no-reply@contoso.com" }
 
 # An accepted exception shows as "accepted" instead of failed until it expires.

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from preflight import __version__
 from preflight import snapshot as snap_io
@@ -14,21 +15,82 @@ from preflight.causes import load_catalogue
 from preflight.output import make_report
 from preflight.report import html, render
 from preflight.report.common import when
-from preflight.report.plan import build
+from preflight.report.plan import StillOnBasic, build, still_on_basic
 from preflight.report.planfiles import csv_text, markdown
 
 
 def notices(run: TenantRun, today: date) -> tuple[str, ...]:
-    """What the report must say about the inventory: accepted exceptions that expired."""
-    return tuple(
+    """What the report must say about the inventory: accepted exceptions that expired, and who the sign-in log
+    shows still on Basic SMTP AUTH."""
+    expired = tuple(
         f"The accepted exception for {x.match}{' on ' + x.subject if x.subject else ''} ({x.reason}) expired on "
         f"{x.expires}: its findings count again." for x in run.customer.expired(today))
+    basic = basic_notice(still_on_basic(run.result), today)
+    return expired + ((basic,) if basic else ())
+
+
+def _deadline(still: StillOnBasic, today: date) -> str:
+    left = still.days_left(today)
+    if left is None or still.retires_on is None:
+        return "before Microsoft disables it"
+    said = f"{still.retirement}, {still.retires_on}" if still.retirement else str(still.retires_on)
+    if left >= 0:
+        return f"{left} day(s) before Microsoft disables it by default ({said})"
+    return f"{-left} day(s) after Microsoft's date for disabling it by default ({said})"
+
+
+def basic_notice(still: StillOnBasic, today: date) -> str | None:
+    """One line: the accounts still signing in with Basic SMTP AUTH and the days left, or None."""
+    if not still.accounts:
+        return None
+    who = "; ".join(f"{a.account}{'' if a.checked else ' (not in the inventory)'}: {a.successes} sign-in(s), "
+                    f"last {a.last_success or 'unknown'}" for a in still.accounts)
+    return (f"Still signing in with Basic SMTP AUTH, {_deadline(still, today)}: {who}. Move them to OAuth "
+            "(see the sign-in log findings).")
+
+
+def basic_rollup(runs: Sequence[TenantRun], today: date) -> dict[str, Any]:
+    """The JSON roll-up per customer and across customers (report.json "audit" -> "basic_smtp")."""
+    customers: list[dict[str, Any]] = []
+    accounts: list[dict[str, Any]] = []
+    for run in runs:
+        still = still_on_basic(run.result)
+        if not still.accounts:
+            continue
+        mine = [{"account": a.account, "in_inventory": a.checked, "successes": a.successes,
+                 "last_success": a.last_success} for a in still.accounts]
+        accounts += mine
+        customers.append({
+            "customer": run.customer.key, "name": run.result.name, "provider": run.result.provider,
+            "retires_on": still.retires_on.isoformat() if still.retires_on else None,
+            "days_left": still.days_left(today), "accounts": mine})
+    return {"customers": customers, "total_accounts": len(accounts),
+            "not_in_inventory": sum(1 for a in accounts if not a["in_inventory"])}
+
+
+def _basic_markdown(runs: Sequence[TenantRun], today: date) -> list[str]:
+    from preflight.report.markdown import esc
+
+    rows = []
+    for run in runs:
+        still = still_on_basic(run.result)
+        left = still.days_left(today)
+        rows += [f"| {esc(run.result.name)} | {esc(a.account)} | {'yes' if a.checked else 'no'} | {a.successes} | "
+                 f"{esc(a.last_success or 'unknown')} | {'' if left is None else left} |" for a in still.accounts]
+    if not rows:
+        return []
+    return ["## Still on Basic SMTP AUTH", "",
+            "Mailboxes and integrations whose Basic SMTP AUTH sign-ins succeeded in the sign-in log's window: "
+            "move each to OAuth before Microsoft disables Basic SMTP AUTH.", "",
+            "| Customer | Account | In the inventory | Sign-ins | Last success | Days left |",
+            "|---|---|---|---|---|---|", *rows, ""]
 
 
 def plan_markdown(runs: Sequence[TenantRun], generated: datetime, today: date) -> str:
     catalogue = load_catalogue()
     lines = ["# Action plan", "", f"Generated {when(generated.isoformat())} by preflight {__version__}. "
              "Steps are ordered by how many mailbox × method verdicts they turn ready.", ""]
+    lines += _basic_markdown(runs, today)
     for run in runs:
         lines += markdown(run.result.name, run.result, build(run.result, catalogue), notices(run, today))
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -84,6 +146,7 @@ def write_consolidated(
              "expired": x.expires.isoformat() if x.expires else None}
             for r in runs for x in r.customer.expired(now.date())
         ],
+        "basic_smtp": basic_rollup(runs, now.date()),
     }
     (out_dir / "report.json").write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
                                          encoding="utf-8")

@@ -9,9 +9,11 @@ Renderers only arrange this; nothing here re-derives a verdict.
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from importlib import resources
 
@@ -187,3 +189,51 @@ def pairs_label(pairs: Sequence[Pair], all_methods: bool = False) -> str:
     for address, method in pairs:
         by_box.setdefault(address, []).append(method.value)
     return ", ".join(f"{a} ({', '.join(m)})" if not all_methods else a for a, m in by_box.items())
+
+
+@dataclass(frozen=True)
+class BasicAccount:
+    """A mailbox or integration the sign-in log shows still signing in with Basic SMTP AUTH."""
+
+    account: str
+    checked: bool  # one of the mailboxes checked; False: found only by the tenant-wide read
+    successes: int
+    last_success: str | None
+
+
+@dataclass(frozen=True)
+class StillOnBasic:
+    accounts: tuple[BasicAccount, ...]
+    retires_on: date | None  # the provider's date for turning Basic SMTP AUTH off (from the finding's evidence)
+    retirement: str | None  # how the provider announced it
+
+    def days_left(self, today: date) -> int | None:
+        return (self.retires_on - today).days if self.retires_on else None
+
+
+def still_on_basic(target: TargetResult) -> StillOnBasic:
+    """Every account a sign-in evidence finding names under evidence["stillOnBasic"], once, with the largest
+    count and latest success any finding gives it. Evidence of another shape is left out, never guessed at."""
+    found: dict[str, BasicAccount] = {}
+    retires: date | None = None
+    announced: str | None = None
+    for f in target.findings:
+        block = f.evidence.get("stillOnBasic") if f.status is Status.WARN else None
+        if not isinstance(block, dict) or not isinstance(block.get("accounts"), list):
+            continue
+        with contextlib.suppress(ValueError):  # an unreadable date is left out, not guessed at
+            retires = date.fromisoformat(str(block["retiresOn"])) if block.get("retiresOn") else retires
+        announced = str(block["retirement"]) if block.get("retirement") else announced
+        for a in block["accounts"]:
+            if not isinstance(a, dict) or not isinstance(a.get("account"), str) or not isinstance(
+                    a.get("successes"), int):
+                continue
+            key = a["account"].lower()
+            last = a.get("lastSuccess") if isinstance(a.get("lastSuccess"), str) else None
+            had = found.get(key)
+            found[key] = BasicAccount(
+                key, bool(a.get("checked")) or (had is not None and had.checked),
+                max(a["successes"], had.successes if had else 0),
+                max(filter(None, (last, had.last_success if had else None)), default=None))
+    accounts = sorted(found.values(), key=lambda a: (a.checked, -a.successes, a.account))
+    return StillOnBasic(tuple(accounts), retires, announced)

@@ -126,8 +126,10 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
     signin = MicrosoftSignIn(settings, out=request.progress, secrets=request.secrets, deadline=limit)
     signin.check_inputs()
     signin.sign_in()
+    days = s.get("sign_ins") or (30 if s.get("sign_ins_tenant") else None)  # inventory keys, validated there
     target = Target(settings.tenant, settings.cloud.name, boxes, options, signin.tenant_id,
-                    mailbox_settings=not auth.delegated)
+                    mailbox_settings=not auth.delegated, sign_in_days=days,
+                    sign_ins_tenant=bool(s.get("sign_ins_tenant")))
     now = request.now
     data = collect(signin, target, progress=request.progress, deadline=limit,
                    clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)))

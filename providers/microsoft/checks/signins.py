@@ -27,6 +27,14 @@ def cause_of(code: int) -> str | None:
     return matches[0].cause if matches else None
 
 
+def still_on_basic(accounts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The evidence an audit rolls up across customers (preflight/report/plan.py `still_on_basic`): who still
+    signs in with Basic SMTP AUTH, and the day Microsoft disables it by default (data/retirement.toml)."""
+    retire = data("retirement")
+    return {"accounts": accounts, "retiresOn": retire["disabled_by_default"].isoformat(),
+            "retirement": retire["announced_as"]}
+
+
 def _listed(ip: str, senders: tuple[str, ...]) -> bool:
     try:
         addr = ipaddress.ip_address(ip)
@@ -71,6 +79,8 @@ def smtp_sign_ins(ctx: Context) -> Outcome | None:
     if ok:
         last = max(ok, key=lambda r: str(r["createdDateTime"]))
         retire = data("retirement")
+        evidence["stillOnBasic"] = still_on_basic(
+            [{"account": ctx.subject, "checked": True, "successes": len(ok), "lastSuccess": last["createdDateTime"]}])
         return warned(f"{ctx.subject} still signs in with Basic SMTP AUTH: {len(ok)} successful sign-in(s) in the "
                       f"last {days} days{cut}, last on {last['createdDateTime']}, from {ip_list(ok, senders)}"
                       f"{failures}. Microsoft disables Basic SMTP AUTH by default at {retire['announced_as']}: "

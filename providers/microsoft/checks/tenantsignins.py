@@ -13,7 +13,7 @@ from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
 from ..signins import TENANT, WINDOW
-from .signins import P, cause_of, ip_list
+from .signins import P, cause_of, ip_list, still_on_basic
 from .values import data
 
 SHOWN = 10  # users named in the message; the evidence has all of them
@@ -73,6 +73,9 @@ def tenant_sign_ins(ctx: Context) -> Outcome | None:
     summary = (f"{len(users)} user(s) used Basic SMTP AUTH in the last {days} days{cut}, {len(still)} of them "
                f"successfully, {len(unlisted)} not among the mailboxes checked: {shown}{more}.")
     if still:
+        evidence["stillOnBasic"] = still_on_basic([
+            {"account": u, "checked": users[u]["listed"], "successes": users[u]["successes"],
+             "lastSuccess": users[u]["lastSuccess"]} for u in still])
         return warned(f"{summary} Microsoft disables Basic SMTP AUTH by default at {retire}: move these senders "
                       "to OAuth.", evidence)
     top = Counter(c for v in users.values() for c in v["failureCodes"]).most_common(1)[0][0]
