@@ -284,6 +284,9 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
     from .collect import collect
 
     s = request.settings
+    if s.get("sign_ins") or s.get("sign_ins_tenant"):
+        raise InputError("sign_ins: Google's login audit events do not say which sign-ins were SMTP, so there is no "
+                         "sign-in evidence to read (docs/google-setup.md, section 4); remove it for this customer")
 
     def path(key: str) -> Path | None:
         return Path(str(s[key])).expanduser() if s.get(key) else None

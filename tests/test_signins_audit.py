@@ -14,8 +14,10 @@ from preflight.audit.output import write_consolidated, write_tenant
 from preflight.audit.runner import run_audit
 from preflight.causes import load_catalogue
 from preflight.errors import InputError
-from preflight.providers import Registry
+from preflight.model import Method
+from preflight.providers import CollectRequest, Registry
 from preflight.report.plan import still_on_basic
+from preflight_providers.google.run import collect_request
 from preflight_providers.microsoft import provider
 from tests.microsoft.conftest import load_fixture
 from tests.microsoft.test_signins import run
@@ -92,3 +94,11 @@ def test_an_audit_rolls_up_basic_smtp_per_customer_and_across_customers(tmp_path
     assert "35 day(s) before Microsoft disables it by default (the end of December 2026, 2026-12-31)" in own
     assert "scanner@contoso.com (not in the inventory): 2 sign-in(s)" in (out / "report.html").read_text()
     assert "Still on Basic" not in (out / "quiet" / "action-plan.md").read_text()
+
+
+def test_a_google_customer_asking_for_sign_in_evidence_is_told_there_is_none() -> None:
+
+    request = CollectRequest(settings={"domain": "fabrikam.example", "sign_ins": 30},
+                             mailboxes=("a@fabrikam.example",), methods=(Method.BASIC,))
+    with pytest.raises(InputError, match="do not say which sign-ins were SMTP"):
+        collect_request(request)
