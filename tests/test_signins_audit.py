@@ -102,3 +102,39 @@ def test_a_google_customer_asking_for_sign_in_evidence_is_told_there_is_none() -
                              mailboxes=("a@fabrikam.example",), methods=(Method.BASIC,))
     with pytest.raises(InputError, match="do not say which sign-ins were SMTP"):
         collect_request(request)
+
+
+def test_redacted_sign_in_records_evaluate_to_the_same_findings_without_addresses_or_ips() -> None:
+    from preflight.audit.redact import Redactor
+
+    original = load_fixture("sign-ins")
+    redactor = Redactor(b"k" * 32)
+    redactor.learn(original)
+    redacted = redactor.value(original)
+    text = json.dumps(redacted)
+    for secret in ("jobs@contoso.com", "scanner@contoso.com", "192.0.2.10", "203.0.113.25", "198.51.100.7"):
+        assert secret not in text
+    before, after = run(original), run(redacted)
+    assert [(f.check, f.status, f.cause) for f in before.findings] == [
+        (f.check, f.status, f.cause) for f in after.findings]
+    assert [(v.verdict, v.blocking) for v in before.mailboxes] == [(v.verdict, v.blocking) for v in after.mailboxes]
+    tenant = next(f for f in after.findings if f.check == "ms.smtp-sign-ins-tenant")
+    assert tenant.message.count("(not a --sender-ip)") == next(
+        f for f in before.findings if f.check == "ms.smtp-sign-ins-tenant").message.count("(not a --sender-ip)") > 0
+    still = still_on_basic(after)
+    assert len(still.accounts) == 2 and all(a.account.startswith("user-") for a in still.accounts)
+
+
+def test_ip_pseudonyms_keep_ranges_and_leave_other_text_alone() -> None:
+    import ipaddress
+
+    from preflight.audit.redact import Redactor
+
+    r = Redactor(b"k" * 32)
+    inside, outside, net = r.ip("192.0.2.10"), r.ip("198.51.100.7"), r.ip("192.0.2.0/24")
+    assert ipaddress.ip_address(inside) in ipaddress.ip_network(net)
+    assert ipaddress.ip_address(outside) not in ipaddress.ip_network(net)
+    assert ipaddress.ip_address(r.ip("2001:db8::1")) in ipaddress.ip_network(r.ip("2001:db8::/32"))
+    assert r.ip("192.0.2.10") == inside and Redactor(b"j" * 32).ip("192.0.2.10") != inside
+    kept = "at 2026-11-25T08:00:04.1234567Z, not 999.1.1.1"
+    assert r.text(kept) == kept

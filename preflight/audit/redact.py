@@ -6,20 +6,29 @@ also inside free text (a distinguished name, an etag, a message, an evidence lis
 (addresses, GUIDs, Google customer ids) it recognises anyway. The same value always gets the same pseudonym
 within one key, so a redacted snapshot still evaluates to the same verdicts and a redacted report still lines
 up with it. Without a key, a fresh random one is used.
+
+IP addresses (a sign-in's source, a sender range, a named location) are pseudonymised prefix-preserving, in the
+manner of Crypto-PAn: two addresses sharing their first k bits still do after redaction, so an address inside a
+range stays inside that range's pseudonym, and checks that match sources against ranges decide the same.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
+from functools import lru_cache
 from typing import Any
 
 EMAIL = re.compile(r"(?<![\w.+-])([\w.+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 GUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 GOOGLE_CUSTOMER = re.compile(r"\bC0[0-9a-z]{6,}\b")
 URL = re.compile(r"https?://[^\s\"'<>]+")
+# An IPv4 address or range, or an IPv6 one (at least two colons), inside text; ipaddress decides what really is.
+IP = re.compile(r"(?<![\w.:])(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?:/\d{1,3})?"
+                r"(?![\w.:])")
 DOMAIN = re.compile(r"^(?=.{4,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
 PSEUDONYM = re.compile(r"^(?:user-[0-9a-f]{8}|name-[0-9a-f]{8}|(?:org|tenant)-[0-9a-f]{6}\.\S+)$")
 # Keys whose whole value names a person or an organisation.
@@ -70,6 +79,11 @@ class Redactor:
             return value
         h = self._h("guid", value, 32)
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+    def ip(self, value: str) -> str:
+        """An address or CIDR range -> its prefix-preserving pseudonym (a range keeps its length, host bits
+        zero); anything ipaddress does not read is returned as it was."""
+        return _ip_pseudonym(self.key, value)
 
     def folder(self, key: str) -> str:
         """A customer's output folder under --redact: its section name would name the customer."""
@@ -161,6 +175,7 @@ class Redactor:
         return "".join(out)
 
     def text(self, value: str) -> str:
+        value = IP.sub(lambda m: self.ip(m.group(0)), value)
         value = GUID.sub(lambda m: self.guid(m.group(0)), value)
         value = GOOGLE_CUSTOMER.sub(lambda m: "C0" + self._h("customer", m.group(0), 8), value)
         value = self._learned_sub(value)
@@ -184,3 +199,24 @@ class Redactor:
         if isinstance(data, str):
             return self.name(data) if key in NAME_KEYS else self.text(data)
         return data
+
+
+@lru_cache(maxsize=65536)
+def _ip_pseudonym(key: bytes, value: str) -> str:
+    """Bit i of the result is bit i of the address XOR a keyed hash of the address's first i bits."""
+    try:
+        net = ipaddress.ip_network(value, strict=False) if "/" in value else None
+        addr = net.network_address if net is not None else ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    bits = addr.max_prefixlen
+    n = int(addr)
+    out = 0
+    for i in range(bits):
+        prefix = n >> (bits - i) if i else 0
+        flip = hmac.new(key, f"ip{bits}:{i}:{prefix}".encode(), hashlib.sha256).digest()[0] & 1
+        out = (out << 1) | (((n >> (bits - 1 - i)) & 1) ^ flip)
+    pseudo = ipaddress.ip_address(out) if bits == 32 else ipaddress.IPv6Address(out)
+    if net is None:
+        return str(pseudo)
+    return str(ipaddress.ip_network(f"{pseudo}/{net.prefixlen}", strict=False))
