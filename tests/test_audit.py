@@ -243,14 +243,14 @@ def test_the_documented_demo_inventory_audits_offline(tmp_path: Path) -> None:
 
     path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "demo-inventory.toml"
     inv = load_inventory(path, ["google", "microsoft"])
-    assert len(inv.customers) == 6 and all(c.snapshot is not None and c.snapshot.is_file() for c in inv.customers)
+    assert len(inv.customers) == 7 and all(c.snapshot is not None and c.snapshot.is_file() for c in inv.customers)
     import typer
 
     with pytest.raises(typer.Exit) as info:
         audit(str(path), output_dir=tmp_path / "out")
     assert info.value.exit_code == 1  # the simulated tenants have blocking findings
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert len(report["targets"]) == 6 and not any(t["errors"] for t in report["targets"])
+    assert len(report["targets"]) == 7 and not any(t["errors"] for t in report["targets"])
     contoso = next(t for t in report["targets"] if t["name"] == "Contoso (simulated)")
     assert any(f["accepted"] for f in contoso["findings"])
 
@@ -545,7 +545,7 @@ def test_redacted_audit_outputs_keep_no_address_domain_name_or_id(tmp_path: Path
     assert code == 1
     files = [p for p in out.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"report.html", "report.json", "action-plan.md", "action-plan.csv",
-                                       "snapshot.json"} and len(files) == 4 + 6 * 5
+                                       "snapshot.json"} and len(files) == 4 + 7 * 5
     # and the redact command, on every shipped demo snapshot and on a report
     shipped = [c.snapshot for c in inv.customers if c.snapshot is not None]
     code, _, _ = cli(["redact", *map(str, shipped), str(out / "report.json"), "-d", str(tmp_path / "red")], capsys)

@@ -112,7 +112,7 @@ def test_every_demo_customer_prints_on_at_most_two_a4_pages(demo_audit: Path, tm
                         f"--print-to-pdf={pdf}")
         assert result.returncode == 0, result.stderr[-2000:]
         counts[folder.name] = pdf_pages(pdf)
-    assert len(counts) == 6 and all(1 <= n <= 2 for n in counts.values()), counts
+    assert len(counts) == 7 and all(1 <= n <= 2 for n in counts.values()), counts
     # the consolidated report starts each customer on a new page: more pages than customers
     pdf = tmp_path / "all.pdf"
     browse(demo_audit / "report.html", tmp_path / "profile-all", "--no-pdf-header-footer", f"--print-to-pdf={pdf}")

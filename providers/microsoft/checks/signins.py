@@ -78,6 +78,8 @@ def smtp_sign_ins(ctx: Context) -> Outcome | None:
         failures = f"; {len(bad)} failed ({kinds}), last on {latest['createdDateTime']} from {ip_list(bad, senders)}"
     if ok:
         last = max(ok, key=lambda r: str(r["createdDateTime"]))
+        if bad and max(str(r["createdDateTime"]) for r in bad) > str(last["createdDateTime"]):
+            failures += " (after the last success)"
         retire = data("retirement")
         evidence["stillOnBasic"] = still_on_basic(
             [{"account": ctx.subject, "checked": True, "successes": len(ok), "lastSuccess": last["createdDateTime"]}])
@@ -127,11 +129,14 @@ def log_vs_configuration(ctx: Context) -> Outcome | None:
     blocked = configured.verdict is Verdict.BLOCKED
     if blocked and ok:
         evidence["signInLog"]["lastSuccessFrom"] = ip_list([r for r in ok if str(r["createdDateTime"]) == last_ok], ())
+        since = ""
+        if since_ok:
+            latest = max(since_ok, key=lambda r: str(r["createdDateTime"]))
+            since = (f"; {len(since_ok)} failed since, the latest on {latest['createdDateTime']} with "
+                     f"AADSTS{latest['status']['errorCode']}, as if the setting took effect after the last success")
         return warned(f"The configuration says Basic SMTP AUTH is {said} for {ctx.subject}, but the sign-in log "
                       f"shows {len(ok)} successful Basic SMTP sign-in(s) in the last {days} days, the last on "
-                      f"{last_ok} from {evidence['signInLog']['lastSuccessFrom']}. Either the setting changed "
-                      "after that sign-in (compare its change date), or a reading above is wrong: check it "
-                      "before relying on the verdict.", evidence)
+                      f"{last_ok} from {evidence['signInLog']['lastSuccessFrom']}{since}.", evidence)
     if not blocked and since_ok:
         latest = max(since_ok, key=lambda r: str(r["createdDateTime"]))
         code = latest["status"]["errorCode"]

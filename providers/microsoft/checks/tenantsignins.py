@@ -65,10 +65,12 @@ def tenant_sign_ins(ctx: Context) -> Outcome | None:
         return passed(f"No user signed in with Basic SMTP AUTH in the last {days} days{cut}.", evidence)
     unlisted = [u for u, v in users.items() if not v["listed"]]
     still = [u for u, v in users.items() if v["successes"]]
-    shown = "; ".join(f"{u}{'' if users[u]['listed'] else ' (not checked)'}: {users[u]['successes']} ok, "
-                      f"{users[u]['failures']} failed, last {users[u]['lastSignIn']}, from {users[u]['ipAddresses']}"
-                      for u in list(users)[:SHOWN])
-    more = f"; and {len(users) - SHOWN} more" if len(users) > SHOWN else ""
+    # The mailboxes checked have their own ms.smtp-sign-ins finding: here they are only named.
+    shown = "; ".join(f"{u} (not checked): {users[u]['successes']} ok, {users[u]['failures']} failed, last "
+                      f"{users[u]['lastSignIn']}, from {users[u]['ipAddresses']}" for u in unlisted[:SHOWN])
+    checked = [u for u in users if users[u]["listed"]]
+    shown += ("; " if shown and checked else "") + (f"checked: {', '.join(checked)}" if checked else "")
+    more = f"; and {len(unlisted) - SHOWN} more not checked" if len(unlisted) > SHOWN else ""
     retire = data("retirement")["announced_as"]
     summary = (f"{len(users)} user(s) used Basic SMTP AUTH in the last {days} days{cut}, {len(still)} of them "
                f"successfully, {len(unlisted)} not among the mailboxes checked: {shown}{more}.")
