@@ -14,12 +14,12 @@ from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
 from ..signins import APP, WINDOW
-from .signins import P, cause_of, ip_list
+from .signins import cause_of, ip_list
 
 
 @check("ms.app-sign-ins", "Sign-in log: the app's app-only sign-ins to Exchange Online", severity=Severity.MEDIUM,
        cause="oauth-token-invalid", scope="tenant", methods=(Method.OAUTH_APP,), order=85, reads=(APP, WINDOW),
-       provider=P, evidence=True)
+       evidence=True)
 def app_sign_ins(ctx: Context) -> Outcome | None:
     try:
         records: list[dict[str, Any]] = ctx.org(APP)

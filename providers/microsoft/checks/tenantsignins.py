@@ -13,7 +13,7 @@ from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
 from ..signins import TENANT, WINDOW
-from .signins import P, cause_of, ip_list, still_on_basic
+from .signins import cause_of, ip_list, still_on_basic
 from .values import data
 
 SHOWN = 10  # users named in the message; the evidence has all of them
@@ -48,7 +48,7 @@ def per_user(records: list[dict[str, Any]], listed: set[str], senders: tuple[str
 
 @check("ms.smtp-sign-ins-tenant", "Sign-in log: Basic SMTP AUTH across the tenant", severity=Severity.MEDIUM,
        cause="basic-auth-retirement", scope="tenant", methods=(Method.BASIC,), order=87, reads=(TENANT, WINDOW),
-       provider=P, evidence=True)
+       evidence=True)
 def tenant_sign_ins(ctx: Context) -> Outcome | None:
     try:
         records: list[dict[str, Any]] = ctx.org(TENANT)
