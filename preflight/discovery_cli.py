@@ -239,9 +239,9 @@ def _microsoft(req: AddressCheck, mailbox: str, found: Discovery, unchecked: lis
     def ms(module: str) -> Any:
         return import_module(f"preflight_providers.microsoft.{module}")
 
-    inputs, tokencache, auth, commands = ms("inputs"), ms("tokencache"), ms("auth"), ms("commands")
+    inputs, tokencache, auth = ms("inputs"), ms("tokencache"), ms("auth")
     AuthMethod, SignInSettings, public_settings = auth.AuthMethod, auth.SignInSettings, auth.public_settings
-    get_cloud, _options, run_check = ms("clouds").get_cloud, commands._options, commands.run_check
+    get_cloud, options, run_check = ms("clouds").get_cloud, inputs.options, ms("run").check
 
     tenant = found.tenant
     if tenant.status != "found" or tenant.id is None or tenant.cloud is None:
@@ -273,7 +273,7 @@ def _microsoft(req: AddressCheck, mailbox: str, found: Discovery, unchecked: lis
                 if req.client_id else public_settings(key, cloud, **common))
     req.out("")
     try:
-        return int(run_check(settings, [mailbox], _options(None, None, None, [], [mailbox]), None, req.fmt,
+        return int(run_check(settings, [mailbox], options(None, None, None, [], [mailbox]), None, req.fmt,
                              req.output, req.fail_on, progress=req.progress))
     except SignInError as exc:
         req.out(f"Tenant settings not checked: sign-in failed: {' '.join(str(exc).split())}")

@@ -6,15 +6,12 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from preflight.model import Method
 from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
-
-if TYPE_CHECKING:
-    from .auth import SignInSettings
 
 
 class Auth(StrEnum):
@@ -61,37 +58,6 @@ def _debug(enabled: bool) -> None:
         enable_debug()
 
 
-def _settings(
-    tenant: str, client_id: str | None, auth: Auth, certificate: Path | None, certificate_password_env: str | None,
-    client_secret_env: str | None, cloud: str, account: str | None,
-) -> SignInSettings:
-    from preflight.errors import InputError
-
-    from . import inputs
-    from .auth import AuthMethod, SignInSettings, public_settings
-    from .clouds import get_cloud
-
-    method = AuthMethod(auth.value)
-    if method is AuthMethod.CERTIFICATE and certificate is None:
-        raise InputError("--auth certificate needs --certificate PATH")
-    if client_id is None:
-        if not method.delegated:
-            raise InputError(f"--auth {method.value} needs --client-id: app-only sign-in uses your own app "
-                             "registration (docs/microsoft-setup.md)")
-        return public_settings(inputs.tenant(tenant), get_cloud(cloud), auth=method,
-                               account=inputs.address(account, "--account") if account else None)
-    return SignInSettings(
-        tenant=inputs.tenant(tenant),
-        client_id=inputs.guid(client_id, "--client-id"),
-        cloud=get_cloud(cloud),
-        auth=method,
-        certificate=certificate,
-        certificate_password_env=certificate_password_env,
-        client_secret_env=client_secret_env,
-        account=inputs.address(account, "--account") if account else None,
-    )
-
-
 def check(
     tenant: TenantOpt,
     mailbox: Annotated[list[str] | None, typer.Option(
@@ -132,73 +98,19 @@ def check(
     """Sign in to a Microsoft 365 tenant, read what decides SMTP AUTH for each mailbox, and report."""
     from preflight.deadline import check_seconds
 
-    from . import inputs
+    from . import inputs, run
 
     _debug(debug)
     seconds = check_seconds(deadline)
-    settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
-                         account)
+    settings = inputs.sign_in_settings(tenant, client_id, auth.value, certificate, certificate_password_env,
+                                       client_secret_env, cloud, account)
     from preflight.mailboxlist import mailbox_options
 
     boxes = list(dict.fromkeys(inputs.address(m) for m in mailbox_options(mailbox, mailboxes_from)))
-    options = _options(method, sender_ip, app_id, from_ or [], boxes)
-    raise typer.Exit(run_check(settings, boxes, options, save_snapshot, fmt, output, fail_on, deadline=seconds,
+    options = inputs.options(method, sender_ip, app_id, from_ or [], boxes)
+    raise typer.Exit(run.check(settings, boxes, options, save_snapshot, fmt, output, fail_on, deadline=seconds,
                                sign_in_days=sign_ins or (30 if sign_ins_tenant else None),
                                sign_ins_tenant=sign_ins_tenant))
-
-
-def _options(method: list[Method] | None, sender_ip: list[str] | None, app_id: str | None, froms: list[str],
-             boxes: list[str]) -> Any:
-    from preflight.snapshot import Options
-
-    from . import inputs
-
-    return Options(
-        methods=tuple(dict.fromkeys(method)) if method else tuple(Method),
-        sender_ips=tuple(inputs.cidr(ip) for ip in sender_ip or []),
-        app_id=inputs.guid(app_id, "--app-id") if app_id else None,
-        from_addresses=inputs.from_addresses(froms, boxes),
-    )
-
-
-def run_check(settings: SignInSettings, boxes: list[str], options: Any, save_snapshot: Path | None, fmt: Format,
-              output: Path | None, fail_on: FailOn, *, progress: Callable[[str], None] = _err,
-              deadline: float | None = None, sign_in_days: int | None = None, sign_ins_tenant: bool = False) -> int:
-    from datetime import UTC, datetime
-
-    from preflight import snapshot as snap_io
-    from preflight.causes import load_catalogue
-    from preflight.deadline import DEFAULT_TENANT_DEADLINE, Deadline
-    from preflight.engine import evaluate
-    from preflight.output import emit
-    from preflight.runsecrets import for_command
-
-    from . import provider
-    from .auth import MicrosoftSignIn
-    from .collect import Target
-    from .run import collect, unreachable
-
-    limit = Deadline(deadline or DEFAULT_TENANT_DEADLINE)
-    signin = MicrosoftSignIn(settings, out=progress, secrets=for_command(), deadline=limit)
-    signin.check_inputs()
-    progress(f"Signing in to {settings.tenant} ({settings.auth.value}, {settings.cloud.name} cloud)...")
-    signin.sign_in()
-    who = signin.username or f"app {settings.client_id}"
-    progress(f"Signed in as {who}; token cache: {signin.cache_location}")
-    target = Target(settings.tenant, settings.cloud.name, tuple(boxes), options, signin.tenant_id,
-                    mailbox_settings=not settings.auth.delegated, sign_in_days=sign_in_days,
-                    sign_ins_tenant=sign_ins_tenant)
-    data = collect(signin, target, progress=progress, deadline=limit)
-    snap = snap_io.parse(data, f"{settings.tenant} (collected)")
-    if save_snapshot is not None:
-        snap_io.save(snap, save_snapshot)
-        progress(f"Snapshot written to {save_snapshot}")
-    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions(),
-                      resources=provider.resources())
-    problem = unreachable(data)
-    if problem:
-        result.errors.append(problem)
-    return emit([result], fmt, output, fail_on)
 
 
 def login(
@@ -215,11 +127,12 @@ def login(
     """Sign in and keep the token in your owner-only token cache, so later checks do not prompt."""
     from preflight.runsecrets import for_command
 
+    from . import inputs
     from .auth import MicrosoftSignIn
 
     _debug(debug)
-    settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
-                         account)
+    settings = inputs.sign_in_settings(tenant, client_id, auth.value, certificate, certificate_password_env,
+                                       client_secret_env, cloud, account)
     signin = MicrosoftSignIn(settings, out=_err, secrets=for_command())
     signin.check_inputs()
     signin.sign_in()
@@ -281,8 +194,8 @@ def auth_check(
     _debug(debug)
     if fmt not in ("table", "json"):
         raise InputError(f"--format: {fmt!r} is not table or json")
-    settings = _settings(tenant, client_id, auth, certificate, certificate_password_env, client_secret_env, cloud,
-                         account)
+    settings = inputs.sign_in_settings(tenant, client_id, auth.value, certificate, certificate_password_env,
+                                       client_secret_env, cloud, account)
     report = run_auth_check(
         settings,
         mailbox=inputs.address(mailbox) if mailbox else None,

@@ -5,8 +5,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from preflight.errors import InputError
+from preflight.model import Method
+from preflight.snapshot import Options
+
+if TYPE_CHECKING:
+    from .auth import SignInSettings
 
 # A practical address check: one @, no spaces, a dotted domain.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -69,3 +76,43 @@ def from_addresses(values: list[str], mailboxes: list[str]) -> dict[str, str]:
             sender = address(value, "--from")
             result.update({m: sender for m in mailboxes if m not in result})
     return result
+
+
+def sign_in_settings(
+    tenant_value: str, client_id: str | None, auth: str, certificate: Path | None,
+    certificate_password_env: str | None, client_secret_env: str | None, cloud: str, account: str | None,
+) -> SignInSettings:
+    """The sign-in the options describe, checked before any network: app-only needs your own app registration."""
+    from .auth import AuthMethod, SignInSettings, public_settings
+    from .clouds import get_cloud
+
+    method = AuthMethod(auth)
+    if method is AuthMethod.CERTIFICATE and certificate is None:
+        raise InputError("--auth certificate needs --certificate PATH")
+    if client_id is None:
+        if not method.delegated:
+            raise InputError(f"--auth {method.value} needs --client-id: app-only sign-in uses your own app "
+                             "registration (docs/microsoft-setup.md)")
+        return public_settings(tenant(tenant_value), get_cloud(cloud), auth=method,
+                               account=address(account, "--account") if account else None)
+    return SignInSettings(
+        tenant=tenant(tenant_value),
+        client_id=guid(client_id, "--client-id"),
+        cloud=get_cloud(cloud),
+        auth=method,
+        certificate=certificate,
+        certificate_password_env=certificate_password_env,
+        client_secret_env=client_secret_env,
+        account=address(account, "--account") if account else None,
+    )
+
+
+def options(method: list[Method] | None, sender_ip: list[str] | None, app_id: str | None, froms: list[str],
+            boxes: list[str]) -> Options:
+    """The snapshot options of a check: methods (default all three), sender IPs, the sending app, From addresses."""
+    return Options(
+        methods=tuple(dict.fromkeys(method)) if method else tuple(Method),
+        sender_ips=tuple(cidr(ip) for ip in sender_ip or []),
+        app_id=guid(app_id, "--app-id") if app_id else None,
+        from_addresses=from_addresses(froms, boxes),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +23,13 @@ from .exchange import Exchange
 from .graph import Graph
 
 if TYPE_CHECKING:
+    from preflight.output import FailOn, Format
     from preflight.providers import CollectRequest
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 def _auth(signin: MicrosoftSignIn, api: Api) -> Callable[[], dict[str, str]]:
@@ -90,6 +97,43 @@ def collect(
         progress(f"Exchange admin API: no token ({err['code']}: {err['message']}); its checks will be unknown")
     collector = Collector(graph, exchange, exchange_refusal=refusal, workers=workers, progress=progress, clock=clock)
     return collector.collect(target)
+
+
+def check(settings: SignInSettings, boxes: list[str], options: Any, save_snapshot: Path | None, fmt: Format,
+              output: Path | None, fail_on: FailOn, *, progress: Callable[[str], None] | None = None,
+              deadline: float | None = None, sign_in_days: int | None = None, sign_ins_tenant: bool = False) -> int:
+    """`preflight check microsoft`: sign in, collect, save, evaluate, emit; the exit code (DESIGN §8)."""
+    from preflight import snapshot as snap_io
+    from preflight.causes import load_catalogue
+    from preflight.engine import evaluate
+    from preflight.output import emit
+    from preflight.runsecrets import for_command
+
+    from . import provider
+
+    if progress is None:
+        progress = _err
+    limit = Deadline(deadline or DEFAULT_TENANT_DEADLINE)
+    signin = MicrosoftSignIn(settings, out=progress, secrets=for_command(), deadline=limit)
+    signin.check_inputs()
+    progress(f"Signing in to {settings.tenant} ({settings.auth.value}, {settings.cloud.name} cloud)...")
+    signin.sign_in()
+    who = signin.username or f"app {settings.client_id}"
+    progress(f"Signed in as {who}; token cache: {signin.cache_location}")
+    target = Target(settings.tenant, settings.cloud.name, tuple(boxes), options, signin.tenant_id,
+                    mailbox_settings=not settings.auth.delegated, sign_in_days=sign_in_days,
+                    sign_ins_tenant=sign_ins_tenant)
+    data = collect(signin, target, progress=progress, deadline=limit)
+    snap = snap_io.parse(data, f"{settings.tenant} (collected)")
+    if save_snapshot is not None:
+        snap_io.save(snap, save_snapshot)
+        progress(f"Snapshot written to {save_snapshot}")
+    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions(),
+                      resources=provider.resources())
+    problem = unreachable(data)
+    if problem:
+        result.errors.append(problem)
+    return emit([result], fmt, output, fail_on)
 
 
 def collect_request(request: CollectRequest) -> dict[str, Any]:
