@@ -6,7 +6,6 @@ Messages for the person go to stderr; reports and auth-check results to stdout.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from preflight.output import FailOn, Format
 from preflight.private import loose_permissions
 from preflight.runsecrets import RunSecrets, for_command
 
-from . import profiles, settings
+from . import inputs, profiles, settings
 from .auth import (
     OAuthSigner,
     ServiceAccountSigner,
@@ -35,43 +34,8 @@ from .profiles import Profile
 if TYPE_CHECKING:
     from preflight.providers import CollectRequest
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
-_EMAIL = re.compile(rf"^[^@\s\"'<>,;]+@{_LABEL}(?:\.{_LABEL})+$")
-_CUSTOMER = re.compile(r"^[A-Za-z0-9]{3,32}$")
-
-
 def say(message: str) -> None:
     sys.stderr.write(f"preflight: {message}\n")
-
-
-def email(value: str, option: str) -> str:
-    value = value.strip()
-    if not _EMAIL.match(value):
-        raise InputError(f"{option}: {value!r} is not an email address")
-    return value.lower()
-
-
-def _domain(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not _DOMAIN.match(value.strip()):
-        raise InputError(f"--domain: {value!r} is not a domain name")
-    return value.strip().lower()
-
-
-def _customer(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not _CUSTOMER.match(value.strip()):
-        raise InputError(f"--customer-id: {value!r} is not a Google customer id (like C01abc234)")
-    return value.strip()
-
-
-def opt_ins(with_sendas: bool, with_licenses: bool, with_tokens: bool, with_audit_log: bool = False) -> frozenset[str]:
-    flags = {"--with-sendas": with_sendas, "--with-licenses": with_licenses, "--with-tokens": with_tokens,
-             "--with-audit-log": with_audit_log}
-    return frozenset(k for k, on in flags.items() if on)
 
 
 def _api_settings(api_root: str | None) -> settings.ApiSettings:
@@ -105,7 +69,7 @@ def _resolve_sign_in(
             raise InputError("--auth service-account needs --key-file (or PREFLIGHT_GOOGLE_KEY_FILE)")
         if not admin:
             raise InputError("--auth service-account needs --admin: the admin the service account impersonates")
-    return SignIn(str(kind), key_file, email(admin, "--admin") if admin else None, client_secrets)
+    return SignIn(str(kind), key_file, inputs.email(admin, "--admin") if admin else None, client_secrets)
 
 
 def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_login: bool,
@@ -179,22 +143,6 @@ class CheckArgs:
     deadline: float | None = None  # seconds for sign-in and collection (--deadline)
 
 
-def _from_addresses(froms: list[str], mailboxes: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in froms:
-        if "=" in item:
-            box, addr = item.split("=", 1)
-            box = email(box, "--from")
-            if box not in mailboxes:
-                raise InputError(f"--from: {box} is not one of the --mailbox addresses")
-        elif len(mailboxes) == 1:
-            box, addr = mailboxes[0], item
-        else:
-            raise InputError("--from: with several mailboxes, write MAILBOX=ADDR")
-        out[box] = email(addr, "--from")
-    return out
-
-
 @dataclass(frozen=True)
 class Plan:
     """One Workspace to read: whose profile, how to sign in, what to collect. Built and checked before any I/O."""
@@ -216,11 +164,11 @@ def plan(
 
     prof = profiles.profile(profile)
     saved = prof.settings()
-    boxes = list(dict.fromkeys(email(m, "--mailbox") for m in mailboxes))
+    boxes = list(dict.fromkeys(inputs.email(m, "--mailbox") for m in mailboxes))
     if not boxes:
         raise InputError("give at least one --mailbox to check")
-    dom = _domain(domain or saved.get("domain"))
-    cid = _customer(customer_id or saved.get("customer_id"))
+    dom = inputs.domain(domain or saved.get("domain"))
+    cid = inputs.customer_id(customer_id or saved.get("customer_id"))
     if dom is None and cid is None:
         raise InputError("give --domain or --customer-id (or sign in with them saved in the profile)")
     options = Options(methods=tuple(dict.fromkeys(methods)) or tuple(Method), sender_ips=sender_ips,
@@ -243,18 +191,18 @@ def check(args: CheckArgs) -> int:
     from .api import GoogleApi
     from .collect import collect
 
-    boxes = [email(m, "--mailbox") for m in args.mailboxes]
+    boxes = [inputs.email(m, "--mailbox") for m in args.mailboxes]
     job = plan(
         profile=args.profile, auth=args.auth, key_file=args.key_file, admin=args.admin,
         client_secrets=args.client_secrets, domain=args.domain, customer_id=args.customer_id, mailboxes=boxes,
-        methods=args.methods, from_addresses=_from_addresses(args.froms, boxes), app_id=args.app_id,
+        methods=args.methods, from_addresses=inputs.from_addresses(args.froms, boxes), app_id=args.app_id,
         with_sendas=args.with_sendas, with_licenses=args.with_licenses, with_tokens=args.with_tokens,
         with_audit_log=args.with_audit_log,
     )
     config = _api_settings(args.api_root)
     limit = Deadline(args.deadline or DEFAULT_TENANT_DEADLINE)
     signer = build_signer(job.profile, job.sign_in, open_browser=args.open_browser, allow_login=True,
-                          wanted=opt_ins(args.with_sendas, args.with_licenses, args.with_tokens,
+                          wanted=inputs.opt_ins(args.with_sendas, args.with_licenses, args.with_tokens,
                                          args.with_audit_log),
                           secrets=for_command(), deadline=limit)
     target = job.target
@@ -291,12 +239,12 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
     def path(key: str) -> Path | None:
         return Path(str(s[key])).expanduser() if s.get(key) else None
 
-    boxes = [email(m, "mailboxes") for m in request.mailboxes]
+    boxes = [inputs.email(m, "mailboxes") for m in request.mailboxes]
     job = plan(
         profile=s.get("profile"), auth=s.get("auth"), key_file=path("key_file"), admin=s.get("admin"),
         client_secrets=path("client_secrets"), domain=s.get("domain"), customer_id=s.get("customer_id"),
         mailboxes=boxes, methods=[Method(m) for m in request.methods],
-        from_addresses={email(k, "from"): email(v, "from") for k, v in request.from_addresses.items()},
+        from_addresses={inputs.email(k, "from"): inputs.email(v, "from") for k, v in request.from_addresses.items()},
         app_id=request.app_id, sender_ips=tuple(request.sender_ips), with_sendas=bool(s.get("with_sendas")),
         with_licenses=bool(s.get("with_licenses")), with_tokens=bool(s.get("with_tokens")),
         with_audit_log=bool(s.get("with_audit_log")),
@@ -352,8 +300,8 @@ def _oauth_login(prof: Profile, client_secrets: Path, scopes: list[settings.Scop
 
 def login(args: LoginArgs) -> int:
     prof = profiles.profile(args.profile)
-    domain, customer_id = _domain(args.domain), _customer(args.customer_id)
-    wanted = opt_ins(args.with_sendas, args.with_licenses, args.with_tokens, args.with_audit_log)
+    domain, customer_id = inputs.domain(args.domain), inputs.customer_id(args.customer_id)
+    wanted = inputs.opt_ins(args.with_sendas, args.with_licenses, args.with_tokens, args.with_audit_log)
     kind = args.auth or ("service-account" if args.key_file else "oauth" if args.client_secrets else None)
     if kind is None:
         raise InputError("give --auth oauth --client-secrets FILE, or --auth service-account --key-file FILE --admin "
@@ -363,7 +311,7 @@ def login(args: LoginArgs) -> int:
             raise InputError("--auth oauth needs --client-secrets: your own OAuth client file (Desktop app)")
         if args.with_sendas:
             raise InputError("--with-sendas needs --auth service-account (domain-wide delegation)")
-        admin = email(args.admin, "--admin") if args.admin else None
+        admin = inputs.email(args.admin, "--admin") if args.admin else None
         _oauth_login(prof, args.client_secrets, settings.wanted_scopes("oauth", wanted), args.open_browser, admin)
         prof.save_settings({"domain": domain, "customer_id": customer_id})
         return 0
@@ -422,9 +370,9 @@ def auth_check(args: AuthCheckArgs) -> int:
     from .api import GoogleApi
 
     prof = profiles.profile(args.profile)
-    mailbox = email(args.mailbox, "--mailbox") if args.mailbox else None
+    mailbox = inputs.email(args.mailbox, "--mailbox") if args.mailbox else None
     sign_in = _resolve_sign_in(prof, args.auth, args.key_file, args.admin, None)
-    wanted = opt_ins(args.with_sendas, args.with_licenses, args.with_tokens, args.with_audit_log)
+    wanted = inputs.opt_ins(args.with_sendas, args.with_licenses, args.with_tokens, args.with_audit_log)
     config = _api_settings(args.api_root)
     scopes = settings.wanted_scopes(sign_in.kind, wanted)
     if sign_in.kind == "service-account":
