@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,9 +11,9 @@ import typer
 
 from preflight.errors import InputError, SignInError
 from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt, TextFormat, TextFormatOpt
+from preflight.pipeline import as_of_date, default_registry
 
 if TYPE_CHECKING:
-    from preflight.model import TargetResult
     from preflight.providers import Registry
     from preflight.runsecrets import RunSecrets
 
@@ -28,44 +27,9 @@ SummaryOpt = Annotated[
 ]
 
 
-def default_registry() -> Registry:
-    from preflight.providers import Registry
-
-    return Registry.from_entry_points()
-
-
-def as_of_date(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        return datetime.combine(date.fromisoformat(value), time(12), tzinfo=UTC)
-    except ValueError:
-        raise InputError(f"--as-of: {value!r} is not a date (YYYY-MM-DD)") from None
-
-
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Evaluate date-dependent checks as of this day (YYYY-MM-DD).")
 ]
-
-
-def evaluate_snapshots(
-    paths: list[Path], registry: Registry, now: datetime
-) -> list[TargetResult]:
-    from preflight import snapshot as snap_io
-    from preflight.causes import load_catalogue
-    from preflight.engine import evaluate
-
-    catalogue = load_catalogue()
-    snapshots = [snap_io.load(p) for p in paths]  # validate every file before evaluating any
-    results = []
-    for snap in snapshots:
-        try:
-            provider = registry.get(snap.provider)
-        except InputError as exc:
-            raise InputError(f"{snap.source}: {exc}") from None
-        results.append(evaluate(snap, provider.checks(), catalogue, now, provider.permissions(),
-                                resources=provider.resources()))
-    return results
 
 
 def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typer.Typer:
@@ -103,13 +67,11 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
         summary: SummaryOpt = False,
     ) -> None:
         """Evaluate saved snapshots offline and report."""
-        from preflight.output import emit
+        from preflight.pipeline import emit, evaluate_snapshots
 
         _summary_format(summary, fmt)
         results = evaluate_snapshots(snapshots, registry_factory(), as_of_date(as_of))
-        if summary:
-            raise typer.Exit(emit_summary(results, fmt, output, fail_on))
-        raise typer.Exit(emit(results, fmt, output, fail_on))
+        raise typer.Exit(emit(results, fmt, output, fail_on, summary=summary))
 
     @app.command()
     def demo(
@@ -205,16 +167,6 @@ def _print_version(value: bool) -> None:
 def _summary_format(summary: bool, fmt: Format) -> None:
     if summary and fmt not in (Format.table, Format.json):
         raise InputError(f"--summary prints table or json, not {fmt.value}")
-
-
-def emit_summary(results: list[TargetResult], fmt: Format, output: Path | None, fail_on: FailOn) -> int:
-    """--summary: verdict counts per tenant instead of the full report; the exit code is the report's."""
-    from preflight.exitcodes import exit_code
-    from preflight.output import make_report, write_text
-    from preflight.summary import render_summary
-
-    write_text(render_summary(make_report(results), fmt.value), output)
-    return int(exit_code(results, fail_on.value))
 
 
 def _no_type(ctx: Any) -> None:

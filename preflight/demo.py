@@ -7,10 +7,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from preflight import pipeline
 from preflight.causes import load_catalogue
-from preflight.engine import evaluate
 from preflight.model import TargetResult
-from preflight.output import Format, color_enabled, make_report, write_text
+from preflight.output import Format, make_report, write_text
 from preflight.providers import Registry
 from preflight.snapshot import parse
 
@@ -23,8 +23,7 @@ def demo_results(registry: Registry, now: datetime) -> list[TargetResult]:
             data = json.loads(item.read_text(encoding="utf-8"))
             snap = parse(data, f"{provider.name}/demo/{item.name}")
             name = str(data.get("tenant", {}).get("name") or snap.tenant_label)
-            results.append(evaluate(snap, provider.checks(), catalogue, now, provider.permissions(), name,
-                                    resources=provider.resources()))
+            results.append(pipeline.evaluate_snapshot(snap, provider, now, name, catalogue=catalogue))
     return results
 
 
@@ -34,15 +33,10 @@ def run_demo(registry: Registry, html: Path, fmt: Format, now: datetime, output:
 
     results = demo_results(registry, now)
     if not results:
-        sys.stderr.write("No provider with demo tenants is installed.\n")
+        pipeline.progress("no provider with demo tenants is installed")
         return
     report = make_report(results)  # generated now; `now` is only the day the checks are evaluated for
-    if summary:
-        from preflight.summary import render_summary
-
-        write_text(render_summary(report, fmt.value), output)
-    else:
-        write_text(render(report, fmt.value, color=output is None and color_enabled()), output)
+    pipeline.write_report(report, fmt, output, summary=summary)
     write_text(render(report, "html"), html)
     sys.stderr.write(
         f"\nSimulated tenants: {len(results)}. HTML report: {html.resolve()}\n"

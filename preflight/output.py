@@ -1,4 +1,4 @@
-"""Shared by every command that produces a report: options, rendering, writing, the exit code."""
+"""Shared by every command that writes a report: the format and --output options, colour, writing a file."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import typer
 
 from preflight import __version__
 from preflight.errors import InputError
-from preflight.exitcodes import exit_code
 from preflight.model import Report, TargetResult
 
 
@@ -75,14 +74,3 @@ def write_text(text: str, output: Path | None) -> None:
 def make_report(targets: Sequence[TargetResult], now: datetime | None = None) -> Report:
     stamp = (now or utcnow()).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Report(list(targets), stamp, __version__)
-
-
-def emit(targets: Sequence[TargetResult], fmt: Format, output: Path | None, fail_on: FailOn) -> int:
-    """Render, write, and return the exit code (DESIGN §8)."""
-    from preflight.report import render
-
-    report = make_report(targets)
-    write_text(render(report, fmt.value, color=output is None and color_enabled()), output)
-    if output is not None:
-        sys.stderr.write(f"Report written to {output}\n")
-    return int(exit_code(targets, fail_on.value))

@@ -256,7 +256,7 @@ def test_the_documented_demo_inventory_audits_offline(tmp_path: Path) -> None:
 
 
 def test_diff_sees_warn_to_unknown_and_lines_up_a_report_with_a_snapshot() -> None:
-    from preflight.cli import as_of_date, default_registry, evaluate_snapshots
+    from preflight.pipeline import as_of_date, default_registry, evaluate_snapshots
 
     demo = Path(__file__).resolve().parent.parent / "providers" / "microsoft" / "demo" / "contoso.json"
     registry = default_registry()
@@ -582,8 +582,8 @@ def test_redaction_reaches_inside_distinguished_names_etags_and_lists() -> None:
 
 
 def test_redacted_demo_snapshots_evaluate_to_the_same_verdicts() -> None:
-    from preflight.cli import as_of_date, default_registry, evaluate_snapshots
     from preflight.engine import evaluate
+    from preflight.pipeline import as_of_date, default_registry, evaluate_snapshots
     from preflight.snapshot import parse
 
     registry, day = default_registry(), as_of_date("2026-11-26")

@@ -66,7 +66,7 @@ def pdf_pages(pdf: Path) -> int:
 
 @pytest.fixture(scope="module")
 def demo_audit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from preflight.cli import default_registry
+    from preflight.pipeline import default_registry
 
     registry = default_registry()
     inv = load_inventory(ROOT / "docs" / "examples" / "demo-inventory.toml", registry.names)

@@ -530,7 +530,7 @@ def shipped_results() -> list[tuple[str, TargetResult]]:
     """Every demo tenant and test fixture, evaluated as the CLI would."""
     from pathlib import Path
 
-    from preflight.cli import as_of_date, default_registry, evaluate_snapshots
+    from preflight.pipeline import as_of_date, default_registry, evaluate_snapshots
 
     root = Path(__file__).resolve().parent
     files = sorted([*root.glob("*/fixtures/*.json"), *(root.parent / "providers").glob("*/demo/*.json")])

@@ -80,8 +80,8 @@ def _run(
     from preflight.audit.progress import AuditProgress
     from preflight.audit.runner import TenantRun, run_audit, select
     from preflight.causes import load_catalogue
-    from preflight.cli import as_of_date, default_registry
     from preflight.exitcodes import exit_code
+    from preflight.pipeline import as_of_date, default_registry
     from preflight.runsecrets import for_command
 
     registry = default_registry()
@@ -218,8 +218,8 @@ def diff(
 
 
 def _as_report(path: Path, as_of: str | None) -> Any:
-    from preflight.cli import as_of_date, default_registry, evaluate_snapshots
     from preflight.output import make_report
+    from preflight.pipeline import as_of_date, default_registry, evaluate_snapshots
     from preflight.report.read import parse_report
 
     schema, data = _read_json(path)
@@ -227,7 +227,7 @@ def _as_report(path: Path, as_of: str | None) -> Any:
         return parse_report(data, str(path))
     if schema == SNAPSHOT_SCHEMA:
         return make_report(evaluate_snapshots([path], default_registry(), as_of_date(as_of)))
-    raise InputError(f"{path}: schema {schema!r} is neither preflight.report/v1 nor preflight.snapshot/v1")
+    raise InputError(f"{path}: schema {schema!r} is neither {REPORT_SCHEMA} nor {SNAPSHOT_SCHEMA}")
 
 
 def _read_json(path: Path) -> tuple[str | None, Any]:
@@ -264,7 +264,7 @@ def redact(
         else:
             raise InputError(f"{path}: not a preflight snapshot or report (schema {schema!r})")
         # A file named after its customer (contoso.json) would name it: each copy gets a pseudonymous name.
-        kind = "snapshot" if schema == "preflight.snapshot/v1" else "report"
+        kind = "snapshot" if schema == SNAPSHOT_SCHEMA else "report"
         target = output_dir / redactor.file_name(kind, str(path.resolve()))
         if target.resolve() == path.resolve():
             raise InputError(f"{target}: would overwrite the original; choose another --output-dir")

@@ -26,10 +26,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from preflight import pipeline
 from preflight import snapshot as snap_io
 from preflight.audit.inventory import KINDS, Customer, Inventory
 from preflight.causes import Catalogue
-from preflight.engine import evaluate
 from preflight.errors import InputError, SignInError
 from preflight.model import TargetResult
 from preflight.providers import CollectRequest, PackagedProvider, Registry
@@ -96,11 +96,13 @@ def _run_one(
             if collect is None:
                 raise SignInError(f"the {customer.provider} provider cannot collect live data in this version")
             snap = snap_io.parse(collect(request), f"{customer.key} (collected)")
+            problem = pipeline.unreachable(snap, provider.title)
+            if problem is not None:
+                raise SignInError(problem)
         if cancelled.is_set():
             raise KeyboardInterrupt
         on_state(customer.key, "evaluating")
-        result = evaluate(snap, provider.checks(), catalogue, now, provider.permissions(), label,
-                          customer.exceptions, resources=provider.resources())
+        result = pipeline.evaluate_snapshot(snap, provider, now, label, customer.exceptions, catalogue)
         on_state(customer.key, "done")
     except (SignInError, InputError) as exc:
         result = _failed(customer, secrets.mask(inventory_terms(str(exc), customer.key)))

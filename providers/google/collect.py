@@ -15,6 +15,7 @@ from typing import Any
 
 from preflight.errors import SignInError
 from preflight.http import ApiError, record
+from preflight.pipeline import unanswered
 from preflight.snapshot import SCHEMA, Options, describe_error, error_of
 
 from . import settings
@@ -106,10 +107,6 @@ def _guard_customer(api: GoogleApi, target: Target, customer: Any, domains: Any)
     domains_ok = error_of(domains) is None and isinstance(domains, list)
     if error_of(customer) is not None or not isinstance(customer, dict):
         asked = target.domain or target.customer_id
-        errors = [e for e in (error_of(customer), error_of(domains)) if e is not None]
-        if not domains_ok and all(e.get("status") is None for e in errors):
-            first = errors[0]
-            raise SignInError(f"could not reach the Google admin APIs ({first.get('code')}: {first.get('message')})")
         if not target.domain or not domains_ok:
             readable = "domains.list gives no domain to compare" if domains_ok else f"domains.list ({_why(domains)})"
             raise SignInError(
@@ -223,6 +220,11 @@ def collect(
         customer_f = pool.submit(record, api.customer)
         domains_f = pool.submit(record, api.domains)
         customer, domains = customer_f.result(), domains_f.result()
+        if unanswered([customer, domains]) is not None:  # nothing answered: reported as unreachable, ask no more
+            org: dict[str, Any] = {"customer": customer, "domains": domains}
+            boxes: dict[str, Any] = {addr: {} for addr in target.mailboxes}
+            return Collection(_snapshot(target, customer, org, boxes, now), api.requests_made(),
+                              time.monotonic() - started)
         _guard_customer(api, target, customer, domains)
         org_units_f = pool.submit(record, api.org_units)
         policies_f = pool.submit(record, api.policies)
@@ -260,9 +262,15 @@ def collect(
             org["delegationEvents"] = delegation_f.result()
         if licences is not None and licences.fatal() is None and licences.failed():
             org["licenseErrors"] = licences.failed()
+    return Collection(_snapshot(target, customer, org, mailboxes, now), api.requests_made(),
+                      time.monotonic() - started)
+
+
+def _snapshot(target: Target, customer: Any, org: dict[str, Any], mailboxes: dict[str, Any],
+              now: Callable[[], datetime]) -> dict[str, Any]:
     tenant_id = customer.get("id") if error_of(customer) is None and isinstance(customer, dict) else None
     tenant_domain = target.domain or (customer.get("customerDomain") if tenant_id else None)
-    snapshot = {
+    return {
         "schema": SCHEMA,
         "provider": "google",
         "collected_at": now().replace(microsecond=0).isoformat().replace("+00:00", "Z"),
@@ -271,23 +279,3 @@ def collect(
         "org": org,
         "mailboxes": mailboxes,
     }
-    problem = unreachable(snapshot)
-    if problem:
-        raise SignInError(problem)
-    return Collection(snapshot, api.requests_made(), time.monotonic() - started)
-
-
-def unreachable(snapshot: dict[str, Any]) -> str | None:
-    """Why the admin APIs could not be reached at all (exit 4), or None when anything was read.
-
-    Tokens were granted but every single read failed without an HTTP status: a firewall, proxy or TLS
-    interception between preflight and Google, not a Workspace setting.
-    """
-    values = list(snapshot["org"].values())
-    for rec in snapshot["mailboxes"].values():
-        values.extend(rec.values())
-    errors = [error_of(v) for v in values]
-    if not values or any(e is None for e in errors) or any(e and e.get("status") is not None for e in errors):
-        return None
-    first = errors[0] or {}
-    return f"could not reach the Google admin APIs ({first.get('code')}: {first.get('message')})"

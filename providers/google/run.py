@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from preflight import pipeline
 from preflight.deadline import DEFAULT_TENANT_DEADLINE, Deadline
 from preflight.errors import InputError, SignInError
 from preflight.model import Method
 from preflight.output import FailOn, Format
+from preflight.pipeline import progress
 from preflight.private import loose_permissions
 from preflight.runsecrets import RunSecrets, for_command
 
@@ -33,10 +35,6 @@ from .profiles import Profile
 
 if TYPE_CHECKING:
     from preflight.providers import CollectRequest
-
-def say(message: str) -> None:
-    sys.stderr.write(f"preflight: {message}\n")
-
 
 def _api_settings(api_root: str | None) -> settings.ApiSettings:
     cfg = settings.api()
@@ -87,7 +85,7 @@ def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_l
                 f"{prof.name} --auth oauth --client-secrets FILE`"
             )
     if tighten(prof.token_path):
-        say(f"warning: {prof.token_path} was readable by group or others; its mode is now 0600")
+        progress(f"warning: {prof.token_path} was readable by group or others; its mode is now 0600")
     return OAuthSigner(info, secrets=secrets, deadline=deadline)
 
 
@@ -108,7 +106,7 @@ def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, a
         assert sign_in.key_file is not None and sign_in.admin is not None
         key = load_key_file(sign_in.key_file)
         if loose_permissions(sign_in.key_file):
-            say(f"warning: {sign_in.key_file} is readable by group or others; chmod 600 it")
+            progress(f"warning: {sign_in.key_file} is readable by group or others; chmod 600 it")
         return ServiceAccountSigner(key, sign_in.admin, secrets=secrets, deadline=deadline)
     return _oauth_signer(prof, sign_in, open_browser=open_browser, allow_login=allow_login, wanted=wanted,
                          secrets=secrets, deadline=deadline)
@@ -182,11 +180,6 @@ def plan(
 
 
 def check(args: CheckArgs) -> int:
-    from preflight import snapshot as snap_io
-    from preflight.causes import load_catalogue
-    from preflight.engine import evaluate
-    from preflight.output import emit
-
     from . import provider
     from .api import GoogleApi
     from .collect import collect
@@ -203,24 +196,15 @@ def check(args: CheckArgs) -> int:
     limit = Deadline(args.deadline or DEFAULT_TENANT_DEADLINE)
     signer = build_signer(job.profile, job.sign_in, open_browser=args.open_browser, allow_login=True,
                           wanted=inputs.opt_ins(args.with_sendas, args.with_licenses, args.with_tokens,
-                                         args.with_audit_log),
+                                                args.with_audit_log),
                           secrets=for_command(), deadline=limit)
     target = job.target
-    say(f"reading Google Workspace {target.domain or target.customer_id} as {signer.principal} "
-        f"({job.sign_in.kind}, profile {job.profile.name}), {len(target.mailboxes)} mailbox(es)")
+    progress(f"reading Google Workspace {target.domain or target.customer_id} as {signer.principal} "
+             f"({job.sign_in.kind}, profile {job.profile.name}), {len(target.mailboxes)} mailbox(es)")
     collection = collect(GoogleApi(signer, config=config, deadline=limit), target)
-    say(f"collected in {collection.seconds:.1f} s with {collection.requests} API requests")
-    snap = snap_io.parse(collection.snapshot, "google collection")
-    if args.save_snapshot is not None:
-        try:
-            snap_io.save(snap, args.save_snapshot)
-        except OSError as exc:
-            raise InputError(f"{args.save_snapshot}: cannot write snapshot ({exc.strerror or type(exc).__name__})") \
-                from None
-        say(f"snapshot written to {args.save_snapshot}")
-    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions(),
-                      resources=provider.resources())
-    return emit([result], args.fmt, args.output, args.fail_on)
+    progress(f"collected in {collection.seconds:.1f} s with {collection.requests} API requests")
+    return pipeline.check(provider, collection.snapshot, "google collection", save_snapshot=args.save_snapshot,
+                          fmt=args.fmt, output=args.output, fail_on=args.fail_on)
 
 
 def collect_request(request: CollectRequest) -> dict[str, Any]:
@@ -288,12 +272,12 @@ def _oauth_login(prof: Profile, client_secrets: Path, scopes: list[settings.Scop
     result = run_installed_flow(client, urls, open_browser=open_browser, login_hint=admin)
     prof.save_token(result.token_info)
     prof.save_settings({"auth": "oauth", "account": result.account, "client_secrets": str(client_secrets.resolve())})
-    say(f"signed in as {result.account or 'the admin'}; refresh token stored in {prof.token_path} "
+    progress(f"signed in as {result.account or 'the admin'}; refresh token stored in {prof.token_path} "
         "(readable by you only)")
     if admin and result.account and result.account.lower() != admin:
-        say(f"warning: signed in as {result.account}, not {admin}")
+        progress(f"warning: signed in as {result.account}, not {admin}")
     if result.missing:
-        say("warning: not granted at the consent screen (the checks that need them will be unknown): "
+        progress("warning: not granted at the consent screen (the checks that need them will be unknown): "
             + ", ".join(result.missing))
     return result.account
 
@@ -324,9 +308,9 @@ def login(args: LoginArgs) -> int:
     assert sign_in.key_file is not None
     prof.save_settings({"auth": "service-account", "key_file": str(sign_in.key_file.resolve()),
                         "admin": sign_in.admin, "domain": domain, "customer_id": customer_id})
-    say(f"service account {signer.key.client_email} (client id {signer.key.client_id}) saved as profile "
+    progress(f"service account {signer.key.client_email} (client id {signer.key.client_id}) saved as profile "
         f"{prof.name}, impersonating {sign_in.admin}; nothing secret was copied")
-    say(f"run `preflight auth-check google --profile {prof.name}` to test every delegated scope")
+    progress(f"run `preflight auth-check google --profile {prof.name}` to test every delegated scope")
     return 0
 
 
@@ -336,14 +320,14 @@ def logout(profile: str | None, *, revoke_token: bool = True, forget: bool = Fal
     if info is not None:
         if revoke_token:
             why = revoke(info)
-            say("revoked the refresh token at Google" if why is None else f"could not revoke at Google ({why}); "
+            progress("revoked the refresh token at Google" if why is None else f"could not revoke at Google ({why}); "
                 "remove access under myaccount.google.com > Security > Third-party access")
         prof.remove_token()
-        say(f"removed the stored sign-in of profile {prof.name}")
+        progress(f"removed the stored sign-in of profile {prof.name}")
     else:
-        say(f"no stored Google sign-in for profile {prof.name}")
+        progress(f"no stored Google sign-in for profile {prof.name}")
     if forget and prof.forget():
-        say(f"removed profile {prof.name}")
+        progress(f"removed profile {prof.name}")
     return 0
 
 

@@ -12,6 +12,7 @@ import typer
 
 from preflight.model import Method
 from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
+from preflight.pipeline import progress
 
 
 class Auth(StrEnum):
@@ -44,11 +45,6 @@ DeadlineOpt = Annotated[float, typer.Option(
     "--deadline", metavar="SECONDS",
     help="Stop reading the tenant after this many seconds (default 900): what was not read by then is "
          "reported unknown, and the report is still written.")]
-
-
-def _err(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
 
 
 def _debug(enabled: bool) -> None:
@@ -133,12 +129,12 @@ def login(
     _debug(debug)
     settings = inputs.sign_in_settings(tenant, client_id, auth.value, certificate, certificate_password_env,
                                        client_secret_env, cloud, account)
-    signin = MicrosoftSignIn(settings, out=_err, secrets=for_command())
+    signin = MicrosoftSignIn(settings, out=progress, secrets=for_command())
     signin.check_inputs()
     signin.sign_in()
     who = signin.username or f"app {settings.client_id}"
-    _err(f"Signed in to {settings.tenant} as {who}.")
-    _err(f"Token cache: {signin.cache_location}")
+    progress(f"Signed in to {settings.tenant} as {who}.")
+    progress(f"Token cache: {signin.cache_location}")
 
 
 def logout(
@@ -165,9 +161,9 @@ def logout(
         raise InputError("logout: pass --tenant (and optionally --account), or --all")
     removed = [p for path in paths for p in tokencache.TokenCache(path, warn=lambda _m: None).clear()]
     caches = [p for p in removed if p.name.endswith(tokencache.SUFFIX)]
-    _err(f"Removed {len(caches)} token cache(s)." if caches else "No cached sign-in found.")
+    progress(f"Removed {len(caches)} token cache(s)." if caches else "No cached sign-in found.")
     for path in caches:
-        _err(f"  {path}")
+        progress(f"  {path}")
 
 
 def auth_check(
@@ -200,7 +196,7 @@ def auth_check(
         settings,
         mailbox=inputs.address(mailbox) if mailbox else None,
         app_id=inputs.guid(app_id, "--app-id") if app_id else None,
-        progress=_err,
+        progress=progress,
     )
     sys.stdout.write(render(report, fmt))
     raise typer.Exit(0 if report.all_readable else 3)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from preflight import pipeline
 from preflight.deadline import DEFAULT_TENANT_DEADLINE, Deadline
-from preflight.errors import InputError, SignInError
+from preflight.errors import InputError
 from preflight.http import ApiError, Http
 from preflight.model import Method
-from preflight.snapshot import Options, error_of
+from preflight.snapshot import Options
 
 from . import inputs
 from .auth import Api, AuthMethod, MicrosoftSignIn, SignInSettings, TokenError, signin_data
@@ -25,11 +25,6 @@ from .graph import Graph
 if TYPE_CHECKING:
     from preflight.output import FailOn, Format
     from preflight.providers import CollectRequest
-
-
-def _err(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
 
 
 def _auth(signin: MicrosoftSignIn, api: Api) -> Callable[[], dict[str, str]]:
@@ -99,20 +94,14 @@ def collect(
     return collector.collect(target)
 
 
-def check(settings: SignInSettings, boxes: list[str], options: Any, save_snapshot: Path | None, fmt: Format,
-              output: Path | None, fail_on: FailOn, *, progress: Callable[[str], None] | None = None,
-              deadline: float | None = None, sign_in_days: int | None = None, sign_ins_tenant: bool = False) -> int:
-    """`preflight check microsoft`: sign in, collect, save, evaluate, emit; the exit code (DESIGN §8)."""
-    from preflight import snapshot as snap_io
-    from preflight.causes import load_catalogue
-    from preflight.engine import evaluate
-    from preflight.output import emit
+def check(settings: SignInSettings, boxes: list[str], options: Options, save_snapshot: Path | None, fmt: Format,
+          output: Path | None, fail_on: FailOn, *, progress: Callable[[str], None] = pipeline.progress,
+          deadline: float | None = None, sign_in_days: int | None = None, sign_ins_tenant: bool = False) -> int:
+    """`preflight check microsoft`: sign in and collect, then the shared pipeline; the exit code (DESIGN §8)."""
     from preflight.runsecrets import for_command
 
     from . import provider
 
-    if progress is None:
-        progress = _err
     limit = Deadline(deadline or DEFAULT_TENANT_DEADLINE)
     signin = MicrosoftSignIn(settings, out=progress, secrets=for_command(), deadline=limit)
     signin.check_inputs()
@@ -124,16 +113,8 @@ def check(settings: SignInSettings, boxes: list[str], options: Any, save_snapsho
                     mailbox_settings=not settings.auth.delegated, sign_in_days=sign_in_days,
                     sign_ins_tenant=sign_ins_tenant)
     data = collect(signin, target, progress=progress, deadline=limit)
-    snap = snap_io.parse(data, f"{settings.tenant} (collected)")
-    if save_snapshot is not None:
-        snap_io.save(snap, save_snapshot)
-        progress(f"Snapshot written to {save_snapshot}")
-    result = evaluate(snap, provider.checks(), load_catalogue(), datetime.now(UTC), provider.permissions(),
-                      resources=provider.resources())
-    problem = unreachable(data)
-    if problem:
-        result.errors.append(problem)
-    return emit([result], fmt, output, fail_on)
+    return pipeline.check(provider, data, f"{settings.tenant} (collected)", save_snapshot=save_snapshot, fmt=fmt,
+                          output=output, fail_on=fail_on)
 
 
 def collect_request(request: CollectRequest) -> dict[str, Any]:
@@ -177,22 +158,4 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
     now = request.now
     data = collect(signin, target, progress=request.progress, deadline=limit,
                    clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)))
-    problem = unreachable(data)
-    if problem:
-        raise SignInError(f"{settings.tenant}: {problem}")
     return data
-
-
-def unreachable(snapshot: dict[str, Any]) -> str | None:
-    """Why the admin APIs could not be reached at all (exit 4), or None when anything was read."""
-    values = list((snapshot.get("org") or {}).values())
-    for box in (snapshot.get("mailboxes") or {}).values():
-        values.extend(box.values())
-    errors = [error_of(v) for v in values]
-    if not values or any(e is None for e in errors):
-        return None
-    # A deadline that ran out is not unreachability: what was not read is reported unknown.
-    network = [e for e in errors if e is not None and e.get("status") is None and e.get("code") != "DeadlineExceeded"]
-    if not network:
-        return None
-    return f"could not reach the Microsoft admin APIs ({network[0].get('code')}: {network[0].get('message')})"

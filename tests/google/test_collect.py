@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from preflight.errors import InputError, SignInError
-from preflight.snapshot import Options, error_of
-from preflight_providers.google import settings
+from preflight.pipeline import unreachable
+from preflight.snapshot import Options, error_of, parse
+from preflight_providers.google import provider, settings
 from preflight_providers.google.api import GoogleApi
 from preflight_providers.google.auth import ServiceAccountSigner, load_key_file
 from preflight_providers.google.collect import Target, collect
@@ -377,13 +378,13 @@ def test_unparseable_private_key_is_an_input_error_without_the_key(tmp_path: Pat
     assert "SECRETSTUFF" not in repr(load_key_file(path))
 
 
-def test_unreachable_apis_are_a_sign_in_error(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+def test_unreachable_apis_are_reported_as_such(world: tuple[FakeGoogle, Workspace, Path]) -> None:
     fake, _, key = world
     sleeps: list[float] = []
     api = api_for(fake, key, sleeps)
     api.config = replace(api.config, endpoints=api.config.endpoints.rooted_at("https://127.0.0.1:9"))
-    with pytest.raises(SignInError, match="could not reach the Google admin APIs .ConnectionError"):
-        collect(api, target(mailboxes=("jobs@acme.example",)))
+    got = parse(collect(api, target(mailboxes=("jobs@acme.example",))).snapshot)
+    assert "could not reach the Google Workspace admin APIs (ConnectionError" in str(unreachable(got, provider.title))
     assert sleeps  # connection failures were retried with back-off first
 
 

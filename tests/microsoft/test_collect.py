@@ -20,13 +20,14 @@ from preflight.engine import evaluate
 from preflight.errors import SignInError
 from preflight.http import ApiError
 from preflight.model import Method, Status
+from preflight.pipeline import unreachable
 from preflight.providers import CollectRequest
 from preflight.snapshot import Options, error_of, parse
 from preflight_providers.microsoft import provider
 from preflight_providers.microsoft.clouds import Cloud
 from preflight_providers.microsoft.collect import Target
 from preflight_providers.microsoft.exchange import Exchange
-from preflight_providers.microsoft.run import clients, collect, unreachable
+from preflight_providers.microsoft.run import clients, collect
 from tests.microsoft.conftest import CLIENT_ID, SECRET, fixture_names, load_fixture, signed_in, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply, exchange_error, graph_error, throttle
 
@@ -143,7 +144,7 @@ def test_every_resource_refused_is_recorded_and_the_run_goes_on(ms_fake: FakeMic
     values = list(got["org"].values()) + [v for box in got["mailboxes"].values() for v in box.values()]
     assert len(values) > 20
     assert all((error_of(v) or {}).get("status") == 403 for v in values)
-    assert unreachable(got) is None  # refused is not unreachable: exit 3 (incomplete), not 4
+    assert unreachable(parse(got), provider.title) is None  # refused is not unreachable: exit 3 (incomplete), not 4
 
 
 def test_throttled_batch_requests_are_retried_after_their_retry_after(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
@@ -357,7 +358,8 @@ def test_unreachable_apis_are_reported_as_such(ms_fake: FakeMicrosoft, ms_cloud:
     ms_fake.stop()  # signed in, then the network goes away
     target = Target(tenant.domains[0], "fake", ("jobs@contoso.com",), Options(), tenant.id)
     got = collect(signin, target, sleep=lambda _s: None, timeout=(0.5, 0.5))
-    assert "could not reach the Microsoft admin APIs (ConnectionError" in str(unreachable(got))
+    assert "could not reach the Microsoft 365 / Entra ID admin APIs (ConnectionError" in str(
+        unreachable(parse(got), provider.title))
 
 
 def test_requests_per_mailbox_stay_under_three(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
