@@ -7,6 +7,7 @@ import csv
 import io
 from pathlib import Path
 
+from preflight.addresses import is_address
 from preflight.errors import InputError
 
 MAX_BYTES = 1024 * 1024
@@ -37,7 +38,7 @@ def read_mailboxes(path: Path) -> list[str]:
     found: list[str] = []
     for n, row in enumerate(rows, 1):
         value = row[column].strip() if column < len(row) else ""
-        if value.count("@") != 1 or " " in value:
+        if not is_address(value):
             raise InputError(f"--mailboxes-from {path}: entry {n} ({value[:80]!r}) is not an email address")
         if value.lower() not in (f.lower() for f in found):
             found.append(value)

@@ -18,12 +18,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from preflight.addresses import is_address
 from preflight.engine import Exception_
 from preflight.errors import InputError
 from preflight.model import Method
 from preflight.report.common import one_line
 
-ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Section names become folder names next to the consolidated outputs: none may be one of those files, a
 # Windows device name, or differ from another section only in case (one folder on macOS and Windows).
@@ -234,7 +234,7 @@ def _customer(
     if not mailboxes and snapshot is None:  # a snapshot names its own mailboxes
         raise bad("mailboxes", "list at least one mailbox address")
     for address in mailboxes:
-        if not ADDRESS.match(address):
+        if not is_address(address):
             raise bad("mailboxes", f"{address!r} is not an email address")
     twice = [a for a, n in Counter(a.lower() for a in mailboxes).items() if n > 1]
     if twice:
@@ -254,7 +254,7 @@ def _customer(
     froms = merged.get("from", {})
     if isinstance(froms, str):  # one From address for every mailbox
         froms = dict.fromkeys(mailboxes, froms)
-    if not all(ADDRESS.match(v) for v in froms.values()):
+    if not all(is_address(v) for v in froms.values()):
         raise bad("from", "a From address, or a table of mailbox = From address")
     settings = {k: v for k, v in merged.items() if k not in _NOT_SETTINGS}
     for k in FILE_KEYS:
@@ -331,7 +331,7 @@ def _exceptions(
             raise bad("expires", f"must be a date like 2027-03-31, not {expires!r}")
         subject = item.get("subject")
         known = {m.lower() for m in mailboxes}
-        if subject is not None and (not isinstance(subject, str) or not ADDRESS.match(subject)
+        if subject is not None and (not isinstance(subject, str) or not is_address(subject)
                                     or (not from_snapshot and subject.lower() not in known)):
             raise bad("subject", f"{subject!r} is not one of this customer's mailboxes")
         result.append(Exception_(match, item["reason"], subject.lower() if subject else None, expires))

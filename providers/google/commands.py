@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from preflight.addresses import FROM_HELP
 from preflight.model import Method
 from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
 
@@ -92,7 +93,7 @@ def check(
     ] = None,
     from_: Annotated[
         list[str] | None,
-        typer.Option("--from", help="From address the service sends as: ADDR (one mailbox) or MAILBOX=ADDR."),
+        typer.Option("--from", metavar="ADDR|MAILBOX=ADDR", help=FROM_HELP),
     ] = None,
     app_id: Annotated[str | None, typer.Option("--app-id", help="OAuth client id of the sending service.")] = None,
     auth: AuthOpt = None,

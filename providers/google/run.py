@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from preflight import pipeline
+from preflight.addresses import from_table
 from preflight.deadline import DEFAULT_TENANT_DEADLINE, Deadline
 from preflight.errors import InputError, SignInError
 from preflight.model import Method
@@ -67,7 +68,7 @@ def _resolve_sign_in(
             raise InputError("--auth service-account needs --key-file (or PREFLIGHT_GOOGLE_KEY_FILE)")
         if not admin:
             raise InputError("--auth service-account needs --admin: the admin the service account impersonates")
-    return SignIn(str(kind), key_file, inputs.email(admin, "--admin") if admin else None, client_secrets)
+    return SignIn(str(kind), key_file, inputs.address(admin, "--admin") if admin else None, client_secrets)
 
 
 def _oauth_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool, allow_login: bool,
@@ -162,7 +163,7 @@ def plan(
 
     prof = profiles.profile(profile)
     saved = prof.settings()
-    boxes = list(dict.fromkeys(inputs.email(m, "--mailbox") for m in mailboxes))
+    boxes = list(dict.fromkeys(inputs.address(m, "--mailbox") for m in mailboxes))
     if not boxes:
         raise InputError("give at least one --mailbox to check")
     dom = inputs.domain(domain or saved.get("domain"))
@@ -184,7 +185,7 @@ def check(args: CheckArgs) -> int:
     from .api import GoogleApi
     from .collect import collect
 
-    boxes = [inputs.email(m, "--mailbox") for m in args.mailboxes]
+    boxes = [inputs.address(m, "--mailbox") for m in args.mailboxes]
     job = plan(
         profile=args.profile, auth=args.auth, key_file=args.key_file, admin=args.admin,
         client_secrets=args.client_secrets, domain=args.domain, customer_id=args.customer_id, mailboxes=boxes,
@@ -223,12 +224,12 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
     def path(key: str) -> Path | None:
         return Path(str(s[key])).expanduser() if s.get(key) else None
 
-    boxes = [inputs.email(m, "mailboxes") for m in request.mailboxes]
+    boxes = [inputs.address(m, "mailboxes") for m in request.mailboxes]
     job = plan(
         profile=s.get("profile"), auth=s.get("auth"), key_file=path("key_file"), admin=s.get("admin"),
         client_secrets=path("client_secrets"), domain=s.get("domain"), customer_id=s.get("customer_id"),
         mailboxes=boxes, methods=[Method(m) for m in request.methods],
-        from_addresses={inputs.email(k, "from"): inputs.email(v, "from") for k, v in request.from_addresses.items()},
+        from_addresses=from_table(request.from_addresses),
         app_id=request.app_id, sender_ips=tuple(request.sender_ips), with_sendas=bool(s.get("with_sendas")),
         with_licenses=bool(s.get("with_licenses")), with_tokens=bool(s.get("with_tokens")),
         with_audit_log=bool(s.get("with_audit_log")),
@@ -295,7 +296,7 @@ def login(args: LoginArgs) -> int:
             raise InputError("--auth oauth needs --client-secrets: your own OAuth client file (Desktop app)")
         if args.with_sendas:
             raise InputError("--with-sendas needs --auth service-account (domain-wide delegation)")
-        admin = inputs.email(args.admin, "--admin") if args.admin else None
+        admin = inputs.address(args.admin, "--admin") if args.admin else None
         _oauth_login(prof, args.client_secrets, settings.wanted_scopes("oauth", wanted), args.open_browser, admin)
         prof.save_settings({"domain": domain, "customer_id": customer_id})
         return 0
@@ -354,7 +355,7 @@ def auth_check(args: AuthCheckArgs) -> int:
     from .api import GoogleApi
 
     prof = profiles.profile(args.profile)
-    mailbox = inputs.email(args.mailbox, "--mailbox") if args.mailbox else None
+    mailbox = inputs.address(args.mailbox, "--mailbox") if args.mailbox else None
     sign_in = _resolve_sign_in(prof, args.auth, args.key_file, args.admin, None)
     wanted = inputs.opt_ins(args.with_sendas, args.with_licenses, args.with_tokens, args.with_audit_log)
     config = _api_settings(args.api_root)

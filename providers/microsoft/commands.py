@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from preflight.addresses import FROM_HELP
 from preflight.model import Method
 from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
 from preflight.pipeline import progress
@@ -69,7 +70,7 @@ def check(
     app_id: Annotated[str | None, typer.Option(
         "--app-id", metavar="GUID", help="oauth-app: application id of the service's app in your tenant.")] = None,
     from_: Annotated[list[str] | None, typer.Option(
-        "--from", metavar="ADDR|MAILBOX=ADDR", help="The From address the service uses, if not the mailbox.")] = None,
+        "--from", metavar="ADDR|MAILBOX=ADDR", help=FROM_HELP)] = None,
     auth: AuthOpt = Auth.device_code,
     certificate: CertOpt = None,
     certificate_password_env: CertPwOpt = None,

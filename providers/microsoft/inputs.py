@@ -1,24 +1,22 @@
-"""Validation of what the user types: tenants, GUIDs, addresses, CIDRs. Bad input is one clear line."""
+"""Validation of what the user types: tenants, GUIDs, CIDRs (addresses and --from: preflight.addresses)."""
 
 from __future__ import annotations
 
 import ipaddress
-import re
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from preflight.addresses import address, from_addresses, is_domain
 from preflight.errors import InputError
+
+__all__ = ["address", "cidr", "from_addresses", "guid", "is_guid", "options", "sign_in_settings", "tenant"]
 from preflight.model import Method
 from preflight.snapshot import Options
 
 if TYPE_CHECKING:
     from .auth import SignInSettings
 
-# A practical address check: one @, no spaces, a dotted domain.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_ADDRESS = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$")
-_DOMAIN = re.compile(rf"^(?=.{{3,253}}$){_LABEL}(?:\.{_LABEL})+$")
 
 
 def guid(value: str, option: str) -> str:
@@ -41,16 +39,9 @@ def tenant(value: str) -> str:
     value = value.strip()
     if is_guid(value):
         return str(uuid.UUID(value))
-    if _DOMAIN.match(value):
+    if is_domain(value):
         return value.lower()
     raise InputError(f"--tenant: {value!r} is not a tenant id (GUID) or domain (like contoso.onmicrosoft.com)")
-
-
-def address(value: str, option: str = "--mailbox") -> str:
-    value = value.strip()
-    if not _ADDRESS.match(value) or len(value) > 320:
-        raise InputError(f"{option}: {value!r} is not an email address")
-    return value.lower()
 
 
 def cidr(value: str) -> str:
@@ -58,24 +49,6 @@ def cidr(value: str) -> str:
         return str(ipaddress.ip_network(value.strip(), strict=False))
     except ValueError:
         raise InputError(f"--sender-ip: {value!r} is not an IP address or CIDR range (like 203.0.113.0/24)") from None
-
-
-def from_addresses(values: list[str], mailboxes: list[str]) -> dict[str, str]:
-    """--from ADDR (every mailbox sends as ADDR) or --from MAILBOX=ADDR (that mailbox only)."""
-    result: dict[str, str] = {}
-    if sum("=" not in v for v in values) > 1:
-        raise InputError("--from: give one address for every mailbox, or MAILBOX=ADDR pairs")
-    for value in values:
-        if "=" in value:
-            box, _, sender = value.partition("=")
-            box = address(box, "--from")
-            if box not in mailboxes:
-                raise InputError(f"--from: {box} is not one of the --mailbox addresses")
-            result[box] = address(sender, "--from")
-        else:
-            sender = address(value, "--from")
-            result.update({m: sender for m in mailboxes if m not in result})
-    return result
 
 
 def sign_in_settings(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from preflight import pipeline
+from preflight.addresses import from_table
 from preflight.deadline import DEFAULT_TENANT_DEADLINE, Deadline
 from preflight.errors import InputError
 from preflight.http import ApiError, Http
@@ -144,8 +145,7 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
         methods=tuple(dict.fromkeys(Method(m) for m in request.methods)) or tuple(Method),
         sender_ips=tuple(inputs.cidr(ip) for ip in request.sender_ips),
         app_id=inputs.guid(request.app_id, "app_id") if request.app_id else None,
-        from_addresses={inputs.address(k, "from"): inputs.address(v, "from")
-                        for k, v in request.from_addresses.items()},
+        from_addresses=from_table(request.from_addresses),
     )
     limit = Deadline(request.deadline or DEFAULT_TENANT_DEADLINE)
     signin = MicrosoftSignIn(settings, out=request.progress, secrets=request.secrets, deadline=limit)

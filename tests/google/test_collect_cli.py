@@ -171,7 +171,8 @@ def test_no_secret_in_any_output(sample: tuple[World, dict[str, Any]], capsys: p
     [
         (["--mailbox", "not-an-address"], "--mailbox: 'not-an-address' is not an email address"),
         (["--domain", "bad domain"], "--domain: 'bad domain' is not a domain name"),
-        (["--from", "x@acme.example"], "--from: with several mailboxes, write MAILBOX=ADDR"),
+        (["--from", "x@acme.example", "--from", "y@acme.example"], "--from: give one address for every mailbox, or "
+         "MAILBOX=ADDR pairs"),
         (["--from", "other@acme.example=x@acme.example"], "--from: other@acme.example is not one of"),
         (["--profile", "../etc"], "--profile: '../etc' is not a profile name"),
         (["--api-root", "http://127.0.0.1:1"], "--api-root: 'http://127.0.0.1:1' must be an https:// URL"),
