@@ -6,7 +6,6 @@ admin console path and the exact client id and comma-separated scope list to pas
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from preflight.authcheck import Clock, clock_ahead, envelope, exit_code
 from preflight.http import ApiError
 from preflight.snapshot import describe_error
 
@@ -43,21 +43,19 @@ class AuthReport:
     lines: list[Line] = field(default_factory=list)
     grant: dict[str, str] | None = None
     signed_in: bool = True
+    clock: Clock | None = None
 
     def add(self, status: str, item: str, subject: str, detail: str) -> None:
         self.lines.append(Line(status, item, subject, detail))
 
     def exit_code(self) -> int:
-        if not self.signed_in:
-            return 4
-        return 1 if any(line.status == FAIL for line in self.lines) else 0
+        return exit_code(self.signed_in, complete=not any(line.status == FAIL for line in self.lines))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": "preflight.auth-check/v1", "provider": "google", "profile": self.profile, "auth": self.auth,
-            "principal": self.principal, "identity": self.identity, "lines": [asdict(x) for x in self.lines],
-            "grant": self.grant, "exit_code": self.exit_code(),
-        }
+        body = {"profile": self.profile, "auth": self.auth, "principal": self.principal, "identity": self.identity,
+                "lines": [asdict(x) for x in self.lines], "grant": self.grant}
+        clock = self.clock or Clock(None, settings.authcheck().clock)  # an OAuth check does not compare clocks
+        return envelope("google", body, clock, self.exit_code())
 
     def render(self, fmt: str) -> str:
         if fmt == "json":
@@ -85,13 +83,10 @@ def clock_skew(url: str, *, timeout: float = 10.0, verify: bool | str = True) ->
 
     before = time.time()
     resp = requests.head(url, timeout=timeout, allow_redirects=False, verify=verify)
-    after = time.time()
-    date = resp.headers.get("Date")
-    if not date:
-        raise ValueError("no Date header in the reply")
-    server = email.utils.parsedate_to_datetime(date).timestamp()
-    # Date has one-second resolution: the server stamped it somewhere in [before, after] of our clock.
-    return (before + after) / 2 - server - 0.5
+    ahead = clock_ahead(resp.headers.get("Date"), before, time.time())
+    if ahead is None:
+        raise ValueError("no usable Date header in the reply")
+    return ahead
 
 
 def _clock(report: AuthReport, token_uri: str, skew: Callable[[str], float]) -> None:
@@ -102,10 +97,10 @@ def _clock(report: AuthReport, token_uri: str, skew: Callable[[str], float]) -> 
     except Exception as exc:  # any failure here only means the clock could not be compared
         report.add(WARN, "clock", host, f"could not compare clocks ({type(exc).__name__})")
         return
-    status = PASS if abs(s) <= cfg.clock_warn else WARN if abs(s) <= cfg.clock_fail else FAIL
-    way = "ahead of" if s > 0 else "behind"
+    report.clock = Clock(s, cfg.clock)
+    status = {"pass": PASS, "warn": WARN}.get(report.clock.status, FAIL)
     fix = "" if status == PASS else "; signed assertions need an accurate clock: enable NTP time sync"
-    report.add(status, "clock", host, f"local clock is {abs(s):.0f} s {way} {host}{fix}")
+    report.add(status, "clock", host, f"{report.clock.sentence(host)}{fix}")
 
 
 # --- service account ---------------------------------------------------------------------------------

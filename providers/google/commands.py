@@ -15,17 +15,12 @@ import typer
 
 from preflight.addresses import FROM_HELP
 from preflight.model import Method
-from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
+from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt, TextFormat, TextFormatOpt
 
 
 class Auth(StrEnum):
     service_account = "service-account"
     oauth = "oauth"
-
-
-class CheckFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 ProfileOpt = Annotated[
@@ -186,12 +181,13 @@ def auth_check(
     with_licenses: LicensesOpt = False,
     with_tokens: TokensOpt = False,
     with_audit_log: AuditLogOpt = False,
-    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table or json.")] = CheckFormat.table,
+    fmt: TextFormatOpt = TextFormat.table,
     api_root: ApiRootOpt = None,
 ) -> None:
     """Test the credentials: clock skew, key, every scope's delegation, and one read per API.
 
-    Exit 0 when everything passes, 1 when a scope or read fails, 4 when no sign-in works at all.
+    Exit 0 when everything passes, 3 when a scope or read fails (its checks would be unknown), 4 when no
+    sign-in works at all.
     """
     from . import run
 

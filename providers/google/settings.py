@@ -9,6 +9,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from preflight.authcheck import ClockLimits, clock_limits
 from preflight.errors import InputError
 
 
@@ -78,8 +79,7 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class AuthCheckSettings:
-    clock_warn: float
-    clock_fail: float
+    clock: ClockLimits
     key_warn_days: int
     dwd_console: str
     dwd_url: str
@@ -161,8 +161,7 @@ def api() -> ApiSettings:
 def authcheck() -> AuthCheckSettings:
     raw = _load("authcheck.toml")
     return AuthCheckSettings(
-        clock_warn=float(raw["clock"]["warn_after_seconds"]),
-        clock_fail=float(raw["clock"]["fail_after_seconds"]),
+        clock=clock_limits(raw),
         key_warn_days=int(raw["key"]["warn_after_days"]),
         dwd_console=raw["console"]["dwd"],
         dwd_url=raw["console"]["dwd_url"],

@@ -7,7 +7,6 @@ Date header of a Graph reply: Entra rejects tokens and assertions from a clock t
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,14 +14,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from preflight.authcheck import Clock, clock_ahead, clock_limits, envelope, exit_code
+from preflight.datafiles import load_toml
 from preflight.http import ApiError
 
 from .auth import MicrosoftSignIn, SignInSettings, TokenError, claims
 from .collect import EXCHANGE_ONLINE_APP_ID, EXO_SP_SELECT, SP_SELECT, USER_SELECT, _odata, _path
 from .graph import SubRequest
 from .run import clients
-
-SKEW_WARN = 300.0  # seconds; Entra tolerates about five minutes
 
 
 @dataclass
@@ -55,17 +54,21 @@ class AuthReport:
     cloud: str
     token_cache: str
     tokens: list[TokenInfo]
-    clock_skew_seconds: float | None
+    clock: Clock
     probes: list[Probe]
 
     @property
     def all_readable(self) -> bool:
         return all(p.readable is not False for p in self.probes)
 
+    @property
+    def exit_code(self) -> int:
+        return exit_code(signed_in=True, complete=self.all_readable)  # no sign-in raises SignInError: 4
+
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["all_readable"] = self.all_readable
-        return data
+        body = {k: v for k, v in asdict(self).items() if k != "clock"}
+        body["all_readable"] = self.all_readable
+        return envelope("microsoft", body, self.clock, self.exit_code)
 
 
 def _token_info(signin: MicrosoftSignIn, api: str) -> TokenInfo:
@@ -121,7 +124,8 @@ def run_auth_check(settings: SignInSettings, *, mailbox: str | None, app_id: str
         reqs.append(SubRequest("servicePrincipal", f"/servicePrincipals(appId='{_odata(app_id)}')?$select={SP_SELECT}"))
     local_before = time.time()
     headers, results = graph.batch_with_headers(reqs)  # throttled probes are retried like the collector's
-    skew = _skew(headers.get("Date"), (local_before + time.time()) / 2)
+    clock = Clock(clock_ahead(headers.get("Date"), local_before, time.time()),
+                  clock_limits(load_toml(__name__.rpartition(".")[0], "data/authcheck.toml")))
 
     user = results.get("user")
     if isinstance(user, dict) and isinstance(user.get("value"), list):  # the $top=1 form
@@ -156,7 +160,7 @@ def run_auth_check(settings: SignInSettings, *, mailbox: str | None, app_id: str
         tenant=settings.tenant, tenant_id=signin.tenant_id, signed_in_as=who, auth=settings.auth.value,
         cloud=settings.cloud.name, token_cache=signin.cache_location,
         tokens=[_token_info(signin, "graph"), _token_info(signin, "exchange")],
-        clock_skew_seconds=skew, probes=probes,
+        clock=clock, probes=probes,
     )
 
 
@@ -203,16 +207,6 @@ def _exchange_probes(exchange: Any, refusal: dict[str, Any] | None, mailbox: str
     return probes
 
 
-def _skew(date_header: str | None, local: float) -> float | None:
-    if not date_header:
-        return None
-    try:
-        server = email.utils.parsedate_to_datetime(date_header).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return round(server - local, 1)
-
-
 def render(report: AuthReport, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
@@ -228,13 +222,9 @@ def render(report: AuthReport, fmt: str) -> str:
         perms = ", ".join(t.roles) if t.roles else ", ".join(t.scopes)
         kind = "roles" if t.roles else "scopes"
         lines.append(f"{t.api.title():<13} audience {t.audience}, expires {t.expires}, {kind}: {perms or 'none'}")
-    if report.clock_skew_seconds is None:
-        lines.append("Clock         could not compare (no Date header)")
-    else:
-        s = report.clock_skew_seconds
-        verdict = "OK" if abs(s) < SKEW_WARN else "TOO FAR OFF: fix this machine's clock, sign-ins will fail"
-        lines.append(f"Clock         this machine is {abs(s):.1f} s {'behind' if s > 0 else 'ahead of'} "
-                     f"Microsoft ({verdict})")
+    verdict = {"pass": " (OK)", "warn": " (drifting: enable NTP time sync)",
+               "fail": " (TOO FAR OFF: fix this machine's clock, sign-ins will fail)"}.get(report.clock.status, "")
+    lines.append(f"Clock         {report.clock.sentence('Microsoft')}{verdict}")
     lines.append("")
     width = max(len(p.resource) for p in report.probes) if report.probes else 10
     lines.append(f"{'Resource':<{width}}  {'API':<8}  Readable")

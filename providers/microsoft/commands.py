@@ -12,7 +12,7 @@ import typer
 
 from preflight.addresses import FROM_HELP
 from preflight.model import Method
-from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
+from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt, TextFormat, TextFormatOpt
 from preflight.pipeline import progress
 
 
@@ -179,18 +179,18 @@ def auth_check(
     client_secret_env: SecretOpt = None,
     cloud: CloudOpt = "global",
     account: AccountOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    fmt: TextFormatOpt = TextFormat.table,
     debug: DebugOpt = False,
 ) -> None:
-    """Sign in and test, resource by resource, what these credentials can read and what is missing."""
-    from preflight.errors import InputError
+    """Sign in and test, resource by resource, what these credentials can read and what is missing.
 
+    Exit 0 when everything can be read, 3 when something cannot (its checks would be unknown), 4 when the
+    sign-in fails.
+    """
     from . import inputs
     from .authcheck import render, run_auth_check
 
     _debug(debug)
-    if fmt not in ("table", "json"):
-        raise InputError(f"--format: {fmt!r} is not table or json")
     settings = inputs.sign_in_settings(tenant, client_id, auth.value, certificate, certificate_password_env,
                                        client_secret_env, cloud, account)
     report = run_auth_check(
@@ -199,8 +199,8 @@ def auth_check(
         app_id=inputs.guid(app_id, "--app-id") if app_id else None,
         progress=progress,
     )
-    sys.stdout.write(render(report, fmt))
-    raise typer.Exit(0 if report.all_readable else 3)
+    sys.stdout.write(render(report, fmt.value))
+    raise typer.Exit(report.exit_code)
 
 
 COMMANDS: dict[str, Callable[..., Any]] = {

@@ -119,7 +119,7 @@ def test_unticked_scope_at_consent_is_reported_and_read_as_unknown(world: World,
                                   "message": "Request had insufficient authentication scopes."}}
     assert code in (1, 3)
     code, out, _ = world.run(["auth-check", "google", "--profile", "acme"], capsys)
-    assert code == 1
+    assert code == 3  # a scope or read is missing: its checks would be unknown (preflight.authcheck)
     assert f"FAIL  scope    {dropped}" in out and "preflight login google --profile acme" in out
 
 
@@ -279,7 +279,7 @@ def test_service_account_auth_check_missing_grants(world: World, capsys: pytest.
     key = sa_key(world, granted)
     code, out, _ = world.run(["auth-check", "google", "--auth", "service-account", "--key-file", str(key),
                               "--admin", "admin@acme.example"], capsys)
-    assert code == 1
+    assert code == 3  # a scope or read is missing: its checks would be unknown (preflight.authcheck)
     assert f"FAIL  scope    {AUTH}cloud-identity.policies.readonly" in out and "not granted to this client" in out
     assert f"FAIL  scope    {AUTH}admin.directory.orgunit.readonly" in out
     wanted = ",".join(s.url for s in settings.wanted_scopes("service-account"))
@@ -293,7 +293,7 @@ def test_auth_check_reads_show_a_missing_admin_role(world: World, capsys: pytest
     world.acme.add_admin("helpdesk@acme.example", super_admin=False)
     code, out, _ = world.run(["auth-check", "google", "--auth", "service-account", "--key-file", str(key),
                               "--admin", "helpdesk@acme.example"], capsys)
-    assert code == 1
+    assert code == 3  # a scope or read is missing: its checks would be unknown (preflight.authcheck)
     assert "FAIL  read     Policy API policies.list" in out and "403 PERMISSION_DENIED" in out
     assert "super administrator" in out and "PASS  read     customers.get my_customer" in out
 

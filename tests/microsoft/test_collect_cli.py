@@ -214,7 +214,8 @@ def test_auth_check_shows_what_can_be_read(ms_fake: FakeMicrosoft, capsys: pytes
     graph, exchange = report["tokens"]
     assert graph["audience"] == "https://graph.fake.test" and "Policy.Read.All" in graph["roles"]
     assert exchange["roles"] == ["Exchange.ManageAsApp"] and exchange["expires"].endswith("Z")
-    assert abs(report["clock_skew_seconds"]) < 5
+    assert abs(report["clock"]["ahead_seconds"]) < 5 and report["clock"]["status"] == "pass"
+    assert (report["schema"], report["provider"], report["exit_code"]) == ("preflight.auth-check/v1", "microsoft", 0)
     assert not any(token in out + err for token in ms_fake.issued)
 
 
