@@ -137,11 +137,12 @@ def _run(
 def _write_summary(runs: list[Any], total: int, out: Path, fmt: TextFormat, output: Path | None) -> None:
     """--format json / --output: the run's summary as data (the stderr lines say the same for people)."""
     from preflight.output import write_text
+    from preflight.report.common import occurring_verdicts
 
     tenants = []
     for r in runs:
-        tenants.append({"customer": r.customer.key, "verdicts": _verdict_counts(r), "errors": list(r.result.errors),
-                        "seconds": round(r.seconds, 1), "text": _verdicts(r)})
+        tenants.append({"customer": r.customer.key, "verdicts": occurring_verdicts(r.result),
+                        "errors": list(r.result.errors), "seconds": round(r.seconds, 1), "text": _verdicts(r)})
     if fmt is TextFormat.json:
         data = {"schema": "preflight.audit-summary/v1", "output_dir": str(out), "tenants": tenants,
                 "customers": total, "audited": sum(1 for r in runs if not r.result.errors)}
@@ -152,16 +153,10 @@ def _write_summary(runs: list[Any], total: int, out: Path, fmt: TextFormat, outp
         write_text("\n".join(lines) + "\n", output)
 
 
-def _verdict_counts(run: Any) -> dict[str, int]:
-    """How many of the run's mailbox x method pairs got each verdict (only the verdicts that occur)."""
-    counts: dict[str, int] = {}
-    for m in run.result.mailboxes:
-        counts[m.verdict.value] = counts.get(m.verdict.value, 0) + 1
-    return counts
-
-
 def _verdicts(run: Any) -> str:
-    return ", ".join(f"{n} {v}" for v, n in sorted(_verdict_counts(run).items())) or "no mailboxes"
+    from preflight.report.common import occurring_verdicts, verdict_text
+
+    return verdict_text(occurring_verdicts(run.result))
 
 
 def _redactor() -> Any:

@@ -126,11 +126,22 @@ def relevance(target: TargetResult) -> dict[int, list[Finding]]:
 
 
 def verdict_counts(targets: Iterable[TargetResult]) -> dict[str, int]:
+    """Mailbox x method pairs per verdict, worst first (VERDICT_ORDER), zeros included."""
     counts = {v.value: 0 for v in VERDICT_ORDER}
     for t in targets:
         for mv in t.mailboxes:
             counts[mv.verdict.value] += 1
     return counts
+
+
+def occurring_verdicts(target: TargetResult) -> dict[str, int]:
+    """One target's verdict counts, worst first, only the verdicts that occur."""
+    return {v: n for v, n in verdict_counts([target]).items() if n}
+
+
+def verdict_text(counts: Mapping[str, int]) -> str:
+    """"2 blocked, 1 ready" (or "no mailboxes"): the one way verdict counts are written in a line."""
+    return ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no mailboxes"
 
 
 def evidence_pairs(evidence: Mapping[str, Any]) -> list[tuple[str, str]]:
