@@ -281,8 +281,7 @@ def _microsoft(req: AddressCheck, mailbox: str, found: Discovery, unchecked: lis
 
 
 def _combine(codes: list[int], incomplete: bool) -> int:
-    """DESIGN §8's order: 4 (could not sign in) beats 1 (a check failed) beats 3 (incomplete) beats 0."""
-    for code in (4, 1, 3):
-        if code in codes:
-            return code
-    return 3 if incomplete else 0
+    """DESIGN §8's order (exitcodes.worst); something left unchecked is incomplete at least."""
+    from preflight.exitcodes import Exit, worst
+
+    return int(worst([*codes, Exit.INCOMPLETE if incomplete else Exit.OK]))

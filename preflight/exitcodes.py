@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import IntEnum
 
 from preflight.model import Status, TargetResult
@@ -16,8 +16,19 @@ class Exit(IntEnum):
     SIGN_IN = 4
 
 
+# DESIGN §8's precedence when several results make one exit code: a target that could not be read at all is
+# the most urgent thing to say, then a failure, then what is incomplete.
+PRECEDENCE = (Exit.SIGN_IN, Exit.FAIL, Exit.INCOMPLETE)
+
+
+def worst(codes: Iterable[int]) -> Exit:
+    """The exit code of several results (4 beats 1 beats 3 beats 0); other codes do not count."""
+    given = set(codes)
+    return next((code for code in PRECEDENCE if code in given), Exit.OK)
+
+
 def exit_code(targets: Sequence[TargetResult], fail_on: str = "fail") -> Exit:
-    """4 beats 1 beats 3: a target that could not be read at all is the most urgent thing to say."""
+    """The report's exit code (PRECEDENCE)."""
     if any(t.errors for t in targets):
         return Exit.SIGN_IN
     live = [f for t in targets for f in t.findings if not f.accepted]

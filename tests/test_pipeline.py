@@ -83,3 +83,9 @@ def test_as_of_is_noon_utc_and_a_bad_date_is_input_error() -> None:
     assert pipeline.as_of_date("2026-11-26").isoformat() == "2026-11-26T12:00:00+00:00"
     with pytest.raises(InputError, match="--as-of: '26/11/2026' is not a date"):
         pipeline.as_of_date("26/11/2026")
+
+
+def test_worst_exit_code_follows_design_8() -> None:
+    from preflight.exitcodes import worst
+
+    assert [worst([0, 3, 1]), worst([3, 4, 1]), worst([0, 3]), worst([]), worst([2, 130])] == [1, 4, 3, 0, 0]
