@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from preflight.errors import InputError
+from preflight.errors import InputError, first_line
 
 if TYPE_CHECKING:
     import dns.resolver
@@ -352,4 +352,4 @@ def _first(exc: BaseException) -> str:
         return "SERVFAIL"
     if "REFUSED" in text:
         return "REFUSED"
-    return text.splitlines()[0][:120] if text else type(exc).__name__
+    return first_line(exc)[:120]

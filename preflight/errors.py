@@ -7,3 +7,12 @@ class InputError(Exception):
 
 class SignInError(Exception):
     """Could not sign in or reach the admin APIs: exit code 4."""
+
+
+def first_line(exc: BaseException, empty: str | None = None) -> str:
+    """The first line of an exception's text: what a one-line message shows of it (later lines of library
+    errors carry traces, ids, sometimes request data). With no text: `empty`, or the exception's type name."""
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(exc).__name__ if empty is None else empty

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Iterator
 
+from preflight.errors import first_line
 from preflight.runsecrets import MaskingFilter, RunSecrets
 
 _FORMAT = "debug: %(name)s: %(message)s"
@@ -38,17 +39,13 @@ class _Handler(logging.Handler):
             # A library's traceback (msal logs one for every unreadable reply) is one line here.
             exc = record.exc_info[1]
             record.exc_info, record.exc_text = None, None
-            record.msg = self.secrets.mask(f"{record.msg} ({type(exc).__name__}: {_first_line(exc)})")
+            text = first_line(exc, empty="") if exc is not None else ""
+            record.msg = self.secrets.mask(f"{record.msg} ({type(exc).__name__}: {text})")
         return super().format(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):  # a closed stderr must not turn a log line into a traceback
             sys.stderr.write(self.format(record) + "\n")
-
-
-def _first_line(exc: BaseException | None) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def _installed() -> _Handler | None:

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import requests
 
 from preflight.deadline import Deadline, DeadlineAdapter, time_limit
-from preflight.errors import InputError, SignInError
+from preflight.errors import InputError, SignInError, first_line
 from preflight.runsecrets import RunSecrets
 
 from . import tokencache
@@ -301,7 +301,7 @@ class MicrosoftSignIn:
         except (InputError, SignInError):
             raise
         except requests.RequestException as exc:
-            why = _first_line(exc) if isinstance(exc, requests.Timeout) else type(exc).__name__
+            why = first_line(exc) if isinstance(exc, requests.Timeout) else type(exc).__name__
             raise SignInError(f"cannot reach {s.cloud.login} ({why})") from None
         except ValueError as exc:  # msal: tenant discovery failed, unreadable key, bad authority
             if "authority configuration" in str(exc) and self._last()[0] in (None, 400, 404):
@@ -310,7 +310,7 @@ class MicrosoftSignIn:
                 ) from None
             if self._last()[0] is not None:  # a reply msal could not read
                 raise SignInError(f"tenant {s.tenant}: {self._not_oauth(exc)}") from None
-            raise SignInError(f"tenant {s.tenant}: {self.secrets.mask(_first_line(exc))}") from None
+            raise SignInError(f"tenant {s.tenant}: {self.secrets.mask(first_line(exc))}") from None
         except Exception as exc:  # msal's MsalServiceError for an error page (HTTP 5xx) during discovery
             raise SignInError(f"tenant {s.tenant}: {self._not_oauth(exc)}") from None
 
@@ -421,7 +421,7 @@ class MicrosoftSignIn:
             else:
                 result = self._app.acquire_token_for_client(scopes=scopes)
         except requests.RequestException as exc:
-            why = _first_line(exc) if isinstance(exc, requests.Timeout) else type(exc).__name__
+            why = first_line(exc) if isinstance(exc, requests.Timeout) else type(exc).__name__
             reason = f"cannot reach {s.cloud.login} ({why})"
             result = {"error": "network_error", "error_description": reason}
         except Exception as exc:  # msal on a reply that is no OAuth response (HTML, truncated or empty JSON)
@@ -549,7 +549,3 @@ def _public_notice(s: SignInSettings) -> str:
             f"{public['exchange_client_name']} (Exchange admin API). No app registration is needed; see "
             "docs/microsoft-setup.md for what an admin consents to.")
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

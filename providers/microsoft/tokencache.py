@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from preflight.errors import first_line
 from preflight.private import private_dir, write_private
 
 APP_PREFIX = "app-"
@@ -102,7 +103,7 @@ class TokenCache:
                     self._cache = persisted
                     return persisted
             except Exception as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                reason = first_line(exc)
                 if "plain" not in _TOLD:
                     _TOLD.add("plain")
                     hint = ENCRYPTION_HINT.get(sys.platform, ENCRYPTION_HINT["linux"])
