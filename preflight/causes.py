@@ -7,9 +7,10 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from preflight.datafiles import load_toml
 
 REMEDIATION_KEYS = ("microsoft", "google", "generic")
 
@@ -123,5 +124,4 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
 def _bundled() -> Catalogue:
     """The shipped catalogue, parsed once per process: every tenant's evaluation and report reads it, and
     parsing the TOML cost more than evaluating a tenant. Callers only read it."""
-    text = resources.files("preflight").joinpath("data/causes.toml").read_text(encoding="utf-8")
-    return _parse(tomllib.loads(text), "causes.toml")
+    return _parse(load_toml("preflight", "data/causes.toml"), "causes.toml")

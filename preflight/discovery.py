@@ -9,13 +9,12 @@ so nothing here reads or changes global state, and `offline` looks nothing up at
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from preflight.datafiles import load_toml
 from preflight.errors import InputError, first_line
 
 if TYPE_CHECKING:
@@ -32,8 +31,7 @@ _DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
 
 @cache
 def discovery_data() -> dict[str, Any]:
-    text = resources.files("preflight").joinpath("data/discovery.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return load_toml("preflight", "data/discovery.toml")
 
 
 @dataclass(frozen=True)

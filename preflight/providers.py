@@ -120,11 +120,9 @@ class PackagedProvider:
         return schema
 
     def permissions(self) -> Mapping[str, str]:
-        import tomllib
-        from importlib.resources import files
+        from preflight.datafiles import load_toml
 
-        text = files(self.package).joinpath("data/permissions.toml").read_text(encoding="utf-8")
-        return {k: str(v) for k, v in tomllib.loads(text).items()}
+        return {k: str(v) for k, v in load_toml(self.package, "data/permissions.toml").items()}
 
     def demo_snapshots(self) -> Sequence[Traversable]:
         from importlib.resources import files

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from types import MappingProxyType
 from typing import Any
+
+from preflight.datafiles import load_toml
 
 
 def _frozen(value: Any) -> Any:
@@ -32,7 +32,6 @@ class ProbeRules:
 @cache
 def load_rules() -> ProbeRules:
     """Parsed once per process: the file ships with the package and does not change while it runs."""
-    text = resources.files("preflight.probe").joinpath("data/probe.toml").read_text(encoding="utf-8")
-    data = _frozen(tomllib.loads(text))
+    data = _frozen(load_toml("preflight.probe", "data/probe.toml"))
     return ProbeRules(data["tls"], data["connect"], data["token"], data["xoauth2"], data["auth"],
                       data["sender"])

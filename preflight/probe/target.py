@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib import resources
 from typing import Any
 
+from preflight.datafiles import load_toml
 from preflight.errors import InputError
 
 _LABEL = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}"
@@ -46,8 +45,7 @@ class HostTable:
 
     @classmethod
     def load(cls) -> HostTable:
-        text = resources.files("preflight").joinpath("data/smtp_hosts.toml").read_text(encoding="utf-8")
-        data = tomllib.loads(text)
+        data = load_toml("preflight", "data/smtp_hosts.toml")
         hosts = {h["name"].lower(): h for h in data.get("host", [])}
         ports = {int(p): TlsMode(m) for p, m in data.get("ports", {}).items()}
         suffixes = [(s["suffix"].lower(), s["provider"]) for s in data.get("provider_suffix", [])]

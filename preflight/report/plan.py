@@ -10,14 +10,13 @@ Renderers only arrange this; nothing here re-derives a verdict.
 from __future__ import annotations
 
 import contextlib
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
-from importlib import resources
 
 from preflight.causes import Catalogue
+from preflight.datafiles import load_toml
 from preflight.model import Finding, MailboxVerdict, Method, Severity, Status, TargetResult, Verdict
 from preflight.report.common import SEVERITY_RANK, relevance
 from preflight.report.fixtext import Segment, segments
@@ -73,8 +72,7 @@ class Plan:
 
 @cache
 def _oauth_text() -> dict[str, object]:
-    text = resources.files("preflight.report").joinpath("data/plan.toml").read_text(encoding="utf-8")
-    data: dict[str, object] = tomllib.loads(text)["oauth"]
+    data: dict[str, object] = load_toml("preflight.report", "data/plan.toml")["oauth"]
     return data
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from functools import cache
-from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from preflight.authcheck import ClockLimits, clock_limits
+from preflight.datafiles import load_toml
 from preflight.errors import InputError
 
 
@@ -87,7 +86,7 @@ class AuthCheckSettings:
 
 
 def _load(name: str) -> dict[str, Any]:
-    return tomllib.loads(files(__package__ or __name__).joinpath("data", name).read_text(encoding="utf-8"))
+    return load_toml(__package__ or __name__, f"data/{name}")
 
 
 @cache

@@ -17,17 +17,16 @@ import re
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
 import requests
 
+from preflight.datafiles import load_toml
 from preflight.deadline import Deadline, DeadlineAdapter, time_limit
 from preflight.errors import InputError, SignInError, first_line
 from preflight.runsecrets import RunSecrets
@@ -52,8 +51,7 @@ class AuthMethod(StrEnum):
 
 @cache
 def signin_data() -> dict[str, Any]:
-    text = files(__package__ or __name__).joinpath("data/signin.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return load_toml(__package__ or __name__, "data/signin.toml")
 
 
 @dataclass(frozen=True)

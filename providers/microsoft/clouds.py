@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from preflight.datafiles import load_toml
 from preflight.errors import InputError
 
 EXTRA_CLOUDS_ENV = "PREFLIGHT_MICROSOFT_CLOUDS"
@@ -70,8 +70,7 @@ def _parse(table: dict[str, Any], where: str) -> dict[str, Cloud]:
 
 def load_clouds(environ: dict[str, str] | None = None) -> dict[str, Cloud]:
     """The built-in clouds, plus any from the file named by PREFLIGHT_MICROSOFT_CLOUDS."""
-    text = files(__package__ or __name__).joinpath("data/clouds.toml").read_text(encoding="utf-8")
-    clouds = _parse(tomllib.loads(text), "clouds.toml")
+    clouds = _parse(load_toml(__package__ or __name__, "data/clouds.toml"), "clouds.toml")
     extra = (os.environ if environ is None else environ).get(EXTRA_CLOUDS_ENV)
     if extra:
         path = Path(extra)

@@ -6,14 +6,14 @@ the password sign-in retirement dates, error texts and licence SKUs.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
-from importlib.resources import files
 from types import MappingProxyType
 from typing import Any
+
+from preflight.datafiles import load_toml
 
 REDUCERS = ("Max", "Merge", "MaxMap")
 
@@ -84,8 +84,7 @@ class Facts:
 
 
 def _read(name: str) -> dict[str, Any]:
-    text = files(__name__.rsplit(".", 2)[0]).joinpath(f"data/{name}.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return load_toml(__name__.rsplit(".", 2)[0], f"data/{name}.toml")
 
 
 def parse(settings: Mapping[str, Any], dates: Mapping[str, Any], directory: Mapping[str, Any]) -> Facts:

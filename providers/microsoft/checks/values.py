@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from functools import cache
-from importlib.resources import files
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from preflight.checks import Context, Guard
+from preflight.datafiles import load_toml
 from preflight.snapshot import Unavailable
 
 from ..resources import GraphUser, Mailbox, MailboxSettings
@@ -21,8 +20,7 @@ M = TypeVar("M", bound=BaseModel)
 @cache  # read lazily, once: checks run per mailbox and method, and parsing dominated evaluation. Read-only.
 def data(name: str) -> dict[str, Any]:
     """One of providers/microsoft/data/*.toml (facts that change live there, not in code)."""
-    text = files(__name__.rsplit(".", 2)[0]).joinpath(f"data/{name}.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return load_toml(__name__.rsplit(".", 2)[0], f"data/{name}.toml")
 
 
 def same(a: Any, b: Any) -> bool:
