@@ -167,11 +167,3 @@ class Report:
             "targets": [t.to_dict() for t in self.targets],
             "summary": self.summary(),
         }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Report:
-        return cls(
-            targets=[TargetResult.from_dict(t) for t in d.get("targets") or []],
-            generated_at=str(d.get("generated_at") or ""),
-            tool_version=str((d.get("tool") or {}).get("version") or ""),
-        )

@@ -23,9 +23,10 @@ from preflight.audit.runner import run_audit
 from preflight.causes import load_catalogue
 from preflight.checks import Check, Context, Outcome, check, failed, passed
 from preflight.errors import InputError, SignInError
-from preflight.model import Report, Severity, Verdict
+from preflight.model import Severity, Verdict
 from preflight.output import make_report
 from preflight.providers import CollectRequest, Registry
+from preflight.report.read import parse_report
 from preflight.resources import Schema
 from preflight_providers.microsoft.resources import RESOURCES
 
@@ -267,7 +268,7 @@ def test_diff_sees_warn_to_unknown_and_lines_up_a_report_with_a_snapshot() -> No
     assert [c.after.check for c in drift[0].became_unknown] == ["ms.basic-auth-retirement"] and not drift[0].regressed
     assert [c.after.check for c in diff_reports(next_june, june)[0].became_known] == ["ms.basic-auth-retirement"]
     # the same tenant under an audit's display name is still the same tenant
-    renamed = Report.from_dict(june.to_dict())
+    renamed = parse_report(june.to_dict(), "june")
     renamed.targets[0].name = "Contoso (simulated)"
     assert not diff_reports(renamed, june)[0].changed
 
