@@ -9,6 +9,7 @@ from pathlib import Path
 
 from preflight.addresses import is_address
 from preflight.errors import InputError
+from preflight.files import read_text
 
 MAX_BYTES = 1024 * 1024
 # Header names (case-insensitive) that hold the address in common exports, best first.
@@ -18,14 +19,8 @@ COLUMNS = ("mailbox", "email", "emailaddress", "primarysmtpaddress", "userprinci
 
 def read_mailboxes(path: Path) -> list[str]:
     """The addresses in the file, in order, without duplicates; blank lines and # comments are skipped."""
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"--mailboxes-from {path}: cannot read file ({exc.strerror or type(exc).__name__})") from None
-    if len(raw) > MAX_BYTES:
-        raise InputError(f"--mailboxes-from {path}: larger than {MAX_BYTES // 1024} KiB")
-    text = raw.decode("utf-8-sig", errors="replace")
+    text = read_text(path, MAX_BYTES, "a mailbox list", where=f"--mailboxes-from {path}", encoding="utf-8-sig",
+                     errors="replace")
     rows = [r for r in csv.reader(io.StringIO(text)) if r and r[0].strip() and not r[0].lstrip().startswith("#")]
     column = 0
     if rows and "@" not in ",".join(rows[0]):

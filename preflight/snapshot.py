@@ -192,18 +192,10 @@ def parse(data: Any, where: str = "snapshot") -> Snapshot:
 
 
 def load(path: Path) -> Snapshot:
+    from preflight.files import read_text
+
     where = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise InputError(f"{where}: {size} bytes is larger than a snapshot can be ({MAX_BYTES} bytes)")
-        text = path.read_text(encoding="utf-8")
-    except InputError:
-        raise
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise InputError(f"{where}: cannot read file ({reason})") from None
-    return parse(strictjson.loads(text, where), where)
+    return parse(strictjson.loads(read_text(path, MAX_BYTES, "a snapshot"), where), where)
 
 
 def dumps(snapshot: Snapshot) -> str:

@@ -63,16 +63,6 @@ def loads(text: str, where: str) -> Any:
 
 def read(path: Path) -> Any:
     """The JSON value in a file, or InputError naming the file and the problem."""
-    where = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise InputError(f"{where}: {size} bytes is larger than preflight reads ({MAX_BYTES} bytes)")
-        text = path.read_text(encoding="utf-8")
-    except InputError:
-        raise
-    except UnicodeDecodeError:
-        raise InputError(f"{where}: not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read file ({exc.strerror or type(exc).__name__})") from None
-    return loads(text, where)
+    from preflight.files import read_text
+
+    return loads(read_text(path, MAX_BYTES, "a JSON file preflight reads"), str(path))

@@ -21,9 +21,12 @@ from typing import Any
 from preflight.addresses import is_address
 from preflight.engine import Exception_
 from preflight.errors import InputError
+from preflight.files import read_text
 from preflight.model import Method
 from preflight.report.common import one_line
 
+# Hundreds of customers take a few hundred KB; a file far larger than that is not an inventory.
+MAX_BYTES = 8 * 1024 * 1024
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Section names become folder names next to the consolidated outputs: none may be one of those files, a
 # Windows device name, or differ from another section only in case (one folder on macOS and Windows).
@@ -144,11 +147,7 @@ def load_inventory(
     `ids`: per provider, the check and cause ids an exception may match (None: not checked).
     """
     warn = warn or (lambda msg: sys.stderr.write(f"preflight: warning: {msg}\n"))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise InputError(f"{path}: cannot read inventory ({reason})") from None
+    text = read_text(path, MAX_BYTES, "an inventory")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
