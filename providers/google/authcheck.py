@@ -48,6 +48,7 @@ class AuthReport:
     def add(self, status: str, item: str, subject: str, detail: str) -> None:
         self.lines.append(Line(status, item, subject, detail))
 
+    @property
     def exit_code(self) -> int:
         return exit_code(self.signed_in, complete=not any(line.status == FAIL for line in self.lines))
 
@@ -55,7 +56,7 @@ class AuthReport:
         body = {"profile": self.profile, "auth": self.auth, "principal": self.principal, "identity": self.identity,
                 "lines": [asdict(x) for x in self.lines], "grant": self.grant}
         clock = self.clock or Clock(None, settings.authcheck().clock)  # an OAuth check does not compare clocks
-        return envelope("google", body, clock, self.exit_code())
+        return envelope("google", body, clock, self.exit_code)
 
     def render(self, fmt: str) -> str:
         if fmt == "json":

@@ -6,6 +6,7 @@ runs, so `preflight --help` never loads google-auth or requests.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -191,12 +192,13 @@ def auth_check(
     """
     from . import run
 
-    raise typer.Exit(run.auth_check(run.AuthCheckArgs(
+    report = run.auth_check(run.AuthCheckArgs(
         profile=profile, auth=auth.value if auth else None, key_file=key_file, admin=admin, mailbox=mailbox,
         with_sendas=with_sendas, with_licenses=with_licenses, with_tokens=with_tokens,
-        with_audit_log=with_audit_log, fmt=fmt.value,
-        api_root=api_root,
-    )))
+        with_audit_log=with_audit_log, api_root=api_root,
+    ))
+    sys.stdout.write(report.render(fmt.value))
+    raise typer.Exit(report.exit_code)
 
 
 COMMANDS: dict[str, Callable[..., Any]] = {"check": check, "login": login, "logout": logout, "auth-check": auth_check}

@@ -6,7 +6,6 @@ Messages for the person go to stderr; reports and auth-check results to stdout.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,8 @@ from .profiles import Profile
 
 if TYPE_CHECKING:
     from preflight.providers import CollectRequest
+
+    from .authcheck import AuthReport
 
 def _api_settings(api_root: str | None) -> settings.ApiSettings:
     cfg = settings.api()
@@ -346,11 +347,11 @@ class AuthCheckArgs:
     with_licenses: bool = False
     with_tokens: bool = False
     with_audit_log: bool = False
-    fmt: str = "table"
     api_root: str | None = None
 
 
-def auth_check(args: AuthCheckArgs) -> int:
+def auth_check(args: AuthCheckArgs) -> AuthReport:
+    """`preflight auth-check google`: the credentials tested scope by scope; the command prints the report."""
     from . import authcheck
     from .api import GoogleApi
 
@@ -378,5 +379,4 @@ def auth_check(args: AuthCheckArgs) -> int:
             oauth, GoogleApi(oauth, config=config), scopes, profile=prof.name, token_path=prof.token_path,
             loose=tighten(prof.token_path), relogin=relogin,
         )
-    sys.stdout.write(report.render(args.fmt))
-    return report.exit_code()
+    return report
