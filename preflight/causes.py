@@ -12,7 +12,7 @@ from typing import Any
 
 from preflight.datafiles import load_toml
 
-REMEDIATION_KEYS = ("microsoft", "google", "generic")
+GENERIC = "generic"  # the remediation key for any provider, or none
 
 
 @dataclass(frozen=True)
@@ -67,16 +67,34 @@ class Cause:
             fill["account"] = str(account).lower()
         text = next((v.remediation for v in self.variants if v.applies(provider, evidence, fill)), None) or (
             self.remediation.get(provider or "")
-            or self.remediation.get("generic")
+            or self.remediation.get(GENERIC)
             or next(iter(self.remediation.values()))
         )
         return PLACEHOLDER.sub(lambda m: fill.get(m.group(1), m.group(0)), text)
 
 
+@dataclass(frozen=True)
+class ProviderText:
+    """How explain recognises a provider's error texts (causes.toml [[provider]]): data, not code, so the
+    core names no provider."""
+
+    name: str
+    markers: re.Pattern[str] | None = None
+    noise: tuple[tuple[re.Pattern[str], str], ...] = ()
+    challenge_scope: str | None = None
+    challenge_label: str | None = None
+
+
 class Catalogue:
-    def __init__(self, causes: list[Cause]) -> None:
+    def __init__(self, causes: list[Cause], providers: list[ProviderText] | None = None) -> None:
         self.causes = causes
+        self.providers = providers or []
         self._by_id = {c.id: c for c in causes}
+
+    @property
+    def remediation_keys(self) -> list[str]:
+        """The keys a remediation may have, in the order a cause shows them: each provider's, then generic."""
+        return [*(p.name for p in self.providers), GENERIC]
 
     def get(self, cause_id: str) -> Cause:
         return self._by_id[cause_id]
@@ -111,7 +129,23 @@ def _parse(data: dict[str, object], where: str) -> Catalogue:
                 ],
             )
         )
-    return Catalogue(causes)
+    providers = [
+        ProviderText(
+            entry["name"],
+            re.compile(entry["markers"], re.IGNORECASE) if entry.get("markers") else None,
+            tuple((re.compile(n["regex"], re.IGNORECASE), str(n["replace"])) for n in entry.get("noise", [])),
+            entry.get("challenge_scope"),
+            entry.get("challenge_label"),
+        )
+        for entry in _tables(data.get("provider", []), where, "provider")
+    ]
+    return Catalogue(causes, providers)
+
+
+def _tables(raw: object, where: str, name: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ValueError(f"{where}: [[{name}]] must be tables")
+    return raw
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:

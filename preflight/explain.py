@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from preflight.causes import Catalogue
+from preflight.causes import Catalogue, ProviderText
 from preflight.masking import mask_secrets
 
 MAX_TEXT = 64 * 1024
@@ -36,15 +36,10 @@ _ENH_ONLY = re.compile(rf"(?<![\w.])(?P<enh>{_ENH})(?![\w.])[ \t]+(?=[A-Za-z])")
 _TEXT_END = re.compile(r"\s-\s+gsmtp\b|\]|['\"`](?=\s*(?:[),.;:}\]]|$))")
 _URL = re.compile(r"<?https?://[^\s<>\"'\]]+>?")
 _URL_HINT = re.compile(r"[?&]p=(\w+)")
-_MS_HOST = re.compile(r"\[[^\[\]\s]{0,120}\.(?:prod\.)?outlook\.com\b[^\]]{0,80}\]", re.IGNORECASE)
-# A session id starts after whitespace: anchoring it keeps a long run without spaces linear-time.
-_GSMTP_ID = re.compile(r"(?<!\S)\S{1,80}\s+-\s+gsmtp\b", re.IGNORECASE)
 _TUPLE = re.compile(rf"\(?\b({_CODE}),\s*b?['\"]")
 _COLON = re.compile(rf"\b({_CODE}):\s+(?={_ENH})")
 _PREFIX = re.compile(rf"(?<![\w.])({_CODE})[ -]({_ENH})\s+")
 _CHALLENGE = re.compile(r"(?<!\d)334[ -]+([A-Za-z0-9+/]{16,}={0,2})")
-_MICROSOFT = re.compile(r"outlook\.com|office365|microsoftonline|aadsts\d|aka\.ms/|exchange online", re.IGNORECASE)
-_GOOGLE = re.compile(r"gsmtp|google\.com|gmail", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -155,11 +150,12 @@ def parse_reply(text: str) -> Reply | None:
     return Reply(int(code) if code else None, m.group("enh"), reply_text)
 
 
-def _match_text(body: str) -> str:
+def _match_text(body: str, providers: list[ProviderText]) -> str:
     """One line, noise removed: what the catalogue patterns are matched against."""
     text = _URL.sub(lambda u: " " + " ".join(f"p={h}" for h in _URL_HINT.findall(u.group())) + " ", body)
-    text = _MS_HOST.sub(" ", text)
-    text = _GSMTP_ID.sub(" gsmtp", text)
+    for provider in providers:  # server names and session ids each provider adds to its replies
+        for noise, replace in provider.noise:
+            text = noise.sub(replace, text)
     text = _TUPLE.sub(r"\1 ", text)
     text = _COLON.sub(r"\1 ", text)
     text = re.sub(r"\s+", " ", text)
@@ -191,11 +187,12 @@ def _folded(source: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-def _provider(text: str) -> str | None:
-    ms, google = len(_MICROSOFT.findall(text)), len(_GOOGLE.findall(text))
-    if ms == google:
+def _provider(text: str, providers: list[ProviderText]) -> str | None:
+    """The provider whose markers the text names most often; a tie (none at all included) is nobody's."""
+    counts = sorted(((len(p.markers.findall(text)), p.name) for p in providers if p.markers), reverse=True)
+    if not counts or counts[0][0] == 0 or (len(counts) > 1 and counts[1][0] == counts[0][0]):
         return None
-    return "microsoft" if ms > google else "google"
+    return counts[0][1]
 
 
 def decode_challenge(encoded: str) -> dict[str, Any] | None:
@@ -220,18 +217,21 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
     """Ranked causes for an error text: best confidence first, ties to the earlier evidence in the text.
 
     One match per cause; an empty list when no pattern matches. `provider` picks the remediation
-    variant; without it the provider is inferred from the text (outlook.com/AADSTS/… or gsmtp/google).
+    variant; without it the provider is inferred from the text by the catalogue's provider markers.
     """
     notes: list[str] = []
     if len(text) > MAX_TEXT:
         notes.append(f"only the first {MAX_TEXT} characters were read")
     body = _unwrap(text)
-    subject = _match_text(body)
+    subject = _match_text(body, catalogue.providers)
     folded = subject.lower()
     challenge = _challenge(body)
-    if provider is None and challenge is not None and "google" in str(challenge[1].get("scope", "")):
-        provider = "google"
-    provider = provider or _provider(body)
+    scope = str(challenge[1].get("scope", "")) if challenge is not None else ""
+    # Whose challenge it is, by a word of its scope (https://mail.google.com/).
+    by_scope = next((p for p in catalogue.providers if p.challenge_scope and p.challenge_scope in scope), None)
+    if provider is None and by_scope is not None:
+        provider = by_scope.name
+    provider = provider or _provider(body, catalogue.providers)
     found: dict[str, tuple[float, int]] = {}
     # Which provider's fix to show when the text itself names none: the one whose pattern matched.
     pattern_provider: dict[str, str | None] = {}
@@ -253,7 +253,8 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
             add(cause.id, confidence, m.start(), pattern.provider)
     if challenge is not None and "oauth-token-invalid" in catalogue:
         encoded, data = challenge
-        notes.append(f"decoded Gmail XOAUTH2 challenge: {json.dumps(data, separators=(',', ':'))}")
+        label = f"{by_scope.challenge_label} " if by_scope is not None and by_scope.challenge_label else ""
+        notes.append(f"decoded {label}XOAUTH2 challenge: {json.dumps(data, separators=(',', ':'))}")
         # 400/401 (token expired, revoked, for another audience); 403 (scope missing): all the token.
         add("oauth-token-invalid", CHALLENGE_CONFIDENCE, max(subject.find(encoded), 0))
     ranked = sorted(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from preflight.errors import InputError
@@ -34,15 +35,22 @@ def _read(text: str | None, file: Path | None) -> str:
     return data
 
 
+def _installed() -> list[str]:
+    from preflight.providers import Registry
+
+    return Registry.from_entry_points().names
+
+
 def run_explain(text: str | None, file: Path | None, fmt: str, provider: str | None,
-                output: Path | None = None) -> int:
+                output: Path | None = None, providers: Callable[[], list[str]] = _installed) -> int:
+    """`provider`: whose fixes to show, one of the installed providers' names (they are loaded only then)."""
     from preflight.causes import load_catalogue
     from preflight.explain import explain
     from preflight.output import write_text
     from preflight.wrap import wrap
 
-    if provider not in (None, "microsoft", "google"):
-        raise InputError(f"--provider: {provider!r} is not one of microsoft, google")
+    if provider is not None and provider not in (names := providers()):
+        raise InputError(f"--provider: {provider!r} is not one of {', '.join(names)}")
     result = explain(_read(text, file), load_catalogue(), provider)
     if fmt == "json":
         write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n", output)

@@ -46,9 +46,9 @@ def _cause_dict(c: Cause) -> dict[str, Any]:
             "remediation": c.remediation, "docs": c.docs}
 
 
-def _cause_text(c: Cause, checks: list[str]) -> str:
+def _cause_text(c: Cause, checks: list[str], keys: list[str]) -> str:
     out = [c.title, f"id: {c.id}   layer: {c.layer}", "", wrap(c.explanation), ""]
-    for key in ("microsoft", "google", "generic"):
+    for key in keys:
         if key in c.remediation:
             out.append(wrap(c.remediation[key].replace("{subject}", "<mailbox>"), indent="  ",
                             first=f"Fix ({key}): "))
@@ -72,7 +72,7 @@ def list_causes(fmt: str, cause_id: str | None = None, output: Path | None = Non
             write_text(json.dumps(_cause_dict(cause), indent=2) + "\n", output)
             return
         checks = [c.id for p in registry().all() for c in p.checks() if c.cause == cause_id]
-        write_text(_cause_text(cause, checks), output)
+        write_text(_cause_text(cause, checks, cat.remediation_keys), output)
         return
     if fmt == "json":
         write_text(json.dumps([_cause_dict(c) for c in cat.causes], indent=2) + "\n", output)

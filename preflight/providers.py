@@ -1,10 +1,29 @@
 """The provider plugin contract and its discovery through the `preflight.providers` entry points.
 
-A plugin module exposes `provider`, an object with the attributes below. The module must be cheap to
-import: heavy libraries (msal, google-auth) are imported inside the functions that sign in.
+A plugin is an object named in the entry-point group `preflight.providers` (`name = "module:attribute"`).
+The first-party providers register exactly as a third-party plugin would; the core never imports a
+provider by name and never compares a provider's name with a literal: what it needs to know about one it
+asks through the hooks below. (Model: simonw/llm's typed hook specifications with built-in plugins
+registered like any other.)
 
-Optional: `smtp_token(settings, user) -> str` (see SmtpTokenSource). `preflight probe --token-from NAME`
-looks it up with getattr, so a provider without it still satisfies Provider.
+Required, on every provider (`Provider`): `name`, `title`, `checks()`, `resources()`, `permissions()`,
+`demo_snapshots()`, `commands()`, `collect()`.
+
+Optional hooks: a provider that has the methods of one of these protocols takes part in that feature;
+the core finds them with `Registry.hooked(Protocol)`, never with a name.
+- `SmtpTokenSource`: `preflight probe --token-from NAME` gets an XOAUTH2 token the way a sending service does.
+- `TokenIssuer`: the probe's token linter recognises this provider's access tokens and what its SMTP server
+  will refuse about them.
+- `MailDomainOwner`: `preflight check ADDRESS` asks it whether a domain is its customer's (a tenant lookup
+  from public records) and which submission host serves that tenant.
+- `MailboxChecker`: `preflight check ADDRESS` hands it a discovered mailbox to check with a sign-in of its own.
+
+Facts about a provider that are data, not behaviour, stay in data files keyed by the provider's name:
+remediation texts and error markers in preflight/data/causes.toml, submission hosts in smtp_hosts.toml, MX
+hosts in discovery.toml. A provider missing from them gets the generic texts.
+
+Every module of a plugin must be cheap to import: heavy libraries (msal, google-auth) load inside the
+functions that sign in, so `preflight --help` and `preflight explain` start fast.
 """
 
 from __future__ import annotations
@@ -16,7 +35,7 @@ from datetime import datetime
 from importlib.abc import Traversable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from preflight.checks import Check
 from preflight.errors import InputError, SignInError
@@ -24,9 +43,14 @@ from preflight.model import Method
 from preflight.runsecrets import RunSecrets
 
 if TYPE_CHECKING:
+    import requests
+
+    from preflight.discovery import Discovery, Lookup, Mx, Submission, Tenant
+    from preflight.discovery_cli import AddressCheck
     from preflight.resources import Schema
 
 GROUP = "preflight.providers"
+H = TypeVar("H")
 
 
 @dataclass(frozen=True)
@@ -48,7 +72,11 @@ class CollectRequest:
 
 
 class Provider(Protocol):
-    name: str  # "microsoft", "google": the snapshot's provider field and the CLI subcommand
+    """What every provider supplies. `name` is the snapshot's `provider` field, the inventory's `provider =`
+    and the CLI subcommand (`check NAME`, `login NAME`); `title` is how reports and `check ADDRESS` name it
+    to a person ("Microsoft 365")."""
+
+    name: str
     title: str
 
     def checks(self) -> Sequence[Check]: ...
@@ -73,17 +101,81 @@ class Provider(Protocol):
         ...
 
 
+# -- optional hooks ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenOptions:
+    """The `probe --token-from NAME` options a token source takes, by their ProbeArgs names (tenant,
+    client_id, key_file...). A stray one is refused in one line before any network; `required` lists
+    groups of alternatives, one of each must be given (the secret itself may still come from a prompt)."""
+
+    allowed: tuple[str, ...]
+    required: tuple[tuple[str, ...], ...] = ()
+
+
+@runtime_checkable
 class SmtpTokenSource(Protocol):
-    """A provider that can obtain an SMTP (XOAUTH2) access token the way a sending service does.
+    """Hook: obtains an SMTP (XOAUTH2) access token the way a sending service does (`probe --token-from`).
 
     `settings` holds the sending service's own sign-in: ids, file paths and the *names* of environment
     variables, never a secret value. The token carries the sending app's SEND permission (SMTP.SendAsApp,
     https://mail.google.com/): it is used for one AUTH and never stored, logged or shown.
-    Raises InputError for bad settings (before any network), TokenRefused when the token endpoint answers
-    with an OAuth error, and SignInError when it cannot be asked at all (unreachable, timed out).
+    `smtp_token` raises InputError for bad settings (before any network), TokenRefused when the token
+    endpoint answers with an OAuth error, and SignInError when it cannot be asked at all.
     """
 
+    def smtp_token_options(self) -> TokenOptions: ...
+
     def smtp_token(self, settings: Mapping[str, Any], user: str) -> str: ...
+
+
+@runtime_checkable
+class TokenIssuer(Protocol):
+    """Hook: the probe's token linter (preflight.probe.token) reads this provider's access tokens.
+
+    The linter reads a JWT's claims without verifying them, so everything said here is a warning about
+    what the server will most likely answer; the AUTH reply stays the verdict.
+    """
+
+    def opaque_token(self, token: str) -> str | None:
+        """A note for the reader when `token` is one of this provider's opaque (not JWT) access tokens."""
+        ...
+
+    def issued(self, claims: Mapping[str, Any]) -> bool:
+        """Whether the (unverified) JWT claims say this provider issued the token (its `iss`)."""
+        ...
+
+    def token_problems(self, claims: Mapping[str, Any], user: str | None) -> list[str]:
+        """What this provider's SMTP server will refuse about a JWT it issued (audience, scope, token kind);
+        also asked when `--provider` names this provider and no issuer recognised the token."""
+        ...
+
+
+@runtime_checkable
+class MailDomainOwner(Protocol):
+    """Hook: `preflight check ADDRESS` learns from public records whether a domain is this provider's
+    customer's, when its MX does not say so (mail passes a gateway first), and where that tenant submits."""
+
+    def find_tenant(self, domain: str, session: requests.Session, timeout: tuple[float, float]) -> Tenant:
+        """The tenant that holds `domain`, from public unauthenticated endpoints only; a lookup that fails
+        is a Tenant with status "error" and a detail, never an exception."""
+        ...
+
+    def submission(self, tenant: Tenant, mx: Lookup[Mx]) -> Submission | None:
+        """The SMTP submission host and port for this tenant (it may depend on the tenant's cloud)."""
+        ...
+
+
+@runtime_checkable
+class MailboxChecker(Protocol):
+    """Hook: `preflight check ADDRESS` hands a mailbox it found to be this provider's to its checks."""
+
+    def check_discovered(self, request: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str]) -> int:
+        """Run the provider's checks for `mailbox` with a sign-in that needs no setup (a cached one, or one
+        the user agrees to); return the exit code (DESIGN section 8). When it cannot check, append what
+        was not checked and how to check it to `unchecked`, and return 3."""
+        ...
 
 
 class TokenRefused(SignInError):
@@ -100,13 +192,14 @@ class TokenRefused(SignInError):
 class PackagedProvider:
     """A provider laid out by convention, as both first-party plugins are: `<package>.checks.ALL_CHECKS`,
     `<package>.resources.RESOURCES`, `<package>.commands.COMMANDS`, `<package>.run.collect_request`,
-    `<package>.smtptoken.smtp_token`, `data/permissions.toml` and `demo/*.json`. Each piece is imported only
-    when it is used."""
+    `data/permissions.toml` and `demo/*.json`. Each piece is imported only when it is used. A provider adds
+    the optional hooks it implements as methods of a subclass, each delegating to a module of its own."""
 
     def __init__(self, package: str, name: str, title: str) -> None:
         self.package, self.name, self.title = package, name, title
 
     def _attr(self, module: str, attr: str) -> Any:
+        """`attr` of the provider's own `module`, imported on first use."""
         from importlib import import_module
 
         return getattr(import_module(f"{self.package}.{module}"), attr)
@@ -140,10 +233,6 @@ class PackagedProvider:
         snapshot: dict[str, Any] = self._attr("run", "collect_request")(request)
         return snapshot
 
-    def smtp_token(self, settings: Mapping[str, Any], user: str) -> str:
-        token: str = self._attr("smtptoken", "smtp_token")(settings, user)
-        return token
-
 
 class Registry:
     """Providers by name. Built from entry points by default; tests pass their own."""
@@ -168,6 +257,15 @@ class Registry:
 
     def all(self) -> list[Provider]:
         return [self._by_name[n] for n in self.names]
+
+    def hooked(self, hook: type[H]) -> dict[str, H]:
+        """The providers implementing an optional hook (a runtime-checkable protocol above), by name."""
+        return {p.name: p for p in self.all() if isinstance(p, hook)}
+
+    def title(self, name: str) -> str:
+        """How to name a provider to a person; a snapshot of a provider not installed keeps its name."""
+        provider = self._by_name.get(name)
+        return provider.title if provider is not None else name
 
     def get(self, name: str) -> Provider:
         try:

@@ -8,7 +8,7 @@ from importlib.resources import files
 
 import pytest
 
-from preflight.causes import REMEDIATION_KEYS, load_catalogue
+from preflight.causes import load_catalogue
 from preflight.providers import Registry
 
 DESIGN_IDS = """
@@ -45,14 +45,14 @@ def test_cause_is_complete(cause: dict[str, object]) -> None:
     assert len(str(cause["explanation"])) >= 40
     remediation = cause["remediation"]
     assert isinstance(remediation, dict) and remediation
-    assert set(remediation) <= set(REMEDIATION_KEYS)
+    assert set(remediation) <= set(load_catalogue().remediation_keys)
     assert all(str(v).strip() for v in remediation.values())
     for link in cause.get("docs", []):  # type: ignore[attr-defined]
         assert str(link).startswith("https://")
     for pattern in cause.get("pattern", []):  # type: ignore[attr-defined]
         re.compile(pattern["regex"])
         assert 0 < float(pattern["confidence"]) <= 1
-        assert pattern.get("provider") in (None, "microsoft", "google")
+        assert pattern.get("provider") in (None, *(p.name for p in load_catalogue().providers))
 
 
 def test_fix_falls_back_to_generic_and_names_the_subject() -> None:

@@ -431,7 +431,7 @@ def test_folded_patterns_match_like_ignorecase(catalogue: Catalogue) -> None:
 
     texts = [e["text"] for e in CORPUS] + ["SMTPServerDisconnected \\S WRONG_VERSION_NUMBER AADSTS50053 ÄÖÜ İstanbul"]
     for text in texts:
-        subject = _match_text(_unwrap(text))
+        subject = _match_text(_unwrap(text), catalogue.providers)
         for cause in catalogue.causes:
             for pattern in cause.patterns:
                 expected = pattern.regex.search(subject) is not None

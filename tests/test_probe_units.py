@@ -286,10 +286,14 @@ def test_token_from_settings_are_checked_before_any_network() -> None:
 
     from preflight.errors import InputError
     from preflight.probe.tokenfrom import token_request
-    from preflight.providers import Registry
+    from preflight.providers import Registry, TokenOptions
+    from preflight_providers.microsoft import provider as microsoft
 
-    class Plugin:
+    class Plugin:  # the Microsoft source's own options, and a token endpoint that must never be asked
         name = "microsoft"
+
+        def smtp_token_options(self) -> TokenOptions:
+            return microsoft.smtp_token_options()
 
         def smtp_token(self, settings: object, user: str) -> str:
             raise AssertionError("no token may be requested")

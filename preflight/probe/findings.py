@@ -269,7 +269,7 @@ def _token(b: _Builder) -> None:
         b.add("probe.token", title, Status.WARN, Severity.HIGH,
               "The token will most likely be refused: " + "; ".join(warnings) + " (claims read without "
               "verifying the signature).", "oauth-token-invalid", ev)
-    elif lint.kind == "google-opaque":
+    elif lint.issuer_opaque:
         b.add("probe.token", title, Status.SKIPPED, Severity.INFO, " ".join(lint.notes), None, ev)
     elif unknowns:
         b.add("probe.token", title, Status.UNKNOWN, Severity.MEDIUM,

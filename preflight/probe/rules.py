@@ -23,7 +23,6 @@ def _frozen(value: Any) -> Any:
 class ProbeRules:
     tls: Mapping[str, Any]
     connect: Mapping[str, str]  # errno name -> cause id
-    token: Mapping[str, Any]
     xoauth2: Mapping[str, Any]
     auth: Mapping[str, str]  # fixes for a server that offers no (usable) AUTH, by situation
     sender: Mapping[str, Any]  # how a refusal of the sender reads when it arrives at RCPT TO
@@ -33,5 +32,5 @@ class ProbeRules:
 def load_rules() -> ProbeRules:
     """Parsed once per process: the file ships with the package and does not change while it runs."""
     data = _frozen(load_toml("preflight.probe", "data/probe.toml"))
-    return ProbeRules(data["tls"], data["connect"], data["token"], data["xoauth2"], data["auth"],
+    return ProbeRules(data["tls"], data["connect"], data["xoauth2"], data["auth"],
                       data["sender"])

@@ -21,7 +21,7 @@ from preflight.probe.options import QUIT_AFTER, Credentials, ProbeOptions
 from preflight.probe.secrets import Secret, from_env, prompt_password, token_from_file
 from preflight.probe.session import run_probe
 from preflight.probe.target import TlsMode, resolve_target
-from preflight.probe.tokenfrom import OPTION_FLAGS, TokenRequest, token_request
+from preflight.probe.tokenfrom import TokenRequest, flag, token_request
 from preflight.probe.transcript import Entry, Transcript
 from preflight.probe.wire import Limits
 
@@ -81,6 +81,14 @@ def _choice(option: str, value: str | None, choices: tuple[str, ...], fold: bool
     return key
 
 
+def _registry(factory: Callable[[], Registry] | None) -> Registry:
+    if factory is not None:
+        return factory()
+    from preflight.providers import Registry
+
+    return Registry.from_entry_points()
+
+
 def _wire_safe(option: str, value: str) -> str:
     if not _WIRE_SAFE.fullmatch(value):
         raise InputError(f"{option}: {value!r} is not usable on an SMTP command line (spaces, <>, control characters)")
@@ -112,7 +120,7 @@ def _token_request(args: ProbeArgs, mechanism: str | None, registry: Callable[[]
     given = {k: v for k, v in args.token_options().items() if v is not None}
     if not args.token_from:
         if given:
-            flags = ", ".join(OPTION_FLAGS.get(k, k) for k in given)
+            flags = ", ".join(flag(k) for k in given)
             raise InputError(f"{flags}: only with --token-from microsoft|google")
         return None
     if mechanism is not None and mechanism not in TOKEN_MECHANISMS:
@@ -165,7 +173,10 @@ def options(args: ProbeArgs, registry: Callable[[], Registry] | None = None) -> 
     fmt = _choice("--format", args.fmt, ("table", "json"))
     assert fmt is not None
     tls = _choice("--tls", args.tls, tuple(m.value for m in TlsMode))
-    provider = _choice("--provider", args.provider, ("microsoft", "google"))
+    # Installed providers are looked up only when one is named: a plain probe loads no plugin.
+    installed = _registry(registry) if args.provider or args.token_from else None
+    names = tuple(installed.names) if installed is not None else ()
+    provider = _choice("--provider", args.provider, names)
     mechanism = _choice("--auth", args.auth, MECHANISMS, fold=False)
     quit_after = _choice("--quit-after", args.quit_after, tuple(QUIT_AFTER))
     if not 0 < args.timeout <= MAX_TIMEOUT:
@@ -176,7 +187,7 @@ def options(args: ProbeArgs, registry: Callable[[], Registry] | None = None) -> 
     # The token's issuer is whose fixes apply, unless the host or --provider says otherwise.
     issuer = (args.token_from or "").lower()
     target = resolve_target(args.target, args.port, TlsMode(tls) if tls else None,
-                            provider or (issuer if issuer in ("microsoft", "google") else None))
+                            provider or (issuer if issuer in names else None))
     mail_from = _address("--mail-from", args.mail_from) if args.mail_from else None
     rcpt_to = tuple(_address("--rcpt-to", r) for r in args.rcpt_to)
     if rcpt_to and not mail_from:
@@ -191,7 +202,7 @@ def options(args: ProbeArgs, registry: Callable[[], Registry] | None = None) -> 
     if mechanism in PASSWORD_MECHANISMS and (args.token_env or args.token_file):
         raise InputError(f"--auth {mechanism} takes a password, not a token")
     ehlo = _ehlo_name(args.ehlo)
-    request = _token_request(args, mechanism, registry)
+    request = _token_request(args, mechanism, registry if installed is None else lambda: installed)
     if request is not None:
         return ProbeOptions(target, Limits(timeout=args.timeout), ehlo, args.ca_file, None, mechanism or "XOAUTH2",
                             mail_from, rcpt_to, args.send, quit_after, request)

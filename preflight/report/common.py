@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -163,13 +163,21 @@ def target_heading(t: TargetResult) -> str:
 
 @dataclass
 class Labels:
-    """Human titles for cause ids, falling back to the finding's own title, then the bare id."""
+    """Human titles for cause ids, falling back to the finding's own title, then the bare id; and for
+    providers (their `title` hook), falling back to the name a snapshot gives."""
 
     catalogue: Catalogue
+    titles: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> Labels:
-        return cls(load_catalogue())
+        from preflight.providers import Registry
+
+        registry = Registry.from_entry_points()
+        return cls(load_catalogue(), {name: registry.title(name) for name in registry.names})
+
+    def provider(self, name: str) -> str:
+        return self.titles.get(name, name)
 
     def cause(self, cause_id: str, target: TargetResult | None = None) -> str:
         if cause_id in self.catalogue:

@@ -31,7 +31,6 @@ from preflight.report.common import (
 from preflight.report.fixtext import Segment, segments
 from preflight.report.plan import Change, OAuthMove, Pair, Plan, build
 
-PROVIDER = {"microsoft": "Microsoft 365", "google": "Google Workspace"}
 METHOD = {"basic": "Basic (password)", "oauth-delegated": "OAuth, delegated", "oauth-app": "OAuth, app-only"}
 VERDICT = {"ready": "Ready", "blocked": "Blocked", "at-risk": "At risk", "incomplete": "Incomplete"}
 STATUS = {"fail": "Fail", "unknown": "Unknown", "warn": "Warning", "pass": "Pass", "skipped": "N/A",
@@ -213,13 +212,13 @@ def render(report: Report, extras: Sequence[Extra] | None = None, top: str = "")
         f"<title>{e(title)}</title>",
         f"<style>{CSS}</style></head>",
         "<body>",
-        _header(report),
+        _header(report, labels),
         '<main class="wrap">',
         _summary(report),
         top,
     ]
     if len(report.targets) > 1:
-        parts.append(_overview(report, extras))
+        parts.append(_overview(report, extras, labels))
     parts += [_target(i, t, labels, x, len(report.targets) == 1) for i, (t, x) in enumerate(zip(report.targets, extras,
                                                                                                strict=True), 1)]
     if not report.targets:
@@ -235,12 +234,12 @@ def render(report: Report, extras: Sequence[Extra] | None = None, top: str = "")
     return "\n".join(parts) + "\n"
 
 
-def _header(report: Report) -> str:
+def _header(report: Report, labels: Labels) -> str:
     meta = [("Generated", when(report.generated_at)), ("Tool", f"preflight {report.tool_version}")]
     if len(report.targets) == 1:
         t = report.targets[0]
         heading, kicker = t.name, "SMTP readiness report"
-        meta = [("Provider", PROVIDER.get(t.provider, t.provider)), ("Tenant", t.tenant), *meta]
+        meta = [("Provider", labels.provider(t.provider)), ("Tenant", t.tenant), *meta]
     else:
         heading, kicker = "SMTP readiness report", "preflight"
         meta.append(("Targets", str(len(report.targets))))
@@ -273,7 +272,7 @@ def _summary(report: Report) -> str:
     )
 
 
-def _overview(report: Report, extras: Sequence[Extra]) -> str:
+def _overview(report: Report, extras: Sequence[Extra], labels: Labels) -> str:
     rows = []
     for i, (t, x) in enumerate(zip(report.targets, extras, strict=True), 1):
         counts = verdict_counts([t])
@@ -284,7 +283,7 @@ def _overview(report: Report, extras: Sequence[Extra]) -> str:
         own = f' · <a href="{e(x.link)}">own report</a>' if x.link else ""
         rows.append(
             f'<tr><th scope="row"><a href="#target-{i}">{e(t.name)}</a>{own}</th>'
-            f"<td>{e(PROVIDER.get(t.provider, t.provider))}</td><td>{address(t.tenant)}</td>{cells}</tr>"
+            f"<td>{e(labels.provider(t.provider))}</td><td>{address(t.tenant)}</td>{cells}</tr>"
         )
     head = "".join(f"<th>{VERDICT[v.value]}</th>" for v in VERDICT_ORDER)
     return (
@@ -298,7 +297,7 @@ def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bo
     if not alone:
         link = f' · <a href="{e(extra.link)}">the customer’s own report</a>' if extra.link else ""
         parts += [f"<h2>{e(t.name)}</h2>",
-                  f'<p class="tmeta">{e(PROVIDER.get(t.provider, t.provider))} · {e(t.tenant)}{link}</p>']
+                  f'<p class="tmeta">{e(labels.provider(t.provider))} · {e(t.tenant)}{link}</p>']
     parts += [f'<div class="alert" role="alert"><strong>Not evaluated:</strong> {e(err)}</div>' for err in t.errors]
     parts += [f'<p class="notice">{e(n)}</p>' for n in extra.notices]
     plan = build(t, labels.catalogue)

@@ -1,5 +1,36 @@
-"""Google Workspace provider plugin. Cheap to import: sign-in libraries load only when signing in."""
+"""Google Workspace provider plugin. Cheap to import: sign-in libraries load only when signing in.
 
-from preflight.providers import PackagedProvider
+Besides the required parts (PackagedProvider's conventions) it implements the optional hooks of
+preflight.providers, each by a module of its own: SmtpTokenSource (smtptoken) and TokenIssuer (tokenlint).
+"""
 
-provider = PackagedProvider(__name__, "google", "Google Workspace")
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from preflight.providers import PackagedProvider, TokenOptions
+
+
+class Google(PackagedProvider):
+    def smtp_token_options(self) -> TokenOptions:
+        options: TokenOptions = self._attr("smtptoken", "OPTIONS")
+        return options
+
+    def smtp_token(self, settings: Mapping[str, Any], user: str) -> str:
+        token: str = self._attr("smtptoken", "smtp_token")(settings, user)
+        return token
+
+    def opaque_token(self, token: str) -> str | None:
+        note: str | None = self._attr("tokenlint", "opaque_token")(token)
+        return note
+
+    def issued(self, claims: Mapping[str, Any]) -> bool:
+        return bool(self._attr("tokenlint", "issued")(claims))
+
+    def token_problems(self, claims: Mapping[str, Any], user: str | None) -> list[str]:
+        problems: list[str] = self._attr("tokenlint", "token_problems")(claims, user)
+        return problems
+
+
+provider = Google(__name__, "google", "Google Workspace")

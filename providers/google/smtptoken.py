@@ -15,10 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from preflight.errors import InputError, SignInError
-from preflight.providers import TokenRefused
+from preflight.providers import TokenOptions, TokenRefused
 
 SMTP_SCOPE = "https://mail.google.com/"
 DEFAULT_TIMEOUT = 30.0
+# The probe's --token-from options this source takes.
+OPTIONS = TokenOptions(allowed=("key_file",), required=(("key_file",),))
 
 
 def smtp_token(settings: Mapping[str, Any], user: str) -> str:

@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from preflight.errors import InputError, SignInError
-from preflight.providers import TokenRefused
+from preflight.providers import TokenOptions, TokenRefused
 
 from . import inputs
 
 DEFAULT_TIMEOUT = 30.0
+# The probe's --token-from options this source takes; the client secret may also come from a prompt.
+OPTIONS = TokenOptions(
+    allowed=("tenant", "client_id", "client_secret_env", "certificate", "certificate_password_env", "cloud"),
+    required=(("tenant",), ("client_id",)),
+)
 
 
 def _settings(settings: Mapping[str, Any]) -> Any:

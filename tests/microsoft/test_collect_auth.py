@@ -17,8 +17,7 @@ from cryptography.x509.oid import NameOID
 from msal_extensions import FilePersistence
 
 from preflight.errors import InputError, SignInError
-from preflight.probe.rules import load_rules
-from preflight_providers.microsoft import inputs, tokencache
+from preflight_providers.microsoft import inputs, tokencache, tokenlint
 from preflight_providers.microsoft.auth import AuthMethod, MicrosoftSignIn, TokenError, claims, describe
 from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, get_cloud, load_clouds
 from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, settings, tenant_for
@@ -306,7 +305,7 @@ def test_clouds_are_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     # probe's token lint accepts that audience for the SMTP tokens --token-from gets there
     assert clouds["china"].exchange_url == "https://partner.outlook.cn"
     assert clouds["china"].exchange_scope == "https://partner.outlook.cn/.default"
-    audiences = load_rules().token["microsoft"]["audiences"]
+    audiences = tokenlint.rules()["audiences"]
     assert all(c.exchange_resource in audiences for c in clouds.values())
     with pytest.raises(InputError, match="unknown cloud 'mars'"):
         get_cloud("mars")
