@@ -83,6 +83,7 @@ class ProviderText:
     noise: tuple[tuple[re.Pattern[str], str], ...] = ()
     challenge_scope: str | None = None
     challenge_label: str | None = None
+    reply_trailer: str | None = None
 
 
 class Catalogue:
@@ -136,6 +137,7 @@ def _parse(data: dict[str, object], where: str) -> Catalogue:
             tuple((re.compile(n["regex"], re.IGNORECASE), str(n["replace"])) for n in entry.get("noise", [])),
             entry.get("challenge_scope"),
             entry.get("challenge_label"),
+            entry.get("reply_trailer"),
         )
         for entry in _tables(data.get("provider", []), where, "provider")
     ]

@@ -126,6 +126,13 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
 
         list_checks(registry_factory(), fmt.value, check_id, output)
 
+    @app.command("providers")
+    def list_providers(fmt: TextFormatOpt = TextFormat.table, output: OutputOpt = None) -> None:
+        """List the installed provider plugins and the optional hooks each implements."""
+        from preflight.listing import list_providers
+
+        list_providers(registry_factory(), fmt.value, output)
+
     from preflight.audit.cli import audit, diff, redact
     from preflight.probe.cli import probe
 

@@ -1,16 +1,18 @@
-"""Who serves a mail domain, from public records alone: MX, `_submission._tcp` SRV (RFC 6186) and
-Microsoft's OpenID configuration for the domain. No credentials.
+"""Who serves a mail domain, from public records alone: MX, `_submission._tcp` SRV (RFC 6186) and the
+tenant lookups of the providers that have one (their MailDomainOwner hook, preflight.providers). No
+credentials.
 
-Like a collector, this is where the network is touched (DNS and one HTTPS GET per cloud), each lookup
-bounded in time; `classify` and `submission_for` are pure. The resolver and HTTP session are handed in,
-so nothing here reads or changes global state, and `offline` looks nothing up at all.
+Like a collector, this is where the network is touched (DNS here, HTTPS in the providers' tenant lookups),
+each lookup bounded in time; `classify` and `submission_for` are pure. The resolver, HTTP session and
+domain owners are handed in, so nothing here reads or changes global state, and `offline` looks nothing
+up at all.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -21,10 +23,11 @@ if TYPE_CHECKING:
     import dns.resolver
     import requests
 
+    from preflight.providers import MailDomainOwner
+
 
 Status = Literal["ok", "nxdomain", "nodata", "servfail", "timeout", "error", "skipped"]
 T = TypeVar("T")
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
 
@@ -59,8 +62,9 @@ class Srv:
 class Tenant:
     status: Literal["found", "not-found", "consumer", "error", "skipped"]
     id: str | None = None
-    cloud: str | None = None  # a cloud name of clouds.toml, None when the configuration names none we know
+    cloud: str | None = None  # the provider's cloud or region name, None when the lookup names none it knows
     detail: str = ""
+    provider: str | None = None  # whose tenant: the provider whose lookup found it
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class Discovery:
     mx: Lookup[Mx]
     srv: Lookup[Srv]
     tenant: Tenant
-    provider: str | None  # microsoft, google, or None (another provider, or not known)
+    provider: str | None  # an installed provider's name, or None (another provider, or not known)
     basis: str  # why that provider
     submission: Submission | None
     notes: tuple[str, ...] = field(default=())
@@ -113,9 +117,11 @@ def mx_provider(host: str, data: Mapping[str, Any] | None = None) -> str | None:
     return None
 
 
-def classify(mx: Lookup[Mx], tenant: Tenant, data: Mapping[str, Any] | None = None) -> tuple[str | None, str]:
-    """(provider, why): the best-preference MX host decides; a Microsoft tenant that has the domain
-    decides when MX points at nobody we know (mail then usually passes a gateway first)."""
+def classify(mx: Lookup[Mx], tenant: Tenant, data: Mapping[str, Any] | None = None,
+             titles: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """(provider, why): the best-preference MX host decides; a tenant a provider found for the domain
+    decides when MX points at nobody we know (mail then usually passes a gateway first). `titles`: provider
+    name -> title, for the reader (None: the installed providers')."""
     data = data or discovery_data()
     ranked = sorted(mx.records)
     for record in ranked:
@@ -124,16 +130,27 @@ def classify(mx: Lookup[Mx], tenant: Tenant, data: Mapping[str, Any] | None = No
             if record is not ranked[0]:
                 return provider, f"MX {record.host} (after {ranked[0].host}, preference {ranked[0].preference})"
             return provider, f"MX {record.host}"
-    if tenant.status == "found":
+    titles = _titles() if titles is None else titles
+    if tenant.status == "found" and tenant.provider is not None:
+        title = titles.get(tenant.provider, tenant.provider)
         if ranked:
-            return "microsoft", (f"the domain is in Microsoft 365 tenant {tenant.id}; its MX {ranked[0].host} "
-                                 "is not Microsoft's (a mail gateway in front of Exchange Online?)")
-        return "microsoft", f"the domain is in Microsoft 365 tenant {tenant.id} (it has no MX record)"
+            return tenant.provider, (f"the domain is in {title} tenant {tenant.id}; its MX {ranked[0].host} is "
+                                     f"not {title}'s (a mail gateway in front of it?)")
+        return tenant.provider, f"the domain is in {title} tenant {tenant.id} (it has no MX record)"
     if ranked:
-        return None, f"MX {ranked[0].host} is neither Microsoft 365 nor Google Workspace"
+        known = [titles.get(str(e["name"]), str(e["name"])) for e in data.get("provider", [])]
+        return None, f"MX {ranked[0].host} is " + ("neither " + " nor ".join(known) if len(known) > 1
+                                                   else f"not {known[0]}" if known else "no known provider's")
     if mx.status == "ok":
         return None, "the domain has no MX record"
     return None, f"the MX lookup failed ({mx.status}{': ' + mx.detail if mx.detail else ''})"
+
+
+def _titles() -> dict[str, str]:
+    from preflight.providers import Registry
+
+    registry = Registry.from_entry_points()
+    return {name: registry.title(name) for name in registry.names}
 
 
 def _split(target: str) -> tuple[str, int]:
@@ -147,17 +164,14 @@ def _best_srv(srv: Lookup[Srv]) -> Srv | None:
 
 
 def submission_for(provider: str | None, tenant: Tenant, mx: Lookup[Mx], srv: Lookup[Srv],
-                   clouds: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> Submission | None:
-    """The host and port a sending service should be given: the provider's submission endpoint (for
-    Microsoft, the tenant's cloud's), else what the domain publishes in `_submission._tcp` SRV."""
+                   owners: Mapping[str, MailDomainOwner], data: Mapping[str, Any] | None = None
+                   ) -> Submission | None:
+    """The host and port a sending service should be given: the provider's submission endpoint (from its
+    MailDomainOwner hook, which may depend on the tenant, else from the data), else what the domain
+    publishes in `_submission._tcp` SRV."""
     data = data or discovery_data()
-    if provider == "microsoft":
-        name = tenant.cloud or _mx_cloud(mx, data) or "global"
-        cloud = clouds.get(name)
-        if cloud is not None and cloud.smtp:
-            host, port = _split(cloud.smtp)
-            return Submission(host, port, f"the SMTP AUTH endpoint of {cloud.title}")
-        return None
+    if provider is not None and provider in owners:
+        return owners[provider].submission(tenant, mx)
     for entry in data.get("provider", []):
         if entry["name"] == provider and entry.get("submission"):
             host, port = _split(str(entry["submission"]))
@@ -165,16 +179,6 @@ def submission_for(provider: str | None, tenant: Tenant, mx: Lookup[Mx], srv: Lo
     best = _best_srv(srv)
     if best is not None:
         return Submission(best.host.rstrip("."), best.port, "the domain's _submission._tcp SRV record")
-    return None
-
-
-def _mx_cloud(mx: Lookup[Mx], data: Mapping[str, Any]) -> str | None:
-    clouds: dict[str, str] = next((dict(e.get("mx_cloud", {})) for e in data.get("provider", [])
-                                   if e["name"] == "microsoft"), {})
-    for record in sorted(mx.records):
-        for suffix, cloud in clouds.items():
-            if record.host.rstrip(".").lower().endswith(suffix):
-                return cloud
     return None
 
 
@@ -198,22 +202,31 @@ def offline(domain: str) -> Discovery:
 
 
 class Discoverer:
-    """The lookups, with the resolver, HTTP session and clouds handed in (tests point them at loopback)."""
+    """The lookups, with the resolver, HTTP session and domain owners (the providers' MailDomainOwner hooks,
+    by provider name) handed in: tests point them at loopback. None: the system's, and the installed ones."""
 
     def __init__(self, resolver: dns.resolver.Resolver | None = None, session: requests.Session | None = None,
-                 clouds: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None) -> None:
+                 owners: Mapping[str, MailDomainOwner] | None = None, data: Mapping[str, Any] | None = None,
+                 titles: Mapping[str, str] | None = None) -> None:
         self.data = data or discovery_data()
         self._resolver = resolver
         self._session = session
-        self._clouds = clouds
+        self._owners = owners
+        self._titles = titles
 
     @property
-    def clouds(self) -> Mapping[str, Any]:
-        if self._clouds is None:
-            from importlib import import_module
+    def owners(self) -> Mapping[str, MailDomainOwner]:
+        if self._owners is None:
+            from preflight.providers import MailDomainOwner, Registry
 
-            self._clouds = import_module("preflight_providers.microsoft.clouds").load_clouds()
-        return self._clouds
+            self._owners = Registry.from_entry_points().hooked(MailDomainOwner)  # type: ignore[type-abstract]
+        return self._owners
+
+    @property
+    def titles(self) -> Mapping[str, str]:
+        if self._titles is None:
+            self._titles = _titles()
+        return self._titles
 
     def resolver(self) -> dns.resolver.Resolver:
         if self._resolver is None:
@@ -227,8 +240,8 @@ class Discoverer:
         mx = self.mx(domain)
         srv = self.srv(domain)
         tenant = self.tenant(domain)
-        provider, basis = classify(mx, tenant, self.data)
-        submission = submission_for(provider, tenant, mx, srv, self.clouds, self.data)
+        provider, basis = classify(mx, tenant, self.data, self.titles)
+        submission = submission_for(provider, tenant, mx, srv, self.owners, self.data)
         return Discovery(domain, mx, srv, tenant, provider, basis, submission, _notes(provider, srv, submission))
 
     # -- DNS ---------------------------------------------------------------------------------------
@@ -285,63 +298,28 @@ class Discoverer:
             raise InputError(f"{host}: host name has no address (A/AAAA) [dns-failure]")
         return found
 
-    # -- Microsoft ---------------------------------------------------------------------------------
+    # -- tenants -----------------------------------------------------------------------------------
 
     def tenant(self, domain: str) -> Tenant:
+        """The tenant a domain owner finds for the domain (the first that finds one, in name order), else the
+        first lookup that failed, else not found."""
         import requests
 
-        ms = self.data["microsoft"]
         session = self._session or requests.Session()
         connect, read = (float(t) for t in self.data["http"]["timeout"])
-        problems = []
-        for name in ms["openid_clouds"]:
-            cloud = self.clouds.get(name)
-            if cloud is None:
-                continue
-            url = f"https://{cloud.login}{str(ms['openid_path']).format(domain=domain)}"
-            try:
-                reply = session.get(url, timeout=(connect, read), allow_redirects=False)
-            except requests.RequestException as exc:
-                problems.append(f"{cloud.login}: {type(exc).__name__}")
-                continue
-            found = self._read_openid(reply, name)
-            if found.status == "not-found":
-                continue
-            if found.status == "error":
-                problems.append(f"{cloud.login}: {found.detail}")
-                continue
-            return found
-        if problems:
-            return Tenant("error", detail="; ".join(problems))
-        return Tenant("not-found", detail="no Microsoft 365 tenant has this domain")
-
-    def _read_openid(self, reply: requests.Response, asked: str) -> Tenant:
-        try:
-            body = reply.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return Tenant("error", detail=f"HTTP {reply.status_code}, not a JSON object")
-        if reply.status_code != 200:
-            text = str(body.get("error_description") or body.get("error") or "")
-            if reply.status_code == 400 and "AADSTS90002" in text:  # tenant not found in this cloud
-                return Tenant("not-found")
-            return Tenant("error", detail=f"HTTP {reply.status_code} {text.splitlines()[0] if text else ''}".strip())
-        endpoint = body.get("token_endpoint")
-        parts = endpoint.split("/") if isinstance(endpoint, str) else []
-        tenant_id = parts[3].lower() if len(parts) > 3 else ""
-        if not _GUID.match(tenant_id):
-            return Tenant("error", detail="the OpenID configuration names no tenant id (token_endpoint)")
-        if tenant_id == str(self.data["microsoft"]["consumer_tenant"]):
-            return Tenant("consumer", tenant_id, None, "personal Microsoft accounts (Outlook.com), not Microsoft 365")
-        instance = body.get("cloud_instance_name")
-        sub = body.get("tenant_region_sub_scope") or ""
-        cloud = next((str(i["cloud"]) for i in self.data["microsoft"].get("instance", [])
-                      if i["cloud_instance_name"] == instance and i["sub_scope"] == sub), None)
-        if cloud is None and instance is None:
-            cloud = asked  # no instance named: the cloud that answered
-        detail = "" if cloud else f"unknown cloud instance {instance!r} (region sub scope {sub!r})"
-        return Tenant("found", tenant_id, cloud, detail)
+        answers = []
+        for name, owner in sorted(self.owners.items()):
+            answer = replace(owner.find_tenant(domain, session, (connect, read)), provider=name)
+            if answer.status in ("found", "consumer"):
+                return answer
+            answers.append(answer)
+        failed = [a for a in answers if a.status == "error"]
+        if failed:
+            return failed[0] if len(failed) == 1 else Tenant("error", detail="; ".join(a.detail for a in failed))
+        if answers:
+            return answers[0] if len(answers) == 1 else Tenant("not-found", detail="; ".join(
+                a.detail for a in answers if a.detail))
+        return Tenant("not-found", detail="no installed provider looks tenants up")
 
 
 def _first(exc: BaseException) -> str:

@@ -1,17 +1,17 @@
 """`preflight check ADDRESS`: from a mailbox address alone to a verdict.
 
-Discovery (preflight.discovery) says who serves the domain, the submission host and port and, for
-Microsoft 365, the tenant; the probe tests that host; then, where a sign-in is available (a cached one,
-or the zero-setup one through Microsoft's public clients when the user agrees), the provider's checks
-run for the mailbox. The `check` group keeps its provider subcommands: a first word that is not one of
-them is the address.
+Discovery (preflight.discovery) says who serves the domain, the submission host and port and, where a
+provider looks tenants up, the tenant; the probe tests that host; then the provider's MailboxChecker hook
+(preflight.providers) runs its checks for the mailbox where a sign-in is available (a cached one, or one
+that needs no setup when the user agrees). The `check` group keeps its provider subcommands: a first word
+that is not one of them is the address.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,9 +24,15 @@ from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt
 if TYPE_CHECKING:
     from preflight.discovery import Discoverer, Discovery
     from preflight.probe.net import Resolver
+    from preflight.providers import Registry
 
 ADDRESS_COMMAND = "address"
-_PROVIDER_TITLES = {"microsoft": "Microsoft 365", "google": "Google Workspace"}
+
+
+def _registry() -> Registry:
+    from preflight.providers import Registry
+
+    return Registry.from_entry_points()
 
 
 class AddressGroup(TyperGroup):
@@ -101,29 +107,32 @@ class AddressCheck:
     ask: Callable[[str], bool] = field(default=lambda question: typer.confirm(question, default=False, err=True))
     out: Callable[[str], None] = _out
     progress: Callable[[str], None] = _err
+    registry: Callable[[], Registry] = _registry
 
 
 def run_address_check(req: AddressCheck) -> int:
-    from importlib import import_module
-
+    from preflight.addresses import address
     from preflight.discovery import Discoverer, domain_of, offline
+    from preflight.providers import MailDomainOwner
 
-    inputs = import_module("preflight_providers.microsoft.inputs")
-    mailbox = inputs.address(req.address, "ADDRESS")
+    mailbox = address(req.address, "ADDRESS")
     domain = domain_of(mailbox)
     if req.fmt is not Format.table and req.output is None:
         req.out = req.progress  # stdout carries only the machine-readable report
+    registry = req.registry()
+    titles = {name: registry.title(name) for name in registry.names}
     if req.offline:
         found = offline(domain)
     else:
-        req.progress(f"Looking up {domain} (MX, _submission._tcp SRV, Microsoft 365 tenant)...")
-        found = (req.discoverer or Discoverer()).discover(domain)
-    for line in summary(mailbox, found):
+        tenants = "".join(f", {titles[name]} tenant" for name in registry.hooked(MailDomainOwner))  # type: ignore[type-abstract]
+        req.progress(f"Looking up {domain} (MX, _submission._tcp SRV{tenants})...")
+        found = (req.discoverer or Discoverer(titles=titles)).discover(domain)
+    for line in summary(mailbox, found, titles):
         req.out(line)
     codes: list[int] = []
     unchecked: list[str] = []
     codes.append(_probe(req, found, unchecked))
-    codes.append(_provider_checks(req, mailbox, found, unchecked))
+    codes.append(_provider_checks(req, mailbox, found, unchecked, registry))
     if unchecked:
         req.out("")
         req.out("Not checked:")
@@ -134,11 +143,11 @@ def run_address_check(req: AddressCheck) -> int:
     return _combine(codes, bool(unchecked))
 
 
-def summary(mailbox: str, found: Discovery) -> list[str]:
+def summary(mailbox: str, found: Discovery, titles: Mapping[str, str]) -> list[str]:
     lines = [mailbox]
     if found.mx.status == "skipped":
         return [*lines, f"  Provider    {found.basis}"]
-    title = _PROVIDER_TITLES.get(found.provider or "", "another provider or unknown")
+    title = titles.get(found.provider or "", "another provider or unknown")
     lines.append(f"  Provider    {title} ({found.basis})")
     if found.tenant.status == "found":
         about = f"{found.tenant.cloud} cloud" if found.tenant.cloud else found.tenant.detail
@@ -188,96 +197,24 @@ def _probe(req: AddressCheck, found: Discovery, unchecked: list[str]) -> int:
     return 0 if code == 0 else 1
 
 
-def _provider_checks(req: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str]) -> int:
-    if found.provider == "microsoft":
-        return _microsoft(req, mailbox, found, unchecked)
-    if found.provider == "google":
-        return _google(req, mailbox, found, unchecked)
+def _provider_checks(req: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str],
+                     registry: Registry) -> int:
+    from preflight.discovery import discovery_data
+    from preflight.providers import MailboxChecker
+
+    checkers = registry.hooked(MailboxChecker)  # type: ignore[type-abstract]
+    if found.provider is not None and found.provider in checkers:
+        return checkers[found.provider].check_discovered(req, mailbox, found, unchecked)
     if not req.offline:
-        unchecked.append(f"the mailbox and its provider's settings: {found.domain} is not served by Microsoft 365 "
-                         "or Google Workspace, whose admin APIs preflight reads")
+        # Named in the order discovery.toml lists the providers, so the sentence reads the same every run.
+        order = [str(e["name"]) for e in discovery_data().get("provider", [])]
+        names = sorted(checkers, key=lambda n: (order.index(n) if n in order else len(order), n))
+        served = " or ".join(registry.title(n) for n in names) or "a provider preflight has a plugin for"
+        unchecked.append(f"the mailbox and its provider's settings: {found.domain} is not served by {served}, "
+                         "whose admin APIs preflight reads")
     else:
         unchecked.append("the provider, its tenant and the mailbox's settings (--offline)")
     return 3
-
-
-def _google(req: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str]) -> int:
-    """Google has no sign-in without the admin's own client or service account: use a saved profile for this
-    domain that needs nobody at a browser (a service account, or a stored OAuth refresh token)."""
-    import os
-    from importlib import import_module
-
-    from preflight.errors import SignInError
-
-    profiles = import_module("preflight_providers.google.profiles")
-    run = import_module("preflight_providers.google.run")
-    CheckArgs, check = run.CheckArgs, run.check
-
-    usable = [p for p in map(profiles.profile, profiles.names())
-              if str(p.settings().get("domain") or "").lower() == found.domain
-              and (p.settings().get("auth") == "service-account" or p.token() is not None)]
-    if not usable:
-        unchecked.append(f"the Workspace settings for {mailbox}: they need a Google admin sign-in of your own; "
-                         f"run `preflight login google --domain {found.domain} ...` (docs/google-setup.md), then "
-                         "this command again")
-        return 3
-    req.out("")
-    try:
-        return int(check(CheckArgs(mailboxes=[mailbox], profile=usable[0].name, fmt=req.fmt, output=req.output,
-                                   fail_on=req.fail_on, open_browser=False,
-                                   api_root=os.environ.get("PREFLIGHT_GOOGLE_API_ROOT"))))
-    except SignInError as exc:
-        req.out(f"Workspace settings not checked: sign-in failed: {' '.join(str(exc).split())}")
-        return 4
-
-
-def _microsoft(req: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str]) -> int:
-    from importlib import import_module
-
-    from preflight.errors import SignInError
-
-    def ms(module: str) -> Any:
-        return import_module(f"preflight_providers.microsoft.{module}")
-
-    inputs, tokencache, auth = ms("inputs"), ms("tokencache"), ms("auth")
-    AuthMethod, SignInSettings, public_settings = auth.AuthMethod, auth.SignInSettings, auth.public_settings
-    get_cloud, options, run_check = ms("clouds").get_cloud, inputs.options, ms("run").check
-
-    tenant = found.tenant
-    if tenant.status != "found" or tenant.id is None or tenant.cloud is None:
-        why = tenant.detail or "the tenant lookup gave no answer"
-        unchecked.append(f"the tenant's settings: its tenant id or cloud is not known ({why}); run "
-                         f"`preflight check microsoft --tenant <tenant> --mailbox {mailbox}`")
-        return 3
-    cloud = get_cloud(tenant.cloud)
-    root = tokencache.default_root()
-    # A `preflight login microsoft --tenant` by domain or by id fills the cache this run can use.
-    key = next((k for k in (found.domain, tenant.id)
-                if tokencache.cached_accounts(tokencache.tenant_dir(root, cloud.name, k))), None)
-    login = f"preflight login microsoft --tenant {found.domain}" + (
-        f" --cloud {cloud.name}" if cloud.name != "global" else "")
-    interactive = False
-    if key is None:
-        if req.sign_in is None and req.can_ask():
-            req.sign_in = req.ask(f"Sign in to {found.domain} now to check its settings (device code, read-only; "
-                                  "no app registration needed)?")
-        if not req.sign_in:
-            unchecked.append(f"the tenant's settings for {mailbox}: no cached sign-in for {found.domain}; run "
-                             f"`{login}` (no app registration needed), then this command again, or pass --sign-in")
-            return 3
-        key, interactive = found.domain, True
-    common: dict[str, Any] = {"auth": AuthMethod.DEVICE_CODE, "interactive": interactive,
-                              "account": inputs.address(req.account, "--account") if req.account else None}
-    settings = (SignInSettings(tenant=key, client_id=inputs.guid(req.client_id, "--client-id"), cloud=cloud,
-                               **common)
-                if req.client_id else public_settings(key, cloud, **common))
-    req.out("")
-    try:
-        return int(run_check(settings, [mailbox], options(None, None, None, [], [mailbox]), None, req.fmt,
-                             req.output, req.fail_on, progress=req.progress))
-    except SignInError as exc:
-        req.out(f"Tenant settings not checked: sign-in failed: {' '.join(str(exc).split())}")
-        return 4
 
 
 def _combine(codes: list[int], incomplete: bool) -> int:

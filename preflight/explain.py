@@ -33,7 +33,9 @@ _ENH = r"[245]\.\d{1,3}\.\d{1,3}"
 _REPLY = re.compile(rf"(?<![\w.:/\\-])(?P<code>{_CODE})(?P<sep>[ -]|: |, ?b?['\"])[ \t]*(?:(?P<enh>{_ENH})(?![\w.]))?")
 _NOT_SMTP = re.compile(r"(code|http|status|`)[^\n]{0,10}$", re.IGNORECASE)
 _ENH_ONLY = re.compile(rf"(?<![\w.])(?P<enh>{_ENH})(?![\w.])[ \t]+(?=[A-Za-z])")
-_TEXT_END = re.compile(r"\s-\s+gsmtp\b|\]|['\"`](?=\s*(?:[),.;:}\]]|$))")
+# Where a reply's text ends: a closing bracket, or a quote that closes the wrapper's string. A provider's
+# session trailer (causes.toml [[provider]] reply_trailer: "<id> - <trailer>") ends it too, and is kept.
+_TEXT_END = r"\]|['\"`](?=\s*(?:[),.;:}\]]|$))"
 _URL = re.compile(r"<?https?://[^\s<>\"'\]]+>?")
 _URL_HINT = re.compile(r"[?&]p=(\w+)")
 _TUPLE = re.compile(rf"\(?\b({_CODE}),\s*b?['\"]")
@@ -89,7 +91,15 @@ def _unwrap(text: str) -> str:
     return text.replace("\\\\", "\\").replace("└──", " ").replace("\u00a0", " ")
 
 
-def _reply_text(text: str, m: re.Match[str], code: str | None, enh: str | None, open_: bool) -> str:
+@cache
+def _text_end(trailers: tuple[str, ...]) -> re.Pattern[str]:
+    if not trailers:
+        return re.compile(_TEXT_END)
+    return re.compile(rf"(?P<trailer>\s-\s+(?:{'|'.join(trailers)})\b)|{_TEXT_END}")
+
+
+def _reply_text(text: str, m: re.Match[str], code: str | None, enh: str | None, open_: bool,
+                trailers: tuple[str, ...]) -> str:
     """The reply's text: the rest of its line plus continuation lines, with repeated prefixes dropped.
 
     A line continues the reply when it starts with the same code after a `NNN-` line (the wire's
@@ -113,19 +123,31 @@ def _reply_text(text: str, m: re.Match[str], code: str | None, enh: str | None, 
     if enh is not None:  # prefixes repeated inline once the lines were joined
         repeated = rf"(?:{code}[ -])?{re.escape(enh)}" if code else re.escape(enh)
         joined = re.sub(rf"(?:(?<=\s)|^){repeated}\s+", "", joined)
-    end = _TEXT_END.search(joined)
+    end = _text_end(trailers).search(joined)
     if end is not None:
-        keep = end.group().endswith("gsmtp") or (end.group() == "]" and "[" in joined[: end.start()])
+        keep = end.groupdict().get("trailer") is not None or (end.group() == "]" and "[" in joined[: end.start()])
         joined = joined[: end.end() if keep else end.start()]
     return re.sub(r"\s+", " ", joined).strip(" .,;'\"`")
 
 
-def parse_reply(text: str) -> Reply | None:
+@cache
+def _default_trailers() -> tuple[str, ...]:
+    from preflight.causes import load_catalogue
+
+    return reply_trailers(load_catalogue())
+
+
+def reply_trailers(catalogue: Catalogue) -> tuple[str, ...]:
+    return tuple(re.escape(p.reply_trailer) for p in catalogue.providers if p.reply_trailer)
+
+
+def parse_reply(text: str, trailers: tuple[str, ...] | None = None) -> Reply | None:
     """The SMTP reply in a pasted error: the first 4xx/5xx reply with an enhanced status code, else the
     first of the next best kind (reply code only, enhanced code only, 2xx/3xx).
 
     Multi-line replies (`535-5.7.8 …` / `535 5.7.8 …`) are folded into one text; library wrappers
-    around the reply are dropped. None when the text holds no SMTP reply at all.
+    around the reply are dropped. None when the text holds no SMTP reply at all. `trailers`: the providers'
+    reply trailers as regexes (reply_trailers(catalogue)); None: the bundled catalogue's.
     """
     body = _unwrap(text)
     best: tuple[int, re.Match[str]] | None = None
@@ -146,7 +168,8 @@ def parse_reply(text: str) -> Reply | None:
     m = best[1]
     code = m.groupdict().get("code")
     sep = m.groupdict().get("sep") or ""
-    reply_text = _reply_text(body[: m.end() + 8192], m, code, m.group("enh"), sep == "-" or "," in sep)
+    trailers = _default_trailers() if trailers is None else trailers
+    reply_text = _reply_text(body[: m.end() + 8192], m, code, m.group("enh"), sep == "-" or "," in sep, trailers)
     return Reply(int(code) if code else None, m.group("enh"), reply_text)
 
 
@@ -265,7 +288,7 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
         Match(c, round(conf, 2), catalogue.get(c).title, catalogue.get(c).fix(provider or pattern_provider.get(c)))
         for c, conf, _ in ranked
     ]
-    reply = parse_reply(text)
+    reply = parse_reply(text, reply_trailers(catalogue))
     if reply is not None:  # what is shown back never carries a credential the paste contained
         reply = Reply(reply.code, reply.enhanced, mask_secrets(reply.text))
     return Explanation(mask_secrets(text[:MAX_TEXT]), reply, matches, notes)

@@ -13,7 +13,7 @@ from typing import Any
 from preflight.causes import Cause, load_catalogue
 from preflight.errors import InputError
 from preflight.output import color_enabled, write_text
-from preflight.providers import Registry
+from preflight.providers import Provider, Registry
 from preflight.wrap import width, wrap
 
 
@@ -120,3 +120,20 @@ def list_checks(registry: Registry, fmt: str, check_id: str | None = None, outpu
         out.append(f"{r['id']}  ({r['provider']}, {', '.join(r['methods'])})")
         out.append(wrap(r["title"] + (f" -> {r['cause']}" if r["cause"] else ""), indent="    "))
     write_text("\n".join(out) + "\n", output)
+
+
+def _hooks(provider: Provider) -> list[str]:
+    from preflight import providers as contract
+
+    return [h.__name__ for h in contract.OPTIONAL_HOOKS if isinstance(provider, h)]
+
+
+def list_providers(registry: Registry, fmt: str, output: Path | None = None) -> None:
+    """The installed provider plugins: name, title, how many checks, which optional hooks they implement."""
+    found = [(p, len(p.checks()), _hooks(p)) for p in registry.all()]
+    if fmt == "json":
+        rows = [{"name": p.name, "title": p.title, "checks": n, "hooks": hooks} for p, n, hooks in found]
+        write_text(json.dumps(rows, indent=2) + "\n", output)
+        return
+    _table("Providers (entry-point group preflight.providers)", ["name", "title", "checks", "optional hooks"],
+           [[p.name, p.title, str(n), ", ".join(hooks) or "none"] for p, n, hooks in found], output)

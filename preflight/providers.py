@@ -178,6 +178,10 @@ class MailboxChecker(Protocol):
         ...
 
 
+# What `preflight providers` lists as a plugin's optional hooks, in the order above.
+OPTIONAL_HOOKS: tuple[type, ...] = (SmtpTokenSource, TokenIssuer, MailDomainOwner, MailboxChecker)
+
+
 class TokenRefused(SignInError):
     """The token endpoint refused: `code` is the OAuth error (invalid_client, unauthorized_client...) and
     `description` the provider's first line for it (AADSTS7000215: ..., Client is unauthorized...)."""

@@ -501,7 +501,7 @@ WELL_KNOWN = ("onmicrosoft.com", "outlook.com", "google.com", "gmail.com", "micr
 def sensitive(data: object, found: set[str] | None = None, key: str | None = None) -> set[str]:
     """Every string in a snapshot that names the customer or a person: addresses and their local parts,
     domains and the organisation name they spell, person and object names, tenant and customer ids, GUIDs."""
-    from preflight.audit.redact import EMAIL, GOOGLE_CUSTOMER, GUID, KEEP_GUIDS
+    from preflight.audit.redact import CUSTOMER_ID, EMAIL, GUID, KEEP_GUIDS
 
     found = set() if found is None else found
     if isinstance(data, dict):
@@ -518,7 +518,7 @@ def sensitive(data: object, found: set[str] | None = None, key: str | None = Non
             if len(local) >= 4:
                 found.add(local)
         found.update(g for g in GUID.findall(data) if g.lower() not in KEEP_GUIDS)
-        found.update(GOOGLE_CUSTOMER.findall(data))
+        found.update(CUSTOMER_ID.findall(data))
         if key in ("domain", "domainName", "customerDomain"):
             found.add(data)
         if key in ("displayName", "givenName", "surname", "fullName", "familyName") and len(data) >= 4:

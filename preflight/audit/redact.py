@@ -19,12 +19,14 @@ import hmac
 import ipaddress
 import re
 import secrets
-from functools import lru_cache
+import tomllib
+from functools import cache, lru_cache
+from importlib import resources
 from typing import Any
 
 EMAIL = re.compile(r"(?<![\w.+-])([\w.+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 GUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
-GOOGLE_CUSTOMER = re.compile(r"\bC0[0-9a-z]{6,}\b")
+CUSTOMER_ID = re.compile(r"\bC0[0-9a-z]{6,}\b")  # a Google Workspace customer id
 URL = re.compile(r"https?://[^\s\"'<>]+")
 # An IPv4 address or range, or an IPv6 one (at least two colons), inside text; ipaddress decides what really is.
 IP = re.compile(r"(?<![\w.:])(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?:/\d{1,3})?"
@@ -48,9 +50,14 @@ STRUCTURAL_KEYS = frozenset({"schema", "provider", "status", "severity", "cause"
 KEEP_GUIDS = frozenset({"00000002-0000-0ff1-ce00-000000000000", "00000003-0000-0000-c000-000000000000",
                         "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000005"})
 KEEP_NAME_VALUES = frozenset({"", "All", "None", "Default", "NT AUTHORITY\\SELF", "Office 365 Exchange Online"})
-PROVIDER_DOMAINS = ("onmicrosoft.com", "outlook.com", "google.com", "gmail.com", "microsoft.com", "office365.com",
-                    "googleapis.com", "office.com", "microsoftonline.com")
 MIN_LEARNED = 3  # shorter values (a local part "hr") only go where the patterns find them
+
+
+@cache
+def provider_domains() -> tuple[str, ...]:
+    """The providers' own public domains (data/redact.toml): a tenant's subdomain of one keeps the suffix."""
+    text = resources.files("preflight.audit").joinpath("data/redact.toml").read_text(encoding="utf-8")
+    return tuple(str(d) for d in tomllib.loads(text)["provider_domains"])
 
 
 class Redactor:
@@ -69,7 +76,7 @@ class Redactor:
 
     def domain(self, domain: str) -> str:
         low = domain.lower()
-        suffix = next((k for k in PROVIDER_DOMAINS if low == k or low.endswith("." + k)), None)
+        suffix = next((k for k in provider_domains() if low == k or low.endswith("." + k)), None)
         if suffix is not None:
             return domain if low == suffix else f"tenant-{self._h('domain', domain, 6)}.{suffix}"
         return f"org-{self._h('domain', domain, 6)}.example"
@@ -109,7 +116,7 @@ class Redactor:
         self.learn_domain(domain)
 
     def learn_domain(self, domain: str) -> None:
-        if DOMAIN.match(domain) and domain.lower() not in PROVIDER_DOMAINS:
+        if DOMAIN.match(domain) and domain.lower() not in provider_domains():
             self._teach(domain, self.domain(domain))
             label = domain.split(".")[0]
             if label.lower() not in ("www", "mail", "smtp") and "." in domain:
@@ -177,7 +184,7 @@ class Redactor:
     def text(self, value: str) -> str:
         value = IP.sub(lambda m: self.ip(m.group(0)), value)
         value = GUID.sub(lambda m: self.guid(m.group(0)), value)
-        value = GOOGLE_CUSTOMER.sub(lambda m: "C0" + self._h("customer", m.group(0), 8), value)
+        value = CUSTOMER_ID.sub(lambda m: "C0" + self._h("customer", m.group(0), 8), value)
         value = self._learned_sub(value)
         return EMAIL.sub(lambda m: self.email(m.group(1), m.group(2)), value)
 

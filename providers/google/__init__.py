@@ -1,15 +1,20 @@
 """Google Workspace provider plugin. Cheap to import: sign-in libraries load only when signing in.
 
 Besides the required parts (PackagedProvider's conventions) it implements the optional hooks of
-preflight.providers, each by a module of its own: SmtpTokenSource (smtptoken) and TokenIssuer (tokenlint).
+preflight.providers, each by a module of its own: SmtpTokenSource (smtptoken), TokenIssuer (tokenlint) and
+MailboxChecker (discovery). It needs no MailDomainOwner: MX names it, and its submission host is core data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from preflight.providers import PackagedProvider, TokenOptions
+
+if TYPE_CHECKING:
+    from preflight.discovery import Discovery
+    from preflight.discovery_cli import AddressCheck
 
 
 class Google(PackagedProvider):
@@ -31,6 +36,9 @@ class Google(PackagedProvider):
     def token_problems(self, claims: Mapping[str, Any], user: str | None) -> list[str]:
         problems: list[str] = self._attr("tokenlint", "token_problems")(claims, user)
         return problems
+
+    def check_discovered(self, request: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str]) -> int:
+        return int(self._attr("discovery", "check_discovered")(request, mailbox, found, unchecked))
 
 
 provider = Google(__name__, "google", "Google Workspace")

@@ -16,7 +16,7 @@ from tests.google.test_collect_cli import run, world_for
 
 
 def address_check(port: int, address: str) -> AddressCheck:
-    discoverer = Discoverer(resolver=resolver_for(port, lifetime=0.5), clouds={})  # no tenant lookup here
+    discoverer = Discoverer(resolver=resolver_for(port, lifetime=0.5), owners={})  # no tenant lookup here
     return AddressCheck(address=address, discoverer=discoverer, probe_resolver=discoverer.addresses,
                         can_ask=lambda: False, timeout=2.0)
 

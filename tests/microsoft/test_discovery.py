@@ -20,6 +20,7 @@ from preflight.discovery_cli import AddressCheck, run_address_check
 from preflight.errors import InputError
 from preflight.output import Format
 from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, load_clouds
+from preflight_providers.microsoft.discovery import TenantLookup
 from tests.dnsserver import Zones, dns_server, resolver_for
 from tests.microsoft.fake import FakeMicrosoft
 from tests.microsoft.test_public_signin import public_tenant
@@ -85,7 +86,7 @@ def test_domain_of_accepts_addresses_and_refuses_the_rest() -> None:
 
 def test_the_best_mx_decides_and_a_tenant_claims_a_gateway_domain() -> None:
     none = Tenant("not-found")
-    found = Tenant("found", "6f0c1b2a-0000-4000-8000-000000000001", "global")
+    found = Tenant("found", "6f0c1b2a-0000-4000-8000-000000000001", "global", provider="microsoft")
     assert classify(Lookup("ok", (Mx(0, "contoso-com.mail.protection.outlook.com"),)), none)[0] == "microsoft"
     assert classify(Lookup("ok", (Mx(0, "contoso-com.b-v1.mx.microsoft"),)), none)[0] == "microsoft"
     assert classify(Lookup("ok", (Mx(1, "smtp.google.com"),)), found)[0] == "google"  # Entra used for SSO only
@@ -101,24 +102,25 @@ def test_submission_comes_from_the_provider_then_from_srv(ms_cloud: Cloud) -> No
     clouds = {"global": replace(ms_cloud, name="global", smtp="smtp.office365.com:587"),
               "usgovhigh": replace(ms_cloud, name="usgovhigh", smtp="smtp.office365.us:587")}
     no_mx: Lookup[Mx] = Lookup("ok")
+    owners = {"microsoft": TenantLookup(clouds)}
     srv = Lookup("ok", (Srv(10, 0, 2525, "backup.other.test."), Srv(0, 5, 587, "mail.other.test.")))
-    assert submission_for("microsoft", Tenant("found", "x", "usgovhigh"), no_mx, srv, clouds).target == \
+    assert submission_for("microsoft", Tenant("found", "x", "usgovhigh"), no_mx, srv, owners).target == \
         "smtp.office365.us:587"  # type: ignore[union-attr]
     gov_mx = Lookup("ok", (Mx(0, "contoso-us.mail.protection.office365.us"),))
-    assert submission_for("microsoft", Tenant("error"), gov_mx, srv, clouds).target == \
+    assert submission_for("microsoft", Tenant("error"), gov_mx, srv, owners).target == \
         "smtp.office365.us:587"  # type: ignore[union-attr]
-    assert submission_for("google", Tenant("not-found"), no_mx, srv, clouds).target == \
+    assert submission_for("google", Tenant("not-found"), no_mx, srv, owners).target == \
         "smtp.gmail.com:587"  # type: ignore[union-attr]
-    assert submission_for(None, Tenant("not-found"), no_mx, srv, clouds).target == \
+    assert submission_for(None, Tenant("not-found"), no_mx, srv, owners).target == \
         "mail.other.test:587"  # type: ignore[union-attr]
-    assert submission_for(None, Tenant("not-found"), no_mx, Lookup("ok", (Srv(0, 0, 0, "."),)), clouds) is None
+    assert submission_for(None, Tenant("not-found"), no_mx, Lookup("ok", (Srv(0, 0, 0, "."),)), owners) is None
 
 
 # -- DNS and the OpenID configuration, for real ---------------------------------------------------------
 
 def test_dns_answers_and_failures(dns: tuple[Zones, int]) -> None:
     _zones, port = dns
-    d = Discoverer(resolver=resolver_for(port, lifetime=0.5), clouds={})
+    d = Discoverer(resolver=resolver_for(port, lifetime=0.5), owners={})
     assert d.mx("contoso.com") == Lookup("ok", (Mx(0, "contoso-com.mail.protection.outlook.com"),))
     assert [r.host for r in d.mx("northwind.test").records] == ["aspmx.l.google.com", "alt1.aspmx.l.google.com"]
     assert d.srv("other.test").records == (Srv(0, 1, 587, "mail.other.test."),)
@@ -138,7 +140,7 @@ def test_discovery_of_each_kind_of_domain(dns: tuple[Zones, int], ms_fake: FakeM
                   region={"cloud_instance_name": "microsoftonline.us", "tenant_region_scope": "USGov",
                           "tenant_region_sub_scope": "DODCON"})
     ms_fake.add_tenant(gov)
-    d = Discoverer(resolver=resolver_for(port, lifetime=0.5), clouds=fake_clouds(ms_fake))
+    d = Discoverer(resolver=resolver_for(port, lifetime=0.5), owners={"microsoft": TenantLookup(fake_clouds(ms_fake))})
 
     ms = d.discover("contoso.com")
     assert (ms.provider, ms.tenant.id, ms.tenant.cloud) == ("microsoft", tenant.id, "global")
@@ -171,10 +173,12 @@ def test_an_unreadable_openid_configuration_is_an_error_not_a_tenant(ms_fake: Fa
     from tests.microsoft.fake import Reply
 
     ms_fake.fault = lambda call: Reply(200, {"issuer": "x"}) if call.api == "oidc" else None
-    got = Discoverer(resolver=resolver_for(9, 0.1), clouds=fake_clouds(ms_fake)).tenant("contoso.com")
+    got = Discoverer(resolver=resolver_for(9, 0.1), owners={"microsoft": TenantLookup(fake_clouds(ms_fake))}
+                     ).tenant("contoso.com")
     assert got.status == "error" and "token_endpoint" in got.detail
     ms_fake.fault = lambda call: Reply(503, b"<html>busy</html>") if call.api == "oidc" else None
-    got = Discoverer(resolver=resolver_for(9, 0.1), clouds=fake_clouds(ms_fake)).tenant("contoso.com")
+    got = Discoverer(resolver=resolver_for(9, 0.1), owners={"microsoft": TenantLookup(fake_clouds(ms_fake))}
+                     ).tenant("contoso.com")
     assert got.status == "error" and "503" in got.detail
 
 
