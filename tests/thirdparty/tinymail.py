@@ -31,7 +31,7 @@ class Account(Payload):
 
 
 @check("tinymail.sending-paused", "Outbound mail is not paused for the organisation", severity=Severity.CRITICAL,
-       cause="tenant-sending-blocked", scope="tenant", order=10, reads=("sending",), provider=NAME)
+       cause="tenant-sending-blocked", scope="tenant", order=10, reads=("sending",))
 def sending_paused(ctx: Context) -> Outcome:
     if ctx.org_as("sending", Sending).paused:
         return failed("TinyMail paused outbound mail for the organisation (sending.paused: true).",
@@ -40,7 +40,7 @@ def sending_paused(ctx: Context) -> Outcome:
 
 
 @check("tinymail.account-enabled", "The account can sign in", severity=Severity.CRITICAL, cause="account-disabled",
-       methods=(Method.BASIC,), order=20, reads=("account",), provider=NAME)
+       methods=(Method.BASIC,), order=20, reads=("account",))
 def account_enabled(ctx: Context) -> Outcome:
     if not ctx.mailbox_as("account", Account).enabled:
         return failed(f"{ctx.subject} is disabled (account.enabled: false).", {"account.enabled": False})
