@@ -358,7 +358,7 @@ def test_unreachable_apis_are_reported_as_such(ms_fake: FakeMicrosoft, ms_cloud:
     ms_fake.stop()  # signed in, then the network goes away
     target = Target(tenant.domains[0], "fake", ("jobs@contoso.com",), Options(), tenant.id)
     got = collect(signin, target, sleep=lambda _s: None, timeout=(0.5, 0.5))
-    assert "could not reach the Microsoft 365 / Entra ID admin APIs (ConnectionError" in str(
+    assert "could not reach the Microsoft 365 admin APIs (ConnectionError" in str(
         unreachable(parse(got), provider.title))
 
 
