@@ -98,6 +98,12 @@ class RunSecrets:
         with self._lock:
             return tuple(self._values)
 
+    def __bool__(self) -> bool:
+        """A registry is there even while empty: `secrets or RunSecrets()` must not swap the run's registry
+        for a private one just because nothing was learned yet (the client secret is read after sign-in
+        objects are built, the tokens later still)."""
+        return True
+
     def mask_known(self, text: str) -> str:
         """Only this run's own secrets: for verbatim payloads, which patterns must not alter."""
         for form in self._forms:

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -364,36 +365,64 @@ class OAuthLogin:
         return [s for s in self.requested if s not in self.granted]
 
 
+BROWSER_LOGIN_SECONDS = 300.0  # the whole browser sign-in: consent in the browser, then the code exchange
+
+
 def run_installed_flow(
     client_config: dict[str, Any],
     scopes: list[str],
     *,
     open_browser: bool = True,
-    timeout_seconds: int | None = 300,
+    timeout_seconds: float | None = None,
     login_hint: str | None = None,
+    secrets: RunSecrets | None = None,
 ) -> OAuthLogin:
-    """The loopback-redirect flow: a local one-shot server on localhost receives the code; PKCE protects it."""
+    """The loopback-redirect flow: a local listener on localhost receives the code; PKCE protects it.
+
+    The whole sign-in (the admin's consent in the browser, then the code exchange) ends within
+    `timeout_seconds` (default BROWSER_LOGIN_SECONDS). The client secret, the code, the PKCE verifier and every
+    token issued join `secrets`.
+    """
     from google_auth_oauthlib.flow import InstalledAppFlow
 
+    from .loopback import listening
+
+    secrets = secrets if secrets is not None else RunSecrets()
+    section = client_config["installed"]
+    secrets.add(str(section.get("client_secret") or ""))
+    seconds = BROWSER_LOGIN_SECONDS if timeout_seconds is None else timeout_seconds
+    limit = Deadline(seconds)
     try:
         flow = InstalledAppFlow.from_client_config(client_config, scopes=scopes)
-        extra: dict[str, str] = {"prompt": "consent"}  # consent again, or Google returns no new refresh token
-        if login_hint:
-            extra["login_hint"] = login_hint
-        # google-auth-oauthlib prints the URL on stdout; stdout is for data, so it goes to stderr.
-        with _relaxed_scope(), contextlib.redirect_stdout(sys.stderr):
-            creds = flow.run_local_server(
-                host="localhost", port=0, open_browser=open_browser, timeout_seconds=timeout_seconds,
-                authorization_prompt_message="Open this URL in a browser to sign in as a Workspace admin:\n{url}",
-                success_message="preflight is signed in. You can close this window.", **extra,
-            )
+        with listening("preflight is signed in.", secrets) as listener:
+            flow.redirect_uri = listener.redirect_uri
+            extra: dict[str, str] = {"prompt": "consent"}  # consent again, or Google returns no new refresh token
+            if login_hint:
+                extra["login_hint"] = login_hint
+            url, state = flow.authorization_url(**extra)
+            secrets.add(flow.code_verifier)
+            redirect = listener.expect(state)
+            # stdout is for data: the URL goes to stderr.
+            sys.stderr.write(f"Open this URL in a browser to sign in as a Workspace admin:\n{url}\n")
+            if open_browser:
+                _open_browser(url)
+            params = listener.wait(redirect, limit)
+        if params is None:
+            raise SignInError(f"no answer from the browser within {seconds:g} s; run login again and "
+                              "finish the sign-in in the browser")
+        if "code" not in params:
+            error = params.get("error", "")
+            said = error if re.fullmatch(r"[a-z_]{1,40}", error) else "no code"  # OAuth error codes are this shape
+            raise SignInError(f"the sign-in was refused in the browser ({said})")
+        creds = _exchange(flow, params["code"], limit, secrets)
+    except (SignInError, InputError):
+        raise
     except Exception as exc:
-        raise SignInError(_flow_error(exc)) from None
+        raise SignInError(secrets.mask(_flow_error(exc))) from None
     if not creds.refresh_token:
         raise SignInError("Google returned no refresh token; remove preflight under myaccount.google.com > "
                           "Security > Third-party access and sign in again")
     granted = list(creds.granted_scopes or scopes)
-    section = client_config["installed"]
     account = _claims(creds.id_token).get("email")
     info = {
         "type": "authorized_user",
@@ -407,17 +436,67 @@ def run_installed_flow(
     return OAuthLogin(info, account, granted, list(scopes))
 
 
+def _open_browser(url: str) -> None:
+    import webbrowser
+
+    with contextlib.suppress(webbrowser.Error):  # no browser here (an SSH session): the URL printed is the way
+        webbrowser.get().open(url, new=1, autoraise=True)
+
+
+def _exchange(flow: Any, code: str, limit: Deadline, secrets: RunSecrets) -> Any:
+    """The code exchange, bounded in total by what is left of the sign-in's time; a reply of any shape that is
+    no token response is one line naming the sign-in service and its HTTP status."""
+    import requests
+
+    from preflight.deadline import DeadlineAdapter
+
+    session = flow.oauth2session
+    adapter = DeadlineAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    seen: dict[str, Any] = {}
+    session.hooks["response"].append(lambda resp, *_a, **_k: seen.update(status=resp.status_code))
+    host = urlsplit(str(flow.client_config["token_uri"])).netloc
+    remaining = limit.remaining()
+    if remaining <= 0:
+        raise SignInError(f"the browser sign-in took longer than {limit.seconds:g} s; run login again")
+    try:
+        with _relaxed_scope(), time_limit(remaining) as watch:
+            try:
+                token = flow.fetch_token(code=code, timeout=(min(10.0, remaining), remaining))
+            except requests.RequestException as exc:
+                why = f"no complete reply within {remaining:g} s" if watch.expired else type(exc).__name__
+                raise SignInError(f"the Google sign-in service ({host}) could not be reached ({why})") from None
+    except SignInError:
+        raise
+    except Exception as exc:  # oauthlib: an OAuth error reply, or a body that is no token response
+        status = seen.get("status")
+        answered = f"answered HTTP {status}" if status else "failed"
+        said = _oauth_error(getattr(exc, "error", None), getattr(exc, "description", None))
+        raise SignInError(secrets.mask(_one_line(f"the Google sign-in service ({host}) {answered}: {said}"))) \
+            from None
+    secrets.add_token_response(dict(token) if isinstance(token, dict) else None)
+    return flow.credentials
+
+
+def _oauth_error(error: object, description: object) -> str:
+    """What an OAuth error reply said, shortened: its error code (RFC 6749 5.2) and description, or a Google API
+    error's status and message ({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": ...}})."""
+    if isinstance(error, dict):
+        found: dict[str, Any] = error
+        error, description = found.get("status") or found.get("code"), found.get("message")
+    if not isinstance(error, (str, int)) or error in ("", "missing_token"):  # oauthlib: no token in the reply
+        return "a reply that is not an OAuth token response"
+    text = f"{error}: {description}" if isinstance(description, str) and description else str(error)
+    return text[:300]
+
+
 def _flow_error(exc: Exception) -> str:
-    name = type(exc).__name__
     text = str(exc)
-    if name == "WSGITimeoutError":
-        return "no answer from the browser in time; run login again and finish the sign-in in the browser"
-    if name in ("AccessDeniedError",) or "access_denied" in text:
-        return "the sign-in was refused in the browser (access_denied)"
     for code in ("invalid_client", "invalid_grant", "redirect_uri_mismatch", "invalid_scope", "unauthorized_client"):
         if code in text:
             return f"Google refused the sign-in ({code})"
-    return f"the OAuth sign-in failed ({name})"
+    return f"the OAuth sign-in failed ({type(exc).__name__})"
 
 
 class OAuthSigner:
@@ -481,27 +560,40 @@ class OAuthSigner:
         return list(self._creds.granted_scopes or self._creds.scopes or [])
 
 
-def revoke(token_info: dict[str, Any], *, timeout: float = 10.0) -> str | None:
+def revoke(token_info: dict[str, Any], *, timeout: float = 10.0, secrets: RunSecrets | None = None) -> str | None:
     """Revoke the stored refresh token at Google (its revoke endpoint sits next to the token endpoint).
 
-    None on success, otherwise why not. The token travels in the POST body, never in a URL.
+    None on success, otherwise why not (masked: the endpoint's reply may quote the token). The token travels
+    in the POST body, never in a URL, and the exchange ends within `timeout` however slowly it is answered.
     """
     import requests
 
+    secrets = secrets if secrets is not None else RunSecrets()
     token = token_info.get("refresh_token")
+    secrets.add(str(token or ""), str(token_info.get("client_secret") or ""))
     token_uri = str(token_info.get("token_uri") or "")
     if not token or not _is_https(token_uri) or not token_uri.endswith("/token"):
         return "no revocable token"
     url = token_uri[: -len("/token")] + "/revoke"
-    try:
-        resp = requests.post(url, data={"token": token}, timeout=timeout)
-    except requests.RequestException as exc:
-        return f"revoke endpoint unreachable ({type(exc).__name__})"
+    with time_limit(timeout) as watch:
+        try:
+            resp = bounded_session().post(url, data={"token": token}, timeout=timeout)
+            body = resp.content
+        except requests.RequestException as exc:
+            why = f"no complete reply within {timeout:g} s" if watch.expired else type(exc).__name__
+            return f"revoke endpoint unreachable ({why})"
+    if watch.expired:
+        return f"revoke endpoint unreachable (no complete reply within {timeout:g} s)"
     if resp.status_code == 200:
         return None
     try:
-        body = resp.json()
-        code = body.get("error") if isinstance(body, dict) else None
+        data = json.loads(body)
+        code = data.get("error") if isinstance(data, dict) else None
     except ValueError:
         code = None
-    return f"HTTP {resp.status_code}" + (f" {code}" if code else "")
+    said = f" {str(code)[:100]}" if isinstance(code, str) and code else ""
+    return secrets.mask(_one_line(f"HTTP {resp.status_code}{said}"))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -190,6 +190,8 @@ def auth_check(
     Exit 0 when everything passes, 3 when a scope or read fails (its checks would be unknown), 4 when no
     sign-in works at all.
     """
+    from preflight.runsecrets import for_command
+
     from . import run
 
     report = run.auth_check(run.AuthCheckArgs(
@@ -197,7 +199,7 @@ def auth_check(
         with_sendas=with_sendas, with_licenses=with_licenses, with_tokens=with_tokens,
         with_audit_log=with_audit_log, api_root=api_root,
     ))
-    sys.stdout.write(report.render(fmt.value))
+    sys.stdout.write(for_command().mask_known(report.render(fmt.value)))
     raise typer.Exit(report.exit_code)
 
 

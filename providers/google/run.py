@@ -271,7 +271,7 @@ def _oauth_login(prof: Profile, client_secrets: Path, scopes: list[settings.Scop
                  admin: str | None) -> str | None:
     client = load_client_secrets(client_secrets)
     urls = [s.url for s in scopes]
-    result = run_installed_flow(client, urls, open_browser=open_browser, login_hint=admin)
+    result = run_installed_flow(client, urls, open_browser=open_browser, login_hint=admin, secrets=for_command())
     prof.save_token(result.token_info)
     prof.save_settings({"auth": "oauth", "account": result.account, "client_secrets": str(client_secrets.resolve())})
     progress(f"signed in as {result.account or 'the admin'}; refresh token stored in {prof.token_path} "
@@ -302,7 +302,7 @@ def login(args: LoginArgs) -> int:
         prof.save_settings({"domain": domain, "customer_id": customer_id})
         return 0
     sign_in = _resolve_sign_in(prof, "service-account", args.key_file, args.admin, None)
-    signer = build_signer(prof, sign_in)
+    signer = build_signer(prof, sign_in, secrets=for_command())
     assert isinstance(signer, ServiceAccountSigner)
     err = signer.authenticate_key()
     if err is not None:
@@ -321,7 +321,7 @@ def logout(profile: str | None, *, revoke_token: bool = True, forget: bool = Fal
     info = prof.token()
     if info is not None:
         if revoke_token:
-            why = revoke(info)
+            why = revoke(info, secrets=for_command())
             progress("revoked the refresh token at Google" if why is None else f"could not revoke at Google ({why}); "
                 "remove access under myaccount.google.com > Security > Third-party access")
         prof.remove_token()
@@ -362,7 +362,7 @@ def auth_check(args: AuthCheckArgs) -> AuthReport:
     config = _api_settings(args.api_root)
     scopes = settings.wanted_scopes(sign_in.kind, wanted)
     if sign_in.kind == "service-account":
-        signer = build_signer(prof, sign_in)
+        signer = build_signer(prof, sign_in, secrets=for_command())
         assert isinstance(signer, ServiceAccountSigner)
         report = authcheck.check_service_account(
             signer.key, signer, GoogleApi(signer, config=config), scopes, profile=prof.name, mailbox=mailbox
@@ -372,7 +372,7 @@ def auth_check(args: AuthCheckArgs) -> AuthReport:
         if info is None:
             raise SignInError(f"no stored Google sign-in for profile {prof.name!r}: run `preflight login google "
                               f"--profile {prof.name} --auth oauth --client-secrets FILE`")
-        oauth = OAuthSigner(info)
+        oauth = OAuthSigner(info, secrets=for_command())
         flags = " ".join(sorted(wanted))
         relogin = f"preflight login google --profile {prof.name} --auth oauth --client-secrets FILE {flags}".strip()
         report = authcheck.check_oauth(

@@ -187,7 +187,10 @@ def auth_check(
     Exit 0 when everything can be read, 3 when something cannot (its checks would be unknown), 4 when the
     sign-in fails.
     """
+    from preflight.runsecrets import for_command
+
     from . import inputs
+    from .auth import MicrosoftSignIn
     from .authcheck import render, run_auth_check
 
     _debug(debug)
@@ -198,8 +201,9 @@ def auth_check(
         mailbox=inputs.address(mailbox) if mailbox else None,
         app_id=inputs.guid(app_id, "--app-id") if app_id else None,
         progress=progress,
+        signin=MicrosoftSignIn(settings, out=progress, secrets=for_command()),
     )
-    sys.stdout.write(render(report, fmt.value))
+    sys.stdout.write(for_command().mask_known(render(report, fmt.value)))
     raise typer.Exit(report.exit_code)
 
 

@@ -1,0 +1,130 @@
+"""login, logout and auth-check against a misbehaving sign-in service: every secret they learn (the client secret,
+a certificate passphrase, every token issued) joins the run's registry, so no output, file or --debug log shows it
+in any encoding; every failure is one line naming the sign-in service, exit 4, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.leaks import assert_clean_run, assert_no_leak, files_text
+from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
+from tests.microsoft.fake import FakeMicrosoft
+from tests.microsoft.test_hostile_signin import CASES, ENV, SECRETS, on, run
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv(ENV, SECRET)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+def _app_only(command: str, domain: str, *extra: str) -> list[str]:
+    return [*extra, command, "microsoft", "--tenant", domain, "--client-id", CLIENT_ID, "--auth", "secret",
+            "--client-secret-env", ENV, "--cloud", "fake"]
+
+
+COMMANDS = {"login": [], "auth-check": ["--format", "json"]}
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_misbehaving_token_endpoint_is_one_clean_line(
+        case: str, command: str, debug: bool, ms_fake: FakeMicrosoft, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    api, reply, shown = CASES[case]
+    ms_fake.fault = on(api, reply)  # type: ignore[assignment]
+    args = _app_only(command, snapshot["tenant"]["domain"], *(["--debug"] if debug else []))
+    code, out, err = run([*args, *COMMANDS[command]], capsys)
+    assert code == 4, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("preflight: sign-in failed: ") and shown in last, err
+    assert "{'" not in err, "no Python dict repr"
+    assert out == ""
+    assert_clean_run(out, err, SECRETS + ms_fake.issued)
+    assert_no_leak(files_text(tmp_path, skip="xdg"), SECRETS + ms_fake.issued)
+
+
+class _Recording:
+    """Captures the run's registry main() creates, to ask it what it learned."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from preflight import runsecrets
+
+        self.made: list[runsecrets.RunSecrets] = []
+        real = runsecrets.RunSecrets
+        made = self.made
+
+        class Recorded(real):  # type: ignore[misc, valid-type]
+            def __init__(self, parent: runsecrets.RunSecrets | None = None) -> None:
+                super().__init__(parent)
+                if parent is None:
+                    made.append(self)
+
+        monkeypatch.setattr(runsecrets, "RunSecrets", Recorded)
+
+    def knows(self, secret: str) -> bool:
+        root = self.made[0]
+        return root.mask_known(f"<{secret}>") == "<********>"
+
+
+@pytest.mark.parametrize("command", ["login", "auth-check", "check"])
+def test_the_run_registry_learns_the_client_secret_and_every_token(
+        command: str, ms_fake: FakeMicrosoft, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """What the sign-in learns reaches the registry the root log filter masks with (not a private copy), so a
+    third-party logger quoting a token is masked too."""
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    recording = _Recording(monkeypatch)
+    domain = snapshot["tenant"]["domain"]
+    extra = ["--mailbox", f"jobs@{domain}"] if command == "check" else []
+    code, _out, err = run([*_app_only(command, domain), *extra], capsys)
+    assert code in (0, 1, 3), err
+    assert ms_fake.issued
+    assert recording.knows(SECRET)
+    assert all(recording.knows(token) for token in ms_fake.issued)
+
+
+def test_auth_check_against_admin_apis_echoing_the_token_leaks_nothing(
+        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Graph and Exchange answer every probe with an error quoting the bearer token and the client secret."""
+    from tests.microsoft.fake import Call, Reply
+
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+
+    def echo(call: Call) -> Reply | None:
+        if call.api in ("graph", "exchange") and ms_fake.issued:
+            said = f"token {ms_fake.issued[-1]} (client secret {SECRET}) lacks a role"
+            return Reply(403, {"error": {"code": "Forbidden", "message": said}})
+        return None
+
+    ms_fake.fault = echo
+    for fmt in ("table", "json"):
+        code, out, err = run([*_app_only("auth-check", snapshot["tenant"]["domain"], "--debug"), "--format", fmt],
+                             capsys)
+        assert code in (3, 4), err
+        assert "Forbidden" in out + err
+        assert_clean_run(out, err, SECRETS + ms_fake.issued)
+
+
+def test_login_and_logout_with_debug_leak_nothing(
+        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    domain = snapshot["tenant"]["domain"]
+    code, out, err = run(_app_only("login", domain, "--debug"), capsys)
+    assert code == 0 and "Signed in to" in err, err
+    assert "debug: " in err
+    cache = list((tmp_path / "xdg").rglob("*.json"))
+    assert cache, "login wrote a token cache"
+    code, out2, err2 = run(["--debug", "logout", "microsoft", "--tenant", domain, "--cloud", "fake"], capsys)
+    assert code == 0 and "Removed 1 token cache(s)." in err2, err2
+    assert not any(p.exists() for p in cache)
+    assert_clean_run(out + out2, err + err2, SECRETS + ms_fake.issued)
