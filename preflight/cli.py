@@ -223,11 +223,12 @@ def _one_line(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from preflight import interrupt
     from preflight.logs import masked_logging
     from preflight.runsecrets import RunSecrets, run_scope
 
     secrets = RunSecrets()  # this run's secrets: every command adds what it learns, every output masks them
-    with masked_logging(secrets), run_scope(secrets):
+    with masked_logging(secrets), run_scope(secrets), interrupt.immediate():
         code = _run(argv, secrets)
     sys.exit(code)
 

@@ -64,9 +64,14 @@ def write_text(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    from preflight.private import write_whole
+
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        if output.exists() and not output.is_file():  # /dev/stdout, a named pipe: nothing to replace
+            output.write_text(text, encoding="utf-8")
+        else:  # whole or not at all: Ctrl-C never leaves half a report
+            write_whole(output, text)
     except OSError as exc:
         raise InputError(f"{output}: cannot write report ({exc.strerror or type(exc).__name__})") from None
 

@@ -1,4 +1,5 @@
-"""Files and folders only their owner can read: token caches, stored sign-ins, their folders."""
+"""Files written whole or not at all, and files and folders only their owner can read: token caches, stored
+sign-ins, snapshots, their folders."""
 
 from __future__ import annotations
 
@@ -30,14 +31,20 @@ def private_dir(path: Path) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Create or replace a file with mode 0600 from its first byte, atomically: readers see old or new.
-
-    The temporary file is created 0600 (O_EXCL, O_NOFOLLOW: no chmod window, no symlink games) in a 0700
-    folder, then renamed over the target.
-    """
+    """Create or replace a file with mode 0600 from its first byte, atomically, in a 0700 folder."""
     private_dir(path.parent)
+    write_whole(path, text, 0o600)
+
+
+def write_whole(path: Path, text: str, mode: int = 0o666) -> None:
+    """Create or replace a file atomically: readers, and a run interrupted half-way, see the old file or the new
+    one, never a part of it (at worst a `.NAME.*.tmp` file is left beside it).
+
+    The temporary file is created with `mode` (filtered by the umask) from its first byte (O_EXCL, O_NOFOLLOW: no
+    chmod window, no symlink games), then renamed over the target.
+    """
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,8 +203,10 @@ def dumps(snapshot: Snapshot) -> str:
 
 
 def save(snapshot: Snapshot, path: Path, text: str | None = None) -> None:
-    """Write atomically so an interrupted run never leaves half a snapshot (`text`: dumps(snapshot), if known)."""
+    """Write atomically so an interrupted run never leaves half a snapshot (`text`: dumps(snapshot), if known),
+    readable by its owner only: it holds the tenant's settings, users, groups and addresses. The folder is the
+    user's choice and keeps its mode."""
+    from preflight.private import write_whole
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(snapshot) if text is None else text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_whole(path, dumps(snapshot) if text is None else text, 0o600)

@@ -74,6 +74,7 @@ def _run(
 
     import platformdirs
 
+    from preflight import interrupt
     from preflight.audit.folder import claim
     from preflight.audit.inventory import load_inventory
     from preflight.audit.output import tenant_files, write_consolidated, write_tenant
@@ -106,7 +107,8 @@ def _run(
     def render(run: TenantRun) -> dict[str, str]:  # in the tenant's worker; redaction learns across tenants: here
         return tenant_files(run, now, started)
 
-    with AuditProgress([c.key for c in inv.customers], enabled=sys.stderr.isatty()) as progress:
+    # Ctrl-C keeps what finished: the first one ends the tenants' runs and the report of the others is written.
+    with interrupt.graceful(), AuditProgress([c.key for c in inv.customers], enabled=sys.stderr.isatty()) as progress:
         runs, interrupted = run_audit(inv, registry, catalogue, now, cache_root, progress.update, finished,
                                       keep_snapshots=False, secrets=for_command(), deadline=deadline,
                                       prepare=None if redactor else render)

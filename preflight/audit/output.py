@@ -13,6 +13,7 @@ from preflight import snapshot as snap_io
 from preflight.audit.runner import TenantRun
 from preflight.causes import load_catalogue
 from preflight.output import make_report
+from preflight.private import write_whole
 from preflight.report import html, render
 from preflight.report.common import when
 from preflight.report.plan import StillOnBasic, build, still_on_basic
@@ -124,7 +125,7 @@ def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: dateti
         if name == "snapshot.json" and run.snapshot is not None:
             snap_io.save(run.snapshot, folder / name, text)
         else:
-            (folder / name).write_text(text, encoding="utf-8")
+            write_whole(folder / name, text)
     return folder
 
 
@@ -148,10 +149,9 @@ def write_consolidated(
         ],
         "basic_smtp": basic_rollup(runs, now.date()),
     }
-    (out_dir / "report.json").write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
-                                         encoding="utf-8")
-    (out_dir / "action-plan.md").write_text(plan_markdown(runs, generated, now.date()), encoding="utf-8")
-    (out_dir / "action-plan.csv").write_text(plan_csv(runs), encoding="utf-8")
+    write_whole(out_dir / "report.json", json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    write_whole(out_dir / "action-plan.md", plan_markdown(runs, generated, now.date()))
+    write_whole(out_dir / "action-plan.csv", plan_csv(runs))
     extras = [html.Extra(notices(r, now.date()), f"{r.customer.key}/report.html", brief=True) for r in runs]
-    (out_dir / "report.html").write_text(render_audit(report, extras, interrupted), encoding="utf-8")
+    write_whole(out_dir / "report.html", render_audit(report, extras, interrupted))
     return out_dir

@@ -58,6 +58,11 @@ def probe(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for connect, TLS and each reply.")
     ] = 30.0,
+    deadline: Annotated[
+        float, typer.Option("--deadline", metavar="SECONDS", help=(
+            "Stop the whole probe after this many seconds (default 120): DNS, connect, TLS, EHLO, AUTH and "
+            "every read, however slowly the server trickles; what was not reached is reported."))
+    ] = 120.0,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table (transcript and findings) or json.")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to this file.")] = None,
     token_from: Annotated[
@@ -108,8 +113,8 @@ def probe(
         target=target, port=port, tls=tls, provider=provider, user=user, password_env=password_env,
         password_prompt=password_prompt, token_env=token_env, token_file=token_file, auth=auth,
         mail_from=mail_from, rcpt_to=tuple(rcpt_to or ()), send=send, quit_after=quit_after, ehlo=ehlo,
-        ca_file=ca_file, timeout=timeout, fmt=fmt, output=output, token_from=token_from, tenant=tenant,
-        client_id=client_id, client_secret_env=client_secret_env, certificate=certificate,
+        ca_file=ca_file, timeout=timeout, deadline=deadline, fmt=fmt, output=output, token_from=token_from,
+        tenant=tenant, client_id=client_id, client_secret_env=client_secret_env, certificate=certificate,
         certificate_password_env=certificate_password_env, cloud=cloud, key_file=key_file,
     )
     raise typer.Exit(run(args))

@@ -320,9 +320,12 @@ def _not_reached(b: _Builder) -> None:
         if check in seen or any(f.check == check for f in b.findings):
             continue
         seen.add(check)
-        b.add(check, title, Status.UNKNOWN, severity,
-              f"Not tested: the probe stopped at {failure.phase.value}; fix that first, then probe again.",
-              None, {"stopped_at": failure.phase.value})
+        deadline = failure.detail.get("deadline")
+        why = (f"the probe's deadline of {deadline:g} s passed at {failure.phase.value}; probe again with a "
+               "longer --deadline" if deadline else
+               f"the probe stopped at {failure.phase.value}; fix that first, then probe again")
+        b.add(check, title, Status.UNKNOWN, severity, f"Not tested: {why}.", None,
+              {"stopped_at": failure.phase.value})
 
 
 def _send_as_untested(b: _Builder) -> None:

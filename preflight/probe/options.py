@@ -11,6 +11,9 @@ from preflight.probe.target import Target, TlsMode
 from preflight.probe.tokenfrom import TokenRequest
 from preflight.probe.wire import Limits
 
+DEFAULT_DEADLINE = 120.0  # seconds for the whole probe (--deadline); each phase also has --timeout
+MAX_DEADLINE = 3600.0
+
 # --quit-after NAME: the last phase that runs.
 QUIT_AFTER: dict[str, tuple[Phase, ...]] = {
     "connect": (Phase.CONNECT,),
@@ -49,6 +52,7 @@ class ProbeOptions:
     send: bool = False
     quit_after: str | None = None
     token_request: TokenRequest | None = None  # --token-from: the credentials come from the provider
+    deadline: float = DEFAULT_DEADLINE  # the whole probe: DNS, connect, TLS, every command and every read
 
 
 def plan(opts: ProbeOptions) -> list[Phase]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from preflight.errors import InputError
 from preflight.probe.auth import MECHANISMS, PASSWORD_MECHANISMS, TOKEN_MECHANISMS
 from preflight.probe.net import Resolver, resolve
-from preflight.probe.options import QUIT_AFTER, Credentials, ProbeOptions
+from preflight.probe.options import DEFAULT_DEADLINE, MAX_DEADLINE, QUIT_AFTER, Credentials, ProbeOptions
 from preflight.probe.secrets import Secret, from_env, prompt_password, token_from_file
 from preflight.probe.session import run_probe
 from preflight.probe.target import TlsMode, resolve_target
@@ -53,6 +53,7 @@ class ProbeArgs:
     ehlo: str | None = None
     ca_file: Path | None = None
     timeout: float = 30.0
+    deadline: float = DEFAULT_DEADLINE
     fmt: str = "table"
     output: Path | None = None
     # --token-from: the sending service's own sign-in (ids, paths and env var names, never a secret)
@@ -181,6 +182,8 @@ def options(args: ProbeArgs, registry: Callable[[], Registry] | None = None) -> 
     quit_after = _choice("--quit-after", args.quit_after, tuple(QUIT_AFTER))
     if not 0 < args.timeout <= MAX_TIMEOUT:
         raise InputError(f"--timeout: {args.timeout:g} is not between 0 and {MAX_TIMEOUT:g} seconds")
+    if not 0 < args.deadline <= MAX_DEADLINE:
+        raise InputError(f"--deadline: {args.deadline:g} is not between 0 and {MAX_DEADLINE:g} seconds")
     secrets = _secret_options(args)
     if args.token_from and len(secrets) > 1:
         raise InputError(f"give one secret, not {' and '.join(secrets)}")
@@ -205,10 +208,10 @@ def options(args: ProbeArgs, registry: Callable[[], Registry] | None = None) -> 
     request = _token_request(args, mechanism, registry if installed is None else lambda: installed)
     if request is not None:
         return ProbeOptions(target, Limits(timeout=args.timeout), ehlo, args.ca_file, None, mechanism or "XOAUTH2",
-                            mail_from, rcpt_to, args.send, quit_after, request)
+                            mail_from, rcpt_to, args.send, quit_after, request, deadline=args.deadline)
     credentials = _credentials(args, mechanism)
     return ProbeOptions(target, Limits(timeout=args.timeout), ehlo, args.ca_file, credentials, mechanism,
-                        mail_from, rcpt_to, args.send, quit_after)
+                        mail_from, rcpt_to, args.send, quit_after, deadline=args.deadline)
 
 
 def _stdout_line(entry: Entry) -> None:

@@ -8,6 +8,7 @@ from reply texts: findings.py does that from the result.
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import ssl
 import time
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+from preflight.deadline import Deadline
 from preflight.errors import InputError, SignInError
 from preflight.probe import auth as sasl
 from preflight.probe import peek
@@ -28,16 +30,18 @@ from preflight.probe.result import Phase, PhaseResult, PhaseStatus, ProbeResult
 from preflight.probe.rules import load_rules
 from preflight.probe.token import lint
 from preflight.probe.transcript import Transcript
-from preflight.probe.wire import PhaseTimeout, ProtocolError, Reply, Wire, WireError
+from preflight.probe.wire import DeadlinePassed, PhaseTimeout, ProtocolError, Reply, Wire, WireError
 from preflight.providers import TokenRefused
 
 MAX_ADDRESSES = 3
 
 
 class Session:
-    def __init__(self, opts: ProbeOptions, transcript: Transcript, now: datetime | None = None) -> None:
+    def __init__(self, opts: ProbeOptions, transcript: Transcript, now: datetime | None = None,
+                 overall: Deadline | None = None) -> None:
         self.opts = opts
         self.now = now or datetime.now(UTC)
+        self.overall = overall or Deadline(opts.deadline)  # --deadline: the whole probe, every wait in it
         self.result = ProbeResult(opts.target, plan(opts), transcript)
         self.transcript = transcript
         if opts.credentials is not None:
@@ -77,7 +81,11 @@ class Session:
         }
         try:
             for phase in planned:
+                if self.overall.expired:
+                    self._deadline_passed(phase, planned)
+                    break
                 if not steps[phase]():
+                    self._name_unreached(phase, planned)
                     break
                 if phase in (Phase.EHLO, Phase.EHLO_TLS):
                     self._note_mechanisms()
@@ -90,6 +98,23 @@ class Session:
                 self.transcript.info("Connection closed.")
         return result
 
+    def _deadline_passed(self, phase: Phase, planned: list[Phase]) -> None:
+        """The deadline passed between phases: this one and the rest were not reached."""
+        self._usable = False
+        missed = ", ".join(p.value for p in planned[planned.index(phase):])
+        self._record(phase, time.monotonic(), PhaseStatus.UNKNOWN, error=(
+            f"the probe's deadline of {self.overall.seconds:g} s passed before {phase.value}; not reached: "
+            f"{missed} (raise it with --deadline)"), deadline=self.overall.seconds, not_reached=missed.split(", "))
+
+    def _name_unreached(self, phase: Phase, planned: list[Phase]) -> None:
+        """A phase cut by the deadline: its error names what the probe did not reach."""
+        last = self.result.phases[-1] if self.result.phases else None
+        rest = planned[planned.index(phase) + 1:]
+        if last is None or last.phase is not phase or not last.detail.get("deadline") or not rest:
+            return
+        last.detail["not_reached"] = [p.value for p in rest]
+        last.error = f"{last.error}; not reached: {', '.join(p.value for p in rest)}"
+
     def _record(self, phase: Phase, started: float, status: PhaseStatus, replies: list[Reply] | None = None,
                 error: str | None = None, cause: str | None = None, echo: bool = True, **detail: Any) -> bool:
         elapsed = (time.monotonic() - started) * 1000
@@ -100,6 +125,9 @@ class Session:
 
     def _wire_failure(self, phase: Phase, started: float, exc: WireError, replies: list[Reply]) -> bool:
         self._usable = False
+        if isinstance(exc, DeadlinePassed):
+            return self._record(phase, started, PhaseStatus.FAILED, replies, f"{phase.value}: {exc}",
+                                "connection-timeout", deadline=exc.seconds)
         if isinstance(exc, PhaseTimeout):
             return self._record(phase, started, PhaseStatus.FAILED, replies, f"{phase.value}: {exc}",
                                 "connection-timeout")
@@ -133,11 +161,13 @@ class Session:
             except OSError as exc:
                 errors.append(("", f"{shown}: {exc.strerror or type(exc).__name__}"))
                 continue
-            sock.settimeout(self.opts.limits.timeout)
+            sock.settimeout(min(self.opts.limits.timeout, self.overall.remaining()) or 0.001)
             try:
                 sock.connect(sockaddr)
             except TimeoutError:
                 sock.close()
+                if self.overall.expired:
+                    return self._wire_failure(Phase.CONNECT, started, DeadlinePassed(self.overall.seconds), [])
                 # A firewall that drops one address drops them all: stop rather than wait again.
                 return self._record(Phase.CONNECT, started, PhaseStatus.FAILED, error=(
                     f"connect to {shown} timed out after {self.opts.limits.timeout:g} s"),
@@ -149,7 +179,7 @@ class Session:
                 self.transcript.error(f"connect to {shown} failed: {exc.strerror or name}")
                 continue
             self.transcript.info(f"Connected to {target.host} ({shown}).")
-            self.wire = Wire(sock, self.opts.limits, self.transcript)
+            self.wire = Wire(sock, self.opts.limits, self.transcript, self.overall)
             self._peer = (family, sockaddr)
             return self._record(Phase.CONNECT, started, PhaseStatus.OK, address=shown)
         names = {n for n, _ in errors}
@@ -168,9 +198,10 @@ class Session:
         ctx = tlsmod.client_context(self.opts.ca_file)
         try:
             sock = ctx.wrap_socket(self.wire.sock, server_hostname=target.host, do_handshake_on_connect=False)
-            sock.settimeout(self.opts.limits.timeout)
-            sock.do_handshake()
+            _handshake_within(sock, self.wire.deadline())
         except (ssl.SSLError, OSError) as exc:
+            if isinstance(exc, TimeoutError) and self.overall.expired:
+                return self._wire_failure(phase, started, DeadlinePassed(self.overall.seconds), [])
             failure = tlsmod.classify(exc, mode, target.port)
             if isinstance(exc, ssl.SSLCertVerificationError) and self._peer is not None:
                 # Verification stays failed; a separate look only shows what was presented.
@@ -201,7 +232,8 @@ class Session:
         return self._handshake(Phase.TLS, "implicit")
 
     def _peek_timeout(self) -> float:
-        return min(self.opts.limits.timeout, float(load_rules().tls["peek_timeout_seconds"]))
+        return max(min(self.opts.limits.timeout, float(load_rules().tls["peek_timeout_seconds"]),
+                       self.overall.remaining()), 0.001)
 
     def _silent_tls_port(self, started: float) -> bool:
         """A plain start met silence: wait a little, then ask a second connection whether the port speaks TLS."""
@@ -381,6 +413,25 @@ class Session:
             self.transcript.info(f"after QUIT: {exc}")
 
 
+def _handshake_within(sock: ssl.SSLSocket, ends: float) -> None:
+    """The TLS handshake, ended by `ends` in total: a socket timeout bounds each read only, so a server sending
+    its handshake a byte at a time would otherwise hold the probe for as long as it likes."""
+    sock.setblocking(False)
+    while True:
+        try:
+            sock.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            reading = True
+        except ssl.SSLWantWriteError:
+            reading = False
+        remaining = ends - time.monotonic()
+        ready = select.select([sock], [], [], remaining) if reading else select.select([], [sock], [], remaining)
+        if remaining <= 0 or not (ready[0] or ready[1]):
+            raise TimeoutError("the TLS handshake did not finish in time")
+    sock.settimeout(max(ends - time.monotonic(), 0.001))
+
+
 def _has(caps: list[str], keyword: str) -> bool:
     return any(c.split(" ", 1)[0].split("=", 1)[0].upper() == keyword for c in caps)
 
@@ -425,10 +476,11 @@ def run_probe(opts: ProbeOptions, transcript: Transcript | None = None, resolver
     transcript = transcript or Transcript()
     target = opts.target
     started = time.monotonic()
-    addresses = resolver(target.host, target.port, opts.limits.timeout)
+    overall = Deadline(opts.deadline)  # from here: DNS counts too
+    addresses = resolver(target.host, target.port, min(opts.limits.timeout, opts.deadline))
     if not addresses:
         raise InputError(f"{target.host}: host name has no addresses [dns-failure]")
     shown = ", ".join(str(a[1][0]) for a in addresses)
     transcript.info(f"{target.host} resolves to {shown} ({(time.monotonic() - started) * 1000:.0f} ms)")
-    return Session(opts, transcript, now).run(addresses)
+    return Session(opts, transcript, now, overall).run(addresses)
 

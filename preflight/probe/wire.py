@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from preflight.deadline import Deadline
 from preflight.probe.transcript import Transcript
 
 _LINE = re.compile(r"^(?P<code>[2-5]\d\d)(?P<sep>[ -]|$)(?P<text>.*)$")
@@ -34,6 +35,14 @@ class WireError(Exception):
 
 class PhaseTimeout(WireError):
     pass
+
+
+class DeadlinePassed(PhaseTimeout):
+    """The probe's overall deadline (--deadline) passed, whatever was left of the phase's own bound."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the probe's deadline of {seconds:g} s passed (raise it with --deadline)")
+        self.seconds = seconds
 
 
 class Closed(WireError):
@@ -68,10 +77,12 @@ class Reply:
 
 
 class Wire:
-    def __init__(self, sock: socket.socket, limits: Limits, transcript: Transcript) -> None:
+    def __init__(self, sock: socket.socket, limits: Limits, transcript: Transcript,
+                 overall: Deadline | None = None) -> None:
         self.sock = sock
         self.limits = limits
         self.transcript = transcript
+        self.overall = overall or Deadline.unbounded()  # the probe's own deadline: no wait goes past it
         self._buf = bytearray()
 
     @property
@@ -80,7 +91,7 @@ class Wire:
         return bool(self._buf)
 
     def deadline(self) -> float:
-        return time.monotonic() + self.limits.timeout
+        return time.monotonic() + min(self.limits.timeout, self.overall.remaining())
 
     def send(self, line: str, shown: str | None = None, *, deadline: float) -> None:
         """Send one command line; `shown` is what the transcript records instead (for credentials)."""
@@ -90,7 +101,7 @@ class Wire:
         try:
             self.sock.sendall(data)
         except TimeoutError:
-            raise PhaseTimeout(f"sending timed out after {self.limits.timeout:g} s") from None
+            raise self._timeout(f"sending timed out after {self.limits.timeout:g} s") from None
         except OSError as exc:
             raise Closed(f"connection lost while sending ({_os_error(exc)})") from None
 
@@ -149,7 +160,7 @@ class Wire:
         try:
             chunk = self.sock.recv(4096)
         except TimeoutError:
-            raise PhaseTimeout(quiet) from None
+            raise self._timeout(quiet) from None
         except ssl.SSLError as exc:
             raise Closed(f"TLS error while reading ({exc.reason or exc})") from None
         except OSError as exc:
@@ -159,10 +170,13 @@ class Wire:
         self._buf += chunk
 
     def _settimeout(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
+        remaining = min(deadline - time.monotonic(), self.overall.remaining())
         if remaining <= 0:
-            raise PhaseTimeout(f"no complete reply within {self.limits.timeout:g} s")
+            raise self._timeout(f"no complete reply within {self.limits.timeout:g} s")
         self.sock.settimeout(remaining)
+
+    def _timeout(self, text: str) -> PhaseTimeout:
+        return DeadlinePassed(self.overall.seconds) if self.overall.expired else PhaseTimeout(text)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
