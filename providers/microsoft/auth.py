@@ -36,6 +36,7 @@ from .clouds import Cloud
 
 Api = Literal["graph", "exchange"]
 REFRESH_MARGIN = 300.0  # seconds: renew a token this long before it expires
+BROWSER_LOGIN_SECONDS = 300.0  # --auth browser: the whole sign-in in the browser
 
 
 class AuthMethod(StrEnum):
@@ -466,8 +467,15 @@ class MicrosoftSignIn:
             return {"error": "interaction_required",
                     "error_description": f"no cached sign-in for {s.tenant}; run `{s.login_command()}` first"}
         if s.auth is AuthMethod.BROWSER:
-            result = app.acquire_token_interactive(scopes, login_hint=s.account or self.username,
-                                                   prompt="select_account")
+            from msal.oauth2cli.oauth2 import BrowserInteractionTimeoutError
+
+            try:  # msal's loopback listener waits for ever unless told otherwise
+                result = app.acquire_token_interactive(scopes, login_hint=s.account or self.username,
+                                                       prompt="select_account", timeout=BROWSER_LOGIN_SECONDS)
+            except BrowserInteractionTimeoutError:
+                return {"error": "browser_timeout", "error_description": (
+                    f"no answer from the browser within {BROWSER_LOGIN_SECONDS:g} s; run login again and finish "
+                    "the sign-in in the browser")}
         else:
             flow = app.initiate_device_flow(scopes=scopes)
             if "user_code" not in flow:

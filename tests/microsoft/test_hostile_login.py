@@ -128,3 +128,22 @@ def test_login_and_logout_with_debug_leak_nothing(
     assert code == 0 and "Removed 1 token cache(s)." in err2, err2
     assert not any(p.exists() for p in cache)
     assert_clean_run(out + out2, err + err2, SECRETS + ms_fake.issued)
+
+
+def test_a_browser_sign_in_nobody_finishes_ends_within_its_bound(
+        ms_fake: FakeMicrosoft, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """msal's loopback listener waits for ever unless given a timeout: `--auth browser` is bounded."""
+    from preflight_providers.microsoft import auth
+
+    snapshot = load_fixture("oauth-app-ready")
+    ms_fake.add_tenant(tenant_for(snapshot))
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url, *a, **k: opened.append(url) or True)
+    monkeypatch.setattr(auth, "BROWSER_LOGIN_SECONDS", 1.0)
+    code, out, err = run(["login", "microsoft", "--tenant", snapshot["tenant"]["domain"], "--client-id", CLIENT_ID,
+                          "--auth", "browser", "--cloud", "fake"], capsys)
+    assert opened, err
+    assert (code, out) == (4, ""), err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("preflight: sign-in failed: ") and "no answer from the browser within 1 s" in last, err
+    assert "Traceback" not in err
