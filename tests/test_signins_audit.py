@@ -3,6 +3,8 @@ per customer and across customers, with the days left, in report.json, the actio
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -94,6 +96,15 @@ def test_an_audit_rolls_up_basic_smtp_per_customer_and_across_customers(tmp_path
     assert "35 day(s) before Microsoft disables it by default (the end of December 2026, 2026-12-31)" in own
     assert "scanner@contoso.com (not in the inventory): 2 sign-in(s)" in (out / "report.html").read_text()
     assert "Still on Basic" not in (out / "quiet" / "action-plan.md").read_text()
+    rows = list(csv.DictReader(io.StringIO((out / "action-plan.csv").read_text(), newline="")))
+    basic = [(r["customer"], r["where"], r["kind"], r["cause"]) for r in rows if r["kind"] == "still on basic"]
+    assert basic == [("Contoso", "scanner@contoso.com", "still on basic", "basic-auth-retirement"),
+                     ("Contoso", "jobs@contoso.com", "still on basic", "basic-auth-retirement")]
+    scanner = next(r for r in rows if r["where"] == "scanner@contoso.com")
+    assert "2 Basic SMTP AUTH sign-in(s)" in scanner["fix"] and "(not in the inventory)" in scanner["fix"]
+    assert "35 day(s) before Microsoft disables it by default" in scanner["fix"]
+    own = list(csv.DictReader(io.StringIO((out / "quiet" / "action-plan.csv").read_text(), newline="")))
+    assert all(r["kind"] != "still on basic" for r in own)
 
 
 def test_a_google_customer_asking_for_sign_in_evidence_is_told_there_is_none() -> None:

@@ -97,9 +97,20 @@ def plan_markdown(runs: Sequence[TenantRun], generated: datetime, today: date) -
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def plan_csv(runs: Sequence[TenantRun]) -> str:
+def _basic_rows(run: TenantRun, today: date) -> list[list[str]]:
+    """One tracking row per account the sign-in log shows still on Basic SMTP AUTH, after the customer's steps."""
+    still = still_on_basic(run.result)
+    return [[run.result.name, "", f"Move {a.account} off Basic SMTP AUTH", "basic-auth-retirement", "still on basic",
+             "", a.account, "", "",
+             f"{a.successes} Basic SMTP AUTH sign-in(s) succeeded in the sign-in log's window, last "
+             f"{a.last_success or 'unknown'}{'' if a.checked else ' (not in the inventory)'}; "
+             f"{_deadline(still, today)}. Move it to OAuth (see the sign-in log findings)."]
+            for a in still.accounts]
+
+
+def plan_csv(runs: Sequence[TenantRun], today: date) -> str:
     catalogue = load_catalogue()
-    return csv_text([(r.result.name, build(r.result, catalogue)) for r in runs])
+    return csv_text([(r.result.name, build(r.result, catalogue), _basic_rows(r, today)) for r in runs])
 
 
 def tenant_files(run: TenantRun, now: datetime, generated: datetime | None = None) -> dict[str, str]:
@@ -110,7 +121,7 @@ def tenant_files(run: TenantRun, now: datetime, generated: datetime | None = Non
     files["report.json"] = render(report, "json")
     files["report.html"] = html.render(report, [html.Extra(notices(run, now.date()))])
     files["action-plan.md"] = plan_markdown([run], generated, now.date())
-    files["action-plan.csv"] = plan_csv([run])
+    files["action-plan.csv"] = plan_csv([run], now.date())
     return files
 
 
@@ -151,7 +162,7 @@ def write_consolidated(
     }
     write_whole(out_dir / "report.json", json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     write_whole(out_dir / "action-plan.md", plan_markdown(runs, generated, now.date()))
-    write_whole(out_dir / "action-plan.csv", plan_csv(runs))
+    write_whole(out_dir / "action-plan.csv", plan_csv(runs, now.date()))
     extras = [html.Extra(notices(r, now.date()), f"{r.customer.key}/report.html", brief=True) for r in runs]
     write_whole(out_dir / "report.html", render_audit(report, extras, interrupted))
     return out_dir

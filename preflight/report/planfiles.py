@@ -91,11 +91,13 @@ def csv_rows(name: str, plan: Plan) -> list[list[str]]:
     return rows
 
 
-def csv_text(plans: Sequence[tuple[str, Plan]]) -> str:
+def csv_text(plans: Sequence[tuple[str, Plan, Sequence[list[str]]]]) -> str:
+    """Every customer's steps, then the rows the caller adds for it (in the columns' order, without the
+    tracking columns)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for name, plan in plans:
-        for row in csv_rows(name, plan):
+    for name, plan, extra in plans:
+        for row in [*csv_rows(name, plan), *extra]:
             writer.writerow([safe(one_line(v)) if i != 9 else safe(v) for i, v in enumerate([*row, "", "", ""])])
     return buf.getvalue()
