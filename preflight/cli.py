@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +16,8 @@ from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt, Te
 from preflight.pipeline import as_of_date, default_registry
 
 if TYPE_CHECKING:
+    from typer.models import CommandInfo
+
     from preflight.providers import Registry
     from preflight.runsecrets import RunSecrets
 
@@ -32,7 +36,17 @@ AsOfOpt = Annotated[
 ]
 
 
-def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typer.Typer:
+def make_app(registry_factory: Callable[[], Registry] = default_registry,
+             argv: Sequence[str] | None = None) -> typer.Typer:
+    """The whole command line; with `argv` only what that command line can reach.
+
+    Turning a command into click's form reads every annotation of its function, and filling the provider
+    groups loads every plugin: most of `preflight --help`'s time. So when `argv` names one of the commands
+    (its first word that is not an option) the app holds only that one, and the groups check, login, logout
+    and auth-check get their provider subcommands only when the command line names the group. `--help`
+    and `explain` thus load no plugin. None builds everything (shell completion reads the whole tree).
+    """
+    word = None if argv is None else next((a for a in argv if not a.startswith("-")), None)
     app = typer.Typer(
         name="preflight",
         help="Will SMTP from a third-party service work for this Microsoft 365 / Google Workspace mailbox? "
@@ -133,34 +147,42 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry) -> typ
 
         list_providers(registry_factory(), fmt.value, output)
 
-    from preflight.audit.cli import audit, diff, redact
-    from preflight.probe.cli import probe
-
-    app.command()(audit)
-    app.command()(diff)
-    app.command()(redact)
-
-    app.command(epilog=getattr(probe, "epilog", None))(probe)
-
     groups = {
         "check": "Sign in, collect, evaluate and report one tenant.",
         "login": "Sign in and cache the token.",
         "logout": "Remove cached tokens.",
         "auth-check": "Test what the credentials can read.",
     }
-    registry = registry_factory()
+    # Commands defined in modules of their own (preflight.<module>.cli), imported only when they can be reached.
+    external = {"audit": "audit", "diff": "audit", "redact": "audit", "probe": "probe"}
+    known = {_name(c) for c in app.registered_commands} | set(external) | set(groups)
+    # A first word that names no command builds them all: click then suggests the closest.
+    only = word if word in known else None
+    for name, module in external.items():
+        if only in (None, name):
+            func = getattr(import_module(f"preflight.{module}.cli"), name)
+            app.command(epilog=getattr(func, "epilog", None))(func)
+    providers = registry_factory().all() if argv is None or only in groups else []
     for group, help_text in groups.items():
+        if only not in (None, group):
+            continue
         sub = typer.Typer(help=help_text, no_args_is_help=True)
         if group == "check":  # `preflight check ADDRESS`: the provider found from the address
             from preflight.discovery_cli import address_group
 
             sub = address_group(help_text)
-        for provider in registry.all():
+        for provider in providers:
             func = provider.commands().get(group)
             if func is not None:
                 sub.command(provider.name)(func)
         app.add_typer(sub, name=group)
+    if only is not None:
+        app.registered_commands = [c for c in app.registered_commands if _name(c) == only]
     return app
+
+
+def _name(info: CommandInfo) -> str:
+    return info.name or typer.main.get_command_name(getattr(info.callback, "__name__", ""))
 
 
 def _print_version(value: bool) -> None:
@@ -238,7 +260,9 @@ def _run(argv: list[str] | None, secrets: RunSecrets) -> int:
         sys.stderr.write(f"{prefix}{secrets.mask(_one_line(message))}\n")
 
     try:
-        command = typer.main.get_command(make_app())
+        completing = "_PREFLIGHT_COMPLETE" in os.environ  # the shell asks for completions: the whole tree
+        words = None if completing else list(sys.argv[1:] if argv is None else argv)
+        command = typer.main.get_command(make_app(argv=words))
         tidy_help(command)
         result: Any = command.main(args=argv, standalone_mode=False, prog_name="preflight")
         if result == 130:  # typer turns Ctrl-C into a silent exit code 130

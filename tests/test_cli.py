@@ -79,7 +79,7 @@ def test_causes_lists_the_catalogue_as_json(capsys: pytest.CaptureFixture[str]) 
     assert code == 0 and "security-defaults" in ids and len(ids) >= 35
 
 
-def test_help_and_explain_import_no_sign_in_library() -> None:
+def test_help_and_explain_import_no_sign_in_library_and_no_plugin() -> None:
     for args in (["--help"], ["explain", "535 5.7.3 Authentication unsuccessful"]):
         proc = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", "import sys; from preflight.cli import main; main(sys.argv[1:])",
@@ -89,6 +89,11 @@ def test_help_and_explain_import_no_sign_in_library() -> None:
         assert proc.returncode == 0, proc.stderr[-2000:]
         heavy = {m for m in modules if m.split(".")[0] in {"msal", "google", "google_auth_oauthlib", "requests"}}
         assert not heavy, heavy
+        # Neither needs a plugin: no provider module, and --help scans no entry points (importlib.metadata;
+        # typer's own pydantic reads them when a command runs, in any typer app).
+        scan = {"importlib.metadata"} if args == ["--help"] else set()
+        plugins = {m for m in modules if m in scan or m.startswith("preflight_providers")}
+        assert not plugins, plugins
 
 
 def test_explain_never_echoes_a_credential_from_the_paste(capsys: pytest.CaptureFixture[str]) -> None:
