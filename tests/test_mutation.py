@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, ValidationError
 
 from preflight.checks import Check
 from preflight.providers import CollectRequest, Provider, Registry
 from preflight.resources import Schema
+from preflight_providers.microsoft.resources import ConditionalAccessPolicies, ConditionalAccessPolicy
 from tests.mutants import DELETE, Mutant, Outcomes, Runner, Shipped, sample, shipped
 
 SEED = 11
@@ -94,6 +95,26 @@ def test_a_garbled_conditional_access_policy_is_unknown_not_ignored(
     assert {m.verdict.value for m in result.mailboxes} == {"incomplete"}
 
 
+WORKLOAD = "tests/microsoft/fixtures/workload-location.json"
+APPS: tuple[str | int, ...] = (*POLICY, "conditions", "clientApplications")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [(APPS, {}, "includeServicePrincipals"),
+     ((*APPS, "includeServicePrincipals"), DELETE, "includeServicePrincipals"),
+     ((*APPS, "includeServicePrincipals"), "ServicePrincipalsInMyTenant", "includeServicePrincipals"),
+     ((*APPS, "excludeServicePrincipals"), None, "excludeServicePrincipals")],
+    ids=["empty-object", "include-deleted", "include-string", "exclude-null"],
+)
+def test_a_garbled_workload_identity_policy_is_unknown_not_ignored(
+    path: tuple[str | int, ...], value: Any, field: str
+) -> None:
+    out, result = _run(WORKLOAD, path, value, "delete" if value is DELETE else "type")
+    assert out.problems == []
+    assert _unknown_naming(result, "ms.ca-workload-identity", "conditionalAccessPolicies[0]", field)
+
+
 AUTH = "tests/microsoft/fixtures/auth-policy-no-basic.json"
 
 
@@ -151,13 +172,23 @@ def test_google_a_wrong_type_id_makes_policy_checks_unknown(path: tuple[str | in
 # -- The property can fail: without the models, the seen cases fail open -------------------------------------
 
 
-class _Anything(RootModel[Any]):
-    pass
+class _Lenient(ConditionalAccessPolicies):
+    """The policy list as the engine before issue 11 read it: a policy it could not make sense of was skipped."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, **_kw: Any) -> _Lenient:
+        kept = []
+        for policy in obj:
+            try:
+                kept.append(ConditionalAccessPolicy.model_validate(policy))
+            except ValidationError:
+                continue
+        return cls(kept)
 
 
 class _Unmodelled:
-    """The real provider, but Conditional Access policies accepted as they come (the engine before issue 11).
-    Checks that read a typed model of a resource need its real model, so only this one is taken away."""
+    """The real provider, but garbled Conditional Access policies skipped instead of refused (the engine before
+    issue 11). The checks read the typed model, so the lenient reader still gives one."""
 
     def __init__(self, real: Provider) -> None:
         self.real, self.name, self.title = real, real.name, real.title
@@ -166,7 +197,7 @@ class _Unmodelled:
         return self.real.checks()
 
     def resources(self) -> Schema:
-        models: dict[str, type[BaseModel]] = {**self.real.resources(), "conditionalAccessPolicies": _Anything}
+        models: dict[str, type[BaseModel]] = {**self.real.resources(), "conditionalAccessPolicies": _Lenient}
         return models
 
     def permissions(self) -> Mapping[str, str]:

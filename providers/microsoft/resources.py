@@ -59,8 +59,25 @@ AppRef = Annotated[str, StringConstraints(pattern=f"^(All|None|Office365|Microso
 LocationRef = Annotated[str, StringConstraints(pattern=f"^(All|AllTrusted|{_GUID})$")]
 
 
+# conditionalAccessGuestOrExternalUserTypes, a flags enum ("internalGuest,b2bCollaborationGuest").
+_GUEST_TYPE = ("(none|internalGuest|b2bCollaborationGuest|b2bCollaborationMember|b2bDirectConnectUser|"
+               "otherExternalUser|serviceProvider|unknownFutureValue)")
+GuestTypes = Annotated[str, StringConstraints(pattern=f"^{_GUEST_TYPE}(, ?{_GUEST_TYPE})*$")]
+
+
+class ExternalTenants(Payload):
+    """conditionalAccessExternalTenants: conditionalAccessAllExternalTenants (membershipKind all) or
+    conditionalAccessEnumeratedExternalTenants (enumerated, with members)."""
+
+    membershipKind: Literal["all", "enumerated", "unknownFutureValue"]
+
+
 class GuestsOrExternalUsers(Payload):
-    guestOrExternalUserTypes: str
+    """conditionalAccessGuestsOrExternalUsers (api-reference/v1.0/resources/conditionalaccessguestsorexternalusers.md);
+    externalTenants is null when the rule names no tenants: every tenant."""
+
+    guestOrExternalUserTypes: GuestTypes
+    externalTenants: ExternalTenants | None
 
 
 class CaUsers(Payload):
@@ -105,6 +122,15 @@ TransferMethods = Annotated[str, StringConstraints(
     pattern=r"^(none|deviceCodeFlow|authenticationTransfer)(, ?(none|deviceCodeFlow|authenticationTransfer))*$")]
 
 
+class CaClientApplications(Payload):
+    """conditionalAccessClientApplications: the service principals a workload-identity policy covers
+    (api-reference/v1.0/resources/conditionalaccessclientapplications.md)."""
+
+    includeServicePrincipals: list[NonEmpty]  # service principal ids, or ServicePrincipalsInMyTenant
+    excludeServicePrincipals: list[NonEmpty]
+    servicePrincipalFilter: CaFilter | None = None  # absent from older payloads
+
+
 class CaAuthenticationFlows(Payload):
     transferMethods: TransferMethods
 
@@ -118,7 +144,7 @@ class CaConditions(Payload):
     clientAppTypes: Annotated[list[ClientApp], Field(min_length=1)]
     applications: CaApplications
     users: CaUsers | None  # null only for a workload-identity policy, which has clientApplications instead
-    clientApplications: dict[str, object] | None
+    clientApplications: CaClientApplications | None
     locations: CaLocations | None
     platforms: CaPlatforms | None
     devices: CaDevices | None

@@ -19,7 +19,19 @@ from preflight.snapshot import Unavailable, parse
 from preflight_providers.microsoft import provider
 from preflight_providers.microsoft.checks import ca
 from preflight_providers.microsoft.checks.values import smtp_addresses
-from preflight_providers.microsoft.resources import CasMailbox, ExchangeUser, MailboxPermission
+from preflight_providers.microsoft.resources import (
+    CaApplications,
+    CaConditions,
+    CaLocations,
+    CasMailbox,
+    CaUsers,
+    ExchangeUser,
+    GraphUser,
+    MailboxPermission,
+    MemberOf,
+    MemberOfItem,
+    NamedLocations,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -72,55 +84,87 @@ def test_multi_valued_properties_and_references() -> None:
 
 # -- Conditional Access: who is in scope -----------------------------------------------------------
 
-GROUP = {"@odata.type": "#microsoft.graph.group", "id": "g-1", "displayName": "SMTP exceptions"}
+U1, U2 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+G1 = "33333333-3333-4333-8333-333333333333"
+ADMIN_ROLE = "62e90394-69f5-4237-9190-012177145e10"
+GROUP = {"@odata.type": "#microsoft.graph.group", "id": G1, "displayName": "SMTP exceptions"}
 ADMIN = {"@odata.type": "#microsoft.graph.directoryRole", "id": "r-obj", "displayName": "Global Administrator",
-         "roleTemplateId": "62e90394-69f5-4237-9190-012177145e10"}
-USER = {"id": "u-1", "userType": "Member"}
+         "roleTemplateId": ADMIN_ROLE}
 
 
-def users(**kw: list[str]) -> dict[str, Any]:
+def user(user_id: str = U1, user_type: str = "Member") -> GraphUser:
+    return GraphUser.model_validate({"id": user_id, "userPrincipalName": J, "mail": J, "accountEnabled": True,
+                                     "userType": user_type, "assignedPlans": [], "proxyAddresses": []})
+
+
+def member_of(*items: dict[str, Any]) -> list[MemberOfItem]:
+    return MemberOf.model_validate(list(items)).root
+
+
+def users(**kw: Any) -> CaUsers:
     base: dict[str, Any] = {k: [] for k in ("includeUsers", "excludeUsers", "includeGroups", "excludeGroups",
                                             "includeRoles", "excludeRoles")}
-    base.update(kw)
     base["includeGuestsOrExternalUsers"] = None
     base["excludeGuestsOrExternalUsers"] = None
-    return base
+    base.update(kw)
+    return CaUsers.model_validate(base)
 
 
 def test_user_scope_includes_and_excludes() -> None:
-    who = ca.Who.of(USER, [GROUP, ADMIN])
+    who = ca.Who.of(user(), member_of(GROUP, ADMIN))
     assert ca.user_in_scope(users(includeUsers=["All"]), who)
-    assert not ca.user_in_scope(users(includeUsers=["All"], excludeUsers=["u-1"]), who)
-    assert not ca.user_in_scope(users(includeUsers=["All"], excludeGroups=["g-1"]), who)
-    assert ca.user_in_scope(users(includeGroups=["g-1"]), who)
-    assert ca.user_in_scope(users(includeRoles=["62e90394-69f5-4237-9190-012177145e10"]), who)
-    assert not ca.user_in_scope(users(includeUsers=["All"], excludeRoles=["62e90394-69f5-4237-9190-012177145e10"]),
-                                who)
+    assert not ca.user_in_scope(users(includeUsers=["All"], excludeUsers=[U1]), who)
+    assert not ca.user_in_scope(users(includeUsers=["All"], excludeGroups=[G1]), who)
+    assert ca.user_in_scope(users(includeGroups=[G1]), who)
+    assert ca.user_in_scope(users(includeRoles=[ADMIN_ROLE]), who)
+    assert not ca.user_in_scope(users(includeUsers=["All"], excludeRoles=[ADMIN_ROLE]), who)
     assert not ca.user_in_scope(users(includeUsers=["None"]), who)
-    assert not ca.user_in_scope(users(includeUsers=["someone-else"]), who)
+    assert not ca.user_in_scope(users(includeUsers=[U2]), who)
     assert not ca.user_in_scope(None, who)  # workload-identity policy: no users condition
 
 
+def guests(types: str, kind: str | None = "all") -> dict[str, Any]:
+    tenants = None if kind is None else {"@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants",
+                                         "membershipKind": kind}
+    return {"guestOrExternalUserTypes": types, "externalTenants": tenants}
+
+
 def test_guests() -> None:
-    guest = ca.Who.of({"id": "u-2", "userType": "Guest"}, [])
+    guest = ca.Who.of(user(U2, "Guest"), [])
     assert ca.user_in_scope(users(includeUsers=["GuestsOrExternalUsers"]), guest)
     assert not ca.user_in_scope(users(includeUsers=["All"], excludeUsers=["GuestsOrExternalUsers"]), guest)
-    assert not ca.user_in_scope(users(includeUsers=["GuestsOrExternalUsers"]), ca.Who.of(USER, []))
+    assert not ca.user_in_scope(users(includeUsers=["GuestsOrExternalUsers"]), ca.Who.of(user(), []))
+    both = "internalGuest,b2bCollaborationGuest"
+    assert ca.user_in_scope(users(includeGuestsOrExternalUsers=guests(both)), guest)
+    assert ca.user_in_scope(users(includeGuestsOrExternalUsers=guests(both, None)), guest)
+    assert not ca.user_in_scope(users(includeGuestsOrExternalUsers=guests("serviceProvider")), guest)
+    # One kind of guest, some tenants, or a kind Graph added later: whether it matches this guest is undecided.
+    for rule in (guests("b2bCollaborationGuest"), guests(both, "enumerated"), guests("unknownFutureValue")):
+        with pytest.raises(Unavailable, match="guest type"):
+            ca.user_in_scope(users(includeUsers=["All"], excludeGuestsOrExternalUsers=rule), guest)
+
+
+@pytest.mark.parametrize("rule", [guests("b2bGuest"), guests("internalGuest;serviceProvider"), guests(""),
+                                  guests("internalGuest", "some"), {"guestOrExternalUserTypes": 3}],
+                         ids=["unknown-kind", "wrong-separator", "empty", "membership-kind", "not-text"])
+def test_a_guest_rule_off_its_documented_shape_is_refused(rule: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        users(includeUsers=["All"], excludeGuestsOrExternalUsers=rule)
 
 
 def test_memberships_are_needed_only_when_a_policy_names_groups_or_roles() -> None:
-    unreadable = ca.Who.of(USER, Unavailable("memberOf of jobs@contoso.com", "403"))
+    unreadable = ca.Who.of(user(), Unavailable("memberOf of jobs@contoso.com", "403"))
     assert ca.user_in_scope(users(includeUsers=["All"]), unreadable)
-    assert not ca.user_in_scope(users(includeUsers=["All"], excludeUsers=["u-1"], excludeGroups=["g-1"]), unreadable)
+    assert not ca.user_in_scope(users(includeUsers=["All"], excludeUsers=[U1], excludeGroups=[G1]), unreadable)
     with pytest.raises(Unavailable):
-        ca.user_in_scope(users(includeUsers=["All"], excludeGroups=["g-1"]), unreadable)
+        ca.user_in_scope(users(includeUsers=["All"], excludeGroups=[G1]), unreadable)
 
 
 def test_roles_returned_without_template_ids_cannot_be_matched() -> None:
-    limited = ca.Who.of(USER, [GROUP, {"@odata.type": "#microsoft.graph.directoryRole", "id": "r-obj"}])
-    assert ca.user_in_scope(users(includeGroups=["g-1"]), limited)
+    limited = ca.Who.of(user(), member_of(GROUP, {"@odata.type": "#microsoft.graph.directoryRole", "id": "r-obj"}))
+    assert ca.user_in_scope(users(includeGroups=[G1]), limited)
     with pytest.raises(Unavailable, match="roleTemplateId"):
-        ca.user_in_scope(users(includeUsers=["All"], excludeRoles=["62e90394-69f5-4237-9190-012177145e10"]), limited)
+        ca.user_in_scope(users(includeUsers=["All"], excludeRoles=[ADMIN_ROLE]), limited)
 
 
 EXO = "00000002-0000-0ff1-ce00-000000000000"
@@ -129,47 +173,62 @@ TARGETS = ["All", "Office365", EXO]
 
 @pytest.mark.parametrize(("apps", "want"), [
     ({"includeApplications": ["All"], "excludeApplications": []}, True),
-    ({"includeApplications": ["Office365"]}, True),
-    ({"includeApplications": [EXO]}, True),
+    ({"includeApplications": ["Office365"], "excludeApplications": []}, True),
+    ({"includeApplications": [EXO], "excludeApplications": []}, True),
     ({"includeApplications": ["All"], "excludeApplications": ["Office365"]}, False),
     ({"includeApplications": ["All"], "excludeApplications": [EXO]}, False),
-    ({"includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]}, False),  # SharePoint only
-    ({"includeApplications": [], "includeUserActions": ["urn:user:registersecurityinfo"]}, False),
-    (None, False),
+    ({"includeApplications": ["00000003-0000-0ff1-ce00-000000000000"], "excludeApplications": []}, False),  # SharePoint
+    ({"includeApplications": [], "excludeApplications": [], "includeUserActions": ["urn:user:registersecurityinfo"]},
+     False),
 ])
-def test_application_scope(apps: dict[str, Any] | None, want: bool) -> None:
-    assert ca.app_in_scope(apps, TARGETS) is want
+def test_application_scope(apps: dict[str, Any], want: bool) -> None:
+    assert ca.app_in_scope(CaApplications.model_validate(apps), TARGETS) is want
+
+
+def conditions(**kw: Any) -> CaConditions:
+    base: dict[str, Any] = {
+        "clientAppTypes": ["all"], "applications": {"includeApplications": ["All"], "excludeApplications": []},
+        "users": users(includeUsers=["All"]).model_dump(), "clientApplications": None, "locations": None,
+        "platforms": None, "devices": None, "signInRiskLevels": [], "userRiskLevels": [],
+        "servicePrincipalRiskLevels": []}
+    return CaConditions.model_validate({**base, **kw})
 
 
 def test_client_types_and_unevaluated_conditions() -> None:
     assert ca.client_in_scope(["exchangeActiveSync", "other"], ["other", "all"])
     assert ca.client_in_scope(["all"], ["other", "all"])
     assert not ca.client_in_scope(["browser", "mobileAppsAndDesktopClients"], ["other", "all"])
-    assert ca.unevaluated({"signInRiskLevels": ["high"], "platforms": {"includePlatforms": ["all"]}}) == [
+    assert ca.unevaluated(conditions(signInRiskLevels=["high"], platforms={"includePlatforms": ["all"]})) == [
         "signInRiskLevels high"]
-    assert ca.unevaluated({"platforms": {"includePlatforms": ["android"], "excludePlatforms": []}}) == [
+    assert ca.unevaluated(conditions(platforms={"includePlatforms": ["android"], "excludePlatforms": []})) == [
         "device platforms"]
-    assert ca.unevaluated({"signInRiskLevels": [], "platforms": None, "devices": None}) == []
+    assert ca.unevaluated(conditions()) == []
 
 
 # -- Conditional Access: locations ------------------------------------------------------------------
 
 V4, V6 = "#microsoft.graph.iPv4CidrRange", "#microsoft.graph.iPv6CidrRange"
+LOC_OFFICE, LOC_PARTNER = "44444444-4444-4444-8444-444444444444", "55555555-5555-4555-8555-555555555555"
+LOC_COUNTRY, LOC_DELETED = "66666666-6666-4666-8666-666666666666", "77777777-7777-4777-8777-777777777777"
 OFFICE: dict[str, Any] = {
-    "@odata.type": "#microsoft.graph.ipNamedLocation", "id": "loc-office", "displayName": "Office", "isTrusted": True,
+    "@odata.type": "#microsoft.graph.ipNamedLocation", "id": LOC_OFFICE, "displayName": "Office", "isTrusted": True,
     "ipRanges": [{"@odata.type": V4, "cidrAddress": "198.51.100.0/24"},
                  {"@odata.type": V6, "cidrAddress": "2001:db8:10::/48"}]}
 PARTNER: dict[str, Any] = {
-    "@odata.type": "#microsoft.graph.ipNamedLocation", "id": "loc-partner", "displayName": "Partner",
+    "@odata.type": "#microsoft.graph.ipNamedLocation", "id": LOC_PARTNER, "displayName": "Partner",
     "isTrusted": False, "ipRanges": [{"@odata.type": V4, "cidrAddress": "203.0.113.0/25"}]}
 COUNTRY: dict[str, Any] = {
-    "@odata.type": "#microsoft.graph.countryNamedLocation", "id": "loc-country", "displayName": "Home country",
+    "@odata.type": "#microsoft.graph.countryNamedLocation", "id": LOC_COUNTRY, "displayName": "Home country",
     "countriesAndRegions": ["NL"], "includeUnknownCountriesAndRegions": False}
-NAMED: dict[str, dict[str, Any]] = {str(loc["id"]): loc for loc in (OFFICE, PARTNER, COUNTRY)}
-OUTSIDE_TRUSTED = {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}
+NAMED = ca.named_locations(NamedLocations.model_validate([OFFICE, PARTNER, COUNTRY]).root)
 
 
-OUTSIDE_OFFICE = {"includeLocations": ["All"], "excludeLocations": ["loc-office"]}
+def locations(include: list[str], exclude: list[str]) -> CaLocations:
+    return CaLocations.model_validate({"includeLocations": include, "excludeLocations": exclude})
+
+
+OUTSIDE_TRUSTED = locations(["All"], ["AllTrusted"])
+OUTSIDE_OFFICE = locations(["All"], [LOC_OFFICE])
 
 
 @pytest.mark.parametrize(("sender", "want"), [
@@ -209,17 +268,17 @@ def test_sender_outside_named_trusted_ranges_under_an_all_trusted_exclusion_is_u
 
 
 def test_named_and_country_locations() -> None:
-    only_partner = {"includeLocations": ["loc-partner"], "excludeLocations": []}
+    only_partner = locations([LOC_PARTNER], [])
     assert ca.location_applies(only_partner, ca.parse_network("203.0.113.200"), NAMED)[0] is ca.Where.OUT
     assert ca.location_applies(only_partner, ca.parse_network("203.0.113.0/24"), NAMED)[0] is ca.Where.IN
-    except_home = {"includeLocations": ["All"], "excludeLocations": ["loc-country"]}
+    except_home = locations(["All"], [LOC_COUNTRY])
     where, why = ca.location_applies(except_home, ca.parse_network("192.0.2.1"), NAMED)
     assert where is ca.Where.UNKNOWN and "'Home country' (country)" in why
-    unknown_id = {"includeLocations": ["loc-deleted"], "excludeLocations": []}
+    unknown_id = locations([LOC_DELETED], [])
     assert ca.location_applies(unknown_id, ca.parse_network("192.0.2.1"), NAMED)[0] is ca.Where.UNKNOWN
-    assert ca.narrows_by_location({"locations": OUTSIDE_TRUSTED})
-    assert not ca.narrows_by_location({"locations": {"includeLocations": ["All"], "excludeLocations": []}})
-    assert not ca.narrows_by_location({"locations": None})
+    assert ca.narrows_by_location(conditions(locations=OUTSIDE_TRUSTED.model_dump()))
+    assert not ca.narrows_by_location(conditions(locations={"includeLocations": ["All"], "excludeLocations": []}))
+    assert not ca.narrows_by_location(conditions(locations=None))
 
 
 def test_location_check_without_sender_ip_is_unknown_and_so_is_a_bad_one() -> None:

@@ -13,6 +13,7 @@ from preflight.checks import Context, Outcome, check, passed, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
+from ..resources import AppSignIns, SignInWindow
 from ..signins import APP, WINDOW
 from .signins import cause_of, ip_list
 
@@ -22,30 +23,30 @@ from .signins import cause_of, ip_list
        evidence=True)
 def app_sign_ins(ctx: Context) -> Outcome | None:
     try:
-        records: list[dict[str, Any]] = ctx.org(APP)
+        records = ctx.org_as(APP, AppSignIns).root
     except Unavailable as exc:
         if exc.reason == "not collected":
             return None  # opt-in: --sign-ins with --app-id
         raise
-    window = ctx.org(WINDOW)
-    days = window["days"]
-    cut = " (the log was read only up to its page limit)" if window.get("appTruncated") else ""
+    window = ctx.org_as(WINDOW, SignInWindow)
+    days = window.days
+    cut = " (the log was read only up to its page limit)" if window.appTruncated else ""
     app = ctx.options.app_id
-    ok = [r for r in records if r["status"]["errorCode"] == 0]
-    last_ok = max((str(r["createdDateTime"]) for r in ok), default="")
-    since_ok = [r for r in records if r["status"]["errorCode"] != 0 and str(r["createdDateTime"]) > last_ok]
-    codes = Counter(r["status"]["errorCode"] for r in records if r["status"]["errorCode"] != 0)
+    ok = [r for r in records if r.status.errorCode == 0]
+    last_ok = max((r.createdDateTime for r in ok), default="")
+    since_ok = [r for r in records if r.status.errorCode != 0 and r.createdDateTime > last_ok]
+    codes = Counter(r.status.errorCode for r in records if r.status.errorCode != 0)
     evidence: dict[str, Any] = {
-        "smtpSignInWindow": {"since": window["since"], "days": days}, "appId": app, "successes": len(ok),
+        "smtpSignInWindow": {"since": window.since, "days": days}, "appId": app, "successes": len(ok),
         "failures": sum(codes.values()), "lastSuccess": last_ok or None,
         "failureCodes": {str(c): {"count": n, "cause": cause_of(c)} for c, n in codes.items()}}
     senders = ctx.options.sender_ips
     if since_ok:
-        latest = max(since_ok, key=lambda r: str(r["createdDateTime"]))
-        code = latest["status"]["errorCode"]
+        latest = max(since_ok, key=lambda r: r.createdDateTime)
+        code = latest.status.errorCode
         before = f"; the last success was on {last_ok}" if last_ok else "; none succeeded"
         return warned(f"App {app} fails to get app-only tokens for Exchange Online: {len(since_ok)} failed "
-                      f"sign-in(s) in the last {days} days{cut}{before}, the latest on {latest['createdDateTime']} "
+                      f"sign-in(s) in the last {days} days{cut}{before}, the latest on {latest.createdDateTime} "
                       f"from {ip_list([latest], senders)} with AADSTS{code} "
                       f"({cause_of(code) or 'no catalogue cause'}).", evidence, cause=cause_of(code))
     if ok:

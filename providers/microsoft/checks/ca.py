@@ -12,16 +12,29 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from preflight.snapshot import Unavailable
+
+from ..resources import (
+    CaApplications,
+    CaConditions,
+    CaLocations,
+    CaUsers,
+    ConditionalAccessPolicy,
+    CountryNamedLocation,
+    GraphUser,
+    GroupMember,
+    GuestsOrExternalUsers,
+    IpNamedLocation,
+    MemberOfItem,
+    NamedLocation,
+    RoleMember,
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ENABLED = "enabled"
 REPORT_ONLY = "enabledForReportingButNotEnforced"
-IP_LOCATION = "#microsoft.graph.ipNamedLocation"
-COUNTRY_LOCATION = "#microsoft.graph.countryNamedLocation"
 
 
 @dataclass(frozen=True)
@@ -35,17 +48,18 @@ class Who:
     memberships_error: Unavailable | None = None
 
     @classmethod
-    def of(cls, user: Mapping[str, Any], member_of: Sequence[Mapping[str, Any]] | Unavailable) -> Who:
-        guest = user.get("userType") == "Guest"
+    def of(cls, user: GraphUser, member_of: Sequence[MemberOfItem] | Unavailable) -> Who:
+        guest = user.userType == "Guest"
         if isinstance(member_of, Unavailable):
-            return cls(user["id"], guest, memberships_error=member_of)
-        groups = frozenset(m["id"] for m in member_of if m.get("@odata.type") == "#microsoft.graph.group")
-        role_items = [m for m in member_of if m.get("@odata.type") == "#microsoft.graph.directoryRole"]
+            return cls(user.id, guest, memberships_error=member_of)
+        groups = frozenset(m.id for m in member_of if isinstance(m, GroupMember))
+        templates = [m.roleTemplateId for m in member_of if isinstance(m, RoleMember)]
         # With limited permissions Graph returns only @odata.type and id: no roleTemplateId to match on.
-        if any("roleTemplateId" not in r for r in role_items):
+        known = [t for t in templates if t is not None]
+        if len(known) < len(templates):
             error = Unavailable("memberOf", "directory roles were returned without roleTemplateId")
-            return cls(user["id"], guest, groups, None, error)
-        return cls(user["id"], guest, groups, frozenset(r["roleTemplateId"] for r in role_items))
+            return cls(user.id, guest, groups, None, error)
+        return cls(user.id, guest, groups, frozenset(known))
 
     def _need(self, values: frozenset[str] | None) -> frozenset[str]:
         if values is None:
@@ -61,14 +75,14 @@ class Who:
         return bool(ids) and bool(ids & self._need(self.roles))
 
 
-def label(policy: Mapping[str, Any]) -> str:
+def label(policy: ConditionalAccessPolicy) -> str:
     """A policy as messages name it: 'display name' (state), report-only spelled out."""
-    state = "report-only" if policy.get("state") == REPORT_ONLY else policy.get("state")
-    return f"'{policy.get('displayName') or policy.get('id')}' ({state})"
+    state = "report-only" if policy.state == REPORT_ONLY else policy.state
+    return f"'{name(policy)}' ({state})"
 
 
-def _ids(d: Mapping[str, Any] | None, key: str) -> list[str]:
-    return list((d or {}).get(key) or [])
+def name(policy: ConditionalAccessPolicy) -> str:
+    return policy.displayName or policy.id
 
 
 # The conditionalAccessGuestOrExternalUserTypes a directory user of userType Guest can be: a local (internal)
@@ -77,54 +91,54 @@ def _ids(d: Mapping[str, Any] | None, key: str) -> list[str]:
 GUEST_KINDS = frozenset({"internalGuest", "b2bCollaborationGuest"})
 
 
-def _guest_rule(d: Mapping[str, Any], key: str, users_key: str) -> bool:
+def _guest_rule(rule: GuestsOrExternalUsers | None, key: str, users: list[str]) -> bool:
     """Whether a guest is matched by the guests-or-external-users rule (includeGuestsOrExternalUsers or
     excludeGuestsOrExternalUsers): only when it names both kinds a Guest can be, for every external tenant. A
-    rule naming one kind, or some tenants, may or may not match: undecided (Graph's user does not say which)."""
-    if "GuestsOrExternalUsers" in _ids(d, users_key):
+    rule naming one kind, or some tenants, may or may not match: undecided (Graph's user does not say which);
+    so is one naming a kind Graph added after this check was written (unknownFutureValue)."""
+    if "GuestsOrExternalUsers" in users:
         return True
-    rule = d.get(key)
     if rule is None:
         return False
-    kinds = {k.strip() for k in str(rule.get("guestOrExternalUserTypes") or "").split(",")} & GUEST_KINDS
-    tenants = rule.get("externalTenants") or {}
-    every_tenant = tenants.get("membershipKind") in (None, "all")
-    if not kinds:
+    named = {k.strip() for k in rule.guestOrExternalUserTypes.split(",")}
+    kinds = named & GUEST_KINDS
+    every_tenant = rule.externalTenants is None or rule.externalTenants.membershipKind == "all"
+    if not kinds and "unknownFutureValue" not in named:
         return False
     if kinds == GUEST_KINDS and every_tenant:
         return True
-    named = rule.get("guestOrExternalUserTypes")
-    raise Unavailable("guest type", f"a policy's {key} names {named}"
+    raise Unavailable("guest type", f"a policy's {key} names {rule.guestOrExternalUserTypes}"
                       f"{'' if every_tenant else ' of some external tenants'}, and whether this guest is a local "
                       "guest or a B2B collaboration guest (and of which tenant) is not in the user record")
 
 
-def user_in_scope(users: Mapping[str, Any] | None, who: Who) -> bool:
+def user_in_scope(users: CaUsers | None, who: Who) -> bool:
     """Included (All, the user, a group, a role, guests) and not excluded. Memberships read only if needed."""
-    if not users:
+    if users is None:
         return False  # a workload-identity policy (clientApplications), not a user one
-    if who.user_id in _ids(users, "excludeUsers") or (
-        who.guest and _guest_rule(users, "excludeGuestsOrExternalUsers", "excludeUsers")
+    if who.user_id in users.excludeUsers or (
+        who.guest and _guest_rule(users.excludeGuestsOrExternalUsers, "excludeGuestsOrExternalUsers",
+                                  users.excludeUsers)
     ):
         return False
-    include = _ids(users, "includeUsers")
+    include = users.includeUsers
     included = (
         "All" in include
         or who.user_id in include
-        or (who.guest and _guest_rule(users, "includeGuestsOrExternalUsers", "includeUsers"))
+        or (who.guest and _guest_rule(users.includeGuestsOrExternalUsers, "includeGuestsOrExternalUsers", include))
     )
     if not included:
-        included = who.in_groups(_ids(users, "includeGroups")) or who.in_roles(_ids(users, "includeRoles"))
+        included = who.in_groups(users.includeGroups) or who.in_roles(users.includeRoles)
     if not included:
         return False
-    return not (who.in_groups(_ids(users, "excludeGroups")) or who.in_roles(_ids(users, "excludeRoles")))
+    return not (who.in_groups(users.excludeGroups) or who.in_roles(users.excludeRoles))
 
 
-def app_in_scope(apps: Mapping[str, Any] | None, targets: Iterable[str]) -> bool:
+def app_in_scope(apps: CaApplications, targets: Iterable[str]) -> bool:
     """The policy targets Exchange Online: All, Office365 or its app id, and does not exclude it."""
     targets = set(targets) - {"All"}
-    include = set(_ids(apps, "includeApplications"))
-    exclude = set(_ids(apps, "excludeApplications"))
+    include = set(apps.includeApplications)
+    exclude = set(apps.excludeApplications)
     return ("All" in include or bool(include & targets)) and not exclude & targets
 
 
@@ -132,40 +146,43 @@ def client_in_scope(client_app_types: Iterable[str], method_types: Iterable[str]
     return bool(set(client_app_types) & set(method_types))
 
 
-def transfer_methods(conditions: Mapping[str, Any]) -> frozenset[str]:
+def transfer_methods(conditions: CaConditions) -> frozenset[str]:
     """The authentication flows a policy is narrowed to (authenticationFlows.transferMethods, a flags enum
     written "deviceCodeFlow,authenticationTransfer"; resources.py admits only the documented members);
     empty when it is not narrowed."""
-    raw = (conditions.get("authenticationFlows") or {}).get("transferMethods") or ""
-    return frozenset(v.strip() for v in str(raw).split(",") if v.strip()) - {"none"}
+    flows = conditions.authenticationFlows
+    raw = flows.transferMethods if flows is not None else ""
+    return frozenset(v.strip() for v in raw.split(",") if v.strip()) - {"none"}
 
 
-def unevaluated(conditions: Mapping[str, Any]) -> list[str]:
+def unevaluated(conditions: CaConditions) -> list[str]:
     """Conditions that narrow a policy in ways a snapshot cannot evaluate (risk, platform, device, filters,
     the sign-in's authentication flow)."""
     out = []
-    flows = (conditions.get("authenticationFlows") or {}).get("transferMethods")
-    if isinstance(flows, str) and flows.strip() not in ("", "none"):
-        out.append(f"authentication flows ({flows})")
-    for key in ("signInRiskLevels", "userRiskLevels", "insiderRiskLevels"):
-        levels = conditions.get(key)
-        if levels:
-            out.append(f"{key} {', '.join(levels) if isinstance(levels, list) else levels}")
-    platforms = conditions.get("platforms")
-    if platforms and (_ids(platforms, "includePlatforms") != ["all"] or _ids(platforms, "excludePlatforms")):
+    flows = conditions.authenticationFlows
+    if flows is not None and flows.transferMethods.strip() not in ("", "none"):
+        out.append(f"authentication flows ({flows.transferMethods})")
+    if conditions.signInRiskLevels:
+        out.append(f"signInRiskLevels {', '.join(conditions.signInRiskLevels)}")
+    if conditions.userRiskLevels:
+        out.append(f"userRiskLevels {', '.join(conditions.userRiskLevels)}")
+    if conditions.insiderRiskLevels:
+        out.append(f"insiderRiskLevels {conditions.insiderRiskLevels}")
+    platforms = conditions.platforms
+    if platforms is not None and (platforms.includePlatforms != ["all"] or platforms.excludePlatforms):
         out.append("device platforms")
-    if (conditions.get("devices") or {}).get("deviceFilter"):
+    if conditions.devices is not None and conditions.devices.deviceFilter is not None:
         out.append("a device filter")
-    if (conditions.get("applications") or {}).get("applicationFilter"):
+    if conditions.applications.applicationFilter is not None:
         out.append("an application filter")
     return out
 
 
-def narrows_by_location(conditions: Mapping[str, Any]) -> bool:
-    locations = conditions.get("locations")
-    if not locations:
+def narrows_by_location(conditions: CaConditions) -> bool:
+    locations = conditions.locations
+    if locations is None:
         return False
-    include, exclude = _ids(locations, "includeLocations"), _ids(locations, "excludeLocations")
+    include, exclude = locations.includeLocations, locations.excludeLocations
     return bool(include) and (include != ["All"] or bool(exclude))
 
 
@@ -185,8 +202,8 @@ def parse_network(text: str) -> Network:
     return ipaddress.ip_network(text.strip(), strict=False)
 
 
-def _ranges(location: Mapping[str, Any]) -> list[Network]:
-    return [parse_network(r["cidrAddress"]) for r in location.get("ipRanges") or []]
+def _ranges(location: IpNamedLocation) -> list[Network]:
+    return [parse_network(r.cidrAddress) for r in location.ipRanges]
 
 
 def _covers(ranges: Sequence[Network], sender: Network, whole: bool) -> bool:
@@ -196,27 +213,35 @@ def _covers(ranges: Sequence[Network], sender: Network, whole: bool) -> bool:
     return any(sender.overlaps(r) for r in same)
 
 
-def in_location(
-    location_id: str, sender: Network, named: Mapping[str, Mapping[str, Any]], whole: bool
-) -> Where:
+Named = Mapping[str, NamedLocation]  # namedLocations by id
+
+
+def named_locations(locations: Iterable[NamedLocation]) -> dict[str, NamedLocation]:
+    return {loc.id: loc for loc in locations}
+
+
+def in_location(location_id: str, sender: Network, named: Named, whole: bool) -> Where:
     """Is the sender range in this location? whole=False: any of its addresses; True: all of them."""
     if location_id == "All":
         return Where.IN
     if location_id == "AllTrusted":
-        trusted = [r for loc in named.values() if loc.get("isTrusted") is True for r in _ranges(loc)]
+        trusted = [r for loc in named.values() if isinstance(loc, IpNamedLocation) and loc.isTrusted
+                   for r in _ranges(loc)]
         return Where.IN if _covers(trusted, sender, whole) else Where.UNKNOWN  # may be an MFA trusted IP
     location = named.get(location_id)
-    if location is None or location.get("@odata.type") != IP_LOCATION:
+    if not isinstance(location, IpNamedLocation):
         return Where.UNKNOWN
     return Where.IN if _covers(_ranges(location), sender, whole) else Where.OUT
 
 
-def location_applies(
-    locations: Mapping[str, Any], sender: Network, named: Mapping[str, Mapping[str, Any]]
-) -> tuple[Where, str]:
+def is_ip_location(location_id: str, named: Named) -> bool:
+    return isinstance(named.get(location_id), IpNamedLocation)
+
+
+def location_applies(locations: CaLocations, sender: Network, named: Named) -> tuple[Where, str]:
     """Does a policy's location condition cover the sender range? A block that reaches part of the range
     counts (some sends fail); an exclusion counts only when it covers the whole range."""
-    include, exclude = _ids(locations, "includeLocations"), _ids(locations, "excludeLocations")
+    include, exclude = locations.includeLocations, locations.excludeLocations
     results = [(loc, in_location(loc, sender, named, whole=False)) for loc in include]
     hit = next((loc for loc, w in results if w is Where.IN), None)
     if hit is None:
@@ -235,17 +260,17 @@ def location_applies(
     return Where.IN, f"in included location {_name(hit, named)}"
 
 
-def _name(location_id: str, named: Mapping[str, Mapping[str, Any]]) -> str:
+def _name(location_id: str, named: Named) -> str:
     if location_id in ("All", "AllTrusted"):
         return location_id
     loc = named.get(location_id)
     if loc is None:
         return f"{location_id} (not among the named locations)"
-    kind = "country" if loc.get("@odata.type") == COUNTRY_LOCATION else "IP"
-    return f"'{loc.get('displayName', location_id)}' ({kind})"
+    kind = "country" if isinstance(loc, CountryNamedLocation) else "IP"
+    return f"'{loc.displayName if loc.displayName is not None else location_id}' ({kind})"
 
 
-def _unmatched(location_id: str, named: Mapping[str, Mapping[str, Any]]) -> str:
+def _unmatched(location_id: str, named: Named) -> str:
     if location_id == "AllTrusted":
         return ("AllTrusted, which holds the trusted IP named locations (the sender is outside them) and "
                 f"{MFA_TRUSTED_IPS}: check the sender is not listed there")

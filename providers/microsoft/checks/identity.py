@@ -10,11 +10,21 @@ from preflight.checks import Context, Outcome, check, failed, passed, unknown, w
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
-from ..resources import Application, SecurityDefaults
+from ..resources import (
+    Application,
+    ConditionalAccessPolicies,
+    ConditionalAccessPolicy,
+    GraphUser,
+    MemberOf,
+    MemberOfItem,
+    NamedLocation,
+    NamedLocations,
+    SecurityDefaults,
+)
 from . import ca
 from .values import data, for_existing, not_found
 
-Policy = Mapping[str, Any]
+Policy = ConditionalAccessPolicy
 
 
 @check("ms.security-defaults", "Entra ID security defaults", severity=Severity.HIGH, cause="security-defaults",
@@ -29,29 +39,31 @@ def security_defaults(ctx: Context) -> Outcome:
 
 
 def _blocks(policy: Policy) -> bool:
-    return "block" in ((policy.get("grantControls") or {}).get("builtInControls") or [])
+    return policy.grantControls is not None and "block" in policy.grantControls.builtInControls
 
 
 def _blocks_everywhere(policy: Policy) -> bool:
-    return _blocks(policy) and not ca.narrows_by_location(policy["conditions"])
+    return _blocks(policy) and not ca.narrows_by_location(policy.conditions)
 
 
 def _blocks_by_location(policy: Policy) -> bool:
-    return _blocks(policy) and ca.narrows_by_location(policy["conditions"])
+    return _blocks(policy) and ca.narrows_by_location(policy.conditions)
 
 
 def _grant_controls(policy: Policy) -> list[str]:
     """What a sign-in must present to be granted (block aside). A password-only SMTP AUTH sign-in can
     present none of them: no MFA, no device or app claim, no terms-of-use acceptance, no password change."""
-    grant = policy.get("grantControls") or {}
-    controls = [str(c) for c in grant.get("builtInControls") or [] if c != "block"]
-    strength = grant.get("authenticationStrength")
+    grant = policy.grantControls
+    if grant is None:
+        return []
+    controls: list[str] = [c for c in grant.builtInControls if c != "block"]
+    strength = grant.authenticationStrength
     if strength is not None:
-        name = strength.get("displayName") if isinstance(strength, Mapping) else None
+        name = strength.displayName
         controls.append(f"authenticationStrength '{name}'" if name else "authenticationStrength")
-    if grant.get("termsOfUse"):
+    if grant.termsOfUse:
         controls.append("termsOfUse")
-    if grant.get("customAuthenticationFactors"):
+    if grant.customAuthenticationFactors:
         controls.append("customAuthenticationFactors")
     return controls
 
@@ -61,12 +73,12 @@ def _needs_controls(policy: Policy) -> bool:
 
 
 def _asks_mfa(policy: Policy) -> bool:
-    grant = policy.get("grantControls") or {}
-    return "mfa" in (grant.get("builtInControls") or []) or grant.get("authenticationStrength") is not None
+    grant = policy.grantControls
+    return grant is not None and ("mfa" in grant.builtInControls or grant.authenticationStrength is not None)
 
 
 def _controls_text(policy: Policy) -> str:
-    joiner = " and " if str((policy.get("grantControls") or {}).get("operator")).upper() == "AND" else " or "
+    joiner = " and " if policy.grantControls is not None and policy.grantControls.operator == "AND" else " or "
     return f"{ca.label(policy)} requires {joiner.join(_grant_controls(policy))}"
 
 
@@ -123,11 +135,11 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
     flows = known["conditionalAccess"]["authenticationFlows"]
     scan = _Scan()
     who: ca.Who | None = None
-    for policy in ctx.org("conditionalAccessPolicies"):
-        cond = policy["conditions"]
-        if policy["state"] not in (ca.ENABLED, ca.REPORT_ONLY) or not kind(policy):
+    for policy in policies(ctx):
+        cond = policy.conditions
+        if policy.state not in (ca.ENABLED, ca.REPORT_ONLY) or not kind(policy):
             continue
-        app_types = set(cond.get("clientAppTypes") or [])
+        app_types = set(cond.clientAppTypes)
         if not ca.client_in_scope(app_types, surely | maybe):
             continue
         unsure = None if app_types & surely or maybe <= app_types else \
@@ -135,32 +147,42 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
         narrowed_to = ca.transfer_methods(cond)
         if narrowed_to and not narrowed_to & set(flows[ctx.method.value]):
             continue  # e.g. "block device code flow": not a flow this method signs in with
-        if not ca.app_in_scope(cond.get("applications"), targets):
+        if not ca.app_in_scope(cond.applications, targets):
             continue
         who = who or _who(ctx)  # the user is read only when some policy could apply
         try:
-            if ca.user_in_scope(cond.get("users"), who):
+            if ca.user_in_scope(cond.users, who):
                 scan.hits.append(policy)
                 if unsure:
-                    scan.client_unsure[policy["id"]] = unsure
+                    scan.client_unsure[policy.id] = unsure
         except Unavailable as exc:
             scan.undecided.append(exc)
     return scan
 
 
+def policies(ctx: Context) -> list[Policy]:
+    return ctx.org_as("conditionalAccessPolicies", ConditionalAccessPolicies).root
+
+
+def named_locations(ctx: Context) -> dict[str, NamedLocation]:
+    return ca.named_locations(ctx.org_as("namedLocations", NamedLocations).root)
+
+
 def _who(ctx: Context) -> ca.Who:
-    user = ctx.mailbox("user")
+    user = ctx.mailbox_as("user", GraphUser)
+    member_of: list[MemberOfItem] | Unavailable
     try:
-        member_of = ctx.mailbox("memberOf")
+        member_of = ctx.mailbox_as("memberOf", MemberOf).root
     except Unavailable as exc:
         member_of = exc
     return ca.Who.of(user, member_of)
 
 
 def _evidence(policies: list[Policy], **extra: Any) -> dict[str, Any]:
-    items = [{"id": p["id"], "displayName": p.get("displayName"), "state": p["state"],
-              "clientAppTypes": p["conditions"].get("clientAppTypes"),
-              "builtInControls": (p.get("grantControls") or {}).get("builtInControls")} for p in policies]
+    items = [{"id": p.id, "displayName": p.displayName, "state": p.state,
+              "clientAppTypes": list(p.conditions.clientAppTypes),
+              "builtInControls": list(p.grantControls.builtInControls) if p.grantControls else None}
+             for p in policies]
     return {"conditionalAccessPolicies": items, **extra}
 
 
@@ -173,11 +195,11 @@ class _Found:
     reasons: list[str] = field(default_factory=list)
 
     def add(self, policy: Policy, narrowed_by: str | None) -> None:
-        if policy["state"] == ca.ENABLED and not narrowed_by:
+        if policy.state == ca.ENABLED and not narrowed_by:
             self.enforced.append(policy)
             return
         self.at_risk.append(policy)
-        if policy["state"] == ca.REPORT_ONLY:
+        if policy.state == ca.REPORT_ONLY:
             when = f", when {narrowed_by}" if narrowed_by else ""
             self.reasons.append(f"{ca.label(policy)} would apply once enforced{when}")
         else:
@@ -192,7 +214,7 @@ class _Found:
 
 
 def _narrowed(policy: Policy) -> str | None:
-    conditions = ca.unevaluated(policy["conditions"])
+    conditions = ca.unevaluated(policy.conditions)
     return f"its {', '.join(conditions)} condition matches" if conditions else None
 
 
@@ -215,7 +237,7 @@ def ca_legacy_auth(ctx: Context) -> Outcome:
     for policy in scan.hits:
         found.add(policy, _narrowed(policy))
     if found.enforced:
-        types = sorted({t for p in found.enforced for t in p["conditions"].get("clientAppTypes") or []})
+        types = sorted({t for p in found.enforced for t in p.conditions.clientAppTypes})
         return failed(f"Conditional Access policy {', '.join(map(ca.label, found.enforced))} blocks client app types "
                       f"{', '.join(types)} for {ctx.subject}; 'other' (legacy authentication) includes SMTP AUTH "
                       "with a password.", _evidence(found.enforced))
@@ -235,7 +257,7 @@ def ca_location(ctx: Context) -> Outcome:
     # ms.ca-legacy-auth for blocks no location narrows; delegated OAuth has no other check, so they count here as
     # blocking sign-in from every address (Prowler's and Maester's "block all" and device-code cases).
     scan = _scan(ctx, _blocks_by_location if ctx.method is Method.BASIC else _blocks)
-    everywhere = [p for p in scan.hits if not ca.narrows_by_location(p["conditions"])]
+    everywhere = [p for p in scan.hits if not ca.narrows_by_location(p.conditions)]
     if not scan.hits and not scan.undecided:
         return passed(f"No enabled Conditional Access policy blocks sign-in by location for {ctx.subject}.",
                       {"conditionalAccessPolicies": "none applies"})
@@ -248,19 +270,21 @@ def ca_location(ctx: Context) -> Outcome:
     senders = senders_of(ctx)
     if isinstance(senders, Outcome):
         return senders
-    named = {loc["id"]: loc for loc in ctx.org("namedLocations")} if len(everywhere) < len(scan.hits) else {}
+    named = named_locations(ctx) if len(everywhere) < len(scan.hits) else {}
     found, cannot_tell, where_detail, whys = _Found(), [], {}, []
     for policy in scan.hits:
-        results = [(s, *ca.location_applies(policy["conditions"]["locations"], s, named)) for s in senders] \
-            if policy not in everywhere else [("any address", ca.Where.IN, "no location condition: blocks everywhere")]
-        where_detail.update({f"{policy.get('displayName') or policy['id']} / {s}": why for s, _, why in results})
-        unsure = scan.client_unsure.get(policy["id"])
-        if unsure and policy["state"] == ca.ENABLED and any(where is not ca.Where.OUT for _, where, _ in results):
+        locations = policy.conditions.locations
+        results = [(s, *ca.location_applies(locations, s, named)) for s in senders] \
+            if locations is not None and policy not in everywhere \
+            else [("any address", ca.Where.IN, "no location condition: blocks everywhere")]
+        where_detail.update({f"{ca.name(policy)} / {s}": why for s, _, why in results})
+        unsure = scan.client_unsure.get(policy.id)
+        if unsure and policy.state == ca.ENABLED and any(where is not ca.Where.OUT for _, where, _ in results):
             cannot_tell.append(policy)  # enforced where it applies; whether it applies to this client is open
             whys.append(f"{ca.label(policy)}: {unsure}")
         elif any(where is ca.Where.IN for _, where, _ in results):
             found.add(policy, unsure or _narrowed(policy))
-        elif any(where is ca.Where.UNKNOWN for _, where, _ in results) and policy["state"] == ca.REPORT_ONLY:
+        elif any(where is ca.Where.UNKNOWN for _, where, _ in results) and policy.state == ca.REPORT_ONLY:
             found.add(policy, "the sender is in its locations")  # not enforced: at risk wherever the sender is
         elif any(where is ca.Where.UNKNOWN for _, where, _ in results):
             cannot_tell.append(policy)
@@ -290,26 +314,27 @@ def ca_mfa(ctx: Context) -> Outcome:
     found, cannot_tell = _Found(), []
     for policy in scan.hits:
         narrowed = _narrowed(policy)
-        if ca.narrows_by_location(policy["conditions"]):
+        locations = policy.conditions.locations
+        if locations is not None and ca.narrows_by_location(policy.conditions):
             if not ctx.options.sender_ips:
                 narrowed = "the sign-in comes from one of its locations (no --sender-ip given to evaluate it)"
             else:
                 senders = senders_of(ctx)
                 if isinstance(senders, Outcome):
                     return senders
-                named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
-                results = [ca.location_applies(policy["conditions"]["locations"], s, named) for s in senders]
+                named = named_locations(ctx)
+                results = [ca.location_applies(locations, s, named) for s in senders]
                 wheres = {where for where, _ in results}
                 if ca.Where.IN not in wheres:
                     if ca.Where.UNKNOWN not in wheres:
                         continue
                     unsure = "; ".join(why for where, why in results if where is ca.Where.UNKNOWN)
                     narrowed = f"the sender is in its locations ({unsure})"
-            if policy["state"] == ca.ENABLED:
+            if policy.state == ca.ENABLED:
                 cannot_tell.append((policy, narrowed))  # enforced wherever it applies: cannot call it a risk
                 continue
         found.add(policy, narrowed)
-    controls = {p.get("displayName") or p["id"]: _grant_controls(p) for p in scan.hits}
+    controls = {ca.name(p): _grant_controls(p) for p in scan.hits}
     if found.enforced:
         which = "; ".join(map(_controls_text, found.enforced))
         return failed(f"Conditional Access policy {which} from legacy clients for {ctx.subject}; a password-only "

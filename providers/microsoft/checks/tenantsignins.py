@@ -12,6 +12,7 @@ from preflight.checks import Context, Outcome, check, passed, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
+from ..resources import GraphUser, SignIn, SignIns, SignInWindow
 from ..signins import TENANT, WINDOW
 from .signins import cause_of, ip_list, still_on_basic
 from .values import data
@@ -22,45 +23,46 @@ SHOWN = 10  # users named in the message; the evidence has all of them
 def _listed(ctx: Context) -> set[str]:
     """The checked mailboxes' addresses and user principal names, lowercased."""
     names = set(ctx.snapshot.mailboxes)
-    for box in ctx.snapshot.mailboxes.values():
-        user = box.get("user") if isinstance(box, dict) else None
-        if isinstance(user, dict) and isinstance(user.get("userPrincipalName"), str):
-            names.add(user["userPrincipalName"].lower())
+    for address in ctx.snapshot.mailboxes:
+        try:
+            names.add(ctx.other_mailbox_as(address, "user", GraphUser).userPrincipalName.lower())
+        except Unavailable:
+            continue  # not read: that mailbox is named by its address only
     return names
 
 
-def per_user(records: list[dict[str, Any]], listed: set[str], senders: tuple[str, ...]) -> dict[str, Any]:
+def per_user(records: list[SignIn], listed: set[str], senders: tuple[str, ...]) -> dict[str, Any]:
     """Per user principal name: counts, last success, source addresses, failure codes and whether it was listed."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[SignIn]] = {}
     for r in records:
-        groups.setdefault(str(r.get("userPrincipalName") or "unknown").lower(), []).append(r)
+        groups.setdefault((r.userPrincipalName or "unknown").lower(), []).append(r)
     users: dict[str, Any] = {}
     for upn, rows in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
-        ok = [r for r in rows if r["status"]["errorCode"] == 0]
-        codes = Counter(r["status"]["errorCode"] for r in rows if r["status"]["errorCode"] != 0)
+        ok = [r for r in rows if r.status.errorCode == 0]
+        codes = Counter(r.status.errorCode for r in rows if r.status.errorCode != 0)
         users[upn] = {"listed": upn in listed, "successes": len(ok), "failures": sum(codes.values()),
-                      "lastSuccess": max((str(r["createdDateTime"]) for r in ok), default=None),
-                      "lastSignIn": max(str(r["createdDateTime"]) for r in rows),
+                      "lastSuccess": max((r.createdDateTime for r in ok), default=None),
+                      "lastSignIn": max(r.createdDateTime for r in rows),
                       "ipAddresses": ip_list(rows, senders),
                       "failureCodes": {str(c): {"count": n, "cause": cause_of(c)} for c, n in codes.items()}}
     return users
 
 
 @check("ms.smtp-sign-ins-tenant", "Sign-in log: Basic SMTP AUTH across the tenant", severity=Severity.MEDIUM,
-       cause="basic-auth-retirement", scope="tenant", methods=(Method.BASIC,), order=87, reads=(TENANT, WINDOW),
+       cause="basic-auth-retirement", scope="tenant", methods=(Method.BASIC,), order=87, reads=(TENANT, WINDOW, "user"),
        evidence=True)
 def tenant_sign_ins(ctx: Context) -> Outcome | None:
     try:
-        records: list[dict[str, Any]] = ctx.org(TENANT)
+        records = ctx.org_as(TENANT, SignIns).root
     except Unavailable as exc:
         if exc.reason == "not collected":
             return None  # opt-in: --sign-ins-tenant
         raise
-    window = ctx.org(WINDOW)
-    days = window["days"]
-    cut = " (the log was read only up to its page limit: there may be more)" if window.get("tenantTruncated") else ""
+    window = ctx.org_as(WINDOW, SignInWindow)
+    days = window.days
+    cut = " (the log was read only up to its page limit: there may be more)" if window.tenantTruncated else ""
     users = per_user(records, _listed(ctx), ctx.options.sender_ips)
-    evidence: dict[str, Any] = {"smtpSignInWindow": {"since": window["since"], "days": days}, "users": users}
+    evidence: dict[str, Any] = {"smtpSignInWindow": {"since": window.since, "days": days}, "users": users}
     if not users:
         return passed(f"No user signed in with Basic SMTP AUTH in the last {days} days{cut}.", evidence)
     unlisted = [u for u, v in users.items() if not v["listed"]]

@@ -27,6 +27,14 @@ from preflight.model import Method, Status
 from preflight.resources import Resources
 from preflight.snapshot import Unavailable, describe_error, error_of
 
+from ..resources import (
+    ConditionalAccessPolicy,
+    ConditionalAccessWhatIf,
+    ErrorRecord,
+    GraphUser,
+    ServicePrincipal,
+    WhatIfItem,
+)
 from ..whatif import (
     describe,
     is_single_address,
@@ -37,7 +45,7 @@ from ..whatif import (
 from . import ca, identity, workload
 from .values import data
 
-Policy = Mapping[str, Any]
+Policy = ConditionalAccessPolicy
 Kind = Callable[[Policy], bool]
 STATES = {ca.ENABLED, ca.REPORT_ONLY, "disabled"}  # conditionalAccessPolicyState values with a known meaning
 USER_RESOURCE = "conditionalAccessWhatIf"
@@ -50,37 +58,29 @@ class Opinion:
     asked: list[str]
 
 
-def _answer(item: Any, question: Mapping[str, Any]) -> list[Policy] | str:
+def _answer(item: WhatIfItem, question: Mapping[str, Any]) -> list[Policy] | str:
     """The whatIfAnalysisResult collection of one answer, or why it cannot be used."""
     what = describe(dict(question))
-    response = item.get("response") if isinstance(item, dict) else None
-    err = error_of(response)
-    if err is not None:
-        return f"answered the question {what} with {describe_error(err)}"
-    value = response.get("value") if isinstance(response, dict) else None
-    if not isinstance(value, list):
-        return f"answered the question {what} without a 'value' list"
-    for result in value:
-        if not isinstance(result, dict) or not isinstance(result.get("id"), str) \
-                or not isinstance(result.get("policyApplies"), bool) or result.get("state") not in STATES \
-                or not isinstance(result.get("conditions"), dict):
-            return f"answered the question {what} with a result off its documented shape ({str(result)[:120]})"
-    return [r for r in value if r["policyApplies"] and r["state"] in (ca.ENABLED, ca.REPORT_ONLY)]
+    if isinstance(item.response, ErrorRecord):
+        return f"answered the question {what} with {describe_error(error_of(item.response.model_dump()) or {})}"
+    for result in item.response.value:
+        if result.state not in STATES:  # partiallyEnabled, unknownFutureValue: no meaning preflight can use
+            return f"answered the question {what} with a result in state {result.state}, which preflight does " \
+                   "not interpret"
+    return [r for r in item.response.value if r.policyApplies and r.state in (ca.ENABLED, ca.REPORT_ONLY)]
 
 
-def read_opinion(recorded: Any, questions: Sequence[Mapping[str, Any]]) -> Opinion | str:
+def read_opinion(recorded: ConditionalAccessWhatIf, questions: Sequence[Mapping[str, Any]]) -> Opinion | str:
     """Microsoft's answers to exactly these questions, or why there is no usable opinion."""
-    if not isinstance(recorded, list):
-        return "was recorded in a shape preflight does not know"
     applying: dict[str, Policy] = {}
     for question in questions:
-        item = next((i for i in recorded if isinstance(i, dict) and i.get("request") == question), None)
+        item = next((i for i in recorded.root if i.request.model_dump(exclude_unset=True) == question), None)
         if item is None:
             return f"was not asked the question {describe(dict(question))}"
         answer = _answer(item, question)
         if isinstance(answer, str):
             return answer
-        applying.update({p["id"]: p for p in answer})
+        applying.update({p.id: p for p in answer})
     return Opinion(list(applying.values()), [describe(dict(q)) for q in questions])
 
 
@@ -93,8 +93,8 @@ def _client_types(ctx: Context) -> set[str]:
 def user_opinion(ctx: Context) -> Opinion | str:
     """Microsoft's answers for this mailbox and method (the client app types the own reading uses)."""
     try:
-        recorded = ctx.mailbox(USER_RESOURCE)
-        user_id = str(ctx.mailbox("user")["id"])
+        recorded = ctx.mailbox_as(USER_RESOURCE, ConditionalAccessWhatIf)
+        user_id = ctx.mailbox_as("user", GraphUser).id
     except Unavailable as exc:
         return f"could not be read ({exc.reason})" if exc.reason != "not collected" else "was not collected"
     exchange = str(data("wellknown")["apps"]["exchange_online"])
@@ -109,43 +109,42 @@ def user_opinion(ctx: Context) -> Opinion | str:
 def app_opinion(ctx: Context) -> Opinion | str:
     """Microsoft's answers for the sending app's service principal (client credentials sign-in)."""
     try:
-        recorded = ctx.org(APP_RESOURCE)
-        sp = ctx.org("servicePrincipal")
+        recorded = ctx.org_as(APP_RESOURCE, ConditionalAccessWhatIf)
+        sp = ctx.org_as("servicePrincipal", ServicePrincipal)
     except Unavailable as exc:
         return f"could not be read ({exc.reason})" if exc.reason != "not collected" else "was not collected"
     exchange = str(data("wellknown")["apps"]["exchange_online"])
-    return read_opinion(recorded, service_principal_questions(str(sp["id"]), exchange, ctx.options.sender_ips))
+    return read_opinion(recorded, service_principal_questions(sp.id, exchange, ctx.options.sender_ips))
 
 
 def _blind(ctx: Context, policy: Policy) -> list[str]:
     """The conditions of this policy Microsoft was not given the information to evaluate."""
-    cond = policy["conditions"]
+    cond = policy.conditions
     out = ca.unevaluated(cond)
     if ctx.method is Method.OAUTH_DELEGATED:
         # The delegated client's type is undecided: Microsoft's answer for one type is not this sign-in's.
         surely, maybe, why = identity._client_types(ctx)
-        types = set(cond.get("clientAppTypes") or [])
+        types = set(cond.clientAppTypes)
         if maybe and not types & surely and not maybe <= types:
             out.append(f"its client app types ({', '.join(sorted(types))}): {why}")
-    if cond.get("servicePrincipalRiskLevels"):
+    if cond.servicePrincipalRiskLevels:
         out.append("servicePrincipalRiskLevels")
-    if ((cond.get("clientApplications") or {}).get("servicePrincipalFilter")):
+    if cond.clientApplications is not None and cond.clientApplications.servicePrincipalFilter is not None:
         out.append("a service principal filter")
-    if ca.narrows_by_location(cond):
-        locations = cond["locations"]
-        ids = [*(locations.get("includeLocations") or []), *(locations.get("excludeLocations") or [])]
+    if cond.locations is not None and ca.narrows_by_location(cond):
+        ids = [*cond.locations.includeLocations, *cond.locations.excludeLocations]
         if not ctx.options.sender_ips:
             out.append("its location condition (no --sender-ip was given)")
         elif not all(is_single_address(ip) for ip in ctx.options.sender_ips):
             out.append("its location condition for a sender range (Microsoft was asked about "
                        f"{', '.join(sample_addresses(ctx.options.sender_ips))} only)")
         else:
+            named: ca.Named | None
             try:
-                named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
+                named = identity.named_locations(ctx)
             except Unavailable:
                 named = None
-            if named is None or any(i not in ("All", "AllTrusted") and (named.get(i) or {}).get("@odata.type")
-                                    != ca.IP_LOCATION for i in ids):
+            if named is None or any(i not in ("All", "AllTrusted") and not ca.is_ip_location(i, named) for i in ids):
                 out.append("a country location (What If is given no country)")
     return out
 
@@ -158,9 +157,11 @@ def _own(check: Check, ctx: Context) -> tuple[Outcome | None, Unavailable | None
         return unreadable(exc), exc
 
 
-def _with_policies(ctx: Context, policies: list[Policy]) -> Context:
-    """The same context with only these policies (parsed afresh: the resource cache is per snapshot)."""
-    snap = dataclasses.replace(ctx.snapshot, org={**ctx.snapshot.org, "conditionalAccessPolicies": policies})
+def _with_policies(ctx: Context, ids: Mapping[str, Any]) -> Context:
+    """The same context with only the policies of these ids (parsed afresh: the resource cache is per snapshot)."""
+    raw = ctx.org("conditionalAccessPolicies")  # the payload the models were parsed from, in the same order
+    kept = [r for r, p in zip(raw, identity.policies(ctx), strict=True) if p.id in ids]
+    snap = dataclasses.replace(ctx.snapshot, org={**ctx.snapshot.org, "conditionalAccessPolicies": kept})
     return dataclasses.replace(ctx, snapshot=snap, resources=Resources(snap, ctx.resources.schema))
 
 
@@ -198,20 +199,20 @@ def _decide(own: Check, reading: Reading, ctx: Context, own_reading: tuple[Outco
     mine = own_reading[0]
     who = ctx.subject or f"app {ctx.options.app_id}"
     try:
-        policies: list[Policy] | None = list(ctx.org("conditionalAccessPolicies"))
+        policies: list[Policy] | None = identity.policies(ctx)
     except Unavailable:
         policies = None
     blind: dict[str, list[str]] = {}
     for p in policies or []:
-        if p.get("state") in (ca.ENABLED, ca.REPORT_ONLY) and reading.kind(p) and (lacking := _blind(ctx, p)):
-            blind[p["id"]] = lacking
-    decided = [p for p in got.applying if reading.kind(p) and p["id"] not in blind]
-    enforced = [p for p in decided if p["state"] == ca.ENABLED]
-    at_risk = [p for p in decided if p["state"] == ca.REPORT_ONLY]
+        if p.state in (ca.ENABLED, ca.REPORT_ONLY) and reading.kind(p) and (lacking := _blind(ctx, p)):
+            blind[p.id] = lacking
+    decided = [p for p in got.applying if reading.kind(p) and p.id not in blind]
+    enforced = [p for p in decided if p.state == ca.ENABLED]
+    at_risk = [p for p in decided if p.state == ca.REPORT_ONLY]
     asked = "; ".join(got.asked)
     evidence: dict[str, Any] = {
-        "whatIf": {"asked": got.asked, "applying": [{"id": p["id"], "displayName": p.get("displayName"),
-                                                     "state": p["state"]} for p in decided]},
+        "whatIf": {"asked": got.asked, "applying": [{"id": p.id, "displayName": p.displayName,
+                                                     "state": p.state} for p in decided]},
         "ownReading": {"status": mine.status.value, "message": mine.message},
     }
     rest: Outcome | None = None
@@ -219,9 +220,9 @@ def _decide(own: Check, reading: Reading, ctx: Context, own_reading: tuple[Outco
     if policies is None:
         rest, unreadable = own_reading  # which conditions Microsoft lacked cannot be told: its silence proves nothing
     elif blind:
-        unseen = [p for p in policies if p["id"] in blind]
-        rest, unreadable = _own(own, _with_policies(ctx, unseen))
-        evidence["whatIf"]["notEvaluable"] = {str(p.get("displayName") or p["id"]): blind[p["id"]] for p in unseen}
+        unseen = [p for p in policies if p.id in blind]
+        rest, unreadable = _own(own, _with_policies(ctx, blind))
+        evidence["whatIf"]["notEvaluable"] = {ca.name(p): blind[p.id] for p in unseen}
     if enforced:
         final = Outcome(Status.FAIL, f"Microsoft's What If evaluation: Conditional Access policy "
                         f"{', '.join(map(ca.label, enforced))} applies to {who} signing in to Exchange Online "

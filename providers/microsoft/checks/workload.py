@@ -12,34 +12,37 @@ is registered in) and signInAudience (AzureADMyOrg: single tenant).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
+
+from pydantic import BaseModel
 
 from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
 
-from ..resources import ServicePrincipal
+from ..resources import ConditionalAccessPolicy, NamedLocation, ServicePrincipal
 from . import ca
-from .identity import senders_of
+from .identity import named_locations, policies, senders_of
 from .oauth import no_app_id
 from .values import data, optional_org
 
-Policy = Mapping[str, Any]
+Policy = ConditionalAccessPolicy
 ALL_IN_TENANT = "ServicePrincipalsInMyTenant"
 SINGLE_TENANT = "AzureADMyOrg"
 
 
 def targets_app(policy: Policy, sp_id: str) -> bool:
-    apps = (policy.get("conditions") or {}).get("clientApplications") or {}
-    include = list(apps.get("includeServicePrincipals") or [])
-    return (sp_id in include or ALL_IN_TENANT in include) and sp_id not in (apps.get("excludeServicePrincipals") or [])
+    apps = policy.conditions.clientApplications
+    if apps is None:
+        return False
+    include = apps.includeServicePrincipals
+    return (sp_id in include or ALL_IN_TENANT in include) and sp_id not in apps.excludeServicePrincipals
 
 
 def blocks(policy: Policy) -> bool:
     """A workload-identity policy that blocks (the only grant control these policies take)."""
-    grant = policy.get("grantControls") or {}
-    apps = (policy.get("conditions") or {}).get("clientApplications") or {}
-    return "block" in (grant.get("builtInControls") or []) and bool(apps.get("includeServicePrincipals"))
+    grant, apps = policy.grantControls, policy.conditions.clientApplications
+    return grant is not None and "block" in grant.builtInControls and apps is not None \
+        and bool(apps.includeServicePrincipals)
 
 
 def _registration(ctx: Context, sp: ServicePrincipal) -> tuple[bool | None, str]:
@@ -68,12 +71,12 @@ def workload_identity(ctx: Context) -> Outcome:
         return skipped(f"App {app_id} has no service principal in this tenant (see ms.oauth-app-role).")
     known = data("wellknown")
     targets = [*known["apps"]["ca_targets"], known["apps"]["exchange_online"]]
-    hits = [p for p in ctx.org("conditionalAccessPolicies")
-            if p["state"] in (ca.ENABLED, ca.REPORT_ONLY) and blocks(p) and targets_app(p, sp.id)
-            and ca.app_in_scope(p["conditions"].get("applications"), targets)]
+    hits = [p for p in policies(ctx)
+            if p.state in (ca.ENABLED, ca.REPORT_ONLY) and blocks(p) and targets_app(p, sp.id)
+            and ca.app_in_scope(p.conditions.applications, targets)]
     evidence: dict[str, Any] = {"servicePrincipal.id": sp.id, "conditionalAccessPolicies": [
-        {"id": p["id"], "displayName": p.get("displayName"), "state": p["state"],
-         "clientApplications": p["conditions"].get("clientApplications")} for p in hits]}
+        {"id": p.id, "displayName": p.displayName, "state": p.state,
+         "clientApplications": _dumped(p.conditions.clientApplications)} for p in hits]}
     if not hits:
         return passed(f"No enabled Conditional Access policy for workload identities covers app {app_id}'s token "
                       "for Exchange Online.", evidence)
@@ -90,36 +93,40 @@ def workload_identity(ctx: Context) -> Outcome:
     return _by_location(ctx, hits, evidence, app_id)
 
 
+def _dumped(apps: BaseModel | None) -> dict[str, Any] | None:
+    return apps.model_dump(mode="json", by_alias=True) if apps is not None else None
+
+
 def _by_location(ctx: Context, hits: list[Policy], evidence: dict[str, Any], app_id: str) -> Outcome:
     enforced, risky, cannot_tell = [], [], []
     detail: dict[str, str] = {}
     senders = senders_of(ctx)
     if isinstance(senders, Outcome):
         return senders
-    named: dict[str, Any] | None = None
+    named: dict[str, NamedLocation] | None = None
     for policy in hits:
-        cond = policy["conditions"]
+        cond = policy.conditions
         narrowed = [*ca.unevaluated(cond)]
-        if cond.get("servicePrincipalRiskLevels"):
-            narrowed.append(f"servicePrincipalRiskLevels {', '.join(cond['servicePrincipalRiskLevels'])}")
-        if (cond.get("clientApplications") or {}).get("servicePrincipalFilter"):
+        if cond.servicePrincipalRiskLevels:
+            narrowed.append(f"servicePrincipalRiskLevels {', '.join(cond.servicePrincipalRiskLevels)}")
+        if cond.clientApplications is not None and cond.clientApplications.servicePrincipalFilter is not None:
             narrowed.append("a service principal filter")
-        if ca.narrows_by_location(cond):
+        if cond.locations is not None and ca.narrows_by_location(cond):
             if not senders:
                 cannot_tell.append(policy)
-                detail[str(policy.get("displayName") or policy["id"])] = "no --sender-ip given"
+                detail[ca.name(policy)] = "no --sender-ip given"
                 continue
             if named is None:
-                named = {loc["id"]: loc for loc in ctx.org("namedLocations")}
-            results = [ca.location_applies(cond["locations"], s, named) for s in senders]
-            detail.update({f"{policy.get('displayName') or policy['id']} / {s}": why
+                named = named_locations(ctx)
+            results = [ca.location_applies(cond.locations, s, named) for s in senders]
+            detail.update({f"{ca.name(policy)} / {s}": why
                            for s, (_, why) in zip(senders, results, strict=True)})
             wheres = {w for w, _ in results}
             if ca.Where.IN not in wheres:
                 if ca.Where.UNKNOWN in wheres:
                     cannot_tell.append(policy)
                 continue
-        if policy["state"] == ca.ENABLED and not narrowed:
+        if policy.state == ca.ENABLED and not narrowed:
             enforced.append(policy)
         else:
             risky.append(policy)
