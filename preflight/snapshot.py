@@ -11,6 +11,7 @@ from typing import Any
 
 from preflight import strictjson
 from preflight.errors import InputError
+from preflight.masking import mask_secrets
 from preflight.model import Method
 
 SCHEMA = "preflight.snapshot/v1"
@@ -36,8 +37,10 @@ def error_of(value: Any) -> dict[str, Any] | None:
         return None
     err = value["error"]
     if isinstance(err, dict):
-        return err
-    return {"message": err[:200] if isinstance(err, str) else f"error record holding {_short_type(err)}"}
+        # A snapshot may come from anywhere (evaluate, redact): a token a server echoed into an error must not
+        # reach a finding's message or evidence, so what looks like a credential is masked here, on the way in.
+        return {k: mask_secrets(v) if isinstance(v, str) else v for k, v in err.items()}
+    return {"message": mask_secrets(err[:200]) if isinstance(err, str) else f"error record holding {_short_type(err)}"}
 
 
 def _short_type(value: Any) -> str:

@@ -24,6 +24,8 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+from preflight.masking import mask_secrets
+
 EMAIL = re.compile(r"(?<![\w.+-])([\w.+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 GUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 CUSTOMER_ID = re.compile(r"\bC0[0-9a-z]{6,}\b")  # a Google Workspace customer id
@@ -182,6 +184,7 @@ class Redactor:
         return "".join(out)
 
     def text(self, value: str) -> str:
+        value = mask_secrets(value)  # a shared file carries no credential a server once echoed into an error
         value = IP.sub(lambda m: self.ip(m.group(0)), value)
         value = GUID.sub(lambda m: self.guid(m.group(0)), value)
         value = CUSTOMER_ID.sub(lambda m: "C0" + self._h("customer", m.group(0), 8), value)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from preflight.errors import InputError
+from preflight.masking import mask_secrets
 from preflight.model import (
     REPORT_SCHEMA,
     Finding,
@@ -71,7 +72,7 @@ def _finding(raw: Any, where: str) -> Finding:
         severity=_enum(Severity, d, "severity", where),
         cause=_str(d, "cause", where, optional=True),
         subject=_str(d, "subject", where, optional=True),
-        message=_str(d, "message", where),
+        message=mask_secrets(_str(d, "message", where)),  # from anywhere: no echoed token shown
         evidence=_obj(evidence, f"{where}.evidence"),
         remediation=_str(d, "remediation", where, optional=True),
         method=_opt_enum(Method, d, "method", where),
@@ -105,7 +106,7 @@ def _target(raw: Any, where: str) -> TargetResult:
                    for i, m in enumerate(_list(d.get("mailboxes", []), f"{where}.mailboxes"))],
         findings=[_finding(f, f"{where}.findings[{i}]")
                   for i, f in enumerate(_list(d.get("findings", []), f"{where}.findings"))],
-        errors=list(errors),
+        errors=[mask_secrets(e) for e in errors],
     )
 
 
