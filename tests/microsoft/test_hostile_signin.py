@@ -15,7 +15,8 @@ from tests.microsoft.fake import Call, FakeMicrosoft, Reply, unsigned_jwt
 ENV = "PF_HOSTILE_SECRET"
 JWT = unsigned_jwt({"aud": "https://graph.fake.test", "sentinel": "S3NT1NEL-JWT-CLAIM", "tid": "x"})
 OPAQUE = "opaqueSENTINELtoken4f9a8b7c6d5e3f2a1b0c"
-SECRETS = [SECRET, JWT, OPAQUE]
+TRUNCATED = JWT[:120]  # what a truncated reply holds of the token: as secret as the whole of it
+SECRETS = [SECRET, JWT, TRUNCATED, OPAQUE]
 HTML = b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
 
 
@@ -46,7 +47,7 @@ def on(api: str, reply: Reply) -> object:
 
 CASES = {
     "truncated-json": ("token", Reply(200, b'{"token_type": "Bearer", "expires_in": 3599, "access_token": "'
-                                      + JWT[:120].encode()), "HTTP 200"),
+                                      + TRUNCATED.encode()), "HTTP 200"),
     "not-json": ("token", Reply(200, f"access_token={OPAQUE}&expires_in=3599".encode(),
                                 {"Content-Type": "text/plain"}), "HTTP 200 with a text/plain body"),
     "html-502": ("token", Reply(502, HTML, {"Content-Type": "text/html"}), "HTTP 502 with a text/html body"),
