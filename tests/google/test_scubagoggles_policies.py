@@ -28,7 +28,7 @@ from preflight.snapshot import parse
 from preflight_providers.google import provider
 from preflight_providers.google.checks.facts import SettingSpec
 from preflight_providers.google.checks.policy import Membership, reduce, targeted_groups
-from tests.google.test_checks_gw_units import NOW
+from tests.google.test_checks_units import NOW
 
 DATA = Path(__file__).parent / "fixtures" / "scubagoggles"
 SNAPSHOTS = sorted(p for p in DATA.glob("*.json") if not p.name.endswith(".expected.json"))

@@ -262,7 +262,7 @@ def test_every_cause_the_probe_names_is_in_the_catalogue() -> None:
     named = set(rules.connect.values()) | {rules.xoauth2["generic_cause"], rules.xoauth2["token_cause"]}
     named |= set(rules.xoauth2["clean_token_cause"].values())
     named |= {p["basic_auth_warning"] for p in HostTable.load().providers.values() if "basic_auth_warning" in p}
-    source = Path(__file__).parents[1] / "preflight" / "probe"
+    source = Path(__file__).parents[2] / "preflight" / "probe"
     for path in source.glob("*.py"):
         named |= set(re.findall(r'"([a-z]+(?:-[a-z0-9]+)+)"', path.read_text()))
     known_non_causes = {"ehlo-tls", "google-opaque", "preflight-resolve", "utf-8"}

@@ -533,7 +533,7 @@ def shipped_results() -> list[tuple[str, TargetResult]]:
 
     from preflight.pipeline import as_of_date, default_registry, evaluate_snapshots
 
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]
     files = sorted([*root.glob("*/fixtures/*.json"), *(root.parent / "providers").glob("*/demo/*.json")])
     registry = default_registry()
     return [(f.name, t) for f in files for t in evaluate_snapshots([f], registry, as_of_date("2026-11-26"))]

@@ -242,7 +242,7 @@ def test_redaction_is_stable_and_keeps_verdicts(tmp_path: Path) -> None:
 def test_the_documented_demo_inventory_audits_offline(tmp_path: Path) -> None:
     from preflight.audit.cli import audit
 
-    path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "demo-inventory.toml"
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "demo-inventory.toml"
     inv = load_inventory(path, ["google", "microsoft"])
     assert len(inv.customers) == 7 and all(c.snapshot is not None and c.snapshot.is_file() for c in inv.customers)
     import typer
@@ -259,7 +259,7 @@ def test_the_documented_demo_inventory_audits_offline(tmp_path: Path) -> None:
 def test_diff_sees_warn_to_unknown_and_lines_up_a_report_with_a_snapshot() -> None:
     from preflight.pipeline import as_of_date, default_registry, evaluate_snapshots
 
-    demo = Path(__file__).resolve().parent.parent / "providers" / "microsoft" / "demo" / "contoso.json"
+    demo = Path(__file__).resolve().parents[2] / "providers" / "microsoft" / "demo" / "contoso.json"
     registry = default_registry()
     june, next_june = (make_report(evaluate_snapshots([demo], registry, as_of_date(day)))
                        for day in ("2026-06-01", "2027-06-01"))
@@ -275,7 +275,7 @@ def test_diff_sees_warn_to_unknown_and_lines_up_a_report_with_a_snapshot() -> No
 
 # --- every input is checked: one line, exit 2, before any tenant runs (issue 11) -------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_MS = ROOT / "providers" / "microsoft" / "demo" / "contoso.json"
 DEMO_GOOGLE = ROOT / "providers" / "google" / "demo" / "fabrikam.json"
 ONE = '[customer.a]\nprovider = "microsoft"\nmailboxes = ["a@b.example"]\n'
