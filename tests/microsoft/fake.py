@@ -251,6 +251,8 @@ class FakeMicrosoft:
         self._codes: dict[str, dict[str, Any]] = {}  # device codes
         self._refresh: dict[str, dict[str, Any]] = {}  # refresh tokens
         self._server: ThreadingHTTPServer | None = None
+        # Kept after stop: a request the client gave up on may still be answered by its handler thread then.
+        self._port: int | None = None
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -261,8 +263,8 @@ class FakeMicrosoft:
 
     @property
     def host(self) -> str:
-        assert self._server is not None
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        assert self._port is not None, "the fake is not started"
+        return f"127.0.0.1:{self._port}"
 
     @property
     def url(self) -> str:
@@ -315,13 +317,21 @@ class FakeMicrosoft:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # After stop, a handler finishing a request its client gave up on (a deadline) must not print
+                # a traceback into whatever test runs next; while serving, errors stay loud.
+                if fake._server is self:
+                    super().handle_error(request, client_address)
+
+        server = Server(("127.0.0.1", 0), Handler)
         if self.tls is not None:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self.tls.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
             server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-        self._server = server
+        self._server, self._port = server, server.server_address[1]
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
