@@ -15,7 +15,7 @@ import pytest
 
 from tests.leaks import assert_clean_run
 from tests.probe.servers import Pki, scripted_server
-from tests.test_secrets_probe import ENV, PASSWORD, USER, pki, probe, tls_server  # noqa: F401  (fixtures)
+from tests.probe.test_secrets import ENV, PASSWORD, USER, pki, probe, tls_server  # noqa: F401  (fixtures)
 
 TRICKLE = 0.1  # seconds between two bytes: every read gets a byte long before its own timeout
 
