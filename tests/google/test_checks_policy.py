@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from preflight_providers.google.checks import policy
 from preflight_providers.google.checks.facts import SettingSpec, facts
-from preflight_providers.google.checks.policy import Applies, Membership, Undetermined, reduce, target
+from preflight_providers.google.checks.policy import Applies, Effective, Membership, Target, Undetermined
+from preflight_providers.google.resources import Policies, Policy
 
 ROOT, SALES, EMEA, ENG = "03ph8a2z0root00", "03ph8a2z1sales0", "03ph8a2z2emea00", "03ph8a2z3eng000"
 GROUP, OTHER_GROUP = "01ci93xb3grp001", "01ci93xb3grp002"
@@ -58,6 +61,15 @@ def pol(
         "setting": {"type": f"settings/{setting}", "value": dict(value)},
         "type": kind,
     }
+
+
+def reduce(policies: Iterable[dict[str, Any]], spec: SettingSpec, m: Membership) -> Effective:
+    """The reduction of policies given as payloads, parsed against their model first as the checks do."""
+    return policy.reduce(Policies.model_validate(list(policies)).root, spec, m)
+
+
+def target(payload: dict[str, Any], m: Membership) -> Target:
+    return policy.target(Policy.model_validate(payload), m)
 
 
 MAX = SettingSpec("test.max", "Max", {"a": "default-a", "b": "default-b"}, "test default")
@@ -256,11 +268,11 @@ def test_policies_of_other_setting_types_are_ignored_and_malformed_ones_are_shap
     assert reduce(policies, MAX, EMEA_USER).get("a") == "mine"
     broken = pol("test.max", {"a": "x"}, 1)
     del broken["policyQuery"]["sortOrder"]
-    with pytest.raises(KeyError):
+    with pytest.raises(ValidationError, match="sortOrder"):
         reduce([broken], MAX, EMEA_USER)
     broken = pol("test.max", {"a": "x"}, 1)
     broken["policyQuery"]["sortOrder"] = True
-    with pytest.raises(TypeError):
+    with pytest.raises(ValidationError, match="sortOrder"):
         reduce([broken], MAX, EMEA_USER)
 
 

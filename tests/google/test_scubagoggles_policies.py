@@ -28,6 +28,7 @@ from preflight.snapshot import parse
 from preflight_providers.google import provider
 from preflight_providers.google.checks.facts import SettingSpec
 from preflight_providers.google.checks.policy import Membership, reduce, targeted_groups
+from preflight_providers.google.resources import Policies
 from tests.google.test_checks_units import NOW
 
 DATA = Path(__file__).parent / "fixtures" / "scubagoggles"
@@ -69,7 +70,7 @@ def test_effective_values_equal_what_scubagoggles_expects(path: Path) -> None:
             how = spec(section, types)
             if user["orgUnitPath"] != "/" and how.reducer != "Max":
                 continue
-            eff = reduce(snap["org"]["policies"], how, member(snap, user))
+            eff = reduce(Policies.model_validate(snap["org"]["policies"]).root, how, member(snap, user))
             assert not eff.alternatives, (address, section)  # licences read: nothing is left undecided
             assert dict(eff.value) == value, (path.stem, address, section)
 

@@ -264,8 +264,7 @@ def effective(ctx: Context, user: User, setting: str) -> Effective:
 
     Reading a field that a policy of undecided applicability would change raises Undetermined, or, when a
     resource that was not read would decide it, that resource's Unavailable (which names what to grant)."""
-    ctx.org_as("policies", Policies)  # parsed against its model first; the reducer reads each policy's setting
-    policies = ctx.org("policies")
+    policies = ctx.org_as("policies", Policies).root
     m, missing = membership(ctx, user)
     if isinstance(ctx, Assuming):
         m = replace(m, assume=ctx.assume)

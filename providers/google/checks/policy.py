@@ -38,6 +38,9 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
+from ..resources import Policy, PolicyQuery
 from .facts import SettingSpec
 
 SETTING_PREFIX = "settings/"
@@ -298,14 +301,19 @@ def parse_query(query: str) -> tuple[Clause, ...] | None:
 
 
 def targeted_groups(policies: Iterable[Any]) -> set[str]:
-    """The ids of the groups policies target (query clauses and the `group` helper field), for the collector."""
+    """The ids of the groups policies target (query clauses and the `group` helper field), for the collector,
+    which reads the payload before any check: a policy off its documented shape names no group to look up (the
+    checks then refuse the whole list)."""
     out: set[str] = set()
     for p in policies:
-        pq = (p.get("policyQuery") or {}) if isinstance(p, dict) else {}
-        group = str(pq.get("group") or "")
+        try:
+            pq = PolicyQuery.model_validate(p["policyQuery"])
+        except (TypeError, KeyError, IndexError, ValidationError):
+            continue
+        group = pq.group or ""
         if group.startswith("groups/"):
             out.add(group.removeprefix("groups/"))
-        out.update(arg for kind, arg in parse_query(str(pq.get("query") or "")) or () if kind == "group")
+        out.update(arg for kind, arg in parse_query(pq.query or "") or () if kind == "group")
     return out
 
 
@@ -343,27 +351,25 @@ def _combine(parts: Sequence[Target]) -> Target:
     return Target(Applies.YES, label)
 
 
-def _surely_not(policy: Mapping[str, Any], m: Membership) -> bool:
+def _surely_not(policy: Policy, m: Membership) -> bool:
     """A cheap first pass: True when an org unit clause excludes the user (most policies, on a large tenant)."""
-    pq = policy.get("policyQuery") or {}
-    query = str(pq.get("query") or "").strip()
-    clauses = parse_query(query) if query else ((("ou", str(pq.get("orgUnit") or "").removeprefix("orgUnits/")),)
-                                                if pq.get("orgUnit") else ())
+    pq = policy.policyQuery
+    query = (pq.query or "").strip()
+    clauses = parse_query(query) if query else ((("ou", pq.orgUnit.removeprefix("orgUnits/")),) if pq.orgUnit else ())
     return any(kind == "ou" and m.org_unit(arg) is Applies.NO for kind, arg in clauses or ())
 
 
-def target(policy: Mapping[str, Any], m: Membership) -> Target:
+def target(policy: Policy, m: Membership) -> Target:
     """Whether a policy applies to the user. The CEL query is authoritative; orgUnit/group are helpers."""
-    pq = policy.get("policyQuery") or {}
-    query = str(pq.get("query") or "").strip()
+    pq = policy.policyQuery
+    query = (pq.query or "").strip()
     if query:
         clauses = parse_query(query)
         return _combine([_clause(c, m) for c in clauses or (("query", query),)])
     parts: list[Clause] = []
-    ou = str(pq.get("orgUnit") or "")
-    if ou:
-        parts.append(("ou", ou.removeprefix("orgUnits/")))
-    group = str(pq.get("group") or "")
+    if pq.orgUnit:
+        parts.append(("ou", pq.orgUnit.removeprefix("orgUnits/")))
+    group = pq.group or ""
     if group.startswith("groups/"):
         parts.append(("group", group.removeprefix("groups/")))
     elif group:
@@ -376,37 +382,23 @@ def target(policy: Mapping[str, Any], m: Membership) -> Target:
 
 @dataclass(frozen=True)
 class _Candidate:
-    policy: Mapping[str, Any]
+    policy: Policy
     target: Target
     sort_order: float
     value: Mapping[str, Any]
 
     def source(self) -> Source:
-        return Source(
-            str(self.policy.get("name") or "(unnamed)"),
-            str(self.policy.get("type") or "ADMIN"),
-            self.target.label,
-            self.policy["policyQuery"]["sortOrder"],
-        )
+        return Source(self.policy.name, self.policy.type or "ADMIN", self.target.label,
+                      self.policy.policyQuery.sortOrder)
 
 
-def _candidates(policies: Iterable[Any], spec: SettingSpec, m: Membership) -> list[_Candidate]:
+def _candidates(policies: Iterable[Policy], spec: SettingSpec, m: Membership) -> list[_Candidate]:
     wanted = SETTING_PREFIX + spec.type
     out = []
     for p in policies:
-        # dict, not Mapping: JSON payloads are dicts and the ABC check dominates on large tenants.
-        if not isinstance(p, dict):
-            raise TypeError(f"a policy is a {type(p).__name__}, not an object")
-        setting = p["setting"]
-        if setting.get("type") != wanted or _surely_not(p, m):
+        if p.setting.type != wanted or _surely_not(p, m):
             continue
-        value = setting.get("value") or {}
-        if not isinstance(value, dict):
-            raise TypeError(f"{p.get('name')}: setting.value is not an object")
-        sort_order = p["policyQuery"]["sortOrder"]
-        if isinstance(sort_order, bool) or not isinstance(sort_order, int | float | str):
-            raise TypeError(f"{p.get('name')}: policyQuery.sortOrder is not a number")
-        out.append(_Candidate(p, target(p, m), float(sort_order), value))
+        out.append(_Candidate(p, target(p, m), float(p.policyQuery.sortOrder), p.setting.value))
     # Greatest sortOrder first; sorted() is stable, so the API's order breaks (undocumented) ties.
     return sorted(out, key=lambda c: -c.sort_order)
 
@@ -439,7 +431,7 @@ def _merge_keyed(
     sources.setdefault(name, c.source())
     for entry in entries:
         if not isinstance(entry, Mapping) or key not in entry:
-            raise TypeError(f"{c.policy.get('name')}: an entry of {name} has no {key}")
+            raise TypeError(f"{c.policy.name}: an entry of {name} has no {key}")
         if entry[key] not in seen:
             seen.add(entry[key])
             current.append(dict(entry))
@@ -467,7 +459,7 @@ def _views(value: Mapping[str, Any], spec: SettingSpec) -> dict[str, Any]:
 
 
 def reduce(
-    policies: Iterable[Any], spec: SettingSpec, m: Membership, missing: Mapping[str, Exception] | None = None
+    policies: Iterable[Policy], spec: SettingSpec, m: Membership, missing: Mapping[str, Exception] | None = None
 ) -> Effective:
     """The user's effective value of one setting, with what each undecided policy would change.
 
