@@ -25,7 +25,6 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,9 @@ from preflight.providers import Provider, Registry
 from preflight.report import render
 from preflight.resources import Schema
 from preflight.snapshot import parse
+from tests.conftest import NOW
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 ENUM_LIKE = re.compile(r"^[#A-Za-z][A-Za-z0-9_.#]*$")
 UNKNOWN_VALUE = "mutatedUnknownValue"
 RANK = {Verdict.BLOCKED: 0, Verdict.INCOMPLETE: 1, Verdict.AT_RISK: 2, Verdict.READY: 3}

@@ -9,14 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.cli import main
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
+from tests.conftest import run_cli
 
 
 def snapshot_file(tmp_path: Path, **over: object) -> Path:
@@ -45,7 +38,7 @@ def snapshot_file(tmp_path: Path, **over: object) -> Path:
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(args, capsys)
+    code, out, err = run_cli(args, capsys)
     assert code == 2
     assert out == ""
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
@@ -54,9 +47,9 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys:
 def test_bad_snapshots_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{oops")
-    assert run(["evaluate", str(bad)], capsys)[2].startswith(f"preflight: error: {bad}: invalid JSON")
+    assert run_cli(["evaluate", str(bad)], capsys)[2].startswith(f"preflight: error: {bad}: invalid JSON")
     unknown = snapshot_file(tmp_path, provider="aol")
-    code, _, err = run(["evaluate", str(unknown)], capsys)
+    code, _, err = run_cli(["evaluate", str(unknown)], capsys)
     assert code == 2 and "unknown provider 'aol' (known: google, microsoft)" in err
 
 
@@ -64,17 +57,17 @@ def test_evaluate_writes_json_to_stdout_and_a_file_on_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = snapshot_file(tmp_path)
-    code, out, _ = run(["evaluate", str(path), "--format", "json"], capsys)
+    code, out, _ = run_cli(["evaluate", str(path), "--format", "json"], capsys)
     report = json.loads(out)
     assert report["schema"] == "preflight.report/v1" and report["targets"][0]["tenant"] == "contoso.com"
     target = tmp_path / "out" / "report.json"
-    code2, out2, err2 = run(["evaluate", str(path), "-f", "json", "-o", str(target)], capsys)
+    code2, out2, err2 = run_cli(["evaluate", str(path), "-f", "json", "-o", str(target)], capsys)
     assert out2 == "" and "Report written to" in err2 and code2 == code
     assert json.loads(target.read_text())["targets"] == report["targets"]
 
 
 def test_causes_lists_the_catalogue_as_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["causes", "--format", "json"], capsys)
+    code, out, _ = run_cli(["causes", "--format", "json"], capsys)
     ids = [c["id"] for c in json.loads(out)]
     assert code == 0 and "security-defaults" in ids and len(ids) >= 35
 
@@ -102,7 +95,7 @@ def test_explain_never_echoes_a_credential_from_the_paste(capsys: pytest.Capture
              f"Authorization: Bearer {jwt}\nsmtp password=Sentinel-Pa55word\n"
              "S: 535 5.7.3 Authentication unsuccessful [SN4PR0501CA0054.namprd05.prod.outlook.com]")
     for fmt in ("json", "table"):
-        code, out, _ = run(["explain", paste, "--format", fmt], capsys)
+        code, out, _ = run_cli(["explain", paste, "--format", fmt], capsys)
         assert code == 0 and "5.7.3" in out
         for secret in (jwt, "dXNlcj1qb2JzQGNvbnRvc28uY29tAWF1dGg9QmVhcmVyIHNlbnRpbmVs", "Sentinel-Pa55word"):
             assert secret not in out
@@ -111,7 +104,7 @@ def test_explain_never_echoes_a_credential_from_the_paste(capsys: pytest.Capture
 def test_explain_masks_auth_login_exchanges_as_transcripts_show_them(capsys: pytest.CaptureFixture[str]) -> None:
     paste = ("<-  334 VXNlcm5hbWU6\n -> am9ic0Bjb250b3NvLmNvbQ==\n<-  334 UGFzc3dvcmQ6\n -> U2VudGluZWwtUGFzcw==\n"
              "<** 535 5.7.3 Authentication unsuccessful\npass: Sentinel-Pass")
-    code, out, _ = run(["explain", paste, "--format", "json"], capsys)
+    code, out, _ = run_cli(["explain", paste, "--format", "json"], capsys)
     assert code == 0 and "5.7.3" in out
     for secret in ("am9ic0Bjb250b3NvLmNvbQ==", "U2VudGluZWwtUGFzcw==", "Sentinel-Pass"):
         assert secret not in out
@@ -123,18 +116,18 @@ def test_explain_masks_auth_login_exchanges_as_transcripts_show_them(capsys: pyt
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     from preflight import __version__
 
-    code, out, _ = run(["--version"], capsys)
+    code, out, _ = run_cli(["--version"], capsys)
     assert code == 0 and out == f"preflight {__version__}\n"
 
 
 def test_shell_completion_script_and_completions(capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, _ = run(["--show-completion", "bash"], capsys)
+    code, out, _ = run_cli(["--show-completion", "bash"], capsys)
     assert code == 0 and "_preflight_completion" in out
     monkeypatch.setenv("_PREFLIGHT_COMPLETE", "complete_bash")
     monkeypatch.setenv("COMP_WORDS", "preflight ca")
     monkeypatch.setenv("COMP_CWORD", "1")
-    _, out, _ = run([], capsys)
+    _, out, _ = run_cli([], capsys)
     assert out.split() == ["causes"]
 
 
@@ -143,7 +136,7 @@ def test_shell_completion_script_and_completions(capsys: pytest.CaptureFixture[s
 def test_help_has_no_library_placeholders(command: list[str], capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    code, out, _ = run([*command, "--help"], capsys)
+    code, out, _ = run_cli([*command, "--help"], capsys)
     assert code == 0
     for placeholder in ("<bool>", "<str>", "<path>", "<int>", "<float>", "list[", "<list"):
         assert placeholder not in out, placeholder
@@ -151,16 +144,16 @@ def test_help_has_no_library_placeholders(command: list[str], capsys: pytest.Cap
 
 
 def test_causes_and_checks_detail_views(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["causes", "send-as-denied"], capsys)
+    code, out, _ = run_cli(["causes", "send-as-denied"], capsys)
     assert code == 0 and out.startswith("The From address is not the mailbox")
     assert "Fix (microsoft): Add-RecipientPermission" in out and "Docs:" in out
-    code, out, _ = run(["causes", "send-as-denied", "--format", "json"], capsys)
+    code, out, _ = run_cli(["causes", "send-as-denied", "--format", "json"], capsys)
     assert json.loads(out)["id"] == "send-as-denied"
-    code, out, _ = run(["checks", "--format", "json"], capsys)
+    code, out, _ = run_cli(["checks", "--format", "json"], capsys)
     first = json.loads(out)[0]
-    code, out, _ = run(["checks", first["id"]], capsys)
+    code, out, _ = run_cli(["checks", first["id"]], capsys)
     assert code == 0 and first["title"] in " ".join(out.split()) and f"id: {first['id']}" in out
-    code, _, err = run(["causes", "send-as-denyed"], capsys)
+    code, _, err = run_cli(["causes", "send-as-denyed"], capsys)
     assert code == 2 and "did you mean send-as-denied?" in err
 
 
@@ -170,29 +163,29 @@ def test_text_output_wraps_at_80_columns_without_splitting_ids(capsys: pytest.Ca
     text = ("535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated "
             "successfully. Contact your administrator. [MN2PR07CA0004.namprd07.prod.outlook.com]")
     for args in (["explain", text], ["causes"], ["checks"], ["causes", "oauth-client-credential-invalid"]):
-        _, out, _ = run(args, capsys)
+        _, out, _ = run_cli(args, capsys)
         assert all(len(line) <= 80 for line in out.splitlines()), args
-    _, out, _ = run(["explain", text], capsys)
+    _, out, _ = run_cli(["explain", text], capsys)
     assert "[ca-legacy-auth-block," in out and "MN2PR07CA0004.namprd07.prod.outlook.com" in out
 
 
 def test_output_option_on_data_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for args, name in ((["explain", "AADSTS50126: Error validating credentials"], "e.txt"),
                        (["causes", "--format", "json"], "c.json"), (["checks"], "k.txt")):
-        code, out, _ = run([*args, "--output", str(tmp_path / name)], capsys)
+        code, out, _ = run_cli([*args, "--output", str(tmp_path / name)], capsys)
         assert code == 0 and out == "" and (tmp_path / name).read_text()
 
 
 def test_demo_summary_and_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     html = tmp_path / "demo.html"
-    code, out, _ = run(["demo", "--html", str(html), "--summary", "--format", "json"], capsys)
+    code, out, _ = run_cli(["demo", "--html", str(html), "--summary", "--format", "json"], capsys)
     data = json.loads(out)
     assert data["schema"] == "preflight.summary/v1" and data["targets"]
     assert all(set(t["verdicts"]) <= {"ready", "blocked", "at-risk", "incomplete"} for t in data["targets"])
     report = tmp_path / "demo.md"
-    code, out, _ = run(["demo", "--html", str(html), "--format", "markdown", "--output", str(report)], capsys)
+    code, out, _ = run_cli(["demo", "--html", str(html), "--format", "markdown", "--output", str(report)], capsys)
     assert out == "" and report.read_text().startswith("#")
-    code, _, err = run(["demo", "--html", str(html), "--summary", "--format", "html"], capsys)
+    code, _, err = run_cli(["demo", "--html", str(html), "--summary", "--format", "html"], capsys)
     assert code == 2 and "--summary prints table or json" in err
 
 
@@ -216,7 +209,7 @@ def test_mailboxes_from_file(tmp_path: Path) -> None:
 
 
 def test_check_without_mailboxes_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["check", "microsoft", "--tenant", "contoso.com"], capsys)
+    code, _, err = run_cli(["check", "microsoft", "--tenant", "contoso.com"], capsys)
     assert code == 2 and "--mailboxes-from FILE" in err and err.count("\n") == 1
 
 
@@ -227,7 +220,7 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys: pytest.CaptureFixture[str], mon
         raise KeyboardInterrupt
 
     monkeypatch.setattr(preflight.explain_cli, "run_explain", interrupted)
-    code, out, err = run(["explain", "535 5.7.8"], capsys)
+    code, out, err = run_cli(["explain", "535 5.7.8"], capsys)
     assert code == 130 and out == "" and err == "preflight: interrupted\n"
-    _, help_text, _ = run(["--help"], capsys)
+    _, help_text, _ = run_cli(["--help"], capsys)
     assert "130 interrupted" in " ".join(help_text.split())

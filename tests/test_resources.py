@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,10 @@ from preflight.model import Status
 from preflight.providers import Registry
 from preflight.resources import Resources
 from preflight.snapshot import Unavailable, parse
+from tests.conftest import NOW, evaluate_data
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = Registry.from_entry_points()
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
 
 def shipped() -> list[tuple[str, Path]]:
@@ -38,8 +37,8 @@ def test_every_resource_a_check_declares_has_a_model(name: str) -> None:
 
 @pytest.mark.parametrize(("name", "path"), shipped(), ids=lambda v: getattr(v, "name", v))
 def test_every_shipped_resource_parses(name: str, path: Path) -> None:
-    snap = parse(json.loads(path.read_text(encoding="utf-8")), str(path))
     provider = REGISTRY.get(name)
+    snap = parse(json.loads(path.read_text(encoding="utf-8")), str(path))
     parsed = Resources(snap, provider.resources())
     read = {r for c in provider.checks() for r in c.reads}
     problems = []
@@ -62,10 +61,7 @@ def test_every_shipped_resource_parses(name: str, path: Path) -> None:
 @pytest.mark.parametrize(("name", "path"), shipped(), ids=lambda v: getattr(v, "name", v))
 def test_no_check_reads_a_resource_without_a_model_or_fails_after_validation(name: str, path: Path) -> None:
     # The suite-wide guard (tests/conftest.py) fails this on any internal error the engine logs.
-    provider = REGISTRY.get(name)
-    snap = parse(json.loads(path.read_text(encoding="utf-8")), str(path))
-    result = evaluate(snap, provider.checks(), load_catalogue(), NOW, provider.permissions(),
-                      resources=provider.resources())
+    result = evaluate_data(json.loads(path.read_text(encoding="utf-8")), where=str(path))
     assert all("internal error" not in f.evidence for f in result.findings if f.status is Status.UNKNOWN)
 
 

@@ -29,8 +29,7 @@ from preflight.providers import CollectRequest, Registry
 from preflight.report.read import parse_report
 from preflight.resources import Schema
 from preflight_providers.microsoft.resources import RESOURCES
-
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+from tests.conftest import NOW, evaluate_data, run_cli
 
 
 @check("toy.smtp", "SMTP AUTH", severity=Severity.HIGH, cause="smtp-auth-disabled-mailbox")
@@ -281,15 +280,6 @@ DEMO_GOOGLE = ROOT / "providers" / "google" / "demo" / "fabrikam.json"
 ONE = '[customer.a]\nprovider = "microsoft"\nmailboxes = ["a@b.example"]\n'
 
 
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from preflight.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
-
-
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -342,7 +332,7 @@ def test_a_reserved_customer_name_is_refused_before_any_tenant_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     body = (f'[customer.a]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n'
             f'["customer"."report.json"]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n')
-    code, _, err = cli(["audit", str(inventory(tmp_path, body)), "-d", str(tmp_path / "out")], capsys)
+    code, _, err = run_cli(["audit", str(inventory(tmp_path, body)), "-d", str(tmp_path / "out")], capsys)
     assert code == 2 and "'report.json' is reserved" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
@@ -390,7 +380,7 @@ def test_diff_and_redact_refuse_malformed_reports_in_one_line(
     bad = tmp_path / "bad.json"
     bad.write_text(content)
     for args in (["diff", str(bad), str(bad)], ["redact", str(bad), "-d", str(tmp_path / "red")]):
-        code, out, err = cli(args, capsys)
+        code, out, err = run_cli(args, capsys)
         assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, (args, err)
         assert "Traceback" not in err and out == ""
     assert not (tmp_path / "red").exists()
@@ -399,7 +389,7 @@ def test_diff_and_redact_refuse_malformed_reports_in_one_line(
 def test_redact_refuses_a_malformed_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "snap.json"
     bad.write_text('{"schema":"preflight.snapshot/v1","provider":"microsoft","tenant":[],"org":{},"mailboxes":{}}')
-    code, _, err = cli(["redact", str(bad), "-d", str(tmp_path / "red")], capsys)
+    code, _, err = run_cli(["redact", str(bad), "-d", str(tmp_path / "red")], capsys)
     assert code == 2 and "'tenant' must be an object" in err
 
 
@@ -420,20 +410,20 @@ def report_file(tmp_path: Path, name: str, tenant: str, status: str, method: str
 def test_diff_lists_each_change_once_with_its_methods(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old = report_file(tmp_path, "old.json", "x.example", "pass")
     new = report_file(tmp_path, "new.json", "x.example", "fail")
-    code, out, _ = cli(["diff", str(old), str(new)], capsys)
+    code, out, _ = run_cli(["diff", str(old), str(new)], capsys)
     assert code == 1
     assert out.count("regressed:") == 1 and "[basic, oauth-app]" in out and "(pass -> fail)" in out
     only_basic = report_file(tmp_path, "basic.json", "x.example", "fail", method="basic")
-    code, out, _ = cli(["diff", str(old), str(only_basic)], capsys)
+    code, out, _ = run_cli(["diff", str(old), str(only_basic)], capsys)
     assert out.count("regressed:") == 1 and "[basic]" in out
-    code, out, _ = cli(["diff", str(old), str(new), "-f", "json"], capsys)
+    code, out, _ = run_cli(["diff", str(old), str(new), "-f", "json"], capsys)
     assert json.loads(out)["tenants"][0]["regressed"][0]["methods"] == ["basic", "oauth-app"]
 
 
 def test_diff_of_reports_sharing_no_tenant_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old = report_file(tmp_path, "old.json", "x.example", "pass")
     new = report_file(tmp_path, "new.json", "y.example", "pass")
-    code, out, err = cli(["diff", str(old), str(new)], capsys)
+    code, out, err = run_cli(["diff", str(old), str(new)], capsys)
     assert code == 2 and out == "" and "share no tenant" in err and "x.example" in err and "y.example" in err
 
 
@@ -447,9 +437,9 @@ def test_an_output_folder_belongs_to_one_run(tmp_path: Path, capsys: pytest.Capt
     (out / "fabrikam").mkdir(parents=True)
     (out / "fabrikam" / "report.json").write_text("{}")
     (out / "notes.txt").write_text("mine")
-    code, _, err = cli(["audit", str(inv), "-d", str(out)], capsys)
+    code, _, err = run_cli(["audit", str(inv), "-d", str(out)], capsys)
     assert code == 2 and "not empty (fabrikam, notes.txt)" in err and "--force" in err
-    code, _, err = cli(["audit", str(inv), "-d", str(out), "--force"], capsys)
+    code, _, err = run_cli(["audit", str(inv), "-d", str(out), "--force"], capsys)
     assert code == 1 and sorted(p.name for p in out.iterdir()) == [
         "action-plan.csv", "action-plan.md", "contoso", "notes.txt", "report.html", "report.json"]
     # two runs started in the same second get two folders
@@ -464,7 +454,7 @@ def test_expired_exceptions_are_listed_and_the_summary_counts_what_ran(
     body = (f'[customer.contoso]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n'
             '[[customer.contoso.exception]]\nmatch = "shared-mailbox"\nreason = "Moving in Q1"\nexpires = 2026-01-31\n')
     out = tmp_path / "out"
-    code, _, err = cli(["audit", str(inventory(tmp_path, body)), "-d", str(out), "--as-of", "2026-11-26"], capsys)
+    code, _, err = run_cli(["audit", str(inventory(tmp_path, body)), "-d", str(out), "--as-of", "2026-11-26"], capsys)
     assert code == 1
     assert "contoso: the exception for 'shared-mailbox' expired on 2026-01-31" in err
     assert "1 of 1 tenants audited." in err
@@ -479,7 +469,7 @@ def test_expired_exceptions_are_listed_and_the_summary_counts_what_ran(
 def test_the_demo_is_generated_today_whatever_day_it_is_evaluated_for(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     page = tmp_path / "demo.html"
-    cli(["demo", "--html", str(page), "-f", "json"], capsys)
+    run_cli(["demo", "--html", str(page), "-f", "json"], capsys)
     assert f"Generated</dt><dd>{datetime.now(UTC).date().isoformat()}" in page.read_text()
 
 
@@ -542,14 +532,14 @@ def test_redacted_audit_outputs_keep_no_address_domain_name_or_id(tmp_path: Path
     needles = {n for n in needles if n and n.lower() not in WELL_KNOWN and len(n) >= 4} - PRODUCT_NAMES
     assert {"Contoso (simulated)", "tailspintoys.com", "fabrikam", "jane.doe", "C02fbr7k1"} <= needles
     out = tmp_path / "out"
-    code, _, _ = cli(["audit", str(path), "-d", str(out), "--redact", "--as-of", "2026-11-26"], capsys)
+    code, _, _ = run_cli(["audit", str(path), "-d", str(out), "--redact", "--as-of", "2026-11-26"], capsys)
     assert code == 1
     files = [p for p in out.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"report.html", "report.json", "action-plan.md", "action-plan.csv",
                                        "snapshot.json"} and len(files) == 4 + 7 * 5
     # and the redact command, on every shipped demo snapshot and on a report
     shipped = [c.snapshot for c in inv.customers if c.snapshot is not None]
-    code, _, _ = cli(["redact", *map(str, shipped), str(out / "report.json"), "-d", str(tmp_path / "red")], capsys)
+    code, _, _ = run_cli(["redact", *map(str, shipped), str(out / "report.json"), "-d", str(tmp_path / "red")], capsys)
     assert code == 0
     files += list((tmp_path / "red").iterdir())
     survivors = {}
@@ -583,9 +573,7 @@ def test_redaction_reaches_inside_distinguished_names_etags_and_lists() -> None:
 
 
 def test_redacted_demo_snapshots_evaluate_to_the_same_verdicts() -> None:
-    from preflight.engine import evaluate
     from preflight.pipeline import as_of_date, default_registry, evaluate_snapshots
-    from preflight.snapshot import parse
 
     registry, day = default_registry(), as_of_date("2026-11-26")
     for demo in sorted((ROOT / "providers").glob("*/demo/*.json")):
@@ -593,9 +581,7 @@ def test_redacted_demo_snapshots_evaluate_to_the_same_verdicts() -> None:
         data = json.loads(demo.read_text())
         redactor.learn(data)
         red = redactor.value(data)
-        provider = registry.get(data["provider"])
         before = evaluate_snapshots([demo], registry, day)[0]
-        after = evaluate(parse(red, demo.name), provider.checks(), load_catalogue(), day, provider.permissions(),
-                         resources=provider.resources())
+        after = evaluate_data(red, day, demo.name)
         assert [(m.method, m.verdict, m.blocking) for m in after.mailboxes] == \
             [(m.method, m.verdict, m.blocking) for m in before.mailboxes], demo.name

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import copy
-import json
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from preflight.causes import load_catalogue
-from preflight.engine import evaluate
 from preflight.exitcodes import exit_code
-from preflight.model import Finding, Status, TargetResult
-from preflight.snapshot import parse
-from preflight_providers.google import provider
+from preflight.model import Status
+from tests.conftest import evaluate_data, evaluate_fixture, finding, fixture_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 CATALOGUE = load_catalogue()
 
 # fixture -> {(mailbox, method): (verdict, blocking causes in the order a sign-in meets them)}
@@ -79,28 +73,9 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
 POLICY_CHECKS = {"google.gmail-service", "google.password-sign-in", "google.app-passwords", "google.api-controls"}
 
 
-def raw(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
-
-
-def run(data: dict[str, Any], now: datetime = NOW) -> TargetResult:
-    return evaluate(parse(data, "fixture"), provider.checks(), CATALOGUE, now, provider.permissions(),
-                    resources=provider.resources())
-
-
-def find(result: TargetResult, check: str, subject: str | None, method: str | None = None) -> Finding:
-    hits = [
-        f for f in result.findings
-        if f.check == check and f.subject == subject and (method is None or f.method in (None, method))
-    ]
-    assert len(hits) == 1, (check, subject, method, hits)
-    return hits[0]
-
-
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_verdicts_and_blocking_order(name: str) -> None:
-    result = run(raw(name))
+    result = evaluate_fixture("google", name)
     got = {(m.address, m.method.value): (m.verdict.value, m.blocking) for m in result.mailboxes}
     assert got == EXPECTED[name]
 
@@ -111,7 +86,7 @@ def test_every_fixture_is_covered() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_findings_are_specific_and_carry_evidence_and_remediation(name: str) -> None:
-    for f in run(raw(name)).findings:
+    for f in evaluate_fixture("google", name).findings:
         assert f.message.endswith(".") and len(f.message) > 30, f
         if f.status is not Status.SKIPPED:
             assert f.evidence, f
@@ -124,81 +99,82 @@ def test_findings_are_specific_and_carry_evidence_and_remediation(name: str) -> 
 
 
 def test_policy_api_forbidden_makes_every_policy_check_unknown_naming_the_role_and_exit_3() -> None:
-    result = run(raw("policy_api_forbidden"))
+    result = evaluate_fixture("google", "policy_api_forbidden")
     who = "orders@tailspin.example"
     for check in POLICY_CHECKS:
-        f = find(result, check, who)
+        f = finding(result, check, who)
         assert f.status is Status.UNKNOWN, f
         assert "super administrator" in f.message and "cloud-identity.policies.readonly" in f.message
         assert f.remediation and "super administrator" in f.remediation
         assert f.evidence["error"]["status"] == 403
     # What the Directory alone decides stays decided.
-    assert find(result, "google.account-state", who).status is Status.PASS
-    assert find(result, "google.2sv", who).status is Status.PASS
+    assert finding(result, "google.account-state", who).status is Status.PASS
+    assert finding(result, "google.2sv", who).status is Status.PASS
     assert exit_code([result]) == 3
 
 
 def test_group_and_alias_messages_name_what_the_address_is() -> None:
-    result = run(raw("group_address"))
-    assert "is a Google group (Jobs" in find(result, "google.address", "jobs@tailspin.example").message
-    assert "alias of the Google group jobs@" in find(result, "google.address", "careers@tailspin.example").message
-    nobody = find(result, "google.address", "nobody@tailspin.example")
+    result = evaluate_fixture("google", "group_address")
+    assert "is a Google group (Jobs" in finding(result, "google.address", "jobs@tailspin.example").message
+    assert "alias of the Google group jobs@" in finding(result, "google.address", "careers@tailspin.example").message
+    nobody = finding(result, "google.address", "nobody@tailspin.example")
     assert nobody.cause == "mailbox-not-found" and "404" in nobody.message
     # A group is not a user: no user-level finding is invented for it.
     assert {f.check for f in result.findings if f.subject == "jobs@tailspin.example"} == {"google.address"}
 
-    alias = run(raw("user_alias"))
-    f = find(alias, "google.address", "hr@tailspin.example")
+    alias = evaluate_fixture("google", "user_alias")
+    f = finding(alias, "google.address", "hr@tailspin.example")
     assert f.cause == "alias-address" and "hr.team@tailspin.example" in f.message
     # The owner's state is what signs in: the other findings speak about it.
-    assert "hr.team@tailspin.example (the owner of hr@tailspin.example)" in find(
+    assert "hr.team@tailspin.example (the owner of hr@tailspin.example)" in finding(
         alias, "google.account-state", "hr@tailspin.example"
     ).message
-    send_as = find(alias, "google.send-as", "hr@tailspin.example")
+    send_as = finding(alias, "google.send-as", "hr@tailspin.example")
     assert send_as.status is Status.PASS and send_as.evidence["sendAs.verificationStatus"] == "accepted"
 
 
 def test_gmail_policy_evidence_names_the_policy_and_target_that_decided() -> None:
-    result = run(raw("gmail_group_override"))
-    on = find(result, "google.gmail-service", "helpdesk@tailspin.example")
+    result = evaluate_fixture("google", "gmail_group_override")
+    on = finding(result, "google.gmail-service", "helpdesk@tailspin.example")
     assert on.status is Status.PASS and "group gmail-users@tailspin.example" in on.message
     assert "ADMIN policy" in on.evidence["gmail.service_status.serviceState source"]
-    off = find(result, "google.gmail-service", "agent@tailspin.example")
+    off = finding(result, "google.gmail-service", "agent@tailspin.example")
     assert off.status is Status.FAIL and "org unit /Support" in off.message
     assert off.evidence["gmail.service_status.serviceState"] == "DISABLED"
 
 
 def test_security_key_only_is_inherited_from_the_parent_org_unit() -> None:
-    result = run(raw("security_key_only"))
-    deploy = find(result, "google.app-passwords", "deploy@tailspin.example")
+    result = evaluate_fixture("google", "security_key_only")
+    deploy = finding(result, "google.app-passwords", "deploy@tailspin.example")
     assert deploy.status is Status.FAIL and "org unit /Engineering " in deploy.message
-    builds = find(result, "google.app-passwords", "builds@tailspin.example")
+    builds = finding(result, "google.app-passwords", "builds@tailspin.example")
     assert builds.status is Status.WARN and builds.cause == "app-passwords-unavailable"
 
 
 def test_not_enrolled_in_2sv_is_named_once_with_a_pointer_from_the_2sv_check() -> None:
-    result = run(raw("basic_2sv_off"))
-    sign_in = find(result, "google.password-sign-in", "printer@tailspin.example")
+    result = evaluate_fixture("google", "basic_2sv_off")
+    sign_in = finding(result, "google.password-sign-in", "printer@tailspin.example")
     assert sign_in.status is Status.FAIL and "isEnrolledIn2Sv false" in sign_in.message
-    two_step = find(result, "google.2sv", "printer@tailspin.example")
+    two_step = finding(result, "google.2sv", "printer@tailspin.example")
     assert two_step.status is Status.SKIPPED and "google.password-sign-in" in two_step.message
     assert "allowEnrollment true" in two_step.message
 
 
 def test_app_password_required_is_a_warning_with_its_own_cause() -> None:
-    f = find(run(raw("basic_2sv_app_passwords")), "google.password-sign-in", "recruiting@tailspin.example")
+    f = finding(evaluate_fixture("google", "basic_2sv_app_passwords"), "google.password-sign-in",
+                "recruiting@tailspin.example")
     assert f.status is Status.WARN and f.cause == "app-password-required"
     assert "app password" in f.message and f.remediation and "apppasswords" in f.remediation
 
 
 def test_oauth_app_is_not_subject_to_api_controls_but_its_delegation_is_unknown() -> None:
-    result = run(raw("third_party_blocked"))
-    skipped = find(result, "google.api-controls", "sales@tailspin.example", "oauth-app")
+    result = evaluate_fixture("google", "third_party_blocked")
+    skipped = finding(result, "google.api-controls", "sales@tailspin.example", "oauth-app")
     assert skipped.status is Status.SKIPPED and skipped.method is not None
-    dwd = find(result, "google.dwd-grant", None)
+    dwd = finding(result, "google.dwd-grant", None)
     assert dwd.status is Status.UNKNOWN and "Domain-wide delegation" in dwd.message
     assert "814295537361-k2v7atsdemo0q1r8.apps.googleusercontent.com" in dwd.message
-    blocked = find(result, "google.api-controls", "campaigns@tailspin.example", "oauth-delegated")
+    blocked = finding(result, "google.api-controls", "campaigns@tailspin.example", "oauth-delegated")
     assert "Gmail is Restricted" in blocked.message and "GMAIL_ALL" in blocked.message
     assert blocked.status is Status.UNKNOWN and "Trusted" in blocked.message
 
@@ -213,7 +189,7 @@ FORBIDDEN = {"error": {"status": 403, "code": "forbidden", "message": "Not Autho
 def _unreadable_variants() -> list[tuple[str, str, str | None]]:
     out: list[tuple[str, str, str | None]] = []
     for name in sorted(EXPECTED):
-        data = raw(name)
+        data = fixture_data("google", name)
         for res in MANDATORY["org"]:
             if res in data["org"]:
                 out.append((name, res, None))
@@ -224,14 +200,14 @@ def _unreadable_variants() -> list[tuple[str, str, str | None]]:
 
 @pytest.mark.parametrize(("name", "resource", "address"), _unreadable_variants())
 def test_an_unreadable_resource_only_ever_turns_findings_unknown(name: str, resource: str, address: str | None) -> None:
-    data = raw(name)
-    before = {(f.check, f.subject, f.method): f.status for f in run(data).findings}
+    data = fixture_data("google", name)
+    before = {(f.check, f.subject, f.method): f.status for f in evaluate_data(data).findings}
     broken = copy.deepcopy(data)
     if address is None:
         broken["org"][resource] = FORBIDDEN
     else:
         broken["mailboxes"][address][resource] = FORBIDDEN
-    after = run(broken).findings
+    after = evaluate_data(broken).findings
     changed = [f for f in after if before.get((f.check, f.subject, f.method)) is not f.status]
     if (name, resource) in NO_EFFECT:
         assert not changed

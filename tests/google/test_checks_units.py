@@ -15,41 +15,20 @@ from typing import Any
 import pytest
 
 from preflight.causes import load_catalogue
-from preflight.engine import evaluate
-from preflight.model import Finding, Method, Status, TargetResult
-from preflight.snapshot import parse
+from preflight.model import Finding, Method, Status
 from preflight_providers.google import provider
 from preflight_providers.google.checks import ALL_CHECKS
+from tests.conftest import evaluate_data, evaluate_fixture, finding, fixture_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 CATALOGUE = load_catalogue()
 ROOT = "03ph8a2z0tsroot"
 ATS = "814295537361-k2v7atsdemo0q1r8.apps.googleusercontent.com"
 Data = dict[str, Any]
 
 
-def raw(name: str) -> Data:
-    data: Data = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
-
-
-def run(data: Data, now: datetime = NOW) -> TargetResult:
-    return evaluate(parse(data, "test"), provider.checks(), CATALOGUE, now, provider.permissions(),
-                    resources=provider.resources())
-
-
-def one(result: TargetResult, check: str, subject: str | None, method: str | None = None) -> Finding:
-    hits = [
-        f for f in result.findings
-        if f.check == check and f.subject == subject and (method is None or f.method in (None, Method(method)))
-    ]
-    assert len(hits) == 1, (check, subject, method, [h.to_dict() for h in hits])
-    return hits[0]
-
-
 def variant(name: str, change: Callable[[Data], None]) -> Data:
-    data = copy.deepcopy(raw(name))
+    data = copy.deepcopy(fixture_data("google", name))
     change(data)
     return data
 
@@ -104,17 +83,17 @@ def test_a_domain_outside_the_workspace_is_not_found() -> None:
     def change(d: Data) -> None:
         d["mailboxes"]["nobody@tailspin.example"]["user"] = {
             "error": {"status": 400, "code": "badRequest", "message": "Domain not found."}}
-    f = one(run(variant("group_address", change)), "google.address", "nobody@tailspin.example")
+    f = finding(evaluate_data(variant("group_address", change)), "google.address", "nobody@tailspin.example")
     assert f.status is Status.FAIL and f.cause == "mailbox-not-found" and "Domain not found" in f.message
 
 
 def test_an_address_in_a_domain_not_listed_says_so() -> None:
     def change(d: Data) -> None:
         d["mailboxes"]["someone@elsewhere.example"] = copy.deepcopy(d["mailboxes"]["nobody@tailspin.example"])
-    result = run(variant("group_address", change))
-    assert "elsewhere.example is not one of this Workspace's domains" in one(
+    result = evaluate_data(variant("group_address", change))
+    assert "elsewhere.example is not one of this Workspace's domains" in finding(
         result, "google.address", "someone@elsewhere.example").message
-    assert "is not one of" not in one(result, "google.address", "nobody@tailspin.example").message
+    assert "is not one of" not in finding(result, "google.address", "nobody@tailspin.example").message
 
 
 def test_a_403_for_an_address_in_a_domain_the_workspace_does_not_own_is_not_found_not_a_missing_grant() -> None:
@@ -122,8 +101,8 @@ def test_a_403_for_an_address_in_a_domain_the_workspace_does_not_own_is_not_foun
 
     def change(d: Data) -> None:
         d["mailboxes"]["someone@elsewhere.example"] = {"user": copy.deepcopy(forbidden)}
-    result = run(variant("group_address", change))
-    f = one(result, "google.address", "someone@elsewhere.example")
+    result = evaluate_data(variant("group_address", change))
+    f = finding(result, "google.address", "someone@elsewhere.example")
     assert f.status is Status.FAIL and f.cause == "mailbox-not-found" and "elsewhere.example" in f.message
     assert "Grant" not in f.message
     # The per-user checks have nothing to say about it (google.address does), rather than asking for a scope.
@@ -132,12 +111,12 @@ def test_a_403_for_an_address_in_a_domain_the_workspace_does_not_own_is_not_foun
     def unreadable(d: Data) -> None:
         change(d)
         d["org"]["domains"] = copy.deepcopy(forbidden)
-    f = one(run(variant("group_address", unreadable)), "google.address", "someone@elsewhere.example")
+    f = finding(evaluate_data(variant("group_address", unreadable)), "google.address", "someone@elsewhere.example")
     assert f.status is Status.UNKNOWN  # nothing proves the domain is not this Workspace's
 
     def own_domain(d: Data) -> None:
         d["mailboxes"]["nobody@tailspin.example"]["user"] = copy.deepcopy(forbidden)
-    f = one(run(variant("group_address", own_domain)), "google.address", "nobody@tailspin.example")
+    f = finding(evaluate_data(variant("group_address", own_domain)), "google.address", "nobody@tailspin.example")
     assert f.status is Status.UNKNOWN and "admin.directory.user.readonly" in f.message
 
 
@@ -145,27 +124,27 @@ def test_a_group_that_cannot_be_read_after_a_user_404_is_unknown_naming_the_grou
     def change(d: Data) -> None:
         d["mailboxes"]["jobs@tailspin.example"]["group"] = {
             "error": {"status": 403, "code": "forbidden", "message": "Not Authorized to access this resource/api"}}
-    f = one(run(variant("group_address", change)), "google.address", "jobs@tailspin.example")
+    f = finding(evaluate_data(variant("group_address", change)), "google.address", "jobs@tailspin.example")
     assert f.status is Status.UNKNOWN and "admin.directory.group.readonly" in f.message
 
 
 def test_archived_and_unreported_account_state() -> None:
     def archived(d: Data) -> None:
         user_of(d, "printer@tailspin.example")["archived"] = True
-    f = one(run(variant("basic_2sv_off", archived)), "google.account-state", "printer@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_off", archived)), "google.account-state", "printer@tailspin.example")
     assert f.status is Status.FAIL and f.cause == "account-disabled" and "archived" in f.message
 
     def unreported(d: Data) -> None:
         del user_of(d, "printer@tailspin.example")["suspended"]
-    f = one(run(variant("basic_2sv_off", unreported)), "google.account-state", "printer@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_off", unreported)), "google.account-state", "printer@tailspin.example")
     assert f.status is Status.UNKNOWN and "suspended" in f.message
 
 
 def test_a_pending_password_change_warns_for_user_sign_ins_only() -> None:
     def change(d: Data) -> None:
         user_of(d, "sales@tailspin.example")["changePasswordAtNextLogin"] = True
-    result = run(variant("third_party_blocked", change))
-    f = one(result, "google.password-change", "sales@tailspin.example")
+    result = evaluate_data(variant("third_party_blocked", change))
+    f = finding(result, "google.password-change", "sales@tailspin.example")
     assert f.status is Status.WARN and f.cause == "web-login-required" and f.method is Method.OAUTH_DELEGATED
 
 
@@ -175,7 +154,8 @@ def test_a_pending_password_change_warns_for_user_sign_ins_only() -> None:
 def test_no_mailbox_fails_even_when_the_policy_api_is_forbidden() -> None:
     def change(d: Data) -> None:
         user_of(d, "orders@tailspin.example")["isMailboxSetup"] = False
-    f = one(run(variant("policy_api_forbidden", change)), "google.gmail-service", "orders@tailspin.example")
+    f = finding(evaluate_data(variant("policy_api_forbidden", change)), "google.gmail-service",
+                "orders@tailspin.example")
     assert f.status is Status.FAIL and f.cause == "no-mailbox-license" and "isMailboxSetup false" in f.message
 
 
@@ -183,10 +163,11 @@ def test_a_licence_without_gmail_fails_and_a_gmail_licence_passes() -> None:
     def essentials(d: Data) -> None:
         lic = d["mailboxes"]["recruiting@tailspin.example"]["licenses"][0]
         lic.update(skuId="1010060001", skuName="Google Workspace Essentials")
-    f = one(run(variant("basic_2sv_app_passwords", essentials)), "google.gmail-service",
-            "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", essentials)), "google.gmail-service",
+                "recruiting@tailspin.example")
     assert f.status is Status.FAIL and "Essentials" in f.message
-    ok = one(run(raw("basic_2sv_app_passwords")), "google.gmail-service", "recruiting@tailspin.example")
+    ok = finding(evaluate_fixture("google", "basic_2sv_app_passwords"), "google.gmail-service",
+                 "recruiting@tailspin.example")
     assert ok.status is Status.PASS and ok.evidence["licenses"]
     # Licences were read, so the SYSTEM policy's licence clause was evaluated, not assumed.
     assert "assumed" not in ok.evidence["gmail.service_status.serviceState source"]
@@ -196,7 +177,7 @@ def test_no_service_status_policy_with_an_existing_mailbox_is_unknown_not_a_gues
     def change(d: Data) -> None:
         d["org"]["policies"] = [p for p in d["org"]["policies"]
                                 if p["setting"]["type"] != "settings/gmail.service_status"]
-    f = one(run(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
     assert f.status is Status.UNKNOWN and "isMailboxSetup true" in f.message
 
 
@@ -204,8 +185,8 @@ def test_unread_groups_make_a_group_decided_service_status_unknown_naming_the_sc
     def change(d: Data) -> None:
         d["mailboxes"]["helpdesk@tailspin.example"]["userGroups"] = {
             "error": {"status": 403, "code": "forbidden", "message": "Not Authorized to access this resource/api"}}
-    result = run(variant("gmail_group_override", change))
-    f = one(result, "google.gmail-service", "helpdesk@tailspin.example")
+    result = evaluate_data(variant("gmail_group_override", change))
+    f = finding(result, "google.gmail-service", "helpdesk@tailspin.example")
     assert f.status is Status.UNKNOWN and "userGroups" in f.message and "group.readonly" in f.message
 
 
@@ -214,17 +195,17 @@ def test_uncollected_licences_leave_licence_targeted_policies_undecided_naming_t
     def change(d: Data) -> None:
         for box in d["mailboxes"].values():
             box.pop("licenses", None)
-    result = run(variant("gmail_group_override", change))
-    helpdesk = one(result, "google.gmail-service", "helpdesk@tailspin.example")
+    result = evaluate_data(variant("gmail_group_override", change))
+    helpdesk = finding(result, "google.gmail-service", "helpdesk@tailspin.example")
     assert helpdesk.status is Status.UNKNOWN and "--with-licenses" in helpdesk.message
-    agent = one(result, "google.gmail-service", "agent@tailspin.example")
+    agent = finding(result, "google.gmail-service", "agent@tailspin.example")
     assert agent.status is Status.UNKNOWN and "--with-licenses" in agent.message
-    blocked = run(variant("third_party_blocked", change))
-    f = one(blocked, "google.api-controls", "sales@tailspin.example", "oauth-delegated")
+    blocked = evaluate_data(variant("third_party_blocked", change))
+    f = finding(blocked, "google.api-controls", "sales@tailspin.example", "oauth-delegated")
     assert f.status is Status.UNKNOWN and "--with-licenses" in f.message
     # Where every candidate policy means the same as the default (SYSTEM ALL, allowEnrollment true, no Advanced
     # Protection self-enrolment), the licences do not matter: the checks decide.
-    assert one(result, "google.app-passwords", "helpdesk@tailspin.example").status is Status.PASS
+    assert finding(result, "google.app-passwords", "helpdesk@tailspin.example").status is Status.PASS
     assert {m.verdict.value for m in result.mailboxes} == {"incomplete"}
 
 
@@ -232,32 +213,35 @@ def test_a_group_policy_reaches_a_member_of_a_nested_group() -> None:
     # agent@ is not directly in gmail-users@, whose policy turns Gmail on; hasMember says it is, through a nested group.
     def nested(d: Data) -> None:
         d["mailboxes"]["agent@tailspin.example"]["groupMembership"]["01ci93xb3gmlusr"] = {"isMember": True}
-    f = one(run(variant("gmail_group_override", nested)), "google.gmail-service", "agent@tailspin.example")
+    f = finding(evaluate_data(variant("gmail_group_override", nested)), "google.gmail-service",
+                "agent@tailspin.example")
     assert f.status is Status.PASS and "group 01ci93xb3gmlusr" in f.message
 
     def unread(d: Data) -> None:
         del d["mailboxes"]["agent@tailspin.example"]["groupMembership"]
-    f = one(run(variant("gmail_group_override", unread)), "google.gmail-service", "agent@tailspin.example")
+    f = finding(evaluate_data(variant("gmail_group_override", unread)), "google.gmail-service",
+                "agent@tailspin.example")
     assert f.status is Status.UNKNOWN and "groupMembership" in f.message and "group.readonly" in f.message
 
     def refused(d: Data) -> None:
         d["mailboxes"]["agent@tailspin.example"]["groupMembership"]["01ci93xb3gmlusr"] = {
             "error": {"status": 400, "code": "invalid", "message": "Invalid Input"}}
-    f = one(run(variant("gmail_group_override", refused)), "google.gmail-service", "agent@tailspin.example")
+    f = finding(evaluate_data(variant("gmail_group_override", refused)), "google.gmail-service",
+                "agent@tailspin.example")
     assert f.status is Status.UNKNOWN and "nested group" in f.message
 
 
 def test_service_state_spelling_is_case_insensitive() -> None:
     def change(d: Data) -> None:
         add_policy(d, "gmail.service_status", {"serviceState": "disabled"}, 201.5)
-    f = one(run(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
     assert f.status is Status.FAIL
 
 
 def test_an_org_unit_missing_from_the_list_is_unknown() -> None:
     def change(d: Data) -> None:
         user_of(d, "printer@tailspin.example")["orgUnitPath"] = "/Deleted"
-    f = one(run(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
     assert f.status is Status.UNKNOWN and "/Deleted" in f.message
 
 
@@ -265,15 +249,16 @@ def test_an_org_unit_missing_from_the_list_is_unknown() -> None:
 
 
 def test_before_the_retirement_date_password_sign_in_is_a_warning() -> None:
-    f = one(run(raw("basic_2sv_off"), now=datetime(2024, 1, 10, tzinfo=UTC)), "google.password-sign-in",
-            "printer@tailspin.example")
+    f = finding(evaluate_data(fixture_data("google", "basic_2sv_off"), now=datetime(2024, 1, 10, tzinfo=UTC)),
+                "google.password-sign-in",
+                "printer@tailspin.example")
     assert f.status is Status.WARN and f.cause == "password-login-retired" and "2024-09-30" in f.message
 
 
 def test_2sv_enrolment_not_allowed_names_the_policy() -> None:
     def change(d: Data) -> None:
         add_policy(d, "security.two_step_verification_enrollment", {"allowEnrollment": False}, 201.3)
-    f = one(run(variant("basic_2sv_off", change)), "google.2sv", "printer@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_off", change)), "google.2sv", "printer@tailspin.example")
     assert f.status is Status.FAIL and "allowEnrollment false" in f.message and "policies/ahptest" in f.message
 
 
@@ -286,9 +271,9 @@ def test_security_key_only_with_or_without_security_codes_disables_app_passwords
         for p in d["org"]["policies"]:
             if p["setting"]["value"].get("allowedSignInFactorSet") == "PASSKEY_ONLY":
                 p["setting"]["value"]["allowedSignInFactorSet"] = factor
-    result = run(variant("security_key_only", change))
-    f = one(result, "google.app-passwords", "deploy@tailspin.example")
-    base = one(run(raw("security_key_only")), "google.app-passwords", "deploy@tailspin.example")
+    result = evaluate_data(variant("security_key_only", change))
+    f = finding(result, "google.app-passwords", "deploy@tailspin.example")
+    base = finding(evaluate_fixture("google", "security_key_only"), "google.app-passwords", "deploy@tailspin.example")
     assert f.status is base.status and f.status in (Status.FAIL, Status.WARN) and factor in f.message
 
 
@@ -296,16 +281,17 @@ def test_an_unknown_sign_in_factor_set_is_unknown() -> None:
     def change(d: Data) -> None:
         add_policy(d, "security.two_step_verification_enforcement_factor",
                    {"allowedSignInFactorSet": "SOMETHING_NEW"}, 201.4)
-    result = run(variant("basic_2sv_app_passwords", change))
-    assert one(result, "google.app-passwords", "recruiting@tailspin.example").status is Status.UNKNOWN
-    assert one(result, "google.password-sign-in", "recruiting@tailspin.example").status is Status.UNKNOWN
+    result = evaluate_data(variant("basic_2sv_app_passwords", change))
+    assert finding(result, "google.app-passwords", "recruiting@tailspin.example").status is Status.UNKNOWN
+    assert finding(result, "google.password-sign-in", "recruiting@tailspin.example").status is Status.UNKNOWN
 
 
 def test_advanced_protection_self_enrolment_is_a_risk_to_app_passwords() -> None:
     def change(d: Data) -> None:
         add_policy(d, "security.advanced_protection_program", {"enableAdvancedProtectionSelfEnrollment": True},
                    201.6)
-    f = one(run(variant("basic_2sv_app_passwords", change)), "google.app-passwords", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", change)), "google.app-passwords",
+                "recruiting@tailspin.example")
     assert f.status is Status.WARN and "Advanced Protection" in f.message
 
 
@@ -328,7 +314,8 @@ def test_advanced_protection_self_enrolment_is_a_risk_to_app_passwords() -> None
 def test_unconfigured_app_access_levels_in_both_spellings(level: str, status: Status) -> None:
     def change(d: Data) -> None:
         add_policy(d, "api_controls.unconfigured_third_party_apps", {"accessLevel": level}, 201.9)
-    f = one(run(variant("basic_2sv_app_passwords", change)), "google.api-controls", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", change)), "google.api-controls",
+                "recruiting@tailspin.example")
     assert f.status is status, f.message
     if level.startswith(("BLOCK", "ALLOW")):
         assert level in f.message and "Trusted" in f.message and "Manage third-party app access" in f.message
@@ -338,7 +325,8 @@ def test_no_unconfigured_apps_policy_takes_the_console_default_and_says_so() -> 
     def change(d: Data) -> None:
         d["org"]["policies"] = [p for p in d["org"]["policies"]
                                 if p["setting"]["type"] != "settings/api_controls.unconfigured_third_party_apps"]
-    f = one(run(variant("basic_2sv_app_passwords", change)), "google.api-controls", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", change)), "google.api-controls",
+                "recruiting@tailspin.example")
     assert f.status is Status.PASS and "Admin console default" in f.message
 
 
@@ -349,7 +337,7 @@ def test_a_user_without_the_mailbox_flag_is_not_in_the_documented_shape() -> Non
         d["org"]["policies"] = [p for p in d["org"]["policies"]
                                 if p["setting"]["type"] != "settings/gmail.service_status"]
         del user_of(d, "printer@tailspin.example")["isMailboxSetup"]
-    f = one(run(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_off", change)), "google.gmail-service", "printer@tailspin.example")
     assert f.status is Status.UNKNOWN and "user.isMailboxSetup is missing" in f.message
 
 
@@ -358,7 +346,8 @@ def test_merge_keeps_a_lesser_policys_access_level_when_a_greater_one_sets_only_
         add_policy(d, "api_controls.unconfigured_third_party_apps", {"accessLevel": "BLOCK_ALL_SCOPES"}, 201.1)
         add_policy(d, "api_controls.unconfigured_third_party_apps",
                    {"accessLevelUnder18": "UNDERAGE_UBER_BLOCK_UNSPECIFIED"}, 201.2)
-    f = one(run(variant("basic_2sv_app_passwords", change)), "google.api-controls", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", change)), "google.api-controls",
+                "recruiting@tailspin.example")
     assert f.status is Status.UNKNOWN and "BLOCK_ALL_SCOPES" in f.message
 
 
@@ -373,7 +362,8 @@ def test_merge_keeps_a_lesser_policys_access_level_when_a_greater_one_sets_only_
 def test_restricted_google_services(entry: dict[str, Any], status: Status) -> None:
     def change(d: Data) -> None:
         add_policy(d, "api_controls.google_services", {"services": [entry]}, 201.8)
-    f = one(run(variant("basic_2sv_app_passwords", change)), "google.api-controls", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", change)), "google.api-controls",
+                "recruiting@tailspin.example")
     assert f.status is status, f.message
 
 
@@ -393,8 +383,8 @@ def test_a_token_the_user_already_granted_the_app_passes_api_controls(client_id:
         d["mailboxes"]["sales@tailspin.example"]["tokens"] = [{
             "kind": "admin#directory#token", "etag": '"t"', "clientId": client_id, "displayText": "Acme ATS",
             "anonymous": False, "nativeApp": False, "userKey": uid, "scopes": ["https://mail.google.com/"]}]
-    f = one(run(variant("third_party_blocked", change)), "google.api-controls", "sales@tailspin.example",
-            "oauth-delegated")
+    f = finding(evaluate_data(variant("third_party_blocked", change)), "google.api-controls", "sales@tailspin.example",
+                "oauth-delegated")
     if granted:
         assert f.status is Status.PASS and f.evidence["token.clientId"] == client_id
     else:
@@ -405,20 +395,20 @@ def test_blocked_api_controls_without_a_grant_on_record_ask_to_check_the_app_is_
     def change(d: Data) -> None:
         d["options"]["app_id"] = ATS
         d["mailboxes"]["sales@tailspin.example"]["tokens"] = []
-    result = run(variant("third_party_blocked", change))
-    f = one(result, "google.api-controls", "sales@tailspin.example", "oauth-delegated")
+    result = evaluate_data(variant("third_party_blocked", change))
+    f = finding(result, "google.api-controls", "sales@tailspin.example", "oauth-delegated")
     assert f.status is Status.UNKNOWN
     assert f"Check client id {ATS} in" in f.message and "has not granted it yet" in f.message
     assert "Trusted" in f.message and "domain-wide delegation" in f.message and "162106" in f.message
     assert "Manage third-party app access" in f.message and "BLOCK_ALL_SCOPES" in f.message
-    unread = one(result, "google.api-controls", "campaigns@tailspin.example", "oauth-delegated")
+    unread = finding(result, "google.api-controls", "campaigns@tailspin.example", "oauth-delegated")
     assert unread.status is Status.UNKNOWN and "--with-tokens" in unread.message
 
 
 def test_the_delegation_check_asks_for_the_app_id_when_none_was_given() -> None:
     def change(d: Data) -> None:
         d["options"]["app_id"] = None
-    f = one(run(variant("third_party_blocked", change)), "google.dwd-grant", None)
+    f = finding(evaluate_data(variant("third_party_blocked", change)), "google.dwd-grant", None)
     assert f.status is Status.UNKNOWN and "--app-id" in f.message
 
 
@@ -430,7 +420,8 @@ def test_the_delegation_check_asks_for_the_app_id_when_none_was_given() -> None:
 def test_send_as_verification(status_value: str, expected: Status) -> None:
     def change(d: Data) -> None:
         d["mailboxes"]["recruiting@tailspin.example"]["sendAs"][1]["verificationStatus"] = status_value
-    f = one(run(variant("basic_2sv_app_passwords", change)), "google.send-as", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", change)), "google.send-as",
+                "recruiting@tailspin.example")
     assert f.status is expected
     if expected is Status.FAIL:
         assert f.cause == "send-as-denied"
@@ -439,17 +430,19 @@ def test_send_as_verification(status_value: str, expected: Status) -> None:
 def test_send_as_an_address_not_listed_fails_and_unread_send_as_is_unknown_naming_the_opt_in() -> None:
     def other(d: Data) -> None:
         d["options"]["from_addresses"] = {"recruiting@tailspin.example": "ceo@tailspin.example"}
-    f = one(run(variant("basic_2sv_app_passwords", other)), "google.send-as", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", other)), "google.send-as",
+                "recruiting@tailspin.example")
     assert f.status is Status.FAIL and "ceo@tailspin.example" in f.message
 
     def unread(d: Data) -> None:
         del d["mailboxes"]["recruiting@tailspin.example"]["sendAs"]
-    f = one(run(variant("basic_2sv_app_passwords", unread)), "google.send-as", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", unread)), "google.send-as",
+                "recruiting@tailspin.example")
     assert f.status is Status.UNKNOWN and "--with-sendas" in f.message
 
 
 def test_sending_as_itself_needs_no_send_as_finding() -> None:
-    result = run(raw("basic_2sv_off"))
+    result = evaluate_fixture("google", "basic_2sv_off")
     assert not [f for f in result.findings if f.check == "google.send-as"]
 
 
@@ -489,7 +482,7 @@ def test_demo_workspaces_tell_their_stories() -> None:
         tenant = data["tenant"]
         assert tenant["name"].endswith("(simulated)") and tenant["id"].startswith("C0") and tenant["domain"]
         assert len(data["mailboxes"]) >= 3
-        result = run(data)
+        result = evaluate_data(data)
         got = {(m.address, m.method.value): m.verdict.value for m in result.mailboxes}
         assert {k: got[k] for k in story} == story, name
         assert not [f for f in result.findings if "documented shape" in f.message], name
@@ -501,33 +494,38 @@ def test_a_product_whose_licences_could_not_be_listed_leaves_only_its_clauses_un
     def other_product(d: Data) -> None:
         d["org"]["licenseErrors"] = {"101034": {"error": {"status": 503, "code": "backendError",
                                                           "message": "Backend Error"}}}
-    base = one(run(raw("gmail_group_override")), "google.gmail-service", "helpdesk@tailspin.example")
-    same = one(run(variant("gmail_group_override", other_product)), "google.gmail-service", "helpdesk@tailspin.example")
+    base = finding(evaluate_fixture("google", "gmail_group_override"), "google.gmail-service",
+                   "helpdesk@tailspin.example")
+    same = finding(evaluate_data(variant("gmail_group_override", other_product)), "google.gmail-service",
+                   "helpdesk@tailspin.example")
     assert same.status is base.status is Status.PASS
 
     def google_apps(d: Data) -> None:
         d["org"]["licenseErrors"] = {"Google-Apps": {"error": {"status": 403, "code": "forbidden",
                                                                "message": "Not Authorized"}}}
         d["mailboxes"]["helpdesk@tailspin.example"]["licenses"] = []
-    f = one(run(variant("gmail_group_override", google_apps)), "google.gmail-service", "helpdesk@tailspin.example")
+    f = finding(evaluate_data(variant("gmail_group_override", google_apps)), "google.gmail-service",
+                "helpdesk@tailspin.example")
     assert f.status is Status.UNKNOWN and "Google-Apps" in f.message and "could not be read" in f.message
 
 
 def test_existing_app_passwords_are_named_with_their_last_use() -> None:
-    result = run(raw("basic_2sv_app_passwords"))
-    f = one(result, "google.password-sign-in", "recruiting@tailspin.example")
+    result = evaluate_fixture("google", "basic_2sv_app_passwords")
+    f = finding(result, "google.password-sign-in", "recruiting@tailspin.example")
     assert f.status is Status.WARN and f.cause == "app-password-required"
     assert "has 2 app password(s)" in f.message and "ATS mailer (created 2025-10-28 08:00 UTC, last used " \
         "2025-11-25 07:40 UTC)" in f.message and "Old scanner" in f.message and "never used" in f.message
 
     def none(d: Data) -> None:
         d["mailboxes"]["recruiting@tailspin.example"]["asps"] = []
-    f = one(run(variant("basic_2sv_app_passwords", none)), "google.password-sign-in", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", none)), "google.password-sign-in",
+                "recruiting@tailspin.example")
     assert f.status is Status.WARN and "has no app password yet" in f.message
 
     def unread(d: Data) -> None:
         del d["mailboxes"]["recruiting@tailspin.example"]["asps"]
-    f = one(run(variant("basic_2sv_app_passwords", unread)), "google.password-sign-in", "recruiting@tailspin.example")
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", unread)), "google.password-sign-in",
+                "recruiting@tailspin.example")
     assert f.status is Status.WARN and "app password(s)" not in f.message and "no app password yet" not in f.message
 
 
@@ -552,7 +550,7 @@ def test_the_admin_audit_log_decides_the_delegation_grant_within_its_retention()
         return change
 
     def dwd(change: Callable[[Data], None]) -> Finding:
-        return one(run(variant("third_party_blocked", change)), "google.dwd-grant", None)
+        return finding(evaluate_data(variant("third_party_blocked", change)), "google.dwd-grant", None)
 
     granted = dwd(logged(_delegation(ATS, "2026-10-02T14:11:09.512Z", "AUTHORIZE_API_CLIENT_ACCESS", [mail])))
     assert granted.status is Status.PASS and "2026-10-02T14:11:09.512Z" in granted.message
@@ -564,23 +562,25 @@ def test_the_admin_audit_log_decides_the_delegation_grant_within_its_retention()
                                           ["https://www.googleapis.com/auth/calendar"])))
     assert other_scopes.status is Status.UNKNOWN and "calendar" in other_scopes.message
     # The shipped fixture logs another client only: nothing is known of this one beyond the log's retention.
-    silent = one(run(raw("third_party_blocked")), "google.dwd-grant", None)
+    silent = finding(evaluate_fixture("google", "third_party_blocked"), "google.dwd-grant", None)
     assert silent.status is Status.UNKNOWN and "about 6 months" in silent.message
-    unread = one(run(raw("group_address")), "google.dwd-grant", None)
+    unread = finding(evaluate_fixture("google", "group_address"), "google.dwd-grant", None)
     assert unread.status is Status.UNKNOWN and "--with-audit-log" in unread.message
 
 
 def test_an_advanced_protection_enrolment_in_the_audit_log_removes_app_passwords() -> None:
     # The fixture logs an enrolment and a later unenrolment: app passwords are available again.
-    base = one(run(raw("basic_2sv_app_passwords")), "google.app-passwords", "recruiting@tailspin.example")
+    base = finding(evaluate_fixture("google", "basic_2sv_app_passwords"), "google.app-passwords",
+                   "recruiting@tailspin.example")
     assert base.status is Status.PASS
     assert base.evidence["audit log (Advanced Protection)"] == ["2026-08-03T16:40:12.000Z titanium_enroll",
                                                                 "2026-09-14T08:02:51.000Z titanium_unenroll"]
 
     def enrolled(d: Data) -> None:
         d["mailboxes"]["recruiting@tailspin.example"]["advancedProtectionEvents"].pop()  # drop the unenrolment
-    f = one(run(variant("basic_2sv_app_passwords", enrolled)), "google.app-passwords", "recruiting@tailspin.example")
-    assert f.status is Status.FAIL and "Advanced Protection on 2026-08-03T16:40:12.000Z" in f.message
-    basic = one(run(variant("basic_2sv_app_passwords", enrolled)), "google.password-sign-in",
+    f = finding(evaluate_data(variant("basic_2sv_app_passwords", enrolled)), "google.app-passwords",
                 "recruiting@tailspin.example")
+    assert f.status is Status.FAIL and "Advanced Protection on 2026-08-03T16:40:12.000Z" in f.message
+    basic = finding(evaluate_data(variant("basic_2sv_app_passwords", enrolled)), "google.password-sign-in",
+                    "recruiting@tailspin.example")
     assert basic.status is Status.FAIL

@@ -12,19 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from preflight.cli import main
 from preflight_providers.google import settings
+from tests.conftest import run_cli
 from tests.google.fake import AUTH, Browser, FakeGoogle, Workspace, leaks, sample_snapshot
 
 CLIENT_ID = "104857600000000000001"
 SA_SCOPES = [s.url for s in settings.scopes() if "service-account" in s.auth]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def workspace(domain: str, customer_id: str) -> Workspace:
@@ -41,7 +34,7 @@ class World:
         self.outputs: list[str] = []
 
     def run(self, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-        code, out, err = run(args, capsys)
+        code, out, err = run_cli(args, capsys)
         self.outputs += [out, err]
         return code, out, err
 

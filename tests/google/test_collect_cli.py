@@ -12,20 +12,13 @@ from typing import Any
 
 import pytest
 
-from preflight.cli import main
 from preflight_providers.google import provider, settings
+from tests.conftest import run_cli
 from tests.google.fake import FakeGoogle, Workspace, leaks, sample_snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ALL = [s.url for s in settings.scopes() if "service-account" in s.auth]
 CLIENT_ID = "104857600000000000001"
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 class World:
@@ -102,14 +95,14 @@ def test_check_equals_evaluate_of_saved_snapshot(fixture: Path, env: Path, monke
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_file))
         world = World(fake, _, fake.key_file(env), admin, env)
         saved = env / "out" / "snap.json"
-        code, out, err = run(world.check_args(snap, "--save-snapshot", str(saved), "--format", "json"), capsys)
+        code, out, err = run_cli(world.check_args(snap, "--save-snapshot", str(saved), "--format", "json"), capsys)
     assert "Traceback" not in err
     collected = json.loads(saved.read_text())
     # The collector read back exactly what the fixture holds: same payloads, same recorded errors.
     assert _by_name(collected["org"]) == _by_name(snap["org"])
     assert collected["mailboxes"] == snap["mailboxes"]
     assert collected["options"]["methods"] == snap["options"]["methods"]
-    code2, out2, _ = run(["evaluate", str(saved), "--format", "json"], capsys)
+    code2, out2, _ = run_cli(["evaluate", str(saved), "--format", "json"], capsys)
     assert (code, _targets(out)) == (code2, _targets(out2))
     assert _targets(out)[0]["findings"], "the provider's checks produced findings"
 
@@ -124,7 +117,7 @@ def test_policy_api_forbidden_makes_dependent_checks_unknown(env: Path, monkeypa
     with fake:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_file))
         world = World(fake, ws, fake.key_file(env), helpdesk, env)
-        code, out, err = run(world.check_args(snap, "--format", "json"), capsys)
+        code, out, err = run_cli(world.check_args(snap, "--format", "json"), capsys)
     assert code == 3, err
     findings = _targets(out)[0]["findings"]
     policy_checks = {c.id for c in provider.checks() if "policies" in c.reads}
@@ -139,7 +132,7 @@ def test_policy_api_forbidden_makes_dependent_checks_unknown(env: Path, monkeypa
 def test_report_is_on_stdout_progress_on_stderr(sample: tuple[World, dict[str, Any]],
                                               capsys: pytest.CaptureFixture[str]) -> None:
     world, snap = sample
-    _code, out, err = run(world.check_args(snap, "--format", "json"), capsys)
+    _code, out, err = run_cli(world.check_args(snap, "--format", "json"), capsys)
     json.loads(out)
     assert "reading Google Workspace acme.example as admin" not in out
     assert "preflight: reading Google Workspace acme.example as preflight-admin@acme.example" in err
@@ -154,12 +147,12 @@ def test_no_secret_in_any_output(sample: tuple[World, dict[str, Any]], capsys: p
     report = world.tmp / "r.html"
     texts = []
     for fmt in ("json", "table", "markdown", "csv", "junit"):
-        _, out, err = run(world.check_args(snap, "--format", fmt, "--save-snapshot", str(saved)), capsys)
+        _, out, err = run_cli(world.check_args(snap, "--format", fmt, "--save-snapshot", str(saved)), capsys)
         texts += [out, err]
-    _, out, err = run(["--debug", *world.check_args(snap)], capsys)
+    _, out, err = run_cli(["--debug", *world.check_args(snap)], capsys)
     assert "debug: preflight.http: GET https://127.0.0.1" in err  # the HTTP calls were logged, masked
     texts += [out, err]
-    run(world.check_args(snap, "--format", "html", "--output", str(report)), capsys)
+    run_cli(world.check_args(snap, "--format", "html", "--output", str(report)), capsys)
     texts += [saved.read_text(), report.read_text(), caplog.text]
     assert caplog.text  # debug logging of the HTTP calls was on
     assert world.fake.issued
@@ -182,7 +175,7 @@ def test_no_secret_in_any_output(sample: tuple[World, dict[str, Any]], capsys: p
 def test_bad_input_is_one_line_exit_2(sample: tuple[World, dict[str, Any]], extra: list[str], message: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     world, snap = sample
-    code, out, err = run(world.check_args(snap, *extra), capsys)
+    code, out, err = run_cli(world.check_args(snap, *extra), capsys)
     assert (code, out) == (2, "")
     assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
 
@@ -200,7 +193,7 @@ def test_bad_key_file_and_missing_options_exit_2(env: Path, capsys: pytest.Captu
         (["check", "google", "--domain", "acme.example"], "at least one --mailbox"),
     ]
     for args, message in cases:
-        code, out, err = run(args, capsys)
+        code, out, err = run_cli(args, capsys)
         assert (code, out) == (2, ""), (args, err)
         assert message in err and err.count("\n") == 1, (args, err)
 
@@ -208,7 +201,7 @@ def test_bad_key_file_and_missing_options_exit_2(env: Path, capsys: pytest.Captu
 def test_no_delegation_at_all_exits_4(sample: tuple[World, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
     world, snap = sample
     world.ws.dwd.clear()
-    code, out, err = run(world.check_args(snap), capsys)
+    code, out, err = run_cli(world.check_args(snap), capsys)
     assert (code, out) == (4, "")
     assert err.startswith("preflight: reading") and "sign-in failed: no Google token for " in err
     assert "unauthorized_client" in err and "auth-check google" in err
@@ -220,7 +213,7 @@ def test_token_endpoint_unreachable_exits_4(sample: tuple[World, dict[str, Any]]
     info = json.loads(world.key.read_text())
     info["token_uri"] = "https://127.0.0.1:9/token"  # discard port: nothing listens
     world.key.write_text(json.dumps(info))
-    code, _, err = run(world.check_args(snap), capsys)
+    code, _, err = run_cli(world.check_args(snap), capsys)
     assert code == 4 and "token endpoint could not be reached" in err
 
 
@@ -228,7 +221,7 @@ def test_wrong_customer_exits_4(sample: tuple[World, dict[str, Any]], capsys: py
     world, snap = sample
     args = world.check_args(snap)
     args[args.index("--domain") + 1] = "globex.example"
-    code, out, err = run(args, capsys)
+    code, out, err = run_cli(args, capsys)
     assert (code, out) == (4, "") and "does not own globex.example" in err
 
 
@@ -243,9 +236,9 @@ def test_commands_module_is_cheap_to_import() -> None:
 
 def test_help_lists_the_google_commands(capsys: pytest.CaptureFixture[str]) -> None:
     for group in ("check", "login", "logout", "auth-check"):
-        code, out, _ = run([group, "google", "--help"], capsys)
+        code, out, _ = run_cli([group, "google", "--help"], capsys)
         assert code == 0 and "--profile" in out
-    _, out, _ = run(["check", "google", "--help"], capsys)
+    _, out, _ = run_cli(["check", "google", "--help"], capsys)
     assert "--with-licenses" in out and "read/write" in out and "--api-root" not in out
 
 
@@ -284,7 +277,7 @@ def test_audit_reads_several_workspaces_in_isolation(env: Path, monkeypatch: pyt
             for name in ("acme", "globex", "broken"))
         inventory = env / "inventory.toml"
         inventory.write_text(sections)
-        code, out, err = run(["audit", str(inventory), "--output-dir", str(env / "audit")], capsys)
+        code, out, err = run_cli(["audit", str(inventory), "--output-dir", str(env / "audit")], capsys)
     assert code == 4, err  # one Workspace could not be read: that is the most urgent thing to say
     report = json.loads((env / "audit" / "report.json").read_text())
     by_name = {t["name"]: t for t in report["targets"]}

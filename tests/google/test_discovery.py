@@ -10,9 +10,10 @@ import pytest
 
 from preflight.discovery import Discoverer
 from preflight.discovery_cli import AddressCheck, run_address_check
+from tests.conftest import run_cli
 from tests.dnsserver import Zones, dns_server, resolver_for
 from tests.google.fake import sample_snapshot
-from tests.google.test_collect_cli import run, world_for
+from tests.google.test_collect_cli import world_for
 
 
 def address_check(port: int, address: str) -> AddressCheck:
@@ -39,8 +40,8 @@ def test_a_google_address_uses_the_domains_saved_profile(tmp_path: Path, monkeyp
         assert "Google Workspace (MX smtp.google.com)" in out and "smtp.gmail.com:587" in out
         assert f"preflight login google --domain {domain}" in out and code == 1  # no profile yet; no probe host
 
-        login, _out, err = run(["login", "google", "--auth", "service-account", "--key-file", str(key),
-                                "--admin", admin, "--domain", domain], capsys)
+        login, _out, err = run_cli(["login", "google", "--auth", "service-account", "--key-file", str(key),
+                                    "--admin", admin, "--domain", domain], capsys)
         assert login == 0, err
         code = run_address_check(address_check(port, box))
     captured = capsys.readouterr()

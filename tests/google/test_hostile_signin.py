@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.google.fake import Reply, Seen
-from tests.google.test_collect_cli import World, env, run, sample  # noqa: F401  (fixtures)
+from tests.google.test_collect_cli import World, env, sample  # noqa: F401  (fixtures)
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
 
 SENTINEL = "ya29.a0SENTINEL-truncated-google-access-token"
@@ -42,8 +43,8 @@ def test_a_misbehaving_google_token_endpoint_is_one_clean_line(
         return reply if seen.path == "/token" else None
 
     world.fake.fault = fault
-    code, out, err = run(world.check_args(snap, "--deadline", "60", "--format", "json", "--save-snapshot",
-                                          str(tmp_path / "out" / "snap.json")), capsys)
+    code, out, err = run_cli(world.check_args(snap, "--deadline", "60", "--format", "json", "--save-snapshot",
+                                              str(tmp_path / "out" / "snap.json")), capsys)
     assert code == 4, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("preflight: sign-in failed: ") and shown in last, err

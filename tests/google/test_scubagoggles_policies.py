@@ -21,15 +21,11 @@ from typing import Any
 
 import pytest
 
-from preflight.causes import load_catalogue
-from preflight.engine import evaluate
 from preflight.model import Status
-from preflight.snapshot import parse
-from preflight_providers.google import provider
 from preflight_providers.google.checks.facts import SettingSpec
 from preflight_providers.google.checks.policy import Membership, reduce, targeted_groups
 from preflight_providers.google.resources import Policies
-from tests.google.test_checks_units import NOW
+from tests.conftest import evaluate_data
 
 DATA = Path(__file__).parent / "fixtures" / "scubagoggles"
 SNAPSHOTS = sorted(p for p in DATA.glob("*.json") if not p.name.endswith(".expected.json"))
@@ -78,8 +74,7 @@ def test_effective_values_equal_what_scubagoggles_expects(path: Path) -> None:
 @pytest.mark.parametrize("path", SNAPSHOTS, ids=[p.stem for p in SNAPSHOTS])
 def test_the_checks_run_on_them_without_guessing(path: Path) -> None:
     snap = json.loads(path.read_text(encoding="utf-8"))
-    result = evaluate(parse(snap, path.stem), provider.checks(), load_catalogue(), NOW, provider.permissions(),
-                      resources=provider.resources())
+    result = evaluate_data(snap, where=path.stem)
     assert result.findings
     for f in result.findings:
         assert f.status is not Status.UNKNOWN or f.check in ("google.gmail-service", "google.dwd-grant"), (

@@ -18,6 +18,7 @@ from tests.microsoft.fake import App, FakeMicrosoft, FakeTenant
 FIXTURES = Path(__file__).parent / "fixtures"
 CLIENT_ID = "3f6b1c2d-4e5a-4b7c-8d9e-0a1b2c3d4e5f"
 SECRET = "Qx8~fake.client-secret_VALUE-1234567890"
+SECRET_ENV = "PF_TEST_SECRET"  # where `--client-secret-env` finds SECRET
 
 
 def load_fixture(name: str) -> dict[str, Any]:
@@ -35,6 +36,13 @@ def tenant_for(snapshot: dict[str, Any], **app: Any) -> FakeTenant:
     domains = tuple(d for d in (tenant.get("domain"),) if d)
     registered = App(CLIENT_ID, **({"secret": SECRET} | app))
     return FakeTenant(id=str(tenant.get("id")), domains=domains, snapshot=snapshot, apps={CLIENT_ID: registered})
+
+
+@pytest.fixture
+def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    """SECRET in the environment variable SECRET_ENV, for a command run with `--client-secret-env`."""
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    return SECRET_ENV
 
 
 @pytest.fixture(scope="session")
@@ -69,13 +77,13 @@ def ms_cloud(ms_fake: FakeMicrosoft) -> Cloud:
 
 def settings(cloud: Cloud, tenant: str, cache: Path, auth: AuthMethod = AuthMethod.SECRET, **kw: Any
              ) -> SignInSettings:
-    env = {"client_secret_env": "PF_TEST_SECRET"} if auth is AuthMethod.SECRET else {}
+    env = {"client_secret_env": SECRET_ENV} if auth is AuthMethod.SECRET else {}
     return SignInSettings(tenant=tenant, client_id=CLIENT_ID, cloud=cloud, auth=auth, cache_dir=cache, **(env | kw))
 
 
 def signed_in(cloud: Cloud, tenant: str, cache: Path, **kw: Any) -> MicrosoftSignIn:
     """App-only sign-in with the client secret, through the real msal, against the fake."""
-    signin = MicrosoftSignIn(settings(cloud, tenant, cache, **kw), environ={"PF_TEST_SECRET": SECRET},
+    signin = MicrosoftSignIn(settings(cloud, tenant, cache, **kw), environ={SECRET_ENV: SECRET},
                              persistence=None, out=lambda _m: None)
     signin.sign_in()
     return signin

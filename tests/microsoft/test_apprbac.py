@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflight.causes import load_catalogue
-from preflight.engine import evaluate
-from preflight.model import Finding, Status, TargetResult
-from preflight.snapshot import parse
-from preflight_providers.microsoft import provider
+from preflight.model import Status
 from preflight_providers.microsoft.clouds import Cloud
+from tests.conftest import evaluate_data, finding
 from tests.microsoft.conftest import load_fixture
 from tests.microsoft.fake import FakeMicrosoft
 from tests.microsoft.test_collect import run_collect
 
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 J = "jobs@contoso.com"
 SENDER = "careers@contoso.com"
 SP_ID = "e9b794a4-a407-5da6-b841-cbdad0163ecb"
-
-
-def run(data: dict[str, Any]) -> TargetResult:
-    return evaluate(parse(data, "test"), provider.checks(), load_catalogue(), NOW, provider.permissions(),
-                    resources=provider.resources())
-
-
-def finding(result: TargetResult, check: str, subject: str | None = J) -> Finding:
-    return next(f for f in result.findings if f.check == check and f.subject == subject)
 
 
 def send_as(trustee: str) -> list[dict[str, Any]]:
@@ -46,7 +32,7 @@ def test_app_only_send_as_counts_the_mailbox_signing_in(trustee: str, status: St
     data = load_fixture("oauth-app-ready")
     data["options"]["from_addresses"] = {J: SENDER}
     data["mailboxes"][J]["fromRecipientPermissions"] = send_as(trustee)
-    f = finding(run(data), "ms.send-as")
+    f = finding(evaluate_data(data), "ms.send-as", J)
     assert f.status is status
     if status is Status.UNKNOWN:
         assert "notifuse/notifuse#250" in f.message and f"to {J}" in f.message
@@ -54,11 +40,11 @@ def test_app_only_send_as_counts_the_mailbox_signing_in(trustee: str, status: St
 
 def test_rbac_for_applications_grants_without_entra_role_or_mailbox_permission() -> None:
     data = load_fixture("oauth-app-rbac")
-    result = run(data)
+    result = evaluate_data(data)
     assert finding(result, "ms.oauth-app-role", None).status is Status.PASS
-    assert finding(result, "ms.oauth-mailbox-permission").status is Status.PASS
+    assert finding(result, "ms.oauth-mailbox-permission", J).status is Status.PASS
     del data["org"]["applicationRoleAssignments"]
-    result = run(data)
+    result = evaluate_data(data)
     role = finding(result, "ms.oauth-app-role", None)
     assert role.status is Status.FAIL and "were not collected" in role.message
 
@@ -66,14 +52,14 @@ def test_rbac_for_applications_grants_without_entra_role_or_mailbox_permission()
 def test_a_scoped_rbac_assignment_needs_test_service_principal_authorization() -> None:
     data = load_fixture("oauth-app-rbac")
     data["org"]["applicationRoleAssignments"][0]["CustomResourceScope"] = "SMTP senders"
-    f = finding(run(data), "ms.oauth-mailbox-permission")
+    f = finding(evaluate_data(data), "ms.oauth-mailbox-permission", J)
     assert f.status is Status.UNKNOWN and "Test-ServicePrincipalAuthorization" in f.message
 
 
 def test_with_the_entra_role_the_mailbox_permission_is_checked_anyway() -> None:
     data = load_fixture("oauth-app-rbac")
     data["org"]["servicePrincipalAppRoles"] = load_fixture("oauth-app-ready")["org"]["servicePrincipalAppRoles"]
-    f = finding(run(data), "ms.oauth-mailbox-permission")
+    f = finding(evaluate_data(data), "ms.oauth-mailbox-permission", J)
     assert f.status is Status.FAIL and "checks mailbox permissions anyway" in f.message
 
 
@@ -83,7 +69,7 @@ def test_other_or_disabled_assignments_do_not_count() -> None:
     for change in ({"Role": "Application Mail.Send"}, {"Enabled": False}, {"RoleAssignee": "someone else",
                                                                           "RoleAssigneeName": "someone else"}):
         data["org"]["applicationRoleAssignments"] = [{**grant, **change}]
-        f = finding(run(data), "ms.oauth-app-role", None)
+        f = finding(evaluate_data(data), "ms.oauth-app-role", None)
         assert f.status is Status.FAIL and "no 'Application SMTP.SendAsApp'" in f.message, change
 
 
@@ -92,7 +78,7 @@ def test_unreadable_assignments_leave_a_missing_role_unknown() -> None:
     data["org"]["applicationRoleAssignments"] = {"error": {"status": 403, "code": "Forbidden",
                                                            "message": "User is not allowed to call "
                                                                       "Get-ManagementRoleAssignment"}}
-    f = finding(run(data), "ms.oauth-app-role", None)
+    f = finding(evaluate_data(data), "ms.oauth-app-role", None)
     assert f.status is Status.UNKNOWN and "403" in f.message and f.remediation
 
 

@@ -11,15 +11,13 @@ from typing import Any
 import pytest
 
 from preflight.causes import load_catalogue
-from preflight.engine import evaluate
 from preflight.exitcodes import Exit, exit_code
-from preflight.model import Finding, Status, TargetResult
-from preflight.snapshot import load, parse
+from preflight.model import Status, TargetResult
 from preflight_providers.microsoft import provider
 from preflight_providers.microsoft.checks import ALL_CHECKS
+from tests.conftest import evaluate_data, evaluate_fixture, finding, fixture_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)  # before Basic SMTP AUTH is disabled by default
 AFTER = datetime(2027, 1, 15, 12, tzinfo=UTC)
 CATALOGUE = load_catalogue()
 
@@ -96,17 +94,8 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[str, list[str]]]] = {
 }
 
 
-def run(name: str, now: datetime = NOW, data: dict[str, Any] | None = None) -> TargetResult:
-    snap = parse(data, name) if data is not None else load(FIXTURES / f"{name}.json")
-    return evaluate(snap, provider.checks(), CATALOGUE, now, provider.permissions(), resources=provider.resources())
-
-
 def verdicts(result: TargetResult) -> dict[tuple[str, str], tuple[str, list[str]]]:
     return {(m.address, m.method.value): (m.verdict.value, m.blocking) for m in result.mailboxes}
-
-
-def finding(result: TargetResult, check: str, subject: str | None = None) -> Finding:
-    return next(f for f in result.findings if f.check == check and f.subject == subject)
 
 
 def test_every_fixture_has_expectations() -> None:
@@ -115,12 +104,12 @@ def test_every_fixture_has_expectations() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_verdicts(name: str) -> None:
-    assert verdicts(run(name)) == EXPECTED[name]
+    assert verdicts(evaluate_fixture("microsoft", name)) == EXPECTED[name]
 
 
 def test_every_failure_names_a_catalogue_cause_with_a_microsoft_fix_for_the_subject() -> None:
     for name in EXPECTED:
-        for f in run(name).findings:
+        for f in evaluate_fixture("microsoft", name).findings:
             if f.status in (Status.FAIL, Status.WARN):
                 assert f.cause is not None and f.cause in CATALOGUE and f.remediation, (name, f.check)
                 assert f.remediation == CATALOGUE.get(f.cause).fix("microsoft", f.subject, f.evidence)
@@ -128,7 +117,7 @@ def test_every_failure_names_a_catalogue_cause_with_a_microsoft_fix_for_the_subj
 
 
 def test_forbidden_everywhere_is_all_unknown_never_pass_and_exits_3() -> None:
-    result = run("forbidden")
+    result = evaluate_fixture("microsoft", "forbidden")
     statuses = {f.check: f.status for f in result.findings}
     assert Status.PASS not in statuses.values() and Status.FAIL not in statuses.values()
     # only the date-based retirement warning needs nothing from the tenant
@@ -140,62 +129,65 @@ def test_forbidden_everywhere_is_all_unknown_never_pass_and_exits_3() -> None:
 
 
 def test_smtp_auth_finding_names_the_setting_its_value_and_where_it_came_from() -> None:
-    f = finding(run("smtp-auth-off-tenant"), "ms.smtp-auth-enabled", J)
+    f = finding(evaluate_fixture("microsoft", "smtp-auth-off-tenant"), "ms.smtp-auth-enabled", J)
     assert f.cause == "smtp-auth-disabled-tenant"
     assert "Get-TransportConfig SmtpClientAuthenticationDisabled: True" in f.message
     assert f.evidence == {"casMailbox.SmtpClientAuthenticationDisabled": None,
                           "transportConfig.SmtpClientAuthenticationDisabled": True}
     assert "Set-CASMailbox -Identity jobs@contoso.com -SmtpClientAuthenticationDisabled $false" in str(f.remediation)
     # "True"/"False" strings from the REST endpoint are read as booleans
-    g = finding(run("smtp-auth-off-mailbox"), "ms.smtp-auth-enabled", J)
+    g = finding(evaluate_fixture("microsoft", "smtp-auth-off-mailbox"), "ms.smtp-auth-enabled", J)
     assert g.cause == "smtp-auth-disabled-mailbox" and g.evidence["casMailbox.SmtpClientAuthenticationDisabled"] is True
 
 
 def test_basic_auth_retirement_warns_before_the_date_and_is_unknown_after_it() -> None:
-    before = finding(run("smtp-auth-off-tenant-on-mailbox"), "ms.basic-auth-retirement")
+    before = finding(evaluate_fixture("microsoft", "smtp-auth-off-tenant-on-mailbox"), "ms.basic-auth-retirement")
     assert before.status is Status.WARN and "2026-12-31" in before.message
     assert "any day now" not in before.message
     # "End of December 2026" names no day: through December it can happen any day
-    december = finding(run("smtp-auth-off-tenant-on-mailbox", now=datetime(2026, 12, 3, tzinfo=UTC)),
-                       "ms.basic-auth-retirement")
+    december = finding(evaluate_fixture("microsoft", "smtp-auth-off-tenant-on-mailbox",
+                                        now=datetime(2026, 12, 3, tzinfo=UTC)), "ms.basic-auth-retirement")
     assert december.status is Status.WARN and "any day now" in december.message
-    last_day = run("smtp-auth-off-tenant-on-mailbox", now=datetime(2026, 12, 31, 23, tzinfo=UTC))
+    last_day = evaluate_fixture("microsoft", "smtp-auth-off-tenant-on-mailbox",
+                                now=datetime(2026, 12, 31, 23, tzinfo=UTC))
     assert finding(last_day, "ms.basic-auth-retirement").status is Status.WARN
     # after it: disabled by default, but an admin may have re-enabled it and nothing shows which
-    after = run("smtp-auth-off-tenant-on-mailbox", now=AFTER)
+    after = evaluate_fixture("microsoft", "smtp-auth-off-tenant-on-mailbox", now=AFTER)
     f = finding(after, "ms.basic-auth-retirement")
     assert f.status is Status.UNKNOWN and "turn it back on" in f.message and "cannot be read" in f.message
     assert f.evidence["re-enable setting"].startswith("not documented")
     assert verdicts(after)[(J, B)] == ("incomplete", [])
     assert verdicts(after)[(J, A)] == ("ready", [])
     # a tenant that blocks Basic anyway is still blocked by what it shows
-    assert verdicts(run("auth-policy-no-basic", now=AFTER))[(J, B)] == ("blocked", ["basic-auth-policy-block"])
+    blocked = evaluate_fixture("microsoft", "auth-policy-no-basic", now=AFTER)
+    assert verdicts(blocked)[(J, B)] == ("blocked", ["basic-auth-policy-block"])
 
 
 def test_location_block_names_the_policy_and_the_sender_ip() -> None:
-    f = next(f for f in run("ca-location-outside").findings if f.check == "ms.ca-location" and f.status is Status.FAIL)
+    f = next(f for f in evaluate_fixture("microsoft", "ca-location-outside").findings
+             if f.check == "ms.ca-location" and f.status is Status.FAIL)
     assert "'Block sign-in outside trusted locations' (enabled)" in f.message and "192.0.2.10/32" in f.message
-    trusted = run("ca-location-trusted")
-    assert finding(trusted, "ms.ca-location", J).status is Status.PASS
+    trusted = evaluate_fixture("microsoft", "ca-location-trusted")
+    assert finding(trusted, "ms.ca-location", J, method="basic").status is Status.PASS
     # app-only tokens are not evaluated by user-targeted policies: no location finding for oauth-app
     assert all(f.method is None or f.method.value != A for f in trusted.findings if f.check == "ms.ca-location")
 
 
 def test_device_code_flow_policies_do_not_block_basic_and_only_warn_for_delegated() -> None:
-    result = run("ca-device-code-flow")
+    result = evaluate_fixture("microsoft", "ca-device-code-flow")
     assert finding(result, "ms.ca-legacy-auth", J).status is Status.PASS
     delegated = next(f for f in result.findings if f.check == "ms.ca-location" and f.method and f.method.value == D)
     assert delegated.status is Status.WARN and "deviceCodeFlow" in delegated.message
     # the same policies without the flow condition block both
-    data = json.loads((FIXTURES / "ca-device-code-flow.json").read_text())
+    data = fixture_data("microsoft", "ca-device-code-flow")
     for policy in data["org"]["conditionalAccessPolicies"]:
         policy["conditions"]["authenticationFlows"] = {"transferMethods": "none"}
-    assert verdicts(run("ca-device-code-flow", data=data))[(J, B)] == ("blocked", ["ca-legacy-auth-block",
-                                                                                   "ca-location-block"])
+    assert verdicts(evaluate_data(data))[(J, B)] == ("blocked", ["ca-legacy-auth-block",
+                                  "ca-location-block"])
     # a flow Graph may add later is not guessed at
     for policy in data["org"]["conditionalAccessPolicies"]:
         policy["conditions"]["authenticationFlows"] = {"transferMethods": "deviceCodeFlow,unknownFutureValue"}
-    odd = finding(run("ca-device-code-flow", data=data), "ms.ca-legacy-auth", J)
+    odd = finding(evaluate_data(data), "ms.ca-legacy-auth", J)
     assert odd.status is Status.UNKNOWN and "unknownFutureValue" in odd.message
 
 
@@ -213,12 +205,12 @@ def test_device_code_flow_policies_do_not_block_basic_and_only_warn_for_delegate
 def test_delegated_oauth_client_app_type_comes_from_the_app_registration(
         client_types: list[str], registration: dict[str, Any] | None, verdict: tuple[str, list[str]]) -> None:
     """Microsoft's CA docs: "services registered as an OAuth confidential client" are Browser clients."""
-    data = json.loads((FIXTURES / "ca-client-app-types.json").read_text())
+    data = fixture_data("microsoft", "ca-client-app-types")
     data["org"]["conditionalAccessPolicies"][0]["conditions"]["clientAppTypes"] = client_types
     if registration is not None:
         data["org"]["application"] = {"id": "0d9e6f3a-1b2c-4d5e-8f90-a1b2c3d4e5f6", "appId": data["options"]["app_id"],
                                       "displayName": "Acme Recruiting", **registration}
-    assert verdicts(run("ca-client-app-types", data=data))[(J, D)] == verdict
+    assert verdicts(evaluate_data(data))[(J, D)] == verdict
 
 
 # cisagov/ScubaGear Testing/Unit/Rego/AAD/AADConfig_01_test.rego (MS.AAD.1.1v1, 4d34e9a4): its base policy
@@ -256,19 +248,19 @@ def _set(*path: str, value: Any) -> Any:
     (_set("state", value="disabled"), False, Status.PASS),  # test_NoExclusionsState_Incorrect
 ])
 def test_scubagear_ms_aad_1_1_cases(patch: Any, scuba_meets: bool, ours: Status) -> None:
-    data = json.loads((FIXTURES / "ca-legacy-included.json").read_text())
+    data = fixture_data("microsoft", "ca-legacy-included")
     policy = data["org"]["conditionalAccessPolicies"][0]
     policy["conditions"]["users"]["excludeGroups"] = []  # ScubaGear's base policy excludes nobody
     if patch is not None:
         patch(policy)
-    f = finding(run("ca-legacy-included", data=data), "ms.ca-legacy-auth", J)
+    f = finding(evaluate_data(data), "ms.ca-legacy-auth", J)
     assert f.status is ours, f.message
     if ours is not Status.FAIL:
         assert not scuba_meets  # where preflight finds no block, ScubaGear never finds legacy auth blocked
 
 
 def test_report_only_policy_is_a_warning_and_role_exclusion_is_honoured() -> None:
-    result = run("ca-mfa")
+    result = evaluate_fixture("microsoft", "ca-mfa")
     legacy = finding(result, "ms.ca-legacy-auth", J)
     assert legacy.status is Status.WARN and "report-only" in legacy.message
     assert finding(result, "ms.ca-mfa", "sync@contoso.com").status is Status.PASS
@@ -276,7 +268,7 @@ def test_report_only_policy_is_a_warning_and_role_exclusion_is_honoured() -> Non
 
 
 def test_shared_mailbox_is_fine_for_app_only_and_needs_no_licence_or_sign_in() -> None:
-    result = run("shared-mailbox")
+    result = evaluate_fixture("microsoft", "shared-mailbox")
     shared = [f for f in result.findings if f.check == "ms.shared-mailbox"]
     assert {(f.method.value if f.method else None, f.status) for f in shared} == {
         (B, Status.FAIL), (D, Status.FAIL), (A, Status.PASS)}
@@ -287,10 +279,10 @@ def test_shared_mailbox_is_fine_for_app_only_and_needs_no_licence_or_sign_in() -
 
 
 def test_mailbox_kinds_licence_and_sign_in() -> None:
-    result = run("mailbox-kinds")
+    result = evaluate_fixture("microsoft", "mailbox-kinds")
     foundation = finding(result, "ms.exchange-licence", "analyst@contoso.com")
     assert foundation.status is Status.FAIL and "EXCHANGE_S_FOUNDATION" in foundation.message
-    enabled = finding(result, "ms.shared-mailbox", "frontdesk@contoso.com")
+    enabled = finding(result, "ms.shared-mailbox", "frontdesk@contoso.com", method="basic")
     assert enabled.method is not None and enabled.status is Status.WARN
     assert enabled.evidence["user.accountEnabled"] is True and "not meant for direct sign-in" in enabled.message
     licence = next(f for f in result.findings if f.check == "ms.exchange-licence"
@@ -300,28 +292,28 @@ def test_mailbox_kinds_licence_and_sign_in() -> None:
         assert finding(result, "ms.exchange-licence", f"{room}@contoso.com").status is Status.PASS
     # with sign-in blocked again, the shared mailbox cannot sign in; a group mailbox's kind is not evaluated
     # (its account cannot sign in either)
-    data = json.loads((FIXTURES / "mailbox-kinds.json").read_text())
+    data = fixture_data("microsoft", "mailbox-kinds")
     data["mailboxes"]["frontdesk@contoso.com"]["user"]["accountEnabled"] = False
     data["mailboxes"]["boardroom@contoso.com"]["mailbox"]["RecipientTypeDetails"] = "GroupMailbox"
-    again = verdicts(run("mailbox-kinds", data=data))
+    again = verdicts(evaluate_data(data))
     assert again[("frontdesk@contoso.com", B)] == ("blocked", ["shared-mailbox"])
     assert again[("boardroom@contoso.com", B)] == ("blocked", ["account-disabled"])
     assert again[("boardroom@contoso.com", A)] == ("incomplete", [])
     # a RecipientTypeDetails value preflight does not know is not guessed at
     data["mailboxes"]["boardroom@contoso.com"]["mailbox"]["RecipientTypeDetails"] = "HologramMailbox"
-    odd = next(f for f in run("mailbox-kinds", data=data).findings
+    odd = next(f for f in evaluate_data(data).findings
                if f.check == "ms.shared-mailbox" and f.subject == "boardroom@contoso.com")
     assert odd.status is Status.UNKNOWN and "HologramMailbox" in odd.message
 
 
 def test_wrong_object_id_says_which_id_was_used() -> None:
-    f = finding(run("oauth-app-wrong-object-id"), "ms.oauth-exchange-service-principal")
+    f = finding(evaluate_fixture("microsoft", "oauth-app-wrong-object-id"), "ms.oauth-exchange-service-principal")
     assert f.status is Status.FAIL and "app registration's object id" in f.message
     assert f.evidence["exchangeServicePrincipal.ObjectId"] != f.evidence["servicePrincipal.id"]
 
 
 def test_missing_app_id_says_to_pass_it() -> None:
-    result = run("oauth-app-no-app-id")
+    result = evaluate_fixture("microsoft", "oauth-app-no-app-id")
     unknowns = [f for f in result.findings if f.status is Status.UNKNOWN]
     assert {f.check for f in unknowns} == {"ms.oauth-app-role", "ms.oauth-exchange-service-principal",
                                           "ms.oauth-mailbox-permission", "ms.ca-workload-identity"}
@@ -329,14 +321,14 @@ def test_missing_app_id_says_to_pass_it() -> None:
 
 
 def test_send_as_unknown_when_the_from_address_was_not_collected() -> None:
-    f = finding(run("send-as"), "ms.send-as", "alerts@contoso.com")
+    f = finding(evaluate_fixture("microsoft", "send-as"), "ms.send-as", "alerts@contoso.com")
     assert f.status is Status.UNKNOWN and "info@contoso.com" in f.message
-    assert finding(run("send-as"), "ms.send-as", J).status is Status.PASS
+    assert finding(evaluate_fixture("microsoft", "send-as"), "ms.send-as", J).status is Status.PASS
 
 
 def test_missing_address_gets_one_finding_instead_of_piling_up_unknowns() -> None:
     # preflight.checks: the address check is the one finding about an address that does not exist.
-    result = run("accounts")
+    result = evaluate_fixture("microsoft", "accounts")
     mine = [f for f in result.findings if f.subject == "missing@contoso.com"]
     assert [(f.check, f.status) for f in mine] == [("ms.mailbox-exists", Status.FAIL)]
 
@@ -364,7 +356,7 @@ def test_exchange_permission_advice_names_roles_as_roles_and_the_read_only_role_
 
 
 def test_evaluation_is_repeatable_from_the_report_json() -> None:
-    result = run("several-layers")
+    result = evaluate_fixture("microsoft", "several-layers")
     again = TargetResult.from_dict(json.loads(json.dumps(result.to_dict())))
     assert again.to_dict() == result.to_dict()
 
@@ -373,7 +365,7 @@ def test_evaluation_is_repeatable_from_the_report_json() -> None:
 def test_demo_tenant_tells_its_story(item: Any) -> None:
     data = json.loads(item.read_text(encoding="utf-8"))
     assert data["tenant"]["name"].endswith("(simulated)")
-    result = run(item.name, data=data)
+    result = evaluate_data(data)
     by_verdict: dict[str, list[list[str]]] = {}
     for m in result.mailboxes:
         by_verdict.setdefault(m.verdict.value, []).append(m.blocking)

@@ -4,19 +4,13 @@ effective authentication policy, consent, and honest unknowns when a needed reso
 from __future__ import annotations
 
 import copy
-import json
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from preflight.causes import load_catalogue
-from preflight.engine import evaluate
-from preflight.model import Finding, Status, TargetResult
-from preflight.snapshot import Unavailable, parse
-from preflight_providers.microsoft import provider
+from preflight.model import Status
+from preflight.snapshot import Unavailable
 from preflight_providers.microsoft.checks import ca
 from preflight_providers.microsoft.checks.values import smtp_addresses
 from preflight_providers.microsoft.resources import (
@@ -32,26 +26,11 @@ from preflight_providers.microsoft.resources import (
     MemberOfItem,
     NamedLocations,
 )
+from tests.conftest import evaluate_data, finding, fixture_data
 
-FIXTURES = Path(__file__).parent / "fixtures"
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 J = "jobs@contoso.com"
 FORBIDDEN = {"error": {"status": 403, "code": "Authorization_RequestDenied",
                        "message": "Insufficient privileges to complete the operation."}}
-
-
-def fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
-
-
-def run(data: dict[str, Any]) -> TargetResult:
-    return evaluate(parse(copy.deepcopy(data)), provider.checks(), load_catalogue(), NOW, provider.permissions(),
-                    resources=provider.resources())
-
-
-def find(result: TargetResult, check: str, subject: str | None = J) -> Finding:
-    return next(f for f in result.findings if f.check == check and f.subject == subject)
 
 
 # -- Exchange value normalisation ----------------------------------------------------------------
@@ -261,9 +240,9 @@ def test_block_outside_trusted_locations(sender: str, want: ca.Where) -> None:
 
 
 def test_sender_outside_named_trusted_ranges_under_an_all_trusted_exclusion_is_unknown() -> None:
-    data = fixture("ca-location-trusted")
+    data = fixture_data("microsoft", "ca-location-trusted")
     data["options"]["sender_ips"] = ["192.0.2.10"]
-    f = find(run(data), "ms.ca-location")
+    f = finding(evaluate_data(data), "ms.ca-location", J, method="basic")
     assert f.status is Status.UNKNOWN and "AllTrusted" in f.message and "Configure MFA trusted IPs" in f.message
 
 
@@ -282,145 +261,148 @@ def test_named_and_country_locations() -> None:
 
 
 def test_location_check_without_sender_ip_is_unknown_and_so_is_a_bad_one() -> None:
-    data = fixture("ca-location-outside")
+    data = fixture_data("microsoft", "ca-location-outside")
     data["options"]["sender_ips"] = []
-    result = run(data)
-    f = find(result, "ms.ca-location")
+    result = evaluate_data(data)
+    f = finding(result, "ms.ca-location", J, method="basic")
     assert f.status is Status.UNKNOWN and "--sender-ip CIDR" in f.message
     assert "'Block sign-in outside trusted locations' (enabled)" in f.message
     assert {m.verdict.value for m in result.mailboxes if m.method.value == "basic"} == {"incomplete"}
     data["options"]["sender_ips"] = ["not-an-ip"]
-    assert find(run(data), "ms.ca-location").status is Status.UNKNOWN
+    assert finding(evaluate_data(data), "ms.ca-location", J, method="basic").status is Status.UNKNOWN
     data["options"]["sender_ips"] = ["198.51.100.20"]  # the trusted head office
-    assert find(run(data), "ms.ca-location").status is Status.PASS
+    assert finding(evaluate_data(data), "ms.ca-location", J, method="basic").status is Status.PASS
 
 
 def test_country_exclusion_makes_the_location_check_unknown() -> None:
-    data = fixture("ca-location-outside")
+    data = fixture_data("microsoft", "ca-location-outside")
     policy = data["org"]["conditionalAccessPolicies"][0]
     country = next(loc for loc in data["org"]["namedLocations"] if "countriesAndRegions" in loc)
     policy["conditions"]["locations"] = {"includeLocations": ["All"], "excludeLocations": [country["id"]]}
-    f = find(run(data), "ms.ca-location")
+    f = finding(evaluate_data(data), "ms.ca-location", J, method="basic")
     assert f.status is Status.UNKNOWN and "country" in f.message
 
 
 def test_unreadable_membership_is_unknown_unless_another_policy_already_blocks() -> None:
-    data = fixture("ca-legacy-excluded")
+    data = fixture_data("microsoft", "ca-legacy-excluded")
     data["mailboxes"][J]["memberOf"] = FORBIDDEN
-    f = find(run(data), "ms.ca-legacy-auth")
+    f = finding(evaluate_data(data), "ms.ca-legacy-auth", J)
     assert f.status is Status.UNKNOWN and "memberOf" in f.message and "GroupMember.Read.All" in str(f.remediation)
     blanket = copy.deepcopy(data["org"]["conditionalAccessPolicies"][0])
     blanket["id"], blanket["displayName"] = "p-2", "Block legacy authentication for everyone"
     blanket["conditions"]["users"]["excludeGroups"] = []
     data["org"]["conditionalAccessPolicies"].append(blanket)
-    assert find(run(data), "ms.ca-legacy-auth").status is Status.FAIL
+    assert finding(evaluate_data(data), "ms.ca-legacy-auth", J).status is Status.FAIL
 
 
 def test_policy_narrowed_by_sign_in_risk_is_a_warning() -> None:
-    data = fixture("ca-legacy-included")
+    data = fixture_data("microsoft", "ca-legacy-included")
     data["org"]["conditionalAccessPolicies"][0]["conditions"]["signInRiskLevels"] = ["high"]
-    f = find(run(data), "ms.ca-legacy-auth")
+    f = finding(evaluate_data(data), "ms.ca-legacy-auth", J)
     assert f.status is Status.WARN and "signInRiskLevels high" in f.message
 
 
 def test_disabled_policy_and_other_apps_are_ignored() -> None:
-    data = fixture("ca-legacy-included")
+    data = fixture_data("microsoft", "ca-legacy-included")
     data["org"]["conditionalAccessPolicies"][0]["state"] = "disabled"
-    assert find(run(data), "ms.ca-legacy-auth").status is Status.PASS
-    data = fixture("ca-legacy-included")
+    assert finding(evaluate_data(data), "ms.ca-legacy-auth", J).status is Status.PASS
+    data = fixture_data("microsoft", "ca-legacy-included")
     data["org"]["conditionalAccessPolicies"][0]["conditions"]["applications"]["excludeApplications"] = ["Office365"]
-    assert find(run(data), "ms.ca-legacy-auth").status is Status.PASS
+    assert finding(evaluate_data(data), "ms.ca-legacy-auth", J).status is Status.PASS
 
 
 # -- Exchange: the effective authentication policy ----------------------------------------------------
 
 def test_user_policy_wins_over_the_org_default_and_names_are_matched_loosely() -> None:
-    data = fixture("auth-policy-no-basic")
-    result = run(data)
-    assert "Get-OrganizationConfig DefaultAuthenticationPolicy" in find(result, "ms.auth-policy-basic-smtp").message
-    assert find(result, "ms.auth-policy-basic-smtp", "scanner@contoso.com").status is Status.PASS
+    data = fixture_data("microsoft", "auth-policy-no-basic")
+    result = evaluate_data(data)
+    assert "Get-OrganizationConfig DefaultAuthenticationPolicy" in finding(result, "ms.auth-policy-basic-smtp",
+                                                                           J).message
+    assert finding(result, "ms.auth-policy-basic-smtp", "scanner@contoso.com").status is Status.PASS
     # the reference may come as a distinguished name
     policy = data["org"]["authenticationPolicies"][1]
     data["mailboxes"][J]["exchangeUser"]["AuthenticationPolicy"] = policy["DistinguishedName"]
-    assert find(run(data), "ms.auth-policy-basic-smtp").status is Status.PASS
+    assert finding(evaluate_data(data), "ms.auth-policy-basic-smtp", J).status is Status.PASS
 
 
 def test_no_policy_anywhere_passes_without_reading_the_policy_list() -> None:
-    data = fixture("auth-policy-no-basic")
+    data = fixture_data("microsoft", "auth-policy-no-basic")
     data["org"]["organizationConfig"]["DefaultAuthenticationPolicy"] = None
     data["org"]["authenticationPolicies"] = FORBIDDEN
-    assert find(run(data), "ms.auth-policy-basic-smtp").status is Status.PASS
-    assert find(run(data), "ms.auth-policy-basic-smtp", "scanner@contoso.com").status is Status.UNKNOWN
+    assert finding(evaluate_data(data), "ms.auth-policy-basic-smtp", J).status is Status.PASS
+    assert finding(evaluate_data(data), "ms.auth-policy-basic-smtp", "scanner@contoso.com").status is Status.UNKNOWN
 
 
 def test_a_policy_name_that_is_not_in_the_list_is_unknown() -> None:
-    data = fixture("auth-policy-no-basic")
+    data = fixture_data("microsoft", "auth-policy-no-basic")
     data["org"]["organizationConfig"]["DefaultAuthenticationPolicy"] = "Deleted policy"
-    assert find(run(data), "ms.auth-policy-basic-smtp").status is Status.UNKNOWN
+    assert finding(evaluate_data(data), "ms.auth-policy-basic-smtp", J).status is Status.UNKNOWN
 
 
 def test_smtp_auth_needs_the_org_value_only_when_the_mailbox_inherits() -> None:
-    data = fixture("smtp-auth-off-tenant-on-mailbox")
+    data = fixture_data("microsoft", "smtp-auth-off-tenant-on-mailbox")
     data["org"]["transportConfig"] = FORBIDDEN
-    assert find(run(data), "ms.smtp-auth-enabled").status is Status.PASS
+    assert finding(evaluate_data(data), "ms.smtp-auth-enabled", J).status is Status.PASS
     data["mailboxes"][J]["casMailbox"]["SmtpClientAuthenticationDisabled"] = None
-    assert find(run(data), "ms.smtp-auth-enabled").status is Status.UNKNOWN
+    assert finding(evaluate_data(data), "ms.smtp-auth-enabled", J).status is Status.UNKNOWN
     data["mailboxes"][J]["casMailbox"]["SmtpClientAuthenticationDisabled"] = "Maybe"
-    f = find(run(data), "ms.smtp-auth-enabled")
+    f = finding(evaluate_data(data), "ms.smtp-auth-enabled", J)
     assert f.status is Status.UNKNOWN and "SmtpClientAuthenticationDisabled: found 'Maybe'" in f.message
 
 
 # -- Account -----------------------------------------------------------------------------------------
 
 def test_graph_404_with_an_exchange_mailbox_is_not_called_missing() -> None:
-    data = fixture("accounts")
+    data = fixture_data("microsoft", "accounts")
     data["mailboxes"]["missing@contoso.com"]["mailbox"] = data["mailboxes"][J]["mailbox"]
-    assert find(run(data), "ms.mailbox-exists", "missing@contoso.com").status is Status.UNKNOWN
+    assert finding(evaluate_data(data), "ms.mailbox-exists", "missing@contoso.com").status is Status.UNKNOWN
 
 
 def test_graph_404_is_missing_only_when_the_alias_lookup_found_nobody_or_exchange_agrees() -> None:
-    data = fixture("accounts")
+    data = fixture_data("microsoft", "accounts")
     box = data["mailboxes"]["missing@contoso.com"]
     exchange_404 = box["mailbox"]
     box["mailbox"] = FORBIDDEN
-    f = find(run(data), "ms.mailbox-exists", "missing@contoso.com")
+    f = finding(evaluate_data(data), "ms.mailbox-exists", "missing@contoso.com")
     assert f.status is Status.FAIL and "no user has it as a proxy address" in f.message  # lookup: []
     box["userLookup"] = {"error": {"status": 429, "code": "TooManyRequests", "message": "Too many requests"}}
-    f = find(run(data), "ms.mailbox-exists", "missing@contoso.com")
+    f = finding(evaluate_data(data), "ms.mailbox-exists", "missing@contoso.com")
     assert f.status is Status.UNKNOWN and "userLookup" in f.message and "User.Read.All" in str(f.remediation)
     del box["userLookup"]  # a snapshot without the lookup: nothing says the 404 is final
-    assert find(run(data), "ms.mailbox-exists", "missing@contoso.com").status is Status.UNKNOWN
+    assert finding(evaluate_data(data), "ms.mailbox-exists", "missing@contoso.com").status is Status.UNKNOWN
     box["mailbox"] = exchange_404  # Exchange does not know the address either
-    f = find(run(data), "ms.mailbox-exists", "missing@contoso.com")
+    f = finding(evaluate_data(data), "ms.mailbox-exists", "missing@contoso.com")
     assert f.status is Status.FAIL and "Get-Mailbox did not find it either" in f.message
 
 
 def test_unlicensed_mailbox_of_unreadable_type_is_unknown_not_a_guess() -> None:
-    data = fixture("accounts")
+    data = fixture_data("microsoft", "accounts")
     data["mailboxes"]["contractor@contoso.com"]["mailbox"] = FORBIDDEN
-    f = find(run(data), "ms.exchange-licence", "contractor@contoso.com")
+    f = finding(evaluate_data(data), "ms.exchange-licence", "contractor@contoso.com")
     assert f.status is Status.UNKNOWN
     # userPurpose answers the question when Get-Mailbox cannot (both documented shapes)
     data["mailboxes"]["contractor@contoso.com"]["mailboxSettings"] = {"userPurpose": {"value": "shared"}}
     # a shared mailbox someone signs in to directly (accountEnabled: true) is what the licence terms are about
-    assert find(run(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.WARN
+    assert finding(evaluate_data(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.WARN
     data["mailboxes"]["contractor@contoso.com"]["user"]["accountEnabled"] = False
-    assert find(run(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.PASS
+    assert finding(evaluate_data(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.PASS
     data["mailboxes"]["contractor@contoso.com"]["user"]["accountEnabled"] = True
     data["mailboxes"]["contractor@contoso.com"]["mailboxSettings"] = {"userPurpose": "user"}
-    assert find(run(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.FAIL
+    assert finding(evaluate_data(data), "ms.exchange-licence", "contractor@contoso.com").status is Status.FAIL
 
 
 def test_shared_mailbox_with_a_full_access_user_can_be_reached_with_delegated_oauth() -> None:
-    data = fixture("shared-mailbox")
+    data = fixture_data("microsoft", "shared-mailbox")
     box = data["mailboxes"]["recruiting@contoso.com"]
     box["mailboxPermissions"].append({**box["mailboxPermissions"][0], "User": "alice@contoso.com",
                                       "AccessRights": ["FullAccess"]})
-    shared = {f.method.value if f.method else None: f for f in run(data).findings if f.check == "ms.shared-mailbox"}
+    shared = {f.method.value if f.method else None: f for f in evaluate_data(data).findings
+              if f.check == "ms.shared-mailbox"}
     assert shared["oauth-delegated"].status is Status.WARN and "alice@contoso.com" in shared["oauth-delegated"].message
     assert shared["basic"].status is Status.FAIL and shared["oauth-app"].status is Status.PASS
     box["mailboxPermissions"][-1]["Deny"] = True
-    shared = {f.method.value if f.method else None: f for f in run(data).findings if f.check == "ms.shared-mailbox"}
+    shared = {f.method.value if f.method else None: f for f in evaluate_data(data).findings
+              if f.check == "ms.shared-mailbox"}
     assert shared["oauth-delegated"].status is Status.FAIL
 
 
@@ -432,42 +414,42 @@ def test_shared_mailbox_with_a_full_access_user_can_be_reached_with_delegated_oa
     (["ManagePermissionGrantsForSelf.microsoft-user-default-low"], Status.UNKNOWN, "oauth-app-not-authorized"),
 ])
 def test_delegated_consent_depends_on_user_consent_settings(assigned: list[str], status: Status, cause: str) -> None:
-    data = fixture("oauth-delegated")
+    data = fixture_data("microsoft", "oauth-delegated")
     data["org"]["authorizationPolicy"]["defaultUserRolePermissions"]["permissionGrantPoliciesAssigned"] = assigned
-    f = find(run(data), "ms.oauth-delegated-consent", "bob@contoso.com")
+    f = finding(evaluate_data(data), "ms.oauth-delegated-consent", "bob@contoso.com")
     assert (f.status, f.cause) == (status, cause)
 
 
 def test_admin_consent_covers_everyone_without_reading_consent_settings() -> None:
-    data = fixture("oauth-delegated")
+    data = fixture_data("microsoft", "oauth-delegated")
     grant = data["org"]["oauth2PermissionGrants"][0]
     grant["consentType"], grant["principalId"] = "AllPrincipals", None
     data["org"]["authorizationPolicy"] = FORBIDDEN
-    assert find(run(data), "ms.oauth-delegated-consent", "bob@contoso.com").status is Status.PASS
+    assert finding(evaluate_data(data), "ms.oauth-delegated-consent", "bob@contoso.com").status is Status.PASS
 
 
 def test_app_only_needs_full_access_and_send_as_alone_fails_with_the_fix() -> None:
-    data = fixture("oauth-app-no-mailbox-permission")
+    data = fixture_data("microsoft", "oauth-app-no-mailbox-permission")
     sp_id = data["org"]["servicePrincipal"]["id"]
     data["mailboxes"][J]["recipientPermissions"].append(
         {"Identity": "jobs", "Trustee": sp_id, "AccessControlType": "Allow", "AccessRights": ["SendAs"],
          "IsInherited": False, "InheritanceType": "None"})
-    f = find(run(data), "ms.oauth-mailbox-permission")
+    f = finding(evaluate_data(data), "ms.oauth-mailbox-permission", J)
     assert f.status is Status.FAIL and "Add-MailboxPermission -Identity jobs@contoso.com" in f.message
     assert "-AccessRights FullAccess" in f.message
     # the verdict rests on FullAccess only: an unreadable Get-RecipientPermission changes nothing
     data["mailboxes"][J]["recipientPermissions"] = FORBIDDEN
-    assert find(run(data), "ms.oauth-mailbox-permission").status is Status.FAIL
+    assert finding(evaluate_data(data), "ms.oauth-mailbox-permission", J).status is Status.FAIL
     data["mailboxes"][J]["mailboxPermissions"].append(
         {"Identity": "jobs", "User": sp_id, "AccessRights": ["FullAccess"], "Deny": False, "InheritanceType": "All",
          "IsInherited": False, "IsValid": True, "ObjectState": "Unchanged"})
-    assert find(run(data), "ms.oauth-mailbox-permission").status is Status.PASS
+    assert finding(evaluate_data(data), "ms.oauth-mailbox-permission", J).status is Status.PASS
 
 
 def test_full_access_for_the_app_cannot_be_judged_when_exchange_names_are_unknown() -> None:
-    data = fixture("oauth-app-no-mailbox-permission")
+    data = fixture_data("microsoft", "oauth-app-no-mailbox-permission")
     data["org"]["exchangeServicePrincipals"] = FORBIDDEN
-    assert find(run(data), "ms.oauth-mailbox-permission").status is Status.UNKNOWN
+    assert finding(evaluate_data(data), "ms.oauth-mailbox-permission", J).status is Status.UNKNOWN
 
 
 # -- Conditional Access: grant controls a password cannot satisfy -------------------------------------
@@ -488,25 +470,25 @@ def test_full_access_for_the_app_cannot_be_judged_when_exchange_names_are_unknow
      "authenticationStrength 'Phishing-resistant MFA'"),
 ])
 def test_any_grant_control_blocks_a_password_only_sign_in(grant: dict[str, Any], cause: str, named: str) -> None:
-    data = fixture("ca-mfa")
+    data = fixture_data("microsoft", "ca-mfa")
     empty = {"customAuthenticationFactors": [], "termsOfUse": [], "authenticationStrength": None}
     data["org"]["conditionalAccessPolicies"][0]["grantControls"] = {**empty, **grant}
-    f = find(run(data), "ms.ca-mfa")
+    f = finding(evaluate_data(data), "ms.ca-mfa", J)
     assert (f.status, f.cause) == (Status.FAIL, cause)
     assert f"'Require MFA for all users' (enabled) requires {named}" in f.message
 
 
 def test_a_policy_with_session_controls_only_grants_a_password_sign_in() -> None:
-    data = fixture("ca-mfa")
+    data = fixture_data("microsoft", "ca-mfa")
     data["org"]["conditionalAccessPolicies"][0]["grantControls"] = None
-    assert find(run(data), "ms.ca-mfa").status is Status.PASS
+    assert finding(evaluate_data(data), "ms.ca-mfa", J).status is Status.PASS
 
 
 def test_enabled_grant_controls_outside_trusted_locations_without_sender_ip_are_unknown() -> None:
-    data = fixture("ca-mfa")
+    data = fixture_data("microsoft", "ca-mfa")
     data["org"]["conditionalAccessPolicies"][0]["conditions"]["locations"] = {
         "includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}
-    f = find(run(data), "ms.ca-mfa")
+    f = finding(evaluate_data(data), "ms.ca-mfa", J)
     assert f.status is Status.UNKNOWN and "--sender-ip CIDR" in f.message
     data["org"]["conditionalAccessPolicies"][0]["state"] = "enabledForReportingButNotEnforced"
-    assert find(run(data), "ms.ca-mfa").status is Status.WARN
+    assert finding(evaluate_data(data), "ms.ca-mfa", J).status is Status.WARN

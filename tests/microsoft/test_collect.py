@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflight.causes import load_catalogue
-from preflight.engine import evaluate
 from preflight.errors import SignInError
 from preflight.http import ApiError
 from preflight.model import Method, Status
@@ -28,12 +26,12 @@ from preflight_providers.microsoft.clouds import Cloud
 from preflight_providers.microsoft.collect import Target
 from preflight_providers.microsoft.exchange import Exchange
 from preflight_providers.microsoft.run import clients, collect
+from tests.conftest import evaluate_data
 from tests.microsoft.conftest import CLIENT_ID, SECRET, fixture_names, load_fixture, signed_in, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply, exchange_error, graph_error, throttle
 
 # Resources a collector adds that a hand-written fixture may leave out: the errors recorded for a
 # mailbox that does not exist, and the SendAs rights read for a --from address.
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 OPTIONAL = {"exchangeUser", "mailboxPermissions", "recipientPermissions", "fromRecipientPermissions", "mailboxSettings",
             "conditionalAccessWhatIf"}
 # Microsoft's What If answers (Graph beta): a fixture without them gets the fake's "no recorded answer" error.
@@ -111,8 +109,7 @@ def test_a_failed_alias_lookup_is_recorded_and_the_address_is_not_called_missing
     got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("accounts"))
     missing = got["mailboxes"]["missing@contoso.com"]
     assert error_of(missing["userLookup"])["status"] == 403  # type: ignore[index]
-    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions(),
-                      resources=provider.resources())
+    result = evaluate_data(got)
     f = next(f for f in result.findings if f.check == "ms.mailbox-exists" and f.subject == "missing@contoso.com")
     assert f.status is Status.UNKNOWN and "403" in f.message
     ms_fake.fault = None
@@ -221,8 +218,7 @@ def test_a_cmdlet_refused_by_exchange_rbac_is_that_cmdlet_s_error_only(ms_fake: 
     assert (error_of(box["mailbox"]) or {}).get("message") == "User is not allowed to call Get-Mailbox"
     for name in ("casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions"):
         assert box[name] == want[name], name
-    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions(),
-                      resources=provider.resources())
+    result = evaluate_data(got)
     smtp = next(f for f in result.findings if f.check == "ms.smtp-auth-enabled")
     assert smtp.status is Status.PASS  # read from Get-CASMailbox / Get-TransportConfig, which were allowed
 
@@ -265,8 +261,7 @@ def test_warning_only_replies_and_not_found_as_500_are_read_for_what_they_are(
     missing = got["mailboxes"]["missing@contoso.com"]
     assert (error_of(missing["mailbox"]) or {}).get("status") == 404
     assert (error_of(missing["mailbox"]) or {}).get("code") == "ManagementObjectNotFoundException"
-    result = evaluate(parse(got), provider.checks(), load_catalogue(), NOW, provider.permissions(),
-                      resources=provider.resources())
+    result = evaluate_data(got)
     gone = next(f for f in result.findings if f.check == "ms.mailbox-exists" and f.subject == "missing@contoso.com")
     assert gone.status is Status.FAIL
 

@@ -8,34 +8,20 @@ from typing import Any
 
 import pytest
 
-from preflight.cli import main
 from preflight.errors import SignInError
 from preflight.model import Method
 from preflight.providers import CollectRequest
 from preflight_providers.microsoft import provider
-from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
+from tests.conftest import run_cli
+from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
 from tests.microsoft.fake import FakeMicrosoft, throttle
 
-ENV = "PF_CLI_SECRET"
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the token cache goes here
-    monkeypatch.setenv(ENV, SECRET)
-    monkeypatch.setenv("NO_COLOR", "1")
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
+pytestmark = pytest.mark.usefixtures("isolated", "secret_env")
 
 
 def sign_in_args(snapshot: dict[str, Any]) -> list[str]:
     return ["--tenant", snapshot["tenant"]["domain"], "--client-id", CLIENT_ID, "--auth", "secret",
-            "--client-secret-env", ENV, "--cloud", "fake"]
+            "--client-secret-env", SECRET_ENV, "--cloud", "fake"]
 
 
 def check_args(snapshot: dict[str, Any]) -> list[str]:
@@ -66,9 +52,9 @@ def test_check_reports_what_evaluate_reports_for_the_saved_snapshot(
     snapshot = load_fixture(name)
     ms_fake.add_tenant(tenant_for(snapshot))
     saved = tmp_path / "snap.json"
-    code, out, err = run([*check_args(snapshot), "--save-snapshot", str(saved), "--format", "json"], capsys)
+    code, out, err = run_cli([*check_args(snapshot), "--save-snapshot", str(saved), "--format", "json"], capsys)
     assert f"Snapshot written to {saved}" in err
-    offline_code, offline, _ = run(["evaluate", str(saved), "--format", "json"], capsys)
+    offline_code, offline, _ = run_cli(["evaluate", str(saved), "--format", "json"], capsys)
     assert targets(out) == targets(offline)
     assert code == offline_code
     assert targets(out)[0]["findings"], "the provider's checks ran"
@@ -81,9 +67,9 @@ def test_check_with_a_device_code_sign_in(ms_fake: FakeMicrosoft, tmp_path: Path
     args = check_args(snapshot)
     args[args.index("secret")] = "device-code"
     saved = tmp_path / "snap.json"
-    code, out, err = run([*args, "--save-snapshot", str(saved), "--format", "json"], capsys)
+    code, out, err = run_cli([*args, "--save-snapshot", str(saved), "--format", "json"], capsys)
     assert "enter the code FAKE" in err and f"Signed in as {tenant.device_user}" in err
-    offline_code, offline, _ = run(["evaluate", str(saved), "--format", "json"], capsys)
+    offline_code, offline, _ = run_cli(["evaluate", str(saved), "--format", "json"], capsys)
     assert (code, targets(out)) == (offline_code, targets(offline))
     anchors = {h.get("X-AnchorMailbox") for api, h in ms_fake.headers_seen if api == "exchange"}
     assert anchors == {f"UPN:{tenant.device_user}"}  # Exchange routes a delegated call by the admin's mailbox
@@ -104,7 +90,7 @@ def test_a_delegated_audit_uses_the_sign_in_that_preflight_login_cached(
     with pytest.raises(SignInError) as info:
         provider.collect(request)  # nobody signed in yet, and an audit never prompts
     assert f"run `{login}` first" in str(info.value)
-    code, _out, err = run(login.split()[1:], capsys)
+    code, _out, err = run_cli(login.split()[1:], capsys)
     assert code == 0 and "enter the code FAKE" in err
     got = provider.collect(request)
     assert sorted(got["mailboxes"]) == sorted(snapshot["mailboxes"])
@@ -116,7 +102,7 @@ def test_every_resource_forbidden_makes_every_dependent_check_unknown(
         ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("forbidden")
     ms_fake.add_tenant(tenant_for(snapshot))
-    code, out, _err = run([*check_args(snapshot), "--format", "json"], capsys)
+    code, out, _err = run_cli([*check_args(snapshot), "--format", "json"], capsys)
     assert code == 3
     reads = {c.id: c.reads for c in provider.checks()}
     findings = targets(out)[0]["findings"]
@@ -133,8 +119,8 @@ def test_no_secret_or_token_reaches_logs_reports_or_snapshots(
     snapshot = load_fixture("oauth-app-ready")
     ms_fake.add_tenant(tenant_for(snapshot))
     saved, report = tmp_path / "snap.json", tmp_path / "report.html"
-    code, out, err = run([*check_args(snapshot), "--save-snapshot", str(saved), "--format", "html", "--output",
-                          str(report), "--debug"], capsys)
+    code, out, err = run_cli([*check_args(snapshot), "--save-snapshot", str(saved), "--format", "html", "--output",
+                              str(report), "--debug"], capsys)
     assert code == 0, err
     assert "debug: preflight.http: POST https://" in err  # the HTTP calls are logged...
     secrets_seen = [SECRET, *ms_fake.issued]
@@ -149,17 +135,17 @@ def test_login_caches_the_token_for_the_next_check(ms_fake: FakeMicrosoft, capsy
                                                    ) -> None:
     snapshot = load_fixture("oauth-app-ready")
     ms_fake.add_tenant(tenant_for(snapshot))
-    code, out, err = run(["login", "microsoft", *sign_in_args(snapshot)], capsys)
+    code, out, err = run_cli(["login", "microsoft", *sign_in_args(snapshot)], capsys)
     assert code == 0 and out == ""
     assert f"Signed in to contoso.com as app {CLIENT_ID}." in err and "(plain file, mode 0600)" in err
     graph_tokens = len(ms_fake.calls("token"))
-    code, _out, _err = run(check_args(snapshot), capsys)
+    code, _out, _err = run_cli(check_args(snapshot), capsys)
     assert code == 0
     assert len(ms_fake.calls("token")) == graph_tokens + 1  # only the Exchange token was new
 
-    code, _out, err = run(["logout", "microsoft", "--tenant", "contoso.com", "--cloud", "fake"], capsys)
+    code, _out, err = run_cli(["logout", "microsoft", "--tenant", "contoso.com", "--cloud", "fake"], capsys)
     assert code == 0 and "Removed 1 token cache(s)." in err
-    code, _out, err = run(["logout", "microsoft", "--tenant", "contoso.com", "--cloud", "fake"], capsys)
+    code, _out, err = run_cli(["logout", "microsoft", "--tenant", "contoso.com", "--cloud", "fake"], capsys)
     assert "No cached sign-in found." in err
 
 
@@ -184,7 +170,7 @@ def test_bad_input_is_one_line_and_exit_2(change: dict[str, str], message: str, 
             args[args.index(option) + 1] = value
         else:
             args += [option, value]
-    code, out, err = run(args, capsys)
+    code, out, err = run_cli(args, capsys)
     assert code == 2 and out == ""
     assert message in err and err.count("\n") == 1, err
 
@@ -193,8 +179,8 @@ def test_a_refused_sign_in_exits_4(ms_fake: FakeMicrosoft, monkeypatch: pytest.M
                                    capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
     ms_fake.add_tenant(tenant_for(snapshot))
-    monkeypatch.setenv(ENV, "a-wrong-secret-value")
-    code, out, err = run(check_args(snapshot), capsys)
+    monkeypatch.setenv(SECRET_ENV, "a-wrong-secret-value")
+    code, out, err = run_cli(check_args(snapshot), capsys)
     assert code == 4 and out == ""
     assert "preflight: sign-in failed: contoso.com: invalid_client: AADSTS7000215" in err
     assert "a-wrong-secret-value" not in err
@@ -203,8 +189,8 @@ def test_a_refused_sign_in_exits_4(ms_fake: FakeMicrosoft, monkeypatch: pytest.M
 def test_auth_check_shows_what_can_be_read(ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
     ms_fake.add_tenant(tenant_for(snapshot))
-    code, out, err = run(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com",
-                          "--app-id", snapshot["options"]["app_id"], "--format", "json"], capsys)
+    code, out, err = run_cli(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com",
+                              "--app-id", snapshot["options"]["app_id"], "--format", "json"], capsys)
     assert code == 0, out
     report = json.loads(out)
     assert report["all_readable"] is True
@@ -223,8 +209,8 @@ def test_auth_check_retries_a_throttled_probe(ms_fake: FakeMicrosoft, capsys: py
     snapshot = load_fixture("oauth-app-ready")
     ms_fake.add_tenant(tenant_for(snapshot))
     ms_fake.fault = throttle(lambda c: c.sub and c.path == "/identity/conditionalAccess/policies", times=1)
-    code, out, _err = run(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com",
-                           "--format", "json"], capsys)
+    code, out, _err = run_cli(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com",
+                               "--format", "json"], capsys)
     probe = next(p for p in json.loads(out)["probes"] if p["resource"] == "conditionalAccessPolicies")
     assert (code, probe["readable"]) == (0, True), probe
     asked = [c for c in ms_fake.calls("graph", sub=True) if c.path == "/identity/conditionalAccess/policies"]
@@ -234,8 +220,8 @@ def test_auth_check_retries_a_throttled_probe(ms_fake: FakeMicrosoft, capsys: py
 def test_auth_check_names_what_to_grant(ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("forbidden")
     ms_fake.add_tenant(tenant_for(snapshot))
-    code, out, _err = run(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com"],
-                          capsys)
+    code, out, _err = run_cli(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com"],
+                              capsys)
     assert code == 3
     assert "securityDefaults" in out and "NO  403 Authorization_RequestDenied" in out
     assert "grant: Microsoft Graph Policy.Read.All" in out

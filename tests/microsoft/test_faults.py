@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,10 @@ from preflight.causes import load_catalogue
 from preflight.exitcodes import Exit, exit_code
 from preflight.model import Method, Status
 from preflight.providers import Registry
+from tests.conftest import NOW
 from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
 from tests.microsoft.fake import DROP, Call, FakeMicrosoft, Fault, Reply, graph_error
 
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 FIXTURES = ["oauth-app-ready", "security-defaults", "send-as", "several-layers", "shared-mailbox",
             "ca-location-outside", "accounts"]
 STARVED = "t0.example"  # every Get-CASMailbox call for this tenant fails: its retries run out

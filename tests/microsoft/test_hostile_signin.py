@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from preflight.cli import main
+from tests.conftest import run_cli
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
-from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
+from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply, unsigned_jwt
 
-ENV = "PF_HOSTILE_SECRET"
+pytestmark = pytest.mark.usefixtures("isolated", "secret_env")
 JWT = unsigned_jwt({"aud": "https://graph.fake.test", "sentinel": "S3NT1NEL-JWT-CLAIM", "tid": "x"})
 OPAQUE = "opaqueSENTINELtoken4f9a8b7c6d5e3f2a1b0c"
 TRUNCATED = JWT[:120]  # what a truncated reply holds of the token: as secret as the whole of it
@@ -20,23 +20,9 @@ SECRETS = [SECRET, JWT, TRUNCATED, OPAQUE]
 HTML = b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv(ENV, SECRET)
-    monkeypatch.setenv("NO_COLOR", "1")
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
-
-
 def check(domain: str, *extra: str) -> list[str]:
     return [*extra, "check", "microsoft", "--tenant", domain, "--client-id", CLIENT_ID, "--auth", "secret",
-            "--client-secret-env", ENV, "--cloud", "fake", "--mailbox", f"jobs@{domain}", "--deadline", "30"]
+            "--client-secret-env", SECRET_ENV, "--cloud", "fake", "--mailbox", f"jobs@{domain}", "--deadline", "30"]
 
 
 def on(api: str, reply: Reply) -> object:
@@ -77,7 +63,7 @@ def test_a_misbehaving_token_endpoint_is_one_clean_line(
     api, reply, shown = CASES[case]
     ms_fake.fault = on(api, reply)  # type: ignore[assignment]
     domain = snapshot["tenant"]["domain"]
-    code, out, err = run(check(domain, *(["--debug"] if debug else [])), capsys)
+    code, out, err = run_cli(check(domain, *(["--debug"] if debug else [])), capsys)
     assert code == 4, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("preflight: sign-in failed: ") and shown in last, err
@@ -96,8 +82,8 @@ def test_the_issued_tokens_never_appear_even_in_debug_logs(
     snapshot = load_fixture("oauth-app-ready")
     ms_fake.add_tenant(tenant_for(snapshot))
     out_file = tmp_path / "report.json"
-    code, out, err = run([*check(snapshot["tenant"]["domain"], "--debug"), "--format", "json", "--output",
-                          str(out_file), "--save-snapshot", str(tmp_path / "snap.json")], capsys)
+    code, out, err = run_cli([*check(snapshot["tenant"]["domain"], "--debug"), "--format", "json", "--output",
+                              str(out_file), "--save-snapshot", str(tmp_path / "snap.json")], capsys)
     assert code in (0, 1, 3), err
     assert ms_fake.issued, "the fake issued tokens"
     assert "debug: " in err
@@ -119,7 +105,7 @@ def test_every_cache_folder_preflight_creates_is_owner_only(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh" / "cache"))  # nothing of it exists yet
     old = os.umask(0o022)
     try:
-        code, _out, err = run(check(snapshot["tenant"]["domain"]), capsys)
+        code, _out, err = run_cli(check(snapshot["tenant"]["domain"]), capsys)
     finally:
         os.umask(old)
     assert code in (0, 1, 3), err
@@ -147,7 +133,7 @@ def test_a_run_past_its_deadline_still_writes_the_report_with_unknowns(
     report = tmp_path / "report.json"
     args = [*check(snapshot["tenant"]["domain"]), "--deadline", "3", "--format", "json", "--output", str(report)]
     box: dict[str, tuple[int, str, str]] = {}
-    worker = threading.Thread(target=lambda: box.update(r=run(args, capsys)), daemon=True)
+    worker = threading.Thread(target=lambda: box.update(r=run_cli(args, capsys)), daemon=True)
     worker.start()
     worker.join(120)  # generous: the deadline is 3 s
     assert not worker.is_alive(), "the run did not end"
@@ -174,8 +160,8 @@ def test_retry_after_120_on_every_call_ends_at_once_with_unknowns(
 
     ms_fake.fault = throttled
     report = tmp_path / "report.json"
-    code, _out, err = run([*check(snapshot["tenant"]["domain"]), "--format", "json", "--output", str(report)],
-                          capsys)
+    code, _out, err = run_cli([*check(snapshot["tenant"]["domain"]), "--format", "json", "--output", str(report)],
+                              capsys)
     assert code in (3, 4), err
     findings = json.loads(report.read_text())["targets"][0]["findings"]
     assert any("asked to retry after 120 s" in f["message"] for f in findings), [f["message"] for f in findings]
@@ -226,9 +212,9 @@ def test_an_audit_against_echoing_services_leaks_nothing(
 
     ms_fake.fault = echo
     inv = tmp_path / "inventory.toml"
-    inv.write_text(AUDIT.format(client_id=CLIENT_ID, env=ENV))
+    inv.write_text(AUDIT.format(client_id=CLIENT_ID, env=SECRET_ENV))
     out = tmp_path / "out"
-    code, stdout, stderr = run(["--debug", "audit", str(inv), "--output-dir", str(out), "--deadline", "60"], capsys)
+    code, stdout, stderr = run_cli(["--debug", "audit", str(inv), "--output-dir", str(out), "--deadline", "60"], capsys)
     assert code in (3, 4), stderr[-2000:]
     assert_clean_run(stdout, stderr, [SECRET, *ms_fake.issued])
     assert_no_leak(files_text(out), [SECRET, *ms_fake.issued])

@@ -7,40 +7,26 @@ which answers What If only for well-formed questions it has a recorded answer fo
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflight.causes import load_catalogue
-from preflight.engine import evaluate
-from preflight.model import Finding, Status, TargetResult
-from preflight.snapshot import error_of, parse
-from preflight_providers.microsoft import provider
+from preflight.model import Status
+from preflight.snapshot import error_of
 from preflight_providers.microsoft.clouds import Cloud
 from preflight_providers.microsoft.whatif import sample_addresses, service_principal_questions, user_questions
+from tests.conftest import evaluate_data, finding
 from tests.microsoft.conftest import load_fixture
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply, graph_error
 from tests.microsoft.fake_beta import evaluate_error
 from tests.microsoft.test_collect import run_collect
 
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 J = "jobs@contoso.com"
 EXO = "00000002-0000-0ff1-ce00-000000000000"
 CTX = "https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)"
 FORBIDDEN = {"error": {"status": 403, "code": "Authorization_RequestDenied",
                        "message": "Insufficient privileges to complete the operation."}}
-
-
-def run(data: dict[str, Any]) -> TargetResult:
-    return evaluate(parse(data, "test"), provider.checks(), load_catalogue(), NOW, provider.permissions(),
-                    resources=provider.resources())
-
-
-def finding(result: TargetResult, check: str, subject: str | None = J, method: str | None = None) -> Finding:
-    return next(f for f in result.findings if f.check == check and f.subject == subject
-                and (method is None or f.method is None or f.method.value == method))
 
 
 def applies(policy: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +113,7 @@ def test_a_refused_what_if_is_recorded_once_and_the_own_reading_stands(ms_fake: 
     ms_fake.fault = refuse
     got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("whatif-alltrusted"))
     assert error_of(got["mailboxes"][J]["conditionalAccessWhatIf"])["status"] == 403  # type: ignore[index]
-    f = finding(run(got), "ms.ca-location", method="basic")
+    f = finding(evaluate_data(got), "ms.ca-location", J, method="basic")
     assert f.status is Status.UNKNOWN and "AllTrusted" in f.message
     assert "What If evaluation could not be read (403" in f.message and "own reading" in f.message
 
@@ -146,21 +132,21 @@ def test_the_app_is_asked_as_a_service_principal(ms_fake: FakeMicrosoft, ms_clou
 
 def test_microsoft_resolves_all_trusted_that_the_snapshot_cannot() -> None:
     data = load_fixture("whatif-alltrusted")
-    f = finding(run(data), "ms.ca-location", method="basic")
+    f = finding(evaluate_data(data), "ms.ca-location", J, method="basic")
     assert f.status is Status.PASS and "disagreed (unknown" in f.message and f.evidence["agreement"] is False
     del data["mailboxes"][J]["conditionalAccessWhatIf"]
-    own = finding(run(data), "ms.ca-location", method="basic")
+    own = finding(evaluate_data(data), "ms.ca-location", J, method="basic")
     assert own.status is Status.UNKNOWN and "was not collected" in own.message
 
 
 def test_microsoft_says_the_policy_applies_and_decides() -> None:
     data = load_fixture("whatif-alltrusted")
     answer_all(data["mailboxes"][J], [applies(data["org"]["conditionalAccessPolicies"][0])], "other")
-    result = run(data)
-    f = finding(result, "ms.ca-location", method="basic")
+    result = evaluate_data(data)
+    f = finding(result, "ms.ca-location", J, method="basic")
     assert f.status is Status.FAIL and f.cause == "ca-location-block"
     assert "Microsoft's What If evaluation" in f.message and "Microsoft's answer decides" in f.message
-    assert finding(result, "ms.ca-location", method="oauth-delegated").status is Status.PASS
+    assert finding(result, "ms.ca-location", J, method="oauth-delegated").status is Status.PASS
 
 
 def test_agreement_is_said_and_kept_as_evidence() -> None:
@@ -169,7 +155,7 @@ def test_agreement_is_said_and_kept_as_evidence() -> None:
     qs = user_questions(box["user"]["id"], "basic", EXO, data["options"]["sender_ips"])
     box["conditionalAccessWhatIf"] = [{"request": q, "response": {"@odata.context": CTX, "value": [applies(policy)]}}
                                       for q in qs]
-    f = finding(run(data), "ms.ca-legacy-auth", method="basic")
+    f = finding(evaluate_data(data), "ms.ca-legacy-auth", J, method="basic")
     assert f.status is Status.FAIL and "own reading agrees" in f.message and f.evidence["agreement"] is True
 
 
@@ -184,7 +170,7 @@ def test_a_refused_or_garbled_answer_never_changes_the_own_reading() -> None:
                      {"value": []}):
         data = copy.deepcopy(base)
         data["mailboxes"][J]["conditionalAccessWhatIf"] = recorded
-        f = finding(run(data), "ms.ca-legacy-auth", method="basic")
+        f = finding(evaluate_data(data), "ms.ca-legacy-auth", J, method="basic")
         assert f.status is Status.FAIL and "this is preflight's own reading" in f.message, recorded
 
 
@@ -194,7 +180,7 @@ def test_what_microsoft_was_not_given_stays_with_the_own_reading() -> None:
     policy = data["org"]["conditionalAccessPolicies"][0]
     policy["conditions"]["locations"] = {"includeLocations": ["8fc5f3b3-26b7-52de-91cc-ac741928d4ed"],
                                          "excludeLocations": []}
-    f = finding(run(data), "ms.ca-location", method="basic")
+    f = finding(evaluate_data(data), "ms.ca-location", J, method="basic")
     assert f.status is Status.UNKNOWN and "country location" in f.message
 
 
@@ -204,7 +190,7 @@ def test_unreadable_memberships_are_settled_by_microsoft() -> None:
     policy["conditions"]["users"]["includeUsers"] = []
     policy["conditions"]["users"]["includeGroups"] = ["6b2f0d3c-1a4e-4b5f-8c7d-9e0f1a2b3c4d"]
     data["mailboxes"][J]["memberOf"] = FORBIDDEN
-    f = finding(run(data), "ms.ca-location", method="basic")
+    f = finding(evaluate_data(data), "ms.ca-location", J, method="basic")
     assert f.status is Status.PASS and "disagreed (unknown: Could not read memberOf" in f.message
 
 
@@ -216,7 +202,7 @@ def test_unreadable_memberships_are_settled_by_microsoft() -> None:
 def test_per_user_mfa_states(state: str, status: Status) -> None:
     data = load_fixture("per-user-mfa-enforced")
     data["mailboxes"][J]["authenticationRequirements"] = {"perUserMfaState": state}
-    f = finding(run(data), "ms.per-user-mfa")
+    f = finding(evaluate_data(data), "ms.per-user-mfa", J)
     assert f.status is status
     if status in (Status.FAIL, Status.WARN):
         assert f.cause == "mfa-required" and "app password" in f.message
@@ -225,7 +211,7 @@ def test_per_user_mfa_states(state: str, status: Status) -> None:
 def test_per_user_mfa_unreadable_names_the_permission() -> None:
     data = load_fixture("per-user-mfa-enforced")
     data["mailboxes"][J]["authenticationRequirements"] = FORBIDDEN
-    f = finding(run(data), "ms.per-user-mfa")
+    f = finding(evaluate_data(data), "ms.per-user-mfa", J)
     assert f.status is Status.UNKNOWN and "403" in f.message and f.remediation and "Policy.Read.All" in f.remediation
 
 
@@ -236,10 +222,10 @@ def test_a_workload_policy_blocks_the_app_outside_its_locations() -> None:
     data = load_fixture("workload-location")
     data["options"]["sender_ips"] = ["192.0.2.10"]
     del data["org"]["workloadConditionalAccessWhatIf"]
-    f = finding(run(data), "ms.ca-workload-identity", subject=None)
+    f = finding(evaluate_data(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.FAIL and f.cause == "ca-location-block" and "was not collected" in f.message
     app_says_applies(data)
-    f = finding(run(data), "ms.ca-workload-identity", subject=None)
+    f = finding(evaluate_data(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.FAIL and "own reading agrees" in f.message
 
 
@@ -248,10 +234,10 @@ def test_a_multi_tenant_app_is_out_of_scope_unless_microsoft_says_otherwise() ->
     data["options"]["sender_ips"] = ["192.0.2.10"]
     data["org"]["servicePrincipal"]["signInAudience"] = "AzureADMultipleOrgs"
     del data["org"]["workloadConditionalAccessWhatIf"]
-    f = finding(run(data), "ms.ca-workload-identity", subject=None)
+    f = finding(evaluate_data(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.PASS and "multi-tenant" in f.message
     app_says_applies(data)
-    f = finding(run(data), "ms.ca-workload-identity", subject=None)
+    f = finding(evaluate_data(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.FAIL and "disagreed (pass" in f.message
 
 
@@ -259,10 +245,10 @@ def test_workload_policy_without_sender_ip_or_registration_is_unknown() -> None:
     data = load_fixture("workload-location")
     data["options"]["sender_ips"] = []
     del data["org"]["workloadConditionalAccessWhatIf"]
-    assert finding(run(data), "ms.ca-workload-identity", subject=None).status is Status.UNKNOWN
+    assert finding(evaluate_data(data), "ms.ca-workload-identity", subject=None).status is Status.UNKNOWN
     data["options"]["sender_ips"] = ["203.0.113.25"]
     del data["org"]["servicePrincipal"]["appOwnerOrganizationId"]
-    f = finding(run(data), "ms.ca-workload-identity", subject=None)
+    f = finding(evaluate_data(data), "ms.ca-workload-identity", subject=None)
     assert f.status is Status.UNKNOWN and "single-tenant" in f.message
 
 
@@ -277,5 +263,5 @@ def test_an_undecided_delegated_client_keeps_a_one_type_policy_with_the_own_read
         {"request": q, "response": {"@odata.context": CTX, "value": [applies(policy)] if q["signInConditions"][
             "clientAppType"] == "browser" else []}}
         for q in user_questions(box["user"]["id"], "oauth-delegated", EXO, data["options"]["sender_ips"])]
-    f = finding(run(data), "ms.ca-location", method="oauth-delegated")
+    f = finding(evaluate_data(data), "ms.ca-location", J, method="oauth-delegated")
     assert f.status is Status.UNKNOWN and "client app types (browser)" in f.message

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,13 @@ from preflight.audit.runner import run_audit
 from preflight.causes import load_catalogue
 from preflight.providers import Registry
 from tests.audit.test_audit import GOOD, ToyProvider
+from tests.conftest import NOW
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--enable-logging=stderr", "--v=0"]
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
                                     reason="chromium not installed (CI installs it)")
 # Run in the page after load; the verdict lands in the title, which --dump-dom prints.
