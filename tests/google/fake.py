@@ -1145,11 +1145,11 @@ class Browser:
             self.errors.append(exc)
 
 
-def leaks(text: str, fake: FakeGoogle, key_files: Sequence[Path] = ()) -> list[str]:
-    """Secret strings from the fake or the key files that appear in `text` (should be none)."""
-    found = [s for s in fake.issued if len(s) > 12 and s in text and not re.fullmatch(r"[0-9a-f]{40}", s)]
+def secrets_of(fake: FakeGoogle, key_files: Sequence[Path] = ()) -> list[str]:
+    """What must never be shown (check it with tests.leaks): every secret the fake handed out (not the 40-hex
+    key ids, which are public) and the private key bodies of the key files."""
+    found = [s for s in fake.issued if len(s) > 12 and not re.fullmatch(r"[0-9a-f]{40}", s)]
     for path in key_files:
         pem = json.loads(Path(path).read_text())["private_key"]
-        body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
-        found += [line for line in body if line in text]
+        found += [line for line in pem.splitlines() if line and not line.startswith("-----")]
     return found

@@ -17,7 +17,8 @@ from preflight_providers.google import provider, settings
 from preflight_providers.google.api import GoogleApi
 from preflight_providers.google.auth import ServiceAccountSigner, load_key_file
 from preflight_providers.google.collect import Target, collect
-from tests.google.fake import AUTH, FakeGoogle, Reply, Workspace, google_error, leaks, sample_snapshot
+from tests.google.fake import AUTH, FakeGoogle, Reply, Workspace, google_error, sample_snapshot, secrets_of
+from tests.leaks import assert_no_leak
 
 ADMIN = "admin@acme.example"
 ALL = [s.url for s in settings.scopes() if "service-account" in s.auth]
@@ -329,7 +330,7 @@ def test_no_mail_service_is_recorded_as_failed_precondition(world: tuple[FakeGoo
 def test_snapshot_holds_no_secret(world: tuple[FakeGoogle, Workspace, Path]) -> None:
     fake, _, key = world
     snap = collect(api_for(fake, key, []), target()).snapshot
-    assert leaks(json.dumps(snap), fake, [key]) == []
+    assert_no_leak(json.dumps(snap), secrets_of(fake, [key]))
     assert fake.issued  # the check above had something to look for
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from preflight_providers.google import settings
 from tests.conftest import run_cli
-from tests.google.fake import AUTH, Browser, FakeGoogle, Workspace, leaks, sample_snapshot
+from tests.google.fake import AUTH, Browser, FakeGoogle, Workspace, sample_snapshot, secrets_of
+from tests.leaks import assert_no_leak
 
 CLIENT_ID = "104857600000000000001"
 SA_SCOPES = [s.url for s in settings.scopes() if "service-account" in s.auth]
@@ -96,7 +97,7 @@ def test_oauth_login_stores_refresh_token_0600_and_check_uses_it(world: World,
     code, out, err = check(world, capsys, "acme", "acme.example")
     assert json.loads(out)["targets"][0]["tenant"] == "acme.example", err
     assert {s.subject for s in world.fake.seen("/admin/directory/v1/")} == {"admin@acme.example"}
-    assert leaks("\n".join(world.outputs), world.fake) == []
+    assert_no_leak("\n".join(world.outputs), secrets_of(world.fake))
 
 
 def test_unticked_scope_at_consent_is_reported_and_read_as_unknown(world: World,
@@ -336,6 +337,6 @@ def test_no_secret_in_sign_in_outputs(world: World, capsys: pytest.CaptureFixtur
                "admin@acme.example", "--profile", "sa"], capsys)
     world.run(["logout", "google", "--profile", "acme"], capsys)
     assert world.fake.issued
-    assert leaks("\n".join(world.outputs), world.fake, [key]) == []
+    assert_no_leak("\n".join(world.outputs), secrets_of(world.fake, [key]))
 
 

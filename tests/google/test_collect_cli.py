@@ -14,7 +14,8 @@ import pytest
 
 from preflight_providers.google import provider, settings
 from tests.conftest import run_cli
-from tests.google.fake import FakeGoogle, Workspace, leaks, sample_snapshot
+from tests.google.fake import FakeGoogle, Workspace, sample_snapshot, secrets_of
+from tests.leaks import assert_no_leak
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ALL = [s.url for s in settings.scopes() if "service-account" in s.auth]
@@ -156,7 +157,7 @@ def test_no_secret_in_any_output(sample: tuple[World, dict[str, Any]], capsys: p
     texts += [saved.read_text(), report.read_text(), caplog.text]
     assert caplog.text  # debug logging of the HTTP calls was on
     assert world.fake.issued
-    assert leaks("\n".join(texts), world.fake, [world.key]) == []
+    assert_no_leak("\n".join(texts), secrets_of(world.fake, [world.key]))
 
 
 @pytest.mark.parametrize(
@@ -290,4 +291,4 @@ def test_audit_reads_several_workspaces_in_isolation(env: Path, monkeypatch: pyt
         assert seen and {s.subject for s in seen} == {f"admin@{name}.example"}
     snap = json.loads((env / "audit" / "acme" / "snapshot.json").read_text())
     assert snap["mailboxes"]["jobs@acme.example"]["sendAs"][0]["sendAsEmail"] == "jobs@acme.example"
-    assert leaks(out + err + json.dumps(report), fake, [key]) == []
+    assert_no_leak(out + err + json.dumps(report), secrets_of(fake, [key]))

@@ -25,7 +25,8 @@ from cryptography.x509.oid import NameOID
 
 from preflight.cli import main
 from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV
-from tests.google.fake import FakeGoogle, Workspace, leaks, sample_snapshot
+from tests.google.fake import FakeGoogle, Workspace, sample_snapshot, secrets_of
+from tests.leaks import assert_no_leak
 from tests.microsoft.fake import GRAPH_AUDIENCE, App, FakeMicrosoft, FakeTenant, decode
 from tests.probe.run import Run
 from tests.probe.servers import (
@@ -324,7 +325,7 @@ def _gmail_run(fake: FakeGoogle, pki: Pki, capsys: pytest.CaptureFixture[str], k
         run = _probe(capsys, f"localhost:{srv.port}", "--ca-file", str(pki.ca_file), "--user", user,
                      "--auth", "XOAUTH2", "--token-from", "google", "--key-file", str(key), "--timeout", FAST,
                      "--format", "json")
-    assert not leaks(run.out + run.err, fake, [key])
+    assert_no_leak(run.out + run.err, secrets_of(fake, [key]))
     return run, accounts
 
 
