@@ -20,7 +20,6 @@ with Retry-After, a 500, a dropped reply...). Every HTTP request and every $batc
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -39,6 +38,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+
+from tests.jwts import b64url, claims_of, unsigned_jwt
 
 GRAPH_AUDIENCE = "https://graph.fake.test"
 EXCHANGE_AUDIENCE = "https://outlook.fake.test"
@@ -70,25 +71,6 @@ _EXCHANGE_BOX = {
     "Get-RecipientPermission": "recipientPermissions",
 }
 _CLAUSE = re.compile(r"\(\s*(\w+)\s+-eq\s+'((?:[^']|'')*)'\s*\)", re.I)
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unsigned_jwt(claims: dict[str, Any]) -> str:
-    """A token in JWT form. Clients never verify access tokens; the fake decodes its own."""
-    header = {"typ": "JWT", "alg": "RS256", "kid": "fake-signing-key"}
-    return ".".join([b64url(json.dumps(header).encode()), b64url(json.dumps(claims).encode()),
-                     b64url(secrets.token_bytes(32))])
-
-
-def decode(token: str) -> dict[str, Any]:
-    try:
-        part = token.split(".")[1]
-        return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
-    except (IndexError, ValueError):
-        return {}
 
 
 @dataclass
@@ -583,7 +565,7 @@ class FakeMicrosoft:
         auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
         if not auth.startswith("Bearer "):
             return None, graph_error(401, "InvalidAuthenticationToken", "Access token is empty.")
-        claims = decode(auth[len("Bearer "):])
+        claims = claims_of(auth[len("Bearer "):])
         if claims.get("aud") != audience:
             return None, graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. "
                                      "Invalid audience.")
@@ -758,7 +740,7 @@ class FakeMicrosoft:
                                   token_tenant.id if token_tenant else None, cmdlet, params), headers)
         if fault:
             return fault
-        claims = decode(next((v for k, v in headers.items() if k.lower() == "authorization"), " ").split(" ")[-1])
+        claims = claims_of(next((v for k, v in headers.items() if k.lower() == "authorization"), " ").split(" ")[-1])
         if refused or not ({"Exchange.ManageAsApp"} & set(claims.get("roles") or [])
                            or "Exchange.Manage" in str(claims.get("scp") or "").split()):
             # Exchange answers a token without Exchange.ManageAsApp / Exchange.Manage with a bare 401.

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.jwts import unsigned_jwt
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
 from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
-from tests.microsoft.fake import Call, FakeMicrosoft, Reply, unsigned_jwt
+from tests.microsoft.fake import Call, FakeMicrosoft, Reply
 
 pytestmark = pytest.mark.usefixtures("isolated", "secret_env")
 JWT = unsigned_jwt({"aud": "https://graph.fake.test", "sentinel": "S3NT1NEL-JWT-CLAIM", "tid": "x"})

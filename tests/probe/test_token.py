@@ -26,8 +26,9 @@ from cryptography.x509.oid import NameOID
 from preflight.cli import main
 from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV
 from tests.google.fake import FakeGoogle, Workspace, sample_snapshot, secrets_of
+from tests.jwts import claims_of
 from tests.leaks import assert_no_leak
-from tests.microsoft.fake import GRAPH_AUDIENCE, App, FakeMicrosoft, FakeTenant, decode
+from tests.microsoft.fake import GRAPH_AUDIENCE, App, FakeMicrosoft, FakeTenant
 from tests.probe.run import Run
 from tests.probe.servers import (
     GMAIL,
@@ -94,7 +95,7 @@ class ExchangeTokens(dict[str, str]):
         self.fake, self.mailbox = fake, mailbox
 
     def get(self, token: str, default: Any = None) -> Any:
-        claims = decode(token)
+        claims = claims_of(token)
         if (token in self.fake.issued and claims.get("aud") == EXCHANGE and claims.get("tid") == TENANT_ID
                 and "SMTP.SendAsApp" in (claims.get("roles") or [])):
             return self.mailbox

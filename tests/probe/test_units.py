@@ -20,6 +20,7 @@ from preflight.probe.target import Target, TlsMode, resolve_target, split_host_p
 from preflight.probe.token import lint
 from preflight.probe.transcript import Transcript
 from preflight.probe.wire import Closed, Limits, ProtocolError, Reply, Wire, WireError
+from tests.jwts import unsigned_jwt
 from tests.probe import tokens
 
 # --- target --------------------------------------------------------------------------------------------
@@ -200,7 +201,7 @@ def test_token_problems(make: Callable[[], str], fragment: str) -> None:
 
 def test_future_nbf_points_at_the_clock() -> None:
     now = datetime.now(UTC)
-    token = tokens.jwt({"aud": "https://outlook.office365.com", "iss": "https://sts.windows.net/x/",
+    token = unsigned_jwt({"aud": "https://outlook.office365.com", "iss": "https://sts.windows.net/x/",
                         "roles": ["SMTP.SendAsApp"], "nbf": (now + timedelta(hours=1)).timestamp(),
                         "exp": (now + timedelta(hours=2)).timestamp()})
     assert "clock" in lint(token, None, None, now).problems[0].message
@@ -209,7 +210,7 @@ def test_future_nbf_points_at_the_clock() -> None:
 def test_google_tokens() -> None:
     opaque = lint("ya29.a0AfB_byC" + "x" * 60, "jobs@fabrikam.example", "google", datetime.now(UTC))
     assert opaque.kind == "google-opaque" and opaque.problems == [] and "opaque" in opaque.notes[0]
-    id_token = tokens.jwt({"iss": "https://accounts.google.com", "aud": "1234.apps.googleusercontent.com",
+    id_token = unsigned_jwt({"iss": "https://accounts.google.com", "aud": "1234.apps.googleusercontent.com",
                            "email": "jobs@fabrikam.example", "exp": datetime.now(UTC).timestamp() + 600})
     assert "ID token" in lint(id_token, None, "google", datetime.now(UTC)).problems[0].message
 
