@@ -7,8 +7,9 @@ requests code paths run against it:
 - Entra ID: /{tenant}/v2.0/.well-known/openid-configuration, /{tenant}/oauth2/v2.0/token (client secret,
   certificate client assertion checked against the registered certificate, device code, refresh token)
   and /{tenant}/oauth2/v2.0/devicecode; errors as {"error", "error_description": "AADSTS...", ...}.
-- Graph: the resources preflight reads; lists page with @odata.nextLink; $batch answers each request
-  with its own status, headers and body; errors as {"error": {"code", "message", "innerError"}}.
+- Graph: the resources preflight reads; lists page with @odata.nextLink; $batch (v1.0 and beta, one strict
+  parser: `batch_requests`) answers each request with its own status, headers and body; errors as
+  {"error": {"code", "message", "innerError"}}.
 - Exchange: POST /adminapi/beta/{tenant}/InvokeCommand with {"CmdletInput": {...}}; results in "value",
   paging with @odata.nextLink; failures as {"error": {"message": "Error executing cmdlet", "details":
   [{"message": "<id>|<exception type>|<reason>"}]}}.
@@ -147,6 +148,61 @@ def graph_error(status: int, code: str, message: str) -> Reply:
     inner = {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "request-id": str(uuid.uuid4()),
              "client-request-id": str(uuid.uuid4())}
     return Reply(status, {"error": {"code": code, "message": message, "innerError": inner}})
+
+
+MAX_BATCH = 20
+_BAD_BATCH = "Invalid batch payload format."
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One request of a JSON batch."""
+
+    id: str
+    method: str
+    path: str  # relative to the version root
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # names lower-cased: HTTP compares them without case
+    body: Any
+    has_body: bool
+
+    def refused(self) -> Reply | None:
+        """Graph's answer to this request alone when it is malformed: a body needs its Content-Type."""
+        if self.has_body and self.headers.get("content-type") != "application/json":
+            return graph_error(400, "BadRequest", "Content-Type header must be specified for a request with a body.")
+        return None
+
+
+def batch_requests(method: str, body: bytes) -> list[BatchItem] | Reply:
+    """The requests of a JSON batch (graph concepts/json-batching.md), or the 400 Graph answers for the
+    whole batch: not a POST, not JSON, no `requests` list, more than 20 requests, a request without a
+    string id, method and url, or two requests whose ids differ only in case."""
+    if method != "POST":
+        return graph_error(400, "BadRequest", _BAD_BATCH)
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        return graph_error(400, "BadRequest", "Unable to read JSON request payload.")
+    if not isinstance(payload, dict) or not isinstance(payload.get("requests"), list):
+        return graph_error(400, "BadRequest", _BAD_BATCH)
+    requests = payload["requests"]
+    if len(requests) > MAX_BATCH:
+        return graph_error(400, "BadRequest", f"Limit of requests in the batch is {MAX_BATCH}.")
+    items, ids = [], set()
+    for req in requests:
+        required = ("id", "method", "url")
+        if not isinstance(req, dict) or not all(req.get(k) and isinstance(req[k], str) for k in required):
+            return graph_error(400, "BadRequest", _BAD_BATCH)
+        headers = req.get("headers") or {}
+        if not isinstance(headers, dict) or req["id"].lower() in ids:
+            return graph_error(400, "BadRequest", _BAD_BATCH)
+        ids.add(req["id"].lower())
+        url = req["url"]
+        parts = urlsplit(url if url.startswith("/") else "/" + url)
+        items.append(BatchItem(req["id"], req["method"].upper(), unquote(parts.path),
+                               parse_qs(parts.query, keep_blank_values=True),
+                               {str(k).lower(): str(v) for k, v in headers.items()}, req.get("body"), "body" in req))
+    return items
 
 
 def exchange_error(status: int, kind: str, message: str) -> Reply:
@@ -593,28 +649,32 @@ class FakeMicrosoft:
             from tests.microsoft import fake_beta  # the beta endpoints live in their own module
 
             return fake_beta.serve(self, tenant, method, path, body)
-        if path == "/$batch" and method == "POST":
-            return self._batch(tenant, json.loads(body or b"{}"), headers)
+        if path == "/$batch":
+            return self.batch(tenant, "graph", method, body, lambda item: self._get(
+                tenant, item.method, item.path, item.query, {**headers, **item.headers}))
+        return self._get(tenant, method, path, query, headers)
+
+    def _get(self, tenant: FakeTenant, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]
+             ) -> Reply:
         if method != "GET":
             return graph_error(405, "Request_BadRequest", "Only GET is served.")
         return self._graph(tenant, path, query, headers)
 
-    def _batch(self, tenant: FakeTenant, payload: dict[str, Any], headers: dict[str, str]) -> Reply:
-        requests = payload.get("requests") or []
-        if len(requests) > 20:
-            return graph_error(400, "BadRequest", "Limit of requests in the batch is 20.")
+    def batch(self, tenant: FakeTenant, api: str, method: str, body: bytes,
+              serve: Callable[[BatchItem], Reply]) -> Reply:
+        """A $batch that passed the bearer check: each well-formed request is logged, offered to the fault
+        hook, then answered by `serve`."""
+        items = batch_requests(method, body)
+        if isinstance(items, Reply):
+            return items
         responses = []
-        for req in requests:
-            url = str(req.get("url") or "")
-            parts = urlsplit(url if url.startswith("/") else "/" + url)
-            path, query = unquote(parts.path), parse_qs(parts.query, keep_blank_values=True)
-            sub_headers = {**headers, **(req.get("headers") or {})}
-            reply = self._record(Call("graph", str(req.get("method")), path, query, tenant.id, sub=True))
+        for item in items:
+            reply = self._record(Call(api, item.method, item.path, item.query, tenant.id,
+                                      parameters=item.body if isinstance(item.body, dict) else {}, sub=True))
             if reply is None:
-                reply = self._graph(tenant, path, query, sub_headers)
-            responses.append({"id": req.get("id"), "status": reply.status,
-                              "headers": {"Content-Type": "application/json", **reply.headers},
-                              "body": reply.body})
+                reply = item.refused() or serve(item)
+            responses.append({"id": item.id, "status": reply.status,
+                              "headers": {"Content-Type": "application/json", **reply.headers}, "body": reply.body})
         responses.reverse()  # Graph answers in any order; callers must match by id
         return Reply(200, {"responses": responses})
 

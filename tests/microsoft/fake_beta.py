@@ -10,7 +10,7 @@ action and the per-user MFA state, strict about request shapes as the Graph docs
   something unexpected fails instead of passing on an invented answer.
 - GET /users/{id | userPrincipalName}/authentication/requirements (api-reference/beta/api/authentication-get.md):
   the mailbox's recorded `authenticationRequirements`.
-- $batch (concepts/json-batching.md): a sub-request with a body must carry a Content-Type header, else 400.
+- $batch: the strict parser shared with v1.0 (tests/microsoft/fake.py `batch_requests`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import ipaddress
 import json
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.microsoft.fake import Call, Reply, graph_error
+from tests.microsoft.fake import Reply, graph_error
 
 if TYPE_CHECKING:
     from tests.microsoft.fake import FakeMicrosoft, FakeTenant
@@ -159,33 +158,11 @@ def dispatch(tenant: FakeTenant, method: str, path: str, body: Any) -> Reply:
 
 def serve(fake: FakeMicrosoft, tenant: FakeTenant, method: str, path: str, body: bytes) -> Reply:
     """A /beta request that passed the bearer check (path relative to /beta)."""
+    if path == "/$batch":
+        return fake.batch(tenant, "graph-beta", method, body,
+                          lambda item: dispatch(tenant, item.method, item.path, item.body))
     try:
         payload = json.loads(body) if body else None
     except ValueError:
         return graph_error(400, "BadRequest", "Unable to read JSON request payload.")
-    if path != "/$batch":
-        return dispatch(tenant, method, path, payload)
-    if method != "POST" or not isinstance(payload, dict) or not isinstance(payload.get("requests"), list):
-        return graph_error(400, "BadRequest", "Invalid batch payload format.")
-    requests = payload["requests"]
-    if len(requests) > 20:
-        return graph_error(400, "BadRequest", "Limit of requests in the batch is 20.")
-    responses = []
-    for req in requests:
-        url = str(req.get("url") or "")
-        parts = urlsplit(url if url.startswith("/") else "/" + url)
-        sub_path, query = unquote(parts.path), parse_qs(parts.query, keep_blank_values=True)
-        sub_method = str(req.get("method"))
-        headers = {str(k).lower(): str(v) for k, v in (req.get("headers") or {}).items()}
-        reply = fake._record(Call("graph-beta", sub_method, sub_path, query, tenant.id,
-                                  parameters=req.get("body") or {}, sub=True))
-        if reply is None:
-            if "body" in req and headers.get("content-type") != "application/json":
-                reply = graph_error(400, "BadRequest", "Content-Type header must be specified for a request "
-                                    "with a body.")
-            else:
-                reply = dispatch(tenant, sub_method, sub_path, req.get("body"))
-        responses.append({"id": req.get("id"), "status": reply.status,
-                          "headers": {"Content-Type": "application/json", **reply.headers}, "body": reply.body})
-    responses.reverse()  # Graph answers in any order; callers must match by id
-    return Reply(200, {"responses": responses})
+    return dispatch(tenant, method, path, payload)
