@@ -72,6 +72,7 @@ def test_causes_lists_the_catalogue_as_json(capsys: pytest.CaptureFixture[str]) 
     assert code == 0 and "security-defaults" in ids and len(ids) >= 35
 
 
+@pytest.mark.slow
 def test_help_and_explain_import_no_sign_in_library_and_no_plugin() -> None:
     for args in (["--help"], ["explain", "535 5.7.3 Authentication unsuccessful"]):
         proc = subprocess.run(
@@ -120,6 +121,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out == f"preflight {__version__}\n"
 
 
+@pytest.mark.slow
 def test_shell_completion_script_and_completions(capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = run_cli(["--show-completion", "bash"], capsys)
@@ -143,6 +145,7 @@ def test_help_has_no_library_placeholders(command: list[str], capsys: pytest.Cap
     assert all(len(line) <= 80 for line in out.splitlines())
 
 
+@pytest.mark.slow
 def test_causes_and_checks_detail_views(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["causes", "send-as-denied"], capsys)
     assert code == 0 and out.startswith("The From address is not the mailbox")
@@ -157,6 +160,7 @@ def test_causes_and_checks_detail_views(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 2 and "did you mean send-as-denied?" in err
 
 
+@pytest.mark.slow
 def test_text_output_wraps_at_80_columns_without_splitting_ids(capsys: pytest.CaptureFixture[str],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
@@ -176,6 +180,7 @@ def test_output_option_on_data_commands(tmp_path: Path, capsys: pytest.CaptureFi
         assert code == 0 and out == "" and (tmp_path / name).read_text()
 
 
+@pytest.mark.slow
 def test_demo_summary_and_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     html = tmp_path / "demo.html"
     code, out, _ = run_cli(["demo", "--html", str(html), "--summary", "--format", "json"], capsys)

@@ -316,6 +316,7 @@ def test_to_dict_shape(catalogue: Catalogue) -> None:
 # --- bounds ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_huge_input_is_truncated_and_fast(catalogue: Catalogue) -> None:
     text = "535-5.7.8 Username and Password not accepted. " + "x" * (2 * 1024 * 1024)
     start = time.process_time()
@@ -326,6 +327,7 @@ def test_huge_input_is_truncated_and_fast(catalogue: Catalogue) -> None:
     assert any("first" in note for note in result.notes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "unit",
     [
@@ -425,6 +427,7 @@ def test_new_causes_are_complete_and_have_real_texts(catalogue: Catalogue, cause
     assert sources and all(s.startswith("https://") for s in sources)
 
 
+@pytest.mark.slow
 def test_folded_patterns_match_like_ignorecase(catalogue: Catalogue) -> None:
     # explain matches lower-cased text with lower-cased patterns (faster); it must find what IGNORECASE finds.
     from preflight.explain import _folded, _match_text, _unwrap

@@ -17,6 +17,8 @@ from preflight.errors import InputError
 from preflight.explain import explain, parse_reply
 from preflight.snapshot import load, parse
 
+pytestmark = pytest.mark.slow
+
 CATALOGUE = load_catalogue()
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -72,6 +72,7 @@ def trickling(what: str) -> Iterator[str]:
         sock.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["body", "headers"])
 def test_a_trickling_reply_is_cut_at_the_total_limit(what: str) -> None:
     waits: list[float] = []
@@ -85,6 +86,7 @@ def test_a_trickling_reply_is_cut_at_the_total_limit(what: str) -> None:
     assert time.monotonic() - started < 30  # two exchanges of 1 s each, not 100000 bytes x 0.2 s
 
 
+@pytest.mark.slow
 def test_the_deadline_cuts_a_trickle_and_ends_every_later_request() -> None:
     http = Http(total=30.0, timeout=(5.0, 5.0), max_retries=3, sleep=lambda _s: None, deadline=Deadline(1.0))
     with trickling("body") as url:

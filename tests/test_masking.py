@@ -141,6 +141,7 @@ def cpu_seconds(fn: Callable[[], object]) -> float:
     return time.thread_time() - started
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
 def test_hostile_input_is_masked_and_explained_in_linear_time(name: str) -> None:
     """64 KiB each, under a second of CPU each (linear passes take 0.02-0.4 s; the quadratic patterns they replace

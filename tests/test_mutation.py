@@ -30,6 +30,7 @@ ITEMS = {item.name: item for item in shipped(REGISTRY)}
 RUNNER = Runner(REGISTRY)
 
 
+@pytest.mark.slow
 def test_no_sampled_mutant_of_any_shipped_snapshot_fails_open_crashes_or_writes_invalid_json() -> None:
     out = Outcomes()
     for item, mutant in sample(list(ITEMS.values()), BUDGET, SEED):
@@ -41,6 +42,7 @@ def test_no_sampled_mutant_of_any_shipped_snapshot_fails_open_crashes_or_writes_
     assert out.outcome_counts()["unknown (honest)"] > BUDGET // 10
 
 
+@pytest.mark.slow
 def test_every_shipped_snapshot_has_mutants() -> None:
     assert len(ITEMS) >= 30
     assert all(sample([item], None, SEED) for item in ITEMS.values())

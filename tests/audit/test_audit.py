@@ -238,6 +238,7 @@ def test_redaction_is_stable_and_keeps_verdicts(tmp_path: Path) -> None:
     assert redactor.text("00000002-0000-0ff1-ce00-000000000000") == "00000002-0000-0ff1-ce00-000000000000"
 
 
+@pytest.mark.slow
 def test_the_documented_demo_inventory_audits_offline(tmp_path: Path) -> None:
     from preflight.audit.cli import audit
 
@@ -427,6 +428,7 @@ def test_diff_of_reports_sharing_no_tenant_says_so(tmp_path: Path, capsys: pytes
     assert code == 2 and out == "" and "share no tenant" in err and "x.example" in err and "y.example" in err
 
 
+@pytest.mark.slow
 def test_an_output_folder_belongs_to_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from preflight.audit.folder import claim
@@ -516,6 +518,7 @@ def sensitive(data: object, found: set[str] | None = None, key: str | None = Non
     return found
 
 
+@pytest.mark.slow
 def test_redacted_audit_outputs_keep_no_address_domain_name_or_id(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     path = ROOT / "docs" / "examples" / "demo-inventory.toml"
@@ -572,6 +575,7 @@ def test_redaction_reaches_inside_distinguished_names_etags_and_lists() -> None:
     assert "https://support.google.com/a/answer/1" in redactor.text("see https://support.google.com/a/answer/1")
 
 
+@pytest.mark.slow
 def test_redacted_demo_snapshots_evaluate_to_the_same_verdicts() -> None:
     from preflight.pipeline import as_of_date, default_registry, evaluate_snapshots
 

@@ -306,6 +306,7 @@ def _policies(specs: list[tuple[str, str | None, dict[str, int]]]) -> list[dict[
     ]
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_policy, max_size=8), st.randoms(use_true_random=False), st.sampled_from([MAX, MERGE]))
 def test_reduction_depends_on_sort_order_only_not_on_list_order_or_numbering(

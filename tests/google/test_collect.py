@@ -20,6 +20,8 @@ from preflight_providers.google.collect import Target, collect
 from tests.google.fake import AUTH, FakeGoogle, Reply, Workspace, google_error, sample_snapshot, secrets_of
 from tests.leaks import assert_no_leak
 
+pytestmark = pytest.mark.slow
+
 ADMIN = "admin@acme.example"
 ALL = [s.url for s in settings.scopes() if "service-account" in s.auth]
 BOXES = ("jobs@acme.example", "careers@acme.example", "team@acme.example", "ops@acme.example",

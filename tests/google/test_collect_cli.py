@@ -17,6 +17,8 @@ from tests.conftest import run_cli
 from tests.google.fake import FakeGoogle, Workspace, sample_snapshot, secrets_of
 from tests.leaks import assert_no_leak
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parent / "fixtures"
 ALL = [s.url for s in settings.scopes() if "service-account" in s.auth]
 CLIENT_ID = "104857600000000000001"

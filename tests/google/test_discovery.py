@@ -15,6 +15,8 @@ from tests.dnsserver import Zones, dns_server, resolver_for
 from tests.google.fake import sample_snapshot
 from tests.google.test_collect_cli import world_for
 
+pytestmark = pytest.mark.slow
+
 
 def address_check(port: int, address: str) -> AddressCheck:
     discoverer = Discoverer(resolver=resolver_for(port, lifetime=0.5), owners={})  # no tenant lookup here

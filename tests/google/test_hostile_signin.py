@@ -15,6 +15,8 @@ from tests.google.fake import Reply, Seen
 from tests.google.test_collect_cli import World, env, sample  # noqa: F401  (fixtures)
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
 
+pytestmark = pytest.mark.slow
+
 SENTINEL = "ya29.a0SENTINEL-truncated-google-access-token"
 HTML = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 

@@ -82,6 +82,7 @@ def test_unreadable_assignments_leave_a_missing_role_unknown() -> None:
     assert f.status is Status.UNKNOWN and "403" in f.message and f.remediation
 
 
+@pytest.mark.slow
 def test_assignments_are_read_for_service_principals(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
     expected = load_fixture("oauth-app-rbac")
     got = run_collect(ms_fake, ms_cloud, tmp_path, expected)

@@ -13,6 +13,8 @@ from preflight.cli import main
 from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
 from tests.microsoft.fake import FakeMicrosoft
 
+pytestmark = pytest.mark.slow
+
 INVENTORY = """
 [defaults]
 methods = ["basic", "oauth-app"]

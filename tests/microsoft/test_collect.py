@@ -30,6 +30,8 @@ from tests.conftest import evaluate_data
 from tests.microsoft.conftest import CLIENT_ID, SECRET, fixture_names, load_fixture, signed_in, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply, exchange_error, graph_error, throttle
 
+pytestmark = pytest.mark.slow
+
 # Resources a collector adds that a hand-written fixture may leave out: the errors recorded for a
 # mailbox that does not exist, and the SendAs rights read for a --from address.
 OPTIONAL = {"exchangeUser", "mailboxPermissions", "recipientPermissions", "fromRecipientPermissions", "mailboxSettings",

@@ -23,6 +23,8 @@ from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, get_cl
 from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, settings, tenant_for
 from tests.microsoft.fake import FakeMicrosoft, FakeTenant
 
+pytestmark = pytest.mark.slow
+
 DOMAIN = "contoso.com"
 
 

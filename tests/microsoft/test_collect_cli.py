@@ -16,7 +16,7 @@ from tests.conftest import run_cli
 from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
 from tests.microsoft.fake import FakeMicrosoft, throttle
 
-pytestmark = pytest.mark.usefixtures("isolated", "secret_env")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated", "secret_env")]
 
 
 def sign_in_args(snapshot: dict[str, Any]) -> list[str]:

@@ -26,6 +26,8 @@ from tests.microsoft.fake import FakeMicrosoft
 from tests.microsoft.test_public_signin import public_tenant
 from tests.probe.servers import Pki, make_pki, smtp_server
 
+pytestmark = pytest.mark.slow
+
 SMTP_HOST = "smtp.fake.test"
 
 

@@ -22,6 +22,8 @@ from tests.conftest import NOW
 from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
 from tests.microsoft.fake import DROP, Call, FakeMicrosoft, Fault, Reply, graph_error
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = ["oauth-app-ready", "security-defaults", "send-as", "several-layers", "shared-mailbox",
             "ca-location-outside", "accounts"]
 STARVED = "t0.example"  # every Get-CASMailbox call for this tenant fails: its retries run out

@@ -13,7 +13,7 @@ from tests.leaks import assert_clean_run, assert_no_leak, files_text
 from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply
 
-pytestmark = pytest.mark.usefixtures("isolated", "secret_env")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated", "secret_env")]
 JWT = unsigned_jwt({"aud": "https://graph.fake.test", "sentinel": "S3NT1NEL-JWT-CLAIM", "tid": "x"})
 OPAQUE = "opaqueSENTINELtoken4f9a8b7c6d5e3f2a1b0c"
 TRUNCATED = JWT[:120]  # what a truncated reply holds of the token: as secret as the whole of it

@@ -16,6 +16,8 @@ from preflight_providers.microsoft.clouds import Cloud
 from tests.microsoft.conftest import load_fixture
 from tests.microsoft.fake import GRAPH_AUDIENCE, App, Call, FakeMicrosoft, FakeTenant, Reply, token_error
 
+pytestmark = pytest.mark.slow
+
 PUBLIC = signin_data()["public"]
 GRAPH_CLI = PUBLIC["graph_client_id"]
 EXO_PS = PUBLIC["exchange_client_id"]

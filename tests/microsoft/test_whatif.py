@@ -90,6 +90,7 @@ def test_a_range_is_asked_by_its_ends() -> None:
 # -- collection -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_what_if_and_per_user_mfa_are_asked_in_beta_batches(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
                                                             tmp_path: Path) -> None:
     expected = load_fixture("whatif-alltrusted")
@@ -103,6 +104,7 @@ def test_what_if_and_per_user_mfa_are_asked_in_beta_batches(ms_fake: FakeMicroso
     assert ms_fake.http_requests("graph-beta") == 1  # one /beta/$batch
 
 
+@pytest.mark.slow
 def test_a_refused_what_if_is_recorded_once_and_the_own_reading_stands(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
                                                                        tmp_path: Path) -> None:
     def refuse(call: Call) -> Reply | None:
@@ -118,6 +120,7 @@ def test_a_refused_what_if_is_recorded_once_and_the_own_reading_stands(ms_fake: 
     assert "What If evaluation could not be read (403" in f.message and "own reading" in f.message
 
 
+@pytest.mark.slow
 def test_the_app_is_asked_as_a_service_principal(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
     expected = load_fixture("workload-location")
     got = run_collect(ms_fake, ms_cloud, tmp_path, expected)

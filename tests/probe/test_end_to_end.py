@@ -40,6 +40,8 @@ from tests.probe.servers import (
     tls10_supported,
 )
 
+pytestmark = pytest.mark.slow
+
 PASSWORD = "S3ntinel-pw-5f2c"
 USER = "jobs@contoso.com"
 GMAIL_USER = "jobs@fabrikam.example"

@@ -18,6 +18,8 @@ from preflight.cli import main
 from tests.leaks import assert_clean_run, assert_no_leak
 from tests.probe.servers import Pki, make_pki, scripted_server
 
+pytestmark = pytest.mark.slow
+
 PASSWORD = "Pw-S3ntinel/+=é&x%9"  # characters that escape differently in JSON, URLs and base64
 TOKEN = "eyJ0eXAiOiJKV1QifQ.eyJzZW50aW5lbCI6InRva2VuIn0.c2lnbmF0dXJlLXNlbnRpbmVs"
 OPAQUE = "ya29.a0SENTINEL-opaque-google-token-value"

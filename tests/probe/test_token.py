@@ -42,6 +42,8 @@ from tests.probe.servers import (
     smtp_server,
 )
 
+pytestmark = pytest.mark.slow
+
 MAILBOX = "jobs@contoso.com"
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "3f6b1c2d-4e5a-4b7c-8d9e-0a1b2c3d4e5f"  # the sending service's app, not preflight's

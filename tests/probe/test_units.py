@@ -118,6 +118,7 @@ def test_bad_replies(data: bytes, error: type[WireError], fragment: str) -> None
         wire.read_reply(wire.deadline())
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=4096))
 def test_any_byte_stream_gives_a_reply_or_a_wire_error(data: bytes) -> None:

@@ -20,6 +20,8 @@ from preflight.providers import Registry
 from tests.audit.test_audit import GOOD, ToyProvider
 from tests.conftest import NOW
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -436,6 +436,7 @@ def test_every_format_renders_an_empty_report_and_none_leaks_ansi(report: Report
         assert "\x1b" not in text or fmt == "json", fmt  # JSON keeps the payload verbatim, escaped as \u001b
 
 
+@pytest.mark.slow
 def test_renderers_do_not_import_rich_except_the_table() -> None:
     import subprocess
     import sys
@@ -571,6 +572,7 @@ def contradictions(f: Finding) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_every_shipped_finding_gets_a_fix_its_evidence_does_not_contradict() -> None:
     results = shipped_results()
     findings = [(name, f) for name, t in results for f in t.findings if f.status in (Status.FAIL, Status.WARN)]
