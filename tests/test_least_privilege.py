@@ -25,10 +25,10 @@ GOOGLE_OPT_IN_EXCEPTIONS = {
     # Read-only, but the audit log says more than preflight needs: requested only when asked for.
     "https://www.googleapis.com/auth/admin.reports.audit.readonly": "--with-audit-log",
 }
-MS_READ = re.compile(r"^[A-Za-z]+(\.[A-Za-z]+)*\.Read(\.[A-Za-z]+)*$")
+MICROSOFT_READ = re.compile(r"^[A-Za-z]+(\.[A-Za-z]+)*\.Read(\.[A-Za-z]+)*$")
 # Exchange admin REST has no read-only permission; the admin's view-only role (Global Reader) keeps it
 # read-only, and the client refuses any cmdlet but Get-* (providers/microsoft/exchange.py).
-MS_EXCEPTIONS = {"Exchange.Manage", "Exchange.ManageAsApp"}
+MICROSOFT_EXCEPTIONS = {"Exchange.Manage", "Exchange.ManageAsApp"}
 
 
 def test_every_google_scope_is_read_only_or_an_opt_in() -> None:
@@ -76,7 +76,7 @@ def test_microsoft_delegated_permissions_are_read_only() -> None:
     assert isinstance(delegated, dict)
     for api, permissions in delegated.items():
         for permission in permissions:
-            assert MS_READ.match(permission) or permission in MS_EXCEPTIONS, (api, permission)
+            assert MICROSOFT_READ.match(permission) or permission in MICROSOFT_EXCEPTIONS, (api, permission)
 
 
 def test_microsoft_app_only_tokens_ask_only_for_what_the_admin_granted() -> None:
@@ -93,7 +93,7 @@ def test_the_documented_app_permissions_are_read_only() -> None:
     assert {"Policy.Read.All", "Exchange.ManageAsApp"} <= permissions
     # SMTP.Send / SMTP.SendAsApp are what the *sending service* needs; preflight never requests them.
     for p in permissions - {"SMTP.Send", "SMTP.SendAsApp"}:
-        assert MS_READ.match(p) or p in MS_EXCEPTIONS, p
+        assert MICROSOFT_READ.match(p) or p in MICROSOFT_EXCEPTIONS, p
 
 
 @pytest.mark.parametrize("cmdlet", ["Set-CASMailbox", "New-ServicePrincipal", "Add-MailboxPermission"])
@@ -119,5 +119,5 @@ def test_microsoft_public_client_scopes_are_read_only() -> None:
     is Exchange.Manage, kept read-only like the delegated one (Get-only client, view-only role)."""
     public = _toml("signin.toml")["public"]
     assert isinstance(public, dict)
-    assert public["graph"] and all(MS_READ.match(p) for p in public["graph"]), public["graph"]
+    assert public["graph"] and all(MICROSOFT_READ.match(p) for p in public["graph"]), public["graph"]
     assert public["exchange"] == [".default"]

@@ -276,7 +276,7 @@ def test_diff_sees_warn_to_unknown_and_lines_up_a_report_with_a_snapshot() -> No
 # --- every input is checked: one line, exit 2, before any tenant runs (issue 11) -------------------------
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_MS = ROOT / "providers" / "microsoft" / "demo" / "contoso.json"
+DEMO_MICROSOFT = ROOT / "providers" / "microsoft" / "demo" / "contoso.json"
 DEMO_GOOGLE = ROOT / "providers" / "google" / "demo" / "fabrikam.json"
 ONE = '[customer.a]\nprovider = "microsoft"\nmailboxes = ["a@b.example"]\n'
 
@@ -331,8 +331,8 @@ def test_every_inventory_key_is_typed_and_checked_before_any_sign_in(tmp_path: P
 
 def test_a_reserved_customer_name_is_refused_before_any_tenant_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    body = (f'[customer.a]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n'
-            f'["customer"."report.json"]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n')
+    body = (f'[customer.a]\nprovider = "microsoft"\nsnapshot = "{DEMO_MICROSOFT}"\n'
+            f'["customer"."report.json"]\nprovider = "microsoft"\nsnapshot = "{DEMO_MICROSOFT}"\n')
     code, _, err = run_cli(["audit", str(inventory(tmp_path, body)), "-d", str(tmp_path / "out")], capsys)
     assert code == 2 and "'report.json' is reserved" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
@@ -433,7 +433,7 @@ def test_an_output_folder_belongs_to_one_run(tmp_path: Path, capsys: pytest.Capt
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from preflight.audit.folder import claim
 
-    body = f'[customer.contoso]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n'
+    body = f'[customer.contoso]\nprovider = "microsoft"\nsnapshot = "{DEMO_MICROSOFT}"\n'
     inv = inventory(tmp_path, body)
     out = tmp_path / "out"
     (out / "fabrikam").mkdir(parents=True)
@@ -453,7 +453,7 @@ def test_an_output_folder_belongs_to_one_run(tmp_path: Path, capsys: pytest.Capt
 
 def test_expired_exceptions_are_listed_and_the_summary_counts_what_ran(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    body = (f'[customer.contoso]\nprovider = "microsoft"\nsnapshot = "{DEMO_MS}"\n'
+    body = (f'[customer.contoso]\nprovider = "microsoft"\nsnapshot = "{DEMO_MICROSOFT}"\n'
             '[[customer.contoso.exception]]\nmatch = "shared-mailbox"\nreason = "Moving in Q1"\nexpires = 2026-01-31\n')
     out = tmp_path / "out"
     code, _, err = run_cli(["audit", str(inventory(tmp_path, body)), "-d", str(out), "--as-of", "2026-11-26"], capsys)

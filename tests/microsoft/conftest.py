@@ -46,23 +46,23 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture(scope="session")
-def ms_ca() -> trustme.CA:
+def microsoft_ca() -> trustme.CA:
     return trustme.CA()
 
 
 @pytest.fixture(scope="session")
-def ms_ca_file(ms_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def microsoft_ca_file(microsoft_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ms_ca.cert_pem.write_to_path(str(path))
+    microsoft_ca.cert_pem.write_to_path(str(path))
     return path
 
 
 @pytest.fixture
-def ms_fake(ms_ca: trustme.CA, ms_ca_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def microsoft_fake(microsoft_ca: trustme.CA, microsoft_ca_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
             ) -> Iterator[FakeMicrosoft]:
     """The fake over HTTPS; requests (ours and msal's) trust its CA; cloud "fake" points at it."""
-    fake = FakeMicrosoft(tls=ms_ca).start()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ms_ca_file))
+    fake = FakeMicrosoft(tls=microsoft_ca).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(microsoft_ca_file))
     monkeypatch.setenv(EXTRA_CLOUDS_ENV, str(fake.cloud_file(tmp_path / "clouds.toml")))
     try:
         yield fake
@@ -71,7 +71,7 @@ def ms_fake(ms_ca: trustme.CA, ms_ca_file: Path, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture
-def ms_cloud(ms_fake: FakeMicrosoft) -> Cloud:
+def microsoft_cloud(microsoft_fake: FakeMicrosoft) -> Cloud:
     return get_cloud("fake")
 
 

@@ -83,9 +83,10 @@ def test_unreadable_assignments_leave_a_missing_role_unknown() -> None:
 
 
 @pytest.mark.slow
-def test_assignments_are_read_for_service_principals(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+def test_assignments_are_read_for_service_principals(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                                     tmp_path: Path) -> None:
     expected = load_fixture("oauth-app-rbac")
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert got["org"]["applicationRoleAssignments"] == expected["org"]["applicationRoleAssignments"]
-    calls = [c for c in ms_fake.calls("exchange") if c.cmdlet == "Get-ManagementRoleAssignment"]
+    calls = [c for c in microsoft_fake.calls("exchange") if c.cmdlet == "Get-ManagementRoleAssignment"]
     assert [c.parameters for c in calls] == [{"RoleAssigneeType": "ServicePrincipal"}]

@@ -41,12 +41,12 @@ mailboxes = ["jobs@contoso.com", "alerts@contoso.com"]
 
 
 def test_audit_leaks_no_secret_and_keeps_caches_private(
-    ms_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    microsoft_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for i, (domain, name) in enumerate([("alpha.example", "oauth-app-ready"), ("beta.example", "security-defaults")]):
         snap = load_fixture(name)
         snap["tenant"] = {**snap["tenant"], "id": str(uuid.UUID(int=i + 1)), "domain": domain}
-        ms_fake.add_tenant(tenant_for(snap))
+        microsoft_fake.add_tenant(tenant_for(snap))
     monkeypatch.setenv("PF_TEST_SECRET", SECRET)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     inv = tmp_path / "inventory.toml"
@@ -59,7 +59,7 @@ def test_audit_leaks_no_secret_and_keeps_caches_private(
     assert info.value.code == 1, stderr[-3000:]  # security defaults block Basic in beta
     assert "GET" in stderr or "POST" in stderr  # --debug really logged the HTTP calls
 
-    sentinels = [SECRET, *ms_fake.issued]
+    sentinels = [SECRET, *microsoft_fake.issued]
     assert len(sentinels) > 2
     written = [p for p in out.rglob("*") if p.is_file()]
     assert {p.name for p in written} >= {"report.html", "report.json", "snapshot.json", "action-plan.csv"}
@@ -76,10 +76,10 @@ def test_audit_leaks_no_secret_and_keeps_caches_private(
     folders = {c.relative_to(tmp_path / "cache").parts[:4] for c in caches}
     assert len(folders) == 2, folders
     # read-only on the wire: Graph reads (POST only to carry a $batch of reads), Exchange Get-* only
-    graph = ms_fake.calls("graph")
+    graph = microsoft_fake.calls("graph")
     assert graph and all(c.method == "GET" or (c.path == "/$batch" and not c.sub) for c in graph)
     assert all(c.method == "GET" for c in graph if c.sub)
-    cmdlets = {c.cmdlet for c in ms_fake.calls("exchange")}
+    cmdlets = {c.cmdlet for c in microsoft_fake.calls("exchange")}
     assert cmdlets and all(str(c).startswith("Get-") for c in cmdlets), cmdlets
 
 

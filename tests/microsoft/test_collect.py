@@ -76,21 +76,21 @@ def differences(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("name", fixture_names())
-def test_collecting_a_served_fixture_gives_it_back(name: str, ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_collecting_a_served_fixture_gives_it_back(name: str, microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                    tmp_path: Path) -> None:
     expected = load_fixture(name)
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert differences(expected, got) == []
     assert got["schema"] == "preflight.snapshot/v1" and got["provider"] == "microsoft"
     assert got["options"] == parse(expected).options.to_dict()
     assert got["tenant"]["id"] == expected["tenant"]["id"] and got["tenant"]["cloud"] == "fake"
 
 
-def test_an_alias_is_resolved_to_the_account_that_owns_it(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_an_alias_is_resolved_to_the_account_that_owns_it(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                           tmp_path: Path) -> None:
-    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("accounts"))
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, load_fixture("accounts"))
     assert got["mailboxes"]["careers@contoso.com"]["user"]["userPrincipalName"] == "jobs@contoso.com"
-    lookups = [c for c in ms_fake.calls("graph", sub=True) if c.path == "/users"]
+    lookups = [c for c in microsoft_fake.calls("graph", sub=True) if c.path == "/users"]
     assert len(lookups) == 2  # careers@ (an alias) and missing@ (nobody): one proxyAddresses lookup each
     missing = got["mailboxes"]["missing@contoso.com"]
     assert error_of(missing["user"])["status"] == 404  # type: ignore[index]
@@ -99,7 +99,7 @@ def test_an_alias_is_resolved_to_the_account_that_owns_it(ms_fake: FakeMicrosoft
 
 
 def test_a_failed_alias_lookup_is_recorded_and_the_address_is_not_called_missing(
-        ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+        microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud, tmp_path: Path) -> None:
     def refuse(call: Call) -> Reply | None:
         if call.api == "graph" and call.path == "/users":
             return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
@@ -107,20 +107,21 @@ def test_a_failed_alias_lookup_is_recorded_and_the_address_is_not_called_missing
             return exchange_error(403, "AccessDeniedException", "User is not allowed to call Get-Mailbox.")
         return None
 
-    ms_fake.fault = refuse
-    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("accounts"))
+    microsoft_fake.fault = refuse
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, load_fixture("accounts"))
     missing = got["mailboxes"]["missing@contoso.com"]
     assert error_of(missing["userLookup"])["status"] == 403  # type: ignore[index]
     result = evaluate_data(got)
     f = next(f for f in result.findings if f.check == "ms.mailbox-exists" and f.subject == "missing@contoso.com")
     assert f.status is Status.UNKNOWN and "403" in f.message
-    ms_fake.fault = None
-    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("accounts"))
+    microsoft_fake.fault = None
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, load_fixture("accounts"))
     assert got["mailboxes"]["missing@contoso.com"]["userLookup"] == []  # looked up, nobody has it
 
 
-def test_the_app_service_principal_is_read_without_its_credential_metadata(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
-                                                                          tmp_path: Path) -> None:
+def test_the_app_service_principal_is_read_without_its_credential_metadata(microsoft_fake: FakeMicrosoft,
+                                                                           microsoft_cloud: Cloud,
+                                                                           tmp_path: Path) -> None:
     served = load_fixture("oauth-app-ready")
     sp = served["org"]["servicePrincipal"]
     served["org"]["servicePrincipal"] = {**sp, "accountEnabled": True, "servicePrincipalType": "Application",
@@ -131,44 +132,44 @@ def test_the_app_service_principal_is_read_without_its_credential_metadata(ms_fa
         "passwordCredentials": [{"customKeyIdentifier": None, "displayName": "smtp", "hint": "Qx8",
                                  "endDateTime": "2027-05-01T00:00:00Z", "keyId": "1c2d3e4f-5061-4b7c-9d8e-0f1a2b3c4d5e",
                                  "startDateTime": "2026-05-01T00:00:00Z", "secretText": None}]}
-    got = run_collect(ms_fake, ms_cloud, tmp_path, served)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, served)
     assert got["org"]["servicePrincipal"] == sp  # id, appId, displayName only
-    asked = [c for c in ms_fake.calls("graph", sub=True) if c.path.startswith("/servicePrincipals(appId=")]
+    asked = [c for c in microsoft_fake.calls("graph", sub=True) if c.path.startswith("/servicePrincipals(appId=")]
     assert all(c.query.get("$select") for c in asked) and len(asked) == 2
 
 
-def test_every_resource_refused_is_recorded_and_the_run_goes_on(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_every_resource_refused_is_recorded_and_the_run_goes_on(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                                 tmp_path: Path) -> None:
-    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("forbidden"))
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, load_fixture("forbidden"))
     values = list(got["org"].values()) + [v for box in got["mailboxes"].values() for v in box.values()]
     assert len(values) > 20
     assert all((error_of(v) or {}).get("status") == 403 for v in values)
     assert unreachable(parse(got), provider.title) is None  # refused is not unreachable: exit 3 (incomplete), not 4
 
 
-def test_throttled_batch_requests_are_retried_after_their_retry_after(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
-                                                                     tmp_path: Path) -> None:
+def test_throttled_batch_requests_are_retried_after_their_retry_after(microsoft_fake: FakeMicrosoft,
+                                                                      microsoft_cloud: Cloud, tmp_path: Path) -> None:
     expected = load_fixture("oauth-app-ready")
     # Round 1: both per-mailbox requests throttled; round 2: one of them again; round 3: through.
-    ms_fake.fault = throttle(lambda c: c.sub and c.path.startswith("/users/"), times=3, retry_after="7")
+    microsoft_fake.fault = throttle(lambda c: c.sub and c.path.startswith("/users/"), times=3, retry_after="7")
     waits: list[float] = []
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected, sleeps=waits)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected, sleeps=waits)
     assert differences(expected, got) == []
     assert waits == [7.0, 7.0]  # each retry round waited what the throttled responses asked for
-    user_subs = [c for c in ms_fake.calls("graph", sub=True) if c.path.startswith("/users/")]
+    user_subs = [c for c in microsoft_fake.calls("graph", sub=True) if c.path.startswith("/users/")]
     assert len(user_subs) == 2 + 2 + 1  # only throttled requests are sent again
 
 
-def test_a_request_throttled_past_the_retries_is_recorded_as_429(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_a_request_throttled_past_the_retries_is_recorded_as_429(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                                 tmp_path: Path) -> None:
-    ms_fake.fault = throttle(lambda c: c.sub and c.path.endswith("/transitiveMemberOf"), times=99)
-    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("oauth-app-ready"))
+    microsoft_fake.fault = throttle(lambda c: c.sub and c.path.endswith("/transitiveMemberOf"), times=99)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, load_fixture("oauth-app-ready"))
     err = error_of(got["mailboxes"]["jobs@contoso.com"]["memberOf"])
     assert err is not None and err["status"] == 429 and err["code"] == "TooManyRequests"
     assert error_of(got["mailboxes"]["jobs@contoso.com"]["user"]) is None
 
 
-def test_long_collections_are_read_through_every_page(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_long_collections_are_read_through_every_page(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                       tmp_path: Path) -> None:
     expected = copy.deepcopy(load_fixture("ca-legacy-included"))
     policy = expected["org"]["conditionalAccessPolicies"][0]
@@ -179,24 +180,24 @@ def test_long_collections_are_read_through_every_page(ms_fake: FakeMicrosoft, ms
                        for i in range(5)]
     permission = box["mailboxPermissions"][0]
     box["mailboxPermissions"] = [dict(permission, User=f"user{i}") for i in range(3)]
-    ms_fake.page_size, ms_fake.exchange_page_size = 2, 1
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    microsoft_fake.page_size, microsoft_fake.exchange_page_size = 2, 1
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert differences(expected, got) == []
-    pages = [c for c in ms_fake.calls("graph", sub=False) if "$skiptoken" in c.query]
+    pages = [c for c in microsoft_fake.calls("graph", sub=False) if "$skiptoken" in c.query]
     assert len(pages) == 3 + 2  # 7 policies in 4 pages (1 in the batch), 5 groups in 3 pages
-    exchange_pages = [c for c in ms_fake.calls("exchange") if "$skiptoken" in c.query]
+    exchange_pages = [c for c in microsoft_fake.calls("exchange") if "$skiptoken" in c.query]
     assert len(exchange_pages) == 2
 
 
 def test_a_refused_exchange_token_is_recorded_once_for_every_exchange_resource(
-        ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+        microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud, tmp_path: Path) -> None:
     expected = load_fixture("oauth-app-ready")
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected, exchange_roles=())  # no Exchange.ManageAsApp
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected, exchange_roles=())  # no Exchange.ManageAsApp
     # The probe and the tenant-level cmdlets sent with it; no cmdlet per mailbox after a 401.
-    assert {c.cmdlet for c in ms_fake.calls("exchange")} <= {
+    assert {c.cmdlet for c in microsoft_fake.calls("exchange")} <= {
         "Get-OrganizationConfig", "Get-TransportConfig", "Get-AuthenticationPolicy", "Get-ServicePrincipal",
         "Get-ManagementRoleAssignment"}
-    assert not [c for c in ms_fake.calls("exchange") if {"Identity", "Filter"} & set(c.parameters)]
+    assert not [c for c in microsoft_fake.calls("exchange") if {"Identity", "Filter"} & set(c.parameters)]
     for name in ("organizationConfig", "transportConfig", "authenticationPolicies", "exchangeServicePrincipals"):
         assert (error_of(got["org"][name]) or {}).get("status") == 401, name
     box = got["mailboxes"]["jobs@contoso.com"]
@@ -205,12 +206,12 @@ def test_a_refused_exchange_token_is_recorded_once_for_every_exchange_resource(
     assert box["user"] == expected["mailboxes"]["jobs@contoso.com"]["user"]  # Graph still read
 
 
-def test_a_cmdlet_refused_by_exchange_rbac_is_that_cmdlet_s_error_only(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
-                                                                       tmp_path: Path) -> None:
+def test_a_cmdlet_refused_by_exchange_rbac_is_that_cmdlet_s_error_only(microsoft_fake: FakeMicrosoft,
+                                                                       microsoft_cloud: Cloud, tmp_path: Path) -> None:
     # 401 {"error": {"code": "Unauthorized", "message": "User is not allowed to call Get-Mailbox"}}
     # (MicrosoftDocs/office-docs-powershell#7970) refuses one cmdlet, not the token
     expected = load_fixture("oauth-app-ready")
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected,
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected,
                       tenant_kw={"refused_cmdlets": frozenset({"Get-OrganizationConfig", "Get-Mailbox"})})
     for name in ("organizationConfig",):
         assert error_of(got["org"][name]) == {"status": 401, "code": "Unauthorized",
@@ -225,11 +226,11 @@ def test_a_cmdlet_refused_by_exchange_rbac_is_that_cmdlet_s_error_only(ms_fake: 
     assert smtp.status is Status.PASS  # read from Get-CASMailbox / Get-TransportConfig, which were allowed
 
 
-def test_app_only_calls_anchor_on_the_system_mailbox_at_the_tenant_id(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
-                                                                      tmp_path: Path) -> None:
+def test_app_only_calls_anchor_on_the_system_mailbox_at_the_tenant_id(microsoft_fake: FakeMicrosoft,
+                                                                      microsoft_cloud: Cloud, tmp_path: Path) -> None:
     expected = load_fixture("oauth-app-ready")
-    tenant = ms_fake.add_tenant(tenant_for(expected))
-    signin = signed_in(ms_cloud, "contoso.com", tmp_path / "cache")  # typed as a vanity domain
+    tenant = microsoft_fake.add_tenant(tenant_for(expected))
+    signin = signed_in(microsoft_cloud, "contoso.com", tmp_path / "cache")  # typed as a vanity domain
     _graph, exchange, refusal = clients(signin)
     assert refusal is None and exchange is not None
     system = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"
@@ -238,7 +239,7 @@ def test_app_only_calls_anchor_on_the_system_mailbox_at_the_tenant_id(ms_fake: F
     # the fake routes only what Exchange can: the system mailbox at the vanity domain routes nowhere
     for anchor, works in ((f"UPN:{system}@contoso.com", False), (f"APP:{system}@contoso.com", False),
                           (f"UPN:{system}@contoso.onmicrosoft.com", True)):
-        other = Exchange(exchange.http, ms_cloud.exchange_url, tenant.id, anchor)
+        other = Exchange(exchange.http, microsoft_cloud.exchange_url, tenant.id, anchor)
         if works:
             assert other.invoke_one("Get-TransportConfig") == expected["org"]["transportConfig"]
         else:
@@ -248,13 +249,13 @@ def test_app_only_calls_anchor_on_the_system_mailbox_at_the_tenant_id(ms_fake: F
 
 
 def test_warning_only_replies_and_not_found_as_500_are_read_for_what_they_are(
-        ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+        microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud, tmp_path: Path) -> None:
     expected = load_fixture("accounts")
     served = copy.deepcopy(expected)
     for name in ("mailbox", "casMailbox"):  # the fake's own not-found answer, here a 500
         del served["mailboxes"]["missing@contoso.com"][name]
     warning = "The authentication policy couldn't be found."
-    got = run_collect(ms_fake, ms_cloud, tmp_path, served, tenant_kw={
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, served, tenant_kw={
         "not_found_as_500": True,
         "warnings_only": {"Get-AuthenticationPolicy": warning, "Get-TransportConfig": warning}})
     assert got["org"]["authenticationPolicies"] == []  # no objects, not a malformed reply
@@ -268,52 +269,54 @@ def test_warning_only_replies_and_not_found_as_500_are_read_for_what_they_are(
     assert gone.status is Status.FAIL
 
 
-def test_a_rejected_exchange_filter_falls_back_to_one_mailbox_at_a_time(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
-                                                                        tmp_path: Path) -> None:
+def test_a_rejected_exchange_filter_falls_back_to_one_mailbox_at_a_time(microsoft_fake: FakeMicrosoft,
+                                                                        microsoft_cloud: Cloud, tmp_path: Path) -> None:
     def no_filters(call: Call) -> Reply | None:
         if call.api == "exchange" and "Filter" in call.parameters:
             return exchange_error(400, "ParameterBindingException", "Cannot bind parameter 'Filter'.")
         return None
 
     expected = load_fixture("accounts")
-    ms_fake.fault = no_filters
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    microsoft_fake.fault = no_filters
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert differences(expected, got) == []
-    by_identity = [c for c in ms_fake.calls("exchange") if c.cmdlet == "Get-CASMailbox" and "Identity" in c.parameters]
+    by_identity = [c for c in microsoft_fake.calls("exchange")
+                   if c.cmdlet == "Get-CASMailbox" and "Identity" in c.parameters]
     assert len(by_identity) == len(expected["mailboxes"])
 
 
-def test_a_redirected_cmdlet_is_posted_again_to_the_new_location(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_a_redirected_cmdlet_is_posted_again_to_the_new_location(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                                  tmp_path: Path) -> None:
     def redirect(call: Call) -> Reply | None:
         if call.api == "exchange" and "moved" not in call.query:
-            return Reply(302, b"", {"Location": f"{ms_fake.url}{call.path}?moved=1"})
+            return Reply(302, b"", {"Location": f"{microsoft_fake.url}{call.path}?moved=1"})
         return None
 
     expected = load_fixture("oauth-app-ready")
-    ms_fake.fault = redirect
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    microsoft_fake.fault = redirect
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert differences(expected, got) == []
-    moved = [c for c in ms_fake.calls("exchange") if "moved" in c.query]
+    moved = [c for c in microsoft_fake.calls("exchange") if "moved" in c.query]
     assert moved and all(c.method == "POST" and c.cmdlet for c in moved)  # still a POST with its cmdlet
 
 
-def test_odd_items_in_a_filtered_cmdlet_reply_do_not_end_the_collection(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
-                                                                         tmp_path: Path) -> None:
+def test_odd_items_in_a_filtered_cmdlet_reply_do_not_end_the_collection(microsoft_fake: FakeMicrosoft,
+                                                                        microsoft_cloud: Cloud, tmp_path: Path) -> None:
     def odd(call: Call) -> Reply | None:
         if call.api == "exchange" and "Filter" in call.parameters:
-            context = f"{ms_fake.url}/adminapi/beta/$metadata#Collection(Exchange.GenericHashTable)"
+            context = f"{microsoft_fake.url}/adminapi/beta/$metadata#Collection(Exchange.GenericHashTable)"
             return Reply(200, {"@odata.context": context, "value": ["not an object", None, 7]})
         return None
 
     expected = load_fixture("oauth-app-ready")
-    ms_fake.fault = odd
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    microsoft_fake.fault = odd
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert differences(expected, got) == []  # each address was asked again by -Identity
-    assert {c.cmdlet for c in ms_fake.calls("exchange") if "Identity" in c.parameters} >= {"Get-User", "Get-Mailbox"}
+    by_identity = {c.cmdlet for c in microsoft_fake.calls("exchange") if "Identity" in c.parameters}
+    assert by_identity >= {"Get-User", "Get-Mailbox"}
 
 
-def test_a_relative_redirect_is_followed_on_the_same_host(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_a_relative_redirect_is_followed_on_the_same_host(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                           tmp_path: Path) -> None:
     def redirect(call: Call) -> Reply | None:
         if call.api == "exchange" and "moved" not in call.query:
@@ -321,45 +324,47 @@ def test_a_relative_redirect_is_followed_on_the_same_host(ms_fake: FakeMicrosoft
         return None
 
     expected = load_fixture("oauth-app-ready")
-    ms_fake.fault = redirect
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    microsoft_fake.fault = redirect
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert differences(expected, got) == []
-    assert any("moved" in c.query for c in ms_fake.calls("exchange"))
+    assert any("moved" in c.query for c in microsoft_fake.calls("exchange"))
 
 
 @pytest.mark.parametrize("where", ["https://localhost:{port}{path}?moved=1",  # another host name
                                    "http://127.0.0.1:{port}{path}?moved=1"])  # not https
 def test_a_redirect_off_the_exchange_host_is_not_followed_and_gets_no_token(
-        where: str, ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
-    port = ms_fake.host.rsplit(":", 1)[1]
+        where: str, microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud, tmp_path: Path) -> None:
+    port = microsoft_fake.host.rsplit(":", 1)[1]
 
     def redirect(call: Call) -> Reply | None:
         if call.api == "exchange" and "moved" not in call.query:
             return Reply(302, b"", {"Location": where.format(port=port, path=call.path)})
         return None
 
-    ms_fake.fault = redirect
-    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("oauth-app-ready"))
-    assert not [c for c in ms_fake.calls("exchange") if "moved" in c.query]  # never sent, token included
+    microsoft_fake.fault = redirect
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, load_fixture("oauth-app-ready"))
+    assert not [c for c in microsoft_fake.calls("exchange") if "moved" in c.query]  # never sent, token included
     err = error_of(got["org"]["transportConfig"])
     assert err is not None and err["code"] == "UntrustedRedirect" and err["status"] == 302
     assert error_of(got["mailboxes"]["jobs@contoso.com"]["casMailbox"]) is not None
     assert got["mailboxes"]["jobs@contoso.com"]["user"]["id"]  # Graph is unaffected
 
 
-def test_unreachable_apis_are_reported_as_such(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+def test_unreachable_apis_are_reported_as_such(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                               tmp_path: Path) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    tenant = ms_fake.add_tenant(tenant_for(snapshot))
-    signin = signed_in(ms_cloud, tenant.domains[0], tmp_path / "cache")
+    tenant = microsoft_fake.add_tenant(tenant_for(snapshot))
+    signin = signed_in(microsoft_cloud, tenant.domains[0], tmp_path / "cache")
     signin.token("exchange")
-    ms_fake.stop()  # signed in, then the network goes away
+    microsoft_fake.stop()  # signed in, then the network goes away
     target = Target(tenant.domains[0], "fake", ("jobs@contoso.com",), Options(), tenant.id)
     got = collect(signin, target, sleep=lambda _s: None, timeout=(0.5, 0.5))
     assert "could not reach the Microsoft 365 admin APIs (ConnectionError" in str(
         unreachable(parse(got), provider.title))
 
 
-def test_requests_per_mailbox_stay_under_three(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+def test_requests_per_mailbox_stay_under_three(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                               tmp_path: Path) -> None:
     template = load_fixture("oauth-app-ready")
     box = template["mailboxes"]["jobs@contoso.com"]
     many = copy.deepcopy(template)
@@ -372,18 +377,17 @@ def test_requests_per_mailbox_stay_under_three(ms_fake: FakeMicrosoft, ms_cloud:
         for name in ("mailbox", "casMailbox", "exchangeUser"):
             clone[name].update(UserPrincipalName=addr, PrimarySmtpAddress=addr, EmailAddresses=[f"SMTP:{addr}"])
         many["mailboxes"][addr] = clone
-    got = run_collect(ms_fake, ms_cloud, tmp_path, many)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, many)
     assert differences(many, got) == []
-    api_requests = ms_fake.http_requests("graph") + ms_fake.http_requests("graph-beta") + ms_fake.http_requests(
-        "exchange")
+    api_requests = sum(microsoft_fake.http_requests(api) for api in ("graph", "graph-beta", "exchange"))
     assert api_requests / 60 <= 2.5, api_requests  # 2 permission cmdlets per mailbox, the rest batched
 
 
-def test_audits_collect_through_the_provider_with_their_own_cache(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_audits_collect_through_the_provider_with_their_own_cache(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
     expected = load_fixture("send-as")
-    ms_fake.add_tenant(tenant_for(expected))
+    microsoft_fake.add_tenant(tenant_for(expected))
     monkeypatch.setenv("CUSTOMER_SECRET", SECRET)
     options = expected["options"]
     request = CollectRequest(

@@ -61,47 +61,48 @@ def signin(cloud: Cloud, tmp_path: Path, auth: AuthMethod = AuthMethod.SECRET, *
 # -- client credentials -------------------------------------------------------------------------------
 
 
-def test_client_secret_gets_graph_and_exchange_tokens(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_client_secret_gets_graph_and_exchange_tokens(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                        tmp_path: Path) -> None:
-    tenant = add(ms_fake)
-    s = signin(ms_cloud, tmp_path)
+    tenant = add(microsoft_fake)
+    s = signin(microsoft_cloud, tmp_path)
     graph = claims(s.sign_in())
     exchange = claims(s.token("exchange"))
     assert graph["aud"] == "https://graph.fake.test" and "Policy.Read.All" in graph["roles"]
     assert exchange["aud"] == "https://outlook.fake.test" and exchange["roles"] == ["Exchange.ManageAsApp"]
     assert s.tenant_id == tenant.id
     assert s.token("graph") == s.token("graph")  # held in memory, not asked for again
-    assert len(ms_fake.calls("token")) == 2
+    assert len(microsoft_fake.calls("token")) == 2
 
 
-def test_a_wrong_secret_is_a_sign_in_error_that_never_shows_the_secret(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
-                                                                       tmp_path: Path) -> None:
-    add(ms_fake)
-    s = signin(ms_cloud, tmp_path, environ={"PF_TEST_SECRET": "not-the-secret-value"})
+def test_a_wrong_secret_is_a_sign_in_error_that_never_shows_the_secret(microsoft_fake: FakeMicrosoft,
+                                                                       microsoft_cloud: Cloud, tmp_path: Path) -> None:
+    add(microsoft_fake)
+    s = signin(microsoft_cloud, tmp_path, environ={"PF_TEST_SECRET": "not-the-secret-value"})
     with pytest.raises(SignInError) as info:
         s.sign_in()
     assert "invalid_client: AADSTS7000215: Invalid client secret provided" in str(info.value)
     assert "not-the-secret-value" not in str(info.value) and "Trace ID" not in str(info.value)
 
 
-def test_an_unknown_tenant_is_a_sign_in_error(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
-    s = MicrosoftSignIn(settings(ms_cloud, "fabrikam.com", tmp_path), environ={"PF_TEST_SECRET": SECRET},
+def test_an_unknown_tenant_is_a_sign_in_error(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                              tmp_path: Path) -> None:
+    s = MicrosoftSignIn(settings(microsoft_cloud, "fabrikam.com", tmp_path), environ={"PF_TEST_SECRET": SECRET},
                         persistence=None)
     with pytest.raises(SignInError, match=r"tenant fabrikam.com is not known to 127.0.0.1:\d+ \(check --tenant and"):
         s.sign_in()
 
 
-def test_the_secret_comes_only_from_the_environment_or_a_prompt(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_the_secret_comes_only_from_the_environment_or_a_prompt(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                                 tmp_path: Path) -> None:
-    add(ms_fake)
+    add(microsoft_fake)
     with pytest.raises(InputError, match="--client-secret-env PF_TEST_SECRET: that environment variable is not set"):
-        signin(ms_cloud, tmp_path, environ={}).sign_in()
-    unattended = MicrosoftSignIn(settings(ms_cloud, DOMAIN, tmp_path, client_secret_env=None), environ={},
+        signin(microsoft_cloud, tmp_path, environ={}).sign_in()
+    unattended = MicrosoftSignIn(settings(microsoft_cloud, DOMAIN, tmp_path, client_secret_env=None), environ={},
                                  persistence=None, can_prompt=lambda: False)
     with pytest.raises(InputError, match="pass --client-secret-env NAME"):
         unattended.sign_in()
     asked: list[str] = []
-    prompted = MicrosoftSignIn(settings(ms_cloud, DOMAIN, tmp_path, client_secret_env=None), environ={},
+    prompted = MicrosoftSignIn(settings(microsoft_cloud, DOMAIN, tmp_path, client_secret_env=None), environ={},
                                persistence=None, can_prompt=lambda: True,
                                prompt=lambda label: asked.append(label) or SECRET)
     prompted.sign_in()
@@ -109,31 +110,33 @@ def test_the_secret_comes_only_from_the_environment_or_a_prompt(ms_fake: FakeMic
 
 
 @pytest.mark.parametrize("form", ["pem", "pfx"])
-def test_a_certificate_signs_the_client_assertion(form: str, ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_a_certificate_signs_the_client_assertion(form: str, microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                   tmp_path: Path) -> None:
     pem, pfx, cert_pem, _key = make_cert(tmp_path)
-    add(ms_fake, secret=None, certificate_pem=cert_pem)
+    add(microsoft_fake, secret=None, certificate_pem=cert_pem)
     env = {"PFX_PASSWORD": "pfx-password"} if form == "pfx" else {}
-    s = signin(ms_cloud, tmp_path, AuthMethod.CERTIFICATE, environ=env, certificate=pem if form == "pem" else pfx,
+    s = signin(microsoft_cloud, tmp_path, AuthMethod.CERTIFICATE, environ=env,
+               certificate=pem if form == "pem" else pfx,
                certificate_password_env="PFX_PASSWORD" if form == "pfx" else None)
     assert claims(s.sign_in())["appid"] == CLIENT_ID
-    form_sent = ms_fake.calls("token")[0].parameters
+    form_sent = microsoft_fake.calls("token")[0].parameters
     assert form_sent["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     assert "client_secret" not in form_sent
 
 
-def test_a_certificate_the_app_does_not_know_is_refused(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_a_certificate_the_app_does_not_know_is_refused(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                         tmp_path: Path) -> None:
     pem, _pfx, _cert, _key = make_cert(tmp_path, "stranger")
     _p, _x, registered, _k = make_cert(tmp_path, "registered")
-    add(ms_fake, secret=None, certificate_pem=registered)
+    add(microsoft_fake, secret=None, certificate_pem=registered)
     with pytest.raises(SignInError, match="AADSTS700027"):
-        signin(ms_cloud, tmp_path, AuthMethod.CERTIFICATE, environ={}, certificate=pem).sign_in()
+        signin(microsoft_cloud, tmp_path, AuthMethod.CERTIFICATE, environ={}, certificate=pem).sign_in()
 
 
-def test_certificate_problems_are_input_errors(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+def test_certificate_problems_are_input_errors(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                               tmp_path: Path) -> None:
     pem, pfx, cert_pem, _key = make_cert(tmp_path)
-    add(ms_fake, secret=None, certificate_pem=cert_pem)
+    add(microsoft_fake, secret=None, certificate_pem=cert_pem)
     cases = [
         ({}, tmp_path / "absent.pem", None, "cannot read file"),
         ({"PW": "wrong"}, pfx, "PW", "wrong password"),
@@ -144,7 +147,7 @@ def test_certificate_problems_are_input_errors(ms_fake: FakeMicrosoft, ms_cloud:
     only_cert.write_bytes(cert_pem)
     cases.append(({}, only_cert, None, "needs both the private key and the certificate"))
     for environ, path, env_name, message in cases:
-        s = signin(ms_cloud, tmp_path, AuthMethod.CERTIFICATE, environ=environ, certificate=path,
+        s = signin(microsoft_cloud, tmp_path, AuthMethod.CERTIFICATE, environ=environ, certificate=path,
                    certificate_password_env=env_name, interactive=False)
         with pytest.raises(InputError, match=message):
             s.sign_in()
@@ -153,11 +156,11 @@ def test_certificate_problems_are_input_errors(ms_fake: FakeMicrosoft, ms_cloud:
 # -- delegated: device code ---------------------------------------------------------------------------
 
 
-def test_device_code_signs_in_once_then_silently_per_account(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_device_code_signs_in_once_then_silently_per_account(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                               tmp_path: Path) -> None:
-    tenant = add(ms_fake)
+    tenant = add(microsoft_fake)
     out: list[str] = []
-    first = signin(ms_cloud, tmp_path, AuthMethod.DEVICE_CODE, out=out)
+    first = signin(microsoft_cloud, tmp_path, AuthMethod.DEVICE_CODE, out=out)
     token = claims(first.sign_in())
     assert token["scp"] == "Policy.Read.All Directory.Read.All" and token["upn"] == tenant.device_user
     assert any("enter the code FAKE" in line for line in out)  # msal's own device-code message
@@ -166,28 +169,28 @@ def test_device_code_signs_in_once_then_silently_per_account(ms_fake: FakeMicros
     assert tokencache.cached_accounts(cache_dir) == [tenant.device_user]
     assert not (cache_dir / ".signing-in.json").exists()
 
-    again = signin(ms_cloud, tmp_path, AuthMethod.DEVICE_CODE, out=out)
+    again = signin(microsoft_cloud, tmp_path, AuthMethod.DEVICE_CODE, out=out)
     again.sign_in()
-    assert len(ms_fake.calls("devicecode")) == 1  # the second run needed nobody at a browser
+    assert len(microsoft_fake.calls("devicecode")) == 1  # the second run needed nobody at a browser
     assert again.username == tenant.device_user
 
 
-def test_device_code_refused_by_conditional_access_says_so(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_device_code_refused_by_conditional_access_says_so(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                              tmp_path: Path) -> None:
-    add(ms_fake).device_code_blocked = True
+    add(microsoft_fake).device_code_blocked = True
     with pytest.raises(SignInError, match="AADSTS53003.*blocks device code flow.*--auth browser"):
-        signin(ms_cloud, tmp_path, AuthMethod.DEVICE_CODE).sign_in()
+        signin(microsoft_cloud, tmp_path, AuthMethod.DEVICE_CODE).sign_in()
     # a client-credentials refusal is not about device code flow
-    ms_fake.tenants[DOMAIN].apps[CLIENT_ID].secret = "another"
+    microsoft_fake.tenants[DOMAIN].apps[CLIENT_ID].secret = "another"
     with pytest.raises(SignInError) as info:
-        signin(ms_cloud, tmp_path).sign_in()
+        signin(microsoft_cloud, tmp_path).sign_in()
     assert "device code" not in str(info.value)
 
 
-def test_without_exchange_consent_only_exchange_is_refused(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_without_exchange_consent_only_exchange_is_refused(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                            tmp_path: Path) -> None:
-    add(ms_fake, delegated={"graph": ("Policy.Read.All", "Directory.Read.All")})
-    s = signin(ms_cloud, tmp_path, AuthMethod.DEVICE_CODE)
+    add(microsoft_fake, delegated={"graph": ("Policy.Read.All", "Directory.Read.All")})
+    s = signin(microsoft_cloud, tmp_path, AuthMethod.DEVICE_CODE)
     s.sign_in()
     with pytest.raises(TokenError) as info:
         s.token("exchange")
@@ -195,29 +198,30 @@ def test_without_exchange_consent_only_exchange_is_refused(ms_fake: FakeMicrosof
     assert info.value.to_error()["error"]["status"] == 401
 
 
-def test_unattended_runs_never_prompt(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
-    add(ms_fake)
+def test_unattended_runs_never_prompt(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud, tmp_path: Path) -> None:
+    add(microsoft_fake)
     with pytest.raises(SignInError, match=f"run `preflight login microsoft --tenant [^ ]+ --client-id {CLIENT_ID} "
                                           "--cloud fake` first"):
-        signin(ms_cloud, tmp_path, AuthMethod.DEVICE_CODE, interactive=False).sign_in()
-    assert ms_fake.calls("devicecode") == []
+        signin(microsoft_cloud, tmp_path, AuthMethod.DEVICE_CODE, interactive=False).sign_in()
+    assert microsoft_fake.calls("devicecode") == []
 
 
-def test_several_cached_accounts_need_a_choice(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+def test_several_cached_accounts_need_a_choice(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                               tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache"
     for name in ("a@contoso.com", "b@contoso.com"):
         tokencache.write_private(tokencache.account_file(cache_dir, name), "{}")
     with pytest.raises(InputError, match="a@contoso.com, b@contoso.com; choose one with --account"):
-        signin(ms_cloud, tmp_path, AuthMethod.DEVICE_CODE).sign_in()
+        signin(microsoft_cloud, tmp_path, AuthMethod.DEVICE_CODE).sign_in()
 
 
 # -- the token cache ----------------------------------------------------------------------------------
 
 
-def test_the_cache_file_is_owner_only_from_the_start(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_the_cache_file_is_owner_only_from_the_start(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                      tmp_path: Path) -> None:
-    add(ms_fake)
-    s = signin(ms_cloud, tmp_path)
+    add(microsoft_fake)
+    s = signin(microsoft_cloud, tmp_path)
     s.sign_in()
     path = tmp_path / "cache" / f"app-{CLIENT_ID}.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -225,8 +229,8 @@ def test_the_cache_file_is_owner_only_from_the_start(ms_fake: FakeMicrosoft, ms_
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
     assert json.loads(path.read_text())["AccessToken"]  # msal's serialised cache
     # The next run reads the cached token instead of asking Entra again.
-    signin(ms_cloud, tmp_path).sign_in()
-    assert len(ms_fake.calls("token")) == 1
+    signin(microsoft_cloud, tmp_path).sign_in()
+    assert len(microsoft_fake.calls("token")) == 1
 
 
 def test_a_cache_readable_by_others_is_tightened_before_use(tmp_path: Path) -> None:
@@ -259,11 +263,11 @@ class KeyringStandIn(FilePersistence):  # type: ignore[misc]
     is_encrypted = True
 
 
-def test_an_encrypted_persistence_is_used_when_it_works(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_an_encrypted_persistence_is_used_when_it_works(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                         tmp_path: Path) -> None:
-    add(ms_fake)
+    add(microsoft_fake)
     warnings: list[str] = []
-    s = MicrosoftSignIn(settings(ms_cloud, DOMAIN, tmp_path / "cache"), environ={"PF_TEST_SECRET": SECRET},
+    s = MicrosoftSignIn(settings(microsoft_cloud, DOMAIN, tmp_path / "cache"), environ={"PF_TEST_SECRET": SECRET},
                         persistence=KeyringStandIn, out=warnings.append)
     s.sign_in()
     assert s.cache is not None and s.cache.encrypted and "(encrypted)" in s.cache_location

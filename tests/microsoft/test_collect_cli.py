@@ -48,9 +48,9 @@ def targets(report: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("name", ["oauth-app-ready", "security-defaults", "accounts", "send-as", "forbidden",
                                   "ca-location-outside"])
 def test_check_reports_what_evaluate_reports_for_the_saved_snapshot(
-        name: str, ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        name: str, microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture(name)
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     saved = tmp_path / "snap.json"
     code, out, err = run_cli([*check_args(snapshot), "--save-snapshot", str(saved), "--format", "json"], capsys)
     assert f"Snapshot written to {saved}" in err
@@ -60,10 +60,10 @@ def test_check_reports_what_evaluate_reports_for_the_saved_snapshot(
     assert targets(out)[0]["findings"], "the provider's checks ran"
 
 
-def test_check_with_a_device_code_sign_in(ms_fake: FakeMicrosoft, tmp_path: Path,
+def test_check_with_a_device_code_sign_in(microsoft_fake: FakeMicrosoft, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-delegated")
-    tenant = ms_fake.add_tenant(tenant_for(snapshot))
+    tenant = microsoft_fake.add_tenant(tenant_for(snapshot))
     args = check_args(snapshot)
     args[args.index("secret")] = "device-code"
     saved = tmp_path / "snap.json"
@@ -71,16 +71,16 @@ def test_check_with_a_device_code_sign_in(ms_fake: FakeMicrosoft, tmp_path: Path
     assert "enter the code FAKE" in err and f"Signed in as {tenant.device_user}" in err
     offline_code, offline, _ = run_cli(["evaluate", str(saved), "--format", "json"], capsys)
     assert (code, targets(out)) == (offline_code, targets(offline))
-    anchors = {h.get("X-AnchorMailbox") for api, h in ms_fake.headers_seen if api == "exchange"}
+    anchors = {h.get("X-AnchorMailbox") for api, h in microsoft_fake.headers_seen if api == "exchange"}
     assert anchors == {f"UPN:{tenant.device_user}"}  # Exchange routes a delegated call by the admin's mailbox
     boxes = json.loads(saved.read_text())["mailboxes"]
     assert boxes and not any("mailboxSettings" in box for box in boxes.values())  # an app-only permission
 
 
 def test_a_delegated_audit_uses_the_sign_in_that_preflight_login_cached(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-delegated")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     tenant = snapshot["tenant"]["domain"]
     request = CollectRequest(settings={"tenant": tenant, "client_id": CLIENT_ID, "auth": "device-code",
                                        "cloud": "fake"},
@@ -99,9 +99,9 @@ def test_a_delegated_audit_uses_the_sign_in_that_preflight_login_cached(
 
 
 def test_every_resource_forbidden_makes_every_dependent_check_unknown(
-        ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("forbidden")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     code, out, _err = run_cli([*check_args(snapshot), "--format", "json"], capsys)
     assert code == 3
     reads = {c.id: c.reads for c in provider.checks()}
@@ -115,15 +115,15 @@ def test_every_resource_forbidden_makes_every_dependent_check_unknown(
 
 
 def test_no_secret_or_token_reaches_logs_reports_or_snapshots(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     saved, report = tmp_path / "snap.json", tmp_path / "report.html"
     code, out, err = run_cli([*check_args(snapshot), "--save-snapshot", str(saved), "--format", "html", "--output",
                               str(report), "--debug"], capsys)
     assert code == 0, err
     assert "debug: preflight.http: POST https://" in err  # the HTTP calls are logged...
-    secrets_seen = [SECRET, *ms_fake.issued]
+    secrets_seen = [SECRET, *microsoft_fake.issued]
     assert len(secrets_seen) >= 3
     for text in (out, err, saved.read_text(), report.read_text()):
         assert not any(s in text for s in secrets_seen)  # ...but never a token or the secret
@@ -131,17 +131,17 @@ def test_no_secret_or_token_reaches_logs_reports_or_snapshots(
     assert oct(cache.stat().st_mode & 0o777) == "0o600"
 
 
-def test_login_caches_the_token_for_the_next_check(ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]
+def test_login_caches_the_token_for_the_next_check(microsoft_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]
                                                    ) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     code, out, err = run_cli(["login", "microsoft", *sign_in_args(snapshot)], capsys)
     assert code == 0 and out == ""
     assert f"Signed in to contoso.com as app {CLIENT_ID}." in err and "(plain file, mode 0600)" in err
-    graph_tokens = len(ms_fake.calls("token"))
+    graph_tokens = len(microsoft_fake.calls("token"))
     code, _out, _err = run_cli(check_args(snapshot), capsys)
     assert code == 0
-    assert len(ms_fake.calls("token")) == graph_tokens + 1  # only the Exchange token was new
+    assert len(microsoft_fake.calls("token")) == graph_tokens + 1  # only the Exchange token was new
 
     code, _out, err = run_cli(["logout", "microsoft", "--tenant", "contoso.com", "--cloud", "fake"], capsys)
     assert code == 0 and "Removed 1 token cache(s)." in err
@@ -160,10 +160,10 @@ def test_login_caches_the_token_for_the_next_check(ms_fake: FakeMicrosoft, capsy
     ({"--client-secret-env": "PF_UNSET_VARIABLE"}, "--client-secret-env PF_UNSET_VARIABLE: that environment"),
     ({"--method": "carrier-pigeon"}, "Invalid value for '--method'"),
 ])
-def test_bad_input_is_one_line_and_exit_2(change: dict[str, str], message: str, ms_fake: FakeMicrosoft,
+def test_bad_input_is_one_line_and_exit_2(change: dict[str, str], message: str, microsoft_fake: FakeMicrosoft,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     args = [*check_args(snapshot), "--sender-ip", "198.51.100.0/24"]
     for option, value in change.items():
         if option in args:
@@ -175,10 +175,10 @@ def test_bad_input_is_one_line_and_exit_2(change: dict[str, str], message: str, 
     assert message in err and err.count("\n") == 1, err
 
 
-def test_a_refused_sign_in_exits_4(ms_fake: FakeMicrosoft, monkeypatch: pytest.MonkeyPatch,
+def test_a_refused_sign_in_exits_4(microsoft_fake: FakeMicrosoft, monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     monkeypatch.setenv(SECRET_ENV, "a-wrong-secret-value")
     code, out, err = run_cli(check_args(snapshot), capsys)
     assert code == 4 and out == ""
@@ -186,9 +186,9 @@ def test_a_refused_sign_in_exits_4(ms_fake: FakeMicrosoft, monkeypatch: pytest.M
     assert "a-wrong-secret-value" not in err
 
 
-def test_auth_check_shows_what_can_be_read(ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
+def test_auth_check_shows_what_can_be_read(microsoft_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     code, out, err = run_cli(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com",
                               "--app-id", snapshot["options"]["app_id"], "--format", "json"], capsys)
     assert code == 0, out
@@ -202,24 +202,25 @@ def test_auth_check_shows_what_can_be_read(ms_fake: FakeMicrosoft, capsys: pytes
     assert exchange["roles"] == ["Exchange.ManageAsApp"] and exchange["expires"].endswith("Z")
     assert abs(report["clock"]["ahead_seconds"]) < 5 and report["clock"]["status"] == "pass"
     assert (report["schema"], report["provider"], report["exit_code"]) == ("preflight.auth-check/v1", "microsoft", 0)
-    assert not any(token in out + err for token in ms_fake.issued)
+    assert not any(token in out + err for token in microsoft_fake.issued)
 
 
-def test_auth_check_retries_a_throttled_probe(ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
+def test_auth_check_retries_a_throttled_probe(microsoft_fake: FakeMicrosoft,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
-    ms_fake.fault = throttle(lambda c: c.sub and c.path == "/identity/conditionalAccess/policies", times=1)
+    microsoft_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.fault = throttle(lambda c: c.sub and c.path == "/identity/conditionalAccess/policies", times=1)
     code, out, _err = run_cli(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com",
                                "--format", "json"], capsys)
     probe = next(p for p in json.loads(out)["probes"] if p["resource"] == "conditionalAccessPolicies")
     assert (code, probe["readable"]) == (0, True), probe
-    asked = [c for c in ms_fake.calls("graph", sub=True) if c.path == "/identity/conditionalAccess/policies"]
+    asked = [c for c in microsoft_fake.calls("graph", sub=True) if c.path == "/identity/conditionalAccess/policies"]
     assert len(asked) == 2  # the 429 was retried after its Retry-After
 
 
-def test_auth_check_names_what_to_grant(ms_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
+def test_auth_check_names_what_to_grant(microsoft_fake: FakeMicrosoft, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("forbidden")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     code, out, _err = run_cli(["auth-check", "microsoft", *sign_in_args(snapshot), "--mailbox", "jobs@contoso.com"],
                               capsys)
     assert code == 3

@@ -100,9 +100,9 @@ def test_the_best_mx_decides_and_a_tenant_claims_a_gateway_domain() -> None:
     assert classify(Lookup("servfail", detail="x"), none)[0] is None  # a failed lookup never guesses
 
 
-def test_submission_comes_from_the_provider_then_from_srv(ms_cloud: Cloud) -> None:
-    clouds = {"global": replace(ms_cloud, name="global", smtp="smtp.office365.com:587"),
-              "usgovhigh": replace(ms_cloud, name="usgovhigh", smtp="smtp.office365.us:587")}
+def test_submission_comes_from_the_provider_then_from_srv(microsoft_cloud: Cloud) -> None:
+    clouds = {"global": replace(microsoft_cloud, name="global", smtp="smtp.office365.com:587"),
+              "usgovhigh": replace(microsoft_cloud, name="usgovhigh", smtp="smtp.office365.us:587")}
     no_mx: Lookup[Mx] = Lookup("ok")
     owners = {"microsoft": TenantLookup(clouds)}
     srv = Lookup("ok", (Srv(10, 0, 2525, "backup.other.test."), Srv(0, 5, 587, "mail.other.test.")))
@@ -134,15 +134,17 @@ def test_dns_answers_and_failures(dns: tuple[Zones, int]) -> None:
     assert null.status == "nodata" and "null MX" in null.detail
 
 
-def test_discovery_of_each_kind_of_domain(dns: tuple[Zones, int], ms_fake: FakeMicrosoft) -> None:
+def test_discovery_of_each_kind_of_domain(dns: tuple[Zones, int], microsoft_fake: FakeMicrosoft) -> None:
     _zones, port = dns
-    tenant = ms_fake.add_tenant(public_tenant())
-    ms_fake.add_tenant(replace(public_tenant(), id="0b7f7f2e-5d5c-4a8e-9c51-3b1e8d0c2a10", domains=("gateway.test",)))
+    tenant = microsoft_fake.add_tenant(public_tenant())
+    microsoft_fake.add_tenant(replace(public_tenant(), id="0b7f7f2e-5d5c-4a8e-9c51-3b1e8d0c2a10",
+                                      domains=("gateway.test",)))
     gov = replace(public_tenant(), id="5a1e7c3d-2b4f-4d6a-8e9c-0f1a2b3c4d5e", domains=("gov.test",),
                   region={"cloud_instance_name": "microsoftonline.us", "tenant_region_scope": "USGov",
                           "tenant_region_sub_scope": "DODCON"})
-    ms_fake.add_tenant(gov)
-    d = Discoverer(resolver=resolver_for(port, lifetime=0.5), owners={"microsoft": TenantLookup(fake_clouds(ms_fake))})
+    microsoft_fake.add_tenant(gov)
+    d = Discoverer(resolver=resolver_for(port, lifetime=0.5),
+                   owners={"microsoft": TenantLookup(fake_clouds(microsoft_fake))})
 
     ms = d.discover("contoso.com")
     assert (ms.provider, ms.tenant.id, ms.tenant.cloud) == ("microsoft", tenant.id, "global")
@@ -167,19 +169,19 @@ def test_discovery_of_each_kind_of_domain(dns: tuple[Zones, int], ms_fake: FakeM
         failed = d.discover(name)
         assert failed.provider is None and failed.submission is None
     # the unknown domains were asked of both clouds (worldwide, then 21Vianet), never of anyone else
-    asked = {c.tenant for c in ms_fake.calls("oidc")}
+    asked = {c.tenant for c in microsoft_fake.calls("oidc")}
     assert {"contoso.com", "fabrikam.com", "other.test", "nx.test"} <= asked
 
 
-def test_an_unreadable_openid_configuration_is_an_error_not_a_tenant(ms_fake: FakeMicrosoft) -> None:
+def test_an_unreadable_openid_configuration_is_an_error_not_a_tenant(microsoft_fake: FakeMicrosoft) -> None:
     from tests.microsoft.fake import Reply
 
-    ms_fake.fault = lambda call: Reply(200, {"issuer": "x"}) if call.api == "oidc" else None
-    got = Discoverer(resolver=resolver_for(9, 0.1), owners={"microsoft": TenantLookup(fake_clouds(ms_fake))}
+    microsoft_fake.fault = lambda call: Reply(200, {"issuer": "x"}) if call.api == "oidc" else None
+    got = Discoverer(resolver=resolver_for(9, 0.1), owners={"microsoft": TenantLookup(fake_clouds(microsoft_fake))}
                      ).tenant("contoso.com")
     assert got.status == "error" and "token_endpoint" in got.detail
-    ms_fake.fault = lambda call: Reply(503, b"<html>busy</html>") if call.api == "oidc" else None
-    got = Discoverer(resolver=resolver_for(9, 0.1), owners={"microsoft": TenantLookup(fake_clouds(ms_fake))}
+    microsoft_fake.fault = lambda call: Reply(503, b"<html>busy</html>") if call.api == "oidc" else None
+    got = Discoverer(resolver=resolver_for(9, 0.1), owners={"microsoft": TenantLookup(fake_clouds(microsoft_fake))}
                      ).tenant("contoso.com")
     assert got.status == "error" and "503" in got.detail
 
@@ -240,7 +242,7 @@ def check(address: str, port: int, smtp_port: int, pki: Pki, **kw: Any) -> Addre
 
 
 @pytest.fixture
-def world(dns: tuple[Zones, int], ms_fake: FakeMicrosoft, pki: Pki, tmp_path: Path,
+def world(dns: tuple[Zones, int], microsoft_fake: FakeMicrosoft, pki: Pki, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """DNS, the fake Entra ID/Graph/Exchange as the global cloud, and an Exchange-like SMTP server."""
     _zones, port = dns
@@ -248,8 +250,8 @@ def world(dns: tuple[Zones, int], ms_fake: FakeMicrosoft, pki: Pki, tmp_path: Pa
     monkeypatch.setenv("NO_COLOR", "1")
     leaf = pki.ca.issue_cert(SMTP_HOST)
     with smtp_server(pki, leaf=leaf) as smtp:
-        monkeypatch.setenv(EXTRA_CLOUDS_ENV, str(clouds_file(ms_fake, tmp_path / "clouds.toml", smtp.port)))
-        yield {"dns": port, "smtp": smtp.port, "fake": ms_fake, "pki": pki}
+        monkeypatch.setenv(EXTRA_CLOUDS_ENV, str(clouds_file(microsoft_fake, tmp_path / "clouds.toml", smtp.port)))
+        yield {"dns": port, "smtp": smtp.port, "fake": microsoft_fake, "pki": pki}
 
 
 def test_a_microsoft_address_without_a_sign_in_gets_discovery_and_probe_and_is_never_prompted(

@@ -103,19 +103,19 @@ def audit(fake: FakeMicrosoft, tmp: Path) -> tuple[list[TenantRun], float]:
 
 
 def test_faults_change_nothing_but_what_could_not_be_read(
-    ms_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    microsoft_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PF_TEST_SECRET", SECRET)
-    serve_all(ms_fake)
-    clean, _ = audit(ms_fake, tmp_path / "clean")
+    serve_all(microsoft_fake)
+    clean, _ = audit(microsoft_fake, tmp_path / "clean")
     assert all(not r.result.errors for r in clean), [r.result.errors for r in clean]
-    clean_requests = ms_fake.http_requests()
+    clean_requests = microsoft_fake.http_requests()
 
-    ms_fake.fault = mixed_faults(seed=7)
-    faulty, seconds = audit(ms_fake, tmp_path / "faulty")
+    microsoft_fake.fault = mixed_faults(seed=7)
+    faulty, seconds = audit(microsoft_fake, tmp_path / "faulty")
     assert seconds < 60  # no hang
     assert all(not r.result.errors for r in faulty), [r.result.errors for r in faulty]
-    assert ms_fake.http_requests() - clean_requests > 1.2 * clean_requests  # the faults were really there
+    assert microsoft_fake.http_requests() - clean_requests > 1.2 * clean_requests  # the faults were really there
 
     before, after = statuses(clean), statuses(faulty)
     assert before.keys() == after.keys()

@@ -33,12 +33,12 @@ COMMANDS = {"login": [], "auth-check": ["--format", "json"]}
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_misbehaving_token_endpoint_is_one_clean_line(
-        case: str, command: str, debug: bool, ms_fake: FakeMicrosoft, tmp_path: Path,
+        case: str, command: str, debug: bool, microsoft_fake: FakeMicrosoft, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     api, reply, shown = CASES[case]
-    ms_fake.fault = on(api, reply)  # type: ignore[assignment]
+    microsoft_fake.fault = on(api, reply)  # type: ignore[assignment]
     args = _app_only(command, snapshot["tenant"]["domain"], *(["--debug"] if debug else []))
     code, out, err = run([*args, *COMMANDS[command]], capsys)
     assert code == 4, err
@@ -46,8 +46,8 @@ def test_a_misbehaving_token_endpoint_is_one_clean_line(
     assert last.startswith("preflight: sign-in failed: ") and shown in last, err
     assert "{'" not in err, "no Python dict repr"
     assert out == ""
-    assert_clean_run(out, err, SECRETS + ms_fake.issued)
-    assert_no_leak(files_text(tmp_path, skip="xdg"), SECRETS + ms_fake.issued)
+    assert_clean_run(out, err, SECRETS + microsoft_fake.issued)
+    assert_no_leak(files_text(tmp_path, skip="xdg"), SECRETS + microsoft_fake.issued)
 
 
 class _Recording:
@@ -75,49 +75,49 @@ class _Recording:
 
 @pytest.mark.parametrize("command", ["login", "auth-check", "check"])
 def test_the_run_registry_learns_the_client_secret_and_every_token(
-        command: str, ms_fake: FakeMicrosoft, monkeypatch: pytest.MonkeyPatch,
+        command: str, microsoft_fake: FakeMicrosoft, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """What the sign-in learns reaches the registry the root log filter masks with (not a private copy), so a
     third-party logger quoting a token is masked too."""
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     recording = _Recording(monkeypatch)
     domain = snapshot["tenant"]["domain"]
     extra = ["--mailbox", f"jobs@{domain}"] if command == "check" else []
     code, _out, err = run([*_app_only(command, domain), *extra], capsys)
     assert code in (0, 1, 3), err
-    assert ms_fake.issued
+    assert microsoft_fake.issued
     assert recording.knows(SECRET)
-    assert all(recording.knows(token) for token in ms_fake.issued)
+    assert all(recording.knows(token) for token in microsoft_fake.issued)
 
 
 def test_auth_check_against_admin_apis_echoing_the_token_leaks_nothing(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Graph and Exchange answer every probe with an error quoting the bearer token and the client secret."""
     from tests.microsoft.fake import Call, Reply
 
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
 
     def echo(call: Call) -> Reply | None:
-        if call.api in ("graph", "exchange") and ms_fake.issued:
-            said = f"token {ms_fake.issued[-1]} (client secret {SECRET}) lacks a role"
+        if call.api in ("graph", "exchange") and microsoft_fake.issued:
+            said = f"token {microsoft_fake.issued[-1]} (client secret {SECRET}) lacks a role"
             return Reply(403, {"error": {"code": "Forbidden", "message": said}})
         return None
 
-    ms_fake.fault = echo
+    microsoft_fake.fault = echo
     for fmt in ("table", "json"):
         code, out, err = run([*_app_only("auth-check", snapshot["tenant"]["domain"], "--debug"), "--format", fmt],
                              capsys)
         assert code in (3, 4), err
         assert "Forbidden" in out + err
-        assert_clean_run(out, err, SECRETS + ms_fake.issued)
+        assert_clean_run(out, err, SECRETS + microsoft_fake.issued)
 
 
 def test_login_and_logout_with_debug_leak_nothing(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     domain = snapshot["tenant"]["domain"]
     code, out, err = run(_app_only("login", domain, "--debug"), capsys)
     assert code == 0 and "Signed in to" in err, err
@@ -127,16 +127,16 @@ def test_login_and_logout_with_debug_leak_nothing(
     code, out2, err2 = run(["--debug", "logout", "microsoft", "--tenant", domain, "--cloud", "fake"], capsys)
     assert code == 0 and "Removed 1 token cache(s)." in err2, err2
     assert not any(p.exists() for p in cache)
-    assert_clean_run(out + out2, err + err2, SECRETS + ms_fake.issued)
+    assert_clean_run(out + out2, err + err2, SECRETS + microsoft_fake.issued)
 
 
 def test_a_browser_sign_in_nobody_finishes_ends_within_its_bound(
-        ms_fake: FakeMicrosoft, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """msal's loopback listener waits for ever unless given a timeout: `--auth browser` is bounded."""
     from preflight_providers.microsoft import auth
 
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     opened: list[str] = []
     monkeypatch.setattr("webbrowser.open", lambda url, *a, **k: opened.append(url) or True)
     monkeypatch.setattr(auth, "BROWSER_LOGIN_SECONDS", 1.0)

@@ -57,12 +57,12 @@ CASES = {
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_misbehaving_token_endpoint_is_one_clean_line(
-        case: str, debug: bool, ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_misbehaving_token_endpoint_is_one_clean_line(case: str, debug: bool, microsoft_fake: FakeMicrosoft,
+                                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     api, reply, shown = CASES[case]
-    ms_fake.fault = on(api, reply)  # type: ignore[assignment]
+    microsoft_fake.fault = on(api, reply)  # type: ignore[assignment]
     domain = snapshot["tenant"]["domain"]
     code, out, err = run_cli(check(domain, *(["--debug"] if debug else [])), capsys)
     assert code == 4, err
@@ -73,28 +73,28 @@ def test_a_misbehaving_token_endpoint_is_one_clean_line(
     if not debug:
         assert err.count("\n") <= 3, err  # "Signing in to …", the plain-cache note and the failure
     assert "{'" not in err, "no Python dict repr"
-    assert_clean_run(out, err, SECRETS + ms_fake.issued)
-    assert_no_leak(files_text(tmp_path, skip="xdg"), SECRETS + ms_fake.issued)
+    assert_clean_run(out, err, SECRETS + microsoft_fake.issued)
+    assert_no_leak(files_text(tmp_path, skip="xdg"), SECRETS + microsoft_fake.issued)
 
 
 def test_the_issued_tokens_never_appear_even_in_debug_logs(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """msal logs at debug level; urllib3 too. Every token it was issued is masked in all of it."""
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     out_file = tmp_path / "report.json"
     code, out, err = run_cli([*check(snapshot["tenant"]["domain"], "--debug"), "--format", "json", "--output",
                               str(out_file), "--save-snapshot", str(tmp_path / "snap.json")], capsys)
     assert code in (0, 1, 3), err
-    assert ms_fake.issued, "the fake issued tokens"
+    assert microsoft_fake.issued, "the fake issued tokens"
     assert "debug: " in err
-    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
-    assert_no_leak(files_text(tmp_path, skip="xdg"), [SECRET, *ms_fake.issued])
+    assert_clean_run(out, err, [SECRET, *microsoft_fake.issued])
+    assert_no_leak(files_text(tmp_path, skip="xdg"), [SECRET, *microsoft_fake.issued])
 
 
 
 def test_every_cache_folder_preflight_creates_is_owner_only(
-        ms_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """Under the usual umask 022, the cache root, the cloud and tenant folders (which name customers) are 0700
     and the cache file 0600: other local users cannot even list which tenants this machine signs in to."""
@@ -102,7 +102,7 @@ def test_every_cache_folder_preflight_creates_is_owner_only(
     import stat
 
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh" / "cache"))  # nothing of it exists yet
     old = os.umask(0o022)
     try:
@@ -118,19 +118,19 @@ def test_every_cache_folder_preflight_creates_is_owner_only(
 
 
 def test_a_run_past_its_deadline_still_writes_the_report_with_unknowns(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
     import threading
     import time
 
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     def slow(call: Call) -> Reply | None:  # sign-in is quick; each admin API call takes 1.5 s
         if call.api in ("graph", "exchange") and not call.sub:
             time.sleep(1.5)
         return None
 
-    ms_fake.fault = slow
+    microsoft_fake.fault = slow
     report = tmp_path / "report.json"
     args = [*check(snapshot["tenant"]["domain"]), "--deadline", "3", "--format", "json", "--output", str(report)]
     box: dict[str, tuple[int, str, str]] = {}
@@ -143,15 +143,15 @@ def test_a_run_past_its_deadline_still_writes_the_report_with_unknowns(
     findings = json.loads(report.read_text())["targets"][0]["findings"]
     late = [f for f in findings if f["status"] == "unknown" and "not read before the deadline" in f["message"]]
     assert late, "; ".join(f["message"] for f in findings if f["status"] == "unknown")
-    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
+    assert_clean_run(out, err, [SECRET, *microsoft_fake.issued])
 
 
 def test_retry_after_120_on_every_call_ends_at_once_with_unknowns(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
 
     def throttled(call: Call) -> Reply | None:
         if call.api not in ("graph", "exchange"):
@@ -159,14 +159,15 @@ def test_retry_after_120_on_every_call_ends_at_once_with_unknowns(
         return Reply(429, {"error": {"code": "TooManyRequests", "message": "Too many requests"}},
                      {"Retry-After": "120"})
 
-    ms_fake.fault = throttled
+    microsoft_fake.fault = throttled
     report = tmp_path / "report.json"
     code, _out, err = run_cli([*check(snapshot["tenant"]["domain"]), "--format", "json", "--output", str(report)],
                               capsys)
     assert code in (3, 4), err
     findings = json.loads(report.read_text())["targets"][0]["findings"]
     assert any("asked to retry after 120 s" in f["message"] for f in findings), [f["message"] for f in findings]
-    assert ms_fake.http_requests("graph") + ms_fake.http_requests("exchange") < 60  # no retry was waited for
+    # no retry was waited for
+    assert microsoft_fake.http_requests("graph") + microsoft_fake.http_requests("exchange") < 60
 
 
 AUDIT = """
@@ -192,7 +193,7 @@ mailboxes = ["jobs@contoso.com"]
 
 
 def test_an_audit_against_echoing_services_leaks_nothing(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """alpha's token endpoint quotes the secret back; beta's admin APIs quote the bearer token back. Neither
     appears in the audit's output folder, its terminal output or its --debug log, in any encoding."""
     import uuid
@@ -200,23 +201,23 @@ def test_an_audit_against_echoing_services_leaks_nothing(
     for i, domain in enumerate(["alpha.example", "beta.example"]):
         snap = load_fixture("oauth-app-ready")
         snap["tenant"] = {**snap["tenant"], "id": str(uuid.UUID(int=i + 1)), "domain": domain}
-        ms_fake.add_tenant(tenant_for(snap))
+        microsoft_fake.add_tenant(tenant_for(snap))
 
     def echo(call: Call) -> Reply | None:
         if call.api == "token" and call.tenant in (str(uuid.UUID(int=1)), "alpha.example"):
             return Reply(401, {"error": "invalid_client", "error_description":
                                f"AADSTS7000215: Invalid client secret provided: '{SECRET}'."})
-        if call.api in ("graph", "exchange") and ms_fake.issued:
-            token = ms_fake.issued[-1]
+        if call.api in ("graph", "exchange") and microsoft_fake.issued:
+            token = microsoft_fake.issued[-1]
             return Reply(403, {"error": {"code": "Forbidden", "message": f"token {token} lacks a role"}})
         return None
 
-    ms_fake.fault = echo
+    microsoft_fake.fault = echo
     inv = tmp_path / "inventory.toml"
     inv.write_text(AUDIT.format(client_id=CLIENT_ID, env=SECRET_ENV))
     out = tmp_path / "out"
     code, stdout, stderr = run_cli(["--debug", "audit", str(inv), "--output-dir", str(out), "--deadline", "60"], capsys)
     assert code in (3, 4), stderr[-2000:]
-    assert_clean_run(stdout, stderr, [SECRET, *ms_fake.issued])
-    assert_no_leak(files_text(out), [SECRET, *ms_fake.issued])
+    assert_clean_run(stdout, stderr, [SECRET, *microsoft_fake.issued])
+    assert_no_leak(files_text(out), [SECRET, *microsoft_fake.issued])
     assert "alpha" in stderr and "could not audit" in stderr

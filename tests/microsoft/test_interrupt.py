@@ -22,9 +22,9 @@ def stall() -> Iterator[Stall]:
     yield from stalled()
 
 
-def _microsoft(ms_fake: FakeMicrosoft, stall: Stall, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def _microsoft(microsoft_fake: FakeMicrosoft, stall: Stall, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv(ENV, SECRET)
 
@@ -33,21 +33,21 @@ def _microsoft(ms_fake: FakeMicrosoft, stall: Stall, monkeypatch: pytest.MonkeyP
             stall.hold()
         return None
 
-    ms_fake.fault = slow
+    microsoft_fake.fault = slow
     return str(snapshot["tenant"]["domain"])
 
 
-def test_ctrl_c_during_check_microsoft(ms_fake: FakeMicrosoft, stall: Stall, monkeypatch: pytest.MonkeyPatch,
+def test_ctrl_c_during_check_microsoft(microsoft_fake: FakeMicrosoft, stall: Stall, monkeypatch: pytest.MonkeyPatch,
                                        tmp_path: Path) -> None:
-    domain = _microsoft(ms_fake, stall, monkeypatch, tmp_path)
+    domain = _microsoft(microsoft_fake, stall, monkeypatch, tmp_path)
     args = ["--debug", "check", "microsoft", "--tenant", domain, "--client-id", CLIENT_ID, "--auth", "secret",
             "--client-secret-env", ENV, "--cloud", "fake", "--mailbox", f"jobs@{domain}", "--format", "json",
             "--output", "report.json", "--save-snapshot", "snapshot.json"]
     code, out, err = interrupt(args, stall, tmp_path)
-    assert_interrupted(code, out, err, [SECRET, *ms_fake.issued])
+    assert_interrupted(code, out, err, [SECRET, *microsoft_fake.issued])
     assert not (tmp_path / "report.json").exists() and not (tmp_path / "snapshot.json").exists()
     assert_nothing_half_written(tmp_path, skip="xdg")
-    assert_no_leak(files_text(tmp_path, skip="xdg"), [SECRET, *ms_fake.issued])
+    assert_no_leak(files_text(tmp_path, skip="xdg"), [SECRET, *microsoft_fake.issued])
     # The token cache the sign-in wrote before the interrupt is whole: the next run signs in from it.
     caches = [p for p in (tmp_path / "xdg").rglob("*.json") if not p.name.startswith(".")]
     assert caches and all("AccessToken" in json.loads(p.read_text()) for p in caches)
@@ -65,13 +65,13 @@ mailboxes = ["jobs@{domain}"]
 """
 
 
-def test_ctrl_c_during_audit_keeps_a_whole_report(ms_fake: FakeMicrosoft, stall: Stall,
+def test_ctrl_c_during_audit_keeps_a_whole_report(microsoft_fake: FakeMicrosoft, stall: Stall,
                                                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    domain = _microsoft(ms_fake, stall, monkeypatch, tmp_path)
+    domain = _microsoft(microsoft_fake, stall, monkeypatch, tmp_path)
     (tmp_path / "inventory.toml").write_text(AUDIT.format(domain=domain, client_id=CLIENT_ID, env=ENV))
     code, out, err = interrupt(["--debug", "audit", "inventory.toml", "--output-dir", "out"], stall, tmp_path)
-    assert_interrupted(code, out, err, [SECRET, *ms_fake.issued])
+    assert_interrupted(code, out, err, [SECRET, *microsoft_fake.issued])
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["audit"]["interrupted"] is True
     assert_nothing_half_written(tmp_path, skip="xdg")
-    assert_no_leak(files_text(tmp_path / "out"), [SECRET, *ms_fake.issued])
+    assert_no_leak(files_text(tmp_path / "out"), [SECRET, *microsoft_fake.issued])

@@ -37,15 +37,15 @@ def sign_in(cloud: Cloud, tenant: FakeTenant, cache: Path, out: list[str], **kw:
     return MicrosoftSignIn(settings, persistence=None, out=out.append)
 
 
-def test_both_public_clients_sign_in_once_into_one_cache(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_both_public_clients_sign_in_once_into_one_cache(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                          tmp_path: Path) -> None:
-    tenant = ms_fake.add_tenant(public_tenant())
+    tenant = microsoft_fake.add_tenant(public_tenant())
     out: list[str] = []
     cache = tmp_path / "cache"
-    first = sign_in(ms_cloud, tenant, cache, out)
+    first = sign_in(microsoft_cloud, tenant, cache, out)
     first.sign_in()
     assert first.token("exchange")
-    codes = ms_fake.calls("devicecode")
+    codes = microsoft_fake.calls("devicecode")
     assert [c.parameters["client_id"] for c in codes] == [GRAPH_CLI, EXO_PS]
     # Graph: the named read-only scopes, never /.default; Exchange: the PowerShell client's /.default.
     assert set(codes[0].parameters["scope"].split()) >= {f"{GRAPH_AUDIENCE}/{s}" for s in READ}
@@ -55,23 +55,23 @@ def test_both_public_clients_sign_in_once_into_one_cache(ms_fake: FakeMicrosoft,
     assert "no app registration is needed" in out[0].lower()
     assert sorted(p.name for p in cache.iterdir()) == [f"{tenant.device_user}.json"]  # one cache
 
-    again = sign_in(ms_cloud, tenant, cache, [], interactive=False)
+    again = sign_in(microsoft_cloud, tenant, cache, [], interactive=False)
     again.sign_in()
-    assert again.token("exchange") and len(ms_fake.calls("devicecode")) == 2  # both silent from the cache
+    assert again.token("exchange") and len(microsoft_fake.calls("devicecode")) == 2  # both silent from the cache
     # The fake refuses a refresh token presented by another client: Exchange rode its own sign-in.
-    assert all(c.parameters["client_id"] == EXO_PS for c in ms_fake.calls("token")
+    assert all(c.parameters["client_id"] == EXO_PS for c in microsoft_fake.calls("token")
                if "outlook" in c.parameters.get("scope", ""))
 
 
-def test_no_consent_for_graph_is_one_line_with_its_cause(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_no_consent_for_graph_is_one_line_with_its_cause(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                          tmp_path: Path) -> None:
-    tenant = ms_fake.add_tenant(public_tenant(graph=()))
+    tenant = microsoft_fake.add_tenant(public_tenant(graph=()))
     with pytest.raises(SignInError) as info:
-        sign_in(ms_cloud, tenant, tmp_path, []).sign_in()
+        sign_in(microsoft_cloud, tenant, tmp_path, []).sign_in()
     text = str(info.value)
     assert "AADSTS65001" in text and "[admin-consent-required]" in text and "Consent on behalf" in text
     assert "\n" not in text.split(" [admin-consent-required]")[1]
-    assert ms_fake.calls("devicecode")[-1].parameters["client_id"] == GRAPH_CLI  # Exchange was never asked
+    assert microsoft_fake.calls("devicecode")[-1].parameters["client_id"] == GRAPH_CLI  # Exchange was never asked
 
 
 def refuse(client: str, aadsts: str, text: str) -> Any:
@@ -97,12 +97,12 @@ FAILURES = [
 
 
 @pytest.mark.parametrize(("aadsts", "cause", "text"), FAILURES, ids=[f[0] for f in FAILURES])
-def test_a_refused_graph_sign_in_names_cause_and_fix(aadsts: str, cause: str, text: str, ms_fake: FakeMicrosoft,
-                                                     ms_cloud: Cloud, tmp_path: Path,
+def test_a_refused_graph_sign_in_names_cause_and_fix(aadsts: str, cause: str, text: str, microsoft_fake: FakeMicrosoft,
+                                                     microsoft_cloud: Cloud, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    tenant = ms_fake.add_tenant(public_tenant())
-    ms_fake.fault = refuse(GRAPH_CLI, aadsts, text)
+    tenant = microsoft_fake.add_tenant(public_tenant())
+    microsoft_fake.fault = refuse(GRAPH_CLI, aadsts, text)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     with pytest.raises(SystemExit) as info:
         main(["login", "microsoft", "--tenant", tenant.domains[0], "--cloud", "fake"])
@@ -115,12 +115,12 @@ def test_a_refused_graph_sign_in_names_cause_and_fix(aadsts: str, cause: str, te
 
 @pytest.mark.parametrize(("aadsts", "cause", "text"), FAILURES, ids=[f[0] for f in FAILURES])
 def test_a_refused_exchange_sign_in_leaves_only_exchange_unknown(aadsts: str, cause: str, text: str,
-                                                                 ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+                                                                 microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                                  tmp_path: Path) -> None:
-    tenant = ms_fake.add_tenant(public_tenant())
-    ms_fake.fault = refuse(EXO_PS, aadsts, text)
+    tenant = microsoft_fake.add_tenant(public_tenant())
+    microsoft_fake.fault = refuse(EXO_PS, aadsts, text)
     out: list[str] = []
-    signin = sign_in(ms_cloud, tenant, tmp_path, out)
+    signin = sign_in(microsoft_cloud, tenant, tmp_path, out)
     signin.sign_in()  # Graph still signed in
     assert signin.token("graph")
     line = [x for x in out if x.startswith("Exchange admin API:")]
@@ -128,7 +128,7 @@ def test_a_refused_exchange_sign_in_leaves_only_exchange_unknown(aadsts: str, ca
     with pytest.raises(TokenError) as info:
         signin.token("exchange")
     assert aadsts in info.value.message  # the resources behind Exchange record the real reason
-    assert len(ms_fake.calls("devicecode")) == 2  # and nobody is asked again
+    assert len(microsoft_fake.calls("devicecode")) == 2  # and nobody is asked again
 
 
 def test_app_only_still_needs_your_own_app(capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,6 +138,6 @@ def test_app_only_still_needs_your_own_app(capsys: pytest.CaptureFixture[str]) -
     assert "--auth secret needs --client-id" in capsys.readouterr().err
 
 
-def test_the_login_command_for_a_public_sign_in_names_no_client_id(ms_cloud: Cloud) -> None:
-    settings = public_settings("contoso.com", ms_cloud)
+def test_the_login_command_for_a_public_sign_in_names_no_client_id(microsoft_cloud: Cloud) -> None:
+    settings = public_settings("contoso.com", microsoft_cloud)
     assert settings.login_command() == "preflight login microsoft --tenant contoso.com --cloud fake"

@@ -63,28 +63,28 @@ def test_none_passes_not_asked_is_silent_and_refused_is_unknown() -> None:
     assert not [f for f in run(data).findings if f.check == "ms.smtp-sign-ins"]
 
 
-def test_the_log_is_read_filtered_paged_and_bounded(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path,
-                                                    monkeypatch: Any) -> None:
+def test_the_log_is_read_filtered_paged_and_bounded(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                                    tmp_path: Path, monkeypatch: Any) -> None:
     expected = load_fixture("sign-ins")
     del expected["org"]["tenantSmtpSignIns"], expected["org"]["smtpSignInWindow"]["tenantTruncated"]
-    ms_fake.page_size = 1
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    microsoft_fake.page_size = 1
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert got["mailboxes"][J]["smtpSignIns"] == expected["mailboxes"][J]["smtpSignIns"]
     assert got["org"]["smtpSignInWindow"] == expected["org"]["smtpSignInWindow"]
-    reads = [c for c in ms_fake.calls("graph") if c.path == "/auditLogs/signIns"]
+    reads = [c for c in microsoft_fake.calls("graph") if c.path == "/auditLogs/signIns"]
     assert len(reads) == 3  # three pages of one
     assert "clientAppUsed eq 'Authenticated SMTP'" in reads[0].query["$filter"][0]
     monkeypatch.setattr(signins, "MAX_PAGES", 2)
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert len(got["mailboxes"][J]["smtpSignIns"]) == 2 and got["org"]["smtpSignInWindow"]["truncated"] is True
     assert "page limit" in finding(run(got)).message
 
 
-def test_a_tenant_without_p1_is_recorded_as_the_refusal(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_a_tenant_without_p1_is_recorded_as_the_refusal(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                         tmp_path: Path) -> None:
     served = load_fixture("sign-ins")
     served["mailboxes"][J]["smtpSignIns"] = FORBIDDEN
-    got = run_collect(ms_fake, ms_cloud, tmp_path, served)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, served)
     assert error_of(got["mailboxes"][J]["smtpSignIns"])["status"] == 403  # type: ignore[index]
     assert finding(run(got)).status is Status.UNKNOWN
 
@@ -173,23 +173,23 @@ def test_tenant_wide_sign_ins_are_grouped_per_user_and_name_the_unlisted() -> No
 
 
 def test_the_app_and_tenant_reads_are_filtered_paged_and_the_app_read_goes_to_beta(
-        ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path, monkeypatch: Any) -> None:
+        microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud, tmp_path: Path, monkeypatch: Any) -> None:
     expected = load_fixture("sign-ins")
-    ms_fake.page_size = 1
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    microsoft_fake.page_size = 1
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert got["org"]["appSignIns"] == expected["org"]["appSignIns"]
     assert got["org"]["tenantSmtpSignIns"] == expected["org"]["tenantSmtpSignIns"][:5]
     assert got["org"]["smtpSignInWindow"]["tenantTruncated"] is True
     assert "there may be more" in tenant_finding(run(got), "ms.smtp-sign-ins-tenant").message
-    beta = [c for c in ms_fake.calls("graph-beta") if c.path == "/auditLogs/signIns"]
+    beta = [c for c in microsoft_fake.calls("graph-beta") if c.path == "/auditLogs/signIns"]
     assert len(beta) == 2  # two pages of one
     assert "signInEventTypes/any(t: t eq 'servicePrincipal')" in beta[0].query["$filter"][0]
     assert "appId eq '5a7c9e21-4b3d-4f6a-8c2e-1d9f0b7a6e53'" in beta[0].query["$filter"][0]
-    every = [c for c in ms_fake.calls("graph") if c.path == "/auditLogs/signIns"
+    every = [c for c in microsoft_fake.calls("graph") if c.path == "/auditLogs/signIns"
              and "userPrincipalName" not in c.query["$filter"][0]]
     assert len(every) == 5  # stopped at MAX_PAGES
     monkeypatch.setattr(signins, "MAX_PAGES", 10)
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert got["org"] == {**got["org"], **{k: expected["org"][k] for k in ("appSignIns", "tenantSmtpSignIns",
                                                                           "smtpSignInWindow")}}
 
@@ -205,7 +205,7 @@ def test_service_principal_sign_ins_are_refused_on_v1() -> None:
 
 
 def test_check_sign_ins_tenant_reads_the_whole_tenant_and_evaluate_reproduces_it(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
     from tests.microsoft.conftest import SECRET, tenant_for
     from tests.microsoft.test_collect_cli import ENV, check_args, targets
     from tests.microsoft.test_collect_cli import run as cli
@@ -213,11 +213,11 @@ def test_check_sign_ins_tenant_reads_the_whole_tenant_and_evaluate_reproduces_it
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv(ENV, SECRET)
     snapshot = load_fixture("sign-ins")
-    ms_fake.add_tenant(tenant_for(snapshot))
+    microsoft_fake.add_tenant(tenant_for(snapshot))
     saved = tmp_path / "snap.json"
     _, out, _ = cli([*check_args(snapshot), "--sign-ins-tenant", "--save-snapshot", str(saved), "--format", "json"],
                     capsys)
-    reads = [c.query["$filter"][0] for c in ms_fake.calls("graph") if c.path == "/auditLogs/signIns"]
+    reads = [c.query["$filter"][0] for c in microsoft_fake.calls("graph") if c.path == "/auditLogs/signIns"]
     assert any("userPrincipalName" not in q for q in reads) and any("userPrincipalName" in q for q in reads)
     checks = {f["check"] for f in targets(out)[0]["findings"]}
     assert {"ms.smtp-sign-ins-tenant", "ms.app-sign-ins", "ms.smtp-sign-ins"} <= checks

@@ -91,29 +91,29 @@ def test_a_range_is_asked_by_its_ends() -> None:
 
 
 @pytest.mark.slow
-def test_what_if_and_per_user_mfa_are_asked_in_beta_batches(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
+def test_what_if_and_per_user_mfa_are_asked_in_beta_batches(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                             tmp_path: Path) -> None:
     expected = load_fixture("whatif-alltrusted")
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     box = got["mailboxes"][J]
     assert box["conditionalAccessWhatIf"] == expected["mailboxes"][J]["conditionalAccessWhatIf"]
     assert box["authenticationRequirements"] == {"perUserMfaState": "disabled"}
-    subs = ms_fake.calls("graph-beta", sub=True)
+    subs = microsoft_fake.calls("graph-beta", sub=True)
     assert sorted(c.method for c in subs) == ["GET", "POST", "POST", "POST"]  # MFA state; other, browser, mobile
     assert all(c.path == "/identity/conditionalAccess/evaluate" for c in subs if c.method == "POST")
-    assert ms_fake.http_requests("graph-beta") == 1  # one /beta/$batch
+    assert microsoft_fake.http_requests("graph-beta") == 1  # one /beta/$batch
 
 
 @pytest.mark.slow
-def test_a_refused_what_if_is_recorded_once_and_the_own_reading_stands(ms_fake: FakeMicrosoft, ms_cloud: Cloud,
-                                                                       tmp_path: Path) -> None:
+def test_a_refused_what_if_is_recorded_once_and_the_own_reading_stands(microsoft_fake: FakeMicrosoft,
+                                                                       microsoft_cloud: Cloud, tmp_path: Path) -> None:
     def refuse(call: Call) -> Reply | None:
         if call.api == "graph-beta" and call.path.endswith("/evaluate"):
             return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         return None
 
-    ms_fake.fault = refuse
-    got = run_collect(ms_fake, ms_cloud, tmp_path, load_fixture("whatif-alltrusted"))
+    microsoft_fake.fault = refuse
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, load_fixture("whatif-alltrusted"))
     assert error_of(got["mailboxes"][J]["conditionalAccessWhatIf"])["status"] == 403  # type: ignore[index]
     f = finding(evaluate_data(got), "ms.ca-location", J, method="basic")
     assert f.status is Status.UNKNOWN and "AllTrusted" in f.message
@@ -121,12 +121,13 @@ def test_a_refused_what_if_is_recorded_once_and_the_own_reading_stands(ms_fake: 
 
 
 @pytest.mark.slow
-def test_the_app_is_asked_as_a_service_principal(ms_fake: FakeMicrosoft, ms_cloud: Cloud, tmp_path: Path) -> None:
+def test_the_app_is_asked_as_a_service_principal(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                                 tmp_path: Path) -> None:
     expected = load_fixture("workload-location")
-    got = run_collect(ms_fake, ms_cloud, tmp_path, expected)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert got["org"]["workloadConditionalAccessWhatIf"] == expected["org"]["workloadConditionalAccessWhatIf"]
     assert got["org"]["servicePrincipal"]["signInAudience"] == "AzureADMyOrg"
-    assert [c.parameters["signInIdentity"]["@odata.type"] for c in ms_fake.calls("graph-beta", sub=True)] == [
+    assert [c.parameters["signInIdentity"]["@odata.type"] for c in microsoft_fake.calls("graph-beta", sub=True)] == [
         "#microsoft.graph.servicePrincipalSignIn"]
 
 

@@ -27,16 +27,16 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 # --- provider reply texts -----------------------------------------------------------------------------
 
-MS_HOST = "BN9PR03CA0716.outlook.office365.com"
-MS_SUFFIX = "[BN9PR03CA0716.namprd03.prod.outlook.com 2026-11-26T10:00:00.000Z 08DD0C1A2B3C4D5E]"
-MS_SECURITY_DEFAULTS = (
+MICROSOFT_HOST = "BN9PR03CA0716.outlook.office365.com"
+MICROSOFT_SUFFIX = "[BN9PR03CA0716.namprd03.prod.outlook.com 2026-11-26T10:00:00.000Z 08DD0C1A2B3C4D5E]"
+MICROSOFT_SECURITY_DEFAULTS = (
     "535 5.7.139 Authentication unsuccessful, user is locked by your organization's security defaults policy. "
-    f"Contact your administrator. {MS_SUFFIX}"
+    f"Contact your administrator. {MICROSOFT_SUFFIX}"
 )
-MS_SMTP_AUTH_DISABLED = (
-    f"535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. {MS_SUFFIX}"
+MICROSOFT_SMTP_AUTH_DISABLED = (
+    f"535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. {MICROSOFT_SUFFIX}"
 )
-MS_XOAUTH2_FAILED = "535 5.7.3 Authentication unsuccessful [SN4PR0201CA0046.namprd02.prod.outlook.com]"
+MICROSOFT_XOAUTH2_FAILED = "535 5.7.3 Authentication unsuccessful [SN4PR0201CA0046.namprd02.prod.outlook.com]"
 GMAIL_ID = "d9443c01a7336-21c2d3dc4e5sm12345678b3.99 - gsmtp"
 GMAIL_BAD_CREDENTIALS = (
     "535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
@@ -69,9 +69,9 @@ class Flavour:
 
 
 MICROSOFT = Flavour(
-    banner_host=MS_HOST,
+    banner_host=MICROSOFT_HOST,
     banner_ident="Microsoft ESMTP MAIL Service ready at Thu, 26 Nov 2026 10:00:00 +0000 [08DE2A6028D26C22]",
-    greeting=f"{MS_HOST} Hello [127.0.0.1]",
+    greeting=f"{MICROSOFT_HOST} Hello [127.0.0.1]",
     extensions_plain=["SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "STARTTLS", "8BITMIME",
                       "BINARYMIME", "CHUNKING", "SMTPUTF8"],
     extensions_tls=["SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "AUTH LOGIN XOAUTH2", "8BITMIME",

@@ -25,8 +25,8 @@ from tests.probe.servers import (
     GMAIL,
     GMAIL_BAD_CREDENTIALS,
     MICROSOFT,
-    MS_SECURITY_DEFAULTS,
-    MS_XOAUTH2_FAILED,
+    MICROSOFT_SECURITY_DEFAULTS,
+    MICROSOFT_XOAUTH2_FAILED,
     Accounts,
     Pki,
     closed_port,
@@ -118,7 +118,7 @@ def test_starttls_login_success_transcript_masks_password_and_warns_basic_retire
 
 
 def test_security_defaults_reply_names_the_cause(pki: Pki, probe: Any) -> None:
-    accounts = Accounts(rejections={USER: MS_SECURITY_DEFAULTS})
+    accounts = Accounts(rejections={USER: MICROSOFT_SECURITY_DEFAULTS})
     with smtp_server(pki, accounts=accounts) as srv:
         run = probe(f"localhost:{srv.port}", *_ca(pki), "--provider", "microsoft", "--user", USER,
                     "--password-env", ENV, "--format", "json", "--timeout", FAST, secret=PASSWORD)
@@ -186,7 +186,7 @@ def test_oauthbearer_on_gmail(pki: Pki, probe: Any) -> None:
 
 def test_microsoft_xoauth2_app_only_token_signs_in(pki: Pki, probe: Any) -> None:
     token = tokens.app_only(marker="S3ntinel")
-    accounts = Accounts(tokens={token: USER}, token_rejection=MS_XOAUTH2_FAILED)
+    accounts = Accounts(tokens={token: USER}, token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, accounts=accounts) as srv:
         run = probe(f"localhost:{srv.port}", *_ca(pki), "--provider", "microsoft", "--user", USER,
                     "--token-env", TOKEN_ENV, "--format", "json", "--timeout", FAST, token=token)
@@ -201,7 +201,7 @@ def test_graph_token_is_linted_and_the_535_blames_the_token(pki: Pki, probe: Any
     token = tokens.delegated(USER, aud="https://graph.microsoft.com", scp="Mail.Send User.Read")
     token_file = tmp_path / "token.json"
     token_file.write_text(json.dumps({"token_type": "Bearer", "expires_in": 3599, "access_token": token}))
-    accounts = Accounts(token_rejection=MS_XOAUTH2_FAILED)
+    accounts = Accounts(token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, accounts=accounts) as srv:
         run = probe(f"localhost:{srv.port}", *_ca(pki), "--provider", "microsoft", "--user", USER,
                     "--token-file", str(token_file), "--format", "json", "--timeout", FAST)
@@ -215,7 +215,7 @@ def test_graph_token_is_linted_and_the_535_blames_the_token(pki: Pki, probe: Any
 
 def test_clean_token_refused_by_exchange_points_at_the_app_setup(pki: Pki, probe: Any) -> None:
     token = tokens.app_only()
-    accounts = Accounts(token_rejection=MS_XOAUTH2_FAILED)  # the token is not in the accepted list
+    accounts = Accounts(token_rejection=MICROSOFT_XOAUTH2_FAILED)  # the token is not in the accepted list
     with smtp_server(pki, accounts=accounts) as srv:
         run = probe(f"localhost:{srv.port}", *_ca(pki), "--provider", "microsoft", "--user", USER,
                     "--token-env", TOKEN_ENV, "--format", "json", "--timeout", FAST, token=token)
@@ -228,7 +228,7 @@ def test_clean_token_refused_by_exchange_points_at_the_app_setup(pki: Pki, probe
 
 def test_expired_token_is_flagged_before_use(pki: Pki, probe: Any) -> None:
     token = tokens.delegated(USER, exp_in=-600)
-    with smtp_server(pki, accounts=Accounts(token_rejection=MS_XOAUTH2_FAILED)) as srv:
+    with smtp_server(pki, accounts=Accounts(token_rejection=MICROSOFT_XOAUTH2_FAILED)) as srv:
         run = probe(f"localhost:{srv.port}", *_ca(pki), "--provider", "microsoft", "--user", USER,
                     "--token-env", TOKEN_ENV, "--format", "json", "--timeout", FAST, token=token)
     lint = run.finding("probe.token")
@@ -546,7 +546,7 @@ def test_subprocess_help_documents_the_exit_codes() -> None:
 
 
 def test_subprocess_end_to_end_auth_failure(pki: Pki) -> None:
-    accounts = Accounts(rejections={USER: MS_SECURITY_DEFAULTS})
+    accounts = Accounts(rejections={USER: MICROSOFT_SECURITY_DEFAULTS})
     with smtp_server(pki, accounts=accounts) as srv:
         proc = _subprocess(f"localhost:{srv.port}", *_ca(pki), "--provider", "microsoft", "--user", USER,
                            "--password-env", ENV, "--timeout", "5", env={ENV: PASSWORD, "NO_COLOR": "1"})

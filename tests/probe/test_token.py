@@ -34,7 +34,7 @@ from tests.probe.servers import (
     GMAIL,
     GMAIL_BAD_CREDENTIALS,
     MICROSOFT,
-    MS_XOAUTH2_FAILED,
+    MICROSOFT_XOAUTH2_FAILED,
     Accounts,
     Pki,
     closed_port,
@@ -142,7 +142,7 @@ def _no_leak(run: Run, fake: FakeMicrosoft) -> None:
 
 def test_microsoft_client_secret_token_signs_in_and_is_never_shown(
         entra: ExchangeOnlineFake, pki: Pki, capsys: pytest.CaptureFixture[str]) -> None:
-    accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MS_XOAUTH2_FAILED)
+    accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, flavour=MICROSOFT, accounts=accounts) as srv:
         run = _probe(capsys, *_ms_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json"))
     assert run.code == 0, run.out + run.err
@@ -167,7 +167,7 @@ def test_microsoft_refused_client_secret_is_exit_40_client_credential_without_au
         monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = "Zz9~not.the-secret_VALUE-1111111111"
     monkeypatch.setenv(SECRET_ENV, wrong)
-    accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MS_XOAUTH2_FAILED)
+    accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, flavour=MICROSOFT, accounts=accounts) as srv:
         run = _probe(capsys, *_ms_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json"))
     assert run.code == 40
@@ -202,7 +202,7 @@ def test_microsoft_refusal_in_the_table_and_its_exit_code_in_help(
 def test_microsoft_token_without_smtp_role_is_linted_and_refused_by_the_server(
         entra: ExchangeOnlineFake, pki: Pki, capsys: pytest.CaptureFixture[str]) -> None:
     entra.tenants["contoso.com"].apps[CLIENT_ID].exchange_roles = ()  # consent for SMTP.SendAsApp missing
-    accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MS_XOAUTH2_FAILED)
+    accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, flavour=MICROSOFT, accounts=accounts) as srv:
         run = _probe(capsys, *_ms_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json"))
     assert run.code == 28
@@ -232,7 +232,7 @@ def test_microsoft_certificate_client_assertion(entra: ExchangeOnlineFake, pki: 
     path, cert_pem = _certificate(tmp_path)
     app = entra.tenants["contoso.com"].apps[CLIENT_ID]
     app.secret, app.certificate_pem = None, cert_pem
-    accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MS_XOAUTH2_FAILED)
+    accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, flavour=MICROSOFT, accounts=accounts) as srv:
         run = _probe(capsys, *_ms_args(srv.port, pki, "--certificate", str(path), "--format", "json"))
     assert run.code == 0, run.out
