@@ -13,26 +13,22 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflight.causes import load_catalogue
 from preflight.checks import Context, Outcome, failed, passed
-from preflight.engine import evaluate
 from preflight.model import Finding, Method, Status, TargetResult
 from preflight.resources import Resources
 from preflight.snapshot import Unavailable, parse
 from preflight_providers.google import provider
 from preflight_providers.google.checks import common
 from preflight_providers.google.checks.common import User, effective, for_users
+from tests.conftest import NOW, evaluate_data, finding
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-CATALOGUE = load_catalogue()
 LICENCE = "/product/Google-Apps/sku/1010020028"  # Business Standard, as the fixtures' licence clauses name it
 Data = dict[str, Any]
 
@@ -61,11 +57,6 @@ def default_run(data: Data) -> Data:
     return out
 
 
-def run(data: Data) -> TargetResult:
-    return evaluate(parse(data, "test"), provider.checks(), CATALOGUE, NOW, provider.permissions(),
-                    resources=provider.resources())
-
-
 def by_key(result: TargetResult) -> dict[tuple[str, str | None, Method | None], Finding]:
     return {(f.check, f.subject, f.method): f for f in result.findings}
 
@@ -75,7 +66,7 @@ def decided(paths: list[Path], *, licences: bool) -> tuple[int, int]:
     yes = total = 0
     for path in paths:
         data = load(path)
-        for f in run(data if licences else default_run(data)).findings:
+        for f in evaluate_data(data if licences else default_run(data)).findings:
             total += f.status is not Status.SKIPPED
             yes += f.status in (Status.PASS, Status.WARN, Status.FAIL)
     return yes, total
@@ -84,7 +75,7 @@ def decided(paths: list[Path], *, licences: bool) -> tuple[int, int]:
 @pytest.mark.parametrize("path", shipped() + scubagoggles(), ids=lambda p: p.stem)
 def test_a_default_run_knows_less_never_something_else(path: Path) -> None:
     data = load(path)
-    full, bare = by_key(run(data)), by_key(run(default_run(data)))
+    full, bare = by_key(evaluate_data(data)), by_key(evaluate_data(default_run(data)))
     assert full.keys() == bare.keys()
     for key, f in bare.items():
         if f.status is not Status.UNKNOWN:
@@ -97,15 +88,11 @@ def test_a_default_run_decides_at_least_what_it_did() -> None:
     assert decided(shipped(), licences=True) == (143, 161)
 
 
-def _finding(data: Data, check: str, subject: str) -> Finding:
-    return next(f for f in run(data).findings if f.check == check and f.subject == subject)
-
-
 def test_a_candidate_that_changes_a_field_but_not_the_verdict_decides() -> None:
     """builds@ is enrolled but not enforced: security keys only (from a licence-bound OU policy) or not, a
     password sign-in is at risk either way."""
     data = default_run(load(HERE / "fixtures" / "security_key_only.json"))
-    f = _finding(data, "google.password-sign-in", "builds@tailspin.example")
+    f = finding(evaluate_data(data), "google.password-sign-in", "builds@tailspin.example")
     assert f.status is Status.WARN and f.cause == "app-password-required"
     assert "the verdict is the same in all 2 combinations" in f.message
     assert "policies/ahpc01b2c3d40009q7xk" in f.message
@@ -116,7 +103,7 @@ def test_a_candidate_that_changes_the_verdict_stays_unknown_naming_it_and_what_d
     """deploy@ has 2SV enforced: security keys only (the licence-bound OU policy) blocks app passwords, ALL does
     not. Which applies depends on the licence: unknown, naming the policy and what to grant."""
     data = default_run(load(HERE / "fixtures" / "security_key_only.json"))
-    f = _finding(data, "google.app-passwords", "deploy@tailspin.example")
+    f = finding(evaluate_data(data), "google.app-passwords", "deploy@tailspin.example")
     assert f.status is Status.UNKNOWN
     assert "licenses" in f.message and "policies/ahpc01b2c3d40009q7xk" in f.message
     assert "'PASSKEY_ONLY' instead of 'ALL'" in f.message and f.remediation and "apps.licensing" in f.remediation

@@ -13,20 +13,15 @@ two readings agree, whether preflight was fixed to agree, or why the disagreemen
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflight.causes import load_catalogue
-from preflight.engine import evaluate
-from preflight.snapshot import load, parse
-from preflight_providers.microsoft import provider
+from tests.conftest import evaluate_data, finding
 
 PEERS = Path(__file__).parent / "fixtures" / "peers"
 CASES = sorted(p for p in PEERS.glob("*.json") if not p.name.endswith(".expected.json"))
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 OUTCOMES = {"agree", "fixed", "intended disagreement"}
 
 
@@ -48,12 +43,8 @@ def test_every_case_says_where_it_comes_from_and_how_it_compares() -> None:
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_peer_case(path: Path) -> None:
     want = expected(path)["expect"]
-    result = evaluate(load(path), provider.checks(), load_catalogue(), NOW, provider.permissions(),
-                      resources=provider.resources())
-    hits = [f for f in result.findings if f.check == want["check"] and f.subject == want["subject"]
-            and (f.method is None or f.method.value == want["method"])]
-    assert len(hits) == 1, [f.to_dict() for f in hits]
-    f = hits[0]
+    result = evaluate_data(json.loads(path.read_text(encoding="utf-8")), where=path.name)
+    f = finding(result, want["check"], want["subject"], want["method"])
     assert f.status.value == want["status"], f.message
     if f.status.value in ("fail", "warn"):
         assert f.cause == want["cause"], f.message
@@ -66,7 +57,6 @@ def test_an_empty_client_app_type_list_as_in_the_peers_mocks_is_not_read_as_cove
     policy does not narrow client apps. [] read as "no client" would turn every such block into a pass."""
     data = json.loads((PEERS / "prowler-legacy-enabled.json").read_text(encoding="utf-8"))
     data["org"]["conditionalAccessPolicies"][0]["conditions"]["clientAppTypes"] = []
-    result = evaluate(parse(data, "empty-client-app-types"), provider.checks(), load_catalogue(), NOW,
-                      provider.permissions(), resources=provider.resources())
+    result = evaluate_data(data, where="empty-client-app-types")
     f = next(f for f in result.findings if f.check == "ms.ca-legacy-auth")
     assert f.status.value == "unknown" and "clientAppTypes" in f.message
