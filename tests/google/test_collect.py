@@ -307,8 +307,6 @@ def test_mailboxes_are_read_concurrently_within_the_bound(world: tuple[FakeGoogl
                                                     with_tokens=False), workers=4)
     assert len(result.snapshot["mailboxes"]) == 12
     assert 3 <= fake.max_in_flight <= 4
-    gets = [s.at for s in fake.seen("/admin/directory/v1/users/")]
-    assert max(gets) - min(gets) < 11 * 0.05  # one after another, the last would start 0.55 s after the first
     assert result.requests == len([s for s in fake.log if s.subject])
 
 
