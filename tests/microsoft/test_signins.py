@@ -206,12 +206,12 @@ def test_service_principal_sign_ins_are_refused_on_v1() -> None:
 
 def test_check_sign_ins_tenant_reads_the_whole_tenant_and_evaluate_reproduces_it(
         microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
-    from tests.microsoft.conftest import SECRET, tenant_for
-    from tests.microsoft.test_collect_cli import ENV, check_args, targets
-    from tests.microsoft.test_collect_cli import run as cli
+    from tests.conftest import run_cli as cli
+    from tests.microsoft.conftest import SECRET, SECRET_ENV, tenant_for
+    from tests.microsoft.test_collect_cli import check_args, targets
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv(ENV, SECRET)
+    monkeypatch.setenv(SECRET_ENV, SECRET)
     snapshot = load_fixture("sign-ins")
     microsoft_fake.add_tenant(tenant_for(snapshot))
     saved = tmp_path / "snap.json"
