@@ -17,8 +17,7 @@ from preflight.model import Method, Severity, Status, Verdict
 from preflight.providers import Registry
 from preflight.resources import Payload
 from preflight.snapshot import Snapshot, parse
-
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+from tests.conftest import NOW
 
 
 def snap(org: dict[str, object], mailboxes: dict[str, dict[str, object]], methods: list[str]) -> Snapshot:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from preflight.cli import main
+from tests.conftest import run_cli
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
 
 FIXTURES = Path(__file__).parent / "microsoft" / "fixtures"
@@ -23,13 +23,6 @@ ENTRA_SECRET = "Zz9~SENTINEL.wrong-secret_value"
 SENTINELS = [JWT, OPAQUE, BEARER, CLIENT_SECRET, ENTRA_SECRET]
 ECHO = (f"token {JWT} lacks a role; access_token={OPAQUE}; Authorization: Bearer {BEARER}; "
         f"client_secret={CLIENT_SECRET}; AADSTS7000215: Invalid client secret provided: '{ENTRA_SECRET}'.")
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def echoing_snapshot(tmp_path: Path) -> Path:
@@ -47,12 +40,12 @@ def echoing_snapshot(tmp_path: Path) -> Path:
 def test_evaluate_shows_no_credential_an_error_quoted(fmt: str, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = echoing_snapshot(tmp_path)
-    code, out, err = run(["evaluate", str(snapshot), "--format", fmt, "--as-of", "2026-11-26"], capsys)
+    code, out, err = run_cli(["evaluate", str(snapshot), "--format", fmt, "--as-of", "2026-11-26"], capsys)
     assert code == 3, err  # the unreadable resources are unknown: incomplete
     assert "Forbidden" in out or fmt == "csv"  # the error itself is still reported
     assert_clean_run(out, err, SENTINELS)
     written = tmp_path / "out" / f"report.{fmt}"
-    code, out, err = run(["evaluate", str(snapshot), "--format", fmt, "--output", str(written)], capsys)
+    code, out, err = run_cli(["evaluate", str(snapshot), "--format", fmt, "--output", str(written)], capsys)
     assert written.exists()
     assert_clean_run(out, err, SENTINELS)
     assert_no_leak(written.read_text(encoding="utf-8"), SENTINELS)
@@ -62,7 +55,7 @@ def test_redact_writes_no_credential_an_error_quoted(tmp_path: Path, capsys: pyt
     snapshot = echoing_snapshot(tmp_path)
     report = tmp_path / "report.json"
     report.write_text(json.dumps(_forged_report(snapshot, tmp_path, capsys)))
-    code, out, err = run(["redact", str(snapshot), str(report), "--output-dir", str(tmp_path / "shared")], capsys)
+    code, out, err = run_cli(["redact", str(snapshot), str(report), "--output-dir", str(tmp_path / "shared")], capsys)
     assert code == 0, err
     assert len(list((tmp_path / "shared").iterdir())) == 2
     assert_clean_run(out, err, SENTINELS)
@@ -73,7 +66,7 @@ def _forged_report(snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     """A JSON report as an older version (or a hand edit) might have left it: every message and error quoting
     the credentials."""
     path = tmp_path / "clean-report.json"
-    run(["evaluate", str(snapshot), "--format", "json", "--output", str(path), "--as-of", "2026-11-26"], capsys)
+    run_cli(["evaluate", str(snapshot), "--format", "json", "--output", str(path), "--as-of", "2026-11-26"], capsys)
     data: dict[str, Any] = json.loads(path.read_text())
     for target in data["targets"]:
         target["errors"] = [*target.get("errors", []), ECHO]
@@ -86,12 +79,12 @@ def _forged_report(snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 def test_diff_shows_no_credential_a_report_quoted(fmt: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     before = tmp_path / "before.json"
-    code, _out, err = run(["evaluate", str(FIXTURES / "oauth-app-ready.json"), "--format", "json", "--output",
+    code, _out, err = run_cli(["evaluate", str(FIXTURES / "oauth-app-ready.json"), "--format", "json", "--output",
                            str(before), "--as-of", "2026-11-26"], capsys)
     assert before.exists(), err
     after = tmp_path / "after.json"
     after.write_text(json.dumps(_forged_report(echoing_snapshot(tmp_path), tmp_path, capsys)))
-    code, out, err = run(["diff", str(before), str(after), "--format", fmt], capsys)
+    code, out, err = run_cli(["diff", str(before), str(after), "--format", fmt], capsys)
     assert code == 1, err  # something regressed
     assert "Could not read" in out
     assert_clean_run(out, err, SENTINELS)
@@ -116,7 +109,7 @@ def test_explain_shows_no_credential_of_a_pasted_transcript(
         import io
 
         monkeypatch.setattr("sys.stdin", io.StringIO(text))
-    code, out, err = run(args, capsys)
+    code, out, err = run_cli(args, capsys)
     assert code == 0, err
     shown = (tmp_path / "explained").read_text(encoding="utf-8")
     assert "wrong-credentials" in shown or "oauth" in shown.lower()

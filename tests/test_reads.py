@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,10 @@ from preflight.engine import evaluate
 from preflight.providers import PackagedProvider, Registry
 from preflight.resources import Parsed, Resources
 from preflight.snapshot import parse
+from tests.conftest import NOW
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = Registry.from_entry_points()
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 PROVIDERS = ("microsoft", "google")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,9 @@ from preflight.providers import CollectRequest, Registry
 from preflight.report.plan import still_on_basic
 from preflight_providers.google.run import collect_request
 from preflight_providers.microsoft import provider
+from tests.conftest import NOW
 from tests.microsoft.conftest import load_fixture
 from tests.microsoft.test_signins import run
-
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
 
 def write(tmp_path: Path, body: str) -> Path:

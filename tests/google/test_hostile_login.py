@@ -15,6 +15,8 @@ from tests.google.fake import Browser, Reply, Seen
 from tests.google.test_collect_auth import World, sa_key, world  # noqa: F401  (fixtures)
 from tests.leaks import assert_clean_run, assert_no_leak
 
+pytestmark = pytest.mark.slow  # a fake Google sign-in service and a stand-in browser per case
+
 SENTINEL = "ya29.a0SENTINEL-hostile-google-access-token"
 REFRESH = "1//0SENTINEL-hostile-google-refresh-token"
 HTML = b"<html><body><h1>502 Bad Gateway</h1></body></html>"

@@ -14,6 +14,8 @@ from tests.google.fake import Reply, Seen
 from tests.google.test_collect_cli import World, env, sample  # noqa: F401  (fixtures)
 from tests.interrupts import Stall, assert_interrupted, assert_nothing_half_written, interrupt, stalled
 
+pytestmark = pytest.mark.slow  # real servers and sign-ins (a subprocess for each Ctrl-C)
+
 
 @pytest.fixture
 def stall() -> Iterator[Stall]:

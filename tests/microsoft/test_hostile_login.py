@@ -8,22 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
-from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
+from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
 from tests.microsoft.fake import FakeMicrosoft
-from tests.microsoft.test_hostile_signin import CASES, ENV, SECRETS, on, run
+from tests.microsoft.test_hostile_signin import CASES, SECRETS, on
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv(ENV, SECRET)
-    monkeypatch.setenv("NO_COLOR", "1")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated", "secret_env")]
 
 
 def _app_only(command: str, domain: str, *extra: str) -> list[str]:
     return [*extra, command, "microsoft", "--tenant", domain, "--client-id", CLIENT_ID, "--auth", "secret",
-            "--client-secret-env", ENV, "--cloud", "fake"]
+            "--client-secret-env", SECRET_ENV, "--cloud", "fake"]
 
 
 COMMANDS = {"login": [], "auth-check": ["--format", "json"]}
@@ -40,7 +36,7 @@ def test_a_misbehaving_token_endpoint_is_one_clean_line(
     api, reply, shown = CASES[case]
     microsoft_fake.fault = on(api, reply)  # type: ignore[assignment]
     args = _app_only(command, snapshot["tenant"]["domain"], *(["--debug"] if debug else []))
-    code, out, err = run([*args, *COMMANDS[command]], capsys)
+    code, out, err = run_cli([*args, *COMMANDS[command]], capsys)
     assert code == 4, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("preflight: sign-in failed: ") and shown in last, err
@@ -84,7 +80,7 @@ def test_the_run_registry_learns_the_client_secret_and_every_token(
     recording = _Recording(monkeypatch)
     domain = snapshot["tenant"]["domain"]
     extra = ["--mailbox", f"jobs@{domain}"] if command == "check" else []
-    code, _out, err = run([*_app_only(command, domain), *extra], capsys)
+    code, _out, err = run_cli([*_app_only(command, domain), *extra], capsys)
     assert code in (0, 1, 3), err
     assert microsoft_fake.issued
     assert recording.knows(SECRET)
@@ -107,8 +103,8 @@ def test_auth_check_against_admin_apis_echoing_the_token_leaks_nothing(
 
     microsoft_fake.fault = echo
     for fmt in ("table", "json"):
-        code, out, err = run([*_app_only("auth-check", snapshot["tenant"]["domain"], "--debug"), "--format", fmt],
-                             capsys)
+        code, out, err = run_cli([*_app_only("auth-check", snapshot["tenant"]["domain"], "--debug"), "--format", fmt],
+                                 capsys)
         assert code in (3, 4), err
         assert "Forbidden" in out + err
         assert_clean_run(out, err, SECRETS + microsoft_fake.issued)
@@ -119,12 +115,12 @@ def test_login_and_logout_with_debug_leak_nothing(
     snapshot = load_fixture("oauth-app-ready")
     microsoft_fake.add_tenant(tenant_for(snapshot))
     domain = snapshot["tenant"]["domain"]
-    code, out, err = run(_app_only("login", domain, "--debug"), capsys)
+    code, out, err = run_cli(_app_only("login", domain, "--debug"), capsys)
     assert code == 0 and "Signed in to" in err, err
     assert "debug: " in err
     cache = list((tmp_path / "xdg").rglob("*.json"))
     assert cache, "login wrote a token cache"
-    code, out2, err2 = run(["--debug", "logout", "microsoft", "--tenant", domain, "--cloud", "fake"], capsys)
+    code, out2, err2 = run_cli(["--debug", "logout", "microsoft", "--tenant", domain, "--cloud", "fake"], capsys)
     assert code == 0 and "Removed 1 token cache(s)." in err2, err2
     assert not any(p.exists() for p in cache)
     assert_clean_run(out + out2, err + err2, SECRETS + microsoft_fake.issued)
@@ -140,7 +136,7 @@ def test_a_browser_sign_in_nobody_finishes_ends_within_its_bound(
     opened: list[str] = []
     monkeypatch.setattr("webbrowser.open", lambda url, *a, **k: opened.append(url) or True)
     monkeypatch.setattr(auth, "BROWSER_LOGIN_SECONDS", 1.0)
-    code, out, err = run(["login", "microsoft", "--tenant", snapshot["tenant"]["domain"], "--client-id", CLIENT_ID,
+    code, out, err = run_cli(["login", "microsoft", "--tenant", snapshot["tenant"]["domain"], "--client-id", CLIENT_ID,
                           "--auth", "browser", "--cloud", "fake"], capsys)
     assert opened, err
     assert (code, out) == (4, ""), err

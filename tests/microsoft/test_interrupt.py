@@ -11,10 +11,10 @@ import pytest
 
 from tests.interrupts import Stall, assert_interrupted, assert_nothing_half_written, interrupt, stalled
 from tests.leaks import assert_no_leak, files_text
-from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
+from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply
 
-ENV = "PF_INTERRUPT_SECRET"
+pytestmark = pytest.mark.slow  # real servers and sign-ins (a subprocess for each Ctrl-C)
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def _microsoft(microsoft_fake: FakeMicrosoft, stall: Stall, monkeypatch: pytest.
     snapshot = load_fixture("oauth-app-ready")
     microsoft_fake.add_tenant(tenant_for(snapshot))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv(ENV, SECRET)
+    monkeypatch.setenv(SECRET_ENV, SECRET)
 
     def slow(call: Call) -> Reply | None:
         if call.api in ("graph", "exchange"):
@@ -41,7 +41,7 @@ def test_ctrl_c_during_check_microsoft(microsoft_fake: FakeMicrosoft, stall: Sta
                                        tmp_path: Path) -> None:
     domain = _microsoft(microsoft_fake, stall, monkeypatch, tmp_path)
     args = ["--debug", "check", "microsoft", "--tenant", domain, "--client-id", CLIENT_ID, "--auth", "secret",
-            "--client-secret-env", ENV, "--cloud", "fake", "--mailbox", f"jobs@{domain}", "--format", "json",
+            "--client-secret-env", SECRET_ENV, "--cloud", "fake", "--mailbox", f"jobs@{domain}", "--format", "json",
             "--output", "report.json", "--save-snapshot", "snapshot.json"]
     code, out, err = interrupt(args, stall, tmp_path)
     assert_interrupted(code, out, err, [SECRET, *microsoft_fake.issued])
@@ -68,7 +68,7 @@ mailboxes = ["jobs@{domain}"]
 def test_ctrl_c_during_audit_keeps_a_whole_report(microsoft_fake: FakeMicrosoft, stall: Stall,
                                                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     domain = _microsoft(microsoft_fake, stall, monkeypatch, tmp_path)
-    (tmp_path / "inventory.toml").write_text(AUDIT.format(domain=domain, client_id=CLIENT_ID, env=ENV))
+    (tmp_path / "inventory.toml").write_text(AUDIT.format(domain=domain, client_id=CLIENT_ID, env=SECRET_ENV))
     code, out, err = interrupt(["--debug", "audit", "inventory.toml", "--output-dir", "out"], stall, tmp_path)
     assert_interrupted(code, out, err, [SECRET, *microsoft_fake.issued])
     report = json.loads((tmp_path / "out" / "report.json").read_text())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,11 @@ from preflight.model import Finding, Status, TargetResult
 from preflight.snapshot import error_of, parse
 from preflight_providers.microsoft import provider, signins
 from preflight_providers.microsoft.clouds import Cloud
+from tests.conftest import NOW
 from tests.microsoft.conftest import load_fixture
 from tests.microsoft.fake import FakeMicrosoft
 from tests.microsoft.test_collect import run_collect
 
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 J = "jobs@contoso.com"
 FORBIDDEN = {"error": {"status": 403, "code": "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
                        "message": "Neither tenant is B2C or tenant doesn't have premium license"}}

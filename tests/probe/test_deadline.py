@@ -43,6 +43,7 @@ def _run(probe: Any, *args: str) -> tuple[int, str, str]:  # noqa: F811
     return box["r"]
 
 
+@pytest.mark.slow
 def test_a_trickling_reply_is_cut_at_the_deadline_naming_what_was_not_reached(pki: Pki, probe: Any) -> None:  # noqa: F811
     with tls_server(pki, slow_smtp) as port:
         code, out, err = _run(probe, f"localhost:{port}", "--tls", "implicit", "--ca-file", str(pki.ca_file),
@@ -86,6 +87,7 @@ def trickled_tls(pki: Pki) -> Callable[[socket.socket, threading.Event], None]: 
     return script
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bound", [["--timeout", "30", "--deadline", "2"], ["--timeout", "2", "--deadline", "120"]],
                          ids=["deadline", "phase-timeout"])
 def test_a_trickled_tls_handshake_is_bounded_in_total(bound: list[str], pki: Pki, probe: Any) -> None:  # noqa: F811
