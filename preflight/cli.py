@@ -178,7 +178,21 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry,
         app.add_typer(sub, name=group)
     if only is not None:
         app.registered_commands = [c for c in app.registered_commands if _name(c) == only]
+    elif argv is not None and word is None:  # root options only (--help, --version): no command can run
+        for info in app.registered_commands:
+            info.callback = _listed_only(info.callback)
     return app
+
+
+def _listed_only(func: Callable[..., Any] | None) -> Callable[[], None]:
+    """A stand-in with `func`'s name and docstring and no parameters: all that listing a command in the root
+    --help reads, without the cost of turning each of its parameters into an option."""
+
+    def listed() -> None:
+        raise AssertionError("a command listed in the root help is never run")
+
+    listed.__name__, listed.__doc__ = getattr(func, "__name__", ""), getattr(func, "__doc__", None)
+    return listed
 
 
 def _name(info: CommandInfo) -> str:
