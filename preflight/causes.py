@@ -17,9 +17,15 @@ GENERIC = "generic"  # the remediation key for any provider, or none
 
 @dataclass(frozen=True)
 class Pattern:
-    regex: re.Pattern[str]
+    source: str
     confidence: float
     provider: str | None = None
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[str]:
+        """The pattern as written, case-insensitive. Compiled on first use: explain matches a lower-cased
+        form of its own (preflight.explain._folded), and compiling every pattern twice cost `explain` time."""
+        return re.compile(self.source, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ def _parse(data: dict[str, object], where: str) -> Catalogue:
         raise ValueError(f"{where}: no [[cause]] tables")
     for entry in raw:
         patterns = [
-            Pattern(re.compile(p["regex"], re.IGNORECASE), float(p["confidence"]), p.get("provider"))
+            Pattern(str(p["regex"]), float(p["confidence"]), p.get("provider"))
             for p in entry.get("pattern", [])
         ]
         causes.append(

@@ -267,7 +267,7 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
 
     for cause in catalogue.causes:
         for pattern in cause.patterns:
-            m = _folded(pattern.regex.pattern).search(folded)
+            m = _folded(pattern.source).search(folded)
             if m is None:
                 continue
             confidence = pattern.confidence
