@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from preflight import __version__
 from preflight.errors import InputError
-from preflight.model import Report, TargetResult
+
+if TYPE_CHECKING:  # the report model loads with the first report, not with every command's options
+    from preflight.model import Report, TargetResult
 
 
 class Format(StrEnum):
@@ -77,5 +79,7 @@ def write_text(text: str, output: Path | None) -> None:
 
 
 def make_report(targets: Sequence[TargetResult], now: datetime | None = None) -> Report:
+    from preflight.model import Report
+
     stamp = (now or utcnow()).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Report(list(targets), stamp, __version__)

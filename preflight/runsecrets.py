@@ -15,15 +15,11 @@ echo of them. Matching is plain substring replacement: linear in the text for ea
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import html
-import json
 import logging
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
-from urllib.parse import quote, quote_plus
 
 from preflight.masking import MASK, mask_secrets
 
@@ -33,6 +29,12 @@ MIN_BASE64_CORE = 6  # base64 fragments shorter than this say too little to be w
 
 def forms(secret: str) -> set[str]:
     """Every spelling of `secret` this run must never show."""
+    # Imported here: every command starts a registry, few learn a secret (explain and --help never do).
+    import base64
+    import html
+    import json
+    from urllib.parse import quote, quote_plus
+
     texts = {
         secret,
         json.dumps(secret)[1:-1],
