@@ -66,24 +66,40 @@ def check_seconds(value: float, option: str = "--deadline") -> float:
 
 
 class Watch:
-    """One exchange's time limit: expired once the timer fires; every socket it touched is then cut."""
+    """One exchange's time limit: expired once the timer fires; every socket it touched is then cut.
+
+    Once the exchange is over the watch cuts nothing more: its connections go back to the pool and serve the
+    next exchange with new sockets, which a late or repeated cut would break (a retry failing at once).
+    """
 
     def __init__(self) -> None:
         self.expired = False
+        self._over = False
         self._conns: list[Any] = []
         self._lock = threading.Lock()
 
     def attach(self, conn: Any) -> None:
         with self._lock:
-            self._conns.append(conn)
+            if self._over:
+                return
+            if not any(c is conn for c in self._conns):  # attached at connect and again at each request
+                self._conns.append(conn)
             if self.expired:
                 _cut(conn)
 
     def expire(self) -> None:
         with self._lock:
+            if self._over:
+                return
             self.expired = True
             for conn in self._conns:
                 _cut(conn)
+
+    def end(self) -> None:
+        """The exchange is over (waits for a cut under way): what it used is no longer its to cut."""
+        with self._lock:
+            self._over = True
+            self._conns.clear()
 
 
 def _cut(conn: Any) -> None:
@@ -174,6 +190,7 @@ def time_limit(seconds: float) -> Iterator[Watch]:
         yield watch
     finally:
         _alarms.cancel(alarm)
+        watch.end()
         _current.watch = outer
 
 

@@ -154,3 +154,20 @@ def test_a_payload_echoing_a_secret_is_masked_before_it_is_kept(server: Server) 
     secrets.add("S3cret/token+value")
     server.scripts["/t"] = [(200, {}, b'{"displayName": "S3cret\\/token+value", "ok": true}')]
     assert Http(secrets=secrets).get(server.url + "/t") == {"displayName": "********", "ok": True}
+
+
+def test_a_watch_cuts_nothing_once_its_exchange_is_over() -> None:
+    # The alarm may fire after the exchange ended, or cut a connection a second time: by then the pooled
+    # connection serves the next exchange (a retry) with a new socket, which must stay whole.
+    from preflight.deadline import time_limit
+
+    ours, theirs = socket.socketpair()
+    conn = type("Conn", (), {"sock": ours})()
+    with ours, theirs:
+        with time_limit(60.0) as watch:
+            watch.attach(conn)
+            watch.attach(conn)
+        watch.expire()
+        theirs.sendall(b"x")
+        assert ours.recv(1) == b"x" and not watch.expired
+
