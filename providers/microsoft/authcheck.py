@@ -98,11 +98,15 @@ def _probe(resource: str, api: str, outcome: Any, permissions: dict[str, str]) -
 
 
 def run_auth_check(settings: SignInSettings, *, mailbox: str | None, app_id: str | None,
-                   progress: Any = lambda _m: None, signin: MicrosoftSignIn | None = None) -> AuthReport:
+                   progress: Any = lambda _m: None) -> AuthReport:
+    """`preflight auth-check microsoft`: sign in (learning every secret into the run's registry) and probe each
+    resource; the command prints the report."""
+    from preflight.runsecrets import for_command
+
     from . import provider
 
     permissions = dict(provider.permissions())
-    signin = signin or MicrosoftSignIn(settings, out=progress)
+    signin = MicrosoftSignIn(settings, out=progress, secrets=for_command())
     signin.check_inputs()
     progress(f"Signing in to {settings.tenant} ({settings.auth.value})...")
     signin.sign_in()

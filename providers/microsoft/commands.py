@@ -13,7 +13,6 @@ import typer
 from preflight.addresses import FROM_HELP
 from preflight.model import Method
 from preflight.output import FailOn, FailOnOpt, Format, FormatOpt, OutputOpt, TextFormat, TextFormatOpt
-from preflight.pipeline import progress
 
 
 class Auth(StrEnum):
@@ -122,20 +121,11 @@ def login(
     debug: DebugOpt = False,
 ) -> None:
     """Sign in and keep the token in your owner-only token cache, so later checks do not prompt."""
-    from preflight.runsecrets import for_command
-
-    from . import inputs
-    from .auth import MicrosoftSignIn
+    from . import inputs, run
 
     _debug(debug)
-    settings = inputs.sign_in_settings(tenant, client_id, auth.value, certificate, certificate_password_env,
-                                       client_secret_env, cloud, account)
-    signin = MicrosoftSignIn(settings, out=progress, secrets=for_command())
-    signin.check_inputs()
-    signin.sign_in()
-    who = signin.username or f"app {settings.client_id}"
-    progress(f"Signed in to {settings.tenant} as {who}.")
-    progress(f"Token cache: {signin.cache_location}")
+    raise typer.Exit(run.login(inputs.sign_in_settings(tenant, client_id, auth.value, certificate,
+                                                       certificate_password_env, client_secret_env, cloud, account)))
 
 
 def logout(
@@ -145,26 +135,9 @@ def logout(
     all_: Annotated[bool, typer.Option("--all", help="Forget every cached Microsoft sign-in.")] = False,
 ) -> None:
     """Remove cached tokens (this does not revoke them at Microsoft: see docs/microsoft-setup.md)."""
-    from preflight.errors import InputError
+    from . import run
 
-    from . import inputs, tokencache
-
-    root = tokencache.default_root()
-    if all_:
-        paths = sorted(root.rglob(f"*{tokencache.SUFFIX}")) if root.is_dir() else []
-    elif tenant:
-        directory = tokencache.tenant_dir(root, cloud, inputs.tenant(tenant))
-        if account:
-            paths = [tokencache.account_file(directory, inputs.address(account, "--account"))]
-        else:
-            paths = sorted(directory.glob(f"*{tokencache.SUFFIX}")) if directory.is_dir() else []
-    else:
-        raise InputError("logout: pass --tenant (and optionally --account), or --all")
-    removed = [p for path in paths for p in tokencache.TokenCache(path, warn=lambda _m: None).clear()]
-    caches = [p for p in removed if p.name.endswith(tokencache.SUFFIX)]
-    progress(f"Removed {len(caches)} token cache(s)." if caches else "No cached sign-in found.")
-    for path in caches:
-        progress(f"  {path}")
+    raise typer.Exit(run.logout(tenant, account, cloud, every=all_))
 
 
 def auth_check(
@@ -187,22 +160,17 @@ def auth_check(
     Exit 0 when everything can be read, 3 when something cannot (its checks would be unknown), 4 when the
     sign-in fails.
     """
+    from preflight.pipeline import progress
     from preflight.runsecrets import for_command
 
     from . import inputs
-    from .auth import MicrosoftSignIn
     from .authcheck import render, run_auth_check
 
     _debug(debug)
     settings = inputs.sign_in_settings(tenant, client_id, auth.value, certificate, certificate_password_env,
                                        client_secret_env, cloud, account)
-    report = run_auth_check(
-        settings,
-        mailbox=inputs.address(mailbox) if mailbox else None,
-        app_id=inputs.guid(app_id, "--app-id") if app_id else None,
-        progress=progress,
-        signin=MicrosoftSignIn(settings, out=progress, secrets=for_command()),
-    )
+    report = run_auth_check(settings, mailbox=inputs.address(mailbox) if mailbox else None,
+                            app_id=inputs.guid(app_id, "--app-id") if app_id else None, progress=progress)
     sys.stdout.write(for_command().mask_known(render(report, fmt.value)))
     raise typer.Exit(report.exit_code)
 

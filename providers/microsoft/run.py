@@ -118,6 +118,44 @@ def check(settings: SignInSettings, boxes: list[str], options: Options, save_sna
                           output=output, fail_on=fail_on)
 
 
+def login(settings: SignInSettings, *, progress: Callable[[str], None] = pipeline.progress) -> int:
+    """`preflight login microsoft`: sign in once and keep the token in the owner-only cache."""
+    from preflight.runsecrets import for_command
+
+    signin = MicrosoftSignIn(settings, out=progress, secrets=for_command())
+    signin.check_inputs()
+    signin.sign_in()
+    who = signin.username or f"app {settings.client_id}"
+    progress(f"Signed in to {settings.tenant} as {who}.")
+    progress(f"Token cache: {signin.cache_location}")
+    return 0
+
+
+def logout(tenant: str | None, account: str | None, cloud: str, *, every: bool = False,
+           progress: Callable[[str], None] = pipeline.progress) -> int:
+    """`preflight logout microsoft`: remove the cached tokens of a tenant (one account, or all of them), or of
+    every tenant; nothing is revoked at Microsoft."""
+    from . import tokencache
+
+    root = tokencache.default_root()
+    if every:
+        paths = sorted(root.rglob(f"*{tokencache.SUFFIX}")) if root.is_dir() else []
+    elif tenant:
+        directory = tokencache.tenant_dir(root, cloud, inputs.tenant(tenant))
+        if account:
+            paths = [tokencache.account_file(directory, inputs.address(account, "--account"))]
+        else:
+            paths = sorted(directory.glob(f"*{tokencache.SUFFIX}")) if directory.is_dir() else []
+    else:
+        raise InputError("logout: pass --tenant (and optionally --account), or --all")
+    removed = [p for path in paths for p in tokencache.TokenCache(path, warn=lambda _m: None).clear()]
+    caches = [p for p in removed if p.name.endswith(tokencache.SUFFIX)]
+    progress(f"Removed {len(caches)} token cache(s)." if caches else "No cached sign-in found.")
+    for path in caches:
+        progress(f"  {path}")
+    return 0
+
+
 def collect_request(request: CollectRequest) -> dict[str, Any]:
     """The provider's collector for audits: one customer's settings (inventory keys) -> snapshot dict."""
     s = request.settings
