@@ -119,6 +119,7 @@ def run_address_check(req: AddressCheck) -> int:
     domain = domain_of(mailbox)
     if req.fmt is not Format.table and req.output is None:
         req.out = req.progress  # stdout carries only the machine-readable report
+    _mask_lines(req)
     registry = req.registry()
     titles = {name: registry.title(name) for name in registry.names}
     if req.offline:
@@ -141,6 +142,17 @@ def run_address_check(req: AddressCheck) -> int:
         req.out("An error the sending service reports: `preflight explain 'ERROR TEXT'` names its cause and fix "
                 "(`preflight causes` lists them all).")
     return _combine(codes, bool(unchecked))
+
+
+def _mask_lines(req: AddressCheck) -> None:
+    """Every line this command or a provider's hook prints (a failed sign-in quoting what the service echoed)
+    passes the run's secrets masking, as every other command's output does."""
+    from preflight.runsecrets import for_command
+
+    secrets = for_command()
+    out, progress = req.out, req.progress
+    req.progress = lambda line: progress(secrets.mask(line))
+    req.out = req.progress if out is progress else (lambda line: out(secrets.mask(line)))
 
 
 def summary(mailbox: str, found: Discovery, titles: Mapping[str, str]) -> list[str]:

@@ -19,10 +19,13 @@ from preflight.discovery import Discoverer, Lookup, Mx, Srv, Tenant, classify, d
 from preflight.discovery_cli import AddressCheck, run_address_check
 from preflight.errors import InputError
 from preflight.output import Format
+from preflight.runsecrets import RunSecrets, run_scope
 from preflight_providers.microsoft.clouds import EXTRA_CLOUDS_ENV, Cloud, load_clouds
 from preflight_providers.microsoft.discovery import TenantLookup
 from tests.dnsserver import Zones, dns_server, resolver_for
-from tests.microsoft.fake import FakeMicrosoft
+from tests.jwts import unsigned_jwt
+from tests.leaks import assert_clean_run
+from tests.microsoft.fake import FakeMicrosoft, Reply
 from tests.microsoft.test_public_signin import public_tenant
 from tests.probe.servers import Pki, make_pki, smtp_server
 
@@ -335,3 +338,25 @@ def test_the_provider_subcommands_still_work(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as info:
         main(["check", "microsoft", "--help"])
     assert info.value.code == 0 and "--tenant" in capsys.readouterr().out
+
+
+def test_a_failed_sign_in_is_one_line_with_what_the_service_echoed_masked(
+        world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = world["fake"]
+    fake.add_tenant(public_tenant())
+    NetworkGuard(monkeypatch)
+    # A token the service echoes back (masked by its shape) and a secret this run already knows (by its value).
+    echoed = unsigned_jwt({"aud": "https://graph.fake.test", "sentinel": "S3NT1NEL-DISCOVERY", "tid": "x"})
+    known = "opaqueSENTINELdiscovery4f9a8b7c6d5e"
+    fake.fault = lambda call: Reply(400, {"error": "invalid_request", "error_description": (
+        f"AADSTS9000: you sent {echoed} and {known}")}) if call.api == "devicecode" else None
+    req = check("jobs@contoso.com", world["dns"], world["smtp"], world["pki"], can_ask=lambda: True,
+                ask=lambda _q: True)
+    secrets = RunSecrets()
+    secrets.add(known)
+    with run_scope(secrets):
+        code = run_address_check(req)
+    out, err = capsys.readouterr()
+    line = next(line for line in out.splitlines() if "sign-in failed" in line)
+    assert code == 4 and line.startswith("Tenant settings not checked: sign-in failed: ") and "AADSTS9000" in line
+    assert_clean_run(out, err, [echoed, known])
