@@ -117,6 +117,28 @@ def test_a_garbled_workload_identity_policy_is_unknown_not_ignored(
     assert _unknown_naming(result, "ms.ca-workload-identity", "conditionalAccessPolicies[0]", field)
 
 
+GUESTS = "tests/microsoft/fixtures/peers/maester-guest-guests.json"
+RULE: tuple[str | int, ...] = (*POLICY, "conditions", "users", "includeGuestsOrExternalUsers")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [((*RULE, "guestOrExternalUserTypes"), "", "guestOrExternalUserTypes"),
+     ((*RULE, "guestOrExternalUserTypes"), "InternalGuest", "guestOrExternalUserTypes"),
+     ((*RULE, "externalTenants", "membershipKind"), DELETE, "membershipKind"),
+     ((*RULE, "externalTenants"), DELETE, "externalTenants"),
+     (("mailboxes", "jobs@contoso.com", "user", "userType"), DELETE, "userType"),
+     (("mailboxes", "jobs@contoso.com", "user", "userType"), None, "userType")],
+    ids=["types-empty", "types-case", "membership-kind-deleted", "tenants-deleted", "user-type-deleted",
+         "user-type-null"],
+)
+def test_a_garbled_guest_rule_is_unknown_not_ignored(path: tuple[str | int, ...], value: Any, field: str) -> None:
+    out, result = _run(GUESTS, path, value, "delete" if value is DELETE else "type")
+    assert out.problems == []
+    assert any(f.status.value == "unknown" and field in f.message for f in result.findings)
+    assert {m.verdict.value for m in result.mailboxes} == {"incomplete"}
+
+
 AUTH = "tests/microsoft/fixtures/auth-policy-no-basic.json"
 
 

@@ -238,7 +238,8 @@ class GraphUser(Payload):
     userPrincipalName: NonEmpty
     mail: str | None  # null when the user has no mailbox address
     accountEnabled: bool
-    userType: Literal["Member", "Guest"] | None = None  # null for some synced users
+    # Selected, so always present; null for some synced users, whom a guest rule then cannot place.
+    userType: Literal["Member", "Guest"] | None
     assignedPlans: list[AssignedPlan]
     proxyAddresses: list[str]
 

@@ -71,7 +71,7 @@ ADMIN = {"@odata.type": "#microsoft.graph.directoryRole", "id": "r-obj", "displa
          "roleTemplateId": ADMIN_ROLE}
 
 
-def user(user_id: str = U1, user_type: str = "Member") -> GraphUser:
+def user(user_id: str = U1, user_type: str | None = "Member") -> GraphUser:
     return GraphUser.model_validate({"id": user_id, "userPrincipalName": J, "mail": J, "accountEnabled": True,
                                      "userType": user_type, "assignedPlans": [], "proxyAddresses": []})
 
@@ -117,6 +117,12 @@ def test_guests() -> None:
     assert ca.user_in_scope(users(includeGuestsOrExternalUsers=guests(both)), guest)
     assert ca.user_in_scope(users(includeGuestsOrExternalUsers=guests(both, None)), guest)
     assert not ca.user_in_scope(users(includeGuestsOrExternalUsers=guests("serviceProvider")), guest)
+    # userType null: a rule for guests cannot place the user; one that names no guest still cannot match.
+    nobody_knows = ca.Who.of(user(U2, None), [])
+    with pytest.raises(Unavailable, match="userType is null"):
+        ca.user_in_scope(users(includeUsers=["GuestsOrExternalUsers"]), nobody_knows)
+    assert ca.user_in_scope(users(includeUsers=["All"]), nobody_knows)
+    assert not ca.user_in_scope(users(includeGuestsOrExternalUsers=guests("serviceProvider")), nobody_knows)
     # One kind of guest, some tenants, or a kind Graph added later: whether it matches this guest is undecided.
     for rule in (guests("b2bCollaborationGuest"), guests(both, "enumerated"), guests("unknownFutureValue")):
         with pytest.raises(Unavailable, match="guest type"):

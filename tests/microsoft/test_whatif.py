@@ -178,6 +178,28 @@ def test_a_refused_or_garbled_answer_never_changes_the_own_reading() -> None:
         assert f.status is Status.FAIL and "this is preflight's own reading" in f.message, recorded
 
 
+@pytest.mark.parametrize("garble", ["state", "request", "shape"])
+def test_a_garbled_answer_that_decided_a_block_is_unknown_not_the_softer_own_reading(garble: str) -> None:
+    """The own reading misses the nested group (at risk); Microsoft's answer blocks. Garbled, it cannot be used,
+    and the own reading alone would improve the verdict: unknown (issue 11). Refused (403), the own reading
+    stands: that is an answer never given, not one given and lost."""
+    base = load_fixture("peers/maester-whatif-microsoft-decides")
+    assert finding(evaluate_data(base), "ms.ca-legacy-auth", J, method="basic").status is Status.FAIL
+    data = copy.deepcopy(base)
+    item = data["mailboxes"][J]["conditionalAccessWhatIf"][0]
+    if garble == "state":
+        item["response"]["value"][0]["state"] = "partiallyEnabled"
+    elif garble == "request":
+        item["request"]["signInConditions"]["clientAppType"] = "Other"
+    else:
+        item["response"]["value"][0]["id"] = 0
+    f = finding(evaluate_data(data), "ms.ca-legacy-auth", J, method="basic")
+    assert f.status is Status.UNKNOWN and "cannot stand alone" in f.message
+    data["mailboxes"][J]["conditionalAccessWhatIf"] = FORBIDDEN
+    f = finding(evaluate_data(data), "ms.ca-legacy-auth", J, method="basic")
+    assert f.status is not Status.UNKNOWN and "this is preflight's own reading" in f.message
+
+
 def test_what_microsoft_was_not_given_stays_with_the_own_reading() -> None:
     """A policy narrowed by a country location: What If has no country, so its silence proves nothing."""
     data = load_fixture("whatif-alltrusted")

@@ -42,14 +42,14 @@ class Who:
     """The signing-in user as Conditional Access sees it. Memberships are read only when a policy needs them."""
 
     user_id: str
-    guest: bool
+    guest: bool | None  # None: userType is null, so whether a guest rule holds is not known
     groups: frozenset[str] | None = None  # None: memberOf could not be read
     roles: frozenset[str] | None = None  # role template ids; None: unreadable or returned without them
     memberships_error: Unavailable | None = None
 
     @classmethod
     def of(cls, user: GraphUser, member_of: Sequence[MemberOfItem] | Unavailable) -> Who:
-        guest = user.userType == "Guest"
+        guest = None if user.userType is None else user.userType == "Guest"
         if isinstance(member_of, Unavailable):
             return cls(user.id, guest, memberships_error=member_of)
         groups = frozenset(m.id for m in member_of if isinstance(m, GroupMember))
@@ -112,20 +112,29 @@ def _guest_rule(rule: GuestsOrExternalUsers | None, key: str, users: list[str]) 
                       "guest or a B2B collaboration guest (and of which tenant) is not in the user record")
 
 
+def _as_guest(who: Who, rule: GuestsOrExternalUsers | None, key: str, users: list[str]) -> bool:
+    """Whether the user is matched as a guest; undecided when the rule holds for guests and userType is null."""
+    if who.guest is False or not _guest_rule(rule, key, users):
+        return False
+    if who.guest is None:
+        raise Unavailable("user", f"userType is null, and a policy's guest rule ({key}) holds for guests: whether "
+                          "this user is one is not known")
+    return True
+
+
 def user_in_scope(users: CaUsers | None, who: Who) -> bool:
     """Included (All, the user, a group, a role, guests) and not excluded. Memberships read only if needed."""
     if users is None:
         return False  # a workload-identity policy (clientApplications), not a user one
-    if who.user_id in users.excludeUsers or (
-        who.guest and _guest_rule(users.excludeGuestsOrExternalUsers, "excludeGuestsOrExternalUsers",
-                                  users.excludeUsers)
+    if who.user_id in users.excludeUsers or _as_guest(
+        who, users.excludeGuestsOrExternalUsers, "excludeGuestsOrExternalUsers", users.excludeUsers
     ):
         return False
     include = users.includeUsers
     included = (
         "All" in include
         or who.user_id in include
-        or (who.guest and _guest_rule(users.includeGuestsOrExternalUsers, "includeGuestsOrExternalUsers", include))
+        or _as_guest(who, users.includeGuestsOrExternalUsers, "includeGuestsOrExternalUsers", include)
     )
     if not included:
         included = who.in_groups(users.includeGroups) or who.in_roles(users.includeRoles)

@@ -12,8 +12,11 @@ per mailbox and method, the questions providers/microsoft/whatif.py builds; this
   it lacks the information to evaluate (conditionalaccessroot-evaluate.md: "if your tenant has policies
   with a certain condition and sign-in details pertaining to that condition is not provided ... the what if
   tool will not be able to evaluate with respect to that condition").
-- When the answers cannot be read (not collected, 403, beta unavailable, an answer off its documented
-  shape), the own reading stands and the finding says so. A garbled answer never changes a verdict.
+- When there are no answers (not collected, 403, beta unavailable, an error for a question), the own reading
+  stands and the finding says so. When answers were recorded but cannot be used (off their documented shape,
+  without the question asked, a state preflight cannot interpret), the own reading stands only if it fails:
+  otherwise the check is `unknown`, since the answer it lacks might have found a policy that applies. A garbled
+  answer never improves a verdict.
 """
 
 from __future__ import annotations
@@ -58,27 +61,44 @@ class Opinion:
     asked: list[str]
 
 
-def _answer(item: WhatIfItem, question: Mapping[str, Any]) -> list[Policy] | str:
+@dataclasses.dataclass(frozen=True)
+class NoOpinion:
+    """Why there is no usable answer. `garbled`: answers were recorded but are off their documented shape, lack
+    the question asked, or hold a value preflight cannot interpret; the own reading then cannot stand alone
+    (the answer it lacks might have decided worse), so it stays only when it already fails."""
+
+    why: str
+    garbled: bool = False
+
+
+def _unread(exc: Unavailable) -> NoOpinion:
+    if exc.reason == "not collected":
+        return NoOpinion("was not collected")
+    return NoOpinion(f"could not be read ({exc.reason})", garbled=exc.error is None)
+
+
+def _answer(item: WhatIfItem, question: Mapping[str, Any]) -> list[Policy] | NoOpinion:
     """The whatIfAnalysisResult collection of one answer, or why it cannot be used."""
     what = describe(dict(question))
     if isinstance(item.response, ErrorRecord):
-        return f"answered the question {what} with {describe_error(error_of(item.response.model_dump()) or {})}"
+        error = describe_error(error_of(item.response.model_dump()) or {})
+        return NoOpinion(f"answered the question {what} with {error}")
     for result in item.response.value:
         if result.state not in STATES:  # partiallyEnabled, unknownFutureValue: no meaning preflight can use
-            return f"answered the question {what} with a result in state {result.state}, which preflight does " \
-                   "not interpret"
+            return NoOpinion(f"answered the question {what} with a result in state {result.state}, which "
+                             "preflight does not interpret", garbled=True)
     return [r for r in item.response.value if r.policyApplies and r.state in (ca.ENABLED, ca.REPORT_ONLY)]
 
 
-def read_opinion(recorded: ConditionalAccessWhatIf, questions: Sequence[Mapping[str, Any]]) -> Opinion | str:
+def read_opinion(recorded: ConditionalAccessWhatIf, questions: Sequence[Mapping[str, Any]]) -> Opinion | NoOpinion:
     """Microsoft's answers to exactly these questions, or why there is no usable opinion."""
     applying: dict[str, Policy] = {}
     for question in questions:
         item = next((i for i in recorded.root if i.request.model_dump(exclude_unset=True) == question), None)
         if item is None:
-            return f"was not asked the question {describe(dict(question))}"
+            return NoOpinion(f"was not asked the question {describe(dict(question))}", garbled=True)
         answer = _answer(item, question)
-        if isinstance(answer, str):
+        if isinstance(answer, NoOpinion):
             return answer
         applying.update({p.id: p for p in answer})
     return Opinion(list(applying.values()), [describe(dict(q)) for q in questions])
@@ -90,29 +110,29 @@ def _client_types(ctx: Context) -> set[str]:
     return (surely | maybe) - {"all"}
 
 
-def user_opinion(ctx: Context) -> Opinion | str:
+def user_opinion(ctx: Context) -> Opinion | NoOpinion:
     """Microsoft's answers for this mailbox and method (the client app types the own reading uses)."""
     try:
         recorded = ctx.mailbox_as(USER_RESOURCE, ConditionalAccessWhatIf)
         user_id = ctx.mailbox_as("user", GraphUser).id
     except Unavailable as exc:
-        return f"could not be read ({exc.reason})" if exc.reason != "not collected" else "was not collected"
+        return _unread(exc)
     exchange = str(data("wellknown")["apps"]["exchange_online"])
     wanted = _client_types(ctx)
     questions = [q for q in user_questions(user_id, ctx.method.value, exchange, ctx.options.sender_ips)
                  if q["signInConditions"].get("clientAppType") in wanted]
     if not questions:
-        return f"has no question for the {ctx.method.value} method"
+        return NoOpinion(f"has no question for the {ctx.method.value} method")
     return read_opinion(recorded, questions)
 
 
-def app_opinion(ctx: Context) -> Opinion | str:
+def app_opinion(ctx: Context) -> Opinion | NoOpinion:
     """Microsoft's answers for the sending app's service principal (client credentials sign-in)."""
     try:
         recorded = ctx.org_as(APP_RESOURCE, ConditionalAccessWhatIf)
         sp = ctx.org_as("servicePrincipal", ServicePrincipal)
     except Unavailable as exc:
-        return f"could not be read ({exc.reason})" if exc.reason != "not collected" else "was not collected"
+        return _unread(exc)
     exchange = str(data("wellknown")["apps"]["exchange_online"])
     return read_opinion(recorded, service_principal_questions(sp.id, exchange, ctx.options.sender_ips))
 
@@ -174,7 +194,7 @@ class Reading:
     cause: Callable[[list[Policy]], str | None] = lambda _p: None
 
 
-def second_opinion(own: Check, reading: Reading, opinion: Callable[[Context], Opinion | str],
+def second_opinion(own: Check, reading: Reading, opinion: Callable[[Context], Opinion | NoOpinion],
                    reads: tuple[str, ...]) -> Check:
     """The own check, with Microsoft's What If answer beside it (and deciding, where Microsoft could see).
     `reads`: what `opinion` reads; deciding also reads the policies and named locations."""
@@ -184,11 +204,17 @@ def second_opinion(own: Check, reading: Reading, opinion: Callable[[Context], Op
         if mine is None or mine.status is Status.SKIPPED:
             return mine
         got = opinion(ctx)
-        if isinstance(got, str):
+        if isinstance(got, NoOpinion):
             if unreadable is not None:
                 raise unreadable
-            return noted(mine, f"Microsoft's What If evaluation {got}: this is preflight's own reading.",
-                         {"whatIf": got})
+            if got.garbled and mine.status is not Status.FAIL:
+                return Outcome(Status.UNKNOWN, f"Microsoft's What If evaluation {got.why}, and it may have found a "
+                               "policy preflight's own reading misses (nested groups, MFA trusted IPs): the own "
+                               f"reading ({mine.status.value}: {mine.message}) cannot stand alone.",
+                               {"whatIf": got.why, "ownReading": {"status": mine.status.value,
+                                                                   "message": mine.message}})
+            return noted(mine, f"Microsoft's What If evaluation {got.why}: this is preflight's own reading.",
+                         {"whatIf": got.why})
         return _decide(own, reading, ctx, (mine, unreadable), got)
 
     return own.wrapped(run, (*reads, "conditionalAccessPolicies", "namedLocations"))
