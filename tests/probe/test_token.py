@@ -127,7 +127,7 @@ def entra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ExchangeO
         fake.stop()
 
 
-def _ms_args(port: int, pki: Pki, *extra: str) -> list[str]:
+def _microsoft_args(port: int, pki: Pki, *extra: str) -> list[str]:
     return [f"localhost:{port}", "--ca-file", str(pki.ca_file), "--user", MAILBOX, "--auth", "xoauth2",
             "--token-from", "microsoft", "--tenant", "contoso.com", "--client-id", CLIENT_ID, "--cloud", "fake",
             "--timeout", FAST, *extra]
@@ -144,7 +144,7 @@ def test_microsoft_client_secret_token_signs_in_and_is_never_shown(
         entra: ExchangeOnlineFake, pki: Pki, capsys: pytest.CaptureFixture[str]) -> None:
     accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, flavour=MICROSOFT, accounts=accounts) as srv:
-        run = _probe(capsys, *_ms_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json"))
+        run = _probe(capsys, *_microsoft_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json"))
     assert run.code == 0, run.out + run.err
     assert accounts.attempts == [("XOAUTH2", MAILBOX)]
     assert entra.issued, "the token came from the fake's token endpoint"
@@ -169,7 +169,7 @@ def test_microsoft_refused_client_secret_is_exit_40_client_credential_without_au
     monkeypatch.setenv(SECRET_ENV, wrong)
     accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, flavour=MICROSOFT, accounts=accounts) as srv:
-        run = _probe(capsys, *_ms_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json"))
+        run = _probe(capsys, *_microsoft_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json"))
     assert run.code == 40
     assert run.json["exit_phase"] == "token"
     assert wrong not in run.out + run.err
@@ -189,7 +189,7 @@ def test_microsoft_refusal_in_the_table_and_its_exit_code_in_help(
         entra: ExchangeOnlineFake, pki: Pki, capsys: pytest.CaptureFixture[str]) -> None:
     entra.tenants["contoso.com"].apps.clear()  # the sending app is not registered in this tenant
     with smtp_server(pki, flavour=MICROSOFT) as srv:
-        run = _probe(capsys, *_ms_args(srv.port, pki, "--client-secret-env", SECRET_ENV))
+        run = _probe(capsys, *_microsoft_args(srv.port, pki, "--client-secret-env", SECRET_ENV))
     assert run.code == 40
     assert "*** microsoft refused the token request: unauthorized_client: AADSTS700016" in run.out
     assert "cause: oauth-app-not-found" in run.out
@@ -204,7 +204,7 @@ def test_microsoft_token_without_smtp_role_is_linted_and_refused_by_the_server(
     entra.tenants["contoso.com"].apps[CLIENT_ID].exchange_roles = ()  # consent for SMTP.SendAsApp missing
     accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, flavour=MICROSOFT, accounts=accounts) as srv:
-        run = _probe(capsys, *_ms_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json"))
+        run = _probe(capsys, *_microsoft_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json"))
     assert run.code == 28
     assert run.finding("probe.token.issue")["status"] == "pass"
     lint = run.finding("probe.token")
@@ -234,7 +234,7 @@ def test_microsoft_certificate_client_assertion(entra: ExchangeOnlineFake, pki: 
     app.secret, app.certificate_pem = None, cert_pem
     accounts = Accounts(tokens=ExchangeTokens(entra, MAILBOX), token_rejection=MICROSOFT_XOAUTH2_FAILED)
     with smtp_server(pki, flavour=MICROSOFT, accounts=accounts) as srv:
-        run = _probe(capsys, *_ms_args(srv.port, pki, "--certificate", str(path), "--format", "json"))
+        run = _probe(capsys, *_microsoft_args(srv.port, pki, "--certificate", str(path), "--format", "json"))
     assert run.code == 0, run.out
     assert "client_assertion" in entra.calls("token")[-1].parameters  # signed with the key, checked by the fake
     assert run.finding("probe.auth")["status"] == "pass"
@@ -253,7 +253,7 @@ def test_microsoft_unreachable_sign_in_is_unknown_not_a_verdict(pki: Pki, tmp_pa
     monkeypatch.setenv(EXTRA_CLOUDS_ENV, str(clouds))
     monkeypatch.setenv(SECRET_ENV, SECRET)
     with smtp_server(pki, flavour=MICROSOFT) as srv:
-        args = _ms_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json")
+        args = _microsoft_args(srv.port, pki, "--client-secret-env", SECRET_ENV, "--format", "json")
         args[args.index("fake")] = "down"
         run = _probe(capsys, *args)
     assert run.code == 40
@@ -273,7 +273,7 @@ def test_microsoft_unreachable_sign_in_is_unknown_not_a_verdict(pki: Pki, tmp_pa
 def test_microsoft_bad_input_is_one_line_exit_2_before_any_token_request(
         entra: ExchangeOnlineFake, pki: Pki, capsys: pytest.CaptureFixture[str], extra: list[str],
         message: str) -> None:
-    args = _ms_args(closed_port(), pki)
+    args = _microsoft_args(closed_port(), pki)
     if "--auth" in extra:
         i = args.index("--auth")
         del args[i:i + 2]
