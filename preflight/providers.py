@@ -199,8 +199,19 @@ class PackagedProvider:
     `data/permissions.toml` and `demo/*.json`. Each piece is imported only when it is used. A provider adds
     the optional hooks it implements as methods of a subclass, each delegating to a module of its own."""
 
+    # What an audit imports once before it forks its worker processes (a leading dot: the provider's own module),
+    # so that each worker shares them instead of importing them, and building every model, again.
+    audit_imports: tuple[str, ...] = (".checks", ".resources", ".run")
+
     def __init__(self, package: str, name: str, title: str) -> None:
         self.package, self.name, self.title = package, name, title
+
+    def preload(self) -> None:
+        """Import `audit_imports`."""
+        from importlib import import_module
+
+        for name in self.audit_imports:
+            import_module(name, self.package)
 
     def _attr(self, module: str, attr: str) -> Any:
         """`attr` of the provider's own `module`, imported on first use."""

@@ -224,7 +224,12 @@ def _run_in_processes(
 ) -> tuple[list[TenantRun], bool]:
     customers = inventory.customers
     # fork: a worker starts at once with everything this process has set up (registry, catalogue, environment);
-    # nothing is imported or parsed again, and nothing of it has to be picklable.
+    # nothing is imported or parsed again, and nothing of it has to be picklable. So the providers' modules are
+    # imported here, once, rather than in every worker.
+    for name in sorted({c.provider for c in customers}):
+        provider = registry.get(name)
+        if isinstance(provider, PackagedProvider):
+            provider.preload()
     ctx = multiprocessing.get_context("fork")
     tasks: Any = ctx.SimpleQueue()
     results: Any = ctx.Queue()

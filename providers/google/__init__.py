@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 
 class Google(PackagedProvider):
+    audit_imports = (*PackagedProvider.audit_imports, ".collect", ".api", ".auth", "google.oauth2.service_account",
+                     "google.auth.transport.requests")
+
     def smtp_token_options(self) -> TokenOptions:
         options: TokenOptions = self._attr("smtptoken", "OPTIONS")
         return options

@@ -212,10 +212,19 @@ def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
     return ApiError(None, kind, f"the token endpoint could not be reached ({type(exc).__name__})")
 
 
-@functools.lru_cache(maxsize=8)
+_PARSING = threading.Lock()
+
+
 def _credentials(info: str) -> Any:
     """The key's credentials, its private key parsed once per process: parsing (and validating) an RSA key
-    costs more CPU than a Workspace's every request, and an audit may use one key for many Workspaces."""
+    costs more CPU than a Workspace's every request, and an audit may use one key for many Workspaces. The
+    lock keeps the tenants that start together from each parsing it."""
+    with _PARSING:
+        return _parsed_key(info)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_key(info: str) -> Any:
     from google.oauth2 import service_account
 
     return service_account.Credentials.from_service_account_info(json.loads(info))  # type: ignore[no-untyped-call]

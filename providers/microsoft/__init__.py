@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 
 class Microsoft(PackagedProvider):
+    audit_imports = (*PackagedProvider.audit_imports, ".collect", ".auth", "msal")
+
     def smtp_token_options(self) -> TokenOptions:
         options: TokenOptions = self._attr("smtptoken", "OPTIONS")
         return options
