@@ -20,12 +20,14 @@ class Server:
     def __init__(self) -> None:
         self.scripts: dict[str, Script] = {}
         self.hits: dict[str, int] = {}
+        self.headers: dict[str, dict[str, str]] = {}  # path -> the last request's headers
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 outer.hits[path] = outer.hits.get(path, 0) + 1
+                outer.headers[path] = dict(self.headers)
                 script = outer.scripts.get(path) or [(404, {}, b'{"error": {"code": "NotFound"}}')]
                 status, headers, body = script.pop(0) if len(script) > 1 else script[0]
                 if status == 0:  # drop the connection without a reply
@@ -145,3 +147,28 @@ def test_retry_after_parsing_and_url_masking() -> None:
     assert retry_after("soon") is None
     masked = mask_url("https://x/token?client_secret=abc&code=def&$select=id")
     assert "abc" not in masked and "def" not in masked and "$select=id" in masked
+
+
+def test_a_netrc_entry_never_replaces_the_bearer_token(server: Server, tmp_path: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    server.scripts["/x"] = [ok({"a": 1})]
+    Http(auth=lambda: {"Authorization": "Bearer the-token"}, timeout=(2, 2)).get(server.url + "/x")
+    assert server.headers["/x"]["Authorization"] == "Bearer the-token"
+
+
+def test_the_proxy_variables_are_honoured(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read once per host, not per request: still the proxy for its host, and NO_PROXY still bypasses it.
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server.scripts["http://api.invalid/x"] = [ok({"via": "proxy"})]
+    server.scripts["/direct"] = [ok({"via": "direct"})]
+    http = Http(timeout=(2, 2), max_retries=0)
+    for _ in range(2):
+        assert http.get("http://api.invalid/x") == {"via": "proxy"}
+        assert http.get(server.url + "/direct") == {"via": "direct"}
+    assert server.hits == {"http://api.invalid/x": 2, "/direct": 2}
+
