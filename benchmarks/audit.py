@@ -178,7 +178,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         counters[kind] += 1
     inventory = Inventory(Path("benchmark"), tuple(customers), args.workers)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    cpu_before = _cpu()
+    cpu_before, system_before = _cpu(), _cpu(system_only=True)
     started = time.perf_counter()
     now = datetime.now(UTC)
     out = Path(work) / "out"
@@ -194,7 +194,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
                         on_done=done, keep_snapshots=False, prepare=lambda run: tenant_files(run, now))
     wall = time.perf_counter() - started
     # The fakes are not reaped yet, so RUSAGE_CHILDREN holds only preflight's own worker processes (if any).
-    cpu = _cpu() - cpu_before
+    cpu, system = _cpu() - cpu_before, _cpu(system_only=True) - system_before
     peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     counts: dict[str, tuple[int, int]] = {}
     for name, (parent, proc) in children.items():
@@ -207,15 +207,16 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "failed": len(failed), "first_error": failed[0].result.errors[0] if failed else None,
         "verdicts": sum(len(r.result.mailboxes) for r in runs),
         "http": {k: v[0] for k, v in counts.items()}, "reads": {k: v[1] for k, v in counts.items()},
-        "wall": wall, "cpu": cpu, "peak_mb": peak_kb / 1024, "before_mb": rss_before / 1024,
+        "wall": wall, "cpu": cpu, "system": system, "peak_mb": peak_kb / 1024, "before_mb": rss_before / 1024,
         "tenant_seconds": {k: [r.seconds for r in runs if r.customer.provider == k] for k in counts},
     }
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and of its reaped children (preflight's worker processes, if any)."""
+def _cpu(system_only: bool = False) -> float:
+    """CPU seconds of this process and of its reaped children (preflight's worker processes, if any); with
+    system_only, only the kernel's share (system calls: sockets, TLS records, threads)."""
     usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    return sum(u.ru_utime + u.ru_stime for u in usage)
+    return sum(u.ru_stime + (0.0 if system_only else u.ru_utime) for u in usage)
 
 
 def _scenario(args: argparse.Namespace, share: float) -> dict[str, Any]:
@@ -287,7 +288,9 @@ def _report(label: str, runs: list[dict[str, Any]], args: argparse.Namespace) ->
     loads = ", ".join(f"{r['load']:.1f}" for r in runs)
     walls = ", ".join(f"{r['wall']:.2f}" for r in runs)
     print(f"  wall time       {wall:.2f} s   (runs: {walls}; 1-minute load average at their start: {loads})")
-    print(f"  preflight CPU   {cpu:.2f} s = {cpu * 1000 / http:.2f} ms per HTTP request")
+    system = _median(runs, lambda r: r["system"])
+    print(f"  preflight CPU   {cpu:.2f} s = {cpu * 1000 / http:.2f} ms per HTTP request ({system:.2f} s of it in the "
+          "kernel)")
     print(f"  speed-up        {http * args.latency / wall:.1f}x over the same {http:.0f} requests one after another "
           f"({http * args.latency:.1f} s)")
     print(f"  peak RSS        {_median(runs, lambda r: r['peak_mb']):.0f} MB (before the audit "
