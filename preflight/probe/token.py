@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,7 +108,7 @@ def lint(token: str, user: str | None, provider: str | None, now: datetime,
     problems: list[Problem] = []
     notes: list[str] = []
     exp = claims.get("exp")
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and math.isfinite(exp):  # JSON allows NaN
         left = exp - now.timestamp()
         if left <= 0:
             problems.append(Problem(f"the token expired at {_stamp(exp)} ({int(-left // 60)} minutes ago)"))
