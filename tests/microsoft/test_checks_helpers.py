@@ -252,6 +252,19 @@ def test_sender_outside_named_trusted_ranges_under_an_all_trusted_exclusion_is_u
     assert f.status is Status.UNKNOWN and "AllTrusted" in f.message and "Configure MFA trusted IPs" in f.message
 
 
+@pytest.mark.parametrize(("types", "status"), [(["unknownFutureValue"], Status.UNKNOWN),
+                                               (["other", "unknownFutureValue"], Status.FAIL),
+                                               (["browser"], Status.PASS)])
+def test_a_client_app_type_added_later_may_be_this_sign_ins(types: list[str], status: Status) -> None:
+    """Graph's unknownFutureValue stands for a client app type preflight does not know: not ignored (issue 11)."""
+    data = fixture_data("microsoft", "ca-legacy-included")
+    data["org"]["conditionalAccessPolicies"][0]["conditions"]["clientAppTypes"] = types
+    f = finding(evaluate_data(data), "ms.ca-legacy-auth", J, method="basic")
+    assert f.status is status
+    if status is Status.UNKNOWN:
+        assert "unknownFutureValue" in f.message
+
+
 def test_named_and_country_locations() -> None:
     only_partner = locations([LOC_PARTNER], [])
     assert ca.location_applies(only_partner, ca.parse_network("203.0.113.200"), NAMED)[0] is ca.Where.OUT

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
+from preflight.checks import Context, Outcome, Uninterpretable, check, failed, passed, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
@@ -25,6 +25,7 @@ from . import ca
 from .values import data, for_existing, not_found
 
 Policy = ConditionalAccessPolicy
+FUTURE = "unknownFutureValue"  # Graph's stand-in for an evolvable enum's members added later
 
 
 @check("ms.security-defaults", "Entra ID security defaults", severity=Severity.HIGH, cause="security-defaults",
@@ -92,7 +93,8 @@ class _Scan:
     """Policies of one kind that cover Exchange Online, the method's client app types and this user."""
 
     hits: list[Policy] = field(default_factory=list)
-    undecided: list[Unavailable] = field(default_factory=list)  # user scope needs memberOf, unreadable
+    # user scope needs memberOf, unreadable; or a client app type added after preflight was written
+    undecided: list[Unavailable | Uninterpretable] = field(default_factory=list)
     # policy id -> why it may not cover this sign-in's client app type (the delegated client is undecided)
     client_unsure: dict[str, str] = field(default_factory=dict)
 
@@ -140,7 +142,9 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
         if policy.state not in (ca.ENABLED, ca.REPORT_ONLY) or not kind(policy):
             continue
         app_types = set(cond.clientAppTypes)
-        if not ca.client_in_scope(app_types, surely | maybe):
+        # unknownFutureValue: Graph has a client app type preflight does not know, which may be this sign-in's.
+        future = not ca.client_in_scope(app_types, surely | maybe) and FUTURE in app_types
+        if not ca.client_in_scope(app_types, surely | maybe) and not future:
             continue
         unsure = None if app_types & surely or maybe <= app_types else \
             f"it covers only {', '.join(sorted(app_types & maybe))} clients and {why}"
@@ -151,7 +155,13 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
             continue
         who = who or _who(ctx)  # the user is read only when some policy could apply
         try:
-            if ca.user_in_scope(cond.users, who):
+            if not ca.user_in_scope(cond.users, who):
+                continue
+            if future:
+                scan.undecided.append(Uninterpretable(
+                    f"{ca.label(policy)} covers client app types {', '.join(sorted(app_types))}: unknownFutureValue "
+                    "is a client app type added after preflight was written, which may be this sign-in's"))
+            else:
                 scan.hits.append(policy)
                 if unsure:
                     scan.client_unsure[policy.id] = unsure
