@@ -203,10 +203,9 @@ class Http:
                     raise self._expired()
                 what = f"no complete reply within {limit:g} s" if watch.expired else kind
                 raise ApiError(None, kind, f"{what} after {attempt + 1} attempts") from None
-            log.debug(
-                "%s %s -> %s (%d ms)", method, mask_url(resp.url or url), resp.status_code,
-                (time.monotonic() - started) * 1000,
-            )
+            if log.isEnabledFor(logging.DEBUG):  # masking the URL costs a regular expression per request
+                log.debug("%s %s -> %s (%d ms)", method, mask_url(resp.url or url), resp.status_code,
+                          (time.monotonic() - started) * 1000)
             text = _text(body_bytes)
             body = _parse_json(self.secrets.mask_known(text) if isinstance(text, str) else text)
             delay = self.retry_wait(attempt, resp.status_code, resp.headers, body_bytes)

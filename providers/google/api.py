@@ -34,6 +34,8 @@ class GoogleHttp(Http):
         self.config = config
 
     def retry_wait(self, attempt: int, status: int, headers: Mapping[str, str], body: bytes) -> float | None:
+        if status not in (403, 429):  # every other reply: no need to read the body
+            return super().retry_wait(attempt, status, headers, body)
         text = body[:65536].decode("utf-8", "replace")
         if status == 429 and all(p in text.lower() for p in self.config.per_minute_patterns):
             first, step = self.config.per_minute_waits
