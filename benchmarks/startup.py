@@ -7,11 +7,16 @@ in the machine's load hits both alike). Prints the median wall time of each, the
 minimal app doing the same kind of thing (its --help; one of its commands with an argument), the modules each
 preflight command imports, and whether a heavy library (msal, google-auth, requests...) was among them
 (read from `python -X importtime`). Aim: each ratio <= 1.2.
+
+The first line says whether preflight is a regular or an editable install (`pip install -e`: its imports go
+through setuptools' finder), and run it from a folder that holds no other copy of preflight: the current folder
+comes first on the path of `python -c`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -58,11 +63,22 @@ def run(code: str, args: list[str], importtime: bool = False) -> tuple[float, st
     return elapsed, proc.stderr
 
 
+def _install_kind() -> str:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        direct = json.loads(distribution("smtp-preflight").read_text("direct_url.json") or "{}")
+    except (PackageNotFoundError, ValueError):
+        return "preflight not installed"
+    return "editable install" if direct.get("dir_info", {}).get("editable") else "regular install"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     runs = parser.parse_args().runs
-    print(f"{sys.executable}, median of {runs} runs each, load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"{sys.executable} ({_install_kind()}), median of {runs} runs each, load average "
+          f"{os.getloadavg()[0]:.1f} at the start")
     for name, (ours, theirs) in COMMANDS.items():
         mine, base = [], []
         for _ in range(runs):  # interleaved: a burst of load hits both
