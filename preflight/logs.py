@@ -35,8 +35,9 @@ class _Handler(logging.Handler):
         return record.name.split(".", 1)[0] == "preflight" and record.levelno >= logging.WARNING
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.exc_info and not record.name.startswith("preflight"):
-            # A library's traceback (msal logs one for every unreadable reply) is one line here.
+        if record.exc_info and not (self.debug and record.name.startswith("preflight")):
+            # A library's traceback (msal logs one for every unreadable reply) is one line here, and so is any
+            # traceback without --debug.
             exc = record.exc_info[1]
             record.exc_info, record.exc_text = None, None
             text = first_line(exc, empty="") if exc is not None else ""
