@@ -11,8 +11,8 @@ import pytest
 
 from tests.leaks import assert_clean_run, assert_no_leak
 from tests.probe.servers import Pki
-from tests.test_probe_token import SECRET, SECRET_ENV, ExchangeOnlineFake, _ms_args, _probe, entra, pki  # noqa: F401
-from tests.test_secrets_probe import echo_everything, tls_server
+from tests.probe.test_secrets import echo_everything, tls_server
+from tests.probe.test_token import SECRET, SECRET_ENV, ExchangeOnlineFake, _ms_args, _probe, entra, pki  # noqa: F401
 
 
 @pytest.mark.parametrize("fmt", ["table", "json"])

@@ -12,7 +12,7 @@ import pytest
 
 from tests.interrupts import Stall, assert_interrupted, interrupt, stalled
 from tests.probe.servers import Pki
-from tests.test_secrets_probe import ENV, PASSWORD, USER, pki, tls_server  # noqa: F401  (fixtures)
+from tests.probe.test_secrets import ENV, PASSWORD, USER, pki, tls_server  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
