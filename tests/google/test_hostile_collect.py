@@ -144,3 +144,47 @@ def test_login_creates_only_owner_only_folders_and_files(
     for path in [root, *created]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
+
+
+def test_a_run_past_its_deadline_still_writes_the_report_with_unknowns(
+        sample: tuple[World, dict[str, Any]], capsys: pytest.CaptureFixture[str],  # noqa: F811
+        tmp_path: Path) -> None:
+    import threading
+
+    w, snap = sample
+    release = threading.Event()
+
+    def slow(seen: Seen) -> Reply | None:  # sign-in is quick; each admin API call takes 1.5 s
+        if _admin(seen):
+            release.wait(1.5)
+        return None
+
+    w.fake.fault = slow
+    args = w.check_args(snap, *_outputs(tmp_path))
+    args[args.index("--deadline") + 1] = "3"
+    box: dict[str, tuple[int, str, str]] = {}
+    worker = threading.Thread(target=lambda: box.update(r=run(args, capsys)), daemon=True)
+    worker.start()
+    worker.join(120)  # generous: the deadline is 3 s
+    release.set()
+    assert not worker.is_alive(), "the run did not end"
+    code, out, err = box["r"]
+    assert code == 3, err
+    findings = json.loads((tmp_path / "out" / "report.json").read_text())["targets"][0]["findings"]
+    late = [f for f in findings if f["status"] == "unknown" and "not read before the deadline" in f["message"]]
+    assert late, [f["message"] for f in findings if f["status"] == "unknown"]
+    assert_clean_run(out, err, _secrets(w))
+
+
+@pytest.mark.parametrize("command", [["check", "google"], ["check", "microsoft"], ["audit"]])
+def test_the_deadline_and_its_default_are_said_in_help_and_checked(
+        command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _err = run([*command, "--help"], capsys)
+    assert code == 0 and "--deadline" in out and "default 900" in " ".join(out.split()), out
+    for bad in ("0", "-5", "soon"):
+        needed = {"audit": ["inventory.toml"], "microsoft": ["--tenant", "contoso.com", "--mailbox",
+                                                             "jobs@contoso.com"]}.get(command[-1], [])
+        code, out, err = run([*command, "--deadline", bad, *needed], capsys)
+        assert code == 2 and "--deadline" in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1, err

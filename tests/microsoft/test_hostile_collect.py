@@ -196,3 +196,39 @@ def test_an_app_only_audit_creates_only_owner_only_folders(
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
     assert stat.S_IMODE((tmp_path / "out" / "alpha" / "snapshot.json").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("where", ["option", "inventory"])
+def test_an_audit_past_its_deadline_still_writes_every_report_with_unknowns(
+        where: str, ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    domain = _tenant(ms_fake)
+    release = threading.Event()
+
+    def slow(call: Call) -> Reply | None:  # sign-in is quick; each admin API call takes 1.5 s
+        if call.api in ("graph", "exchange") and not call.sub:
+            release.wait(1.5)
+        return None
+
+    ms_fake.fault = slow
+    inventory = AUDIT.format(domain=domain, client_id=CLIENT_ID, env=ENV)
+    if where == "inventory":
+        inventory += "deadline = 3\n"
+    (tmp_path / "inventory.toml").write_text(inventory)
+    args = ["audit", str(tmp_path / "inventory.toml"), "--output-dir", str(tmp_path / "out"),
+            *(["--deadline", "3"] if where == "option" else [])]
+    box: dict[str, tuple[int, str, str]] = {}
+    worker = threading.Thread(target=lambda: box.update(r=run(args, capsys)), daemon=True)
+    worker.start()
+    worker.join(120)  # generous: the deadline is 3 s
+    release.set()
+    assert not worker.is_alive(), "the audit did not end"
+    code, out, err = box["r"]
+    assert code == 3, err
+    report = json.loads((tmp_path / "out" / "alpha" / "report.json").read_text())
+    findings = report["targets"][0]["findings"]
+    assert any(f["status"] == "unknown" and "not read before the deadline" in f["message"] for f in findings), \
+        [f["message"] for f in findings if f["status"] == "unknown"]
+    assert (tmp_path / "out" / "report.html").exists()
+    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
