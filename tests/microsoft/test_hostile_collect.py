@@ -232,3 +232,34 @@ def test_an_audit_past_its_deadline_still_writes_every_report_with_unknowns(
         [f["message"] for f in findings if f["status"] == "unknown"]
     assert (tmp_path / "out" / "report.html").exists()
     assert_clean_run(out, err, [SECRET, *ms_fake.issued])
+
+
+@pytest.mark.parametrize("api", ["token", "oidc"])
+def test_a_sign_in_service_that_never_answers_is_cut_at_the_deadline(
+        api: str, ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """msal's requests go through a session bounded in total and by the tenant's deadline: a token endpoint (or
+    OpenID discovery) holding its reply ends the run at the deadline with one line, exit 4."""
+    import threading
+
+    domain = _tenant(ms_fake)
+    release = threading.Event()
+
+    def stall(call: Call) -> Reply | None:
+        if call.api == api:
+            release.wait(60)
+        return None
+
+    ms_fake.fault = stall
+    args = check(domain)
+    args[args.index("--deadline") + 1] = "2"
+    box: dict[str, tuple[int, str, str]] = {}
+    worker = threading.Thread(target=lambda: box.update(r=run(args, capsys)), daemon=True)
+    worker.start()
+    worker.join(45)  # generous: the deadline is 2 s, the held reply 60 s
+    release.set()
+    assert not worker.is_alive(), "the sign-in did not end"
+    code, out, err = box["r"]
+    assert code == 4, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("preflight: sign-in failed: "), err
+    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
