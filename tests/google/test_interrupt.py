@@ -40,3 +40,22 @@ def test_ctrl_c_during_check_google(sample: tuple[World, dict[str, Any]], stall:
     assert_interrupted(code, out, err, [*secrets, key])
     assert not (tmp_path / "report.json").exists() and not (tmp_path / "snapshot.json").exists()
     assert_nothing_half_written(tmp_path, skip="config")
+
+
+def test_ctrl_c_during_a_service_account_login(sample: tuple[World, dict[str, Any]], stall: Stall,  # noqa: F811
+                                               tmp_path: Path) -> None:
+    """Held at the token endpoint, the signed assertion in flight: no key, no token, no half-written profile."""
+    world, _snap = sample
+
+    def slow(seen: Seen) -> Reply | None:
+        if seen.path == "/token":
+            stall.hold()
+        return None
+
+    world.fake.fault = slow
+    args = ["--debug", "login", "google", "--auth", "service-account", "--key-file", str(world.key), "--admin",
+            world.admin, "--profile", "acme"]
+    code, out, err = interrupt(args, stall, tmp_path)
+    key = json.loads(world.key.read_text())["private_key"]
+    assert_interrupted(code, out, err, [key, *(i for i in world.fake.issued if len(i) > 12)])
+    assert_nothing_half_written(tmp_path, skip="nothing")

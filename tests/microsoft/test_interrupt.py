@@ -75,3 +75,25 @@ def test_ctrl_c_during_audit_keeps_a_whole_report(microsoft_fake: FakeMicrosoft,
     assert report["audit"]["interrupted"] is True
     assert_nothing_half_written(tmp_path, skip="xdg")
     assert_no_leak(files_text(tmp_path / "out"), [SECRET, *microsoft_fake.issued])
+
+
+@pytest.mark.parametrize("command,api", [("login", "token"), ("auth-check", "graph")])
+def test_ctrl_c_during_login_and_auth_check(command: str, api: str, microsoft_fake: FakeMicrosoft, stall: Stall,
+                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Held while the client secret is in flight (login's token request) or the token is (auth-check's reads)."""
+    snapshot = load_fixture("oauth-app-ready")
+    microsoft_fake.add_tenant(tenant_for(snapshot))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+
+    def slow(call: Call) -> Reply | None:
+        if call.api == api:
+            stall.hold()
+        return None
+
+    microsoft_fake.fault = slow
+    args = ["--debug", command, "microsoft", "--tenant", str(snapshot["tenant"]["domain"]), "--client-id", CLIENT_ID,
+            "--auth", "secret", "--client-secret-env", SECRET_ENV, "--cloud", "fake"]
+    code, out, err = interrupt(args, stall, tmp_path)
+    assert_interrupted(code, out, err, [SECRET, *microsoft_fake.issued])
+    assert_nothing_half_written(tmp_path, skip="nothing")
