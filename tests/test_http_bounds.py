@@ -78,12 +78,10 @@ def test_a_trickling_reply_is_cut_at_the_total_limit(what: str) -> None:
     waits: list[float] = []
     http = Http(total=1.0, timeout=(5.0, 5.0), max_retries=1, sleep=waits.append)
     with trickling(what) as url:
-        started = time.monotonic()
         err = ends(lambda: http.get(url))
     assert isinstance(err, ApiError) and err.code == "Timeout", err
     assert "no complete reply within 1 s" in err.message
     assert http.stats.requests == 2  # the retry was cut too
-    assert time.monotonic() - started < 30  # two exchanges of 1 s each, not 100000 bytes x 0.2 s
 
 
 @pytest.mark.slow
