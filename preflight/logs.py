@@ -60,11 +60,20 @@ def masked_logging(secrets: RunSecrets) -> Iterator[None]:
     handler = _Handler(secrets)
     old_level, old_raise = root.level, logging.raiseExceptions
     root.addHandler(handler)
+    # google-auth turns propagation off for the whole `google` logger tree the first time it logs, unless that
+    # logger is configured; Python's last-resort handler would then print a google.* warning unmasked. So the
+    # run's handler serves that tree too, without propagation (nothing is handled twice).
+    google = logging.getLogger("google")
+    old_propagate = google.propagate
+    google.addHandler(handler)
+    google.propagate = False
     logging.raiseExceptions = False
     try:
         yield
     finally:
         root.removeHandler(handler)
+        google.removeHandler(handler)
+        google.propagate = old_propagate
         root.setLevel(old_level)
         logging.raiseExceptions = old_raise
 
