@@ -68,9 +68,11 @@ def masked_logging(secrets: RunSecrets) -> Iterator[None]:
     google.addHandler(handler)
     google.propagate = False
     logging.raiseExceptions = False
+    logging.captureWarnings(True)  # a library's warnings.warn text is a log record too (py.warnings), masked
     try:
         yield
     finally:
+        logging.captureWarnings(False)
         root.removeHandler(handler)
         google.removeHandler(handler)
         google.propagate = old_propagate

@@ -54,6 +54,9 @@ def _log_everywhere() -> None:
         except ValueError:
             log.error("failed", exc_info=True)
         log.warning("%s %s", SECRET)  # arguments that do not fit the format: a third-party bug, still masked
+    import warnings
+
+    warnings.warn(f"a library warned about {SECRET}", UserWarning, stacklevel=1)
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
@@ -72,8 +75,10 @@ def test_every_loggers_records_are_masked_or_not_shown(debug: bool, monkeypatch:
     if debug:
         assert shown == set(LOGGERS), err  # every record reached the terminal, masked
         assert "ValueError: could not parse" in err
+        assert "py.warnings: " in err and "a library warned about ********" in err  # warnings are records too
     else:
         assert not shown - {"preflight.http"}, err  # a library's records are not shown without --debug
+        assert "a library warned" not in err
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
