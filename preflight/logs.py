@@ -60,13 +60,11 @@ def masked_logging(secrets: RunSecrets) -> Iterator[None]:
     handler = _Handler(secrets)
     old_level, old_raise = root.level, logging.raiseExceptions
     root.addHandler(handler)
-    # google-auth turns propagation off for the whole `google` logger tree the first time it logs, unless that
-    # logger is configured; Python's last-resort handler would then print a google.* warning unmasked. So the
-    # run's handler serves that tree too, without propagation (nothing is handled twice).
-    google = logging.getLogger("google")
-    old_propagate = google.propagate
-    google.addHandler(handler)
-    google.propagate = False
+    # A library may turn propagation off for its logger tree (google-auth does on its first request): its
+    # records then reach no handler and Python's last-resort handler would print them unmasked. The run's
+    # handler is the last resort too.
+    old_last_resort = logging.lastResort
+    logging.lastResort = handler
     logging.raiseExceptions = False
     logging.captureWarnings(True)  # a library's warnings.warn text is a log record too (py.warnings), masked
     try:
@@ -74,8 +72,7 @@ def masked_logging(secrets: RunSecrets) -> Iterator[None]:
     finally:
         logging.captureWarnings(False)
         root.removeHandler(handler)
-        google.removeHandler(handler)
-        google.propagate = old_propagate
+        logging.lastResort = old_last_resort
         root.setLevel(old_level)
         logging.raiseExceptions = old_raise
 

@@ -73,7 +73,8 @@ def test_every_loggers_records_are_masked_or_not_shown(debug: bool, monkeypatch:
     assert err.count("Traceback") == (1 if debug else 0), err
     shown = {name for name in LOGGERS if f"{name}:" in err or name in err}
     if debug:
-        assert shown == set(LOGGERS), err  # every record reached the terminal, masked
+        # Every record reached the terminal, masked; google.auth's own go to its NullHandler once propagation is off.
+        assert shown == set(LOGGERS) - {"google.auth.transport.requests"}, err
         assert "ValueError: could not parse" in err
         assert "py.warnings: " in err and "a library warned about ********" in err  # warnings are records too
     else:
