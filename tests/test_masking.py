@@ -166,6 +166,7 @@ def _own_words(regex: re.Pattern[str]) -> dict[str, str]:
     return {kind: (unit * (N // len(unit) + 1))[:N] for kind, unit in units.items() if unit.strip()}
 
 
+@pytest.mark.slow
 def test_every_catalogue_pattern_is_linear_on_its_own_words() -> None:
     """explain's patterns are data: each one, and each provider's markers and noise, under a second of CPU on
     64 KiB of its own words (a linear pass takes some 0.02 s)."""

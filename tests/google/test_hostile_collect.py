@@ -17,13 +17,15 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_cli as run
 from tests.google.fake import Reply, Seen
 from tests.google.test_collect_auth import World as AuthWorld
 from tests.google.test_collect_auth import sa_key, world  # noqa: F401  (fixtures)
-from tests.google.test_collect_cli import World, env, run, sample  # noqa: F401  (fixtures)
+from tests.google.test_collect_cli import World, env, sample  # noqa: F401  (fixtures)
 from tests.google.test_hostile_login import login_oauth
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
 
+pytestmark = pytest.mark.slow  # the Google fake and real google-auth sign-ins
 ADMIN_APIS = ("/admin/", "/v1/policies", "/gmail/")
 
 
@@ -69,12 +71,13 @@ def test_admin_apis_quoting_the_token_leak_into_no_report_or_snapshot(
     assert stat.S_IMODE((tmp_path / "out" / "snapshot.json").stat().st_mode) == 0o600
 
 
+SOON = {"Retry-After": "0"}  # retried at once: the shapes are under test here, not the waits
 BODIES = {
-    "html-200": Reply(200, b"<html><body>Service Unavailable</body></html>", {"Content-Type": "text/html"}),
-    "truncated-200": Reply(200, b'{"users": [{"primaryEmail": "jobs@acme.exa'),
-    "not-json-403": Reply(403, b"Forbidden by the proxy", {"Content-Type": "text/plain"}),
-    "empty-502": Reply(502, b""),
-    "json-string-200": Reply(200, b'"just a string"'),
+    "html-200": Reply(200, b"<html><body>Service Unavailable</body></html>", {"Content-Type": "text/html", **SOON}),
+    "truncated-200": Reply(200, b'{"users": [{"primaryEmail": "jobs@acme.exa', SOON),
+    "not-json-403": Reply(403, b"Forbidden by the proxy", {"Content-Type": "text/plain", **SOON}),
+    "empty-502": Reply(502, b"", SOON),
+    "json-string-200": Reply(200, b'"just a string"', SOON),
 }
 
 

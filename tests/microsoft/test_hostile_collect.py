@@ -19,26 +19,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509 import load_pem_x509_certificate
 
+from tests.conftest import run_cli as run
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
-from tests.microsoft.conftest import CLIENT_ID, SECRET, load_fixture, tenant_for
+from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply
 from tests.microsoft.test_collect_auth import make_cert
 from tests.microsoft.test_hostile_login import _Recording
-from tests.microsoft.test_hostile_signin import ENV, check, run
+from tests.microsoft.test_hostile_signin import check
 
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated", "secret_env")]
 PASSPHRASE = "Pfx-S3NTINEL/pass+phrase=é"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv(ENV, SECRET)
-    monkeypatch.setenv("NO_COLOR", "1")
-
-
-def _tenant(ms_fake: FakeMicrosoft, **app: object) -> str:
+def _tenant(microsoft_fake: FakeMicrosoft, **app: object) -> str:
     snapshot = load_fixture("oauth-app-ready")
-    ms_fake.add_tenant(tenant_for(snapshot, **app))
+    microsoft_fake.add_tenant(tenant_for(snapshot, **app))
     return str(snapshot["tenant"]["domain"])
 
 
@@ -49,52 +44,53 @@ def _outputs(tmp_path: Path, fmt: str) -> list[str]:
 
 @pytest.mark.parametrize("fmt", ["json", "html"])
 def test_admin_apis_quoting_the_token_and_secret_leak_into_no_report_or_snapshot(
-        fmt: str, ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        fmt: str, microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every other Graph and Exchange call is refused with an error quoting the bearer token (raw, JSON-escaped,
     base64) and the client secret; the others answer a payload whose display name quotes them."""
-    domain = _tenant(ms_fake)
+    domain = _tenant(microsoft_fake)
     import base64
 
     def echo(call: Call) -> Reply | None:
-        if call.api not in ("graph", "exchange") or not ms_fake.issued:
+        if call.api not in ("graph", "exchange") or not microsoft_fake.issued:
             return None
-        token = ms_fake.issued[-1]
+        token = microsoft_fake.issued[-1]
         said = f"token {token} ({base64.b64encode(token.encode()).decode()}) with secret {SECRET}"
-        if len(ms_fake.calls(call.api)) % 2:
+        if len(microsoft_fake.calls(call.api)) % 2:
             return Reply(403, {"error": {"code": "Forbidden", "message": said}})
         if call.api == "graph" and call.path.startswith("/users/") and call.path.count("/") == 2:
             return Reply(200, {"id": str(uuid.uuid4()), "userPrincipalName": f"jobs@{domain}",
                                "displayName": said, "accountEnabled": True})
         return None
 
-    ms_fake.fault = echo
+    microsoft_fake.fault = echo
     code, out, err = run([*check(domain, "--debug"), *_outputs(tmp_path, fmt)], capsys)
     assert code in (1, 3), err
     written = files_text(tmp_path / "out")
     assert "Forbidden" in written, "the refusals are still reported"
-    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
-    assert_no_leak(written, [SECRET, *ms_fake.issued])
+    assert_clean_run(out, err, [SECRET, *microsoft_fake.issued])
+    assert_no_leak(written, [SECRET, *microsoft_fake.issued])
     snapshot = tmp_path / "out" / "snapshot.json"
     assert stat.S_IMODE(snapshot.stat().st_mode) == 0o600  # it lists the tenant's users and addresses
 
 
+SOON = {"Retry-After": "0"}  # retried at once: the shapes are under test here, not the waits
 BODIES = {
-    "html-200": Reply(200, b"<html><body>Service Unavailable</body></html>", {"Content-Type": "text/html"}),
-    "truncated-200": Reply(200, b'{"value": [{"id": "0a1b2c3d", "displayName": "Trunc'),
-    "not-json-403": Reply(403, b"Forbidden by the proxy", {"Content-Type": "text/plain"}),
-    "empty-502": Reply(502, b""),
-    "json-string-200": Reply(200, b'"just a string"'),
+    "html-200": Reply(200, b"<html><body>Service Unavailable</body></html>", {"Content-Type": "text/html", **SOON}),
+    "truncated-200": Reply(200, b'{"value": [{"id": "0a1b2c3d", "displayName": "Trunc', SOON),
+    "not-json-403": Reply(403, b"Forbidden by the proxy", {"Content-Type": "text/plain", **SOON}),
+    "empty-502": Reply(502, b"", SOON),
+    "json-string-200": Reply(200, b'"just a string"', SOON),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BODIES))
 def test_admin_api_bodies_of_any_shape_are_unknown_never_a_traceback(
-        case: str, ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    domain = _tenant(ms_fake)
-    ms_fake.fault = lambda call: BODIES[case] if call.api in ("graph", "exchange") else None
+        case: str, microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    domain = _tenant(microsoft_fake)
+    microsoft_fake.fault = lambda call: BODIES[case] if call.api in ("graph", "exchange") else None
     code, out, err = run([*check(domain), *_outputs(tmp_path, "json")], capsys)
     assert code in (3, 4), err
-    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
+    assert_clean_run(out, err, [SECRET, *microsoft_fake.issued])
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     findings = report["targets"][0]["findings"]
     decided = {f["check"]: f["status"] for f in findings if f["status"] in ("pass", "fail")}
@@ -102,8 +98,8 @@ def test_admin_api_bodies_of_any_shape_are_unknown_never_a_traceback(
 
 
 def test_an_http_date_retry_after_an_hour_ahead_is_not_waited_for(
-        ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    domain = _tenant(ms_fake)
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    domain = _tenant(microsoft_fake)
     later = email.utils.formatdate(time.time() + 3600, usegmt=True)
 
     def throttled(call: Call) -> Reply | None:
@@ -112,15 +108,15 @@ def test_an_http_date_retry_after_an_hour_ahead_is_not_waited_for(
         return Reply(429, {"error": {"code": "TooManyRequests", "message": "Too many requests"}},
                      {"Retry-After": later})
 
-    ms_fake.fault = throttled
+    microsoft_fake.fault = throttled
     started = time.process_time()
     code, out, err = run([*check(domain), *_outputs(tmp_path, "json")], capsys)
     assert time.process_time() - started < 60
     assert code in (3, 4), err
     findings = json.loads((tmp_path / "out" / "report.json").read_text())["targets"][0]["findings"]
     assert any("asked to retry after" in f["message"] for f in findings), [f["message"] for f in findings]
-    assert ms_fake.http_requests("graph") + ms_fake.http_requests("exchange") < 60  # no retry was waited for
-    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
+    assert microsoft_fake.http_requests("graph") + microsoft_fake.http_requests("exchange") < 60  # none waited for
+    assert_clean_run(out, err, [SECRET, *microsoft_fake.issued])
 
 
 def _pfx(tmp_path: Path) -> tuple[Path, bytes]:
@@ -135,12 +131,12 @@ def _pfx(tmp_path: Path) -> tuple[Path, bytes]:
 
 @pytest.mark.parametrize("command", ["check", "login", "auth-check"])
 def test_a_certificate_passphrase_is_a_run_secret(
-        command: str, ms_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        command: str, microsoft_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """The sign-in service quotes the passphrase back (as Entra quotes a wrong client secret): masked, because
     reading it added it to the run's registry."""
     pfx, cert_pem = _pfx(tmp_path)
-    domain = _tenant(ms_fake, secret=None, certificate_pem=cert_pem)
+    domain = _tenant(microsoft_fake, secret=None, certificate_pem=cert_pem)
     monkeypatch.setenv("PF_PFX_PASSPHRASE", PASSPHRASE)
     recording = _Recording(monkeypatch)
 
@@ -150,7 +146,7 @@ def test_a_certificate_passphrase_is_a_run_secret(
                                f"AADSTS700027: the certificate protected by '{PASSPHRASE}' is not registered."})
         return None
 
-    ms_fake.fault = echo
+    microsoft_fake.fault = echo
     args = [command, "microsoft", "--tenant", domain, "--client-id", CLIENT_ID, "--auth", "certificate",
             "--certificate", str(pfx), "--certificate-password-env", "PF_PFX_PASSPHRASE", "--cloud", "fake"]
     if command == "check":
@@ -176,13 +172,13 @@ mailboxes = ["jobs@{domain}"]
 
 
 def test_an_app_only_audit_creates_only_owner_only_folders(
-        ms_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        microsoft_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """Under the usual umask 022, the audit's per-customer cache folders (`tenants/<provider>/<customer>-<hash>`,
     which name customers) are 0700 and the caches 0600, from the cache root down."""
-    domain = _tenant(ms_fake)
+    domain = _tenant(microsoft_fake)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh" / "cache"))  # nothing of it exists yet
-    (tmp_path / "inventory.toml").write_text(AUDIT.format(domain=domain, client_id=CLIENT_ID, env=ENV))
+    (tmp_path / "inventory.toml").write_text(AUDIT.format(domain=domain, client_id=CLIENT_ID, env=SECRET_ENV))
     old = os.umask(0o022)
     try:
         code, _out, err = run(["audit", str(tmp_path / "inventory.toml"), "--output-dir", str(tmp_path / "out")],
@@ -200,10 +196,10 @@ def test_an_app_only_audit_creates_only_owner_only_folders(
 
 @pytest.mark.parametrize("where", ["option", "inventory"])
 def test_an_audit_past_its_deadline_still_writes_every_report_with_unknowns(
-        where: str, ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        where: str, microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import threading
 
-    domain = _tenant(ms_fake)
+    domain = _tenant(microsoft_fake)
     release = threading.Event()
 
     def slow(call: Call) -> Reply | None:  # sign-in is quick; each admin API call takes 1.5 s
@@ -211,8 +207,8 @@ def test_an_audit_past_its_deadline_still_writes_every_report_with_unknowns(
             release.wait(1.5)
         return None
 
-    ms_fake.fault = slow
-    inventory = AUDIT.format(domain=domain, client_id=CLIENT_ID, env=ENV)
+    microsoft_fake.fault = slow
+    inventory = AUDIT.format(domain=domain, client_id=CLIENT_ID, env=SECRET_ENV)
     if where == "inventory":
         inventory += "deadline = 3\n"
     (tmp_path / "inventory.toml").write_text(inventory)
@@ -231,17 +227,17 @@ def test_an_audit_past_its_deadline_still_writes_every_report_with_unknowns(
     assert any(f["status"] == "unknown" and "not read before the deadline" in f["message"] for f in findings), \
         [f["message"] for f in findings if f["status"] == "unknown"]
     assert (tmp_path / "out" / "report.html").exists()
-    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
+    assert_clean_run(out, err, [SECRET, *microsoft_fake.issued])
 
 
 @pytest.mark.parametrize("api", ["token", "oidc"])
 def test_a_sign_in_service_that_never_answers_is_cut_at_the_deadline(
-        api: str, ms_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        api: str, microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """msal's requests go through a session bounded in total and by the tenant's deadline: a token endpoint (or
     OpenID discovery) holding its reply ends the run at the deadline with one line, exit 4."""
     import threading
 
-    domain = _tenant(ms_fake)
+    domain = _tenant(microsoft_fake)
     release = threading.Event()
 
     def stall(call: Call) -> Reply | None:
@@ -249,7 +245,7 @@ def test_a_sign_in_service_that_never_answers_is_cut_at_the_deadline(
             release.wait(60)
         return None
 
-    ms_fake.fault = stall
+    microsoft_fake.fault = stall
     args = check(domain)
     args[args.index("--deadline") + 1] = "2"
     box: dict[str, tuple[int, str, str]] = {}
@@ -262,4 +258,4 @@ def test_a_sign_in_service_that_never_answers_is_cut_at_the_deadline(
     assert code == 4, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("preflight: sign-in failed: "), err
-    assert_clean_run(out, err, [SECRET, *ms_fake.issued])
+    assert_clean_run(out, err, [SECRET, *microsoft_fake.issued])

@@ -17,6 +17,8 @@ from tests.microsoft.fake import Call, Reply
 from tests.microsoft.test_discovery import NetworkGuard, check, dns, pki, world  # noqa: F401  (fixtures)
 from tests.microsoft.test_public_signin import public_tenant
 
+pytestmark = pytest.mark.slow  # DNS, an SMTP server and the Microsoft fake
+
 
 @pytest.mark.parametrize("fmt", [Format.table, Format.json])
 def test_check_address_with_apis_quoting_the_token_leaks_nothing(

@@ -14,6 +14,8 @@ from tests.probe.servers import Pki
 from tests.probe.test_secrets import echo_everything, tls_server
 from tests.probe.test_token import SECRET, SECRET_ENV, ExchangeOnlineFake, _ms_args, _probe, entra, pki  # noqa: F401
 
+pytestmark = pytest.mark.slow  # the Entra fake, msal and a TLS SMTP server
+
 
 @pytest.mark.parametrize("fmt", ["table", "json"])
 def test_an_echoing_server_never_shows_the_issued_token(

@@ -14,6 +14,8 @@ from tests.interrupts import Stall, assert_interrupted, interrupt, stalled
 from tests.probe.servers import Pki
 from tests.probe.test_secrets import ENV, PASSWORD, USER, pki, tls_server  # noqa: F401  (fixtures)
 
+pytestmark = pytest.mark.slow  # a TLS SMTP server and a subprocess for each Ctrl-C
+
 
 @pytest.fixture
 def stall() -> Iterator[Stall]:
