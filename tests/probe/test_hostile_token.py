@@ -12,7 +12,7 @@ import pytest
 from tests.leaks import assert_clean_run, assert_no_leak
 from tests.probe.servers import Pki
 from tests.probe.test_secrets import echo_everything, tls_server
-from tests.probe.test_token import SECRET, SECRET_ENV, ExchangeOnlineFake, _ms_args, _probe, entra, pki  # noqa: F401
+from tests.probe.test_token import SECRET, SECRET_ENV, ExchangeOnlineFake, _microsoft_args, _probe, entra, pki  # noqa: F401
 
 pytestmark = pytest.mark.slow  # the Entra fake, msal and a TLS SMTP server
 
@@ -23,7 +23,7 @@ def test_an_echoing_server_never_shows_the_issued_token(
         capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / "probe.out"
     with tls_server(pki, echo_everything) as port:
-        run = _probe(capsys, *_ms_args(port, pki, "--tls", "implicit", "--client-secret-env", SECRET_ENV,
+        run = _probe(capsys, *_microsoft_args(port, pki, "--tls", "implicit", "--client-secret-env", SECRET_ENV,
                                        "--format", fmt, "--output", str(report)))
     assert entra.issued, run.err
     text = report.read_text(encoding="utf-8")
