@@ -20,9 +20,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509 import load_pem_x509_certificate
 
 from tests.conftest import run_cli as run
+from tests.jwts import claims_of
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
 from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
-from tests.microsoft.fake import Call, FakeMicrosoft, Reply
+from tests.microsoft.fake import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, Call, FakeMicrosoft, Reply
 from tests.microsoft.test_collect_auth import make_cert
 from tests.microsoft.test_hostile_login import _Recording
 from tests.microsoft.test_hostile_signin import check
@@ -51,9 +52,13 @@ def test_admin_apis_quoting_the_token_and_secret_leak_into_no_report_or_snapshot
     import base64
 
     def echo(call: Call) -> Reply | None:
-        if call.api not in ("graph", "exchange") or not microsoft_fake.issued:
+        # The token this call carries (its API's audience): not one issued to another thread a moment ago,
+        # which its client has not even received yet.
+        audience = GRAPH_AUDIENCE if call.api == "graph" else EXCHANGE_AUDIENCE
+        carried = [t for t in microsoft_fake.issued if claims_of(t).get("aud") == audience]
+        if call.api not in ("graph", "exchange") or not carried:
             return None
-        token = microsoft_fake.issued[-1]
+        token = carried[-1]
         said = f"token {token} ({base64.b64encode(token.encode()).decode()}) with secret {SECRET}"
         if len(microsoft_fake.calls(call.api)) % 2:
             return Reply(403, {"error": {"code": "Forbidden", "message": said}})
