@@ -24,6 +24,7 @@ from typing import Any
 import requests
 
 from preflight.deadline import Deadline, bounded_session, time_limit
+from preflight.errors import seconds
 from preflight.runsecrets import RunSecrets
 
 log = logging.getLogger("preflight.http")
@@ -201,7 +202,7 @@ class Http:
                         pass
                 if watch.expired and limit < self.total:
                     raise self._expired()
-                what = f"no complete reply within {limit:g} s" if watch.expired else kind
+                what = f"no complete reply within {seconds(limit)} s" if watch.expired else kind
                 raise ApiError(None, kind, f"{what} after {attempt + 1} attempts") from None
             if log.isEnabledFor(logging.DEBUG):  # masking the URL costs a regular expression per request
                 log.debug("%s %s -> %s (%d ms)", method, mask_url(resp.url or url), resp.status_code,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from preflight.deadline import Deadline
+from preflight.errors import seconds
 from preflight.probe.transcript import Transcript
 
 _LINE = re.compile(r"^(?P<code>[2-5]\d\d)(?P<sep>[ -]|$)(?P<text>.*)$")
@@ -146,7 +147,7 @@ class Wire:
                 return self.transcript.mask(line.decode("utf-8", errors="replace"))
             if len(self._buf) > self.limits.max_line:
                 raise ProtocolError(f"reply line longer than {self.limits.max_line} bytes")
-            self._recv(deadline, f"no complete reply within {self.limits.timeout:g} s")
+            self._recv(deadline, f"no complete reply within {seconds(self.limits.timeout)} s")
 
     def wait_readable(self, deadline: float) -> None:
         """Return once the server has sent something (kept for the next read); PhaseTimeout if it stays quiet."""
@@ -172,7 +173,7 @@ class Wire:
     def _settimeout(self, deadline: float) -> None:
         remaining = min(deadline - time.monotonic(), self.overall.remaining())
         if remaining <= 0:
-            raise self._timeout(f"no complete reply within {self.limits.timeout:g} s")
+            raise self._timeout(f"no complete reply within {seconds(self.limits.timeout)} s")
         self.sock.settimeout(remaining)
 
     def _timeout(self, text: str) -> PhaseTimeout:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from preflight.deadline import Deadline, bounded_session, time_limit
-from preflight.errors import InputError, SignInError
+from preflight.errors import InputError, SignInError, seconds
 from preflight.http import ApiError
 from preflight.runsecrets import RunSecrets
 
@@ -147,11 +147,11 @@ def transport(timeout: float, deadline: Deadline | None = None) -> Any:
                     )
                 except gex.TransportError:
                     if watch.expired:
-                        why = f"no complete reply within {limit:g} s (timeout)"
+                        why = f"no complete reply within {seconds(limit)} s (timeout)"
                         raise gex.TransportError(why) from None  # type: ignore[no-untyped-call]
                     raise
                 if watch.expired:
-                    raise gex.TransportError(f"no complete reply within {limit:g} s (timeout)")  # type: ignore[no-untyped-call]
+                    raise gex.TransportError(f"no complete reply within {seconds(limit)} s (timeout)")  # type: ignore[no-untyped-call]
             self.last.status = response.status
             return response
 
@@ -474,7 +474,7 @@ def _exchange(flow: Any, code: str, limit: Deadline, secrets: RunSecrets) -> Any
             try:
                 token = flow.fetch_token(code=code, timeout=(min(10.0, remaining), remaining))
             except requests.RequestException as exc:
-                why = f"no complete reply within {remaining:g} s" if watch.expired else type(exc).__name__
+                why = f"no complete reply within {seconds(remaining)} s" if watch.expired else type(exc).__name__
                 raise SignInError(f"the Google sign-in service ({host}) could not be reached ({why})") from None
     except SignInError:
         raise
@@ -589,10 +589,10 @@ def revoke(token_info: dict[str, Any], *, timeout: float = 10.0, secrets: RunSec
             resp = bounded_session().post(url, data={"token": token}, timeout=timeout)
             body = resp.content
         except requests.RequestException as exc:
-            why = f"no complete reply within {timeout:g} s" if watch.expired else type(exc).__name__
+            why = f"no complete reply within {seconds(timeout)} s" if watch.expired else type(exc).__name__
             return f"revoke endpoint unreachable ({why})"
     if watch.expired:
-        return f"revoke endpoint unreachable (no complete reply within {timeout:g} s)"
+        return f"revoke endpoint unreachable (no complete reply within {seconds(timeout)} s)"
     if resp.status_code == 200:
         return None
     try:

@@ -28,7 +28,7 @@ import requests
 
 from preflight.datafiles import load_toml
 from preflight.deadline import Deadline, DeadlineAdapter, time_limit
-from preflight.errors import InputError, SignInError, first_line
+from preflight.errors import InputError, SignInError, first_line, seconds
 from preflight.runsecrets import RunSecrets
 
 from . import tokencache
@@ -180,10 +180,10 @@ class _TimeoutSession(requests.Session):
                 resp = super().request(method, url, *args, **kwargs)
             except requests.RequestException:
                 if watch.expired:
-                    raise requests.Timeout(f"no complete reply within {limit:g} s") from None
+                    raise requests.Timeout(f"no complete reply within {seconds(limit)} s") from None
                 raise
             if watch.expired:
-                raise requests.Timeout(f"no complete reply within {limit:g} s")
+                raise requests.Timeout(f"no complete reply within {seconds(limit)} s")
         self.last.status = resp.status_code
         self.last.type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         return resp
