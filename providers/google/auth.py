@@ -399,8 +399,8 @@ def run_installed_flow(
     secrets = secrets if secrets is not None else RunSecrets()
     section = client_config["installed"]
     secrets.add(str(section.get("client_secret") or ""))
-    seconds = BROWSER_LOGIN_SECONDS if timeout_seconds is None else timeout_seconds
-    limit = Deadline(seconds)
+    bound = BROWSER_LOGIN_SECONDS if timeout_seconds is None else timeout_seconds
+    limit = Deadline(bound)
     try:
         flow = InstalledAppFlow.from_client_config(client_config, scopes=scopes)
         with listening("preflight is signed in.", secrets) as listener:
@@ -417,7 +417,7 @@ def run_installed_flow(
                 _open_browser(url)
             params = listener.wait(redirect, limit)
         if params is None:
-            raise SignInError(f"no answer from the browser within {seconds:g} s; run login again and "
+            raise SignInError(f"no answer from the browser within {bound:g} s; run login again and "
                               "finish the sign-in in the browser")
         if "code" not in params:
             error = params.get("error", "")
