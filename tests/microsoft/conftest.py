@@ -87,3 +87,10 @@ def signed_in(cloud: Cloud, tenant: str, cache: Path, **kw: Any) -> MicrosoftSig
                              persistence=None, out=lambda _m: None)
     signin.sign_in()
     return signin
+
+
+def audit_inventory(domain: str) -> str:
+    """An audit inventory of one customer signing in to the fake with the client secret in SECRET_ENV."""
+    return (f'[customer.alpha]\nprovider = "microsoft"\ntenant = "{domain}"\nauth = "secret"\n'
+            f'client_id = "{CLIENT_ID}"\nclient_secret_env = "{SECRET_ENV}"\ncloud = "fake"\n'
+            f'mailboxes = ["jobs@{domain}"]\n')

@@ -22,7 +22,7 @@ from cryptography.x509 import load_pem_x509_certificate
 from tests.conftest import run_cli as run
 from tests.jwts import claims_of
 from tests.leaks import assert_clean_run, assert_no_leak, files_text
-from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
+from tests.microsoft.conftest import CLIENT_ID, SECRET, audit_inventory, load_fixture, tenant_for
 from tests.microsoft.fake import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, Call, FakeMicrosoft, Reply
 from tests.microsoft.test_collect_auth import make_cert
 from tests.microsoft.test_hostile_login import _Recording
@@ -164,17 +164,6 @@ def test_a_certificate_passphrase_is_a_run_secret(
     assert_no_leak(files_text(tmp_path, skip="xdg"), [PASSPHRASE])
 
 
-AUDIT = """
-[customer.alpha]
-provider = "microsoft"
-tenant = "{domain}"
-auth = "secret"
-client_id = "{client_id}"
-client_secret_env = "{env}"
-cloud = "fake"
-mailboxes = ["jobs@{domain}"]
-"""
-
 
 def test_an_app_only_audit_creates_only_owner_only_folders(
         microsoft_fake: FakeMicrosoft, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -183,7 +172,7 @@ def test_an_app_only_audit_creates_only_owner_only_folders(
     which name customers) are 0700 and the caches 0600, from the cache root down."""
     domain = _tenant(microsoft_fake)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh" / "cache"))  # nothing of it exists yet
-    (tmp_path / "inventory.toml").write_text(AUDIT.format(domain=domain, client_id=CLIENT_ID, env=SECRET_ENV))
+    (tmp_path / "inventory.toml").write_text(audit_inventory(domain))
     old = os.umask(0o022)
     try:
         code, _out, err = run(["audit", str(tmp_path / "inventory.toml"), "--output-dir", str(tmp_path / "out")],
@@ -213,7 +202,7 @@ def test_an_audit_past_its_deadline_still_writes_every_report_with_unknowns(
         return None
 
     microsoft_fake.fault = slow
-    inventory = AUDIT.format(domain=domain, client_id=CLIENT_ID, env=SECRET_ENV)
+    inventory = audit_inventory(domain)
     if where == "inventory":
         inventory += "deadline = 3\n"
     (tmp_path / "inventory.toml").write_text(inventory)

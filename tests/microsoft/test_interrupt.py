@@ -11,7 +11,7 @@ import pytest
 
 from tests.interrupts import Stall, assert_interrupted, assert_nothing_half_written, interrupt, stalled
 from tests.leaks import assert_no_leak, files_text
-from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, load_fixture, tenant_for
+from tests.microsoft.conftest import CLIENT_ID, SECRET, SECRET_ENV, audit_inventory, load_fixture, tenant_for
 from tests.microsoft.fake import Call, FakeMicrosoft, Reply
 
 pytestmark = pytest.mark.slow  # real servers and sign-ins (a subprocess for each Ctrl-C)
@@ -53,22 +53,11 @@ def test_ctrl_c_during_check_microsoft(microsoft_fake: FakeMicrosoft, stall: Sta
     assert caches and all("AccessToken" in json.loads(p.read_text()) for p in caches)
 
 
-AUDIT = """
-[customer.alpha]
-provider = "microsoft"
-tenant = "{domain}"
-auth = "secret"
-client_id = "{client_id}"
-client_secret_env = "{env}"
-cloud = "fake"
-mailboxes = ["jobs@{domain}"]
-"""
-
 
 def test_ctrl_c_during_audit_keeps_a_whole_report(microsoft_fake: FakeMicrosoft, stall: Stall,
                                                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     domain = _microsoft(microsoft_fake, stall, monkeypatch, tmp_path)
-    (tmp_path / "inventory.toml").write_text(AUDIT.format(domain=domain, client_id=CLIENT_ID, env=SECRET_ENV))
+    (tmp_path / "inventory.toml").write_text(audit_inventory(domain))
     code, out, err = interrupt(["--debug", "audit", "inventory.toml", "--output-dir", "out"], stall, tmp_path)
     assert_interrupted(code, out, err, [SECRET, *microsoft_fake.issued])
     report = json.loads((tmp_path / "out" / "report.json").read_text())
