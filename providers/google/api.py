@@ -188,15 +188,26 @@ class GoogleApi:
     # --- Cloud Identity Policy API -------------------------------------------------------------------
 
     def policies(self) -> list[Any]:
-        """Every policy of the applications the checks read: one listing per documented `filter` (api.toml)."""
-        out: list[Any] = []
-        for cel in self.config.policy_filters:
-            out.extend(follow_pages(
-                self.http("policies"), f"{self.config.endpoints.policy}/policies",
-                params={"filter": cel, "pageSize": self.config.policy_page_size},
-                items_key="policies", next_params=_next_page,
-            ))
-        return out
+        """Every policy of the applications the checks read (api.toml [policy] filters, one clause each).
+
+        One listing whose filter ORs the clauses, as the current policies.list reference allows. Google's older
+        text allows a single setting.type clause: when Google refuses the combined filter, one listing per clause.
+        """
+        filters = self.config.policy_filters
+        if len(filters) > 1:
+            try:
+                return self._policy_listing(" || ".join(filters))
+            except ApiError as exc:
+                if exc.status not in self.config.policy_refused_statuses:
+                    raise
+        return [p for cel in filters for p in self._policy_listing(cel)]
+
+    def _policy_listing(self, cel: str) -> list[Any]:
+        return follow_pages(
+            self.http("policies"), f"{self.config.endpoints.policy}/policies",
+            params={"filter": cel, "pageSize": self.config.policy_page_size},
+            items_key="policies", next_params=_next_page,
+        )
 
     def policies_probe(self) -> list[Any]:
         """One page of one policy: proves the Policy API answers this admin, without reading everything."""

@@ -55,6 +55,7 @@ class Endpoints:
 class ApiSettings:
     endpoints: Endpoints
     policy_filters: tuple[str, ...]
+    policy_refused_statuses: frozenset[int]
     policy_page_size: int
     policy_page_interval: float
     policy_max_retries: int
@@ -133,6 +134,7 @@ def api() -> ApiSettings:
             token=ep["token"], retired_token_uris=tuple(ep["retired_token_uris"]),
         ),
         policy_filters=tuple(pol["filters"]),
+        policy_refused_statuses=frozenset(pol["refused_statuses"]),
         policy_page_size=int(pol["page_size"]),
         policy_page_interval=float(pol["page_interval"]),
         policy_max_retries=int(pol["max_retries"]),

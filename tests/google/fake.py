@@ -311,6 +311,9 @@ class FakeGoogle:
         self.browser_user: str | None = None
         self.consent_drop: set[str] = set()
         self.deny_consent = False
+        # policies.list as the older reference text describes it: at most one setting.type clause, && only.
+        # False: as the current text, which also allows ||.
+        self.one_policy_type_clause = False
         self.in_flight = 0
         self.max_in_flight = 0
         self._grants: dict[str, _Grant] = {}
@@ -724,9 +727,9 @@ class FakeGoogle:
             return denied
         if (err := ws.error("policies")) is not None:
             return from_recorded(err)
-        matcher = cel_type_filter(seen.param("filter"))
-        if matcher is None:
-            return Reply(400, google_error(400, "Invalid filter", "badRequest"))
+        matcher = cel_type_filter(seen.param("filter"), one_type_clause=self.one_policy_type_clause)
+        if matcher is None:  # google.rpc INVALID_ARGUMENT, with the classic `errors` list Google still adds
+            return Reply(400, google_error(400, "Request contains an invalid argument.", "badRequest"))
         items = [p for p in ws.policies if matcher(str(p.get("setting", {}).get("type", "")))]
         return self._page(items, seen, "pageSize", 50, 100, "policies", "policies")
 
@@ -915,8 +918,10 @@ class FakeGoogle:
         return Reply(400, {"error": "invalid_token", "error_description": "Token expired or revoked"})
 
 
-# The clause forms the cloudidentity v1 discovery document gives for policies.list `filter` ("Filter by
-# application", "Filter by setting type", "Filter by customer"), combined with && and || (and parentheses).
+# The clause forms the policies.list reference gives for `filter` ("Filter by application", "Filter by setting
+# type", "Filter by customer"). Its current text (docs.cloud.google.com) combines them with && and || (and
+# parentheses); its older text (cloud.google.com, the v1beta1 page, clients generated from the discovery document)
+# allows at most one setting.type clause and one customer clause, joined by && only: `one_type_clause`.
 # Anything else, e.g. a regex alternation inside one matches(), is refused as Google may refuse it.
 _MATCHES = re.compile(r"setting\.type\.matches\('((?:[^'\\]|\\.)*)'\)")
 _CUSTOMER = re.compile(r'customer\s*==\s*"customers/([A-Za-z0-9_]+)"')
@@ -940,11 +945,13 @@ def _cel_string(raw: str) -> str | None:
     return "".join(out)
 
 
-def cel_type_filter(text: str | None) -> Callable[[str], bool] | None:
-    """A Policy API filter as a predicate on setting.type; None when it is not made of documented clauses."""
+def cel_type_filter(text: str | None, *, one_type_clause: bool = False) -> Callable[[str], bool] | None:
+    """A Policy API filter as a predicate on setting.type; None when it is not made of documented clauses, or
+    (one_type_clause) has more than one setting.type or customer clause, or an ||."""
     if text is None:
         return lambda _t: True
     tokens: list[Any] = []
+    counts = {"type": 0, "customer": 0, "||": 0}
     rest = text.strip()
     while rest:
         if m := _MATCHES.match(rest):
@@ -953,13 +960,18 @@ def cel_type_filter(text: str | None) -> Callable[[str], bool] | None:
                 return None
             rx = re.compile(pattern)
             tokens.append(lambda t, rx=rx: rx.search(t) is not None)
+            counts["type"] += 1
         elif m := _CUSTOMER.match(rest):
             tokens.append(lambda _t: True)  # the one customer this Workspace is
+            counts["customer"] += 1
         elif m := re.match(r"&&|\|\||\(|\)", rest):
             tokens.append(m.group(0))
+            counts["||"] += m.group(0) == "||"
         else:
             return None
         rest = rest[m.end():].lstrip()
+    if one_type_clause and (counts["type"] > 1 or counts["customer"] > 1 or counts["||"]):
+        return None
     return _parse_or(tokens)
 
 

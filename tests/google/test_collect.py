@@ -62,19 +62,43 @@ def test_collects_every_resource_verbatim(world: tuple[FakeGoogle, Workspace, Pa
     assert org == {k: v for k, v in expected["org"].items() if k != "policies"}
     assert result.snapshot["mailboxes"] == expected["mailboxes"]
     assert result.snapshot["tenant"] == {"id": "C03az79cb", "domain": "acme.example"}
-    # policies: one listing per documented application filter, each followed across pages of 4
+    # policies: one listing whose filter ORs the per-application clauses of api.toml, followed across pages of 4
     pages = fake.seen("/v1/policies")
     assert all(p.param("pageSize") == "4" for p in pages)
-    filters = settings.api().policy_filters
-    assert [p.param("filter") for p in pages if not p.param("pageToken")] == list(filters)
-    per_filter = {f: [p for p in pages if p.param("filter") == f] for f in filters}
-    assert max(len(v) for v in per_filter.values()) >= 2  # at least one listing took several pages
-    assert all(len({p.param("pageToken") for p in v}) == len(v) for v in per_filter.values())
+    assert {p.param("filter") for p in pages} == {" || ".join(settings.api().policy_filters)}
+    assert len(pages) == 3 and len({p.param("pageToken") for p in pages}) == 3 and not pages[0].param("pageToken")
     # groups: 5 per member, maxResults 2 -> 3 pages each
     group_pages = [s for s in fake.seen("/admin/directory/v1/groups") if s.param("userKey")]
     assert {s.param("maxResults") for s in group_pages} == {"2"}
-    # Pages of the Policy API are spaced: the second and third page waited (recorded, not slept).
-    assert len([s for s in sleeps if s > 0.5]) >= 2
+    # Pages of the Policy API are spaced: the first started at once, the second and third waited (recorded, not
+    # slept).
+    assert len([s for s in sleeps if s > 0.5]) == 2
+
+
+def test_policies_are_listed_per_application_when_google_refuses_a_combined_filter(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    fake.one_policy_type_clause = True  # as the older policies.list text: one setting.type clause, && only
+    sleeps: list[float] = []
+    snap = collect(api_for(fake, key, sleeps), target(mailboxes=("jobs@acme.example",))).snapshot
+    assert sorted(snap["org"]["policies"], key=lambda p: p["name"]) == sorted(
+        sample_snapshot()["org"]["policies"], key=lambda p: p["name"])
+    filters = list(settings.api().policy_filters)
+    assert [p.param("filter") for p in fake.seen("/v1/policies")] == [" || ".join(filters), *filters]
+    assert len([s for s in sleeps if s > 0.5]) == 3  # every request after the refused one kept the pace
+
+
+def test_a_policy_listing_that_fails_after_the_fallback_leaves_the_policies_unread(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    fake.one_policy_type_clause = True
+    gmail = settings.api().policy_filters[-1]
+    fake.fault = lambda s: Reply(403, google_error(403, "The caller does not have permission", "forbidden")) \
+        if s.path == "/v1/policies" and s.param("filter") == gmail else None
+    snap = collect(api_for(fake, key, []), target(mailboxes=("jobs@acme.example",))).snapshot
+    # Not the security and API-controls policies alone: checks must not read a partial listing as complete.
+    assert snap["org"]["policies"] == {"error": {"status": 403, "code": "PERMISSION_DENIED",
+                                                 "message": "The caller does not have permission"}}
 
 
 def test_reads_as_admin_and_gmail_as_each_owner(world: tuple[FakeGoogle, Workspace, Path]) -> None:
@@ -111,15 +135,16 @@ def test_group_lookup_only_after_user_404(world: tuple[FakeGoogle, Workspace, Pa
 def test_only_documented_policy_filters_are_sent_and_the_fake_refuses_others(
         world: tuple[FakeGoogle, Workspace, Path]) -> None:
     fake, _, key = world
-    # The old single filter with a regex alternation is not a documented form: the fake refuses it, so a
-    # collector that sent it would lose every policy check.
+    # A regex alternation inside one matches() is not a documented form: the fake refuses it, so a collector that
+    # sent it would lose every policy check.
     alternation = "setting.type.matches('^settings/(security|api_controls|gmail)\\\\..*$')"
     snap = collect(api_for(fake, key, [], policy_filters=(alternation,)), target()).snapshot
-    assert snap["org"]["policies"]["error"]["status"] == 400
+    assert snap["org"]["policies"]["error"] == {"status": 400, "code": "INVALID_ARGUMENT",
+                                                "message": "Request contains an invalid argument."}
+    assert len(fake.seen("/v1/policies")) == 1  # one clause: nothing to fall back to
     snap = collect(api_for(fake, key, []), target()).snapshot
     assert isinstance(snap["org"]["policies"], list) and snap["org"]["policies"]
-    assert {s.param("filter") for s in fake.seen("/v1/policies") if s.param("filter") != alternation} == set(
-        settings.api().policy_filters)
+    assert [s.param("filter") for s in fake.seen("/v1/policies")][1:] == [" || ".join(settings.api().policy_filters)]
 
 
 def test_policy_api_forbidden_for_a_delegated_admin(world: tuple[FakeGoogle, Workspace, Path]) -> None:

@@ -82,7 +82,7 @@ FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))
 
 
 def _by_name(org: dict[str, Any]) -> dict[str, Any]:
-    """Policies are listed per application (one filter each), so their order is the listing's, not the file's."""
+    """Policies come in the order Google lists them (one listing, or one per application), not the file's."""
     policies = org.get("policies")
     if isinstance(policies, list):
         return {**org, "policies": sorted(policies, key=lambda p: str(p.get("name")))}
