@@ -153,6 +153,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     from preflight.causes import load_catalogue
     from preflight.model import Method
     from preflight.providers import Registry
+    from preflight.report.common import Labels
 
     def microsoft(n: int) -> Customer:
         return Customer(key=f"t{n:03d}", name=f"Tenant {n:03d}", provider="microsoft",
@@ -190,8 +191,10 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         from preflight.audit import runner
 
         runner.worker_processes = lambda _inventory, _registry: 0
-    runs, _ = run_audit(inventory, Registry.from_entry_points(), load_catalogue(), now, Path(work) / "cache",
-                        on_done=done, keep_snapshots=False, prepare=lambda run: tenant_files(run, now))
+    registry = Registry.from_entry_points()
+    labels = Labels.of(registry, load_catalogue())  # as `preflight audit` does: once, before the workers fork
+    runs, _ = run_audit(inventory, registry, load_catalogue(), now, Path(work) / "cache",
+                        on_done=done, keep_snapshots=False, prepare=lambda run: tenant_files(run, now, labels=labels))
     wall = time.perf_counter() - started
     # The fakes are not reaped yet, so RUSAGE_CHILDREN holds only preflight's own worker processes (if any).
     cpu, system = _cpu() - cpu_before, _cpu(system_only=True) - system_before

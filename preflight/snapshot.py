@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from preflight import strictjson
+from preflight import jsontext, strictjson
 from preflight.errors import InputError
 from preflight.masking import mask_secrets
 from preflight.model import Method
@@ -200,9 +199,13 @@ def load(path: Path) -> Snapshot:
     return parse(strictjson.loads(read_text(path, MAX_BYTES, "a snapshot"), where), where)
 
 
+LAYOUT_DEPTH = 4  # indented down to each field of a mailbox's resource payloads; what lies deeper is one line each
+
+
 def dumps(snapshot: Snapshot) -> str:
-    """The snapshot file's text."""
-    return json.dumps(snapshot.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    """The snapshot file's text: indented like json.dumps(indent=2) down to LAYOUT_DEPTH, each value deeper
+    on one line (an item of assignedPlans, a policy's conditions), written by the C encoder (jsontext)."""
+    return jsontext.dumps(snapshot.to_dict(), LAYOUT_DEPTH)
 
 
 def save(snapshot: Snapshot, path: Path, text: str | None = None) -> None:

@@ -83,6 +83,7 @@ def _run(
     from preflight.causes import load_catalogue
     from preflight.exitcodes import exit_code
     from preflight.pipeline import as_of_date, default_registry
+    from preflight.report.common import Labels
     from preflight.runsecrets import for_command
 
     registry = default_registry()
@@ -101,11 +102,13 @@ def _run(
     out = claim(output_dir, started, force, cache_root)
     redactor = _redactor() if redact else None
 
+    labels = Labels.of(registry, catalogue)  # once, not per tenant: it is what every worker process forks with
+
     def finished(run: TenantRun) -> None:
-        write_tenant(_redacted(run, redactor), out, now, started, run.files)
+        write_tenant(_redacted(run, redactor), out, now, started, run.files, labels)
 
     def render(run: TenantRun) -> dict[str, str]:  # in the tenant's worker; redaction learns across tenants: here
-        return tenant_files(run, now, started)
+        return tenant_files(run, now, started, labels)
 
     # Ctrl-C keeps what finished: the first one ends the tenants' runs and the report of the others is written.
     with interrupt.graceful(), AuditProgress([c.key for c in inv.customers], enabled=sys.stderr.isatty()) as progress:

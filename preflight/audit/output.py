@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from preflight import __version__
+from preflight import __version__, jsontext
 from preflight import snapshot as snap_io
 from preflight.audit.runner import TenantRun
 from preflight.causes import load_catalogue
 from preflight.output import make_report
 from preflight.private import write_whole
 from preflight.report import html, render
-from preflight.report.common import when
-from preflight.report.plan import StillOnBasic, build, still_on_basic
+from preflight.report import json as report_json
+from preflight.report.common import Labels, when
+from preflight.report.plan import Plan, StillOnBasic, build, still_on_basic
 from preflight.report.planfiles import csv_text, markdown
 
 
@@ -87,13 +87,21 @@ def _basic_markdown(runs: Sequence[TenantRun], today: date) -> list[str]:
             "|---|---|---|---|---|---|", *rows, ""]
 
 
-def plan_markdown(runs: Sequence[TenantRun], generated: datetime, today: date) -> str:
+def _plans(runs: Sequence[TenantRun], plans: Sequence[Plan] | None) -> Sequence[Plan]:
+    """Each run's action plan: those the caller built already (for the run's other files), else built here."""
+    if plans is not None:
+        return plans
     catalogue = load_catalogue()
+    return [build(r.result, catalogue) for r in runs]
+
+
+def plan_markdown(runs: Sequence[TenantRun], generated: datetime, today: date,
+                  plans: Sequence[Plan] | None = None) -> str:
     lines = ["# Action plan", "", f"Generated {when(generated.isoformat())} by preflight {__version__}. "
              "Steps are ordered by how many mailbox × method verdicts they turn ready.", ""]
     lines += _basic_markdown(runs, today)
-    for run in runs:
-        lines += markdown(run.result.name, run.result, build(run.result, catalogue), notices(run, today))
+    for run, plan in zip(runs, _plans(runs, plans), strict=True):
+        lines += markdown(run.result.name, run.result, plan, notices(run, today))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -108,31 +116,44 @@ def _basic_rows(run: TenantRun, today: date) -> list[list[str]]:
             for a in still.accounts]
 
 
-def plan_csv(runs: Sequence[TenantRun], today: date) -> str:
-    catalogue = load_catalogue()
-    return csv_text([(r.result.name, build(r.result, catalogue), _basic_rows(r, today)) for r in runs])
+def plan_csv(runs: Sequence[TenantRun], today: date, plans: Sequence[Plan] | None = None) -> str:
+    return csv_text([(r.result.name, plan, _basic_rows(r, today))
+                     for r, plan in zip(runs, _plans(runs, plans), strict=True)])
 
 
-def tenant_files(run: TenantRun, now: datetime, generated: datetime | None = None) -> dict[str, str]:
-    """The texts of the customer's own folder, by file name; rendering them is the CPU-heavy part of writing."""
+def tenant_renderers(run: TenantRun, now: datetime, generated: datetime | None = None, labels: Labels | None = None,
+                     ) -> dict[str, Callable[[], str]]:
+    """How each file of the customer's own folder is rendered, by file name (benchmarks/evaluate.py times each).
+    `labels`: built once by a caller rendering many tenants (Labels.of), else read from the installed providers."""
     generated = generated or now
+    labels = labels or Labels.load()
     report = make_report([run.result], generated)
-    files = {"snapshot.json": snap_io.dumps(run.snapshot)} if run.snapshot is not None else {}
-    files["report.json"] = render(report, "json")
-    files["report.html"] = html.render(report, [html.Extra(notices(run, now.date()))])
-    files["action-plan.md"] = plan_markdown([run], generated, now.date())
-    files["action-plan.csv"] = plan_csv([run], now.date())
+    plans = [build(run.result, labels.catalogue)]  # one plan for the HTML page, the Markdown and the CSV
+    said = notices(run, now.date())
+    snapshot = run.snapshot
+    files: dict[str, Callable[[], str]] = {"snapshot.json": lambda: snap_io.dumps(snapshot)} \
+        if snapshot is not None else {}
+    files["report.json"] = lambda: render(report, "json")
+    files["report.html"] = lambda: html.render(report, [html.Extra(said, plan=plans[0])], labels=labels)
+    files["action-plan.md"] = lambda: plan_markdown([run], generated, now.date(), plans)
+    files["action-plan.csv"] = lambda: plan_csv([run], now.date(), plans)
     return files
 
 
+def tenant_files(run: TenantRun, now: datetime, generated: datetime | None = None, labels: Labels | None = None,
+                 ) -> dict[str, str]:
+    """The texts of the customer's own folder, by file name; rendering them is the CPU-heavy part of writing."""
+    return {name: text() for name, text in tenant_renderers(run, now, generated, labels).items()}
+
+
 def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: datetime | None = None,
-                 files: dict[str, str] | None = None) -> Path:
+                 files: dict[str, str] | None = None, labels: Labels | None = None) -> Path:
     """The customer's own folder: what to hand over (report.html, action-plan.md/.csv) and the data behind it.
     `now` is the day the checks were evaluated for, `generated` when this run happened (default: now);
     `files` their texts when tenant_files already rendered them (in the audit's worker process)."""
     folder = out_dir / run.customer.key
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in (files if files is not None else tenant_files(run, now, generated)).items():
+    for name, text in (files if files is not None else tenant_files(run, now, generated, labels)).items():
         if name == "snapshot.json" and run.snapshot is not None:
             snap_io.save(run.snapshot, folder / name, text)
         else:
@@ -160,9 +181,11 @@ def write_consolidated(
         ],
         "basic_smtp": basic_rollup(runs, now.date()),
     }
-    write_whole(out_dir / "report.json", json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    write_whole(out_dir / "action-plan.md", plan_markdown(runs, generated, now.date()))
-    write_whole(out_dir / "action-plan.csv", plan_csv(runs, now.date()))
-    extras = [html.Extra(notices(r, now.date()), f"{r.customer.key}/report.html", brief=True) for r in runs]
+    write_whole(out_dir / "report.json", jsontext.dumps(data, report_json.LAYOUT_DEPTH, ensure_ascii=False))
+    plans = _plans(runs, None)
+    write_whole(out_dir / "action-plan.md", plan_markdown(runs, generated, now.date(), plans))
+    write_whole(out_dir / "action-plan.csv", plan_csv(runs, now.date(), plans))
+    extras = [html.Extra(notices(r, now.date()), f"{r.customer.key}/report.html", brief=True, plan=plan)
+              for r, plan in zip(runs, plans, strict=True)]
     write_whole(out_dir / "report.html", render_audit(report, extras, interrupted))
     return out_dir

@@ -10,11 +10,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from preflight.causes import Catalogue, load_catalogue
 from preflight.model import Finding, MailboxVerdict, Method, Report, Severity, Status, TargetResult, Verdict
+
+if TYPE_CHECKING:
+    from preflight.providers import Registry
 
 STATUS_RANK = {Status.FAIL: 0, Status.UNKNOWN: 1, Status.WARN: 2, Status.PASS: 3, Status.SKIPPED: 4}
 SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
@@ -170,11 +173,16 @@ class Labels:
     titles: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
+    def of(cls, registry: Registry, catalogue: Catalogue) -> Labels:
+        return cls(catalogue, {name: registry.title(name) for name in registry.names})
+
+    @classmethod
     def load(cls) -> Labels:
+        """From the installed providers: that reads every distribution's entry points (milliseconds), so what
+        renders many reports (an audit's worker) builds its Labels once with `of` and passes them in."""
         from preflight.providers import Registry
 
-        registry = Registry.from_entry_points()
-        return cls(load_catalogue(), {name: registry.title(name) for name in registry.names})
+        return cls.of(Registry.from_entry_points(), load_catalogue())
 
     def provider(self, name: str) -> str:
         return self.titles.get(name, name)

@@ -194,11 +194,12 @@ class Extra:
     notices: tuple[str, ...] = ()
     link: str | None = None
     brief: bool = False
+    plan: Plan | None = None  # the target's action plan, when the caller built it already (for its other files)
 
 
-def render(report: Report, extras: Sequence[Extra] | None = None, top: str = "") -> str:
+def render(report: Report, extras: Sequence[Extra] | None = None, top: str = "", labels: Labels | None = None) -> str:
     """The report page; `extras` one per target, `top` HTML placed after the summary (the audit's matrix)."""
-    labels = Labels.load()
+    labels = labels or Labels.load()
     extras = list(extras or [Extra() for _ in report.targets])
     day = one_line(report.generated_at)[:10]
     only = report.targets[0].name if len(report.targets) == 1 else ""
@@ -300,7 +301,7 @@ def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bo
                   f'<p class="tmeta">{e(labels.provider(t.provider))} · {e(t.tenant)}{link}</p>']
     parts += [f'<div class="alert" role="alert"><strong>Not evaluated:</strong> {e(err)}</div>' for err in t.errors]
     parts += [f'<p class="notice">{e(n)}</p>' for n in extra.notices]
-    plan = build(t, labels.catalogue)
+    plan = extra.plan or build(t, labels.catalogue)
     if t.mailboxes:
         parts.append(_matrix(t, labels))
     if not t.errors:
@@ -310,7 +311,7 @@ def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bo
             parts.append(f'<p class="more">Evidence for every finding: <a href="{e(extra.link)}">'
                          f"{e(extra.link)}</a></p>")
     else:
-        notes = Footnotes()
+        notes = Footnotes(index)
         groups = grouped(t)
         if groups:
             parts.append("<h3>Evidence</h3>")
@@ -438,19 +439,21 @@ def _oauth_step(step: OAuthMove, plan: Plan) -> str:
 
 
 class Footnotes:
-    """Sources as numbered links at the end of a target's evidence, not as notes inside it."""
+    """Sources as numbered links at the end of a target's evidence, not as notes inside it; `target` (its
+    section's number) keeps the anchors of one target's sources apart from another's, the same in every run."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: int) -> None:
+        self.target = target
         self.urls: dict[str, int] = {}
 
     def ref(self, url: str) -> str:
         n = self.urls.setdefault(url, len(self.urls) + 1)
-        return f'<a class="fn" href="#src-{id(self)}-{n}">[{n}]</a>'
+        return f'<a class="fn" href="#src-{self.target}-{n}">[{n}]</a>'
 
     def render(self) -> str:
         if not self.urls:
             return ""
-        items = "".join(f'<li id="src-{id(self)}-{n}"><a href="{e(u)}">{e(_short(u))}</a></li>'
+        items = "".join(f'<li id="src-{self.target}-{n}"><a href="{e(u)}">{e(_short(u))}</a></li>'
                         for u, n in self.urls.items())
         return f'<p class="sub">Sources</p><ol class="sources">{items}</ol>'
 

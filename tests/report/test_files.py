@@ -1,0 +1,111 @@
+"""The JSON files' layout (preflight.jsontext) and what a tenant's files are rendered from: the same texts
+whatever renders them, once per process what is per process."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight import jsontext, pipeline
+from preflight import snapshot as snap_io
+from preflight.audit.inventory import Customer
+from preflight.audit.output import tenant_files
+from preflight.audit.runner import TenantRun
+from preflight.causes import load_catalogue
+from preflight.model import Report
+from preflight.output import make_report
+from preflight.providers import Registry
+from preflight.report import html, render
+from preflight.report.common import Labels
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = sorted((ROOT / "tests").glob("*/fixtures/*.json"))
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+TRICKY: list[Any] = [
+    {}, [], 0, "", None, {"a": {}, "b": [], "c": [[]], "d": [{}]}, [1, 2.5, -0.0, 1e300, True, False, None],
+    {"é": "naïve ☃ \u2028 \x00 \"quoted\" \\ </script>", "k": {"deep": [{"deeper": {"deepest": [1, [2, [3]]]}}]}},
+    {7: "int key", 2.5: "float key", True: "bool key", None: "null key"},
+]
+
+
+def tenant(path: Path) -> TenantRun:
+    snap = snap_io.load(path)
+    registry = Registry.from_entry_points()
+    result = pipeline.evaluate_snapshot(snap, registry.get(snap.provider), NOW, catalogue=load_catalogue())
+    customer = Customer(key="c", name=snap.tenant_label, provider=snap.provider, settings={},
+                        mailboxes=tuple(snap.mailboxes), methods=snap.options.methods)
+    return TenantRun(customer, result, snap, 0.0)
+
+
+@pytest.mark.parametrize("value", TRICKY + [json.loads(p.read_text(encoding="utf-8")) for p in FIXTURES[:12]])
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_deep_enough_it_is_json_dumps_indent_2_to_the_character(value: Any, ascii_only: bool) -> None:
+    assert jsontext.dumps(value, 99, ensure_ascii=ascii_only) == \
+        json.dumps(value, indent=2, ensure_ascii=ascii_only) + "\n"
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("value", TRICKY)
+def test_any_depth_reads_back_as_the_same_value(value: Any, depth: int) -> None:
+    text = jsontext.dumps(value, depth)
+    assert json.loads(text) == json.loads(json.dumps(value)) and text.endswith("\n")
+    assert all(len(line) - len(line.lstrip(" ")) <= 2 * depth for line in text.splitlines())
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("depth", [0, 3])
+def test_nan_and_infinity_are_refused_at_any_depth(bad: float, depth: int) -> None:
+    with pytest.raises(ValueError):
+        jsontext.dumps({"a": [{"b": bad}]}, depth)
+    with pytest.raises(ValueError):
+        jsontext.dumps({bad: 1}, depth)
+
+
+def test_keys_json_cannot_carry_are_refused() -> None:
+    with pytest.raises(TypeError):
+        jsontext.dumps({(1, 2): "tuple key"}, 2)
+
+
+def test_a_report_lists_one_verdict_and_one_finding_per_line() -> None:
+    run = tenant(ROOT / "tests/microsoft/fixtures/several-layers.json")
+    text = render(make_report([run.result], NOW), "json")
+    data = json.loads(text)
+    assert data == make_report([run.result], NOW).to_dict()
+    lines = [line.strip().rstrip(",") for line in text.splitlines()]
+    findings = [json.loads(line) for line in lines if line.startswith('{"check": ')]
+    verdicts = [json.loads(line) for line in lines if line.startswith('{"address": ')]
+    assert findings == data["targets"][0]["findings"] and verdicts == data["targets"][0]["mailboxes"]
+
+
+def test_a_snapshot_file_reads_back_as_the_snapshot() -> None:
+    snap = snap_io.load(ROOT / "tests/microsoft/fixtures/several-layers.json")
+    text = snap_io.dumps(snap)
+    assert snap_io.parse(json.loads(text)) == snap_io.parse(snap.to_dict())
+    assert text.isascii()  # non-ASCII payload text is escaped, as before
+
+
+def test_tenant_files_given_labels_read_no_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tenant(ROOT / "tests/google/fixtures/gmail_group_override.json")
+    labels = Labels.of(Registry.from_entry_points(), load_catalogue())
+    expected = tenant_files(run, NOW)
+
+    def refuse() -> Registry:
+        raise AssertionError("the entry points were read again for one tenant's files")
+
+    monkeypatch.setattr(Registry, "from_entry_points", refuse)
+    assert tenant_files(run, NOW, labels=labels) == expected
+    assert set(expected) == {"snapshot.json", "report.json", "report.html", "action-plan.md", "action-plan.csv"}
+
+
+def test_the_html_page_is_the_same_in_every_run() -> None:
+    """Source footnotes are numbered per target section, not by where an object happened to live in memory."""
+    run = tenant(ROOT / "tests/microsoft/fixtures/several-layers.json")
+    report: Report = make_report([run.result, run.result], NOW)
+    page = html.render(report)
+    assert 'href="#src-1-1"' in page and 'id="src-2-1"' in page
+    assert page == html.render(make_report([run.result, run.result], NOW))
