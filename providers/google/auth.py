@@ -3,9 +3,11 @@
 Both give the collector one thing: a bearer token for (scope, subject). google-auth and
 google-auth-oauthlib are imported inside the functions that use them, so importing this module is cheap.
 
-Service accounts get one token per scope. Google refuses a domain-wide delegation token outright when any
-requested scope is not granted (unauthorized_client), so one missing grant would otherwise make every
-resource unreadable; per scope, it makes only its own resources `unknown`.
+A service account gets one token per subject for the scopes the collector shares (every read-only admin scope
+the run requests anyway: a JWT assertion may carry several, space-separated), so a Workspace costs one signature
+and one token round trip, not one per scope. Google refuses a domain-wide delegation token outright when any
+requested scope is not granted (401 unauthorized_client); then each scope is asked on its own, so one missing
+grant makes only its own resources `unknown`, and the refusal names that scope.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +47,10 @@ class Signer(Protocol):
 
     def bearer(self, scope: str, subject: str | None = None) -> str:
         """An access token for one scope, acting as `subject` (None: the admin). ApiError when refused."""
+        ...
+
+    def share(self, scopes: Sequence[str], subject: str | None = None) -> None:
+        """Let one token acting as `subject` carry all these scopes, when the sign-in kind allows it."""
         ...
 
 
@@ -231,7 +237,9 @@ def _parsed_key(info: str) -> Any:
 
 
 class ServiceAccountSigner:
-    """Tokens from a service-account key with domain-wide delegation, one per (scope, subject), cached."""
+    """Tokens from a service-account key with domain-wide delegation, per subject: one for the scopes shared for
+    that subject, or one per scope (any other scope, or every scope once the shared token was refused). Cached
+    until google-auth finds them near expiry; a key signs an assertion only when a token is needed."""
 
     kind = "service-account"
 
@@ -247,34 +255,58 @@ class ServiceAccountSigner:
         self.key = key
         self.admin = admin
         self._request = transport(timeout, deadline)
-        self._creds: dict[tuple[str, str], Any] = {}
-        self._failed: dict[tuple[str, str], ApiError] = {}
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._shared: dict[str, tuple[str, ...]] = {}  # subject -> the scopes one token carries for it
+        self._creds: dict[tuple[tuple[str, ...], str], Any] = {}
+        self._failed: dict[tuple[tuple[str, ...], str], ApiError] = {}
+        self._locks: dict[tuple[tuple[str, ...], str], threading.Lock] = {}
         self._guard = threading.Lock()
 
     @property
     def principal(self) -> str:
         return self.admin
 
-    def _lock(self, key: tuple[str, str]) -> threading.Lock:
+    def _lock(self, key: tuple[tuple[str, ...], str]) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
+    def share(self, scopes: Sequence[str], subject: str | None = None) -> None:
+        """Ask for these scopes in one token when `subject` first needs any of them. Only the scopes the run
+        reads anyway: the token carries no more privilege than the per-scope tokens together."""
+        with self._guard:
+            self._shared[(subject or self.admin).lower()] = tuple(dict.fromkeys(scopes))
+
     def bearer(self, scope: str, subject: str | None = None) -> str:
+        who = (subject or self.admin).lower()
+        with self._guard:
+            shared = self._shared.get(who, ())
+        if scope in shared and (shared, who) not in self._failed:
+            try:
+                return self._token(shared, who)
+            except ApiError:
+                if (shared, who) not in self._failed:  # a fault, not a refusal: asking per scope would not help
+                    raise
+            # Refused for good: one missing grant refuses a token for several scopes whole, and only per scope
+            # does the refusal say which grant is missing.
+        return self._token((scope,), who)
+
+    def _token(self, scopes: tuple[str, ...], who: str) -> str:
+        """The token for these scopes; a definitive refusal stays refused for this run (don't hammer the
+        endpoint)."""
         from google.auth import exceptions as gex
 
-        key = (scope, (subject or self.admin).lower())
+        key = (scopes, who)
         with self._lock(key):
-            if key in self._failed:  # a definitive refusal stays refused for this run: don't hammer the endpoint
+            if key in self._failed:
                 raise self._failed[key]
             creds = self._creds.get(key)
             if creds is None:
-                creds = self._creds[key] = self._base.with_scopes([scope]).with_subject(key[1])
+                creds = self._creds[key] = self._base.with_scopes(list(scopes)).with_subject(who)
             if not creds.valid:
                 try:
                     refresh(creds, self._request, self.secrets)
                 except gex.RefreshError as exc:
-                    err = token_error(exc, getattr(self._request.last, "status", None), self._hint(exc, scope, key[1]))
+                    hint = self._hint(exc, " ".join(scopes), who)
+                    err = token_error(exc, getattr(self._request.last, "status", None), hint)
                     err = ApiError(err.status, err.code, self.secrets.mask(err.message))
                     if refused_for_good(exc):
                         self._failed[key] = err
@@ -538,6 +570,9 @@ class OAuthSigner:
     @property
     def principal(self) -> str:
         return self.account or "the signed-in admin"
+
+    def share(self, scopes: Sequence[str], subject: str | None = None) -> None:
+        """Nothing to do: the one token of this sign-in already carries every scope the admin granted."""
 
     def bearer(self, scope: str, subject: str | None = None) -> str:
         from google.auth import exceptions as gex

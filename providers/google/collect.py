@@ -59,10 +59,12 @@ def admin_scope_keys(target: Target) -> list[str]:
 def _sign_in(api: GoogleApi, target: Target, pool: ThreadPoolExecutor) -> None:
     """Fail fast (exit 4) when no admin token at all can be had; a partial grant only makes some reads unknown.
 
-    One token proves the sign-in works; the other scopes' tokens are signed when their first request needs them
-    (each is a signature and a round trip). Only when the first is refused are the rest asked, together.
+    One token, for every admin scope of the run at once (Signer.share), proves the sign-in works. When Google
+    refuses it, scopes are asked one by one: the first now; the others when their first request needs them (each
+    is a signature and a round trip), or, when the first is refused too, all at once.
     """
     keys = admin_scope_keys(target)
+    api.signer.share([settings.scope(k).url for k in keys])
     try:
         api.signer.bearer(settings.scope(keys[0]).url, None)
         return

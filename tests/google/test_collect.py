@@ -16,7 +16,7 @@ from preflight.snapshot import Options, error_of, parse
 from preflight_providers.google import provider, settings
 from preflight_providers.google.api import GoogleApi
 from preflight_providers.google.auth import ServiceAccountSigner, load_key_file
-from preflight_providers.google.collect import Target, collect
+from preflight_providers.google.collect import Target, admin_scope_keys, collect
 from tests.google.fake import AUTH, FakeGoogle, Reply, Workspace, google_error, sample_snapshot, secrets_of
 from tests.leaks import assert_no_leak
 
@@ -113,8 +113,10 @@ def test_reads_as_admin_and_gmail_as_each_owner(world: tuple[FakeGoogle, Workspa
                                                            "ops@acme.example"]
     assert all(s.subject == s.path.split("/")[4] for s in gmail)
     assert all(s.scopes == {AUTH + "gmail.readonly"} for s in gmail)
-    # Every token carried exactly one scope: a missing grant can only ever cost its own resources.
-    assert all(len(s.scopes) == 1 for s in fake.log if s.subject)
+    # One token for the admin, carrying the admin scopes this run reads (and no more); Gmail's per owner.
+    admin_scopes = {settings.scope(k).url for k in admin_scope_keys(target())}
+    assert all(s.scopes == admin_scopes for s in fake.log if s.subject == ADMIN)
+    assert len(fake.seen("/token")) == 1 + 2  # the admin's, then jobs@'s and ops@'s Gmail tokens
     # users.get with projection=full, orgunits with the root included (policies can target it).
     user_gets = [s for s in fake.seen("/admin/directory/v1/users/") if not s.path.endswith(("/tokens", "/asps"))]
     assert {s.param("projection") for s in user_gets} == {"full"}
@@ -229,9 +231,10 @@ def test_missing_delegation_costs_only_its_resources(world: tuple[FakeGoogle, Wo
     assert "104857600000000000001" in err["message"] and "cloud-identity.policies.readonly" in err["message"]
     assert snap["mailboxes"]["jobs@acme.example"]["sendAs"]["error"]["code"] == "unauthorized_client"
     assert isinstance(snap["org"]["orgUnits"], list) and isinstance(snap["org"]["customer"], dict)
-    # One refused token request per (scope, subject), not one per mailbox.
+    # Google refused the admin's token for all its scopes (one grant missing), so each scope was asked on its own:
+    # one token request per (scope, subject), not one per mailbox.
     jwt_posts = [s for s in fake.seen("/token")]
-    assert len(jwt_posts) == 8 + 2  # each of the 8 admin scopes once; Gmail once for jobs@ (twice listed), ops@
+    assert len(jwt_posts) == 1 + 8 + 2  # the shared one; each of the 8 admin scopes once; Gmail for jobs@, ops@
     assert not fake.seen("/v1/policies")
 
 
@@ -450,6 +453,57 @@ def test_a_transient_token_failure_is_not_remembered_but_a_refusal_is(
     assert len(fake.seen("/token")) == len(asked)
 
 
+def test_one_token_carries_the_shared_scopes_until_google_refuses_it_then_each_scope_is_asked(
+        world: tuple[FakeGoogle, Workspace, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import google.auth._exponential_backoff as backoff
+    import google.oauth2._client as client
+
+    from preflight.http import ApiError
+
+    no_wait = types.SimpleNamespace(  # google-auth retries a 5xx itself, waiting 1-2 s between tries: not in a test
+        ExponentialBackoff=lambda: backoff.ExponentialBackoff(initial_wait_seconds=0.0))  # type: ignore[no-untyped-call]
+    monkeypatch.setattr(client, "_exponential_backoff", no_wait)
+    fake, ws, key = world
+    signer = ServiceAccountSigner(load_key_file(key), ADMIN)
+    user, group, policies = (settings.scope(k).url for k in ("directory.user", "directory.group", "policies"))
+    signer.share([user, group, policies])
+    fake.fault = lambda seen: (Reply(503, {"error": "internal_failure", "error_description": "Backend Error"})
+                               if seen.path == "/token" else None)
+    # A fault of the shared token that refuses no grant is reported as it is, and not remembered: asking per
+    # scope would only meet the same fault.
+    with pytest.raises(ApiError, match="internal_failure"):
+        ServiceAccountSigner(load_key_file(key), ADMIN).bearer(user)
+    per_scope = len(fake.seen("/token"))  # one token asked, with google-auth's own retries
+    with pytest.raises(ApiError) as info:
+        signer.bearer(user)
+    assert info.value.code == "internal_failure"
+    faults = len(fake.seen("/token"))
+    assert faults == 2 * per_scope  # the shared token alone was asked, as often
+    fake.fault = None
+    first = signer.bearer(user)
+    assert len(fake.seen("/token")) == faults + 1
+    assert fake._grants[first].scopes == {user, group, policies}
+    assert signer.bearer(group) == signer.bearer(policies) == first  # one token, signed and fetched once
+    assert len(fake.seen("/token")) == faults + 1
+    assert signer.bearer(settings.scope("licensing").url) != first  # a scope not shared gets its own token
+    # A new signer for a Workspace whose delegation lacks one of the shared scopes: Google refuses the token for
+    # all of them (401 unauthorized_client); each scope is then asked alone, and only the missing one is refused,
+    # named in the error.
+    ws.grant("104857600000000000001", [s for s in ALL if s != policies])
+    signer = ServiceAccountSigner(load_key_file(key), ADMIN)
+    signer.share([user, group, policies])
+    before = len(fake.seen("/token"))
+    assert signer.bearer(user) and signer.bearer(group)
+    with pytest.raises(ApiError) as info:
+        signer.bearer(policies)
+    assert info.value.code == "unauthorized_client" and policies in info.value.message
+    assert user not in info.value.message
+    assert len(fake.seen("/token")) - before == 1 + 3  # the refused shared one is not asked again
+    assert signer.bearer(user) and len(fake.seen("/token")) - before == 4
+
+
 def test_a_product_the_customer_lacks_does_not_blank_the_other_licences(
         world: tuple[FakeGoogle, Workspace, Path]) -> None:
     fake, _, key = world
@@ -497,6 +551,6 @@ def test_the_audit_log_is_read_only_when_asked_one_event_name_at_a_time(
     assert snap["mailboxes"]["jobs@acme.example"]["advancedProtectionEvents"] == []
     admin_log = fake.seen("/admin/reports/v1/activity/users/all/applications/admin")
     assert [s.param("eventName") for s in admin_log] == list(settings.api().delegation[1])
-    assert all(s.scopes == {AUTH + "admin.reports.audit.readonly"} for s in fake.seen("/admin/reports/"))
+    assert all(AUTH + "admin.reports.audit.readonly" in s.scopes for s in fake.seen("/admin/reports/"))
     owners = {s.path.split("/")[6] for s in fake.seen("/admin/reports/v1/activity/users/") if "/all/" not in s.path}
     assert owners == {"jobs@acme.example", "ops@acme.example"}
