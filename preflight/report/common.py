@@ -203,15 +203,18 @@ class Labels:
         own = [u for u in links if provider and provider in (urlsplit(u).hostname or "")]
         return own or links
 
-    def note(self, target: TargetResult, mv: MailboxVerdict) -> str:
-        """Why a mailbox got its verdict: the first blocking cause, or what is unknown, or what is at risk."""
+    def note(self, target: TargetResult, mv: MailboxVerdict, bearing: Mapping[int, list[Finding]] | None = None,
+             ) -> str:
+        """Why a mailbox got its verdict: the first blocking cause, or what is unknown, or what is at risk.
+        `bearing`: relevance(target), when the caller notes every verdict (one pass, not one per verdict)."""
         if mv.verdict is Verdict.BLOCKED and mv.blocking:
             more = f" (+{len(mv.blocking) - 1} more)" if len(mv.blocking) > 1 else ""
             return self.cause(mv.blocking[0], target) + more
         wanted = {Verdict.INCOMPLETE: Status.UNKNOWN, Verdict.AT_RISK: Status.WARN}.get(mv.verdict)
         if wanted is None:
             return ""
-        found = [f for f in sort_findings(relevant(target, mv)) if f.status is wanted and not f.accepted]
+        chosen = bearing[id(mv)] if bearing is not None else relevant(target, mv)
+        found = [f for f in sort_findings(chosen) if f.status is wanted and not f.accepted]
         if not found:
             return ""
         more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""

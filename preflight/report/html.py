@@ -23,6 +23,7 @@ from preflight.report.common import (
     method_label,
     methods,
     one_line,
+    relevance,
     status_label,
     subjects,
     verdict_counts,
@@ -173,8 +174,14 @@ document.addEventListener("click", function (event) {
 """
 
 
+# What e() changes: control characters (clean), a CR, and the five characters HTML escapes.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f&<>\"']")
+
+
 def e(value: object) -> str:
-    return escape(clean(value), quote=True)
+    text = str(value)
+    # Most values (addresses, titles, ids) hold none of them: one scan instead of a regex and six replaces.
+    return escape(clean(text), quote=True) if _UNSAFE.search(text) else text
 
 
 def address(value: object) -> str:
@@ -326,6 +333,7 @@ def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bo
 
 def _matrix(t: TargetResult, labels: Labels) -> str:
     cols = methods(t)
+    bearing = relevance(t)
     by_key: dict[tuple[str, str], MailboxVerdict] = {(mv.address, mv.method.value): mv for mv in t.mailboxes}
     head = "".join(f'<th scope="col">{e(METHOD.get(m.value, m.value))}</th>' for m in cols)
     rows = []
@@ -341,7 +349,7 @@ def _matrix(t: TargetResult, labels: Labels) -> str:
                 items = "".join(f"<li>{e(labels.cause(c, t))}</li>" for c in mv.blocking)
                 why = f'<ol class="why">{items}</ol>'
             else:
-                note = labels.note(t, mv)
+                note = labels.note(t, mv, bearing)
                 why = f'<span class="why">{e(note)}</span>' if note else ""
             cells.append(f"<td>{chip(mv.verdict.value, VERDICT[mv.verdict.value])}{why}</td>")
         rows.append(f'<tr><th scope="row">{address(mailbox)}</th>{"".join(cells)}</tr>')

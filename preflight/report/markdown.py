@@ -14,6 +14,7 @@ from preflight.report.common import (
     grouped,
     method_label,
     one_line,
+    relevance,
     status_label,
     summary_line,
     target_heading,
@@ -76,9 +77,10 @@ def _target(target: TargetResult, labels: Labels) -> list[str]:
         lines += [f"> **Not evaluated:** {esc(error)}", ""]
     if target.mailboxes:
         lines += [row("Mailbox", "Method", "Verdict", "Why"), row("---", "---", "---", "---")]
+        bearing = relevance(target)
         for mv in target.mailboxes:
             verdict = f"{VERDICT_ICON[mv.verdict.value]} **{mv.verdict.value}**"
-            lines.append(row(esc(mv.address), mv.method.value, verdict, esc(labels.note(target, mv))))
+            lines.append(row(esc(mv.address), mv.method.value, verdict, esc(labels.note(target, mv, bearing))))
         lines.append("")
     for subject, findings in grouped(target):
         lines += [f"### {esc(subject) if subject else 'Tenant-wide'}", ""]

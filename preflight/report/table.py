@@ -24,6 +24,7 @@ from preflight.report.common import (
     grouped,
     method_label,
     one_line,
+    relevance,
     status_label,
     summary_line,
     target_heading,
@@ -89,6 +90,7 @@ def _verdicts(target: TargetResult, labels: Labels) -> Table:
     table.add_column("Verdict", no_wrap=True)
     table.add_column("Why", overflow="fold")
     previous = None
+    bearing = relevance(target)
     for mv in target.mailboxes:
         shown = "" if mv.address == previous else one_line(mv.address)
         previous = mv.address
@@ -96,7 +98,7 @@ def _verdicts(target: TargetResult, labels: Labels) -> Table:
             Text(shown),
             Text(mv.method.value),
             Text(mv.verdict.value, style=VERDICT_STYLE[mv.verdict.value]),
-            Text(labels.note(target, mv)),
+            Text(labels.note(target, mv, bearing)),
         )
     return table
 

@@ -109,3 +109,18 @@ def test_the_html_page_is_the_same_in_every_run() -> None:
     page = html.render(report)
     assert 'href="#src-1-1"' in page and 'id="src-2-1"' in page
     assert page == html.render(make_report([run.result, run.result], NOW))
+
+
+def test_html_escaping_is_the_same_with_or_without_its_shortcut() -> None:
+    """e() skips the work for text with nothing to change; every character it must change still is."""
+    from html import escape
+    from itertools import product
+
+    from preflight.report.common import clean
+
+    alphabet = ["a", "&", "<", ">", '"', "'", "\r", "\n", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9f", "\xa0", "☃"]
+    for chars in product(alphabet, repeat=2):
+        text = "".join(chars)
+        assert html.e(text) == escape(clean(text), quote=True)
+    for value in (None, 7, 2.5, True, "plain text", "<b>bold</b>"):
+        assert html.e(value) == escape(clean(value), quote=True)
