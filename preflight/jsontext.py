@@ -16,7 +16,7 @@ from typing import Any
 
 def dumps(value: Any, depth: int, *, ensure_ascii: bool = True) -> str:
     """`value` as JSON text ending in a newline; NaN and Infinity refused (ValueError), as allow_nan=False does."""
-    encode = json.JSONEncoder(ensure_ascii=ensure_ascii, allow_nan=False, check_circular=False).encode
+    encode = json.JSONEncoder(ensure_ascii=ensure_ascii, allow_nan=False).encode
     out: list[str] = []
     _layout(value, depth, "\n", out, encode)
     out.append("\n")

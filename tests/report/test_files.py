@@ -71,6 +71,14 @@ def test_keys_json_cannot_carry_are_refused() -> None:
         jsontext.dumps({(1, 2): "tuple key"}, 2)
 
 
+@pytest.mark.parametrize("depth", [0, 2, 9])
+def test_a_value_holding_itself_is_refused_not_recursed_into(depth: int) -> None:
+    loop: dict[str, Any] = {"a": [1]}
+    loop["a"].append(loop)
+    with pytest.raises(ValueError, match="Circular"):
+        jsontext.dumps(loop, depth)
+
+
 def test_a_report_lists_one_verdict_and_one_finding_per_line() -> None:
     run = tenant(ROOT / "tests/microsoft/fixtures/several-layers.json")
     text = render(make_report([run.result], NOW), "json")
