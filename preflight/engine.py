@@ -90,6 +90,7 @@ def _finding(
 
 def _findings_for(
     check: Check,
+    methods: Sequence[Method],
     parsed: Resources,
     subject: str | None,
     now: datetime,
@@ -97,18 +98,20 @@ def _findings_for(
     permissions: Mapping[str, str],
     configured: Mapping[tuple[str | None, Method], MailboxVerdict] | None = None,
 ) -> list[Finding]:
+    """`methods`: the snapshot's methods this check covers, in the snapshot's order."""
     snap = parsed.snapshot
-    methods = [m for m in snap.options.methods if m in check.methods]
-    seen = configured or {}
-    outcomes = [(m, _run(check, Context(snap, subject, m, now, parsed, seen.get((subject, m))), permissions))
-                for m in methods]
-    present = [(m, o) for m, o in outcomes if o is not None]
+    present = []
+    for m in methods:
+        out = _run(check, Context(snap, subject, m, now, parsed, configured.get((subject, m)) if configured else None),
+                   permissions)
+        if out is not None:
+            present.append((m, out))
     if not present:
         return []
     # One finding when every requested method got the same answer; one per method otherwise.
-    covers_all = len(present) == len(snap.options.methods)
-    if covers_all and all(o == present[0][1] for _, o in present):
-        return [_finding(check, present[0][1], subject, None, catalogue, snap.provider)]
+    first = present[0][1]
+    if len(present) == len(snap.options.methods) and all(o == first for _, o in present):
+        return [_finding(check, first, subject, None, catalogue, snap.provider)]
     return [_finding(check, o, subject, m, catalogue, snap.provider) for m, o in present]
 
 
@@ -120,10 +123,13 @@ def verdicts(
         if not f.accepted:
             by_subject.setdefault(f.subject, []).append(f)
     result = []
+    tenant = by_subject.get(None, [])
+    # The tenant-wide findings bearing on each method, selected once (not once per mailbox); a mailbox's own follow.
+    tenant_for = {method: [f for f in tenant if f.method in (None, method)] for method in methods}
     for address in mailboxes:
-        candidates = by_subject.get(None, []) + by_subject.get(address, [])
+        own = by_subject.get(address, [])
         for method in methods:
-            relevant = [f for f in candidates if f.method in (None, method)]
+            relevant = tenant_for[method] + [f for f in own if f.method in (None, method)]
             fails = sorted(
                 (f for f in relevant if f.status is Status.FAIL), key=lambda f: order.get(f.check, 100)
             )
@@ -160,10 +166,11 @@ def evaluate(
     def run(phase: Sequence[Check], configured: Mapping[tuple[str | None, Method], MailboxVerdict] | None = None,
             ) -> list[Finding]:
         found: list[Finding] = []
+        mailboxes: list[str | None] = list(snap.mailboxes)
         for check in phase:
-            subjects: list[str | None] = [None] if check.scope == "tenant" else list(snap.mailboxes)
-            for subject in subjects:
-                found.extend(_findings_for(check, parsed, subject, now, catalogue, perms, configured))
+            methods = [m for m in snap.options.methods if m in check.methods]
+            for subject in [None] if check.scope == "tenant" else mailboxes:
+                found.extend(_findings_for(check, methods, parsed, subject, now, catalogue, perms, configured))
         return [_accept(f, exceptions, now.date()) for f in found] if exceptions else found
 
     findings = run([c for c in checks if not c.evidence])
