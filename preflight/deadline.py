@@ -18,13 +18,12 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from requests import Session
 from requests.adapters import HTTPAdapter
-from requests.sessions import merge_setting as _untyped_merge_setting
 from requests.utils import get_environ_proxies
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -74,7 +73,9 @@ class Watch:
     """One exchange's time limit: expired once the timer fires; every socket it touched is then cut.
 
     Once the exchange is over the watch cuts nothing more: its connections go back to the pool and serve the
-    next exchange with new sockets, which a late or repeated cut would break (a retry failing at once).
+    next exchange with new sockets, which a late or repeated cut would break (a retry failing at once). A
+    connection is cut only while this watch is the last to have claimed it: pools are shared by the tenants of a
+    process, and a kept-alive connection already serving another tenant's exchange is not this one's to cut.
     """
 
     def __init__(self) -> None:
@@ -84,9 +85,12 @@ class Watch:
         self._lock = threading.Lock()
 
     def attach(self, conn: Any) -> None:
+        if conn is None:
+            return
         with self._lock:
             if self._over:
                 return
+            conn._preflight_watch = self
             if not any(c is conn for c in self._conns):  # attached at connect and again at each request
                 self._conns.append(conn)
             if self.expired:
@@ -98,7 +102,8 @@ class Watch:
                 return
             self.expired = True
             for conn in self._conns:
-                _cut(conn)
+                if getattr(conn, "_preflight_watch", None) is self:
+                    _cut(conn)
 
     def end(self) -> None:
         """The exchange is over (waits for a cut under way): what it used is no longer its to cut."""
@@ -239,21 +244,30 @@ class _HTTPSPool(HTTPSConnectionPool):
 
 
 @functools.cache
-def tls_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
-    """One client TLS context per trust store and process, its CA certificates parsed once.
+def tls_context(where: str) -> ssl.SSLContext:
+    """One client TLS context per trust store (a CA bundle file or a folder of them) and process.
 
-    Without it urllib3 builds a context and parses the CA bundle for every new connection, which cost more CPU
-    than the request itself. Sharing a context shares no connection or session: each tenant keeps its own pools.
+    Its CA certificates are parsed once, and whether `where` is a folder is asked once: without it urllib3
+    builds a context and parses the bundle for every new connection, and requests asks the file system about
+    the bundle on every request (each call hands the interpreter lock to another thread and back). Sharing a
+    context shares no connection: urllib3 only ever sets it to verify certificates and host names.
     """
     from urllib3.util.ssl_ import create_urllib3_context
 
     context = create_urllib3_context()  # urllib3's own defaults: certificate and host name required, TLS 1.2+
-    context.load_verify_locations(cafile=cafile, capath=capath)
+    if os.path.isdir(where):
+        context.load_verify_locations(capath=where)
+    else:
+        context.load_verify_locations(cafile=where)
     return context
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """requests' adapter whose connections obey `time_limit`. Mount it on every session preflight uses."""
+    """requests' adapter whose connections obey `time_limit`. Mount it on every session preflight uses.
+
+    With the default trust (certificates verified against a CA bundle, no client certificate) a request costs
+    no file system call: the pool key holds the trust store's shared context (`tls_context`) instead of its path.
+    """
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -261,19 +275,21 @@ class DeadlineAdapter(HTTPAdapter):
 
     def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None
                                              ) -> tuple[_HostParams, _PoolKwargs]:
-        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
-        if _shared_trust(verify, cert):
-            where = _trust_path(verify)
-            pool.pop("ca_certs", None)
-            pool.pop("ca_cert_dir", None)
-            pool["ssl_context"] = tls_context(None, where) if os.path.isdir(where) else tls_context(where, None)
+        if not _shared_trust(verify, cert):
+            return super().build_connection_pool_key_attributes(request, verify, cert)
+        parts = urlsplit(request.url)  # what requests' own key takes from the URL (requests/adapters.py)
+        host: _HostParams = {"scheme": parts.scheme.lower(), "host": parts.hostname, "port": parts.port}
+        pool: _PoolKwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": tls_context(_trust_path(verify))}
         return host, pool
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        # requests' own check that the bundle exists, kept; then the connection defers to the shared context.
-        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
-        if url.lower().startswith("https") and _shared_trust(verify, cert):
-            conn.ca_certs = conn.ca_cert_dir = None
+        if not (url[:5].lower() == "https" and _shared_trust(verify, cert)):
+            super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+            return
+        # The trust store was found and read when its context was made (tls_context raises when it is missing,
+        # before this is called); the connection defers to that context.
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = conn.ca_cert_dir = None
 
 
 def _shared_trust(verify: Any, cert: Any) -> bool:
@@ -286,7 +302,61 @@ def _trust_path(verify: Any) -> str:
     return verify if isinstance(verify, str) else str(DEFAULT_CA_BUNDLE_PATH)
 
 
-merge_setting = cast(Callable[[Any, Any], Any], _untyped_merge_setting)  # requests' own, untyped in its stubs
+KEPT_PER_HOST = 64  # idle connections a process keeps per API host: its tenants' reading threads together
+
+
+class _ProcessAdapter(DeadlineAdapter):
+    def close(self) -> None:
+        """Kept open: the process's pools outlive any one session (google-auth closes its session when the
+        credentials object is collected)."""
+
+
+class _SharedAdapter:
+    """The one DeadlineAdapter of this process, so that its tenants share kept-alive connections per API host.
+
+    A tenant's sessions stay its own (cookies, deadline, credentials); only connections are shared, which
+    leaks nothing: every request carries its own bearer token in its header, and a connection serves one
+    exchange at a time. The pools hold sockets, which a forked worker process must not share with its
+    parent: the child makes its own adapter.
+    """
+
+    def __init__(self) -> None:
+        self._adapter: _ProcessAdapter | None = None
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._adapter, self._lock = None, threading.Lock()
+
+    def get(self, kept: int) -> DeadlineAdapter:
+        with self._lock:
+            if self._adapter is None:
+                self._adapter = _ProcessAdapter(pool_connections=16, pool_maxsize=max(kept, KEPT_PER_HOST))
+            pool_kw = self._adapter.poolmanager.connection_pool_kw
+            if kept > pool_kw["maxsize"]:  # pools made from now on keep more
+                pool_kw["maxsize"] = kept
+            return self._adapter
+
+
+_shared = _SharedAdapter()
+
+
+def shared_adapter(kept: int = KEPT_PER_HOST) -> DeadlineAdapter:
+    """This process's DeadlineAdapter (see _SharedAdapter), keeping at least `kept` idle connections per host."""
+    return _shared.get(kept)
+
+
+def _merged(request: Any, session: Any) -> Any:
+    """requests' merge_setting (requests/sessions.py) without its typing-protocol isinstance checks, which
+    cost more CPU than the rest of the merge: the request's value wins, a None in the merged mapping removes
+    its key, and a value that is no mapping is taken whole."""
+    if session is None:
+        return request
+    if request is None:
+        return session
+    if isinstance(request, Mapping) and isinstance(session, Mapping):
+        return {k: v for k, v in {**session, **request}.items() if v is not None}
+    return request
 
 
 class _KeepHeaders:
@@ -299,15 +369,21 @@ class _KeepHeaders:
 
 
 class EnvironmentOnceSession(Session):
-    """A requests.Session that reads the proxy variables (HTTPS_PROXY, NO_PROXY...) once per host rather than on
+    """A requests.Session that reads the environment once: the proxy variables (HTTPS_PROXY, NO_PROXY...) once
+    per host, the CA bundle variables (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) when it is made, rather than on
     every request: each reading walks the whole environment twice, which cost more CPU than the rest of a
-    request. Otherwise requests' own merge_environment_settings (requests/sessions.py), CA bundle variables too."""
+    request. Otherwise requests' own merge_environment_settings (requests/sessions.py). Its connections are
+    the process's shared ones (`shared_adapter`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kept: int = KEPT_PER_HOST) -> None:
         super().__init__()
         self.auth = _KeepHeaders()
         self._proxies_by_host: dict[tuple[str, str, str | None], dict[str, str]] = {}
         self._proxies_lock = threading.Lock()
+        self._ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        adapter = shared_adapter(kept)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
                                    ) -> _Settings:
@@ -323,15 +399,12 @@ class EnvironmentOnceSession(Session):
                 for name, value in env.items():
                     proxies.setdefault(name, value)
             if verify is True or verify is None:
-                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-        return {"proxies": merge_setting(proxies, self.proxies), "stream": merge_setting(stream, self.stream),
-                "verify": merge_setting(verify, self.verify), "cert": merge_setting(cert, self.cert)}
+                verify = self._ca_bundle or verify
+        return {"proxies": _merged(proxies, self.proxies), "stream": _merged(stream, self.stream),
+                "verify": _merged(verify, self.verify), "cert": _merged(cert, self.cert)}
 
 
-def bounded_session(pool_maxsize: int = 10) -> Any:
-    """A requests.Session whose connections obey `time_limit`."""
-    session = EnvironmentOnceSession()
-    adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool_maxsize)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+def bounded_session(pool_maxsize: int = KEPT_PER_HOST) -> Any:
+    """A requests.Session whose connections obey `time_limit`, drawn from the process's shared pools, which keep
+    at least `pool_maxsize` idle connections per host."""
+    return EnvironmentOnceSession(pool_maxsize)

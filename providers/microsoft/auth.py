@@ -27,7 +27,7 @@ from typing import Any, Literal
 import requests
 
 from preflight.datafiles import load_toml
-from preflight.deadline import Deadline, DeadlineAdapter, time_limit
+from preflight.deadline import Deadline, EnvironmentOnceSession, time_limit
 from preflight.errors import InputError, SignInError, first_line, seconds
 from preflight.runsecrets import RunSecrets
 
@@ -155,15 +155,13 @@ def claims(token: str) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-class _TimeoutSession(requests.Session):
+class _TimeoutSession(EnvironmentOnceSession):
     """msal sends through this session: each exchange is bounded in total (however slowly the reply
-    trickles) and by the tenant's deadline, and the status of the last reply is kept for error messages."""
+    trickles) and by the tenant's deadline, and the status of the last reply is kept for error messages.
+    Its connections are the process's shared ones: tenants signing in one after another reuse them."""
 
     def __init__(self, timeout: tuple[float, float], total: float = 60.0, deadline: Deadline | None = None) -> None:
         super().__init__()
-        adapter = DeadlineAdapter()
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
         self._timeout = timeout
         self._total = total
         self.deadline = deadline or Deadline.unbounded()

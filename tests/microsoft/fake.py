@@ -21,10 +21,12 @@ with Retry-After, a 500, a dropped reply...). Every HTTP request and every $batc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -289,6 +291,7 @@ class FakeMicrosoft:
         self._codes: dict[str, dict[str, Any]] = {}  # device codes
         self._refresh: dict[str, dict[str, Any]] = {}  # refresh tokens
         self._server: ThreadingHTTPServer | None = None
+        self._open: set[Any] = set()  # the sockets of connections being served, cut when the fake stops
         # Kept after stop: a request the client gave up on may still be answered by its handler thread then.
         self._port: int | None = None
 
@@ -326,6 +329,16 @@ class FakeMicrosoft:
             # One write per reply and no Nagle: otherwise delayed ACKs add ~40 ms to every request.
             wbufsize = 1 << 16
             disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake._open.add(self.connection)
+
+            def finish(self) -> None:
+                with fake._lock:
+                    fake._open.discard(self.connection)
+                super().finish()
 
             def do_GET(self) -> None:
                 self._serve("GET")
@@ -374,10 +387,16 @@ class FakeMicrosoft:
         return self
 
     def stop(self) -> None:
+        """Stop serving, kept-alive connections included: a service that went away answers nothing more."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            live, self._open = list(self._open), set()
+        for sock in live:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def __enter__(self) -> FakeMicrosoft:
         return self.start()
