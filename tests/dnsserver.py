@@ -60,9 +60,16 @@ class _Resolver:
 def dns_server(zones: Zones) -> Iterator[int]:
     """Serve `zones` on 127.0.0.1 (UDP, and TCP for truncated replies); yields the port."""
     logger = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", logf=lambda _s: None)
-    udp = DNSServer(_Resolver(zones), address="127.0.0.1", port=0, logger=logger)
-    port = udp.server.server_address[1]
-    tcp = DNSServer(_Resolver(zones), address="127.0.0.1", port=port, tcp=True, logger=logger)
+    for attempt in range(20):
+        udp = DNSServer(_Resolver(zones), address="127.0.0.1", port=0, logger=logger)
+        port = udp.server.server_address[1]
+        try:
+            tcp = DNSServer(_Resolver(zones), address="127.0.0.1", port=port, tcp=True, logger=logger)
+            break
+        except OSError:  # the TCP port of that number is taken (a client's kept-alive connection): another pair
+            udp.server.server_close()
+            if attempt == 19:
+                raise
     udp.start_thread()
     tcp.start_thread()
     try:
