@@ -15,9 +15,12 @@ Every audit runs in a fresh interpreter. Unless --mixed-only, the Microsoft tena
 alone are audited first (per-provider CPU), then the mix. Per scenario it prints, as the median of --repeat
 runs: HTTP requests per mailbox per provider (sign-in included; a Graph $batch is one request, its sub-requests
 are shown as reads), wall time, preflight's CPU time (this process and its worker processes, not the fakes) per
-HTTP request, the speed-up over making the same requests one after another (requests x latency / wall), and
-peak RSS (the largest of this process and its worker processes). Run it at a quiet moment: the load average at
-the start of each run is printed with it.
+HTTP request (and how much of it the parent process spent), the fakes' own CPU time per HTTP request (each fake
+reports its process's CPU time from the moment it was set up), the CPU floor they imply on this machine
+((preflight's CPU + the fakes') / cores: the fakes share the cores, so no wall time can be below it), the
+speed-up over making the same requests one after another (requests x latency / wall), and peak RSS (the
+largest of this process and its worker processes); then preflight's CPU per request by provider, from the
+one-provider runs. Run it at a quiet moment: the load average at the start of each run is printed with it.
 """
 
 from __future__ import annotations
@@ -65,8 +68,9 @@ def serve_microsoft(conn: Any, work: str, tenants: int, mailboxes: int, latency:
         fake.add_tenant(FakeTenant(id=str(uuid.UUID(int=i + 1)), domains=(f"t{i:03d}.example",), snapshot=template,
                                    apps={CLIENT_ID: App(CLIENT_ID, secret=SECRET)}))
     conn.send(sorted(template["mailboxes"]))
+    ready = _own_cpu()  # set up: from here on its CPU time is serving preflight's requests
     conn.recv()  # the audit is over
-    conn.send((len(fake.calls(sub=False)), len(fake.calls())))
+    conn.send((len(fake.calls(sub=False)), len(fake.calls()), _own_cpu() - ready))
     fake.stop()
 
 
@@ -115,8 +119,15 @@ def serve_google(conn: Any, work: str, workspaces: int, mailboxes: int, latency:
         key = fake.key_file(Path(work), client_id=GOOGLE_CLIENT_ID)
         boxes = sorted(json.loads(template)["mailboxes"])
         conn.send((fake.url, str(key), str(fake.ca_file), [b.split("@")[0] for b in boxes]))
+        ready = _own_cpu()
         conn.recv()  # the audit is over
-        conn.send((len(fake.log), len(fake.log)))
+        conn.send((len(fake.log), len(fake.log), _own_cpu() - ready))
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process, every thread (a fake answers each request on a thread of its own)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def is_google(i: int, share: float) -> bool:
@@ -179,7 +190,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         counters[kind] += 1
     inventory = Inventory(Path("benchmark"), tuple(customers), args.workers)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    cpu_before, system_before = _cpu(), _cpu(system_only=True)
+    cpu_before, system_before, parent_before = _cpu(), _cpu(system_only=True), _cpu(children=False)
     started = time.perf_counter()
     now = datetime.now(UTC)
     out = Path(work) / "out"
@@ -198,8 +209,9 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     wall = time.perf_counter() - started
     # The fakes are not reaped yet, so RUSAGE_CHILDREN holds only preflight's own worker processes (if any).
     cpu, system = _cpu() - cpu_before, _cpu(system_only=True) - system_before
+    parent_cpu = _cpu(children=False) - parent_before
     peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    counts: dict[str, tuple[int, int]] = {}
+    counts: dict[str, tuple[int, int, float]] = {}
     for name, (parent, proc) in children.items():
         parent.send("done")
         counts[name] = parent.recv()
@@ -210,15 +222,18 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "failed": len(failed), "first_error": failed[0].result.errors[0] if failed else None,
         "verdicts": sum(len(r.result.mailboxes) for r in runs),
         "http": {k: v[0] for k, v in counts.items()}, "reads": {k: v[1] for k, v in counts.items()},
-        "wall": wall, "cpu": cpu, "system": system, "peak_mb": peak_kb / 1024, "before_mb": rss_before / 1024,
+        "fakes_cpu": {k: v[2] for k, v in counts.items()},
+        "wall": wall, "cpu": cpu, "system": system, "parent_cpu": parent_cpu,
+        "peak_mb": peak_kb / 1024, "before_mb": rss_before / 1024,
         "tenant_seconds": {k: [r.seconds for r in runs if r.customer.provider == k] for k in counts},
     }
 
 
-def _cpu(system_only: bool = False) -> float:
+def _cpu(system_only: bool = False, children: bool = True) -> float:
     """CPU seconds of this process and of its reaped children (preflight's worker processes, if any); with
-    system_only, only the kernel's share (system calls: sockets, TLS records, threads)."""
-    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    system_only, only the kernel's share (system calls: sockets, TLS records, threads); without children, only
+    this process's (the audit's parent: it receives each tenant's result and writes its files)."""
+    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, *([resource.RUSAGE_CHILDREN] * children))]
     return sum(u.ru_stime + (0.0 if system_only else u.ru_utime) for u in usage)
 
 
@@ -232,6 +247,10 @@ def _scenario(args: argparse.Namespace, share: float) -> dict[str, Any]:
         sys.exit(f"benchmark run failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _median(runs: list[dict[str, Any]], key: Callable[[dict[str, Any]], float]) -> float:
@@ -262,13 +281,20 @@ def main() -> None:
     if not args.mixed_only and 0 < args.google_share < 1:
         scenarios = {"microsoft only": 0.0, "google only": 1.0, **scenarios}
     print(f"{args.tenants} tenants x {args.mailboxes} mailboxes, {args.latency * 1000:.0f} ms per request, "
-          f"{args.workers} tenants in parallel, {os.cpu_count()} cores; median of {args.repeat} run(s) each")
+          f"{args.workers} tenants in parallel, {_cores()} cores; median of {args.repeat} run(s) each")
+    per_request: dict[str, float] = {}  # provider -> preflight's CPU ms per HTTP request, in its one-provider run
     for label, share in scenarios.items():
         runs = []
         for _ in range(args.repeat):
             load = os.getloadavg()[0]
             runs.append({**_scenario(args, share), "load": load})
         _report(label, runs, args)
+        if len(runs[0]["http"]) == 1:
+            (name,) = runs[0]["http"]
+            per_request[name] = _median(runs, lambda r: r["cpu"] * 1000 / sum(r["http"].values()))
+    if per_request:
+        print("\npreflight CPU per HTTP request by provider (its one-provider run): "
+              + ", ".join(f"{name} {ms:.2f} ms" for name, ms in per_request.items()))
 
 
 def _report(label: str, runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -292,8 +318,24 @@ def _report(label: str, runs: list[dict[str, Any]], args: argparse.Namespace) ->
     walls = ", ".join(f"{r['wall']:.2f}" for r in runs)
     print(f"  wall time       {wall:.2f} s   (runs: {walls}; 1-minute load average at their start: {loads})")
     system = _median(runs, lambda r: r["system"])
+    parent = _median(runs, lambda r: r["parent_cpu"])
     print(f"  preflight CPU   {cpu:.2f} s = {cpu * 1000 / http:.2f} ms per HTTP request ({system:.2f} s of it in the "
-          "kernel)")
+          f"kernel; {parent:.2f} s in the parent process: the providers' imports before the fork, each tenant's "
+          "result received, its files written)")
+    fakes = _median(runs, lambda r: sum(r["fakes_cpu"].values()))
+    each = ", ".join(f"{name} {statistics.median(r['fakes_cpu'][name] * 1000 / r['http'][name] for r in runs):.2f} ms"
+                     for name in first["fakes_cpu"])
+    print(f"  fakes' CPU      {fakes:.2f} s = {fakes * 1000 / http:.2f} ms per HTTP request ({each} per request each "
+          "answered; the fakes share this machine's cores with preflight)")
+    cores = _cores()
+    floor = _median(runs, lambda r: (r["cpu"] + sum(r["fakes_cpu"].values())) / cores)
+    print(f"  CPU floor       {floor:.2f} s = (preflight CPU + fakes' CPU) / {cores} cores: no wall time below it on "
+          f"this machine; the wall time is {wall / floor:.2f}x it")
+    busy = _median(runs, lambda r: sum(sum(v) for v in r["tenant_seconds"].values()))
+    slots = min(args.workers, tenants)
+    print(f"  tenant time     {busy:.1f} s summed over the tenants = {busy / slots:.2f} s for each of the {slots} "
+          f"tenants in parallel: the wall time if every slot always had a tenant (they had one "
+          f"{busy / slots / wall:.0%} of the wall time)")
     print(f"  speed-up        {http * args.latency / wall:.1f}x over the same {http:.0f} requests one after another "
           f"({http * args.latency:.1f} s)")
     print(f"  peak RSS        {_median(runs, lambda r: r['peak_mb']):.0f} MB (before the audit "
