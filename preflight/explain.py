@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -210,6 +209,70 @@ def _folded(source: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+# needles(): the pattern source in tokens, each one kind of thing a regex holds.
+_TOKENS = re.compile(
+    r"(?P<cut>\\[A-Za-z0-9]|\[\^?\]?(?:\\.|[^\]\\])*\]|[.^$])"  # \b \d \1, a class, . ^ $: no character of its own
+    r"|(?P<char>\\.)"  # \. \- \/: the character itself
+    r"|(?P<repeat>(?:[*+?]|\{\d*(?:,\d*)?\})[?+]?)"
+    r"|(?P<open>\()|(?P<close>\))|(?P<bar>\|)"
+    r"|(?P<text>[^\\\[\]()|*+?{}.^$]+)"
+    r"|(?P<other>.)",  # a brace that is no repeat, a lone ], a flag: not worth understanding
+    re.DOTALL,
+)
+_FLAG = re.compile(r"\?[aiLmsux-]")
+
+
+@cache
+def needles(source: str) -> tuple[str, ...] | None:
+    """Texts of which every match of the folded pattern holds at least one: where none is in the text the pattern
+    cannot match, and is not compiled (compiling every pattern was most of what `explain TEXT` cost). None when
+    the source does not tell (then the pattern is always tried).
+
+    Each top-level alternative gives its longest run of plain characters outside any group and class, a
+    repeated character left out: such a run is in every match of that alternative as written.
+    """
+    found: list[str] = []
+    runs: list[str] = []
+    run = ""
+    depth = 0
+    for m in _TOKENS.finditer(source):
+        kind, token = m.lastgroup, m.group()
+        if kind == "other" or (kind == "open" and _FLAG.match(source, m.end())):
+            return None  # (?x) would make spaces mean nothing
+        if kind == "open":
+            depth += 1
+            if depth > 1:
+                continue
+        elif kind == "close":
+            depth -= 1
+            if depth < 0:
+                return None
+            continue  # nothing of a group is required as written
+        elif depth:
+            continue
+        if kind == "text" or kind == "char":
+            text = token[-1] if kind == "char" else token
+            # One character at a time, as _folded lowers them (a whole word's lower() gives a final sigma).
+            run += text.lower() if text.isascii() else "".join(c.lower() for c in text)
+            continue
+        if kind == "repeat":
+            run = run[:-1]  # the repeat applies to the run's last character: it may be missing or repeated
+        if run:
+            runs.append(run)
+        run = ""
+        if kind == "bar":
+            if not runs:
+                return None
+            found.append(max(runs, key=len))
+            runs = []
+    if run:
+        runs.append(run)
+    if not runs:
+        return None
+    found.append(max(runs, key=len))
+    return tuple(found)
+
+
 def _provider(text: str, providers: list[ProviderText]) -> str | None:
     """The provider whose markers the text names most often; a tie (none at all included) is nobody's."""
     counts = sorted(((len(p.markers.findall(text)), p.name) for p in providers if p.markers), reverse=True)
@@ -220,6 +283,8 @@ def _provider(text: str, providers: list[ProviderText]) -> str | None:
 
 def decode_challenge(encoded: str) -> dict[str, Any] | None:
     """The JSON of an XOAUTH2 / OAUTHBEARER error challenge (`334 <base64>`), or None if it is not one."""
+    import json  # only a text with a challenge needs it: `explain` starts faster without
+
     try:
         data = json.loads(base64.b64decode(encoded.strip(), validate=True).decode("utf-8"))
     except (binascii.Error, ValueError, RecursionError):  # RecursionError: `[[[[…` nested thousands deep
@@ -267,6 +332,9 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
 
     for cause in catalogue.causes:
         for pattern in cause.patterns:
+            hints = needles(pattern.source)
+            if hints is not None and not any(h in folded for h in hints):
+                continue  # it cannot match: not compiled
             m = _folded(pattern.source).search(folded)
             if m is None:
                 continue
@@ -277,6 +345,8 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
     if challenge is not None and "oauth-token-invalid" in catalogue:
         encoded, data = challenge
         label = f"{by_scope.challenge_label} " if by_scope is not None and by_scope.challenge_label else ""
+        import json
+
         notes.append(f"decoded {label}XOAUTH2 challenge: {json.dumps(data, separators=(',', ':'))}")
         # 400/401 (token expired, revoked, for another audience); 403 (scope missing): all the token.
         add("oauth-token-invalid", CHALLENGE_CONFIDENCE, max(subject.find(encoded), 0))
