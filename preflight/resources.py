@@ -14,7 +14,7 @@ absent. Graph's evolvable enums accept `unknownFutureValue`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from preflight.snapshot import Snapshot, Unavailable, describe_error, error_of
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 Schema = Mapping[str, type[BaseModel]]  # resource name -> the model of its documented shape
 
 
@@ -107,9 +108,19 @@ class Resources:
     _cache: dict[tuple[str | None, str], Parsed | tuple[str, str, dict[str, Any] | None]] = field(
         default_factory=dict
     )
+    _derived: dict[Hashable, Any] = field(default_factory=dict)
 
     def org(self, name: str) -> Parsed:
         return self._get(None, name)
+
+    def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """What `compute` makes of this snapshot's resources, made once per evaluation however many checks ask
+        (a user's effective policy: every mailbox check, for every method). `key` names everything the result
+        depends on besides the snapshot. An exception is not kept: the next caller computes afresh."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        got: T = self._derived[key]
+        return got
 
     def mailbox(self, address: str, name: str) -> Parsed:
         return self._get(address, name)

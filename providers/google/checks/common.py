@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import wraps
+from typing import Any
 
 from preflight.checks import CheckFunc, Context, Guard, Outcome, unknown
 from preflight.model import Status
@@ -23,10 +24,11 @@ from ..resources import (
     Licenses,
     OrgUnits,
     Policies,
+    Policy,
     UserGroups,
 )
 from .facts import facts
-from .policy import Clause, Effective, Membership, Undetermined, reduce
+from .policy import SETTING_PREFIX, Clause, Effective, Membership, Undetermined, reduce
 
 User = DirectoryUser
 UserCheck = Callable[[Context, User], Outcome | None]
@@ -182,8 +184,18 @@ def _ancestors(path: str) -> list[str]:
     return ["/" + "/".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
 
-def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavailable]]:
-    """What policy queries can test about the user, and the optional resources that could not be read."""
+def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavailable], tuple[Any, ...]]:
+    """What policy queries can test about the user, the optional resources that could not be read, and the
+    membership's signature: made once per mailbox, however many checks and methods ask."""
+
+    def compute() -> tuple[Membership, dict[str, Unavailable], tuple[Any, ...]]:
+        m, missing = _membership(ctx, user)
+        return m, missing, m.signature()
+
+    return ctx.resources.derived(("google.membership", subject(ctx), user.orgUnitPath), compute)
+
+
+def _membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavailable]]:
     org_units = ctx.org_as("orgUnits", OrgUnits).root
     by_path: dict[str, str] = {}
     labels: dict[str, str] = {}
@@ -264,8 +276,25 @@ def effective(ctx: Context, user: User, setting: str) -> Effective:
 
     Reading a field that a policy of undecided applicability would change raises Undetermined, or, when a
     resource that was not read would decide it, that resource's Unavailable (which names what to grant)."""
-    policies = ctx.org_as("policies", Policies).root
-    m, missing = membership(ctx, user)
+    policies = of_type(ctx, setting)
+    m, missing, signature = membership(ctx, user)
     if isinstance(ctx, Assuming):
         m = replace(m, assume=ctx.assume)
-    return reduce(policies, facts().setting(setting), m, missing)
+        signature = m.signature()
+    # Reduced once for every check and method reading this setting for any user of this membership (one org unit,
+    # the same groups and licences); what could not be read is the mailbox's own.
+    found = ctx.resources.derived(("google.effective", setting, signature),
+                                  lambda: reduce(policies, facts().setting(setting), m))
+    return replace(found, missing=dict(missing)) if missing else found
+
+
+def of_type(ctx: Context, setting: str) -> list[Policy]:
+    """The policies of one setting type (`policies` unreadable -> Unavailable), grouped once per snapshot."""
+
+    def by_type() -> dict[str, list[Policy]]:
+        out: dict[str, list[Policy]] = {}
+        for p in ctx.org_as("policies", Policies).root:
+            out.setdefault(p.setting.type, []).append(p)
+        return out
+
+    return ctx.resources.derived(("google.policies by type",), by_type).get(SETTING_PREFIX + setting, [])

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -87,6 +87,12 @@ class Membership:
     labels: Mapping[str, str] = field(default_factory=dict)  # "orgUnits/<id>" | "groups/<id>" -> name
     # Undecided clauses taken as holding (True) or not: one candidate combination (see common.for_users).
     assume: Mapping[Clause, bool] = field(default_factory=dict)
+
+    def signature(self) -> tuple[Any, ...]:
+        """Every field, hashable: two memberships with one signature give every setting the same effective value
+        (users of one org unit and the same groups), so it is reduced once."""
+        return tuple(frozenset(v.items()) if isinstance(v, Mapping) else v
+                     for v in (getattr(self, f.name) for f in fields(self)))
 
     def org_unit(self, ou_id: str) -> Applies:
         """Whether a clause for this org unit holds: the user's unit or an ancestor, another listed unit, or a
