@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from preflight.errors import SignInError
@@ -187,12 +188,22 @@ class Licences:
         readable = [p for p, r in self.results.items() if error_of(r) is None]
         return next(iter(failed.values())) if failed and not readable else None
 
+    @cached_property
+    def _by_user(self) -> dict[str, list[Any]]:
+        """Every readable assignment by user, in listing order: indexed once, not scanned once per owner."""
+        out: dict[str, list[Any]] = {}
+        for r in self.results.values():
+            if error_of(r) is None:
+                for a in r:
+                    if isinstance(a, dict):
+                        out.setdefault(str(a.get("userId", "")).lower(), []).append(a)
+        return out
+
     def of(self, owner: str) -> Any:
         fatal = self.fatal()
         if fatal is not None:
             return fatal
-        return [a for r in self.results.values() if error_of(r) is None for a in r
-                if isinstance(a, dict) and str(a.get("userId", "")).lower() == owner.lower()]
+        return list(self._by_user.get(owner.lower(), []))
 
 
 def _licenses(api: GoogleApi, customer_id: str | None, pool: ThreadPoolExecutor) -> Callable[[], Licences] | Any:
