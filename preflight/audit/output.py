@@ -154,8 +154,8 @@ def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: dateti
     folder = out_dir / run.customer.key
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in (files if files is not None else tenant_files(run, now, generated, labels)).items():
-        if name == "snapshot.json" and run.snapshot is not None:
-            snap_io.save(run.snapshot, folder / name, text)
+        if name == "snapshot.json":  # as snap_io.save writes it (the run may not hold the snapshot itself)
+            write_whole(folder / name, text, 0o600)
         else:
             write_whole(folder / name, text)
     return folder

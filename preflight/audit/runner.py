@@ -153,7 +153,9 @@ def run_audit(
 
     With keep_snapshots=False a snapshot is dropped once on_done has had it (written it to disk), so
     memory holds only the per-tenant results however many tenants there are. `prepare` runs where the tenant
-    ran (its worker process), its result in run.files: the CPU-heavy rendering of what on_done writes.
+    ran (its worker process), its result in run.files: the CPU-heavy rendering of what on_done writes. With both,
+    a tenant audited in a worker process reaches on_done without its snapshot (run.snapshot None): its rendered
+    text is all on_done writes, so the snapshot itself is not pickled back to this process.
     """
     processes = worker_processes(inventory, registry)
     if processes > 1:
@@ -205,6 +207,13 @@ def worker_processes(inventory: Inventory, registry: Registry) -> int:
     return min(cores, len(inventory.customers), max(1, inventory.workers))
 
 
+def spread(workers: int, processes: int) -> list[int]:
+    """Threads per worker process: --workers tenants at once in all, as evenly as they go (3 over 2 processes:
+    2 and 1, not 2 each, which ran 4 tenants at once)."""
+    workers = max(1, workers)
+    return [workers // processes + (n < workers % processes) for n in range(processes)]
+
+
 _WORKER_DIED = "the worker process auditing it ended unexpectedly; re-run with --debug"
 
 
@@ -233,14 +242,14 @@ def _run_in_processes(
     ctx = multiprocessing.get_context("fork")
     tasks: Any = ctx.SimpleQueue()
     results: Any = ctx.Queue()
-    threads = -(-max(1, inventory.workers) // processes)
+    threads = spread(inventory.workers, processes)
     for i in range(len(customers)):
         tasks.put(i)
-    for _ in range(processes * threads):
+    for _ in range(sum(threads)):
         tasks.put(None)
     workers = [ctx.Process(target=_worker, name=f"preflight-audit-{n}", daemon=True,
                            args=(tasks, results, customers, registry, catalogue, now, cache_root, secrets, deadline,
-                                 threads, prepare))
+                                 threads[n], prepare, keep_snapshots))
                for n in range(processes)]
     for w in workers:
         w.start()
@@ -297,7 +306,7 @@ def _run_in_processes(
 
 def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: Registry, catalogue: Catalogue,
             now: datetime, cache_root: Path, secrets: RunSecrets, deadline: float | None, threads: int,
-            prepare: Prepare | None) -> None:
+            prepare: Prepare | None, keep_snapshots: bool = True) -> None:
     """A worker process: audits tenants from `tasks` on `threads` threads until it draws a stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
     root = logging.getLogger()
@@ -312,7 +321,9 @@ def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: R
                        lambda _key, state: results.put(("state", i, own.mask(state))), never, own, deadline)
         try:
             files = prepare(run) if prepare is not None else None
-            payload = pickle.dumps((own.values(), run.result, run.snapshot, run.seconds, files))
+            # A snapshot `prepare` rendered stays here unless kept: its text is among the files on_done writes.
+            snap = run.snapshot if keep_snapshots or files is None else None
+            payload = pickle.dumps((own.values(), run.result, snap, run.seconds, files))
         except Exception:  # a result that cannot be rendered or travel: the tenant is reported, not lost
             log.debug("tenant %s: result not transferable", customers[i].key, exc_info=True)
             failed = _failed(customers[i], "unexpected error while auditing; re-run with --debug")
