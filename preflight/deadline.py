@@ -368,18 +368,30 @@ class _KeepHeaders:
         return request
 
 
+# What requests' proxy lookup reads for an http(s) URL (urllib.request.getproxies_environment, proxy_bypass).
+_PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY",
+                    "no_proxy", "NO_PROXY", "REQUEST_METHOD")
+
+
+@functools.lru_cache(maxsize=256)
+def _environ_proxies(origin: str, no_proxy: str | None, variables: tuple[str | None, ...]) -> dict[str, str]:
+    """requests' get_environ_proxies for one scheme://host[:port], once per process for each proxy configuration
+    (`variables`: the values of _PROXY_VARIABLES, so a changed environment is a new key). Read only."""
+    return get_environ_proxies(origin, no_proxy=no_proxy)
+
+
 class EnvironmentOnceSession(Session):
-    """A requests.Session that reads the environment once: the proxy variables (HTTPS_PROXY, NO_PROXY...) once
-    per host, the CA bundle variables (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) when it is made, rather than on
-    every request: each reading walks the whole environment twice, which cost more CPU than the rest of a
-    request. Otherwise requests' own merge_environment_settings (requests/sessions.py). Its connections are
+    """A requests.Session that reads the environment once: the proxy variables (HTTPS_PROXY, NO_PROXY...) when
+    it is made, their effect once per host and process, the CA bundle variables (REQUESTS_CA_BUNDLE,
+    CURL_CA_BUNDLE) when it is made, rather than on every request: each reading walks the whole environment
+    twice, which cost more CPU than the rest of a request, and a tenant's sign-in and collection make new
+    sessions. Otherwise requests' own merge_environment_settings (requests/sessions.py). Its connections are
     the process's shared ones (`shared_adapter`)."""
 
     def __init__(self, kept: int = KEPT_PER_HOST) -> None:
         super().__init__()
         self.auth = _KeepHeaders()
-        self._proxies_by_host: dict[tuple[str, str, str | None], dict[str, str]] = {}
-        self._proxies_lock = threading.Lock()
+        self._proxy_variables = tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
         self._ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         adapter = shared_adapter(kept)
         self.mount("https://", adapter)
@@ -390,11 +402,7 @@ class EnvironmentOnceSession(Session):
         if self.trust_env:
             no_proxy = proxies.get("no_proxy") if proxies is not None else None
             parts = urlsplit(url)
-            key = (parts.scheme, parts.netloc, no_proxy)
-            with self._proxies_lock:
-                env = self._proxies_by_host.get(key)
-                if env is None:
-                    env = self._proxies_by_host[key] = get_environ_proxies(url, no_proxy=no_proxy)
+            env = _environ_proxies(f"{parts.scheme}://{parts.netloc}", no_proxy, self._proxy_variables)
             if proxies is not None:
                 for name, value in env.items():
                     proxies.setdefault(name, value)

@@ -17,6 +17,7 @@ import trustme
 
 from preflight.deadline import Deadline, Watch, shared_adapter
 from preflight.http import Http
+from tests.test_http import Server, ok, server  # noqa: F401  (fixture)
 
 
 class KeepAliveServer:
@@ -63,10 +64,10 @@ def keepalive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeepA
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
-    server = KeepAliveServer(ca)
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    running = KeepAliveServer(ca)
+    yield running
+    running.httpd.shutdown()
+    running.httpd.server_close()
 
 
 def tenant(token: str, seconds: float = 600.0) -> Http:
@@ -151,3 +152,17 @@ def test_an_alarm_cuts_the_connection_its_exchange_still_uses() -> None:
         watch.attach(Conn(mine))
         watch.expire()
         assert cut(peer)
+
+
+def test_a_proxy_variable_set_later_reaches_the_sessions_made_after_it(server: Server,  # noqa: F811
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The proxies for a host are looked up once per process and proxy configuration.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    server.scripts["/x"] = [ok({"via": "direct"})]
+    server.scripts[server.url + "/x"] = [ok({"via": "proxy"})]  # a proxy is asked for the absolute URL
+    assert Http().get(server.url + "/x") == {"via": "direct"}
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    assert Http().get(server.url + "/x") == {"via": "proxy"}
+    monkeypatch.delenv("HTTP_PROXY")
+    assert Http().get(server.url + "/x") == {"via": "direct"}
