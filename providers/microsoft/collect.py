@@ -365,12 +365,12 @@ class Collector:
         fallback: list[tuple[str, str, str]] = []  # (address, resource, cmdlet) to read by -Identity
         for name, cmdlet in (("mailbox", "Get-Mailbox"), ("casMailbox", "Get-CASMailbox")):
             for chunk, job in jobs[name]:
-                fallback += self._match(chunk, job, name, cmdlet, boxes, lambda a, obj: a in smtp_addresses(obj))
+                fallback += self._match(chunk, job, name, cmdlet, boxes, smtp_addresses, lambda a: a)
         asked: set[str] = set()
         for chunk, job in jobs["exchangeUser"]:
             upns = {a: upn.lower() for a, upn in chunk}
             asked.update(upns)
-            fallback += self._match(list(upns), job, "exchangeUser", "Get-User", boxes, _same_upn(upns))
+            fallback += self._match(list(upns), job, "exchangeUser", "Get-User", boxes, _upn, upns.__getitem__)
         fallback += [(a, "exchangeUser", "Get-User") for a in boxes if a not in asked]
         for name in ("mailboxPermissions", "recipientPermissions", "fromRecipientPermissions"):
             for addr, job in jobs[name].items():
@@ -380,7 +380,8 @@ class Collector:
             boxes[addr][resource] = _record(job)
 
     def _match(self, chunk: list[str], job: Future[Any], name: str, cmdlet: str, boxes: dict[str, dict[str, Any]],
-               matches: Callable[[str, Any], bool]) -> list[tuple[str, str, str]]:
+               keys: Callable[[Any], Iterable[str]], key: Callable[[str], str]) -> list[tuple[str, str, str]]:
+        """Each address's object from a filtered read: the first whose `keys` hold the address's `key`."""
         try:
             objects = job.result()
         except ApiError as exc:
@@ -389,9 +390,13 @@ class Collector:
                     boxes[addr][name] = exc.to_error()
                 return []
             return [(a, name, cmdlet) for a in chunk]  # e.g. a filter this tenant rejects: ask one by one
+        first: dict[str, Any] = {}  # one pass over the objects, not one per address
+        for obj in objects:
+            for k in keys(obj):
+                first.setdefault(k, obj)
         missing = []
         for addr in chunk:
-            hit = next((obj for obj in objects if matches(addr, obj)), None)
+            hit = first.get(key(addr))
             if hit is None:
                 missing.append((addr, name, cmdlet))  # not found by filter: -Identity gives the real error
             else:
@@ -399,9 +404,9 @@ class Collector:
         return missing
 
 
-def _same_upn(upns: Mapping[str, str]) -> Callable[[str, Any], bool]:
+def _upn(obj: Any) -> tuple[str, ...]:
     # Cmdlet items are whatever the endpoint sent: a non-object item matches nobody (then -Identity is asked).
-    return lambda addr, obj: isinstance(obj, dict) and str(obj.get("UserPrincipalName") or "").lower() == upns[addr]
+    return (str(obj.get("UserPrincipalName") or "").lower(),) if isinstance(obj, dict) else ()
 
 
 def _address_filter(addresses: Sequence[str]) -> str:
