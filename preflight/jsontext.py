@@ -5,43 +5,97 @@ for an audit's reports and snapshots that encoder cost more CPU than evaluating 
 levels are laid out in Python, exactly as indent=2 lays them out; each value at `depth` (a snapshot's resource
 payload, a report's finding) is one line from the C encoder, in its default separators (", ", ": ").
 With a depth greater than the nesting, the text is json.dumps(value, indent=2)'s, character for character.
+
+The C encoder is called directly (JSONEncoder.encode builds a new one on every call: most of the cost of a
+short value), and an object at the last laid-out level whose values are all scalars (most resource payloads'
+fields) is one call too, its items separated by the line break and indentation of that level.
 """
 
 from __future__ import annotations
 
 import json
+from _json import encode_basestring, encode_basestring_ascii, make_encoder
 from collections.abc import Callable
 from typing import Any
+
+_CONTAINERS = (dict, list, tuple)  # what the C encoder writes as an array or object
+
+
+def _refuse(value: Any) -> Any:
+    """As JSONEncoder.default: only JSON's own types are written."""
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+class _Writer:
+    """The C encoders and the encoded keys of one dumps call."""
+
+    def __init__(self, ensure_ascii: bool) -> None:
+        self.string = encode_basestring_ascii if ensure_ascii else encode_basestring
+        self.line = self._encoder(", ")
+        self.keys: dict[str, str] = {}
+        self.spread: dict[str, Callable[[Any, int], Any]] = {}  # by indentation: items one a line
+
+    def _encoder(self, item_separator: str) -> Callable[[Any, int], Any]:
+        # allow_nan=False: NaN or Infinity would make the file invalid JSON (ValueError), as json.dumps refuses it
+        return make_encoder({}, _refuse, self.string, None, ": ", item_separator, False, False, False)
+
+    def encode(self, value: Any) -> str:
+        if isinstance(value, str):
+            return self.string(value)
+        return "".join(self.line(value, 0))
+
+    def key(self, key: object) -> str:
+        if isinstance(key, str):
+            text = self.keys.get(key)
+            if text is None:
+                text = self.keys[key] = self.string(key)
+            return text
+        return self.string(_key(key))
+
+    def scalars(self, value: dict[Any, Any], inner: str) -> str:
+        """An object of scalar values laid out one item a line at indentation `inner`, in one C call."""
+        spread = self.spread.get(inner)
+        if spread is None:
+            spread = self.spread[inner] = self._encoder("," + inner)
+        return "".join(spread(value, 0))
 
 
 def dumps(value: Any, depth: int, *, ensure_ascii: bool = True) -> str:
     """`value` as JSON text ending in a newline; NaN and Infinity refused (ValueError), as allow_nan=False does."""
-    encode = json.JSONEncoder(ensure_ascii=ensure_ascii, allow_nan=False).encode
     out: list[str] = []
-    _layout(value, depth, "\n", out, encode)
+    _layout(value, depth, "\n", out, _Writer(ensure_ascii))
     out.append("\n")
     return "".join(out)
 
 
-def _layout(value: Any, depth: int, newline: str, out: list[str], encode: Callable[[Any], str]) -> None:
+def _layout(value: Any, depth: int, newline: str, out: list[str], writer: _Writer) -> None:
     if depth <= 0 or not value or not isinstance(value, dict | list):
-        out.append(encode(value))
+        out.append(writer.encode(value))
         return
     inner = newline + "  "
     between = "," + inner
-    if isinstance(value, dict):
+    if depth == 1:  # the last level laid out: each item one line
+        if isinstance(value, list):
+            items = between.join([writer.encode(item) for item in value])
+            out.append("[" + inner + items + newline + "]")
+        elif any(isinstance(v, _CONTAINERS) for v in value.values()):
+            items = between.join([writer.key(k) + ": " + writer.encode(v) for k, v in value.items()])
+            out.append("{" + inner + items + newline + "}")
+        else:
+            out.append("{" + inner + writer.scalars(value, inner)[1:-1] + newline + "}")
+    elif isinstance(value, dict):
         out.append("{")
         for n, (key, item) in enumerate(value.items()):
             out.append(between if n else inner)
-            out.append(encode(_key(key)))
+            out.append(writer.key(key))
             out.append(": ")
-            _layout(item, depth - 1, inner, out, encode)
+            _layout(item, depth - 1, inner, out, writer)
         out.append(newline + "}")
     else:
         out.append("[")
         for n, item in enumerate(value):
             out.append(between if n else inner)
-            _layout(item, depth - 1, inner, out, encode)
+            _layout(item, depth - 1, inner, out, writer)
         out.append(newline + "]")
 
 

@@ -57,6 +57,26 @@ def test_any_depth_reads_back_as_the_same_value(value: Any, depth: int) -> None:
     assert all(len(line) - len(line.lstrip(" ")) <= 2 * depth for line in text.splitlines())
 
 
+def _laid_out(value: Any, depth: int, newline: str = "\n") -> str:
+    """The layout jsontext promises, spelled out slowly: indent=2 down to `depth`, json.dumps below it."""
+    if depth <= 0 or not value or not isinstance(value, dict | list):
+        return json.dumps(value)
+    inner = newline + "  "
+    if isinstance(value, dict):
+        items = [json.dumps(k if isinstance(k, str) else json.dumps(k)) + ": " + _laid_out(v, depth - 1, inner)
+                 for k, v in value.items()]
+        return "{" + inner + ("," + inner).join(items) + newline + "}"
+    return "[" + inner + ("," + inner).join(_laid_out(v, depth - 1, inner) for v in value) + newline + "]"
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 4, 5])
+@pytest.mark.parametrize("value", [*TRICKY, {"scalars": {"a": 1, "b": "x", "c": None, "d": (1, 2)}, "t": [(3, [4])]},
+                                   *(json.loads(p.read_text(encoding="utf-8")) for p in FIXTURES[:12])])
+def test_each_depth_is_laid_out_as_promised(value: Any, depth: int) -> None:
+    """Its shortcuts (one C call for an object of scalars, a tuple written as an array) change no character."""
+    assert jsontext.dumps(value, depth) == _laid_out(value, depth) + "\n"
+
+
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize("depth", [0, 3])
 def test_nan_and_infinity_are_refused_at_any_depth(bad: float, depth: int) -> None:
