@@ -5,11 +5,12 @@ Renderers only arrange what the engine decided; nothing here re-derives a verdic
 
 from __future__ import annotations
 
-import json
 import re
+from _json import encode_basestring, make_encoder
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -50,7 +51,11 @@ class Entry:
 
 def method_label(method: Method | Entry | None) -> str:
     listed = method.methods if isinstance(method, Entry) else (method,) if method is not None else ()
-    return ", ".join(m.value for m in listed) or "all methods"
+    return ", ".join(listed) or "all methods"  # a Method is the str of its value
+
+
+# Every field of a finding but its method: what two findings merged() folds into one entry have in common.
+_but_method = attrgetter(*(f.name for f in fields(Finding) if f.name != "method"))
 
 
 def merged(findings: Iterable[Finding]) -> list[Entry]:
@@ -61,7 +66,7 @@ def merged(findings: Iterable[Finding]) -> list[Entry]:
         candidates = alike.setdefault((f.check, f.subject, f.status, f.message), [])
         for i in candidates:
             first = entries[i]
-            if f.method and first.methods and replace(first.finding, method=f.method) == f:
+            if f.method and first.methods and _but_method(first.finding) == _but_method(f):
                 listed = (*first.methods, f.method)
                 entries[i] = Entry(first.finding, tuple(m for m in Method if m in listed))
                 break
@@ -124,7 +129,8 @@ def relevance(target: TargetResult) -> dict[int, list[Finding]]:
     out = {}
     for mv in target.mailboxes:
         own = by_subject.get(mv.address, [])
-        out[id(mv)] = [f for _, f in sorted(tenant + own, key=lambda nf: nf[0]) if f.method in (None, mv.method)]
+        # (position, finding) pairs: sorted by position alone, as positions differ
+        out[id(mv)] = [f for _, f in sorted(tenant + own) if f.method is None or f.method == mv.method]
     return out
 
 
@@ -149,8 +155,10 @@ def verdict_text(counts: Mapping[str, int]) -> str:
 
 def evidence_pairs(evidence: Mapping[str, Any]) -> list[tuple[str, str]]:
     pairs = []
+    # json.dumps(value, ensure_ascii=False, default=str), without building an encoder per value
+    encode = make_encoder({}, str, encode_basestring, None, ": ", ", ", False, False, True)
     for key, value in evidence.items():
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        text = value if isinstance(value, str) else "".join(encode(value, 0))
         text = one_line(text)
         if len(text) > EVIDENCE_VALUE_MAX:
             text = text[: EVIDENCE_VALUE_MAX - 1] + "…"
@@ -171,6 +179,7 @@ class Labels:
 
     catalogue: Catalogue
     titles: Mapping[str, str] = field(default_factory=dict)
+    _docs: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, registry: Registry, catalogue: Catalogue) -> Labels:
@@ -199,9 +208,12 @@ class Labels:
         """Documentation links for a cause, those on the provider's own sites first choice."""
         if cause_id is None or cause_id not in self.catalogue:
             return []
-        links = [u for u in self.catalogue.get(cause_id).docs if urlsplit(u).scheme == "https"]
-        own = [u for u in links if provider and provider in (urlsplit(u).hostname or "")]
-        return own or links
+        known = self._docs.get((cause_id, provider))
+        if known is None:  # the same for every finding of the cause: worked out once
+            links = [u for u in self.catalogue.get(cause_id).docs if urlsplit(u).scheme == "https"]
+            own = [u for u in links if provider and provider in (urlsplit(u).hostname or "")]
+            known = self._docs[(cause_id, provider)] = tuple(own or links)
+        return list(known)
 
     def note(self, target: TargetResult, mv: MailboxVerdict, bearing: Mapping[int, list[Finding]] | None = None,
              ) -> str:

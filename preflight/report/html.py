@@ -4,12 +4,12 @@ from anywhere, every value escaped, readable on screen and on paper."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
 
-from preflight.model import MailboxVerdict, Report, Status, TargetResult
+from preflight.model import MailboxVerdict, Method, Report, Status, TargetResult
 from preflight.report.common import (
     VERDICT_ORDER,
     Entry,
@@ -179,7 +179,7 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f&<>\"']")
 
 
 def e(value: object) -> str:
-    text = str(value)
+    text = value if type(value) is str else str(value)
     # Most values (addresses, titles, ids) hold none of them: one scan instead of a regex and six replaces.
     return escape(clean(text), quote=True) if _UNSAFE.search(text) else text
 
@@ -191,6 +191,23 @@ def address(value: object) -> str:
 
 def chip(kind: str, label: str) -> str:
     return f'<span class="chip s-{kind}">{MARK[kind]} {e(label)}</span>'
+
+
+# The chips of a status or verdict by its own name, written once: a page shows one per finding and verdict.
+STATUS_CHIPS = {kind: chip(kind, label) for kind, label in STATUS.items()}
+VERDICT_CHIPS = {kind: chip(kind, label) for kind, label in VERDICT.items()}
+
+
+class Memo(dict[str, str]):
+    """One page's HTML for text it shows many times (titles, addresses, method lists), made on first use."""
+
+    def __init__(self, make: Callable[[str], str]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: str) -> str:
+        text = self[key] = self.make(key)
+        return text
 
 
 @dataclass(frozen=True)
@@ -309,8 +326,9 @@ def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bo
     parts += [f'<div class="alert" role="alert"><strong>Not evaluated:</strong> {e(err)}</div>' for err in t.errors]
     parts += [f'<p class="notice">{e(n)}</p>' for n in extra.notices]
     plan = extra.plan or build(t, labels.catalogue)
+    esc, addr = Memo(e), Memo(address)
     if t.mailboxes:
-        parts.append(_matrix(t, labels))
+        parts.append(_matrix(t, labels, esc, addr))
     if not t.errors:
         parts.append(_plan(plan, t))
     if extra.brief:
@@ -323,36 +341,39 @@ def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bo
         if groups:
             parts.append("<h3>Evidence</h3>")
         for subject, findings in groups:
-            parts.append(f"<h4>{address(subject) if subject else 'Tenant-wide'}</h4>")
-            parts += [_finding(entry, t.provider, labels, plan, notes) for entry in findings]
+            parts.append(f"<h4>{addr[subject] if subject else 'Tenant-wide'}</h4>")
+            parts += [_finding(entry, t.provider, labels, plan, notes, esc) for entry in findings]
         parts.append(notes.render())
-        parts.append(_rest(t))
+        parts.append(_rest(t, esc, addr))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _matrix(t: TargetResult, labels: Labels) -> str:
+def _matrix(t: TargetResult, labels: Labels, esc: Memo, addr: Memo) -> str:
     cols = methods(t)
     bearing = relevance(t)
-    by_key: dict[tuple[str, str], MailboxVerdict] = {(mv.address, mv.method.value): mv for mv in t.mailboxes}
+    by_key: dict[tuple[str, Method], MailboxVerdict] = {(mv.address, mv.method): mv for mv in t.mailboxes}
     head = "".join(f'<th scope="col">{e(METHOD.get(m.value, m.value))}</th>' for m in cols)
+    layers: dict[tuple[str, ...], str] = {}  # the list of blocking causes, by their ids: most repeat per mailbox
     rows = []
     for mailbox in subjects(t):
         cells = []
         for m in cols:
-            mv = by_key.get((mailbox, m.value))
+            mv = by_key.get((mailbox, m))
             if mv is None:
                 cells.append('<td><span class="why">not evaluated</span></td>')
                 continue
             if len(mv.blocking) > 1:
                 # Every blocking layer, in the order a sign-in meets them: the customer fixes them all.
-                items = "".join(f"<li>{e(labels.cause(c, t))}</li>" for c in mv.blocking)
-                why = f'<ol class="why">{items}</ol>'
+                why = layers.get(tuple(mv.blocking), "")
+                if not why:
+                    items = "".join(f"<li>{e(labels.cause(c, t))}</li>" for c in mv.blocking)
+                    why = layers[tuple(mv.blocking)] = f'<ol class="why">{items}</ol>'
             else:
                 note = labels.note(t, mv, bearing)
-                why = f'<span class="why">{e(note)}</span>' if note else ""
-            cells.append(f"<td>{chip(mv.verdict.value, VERDICT[mv.verdict.value])}{why}</td>")
-        rows.append(f'<tr><th scope="row">{address(mailbox)}</th>{"".join(cells)}</tr>')
+                why = f'<span class="why">{esc[note]}</span>' if note else ""
+            cells.append(f"<td>{VERDICT_CHIPS[mv.verdict]}{why}</td>")
+        rows.append(f'<tr><th scope="row">{addr[mailbox]}</th>{"".join(cells)}</tr>')
     return (
         "<h3>Verdict per mailbox and sign-in method</h3>"
         f'<div class="scroll"><table class="verdicts"><thead><tr><th scope="col">Mailbox</th>{head}</tr></thead>'
@@ -470,18 +491,14 @@ SOURCE_KEYS = ("source", "sources", "docs", "reference")
 URL = re.compile(r"https://[^\s\"'<>)]+")
 
 
-def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Footnotes) -> str:
+def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Footnotes, esc: Memo) -> str:
     f = entry.finding
     label = status_label(f)
     # Problem first: where a finding fails or warns, its heading is the cause, not the healthy state checked.
     problem = f.status in (Status.FAIL, Status.WARN) and f.cause is not None
     heading = labels.cause(f.cause, None) if problem and f.cause else f.title
-    tags = [e(f"{f.severity.value} severity"), e(method_label(entry)), f"<code>{e(f.check)}</code>"]
-    parts = [
-        f'<article class="f s-{label}"><header>{chip(label, STATUS[label])}<h5>{e(heading)}</h5>'
-        f'<span class="tags">{" · ".join(tags)}</span></header>',
-        f"<p>{e(f.message)}</p>",
-    ]
+    tags = [esc[f"{f.severity} severity"], esc[method_label(entry)], f"<code>{esc[f.check]}</code>"]
+    parts = ["", f"<p>{e(f.message)}</p>"]  # the header, once the tags are complete
     if f.accepted:
         parts.append(f'<p class="note"><strong>Accepted exception:</strong> {e(f.accepted)}</p>')
     shown = {k: v for k, v in f.evidence.items() if k.lower() not in SOURCE_KEYS}
@@ -497,7 +514,7 @@ def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Foo
         tags.append(f"fix: step {step} of the action plan")
     if refs:
         tags.append(f"sources {refs}")
-    parts[0] = (f'<article class="f s-{label}"><header>{chip(label, STATUS[label])}<h5>{e(heading)}</h5>'
+    parts[0] = (f'<article class="f s-{label}"><header>{STATUS_CHIPS[label]}<h5>{esc[heading]}</h5>'
                 f'<span class="tags">{" · ".join(tags)}</span></header>')
     if step is None:
         fix = compact_fix(f)
@@ -512,7 +529,7 @@ def _short(url: str) -> str:
     return (parts.hostname or "") + parts.path
 
 
-def _rest(t: TargetResult) -> str:
+def _rest(t: TargetResult, esc: Memo, addr: Memo) -> str:
     """Passed and not-applicable checks: the record of what was verified. Open, so it also prints."""
     rest = merged(f for f in t.findings if f.status in (Status.PASS, Status.SKIPPED))
     if not rest:
@@ -521,8 +538,8 @@ def _rest(t: TargetResult) -> str:
     for entry in rest:
         f = entry.finding
         rows.append(
-            f"<tr><td>{chip(f.status.value, STATUS[f.status.value])}</td><td>{e(f.title)}</td>"
-            f"<td>{address(f.subject) if f.subject else 'tenant-wide'}</td><td>{e(method_label(entry))}</td>"
+            f"<tr><td>{STATUS_CHIPS[f.status]}</td><td>{esc[f.title]}</td>"
+            f"<td>{addr[f.subject] if f.subject else 'tenant-wide'}</td><td>{esc[method_label(entry)]}</td>"
             f"<td>{e(f.message)}</td></tr>"
         )
     return (
