@@ -37,7 +37,12 @@ def clean(value: object) -> str:
 
 
 def one_line(value: object) -> str:
-    return " ".join(clean(value).split())
+    text = value if type(value) is str else str(value)
+    # Most text (keys, ids, addresses) is one line already: printable (no control character, no whitespace but
+    # the ASCII space), and no space to fold.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(clean(text).split())
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,9 @@ def merged(findings: Iterable[Finding]) -> list[Entry]:
     entries: list[Entry] = []
     alike: dict[tuple[object, ...], list[int]] = {}  # by a hashable part of the finding, to compare few
     for f in findings:
+        if not f.method:  # folds into no entry, and none folds into it
+            entries.append(Entry(f))
+            continue
         candidates = alike.setdefault((f.check, f.subject, f.status, f.message), [])
         for i in candidates:
             first = entries[i]
@@ -126,11 +134,14 @@ def relevance(target: TargetResult) -> dict[int, list[Finding]]:
     for n, f in enumerate(target.findings):
         by_subject.setdefault(f.subject, []).append((n, f))
     tenant = by_subject.get(None, [])
+    ordered: dict[str, list[Finding]] = {}  # a mailbox's and the tenant's findings in their order: once per mailbox
     out = {}
     for mv in target.mailboxes:
-        own = by_subject.get(mv.address, [])
-        # (position, finding) pairs: sorted by position alone, as positions differ
-        out[id(mv)] = [f for _, f in sorted(tenant + own) if f.method is None or f.method == mv.method]
+        mine = ordered.get(mv.address)
+        if mine is None:
+            # (position, finding) pairs: sorted by position alone, as positions differ
+            mine = ordered[mv.address] = [f for _, f in sorted(tenant + by_subject.get(mv.address, []))]
+        out[id(mv)] = [f for f in mine if f.method is None or f.method == mv.method]
     return out
 
 

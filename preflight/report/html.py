@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
 
-from preflight.model import MailboxVerdict, Method, Report, Status, TargetResult
+from preflight.model import MailboxVerdict, Method, Report, Status, TargetResult, Verdict
 from preflight.report.common import (
     VERDICT_ORDER,
     Entry,
@@ -351,7 +351,8 @@ def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bo
 
 def _matrix(t: TargetResult, labels: Labels, esc: Memo, addr: Memo) -> str:
     cols = methods(t)
-    bearing = relevance(t)
+    # what bears on each verdict, for the notes of those incomplete or at risk (the others need none)
+    bearing = relevance(t) if any(mv.verdict in (Verdict.INCOMPLETE, Verdict.AT_RISK) for mv in t.mailboxes) else None
     by_key: dict[tuple[str, Method], MailboxVerdict] = {(mv.address, mv.method): mv for mv in t.mailboxes}
     head = "".join(f'<th scope="col">{e(METHOD.get(m.value, m.value))}</th>' for m in cols)
     layers: dict[tuple[str, ...], str] = {}  # the list of blocking causes, by their ids: most repeat per mailbox
@@ -504,7 +505,7 @@ def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Foo
     shown = {k: v for k, v in f.evidence.items() if k.lower() not in SOURCE_KEYS}
     pairs = evidence_pairs(shown)
     if pairs:
-        parts.append('<dl class="ev">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in pairs) + "</dl>")
+        parts.append('<dl class="ev">' + "".join(f"<dt>{esc[k]}</dt><dd>{e(v)}</dd>" for k, v in pairs) + "</dl>")
     sources = [u.rstrip(".,;") for k, v in f.evidence.items() if k.lower() in SOURCE_KEYS
                for u in URL.findall(str(v))]
     docs = labels.docs(f.cause, provider) if f.status is not Status.UNKNOWN else []

@@ -10,7 +10,7 @@ Renderers only arrange this; nothing here re-derives a verdict.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -18,7 +18,7 @@ from functools import cache
 from preflight.causes import Catalogue
 from preflight.datafiles import load_toml
 from preflight.model import Finding, MailboxVerdict, Method, Severity, Status, TargetResult, Verdict
-from preflight.report.common import SEVERITY_RANK, relevance
+from preflight.report.common import SEVERITY_RANK
 from preflight.report.fixtext import Segment, segments
 
 Pair = tuple[str, Method]  # a mailbox and a sign-in method: one verdict
@@ -102,12 +102,6 @@ def _template(f: Finding) -> str:
     return text.replace(f.subject, "{subject}") if f.subject else text
 
 
-def _pairs(target: TargetResult, findings: Sequence[Finding], bearing: Mapping[int, list[Finding]]
-           ) -> list[MailboxVerdict]:
-    chosen = {id(f) for f in findings}
-    return [mv for mv in target.mailboxes if any(id(f) in chosen for f in bearing[id(mv)])]
-
-
 def _open(f: Finding) -> bool:
     return f.status in (Status.FAIL, Status.WARN, Status.UNKNOWN) and not f.accepted
 
@@ -118,15 +112,22 @@ def build(target: TargetResult, catalogue: Catalogue) -> Plan:
         if f.status in (Status.FAIL, Status.WARN) and not f.accepted:
             groups.setdefault((f.cause or f.check, f.status, _template(f)), []).append(f)
     oauth_methods = {mv.method for mv in target.mailboxes} - {Method.BASIC}
-    # Each verdict's findings, selected once: per change they are read again (quadratic in large tenants).
-    bearing = relevance(target)
+    # Each verdict's open findings (of those relevance() selects), selected once: per change they are read again
+    # (quadratic in large tenants). A change's findings are open: it touches the verdicts among whose open
+    # findings one of them is, and alone turns ready those whose open findings are all its own.
+    open_by_subject: dict[str | None, list[Finding]] = {}
+    for f in target.findings:
+        if _open(f):
+            open_by_subject.setdefault(f.subject, []).append(f)
+    tenant_wide = open_by_subject.get(None, [])
+    opened = [(mv, {id(f) for f in (*tenant_wide, *open_by_subject.get(mv.address, ()))
+                    if f.method is None or f.method == mv.method}) for mv in target.mailboxes]
     changes = []
     for (cause, status, template), found in groups.items():
         subjects = tuple(dict.fromkeys(f.subject for f in found if f.subject))
-        touched = _pairs(target, found, bearing)
         mine = {id(f) for f in found}
-        ready = [(mv.address, mv.method) for mv in touched
-                 if not any(_open(f) and id(f) not in mine for f in bearing[id(mv)])]
+        touched = [mv for mv, ids in opened if not mine.isdisjoint(ids)]
+        ready = [(mv.address, mv.method) for mv, ids in opened if ids and ids <= mine]
         title = catalogue.get(cause).title if cause in catalogue else found[0].title
         changes.append(Change(
             cause, title, status, min((f.severity for f in found), key=SEVERITY_RANK.__getitem__),

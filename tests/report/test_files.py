@@ -152,3 +152,17 @@ def test_html_escaping_is_the_same_with_or_without_its_shortcut() -> None:
         assert html.e(text) == escape(clean(text), quote=True)
     for value in (None, 7, 2.5, True, "plain text", "<b>bold</b>"):
         assert html.e(value) == escape(clean(value), quote=True)
+
+
+def test_one_line_is_the_same_with_or_without_its_shortcut() -> None:
+    """one_line() returns text already on one line as it is; any other text is still cleaned and folded."""
+    from itertools import product
+
+    from preflight.report.common import clean, one_line
+
+    alphabet = ["a", " ", "\r", "\n", "\t", "\x00", "\x1b", "\x7f", "\x85", "\xa0", "\u2028", "\u3000", "☃"]
+    for chars in product(alphabet, repeat=3):
+        text = "".join(chars)
+        assert one_line(text) == " ".join(clean(text).split()), repr(text)
+    for value in (None, 7, 2.5, True, " padded ", "two  spaces"):
+        assert one_line(value) == " ".join(clean(value).split())
