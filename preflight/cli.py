@@ -148,7 +148,8 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry,
         list_providers(registry_factory(), fmt.value, output)
 
     groups = {
-        "check": "Sign in, collect, evaluate and report one tenant.",
+        "check": "Sign in, collect, evaluate and report one tenant. Or give just the address: "
+                 "`preflight check jobs@contoso.com` finds the provider, host and tenant itself.",
         "login": "Sign in and cache the token.",
         "logout": "Remove cached tokens.",
         "auth-check": "Test what the credentials can read.",
@@ -162,12 +163,13 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry,
         if only in (None, name):
             func = getattr(import_module(f"preflight.{module}.cli"), name)
             app.command(epilog=getattr(func, "epilog", None))(func)
+    listing = argv is not None and word is None  # root options only (--help, --version): no command can run
     providers = registry_factory().all() if argv is None or only in groups else []
     for group, help_text in groups.items():
         if only not in (None, group):
             continue
         sub = typer.Typer(help=help_text, no_args_is_help=True)
-        if group == "check":  # `preflight check ADDRESS`: the provider found from the address
+        if group == "check" and not listing:  # `preflight check ADDRESS`: the provider found from the address
             from preflight.discovery_cli import address_group
 
             sub = address_group(help_text)
@@ -178,7 +180,7 @@ def make_app(registry_factory: Callable[[], Registry] = default_registry,
         app.add_typer(sub, name=group)
     if only is not None:
         app.registered_commands = [c for c in app.registered_commands if _name(c) == only]
-    elif argv is not None and word is None:  # root options only (--help, --version): no command can run
+    elif listing:
         for info in app.registered_commands:
             info.callback = _listed_only(info.callback)
     return app

@@ -45,8 +45,7 @@ class AddressGroup(TyperGroup):
 
 
 def address_group(help_text: str) -> typer.Typer:
-    sub = typer.Typer(help=help_text + " Or give just the address: `preflight check jobs@contoso.com` finds "
-                      "the provider, host and tenant itself.", no_args_is_help=True, cls=AddressGroup)
+    sub = typer.Typer(help=help_text, no_args_is_help=True, cls=AddressGroup)
     sub.command(ADDRESS_COMMAND)(check_address)
     return sub
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -12,9 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from preflight.errors import InputError
-from preflight.model import REPORT_SCHEMA
 from preflight.output import FailOn, FailOnOpt, OutputOpt, TextFormat, TextFormatOpt
-from preflight.snapshot import SCHEMA as SNAPSHOT_SCHEMA
+
+# The root --help imports this module to list its commands: what only running them needs is imported inside.
 
 
 def audit(
@@ -149,6 +148,8 @@ def _write_summary(runs: list[Any], total: int, out: Path, fmt: TextFormat, outp
         tenants.append({"customer": r.customer.key, "verdicts": occurring_verdicts(r.result),
                         "errors": list(r.result.errors), "seconds": round(r.seconds, 1), "text": _verdicts(r)})
     if fmt is TextFormat.json:
+        import json
+
         data = {"schema": "preflight.audit-summary/v1", "output_dir": str(out), "tenants": tenants,
                 "customers": total, "audited": sum(1 for r in runs if not r.result.errors)}
         write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", output)
@@ -211,6 +212,8 @@ def diff(
 
     drifts = diff_reports(_as_report(old, as_of), _as_report(new, as_of))
     if fmt is TextFormat.json:
+        import json
+
         write_text(json.dumps(to_dict(drifts), indent=2, allow_nan=False) + "\n", output)
     else:
         write_text(render_text(drifts), output)
@@ -218,9 +221,11 @@ def diff(
 
 
 def _as_report(path: Path, as_of: str | None) -> Any:
+    from preflight.model import REPORT_SCHEMA
     from preflight.output import make_report
     from preflight.pipeline import as_of_date, default_registry, evaluate_snapshots
     from preflight.report.read import parse_report
+    from preflight.snapshot import SCHEMA as SNAPSHOT_SCHEMA
 
     schema, data = _read_json(path)
     if schema == REPORT_SCHEMA:
@@ -248,8 +253,12 @@ def redact(
     Pseudonyms are stable within one run; set PREFLIGHT_REDACT_KEY to keep them stable across runs. The
     copies are named snapshot-ID.json and report-ID.json, as a file name may name the customer.
     """
+    import json
+
     from preflight import snapshot as snap_io
+    from preflight.model import REPORT_SCHEMA
     from preflight.report.read import parse_report
+    from preflight.snapshot import SCHEMA as SNAPSHOT_SCHEMA
 
     redactor = _redactor()
     read: list[tuple[Path, Path, Any]] = []  # (original, redacted copy, data)
