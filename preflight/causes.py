@@ -7,10 +7,10 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
-
-from preflight.datafiles import load_toml
 
 GENERIC = "generic"  # the remediation key for any provider, or none
 
@@ -159,11 +159,16 @@ def _tables(raw: object, where: str, name: str) -> list[dict[str, Any]]:
 def load_catalogue(path: Path | None = None) -> Catalogue:
     if path is None:
         return _bundled()
-    return _parse(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+    return _read(path, str(path))
 
 
 @functools.cache
 def _bundled() -> Catalogue:
     """The shipped catalogue, parsed once per process: every tenant's evaluation and report reads it, and
-    parsing the TOML cost more than evaluating a tenant. Callers only read it."""
-    return _parse(load_toml("preflight", "data/causes.toml"), "causes.toml")
+    parsing the TOML cost more than evaluating a tenant. Callers only read it. Not through
+    preflight.datafiles: its cached parse and copy per caller would double what `explain` spends here."""
+    return _read(files("preflight").joinpath("data/causes.toml"), "causes.toml")
+
+
+def _read(source: Traversable, where: str) -> Catalogue:
+    return _parse(tomllib.loads(source.read_text(encoding="utf-8")), where)

@@ -219,37 +219,48 @@ _TOKENS = re.compile(
     r"|(?P<other>.)",  # a brace that is no repeat, a lone ], a flag: not worth understanding
     re.DOTALL,
 )
-_FLAG = re.compile(r"\?[aiLmsux-]")
+# After "(": what kind of group it is. Anything else after "(?" (flags, conditionals, (?P=name)) is not understood.
+_GROUP = re.compile(r"\?(?::|=|<=|!|<!|P<\w+>)")
+_NONE_NEEDED = re.compile(r"[?*]|\{0*[,}]")  # a repeat that allows no occurrence at all
+
+# A pattern's needles: one entry per top-level alternative, each a tuple of clauses that a match of that
+# alternative satisfies all of, each clause a tuple of texts one of which the match holds.
+Needles = tuple[tuple[tuple[str, ...], ...], ...]
+
+
+class _Unknown(Exception):
+    """The source holds what needles() does not understand: the pattern is always tried."""
 
 
 @cache
-def needles(source: str) -> tuple[str, ...] | None:
-    """Texts of which every match of the folded pattern holds at least one: where none is in the text the pattern
-    cannot match, and is not compiled (compiling every pattern was most of what `explain TEXT` cost). None when
-    the source does not tell (then the pattern is always tried).
+def needles(source: str) -> Needles | None:
+    """What every match of the folded pattern holds: where a text lacks it the pattern cannot match and is not
+    compiled (compiling the patterns was most of what `explain TEXT` cost). None when the source does not tell
+    (then the pattern is always tried).
 
-    Each top-level alternative gives its longest run of plain characters outside any group and class, a
-    repeated character left out: such a run is in every match of that alternative as written.
+    A run of plain characters outside classes, a repeated character left out, is in every match of the
+    alternative that holds it; so is one of the alternatives of a group that is not optional, nor a negative
+    look-around, each alternative of it giving its best clause.
     """
-    found: list[str] = []
-    runs: list[str] = []
+    try:
+        alternatives, _ = _alternatives(source, 0, 0)
+    except _Unknown:
+        return None
+    if not all(alternatives):
+        return None
+    return tuple(tuple(clauses) for clauses in alternatives)
+
+
+def _alternatives(source: str, pos: int, depth: int) -> tuple[list[list[tuple[str, ...]]], int]:
+    """The clauses of each alternative from `pos` to the `)` closing this depth (or the end), and where it ended."""
+    found: list[list[tuple[str, ...]]] = []
+    clauses: list[tuple[str, ...]] = []
     run = ""
-    depth = 0
-    for m in _TOKENS.finditer(source):
-        kind, token = m.lastgroup, m.group()
-        if kind == "other" or (kind == "open" and _FLAG.match(source, m.end())):
-            return None  # (?x) would make spaces mean nothing
-        if kind == "open":
-            depth += 1
-            if depth > 1:
-                continue
-        elif kind == "close":
-            depth -= 1
-            if depth < 0:
-                return None
-            continue  # nothing of a group is required as written
-        elif depth:
-            continue
+    while pos < len(source):
+        m = _TOKENS.match(source, pos)
+        if m is None or m.lastgroup == "other":
+            raise _Unknown
+        kind, token, pos = m.lastgroup, m.group(), m.end()
         if kind == "text" or kind == "char":
             text = token[-1] if kind == "char" else token
             # One character at a time, as _folded lowers them (a whole word's lower() gives a final sigma).
@@ -258,19 +269,50 @@ def needles(source: str) -> tuple[str, ...] | None:
         if kind == "repeat":
             run = run[:-1]  # the repeat applies to the run's last character: it may be missing or repeated
         if run:
-            runs.append(run)
+            clauses.append((run,))
         run = ""
-        if kind == "bar":
-            if not runs:
-                return None
-            found.append(max(runs, key=len))
-            runs = []
+        if kind == "open":
+            kind_of = _GROUP.match(source, pos)
+            if kind_of is None and source.startswith("?", pos):
+                raise _Unknown
+            prefix = kind_of.group() if kind_of is not None else ""
+            inner, pos = _alternatives(source, pos + len(prefix), depth + 1)
+            after = _TOKENS.match(source, pos)
+            optional = False
+            if after is not None and after.lastgroup == "repeat":
+                optional, pos = _NONE_NEEDED.match(after.group()) is not None, after.end()
+            clause = _either(inner)
+            if clause and not optional and prefix not in ("?!", "?<!"):
+                clauses.append(clause)
+        elif kind == "close":
+            if not depth:
+                raise _Unknown
+            found.append(clauses)
+            return found, pos
+        elif kind == "bar":
+            found.append(clauses)
+            clauses = []
+    if depth:
+        raise _Unknown
     if run:
-        runs.append(run)
-    if not runs:
-        return None
-    found.append(max(runs, key=len))
-    return tuple(found)
+        clauses.append((run,))
+    found.append(clauses)
+    return found, pos
+
+
+def _either(alternatives: list[list[tuple[str, ...]]]) -> tuple[str, ...]:
+    """A clause a match of a group satisfies: the best clause of each of its alternatives, any of them."""
+    if not all(alternatives):
+        return ()
+    best = (max(clauses, key=lambda c: min(len(t) for t in c)) for clauses in alternatives)
+    return tuple(dict.fromkeys(t for clause in best for t in clause))
+
+
+def may_match(found: Needles | None, text: str) -> bool:
+    """Whether a text (folded) holds the needles of one alternative: if not, the pattern cannot match it."""
+    if found is None:
+        return True
+    return any(all(any(t in text for t in clause) for clause in clauses) for clauses in found)
 
 
 def _provider(text: str, providers: list[ProviderText]) -> str | None:
@@ -332,8 +374,7 @@ def explain(text: str, catalogue: Catalogue, provider: str | None = None) -> Exp
 
     for cause in catalogue.causes:
         for pattern in cause.patterns:
-            hints = needles(pattern.source)
-            if hints is not None and not any(h in folded for h in hints):
+            if not may_match(needles(pattern.source), folded):
                 continue  # it cannot match: not compiled
             m = _folded(pattern.source).search(folded)
             if m is None:
