@@ -1,9 +1,10 @@
 """Collect: one tenant and its mailboxes -> a preflight.snapshot/v1 dict of raw Graph and Exchange payloads.
 
 Reads run concurrently on a bounded thread pool. Per-mailbox Graph reads go in $batch requests of 20;
-Exchange mailbox objects are read 20 at a time with an OPATH -Filter on their addresses, and only the
-permission cmdlets (which take one -Identity) cost a request per mailbox. Anything that cannot be read
-is recorded as its error, so one refusal never ends the run and the checks that need it say `unknown`.
+Exchange mailbox objects are read 20 at a time with an OPATH -Filter on their addresses; the permission
+cmdlets take one -Identity each. The Exchange cmdlets ready at the same time go out together in $batch
+requests of 10 (exchange.py). Anything that cannot be read is recorded as its error, so one refusal never
+ends the run and the checks that need it say `unknown`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from preflight.model import Method
 from preflight.snapshot import SCHEMA, Options, error_of
 
 from . import beta, signins
-from .exchange import Exchange, token_refused
+from .exchange import Cmdlet, Exchange, token_refused
 from .graph import MAX_BATCH, Graph, Result, SubRequest
 from .inputs import is_guid
 
@@ -127,11 +128,10 @@ class Collector:
                 f"up to {self.workers} requests at a time"
             )
             org_graph = pool.submit(self.graph.batch_chunk, self._org_requests(target))
-            ex = self.exchange
-            probe = pool.submit(ex.invoke_one, "Get-OrganizationConfig") if ex and not self.exchange_refusal else None
-            # The few tenant-level cmdlets go out with the probe (one round trip, not two); only the many
-            # per-mailbox ones wait for it to show the token is accepted.
-            org_jobs = self._submit_exchange_org(pool, target) if probe is not None else {}
+            # The few tenant-level cmdlets go out with the probe, Get-OrganizationConfig (one round trip, not
+            # two); only the many per-mailbox ones wait for it to show the token is accepted.
+            org_jobs = self._submit_exchange_org(pool, target) if self.exchange and not self.exchange_refusal else {}
+            probe = org_jobs.pop("organizationConfig", None)
             user_chunks = self._submit_batches(pool, self._mailbox_requests(target.mailboxes, target))
 
             refusal = self.exchange_refusal
@@ -312,56 +312,58 @@ class Collector:
 
     # -- Exchange ---------------------------------------------------------------------------------
 
-    def _submit_exchange_org(self, pool: ThreadPoolExecutor, target: Target) -> dict[str, Any]:
-        ex = self.exchange
-        assert ex is not None
-        org: dict[str, Any] = {
-            "transportConfig": pool.submit(ex.invoke_one, "Get-TransportConfig"),
-            "authenticationPolicies": pool.submit(ex.invoke, "Get-AuthenticationPolicy"),
+    def _submit_exchange_org(self, pool: ThreadPoolExecutor, target: Target) -> dict[str, Future[Any]]:
+        reads = {
+            "organizationConfig": Cmdlet("Get-OrganizationConfig", one=True),
+            "transportConfig": Cmdlet("Get-TransportConfig", one=True),
+            "authenticationPolicies": Cmdlet("Get-AuthenticationPolicy"),
         }
         if target.options.app_id:
-            org["exchangeServicePrincipals"] = pool.submit(ex.invoke, "Get-ServicePrincipal")
+            reads["exchangeServicePrincipals"] = Cmdlet("Get-ServicePrincipal")
             # RBAC for Applications: an 'Application SMTP.SendAsApp' role assignment authorises app-only SMTP
             # without the Entra permission or a mailbox permission (checks/apprbac.py).
-            org["applicationRoleAssignments"] = pool.submit(ex.invoke, "Get-ManagementRoleAssignment",
-                                                            {"RoleAssigneeType": "ServicePrincipal"})
-        return org
+            reads["applicationRoleAssignments"] = Cmdlet("Get-ManagementRoleAssignment",
+                                                         {"RoleAssigneeType": "ServicePrincipal"})
+        return self._submit(pool, reads)
 
-    def _submit_exchange(self, pool: ThreadPoolExecutor, target: Target) -> dict[str, Any]:
+    def _submit(self, pool: ThreadPoolExecutor, reads: Mapping[Any, Cmdlet]) -> dict[Any, Future[Any]]:
         ex = self.exchange
         assert ex is not None
+        return dict(zip(reads, ex.submit(pool, list(reads.values())), strict=True))
+
+    def _submit_exchange(self, pool: ThreadPoolExecutor, target: Target) -> dict[str, Any]:
         addresses = list(target.mailboxes)
-        chunks = [addresses[i : i + FILTER_CHUNK] for i in range(0, len(addresses), FILTER_CHUNK)]
-        boxes: dict[str, Any] = {}
+        chunks = [tuple(addresses[i : i + FILTER_CHUNK]) for i in range(0, len(addresses), FILTER_CHUNK)]
+        reads: dict[tuple[str, Any], Cmdlet] = {}  # (resource, its filtered chunk or its mailbox) -> cmdlet
         for name, cmdlet in (("mailbox", "Get-Mailbox"), ("casMailbox", "Get-CASMailbox")):
-            boxes[name] = [(c, pool.submit(ex.invoke, cmdlet, {"Filter": _address_filter(c)})) for c in chunks]
+            reads.update({(name, c): Cmdlet(cmdlet, {"Filter": _address_filter(c)}) for c in chunks})
         for name, cmdlet in (("mailboxPermissions", "Get-MailboxPermission"),
                              ("recipientPermissions", "Get-RecipientPermission")):
-            boxes[name] = {a: pool.submit(ex.invoke, cmdlet, {"Identity": a}) for a in addresses}
+            reads.update({(name, a): Cmdlet(cmdlet, {"Identity": a}) for a in addresses})
         # Sending as another address needs SendAs on *that* recipient: read its permissions too.
-        boxes["fromRecipientPermissions"] = {
-            a: pool.submit(ex.invoke, "Get-RecipientPermission", {"Identity": sender})
-            for a in addresses if (sender := self._from_of(target, a))
-        }
+        reads.update({("fromRecipientPermissions", a): Cmdlet("Get-RecipientPermission", {"Identity": sender})
+                      for a in addresses if (sender := self._from_of(target, a))})
+        jobs = self._submit(pool, reads)
+        boxes: dict[str, Any] = {"mailbox": [], "casMailbox": [], "mailboxPermissions": {},
+                                 "recipientPermissions": {}, "fromRecipientPermissions": {}}
+        for (name, key), job in jobs.items():
+            if name in ("mailbox", "casMailbox"):
+                boxes[name].append((list(key), job))
+            else:
+                boxes[name][key] = job
         return boxes
 
     def _submit_users(self, pool: ThreadPoolExecutor, users: dict[str, Any]) -> list[Any]:
         """Get-User has no EmailAddresses filter: find the users by the sign-in name Graph gave us."""
-        ex = self.exchange
-        assert ex is not None
         known = [(a, str(u["userPrincipalName"])) for a, u in users.items()
                  if isinstance(u, dict) and u.get("userPrincipalName")]
-        jobs = []
-        for i in range(0, len(known), FILTER_CHUNK):
-            chunk = known[i : i + FILTER_CHUNK]
-            flt = " -or ".join(f"(UserPrincipalName -eq '{_odata(upn)}')" for _, upn in chunk)
-            jobs.append((chunk, pool.submit(ex.invoke, "Get-User", {"Filter": flt})))
-        return jobs
+        chunks = [tuple(known[i : i + FILTER_CHUNK]) for i in range(0, len(known), FILTER_CHUNK)]
+        jobs = self._submit(pool, {c: Cmdlet("Get-User", {"Filter": " -or ".join(
+            f"(UserPrincipalName -eq '{_odata(upn)}')" for _, upn in c)}) for c in chunks})
+        return [(list(chunk), job) for chunk, job in jobs.items()]
 
     def _exchange_mailboxes(self, pool: ThreadPoolExecutor, jobs: dict[str, Any], boxes: dict[str, dict[str, Any]]
                             ) -> None:
-        ex = self.exchange
-        assert ex is not None
         fallback: list[tuple[str, str, str]] = []  # (address, resource, cmdlet) to read by -Identity
         for name, cmdlet in (("mailbox", "Get-Mailbox"), ("casMailbox", "Get-CASMailbox")):
             for chunk, job in jobs[name]:
@@ -375,7 +377,7 @@ class Collector:
         for name in ("mailboxPermissions", "recipientPermissions", "fromRecipientPermissions"):
             for addr, job in jobs[name].items():
                 boxes[addr][name] = _record(job)
-        retry = {(a, r): pool.submit(ex.invoke_one, cmdlet, {"Identity": a}) for a, r, cmdlet in fallback}
+        retry = self._submit(pool, {(a, r): Cmdlet(cmdlet, {"Identity": a}, one=True) for a, r, cmdlet in fallback})
         for (addr, resource), job in retry.items():
             boxes[addr][resource] = _record(job)
 

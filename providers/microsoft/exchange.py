@@ -8,16 +8,31 @@ a long result pages through "@odata.nextLink" (some replies spell it "odata.next
 POSTing the same body to the link. A failed cmdlet answers {"error": {"message": "Error executing
 cmdlet", "details": [{"message": "<id>|<exception type>|<reason>"}]}}; the reason is recorded.
 Payloads are kept verbatim: booleans may arrive as strings, and the checks handle that.
+
+Many cmdlets go out together in JSON batches, as KelvinTegelaar/CIPP-API New-ExoBulkRequest.ps1 sends them
+(data/signin.toml [exchange] has the facts and their source):
+
+    POST https://{exchange host}/adminapi/beta/{tenant}/$batch
+    {"requests": [{"id": "...", "method": "POST", "url": "<the InvokeCommand URL>",
+                   "body": {"CmdletInput": {...}}, "headers": {"X-AnchorMailbox": ..., "X-CmdletName": ...}}]}
+    -> {"responses": [{"id": "...", "status": 200, "headers": {...}, "body": <the InvokeCommand reply>}]}
+
+Each sub-response is read exactly as a single reply would be (errors, warnings, paging, redirects), matched
+to its cmdlet by id only; a cmdlet with no response or two is an error, never another cmdlet's data. A
+page link, a redirect or a throttled answer (429/5xx, after its Retry-After) is POSTed again inside a later
+batch of the same cmdlets. A tenant whose $batch is refused is read one cmdlet per request from then on.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from preflight.http import ApiError, Http
+from preflight.http import RETRY_STATUS, ApiError, Http, parse_error_body, retry_after
 
 MAX_PAGES = 200
 WARNINGS = "@adminapi.warnings"
@@ -65,12 +80,62 @@ def token_refused(error: Any) -> bool:
         _facts()["cmdlet_refused"] not in str(err.get("message") or "")
 
 
+@dataclass(frozen=True)
+class Cmdlet:
+    name: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    one: bool = False  # a single-object cmdlet (invoke_one): its first object, EmptyResult without one
+
+    def body(self) -> dict[str, Any]:
+        return {"CmdletInput": {"CmdletName": self.name, "Parameters": dict(self.parameters)}}
+
+
+class _Refused(Exception):
+    """The $batch endpoint itself was refused, or answered off-shape."""
+
+
+class _Read:
+    """One cmdlet in flight inside $batch requests: where its next POST goes and what it has read so far.
+    The counters mirror a single call's: pages and their links per cmdlet (invoke), redirects per page
+    (_post), retries and their waits per POST (Http.request)."""
+
+    def __init__(self, cmdlet: Cmdlet, url: str, future: Future[Any]) -> None:
+        self.cmdlet, self.url, self.future = cmdlet, url, future
+        self.id = ""
+        self.items: list[Any] = []
+        self.warnings: list[str] = []
+        self.seen: set[str] = set()
+        self.pages = self.hops = self.attempt = 0
+        self.waited = 0.0
+
+    def moved(self, url: str) -> None:
+        self.url, self.attempt, self.waited = url, 0, 0.0
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not isinstance(headers, Mapping):
+        return None
+    for key, value in headers.items():
+        if str(key).lower() == name.lower():
+            return str(value)
+    return None
+
+
+def _balanced(items: Sequence[Any], limit: int) -> list[Sequence[Any]]:
+    """`items` in as few groups of at most `limit` as it takes, their sizes as even as they go."""
+    groups = -(-len(items) // limit)
+    return [items[i * len(items) // groups: (i + 1) * len(items) // groups] for i in range(groups)]
+
+
 class Exchange:
     def __init__(self, http: Http, base_url: str, tenant: str, anchor_mailbox: str) -> None:
         self.http = http
-        self.url = f"{base_url.rstrip('/')}/adminapi/beta/{tenant}/InvokeCommand"
+        root = f"{base_url.rstrip('/')}/adminapi/beta/{tenant}"
+        self.url = f"{root}/InvokeCommand"
+        self.batch_url = f"{root}/$batch"
+        # Cleared for good (this tenant's collection) once the $batch endpoint is refused.
+        self.batching = True
         self.anchor = anchor_mailbox  # the X-AnchorMailbox header value, e.g. "APP:SystemMailbox{...}@<tenant id>"
-        self.warnings: list[str] = []  # @adminapi.warnings of replies that carried no objects
         base = urlsplit(base_url)
         self._host, self._port = (base.hostname or "").lower(), base.port or 443
 
@@ -92,42 +157,176 @@ class Exchange:
 
     def invoke(self, cmdlet: str, parameters: Mapping[str, Any] | None = None) -> list[Any]:
         """Every object the cmdlet returned (all pages). Raises ApiError with the cmdlet's reason."""
-        if not cmdlet.startswith("Get-"):
-            raise ValueError(f"preflight only reads: refusing to run {cmdlet}")
-        body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": dict(parameters or {})}}
-        headers = {
-            "X-AnchorMailbox": self.anchor,
-            "X-CmdletName": cmdlet,
-            "Prefer": "odata.maxpagesize=1000",
-        }
-        items: list[Any] = []
-        url, seen = self.url, set()
-        for _ in range(MAX_PAGES):
-            reply = self._post(url, body, {**headers, "client-request-id": str(uuid.uuid4())})
-            if isinstance(reply, dict) and reply.get("value") is None and isinstance(reply.get(WARNINGS), list):
-                # A cmdlet that wrote only warnings returns no objects (CIPP New-ExoRequest handles the same).
-                self.warnings.extend(str(w) for w in reply[WARNINGS])
-                reply = {**reply, "value": []}
-            if not isinstance(reply, dict) or not isinstance(reply.get("value"), list):
-                raise ApiError(200, "MalformedResponse", f"{cmdlet}: reply has no 'value' list")
-            items.extend(reply["value"])
-            link = _next_link(reply)
-            if not link:
-                return items
-            if link in seen:
-                raise ApiError(200, "PagingLoop", f"{cmdlet}: the next-page link repeats an earlier page")
-            seen.add(link)
-            url = self._trusted(url, link, "next-page link", 200)
-        raise ApiError(200, "TooManyPages", f"{cmdlet}: more than {MAX_PAGES} pages")
+        items: list[Any] = self.single(Cmdlet(cmdlet, dict(parameters or {})))
+        return items
 
     def invoke_one(self, cmdlet: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """A single-object cmdlet (Get-TransportConfig, Get-OrganizationConfig): its object."""
-        warned = len(self.warnings)
-        items = self.invoke(cmdlet, parameters)
-        if not items:
-            said = "; ".join(self.warnings[warned:])
-            raise ApiError(200, "EmptyResult", f"{cmdlet} returned no object" + (f" (warning: {said})" if said else ""))
-        return items[0]
+        return self.single(Cmdlet(cmdlet, dict(parameters or {}), one=True))
+
+    def single(self, cmdlet: Cmdlet) -> Any:
+        """One cmdlet, one InvokeCommand POST per page."""
+        read = _Read(_readonly(cmdlet), self.url, Future())
+        body = cmdlet.body()
+        while self._page(read, self._post(read.url, body, {**self._headers(cmdlet),
+                                                           "client-request-id": str(uuid.uuid4())})):
+            pass
+        return _result(read)
+
+    def submit(self, pool: Executor, cmdlets: Sequence[Cmdlet]) -> list[Future[Any]]:
+        """Each cmdlet's result (as single() returns it, or its ApiError) as a future: the cmdlets go out in
+        $batch requests of at most batch_limit, each on the pool; one by one once $batch is refused."""
+        futures: list[Future[Any]] = [Future() for _ in cmdlets]
+        reads = [_Read(_readonly(c), self.url, f) for c, f in zip(cmdlets, futures, strict=True)]
+        if not self.batching:
+            for read in reads:
+                pool.submit(self._one_by_one, read)
+        elif reads:
+            for group in _balanced(reads, int(_facts()["batch_limit"])):
+                pool.submit(self._batch, pool, list(group))
+        return futures
+
+    def _one_by_one(self, read: _Read) -> None:
+        try:
+            read.future.set_result(self.single(read.cmdlet))
+        except BaseException as exc:  # whatever it was, the caller's result() raises it
+            read.future.set_exception(exc)
+
+    def _batch(self, pool: Executor, pending: list[_Read]) -> None:
+        """Send `pending` as one $batch, again for the pages, redirects and throttled answers, until each has
+        its result. Never waits on the pool (its threads may all be busy sending batches)."""
+        try:
+            while pending:
+                try:
+                    answers = self._send(pending)
+                except _Refused:
+                    self.batching = False
+                    for read in pending:  # from the start: a read has no side effect
+                        fresh = _Read(read.cmdlet, self.url, read.future)
+                        pool.submit(self._one_by_one, fresh)
+                    return
+                except ApiError as exc:  # the batch itself failed after Http's retries: so did each of its cmdlets
+                    for read in pending:
+                        read.future.set_exception(exc)
+                    return
+                waits = {read.id: self._step(read, answers.get(read.id, [])) for read in pending}
+                pending = [read for read in pending if waits[read.id] is not None]
+                longest = max((w for w in waits.values() if w is not None), default=0.0)
+                if pending and longest > 0:
+                    self.http.sleep(longest)
+        except BaseException as exc:
+            for read in pending:
+                if not read.future.done():
+                    read.future.set_exception(exc)
+            raise
+
+    def _send(self, pending: list[_Read]) -> dict[str, list[Any]]:
+        """One $batch of `pending`: each request id -> the responses that carried it (matched by id, never by
+        position). Raises _Refused when the endpoint refuses the batch or answers off-shape."""
+        requests = []
+        for read in pending:
+            read.id = uuid.uuid4().hex  # new each round: an answer to an earlier round matches nothing
+            requests.append({"id": read.id, "method": "POST", "url": read.url, "body": read.cmdlet.body(),
+                             "headers": self._headers(read.cmdlet)})
+        try:
+            reply = self._post(self.batch_url, {"requests": requests},
+                               {"X-AnchorMailbox": self.anchor, "client-request-id": str(uuid.uuid4())})
+        except ApiError as exc:
+            if exc.status in _facts()["batch_refused"]:
+                raise _Refused() from None
+            raise
+        responses = reply.get("responses") if isinstance(reply, dict) else None
+        if not isinstance(responses, list):
+            raise _Refused()
+        by_id: dict[str, list[Any]] = {}
+        for item in responses:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                by_id.setdefault(item["id"], []).append(item)
+        return by_id
+
+    def _step(self, read: _Read, responses: list[Any]) -> float | None:
+        """Read one sub-response into `read`: None when its cmdlet is done (its future holds the result or the
+        error), else the seconds to wait before POSTing it again (0: a next page or a redirect)."""
+        try:
+            return self._answer(read, responses)
+        except ApiError as exc:
+            read.future.set_exception(exc)
+            return None
+
+    def _answer(self, read: _Read, responses: list[Any]) -> float | None:
+        name = read.cmdlet.name
+        if len(responses) != 1:
+            what = "no response" if not responses else f"{len(responses)} responses"
+            raise ApiError(200, "MalformedResponse", f"{name}: the $batch reply has {what} for this cmdlet")
+        item = responses[0]
+        status, headers, body = item.get("status"), item.get("headers"), item.get("body")
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise ApiError(200, "MalformedResponse", f"{name}: a $batch response without a status")
+        location = _header(headers, "Location")
+        if 300 <= status < 400 and location:
+            read.hops += 1
+            if read.hops >= 3:
+                raise ApiError(status, "TooManyRedirects", "the Exchange admin API redirected too often")
+            read.moved(self._trusted(read.url, location, "redirect", status))
+            return 0.0
+        if status in RETRY_STATUS and read.attempt < self.http.max_retries:
+            return self._retry(read, status, _header(headers, "Retry-After"), body)
+        if not 200 <= status < 400:
+            raise cmdlet_error(self._masked(parse_error_body(status, body)))
+        if self._page(read, body):
+            return 0.0
+        read.future.set_result(_result(read))
+        return None
+
+    def _retry(self, read: _Read, status: int, header: str | None, body: Any) -> float:
+        """The wait before a throttled sub-response's next try, by Http's rules for a throttled reply: its
+        Retry-After up to max_wait, the retry budget, the deadline; ApiError (throttled) when it may not."""
+        http = self.http
+        asked = retry_after(header)
+        wait = http.backoff(read.attempt, header)
+        if asked is not None and asked > http.max_wait:
+            why = f"asked to retry after {asked:.0f} s; preflight waits at most {http.max_wait:g} s"
+        elif read.waited + wait > http.retry_budget:
+            why = f"still failing after {read.attempt + 1} attempts and {read.waited:.0f} s of waiting"
+        elif wait >= http.deadline.remaining():
+            why = http.deadline.message
+        else:
+            read.attempt += 1
+            read.waited += wait
+            return wait
+        err = parse_error_body(status, body)
+        raise cmdlet_error(self._masked(ApiError(status, err.code, why, err.body)))
+
+    def _page(self, read: _Read, reply: Any) -> bool:
+        """Add one reply's objects to `read`; True when there is a next page (read.url now points at it)."""
+        cmdlet = read.cmdlet.name
+        if isinstance(reply, dict) and reply.get("value") is None and isinstance(reply.get(WARNINGS), list):
+            # A cmdlet that wrote only warnings returns no objects (CIPP New-ExoRequest handles the same).
+            read.warnings.extend(str(w) for w in reply[WARNINGS])
+            reply = {**reply, "value": []}
+        if not isinstance(reply, dict) or not isinstance(reply.get("value"), list):
+            raise ApiError(200, "MalformedResponse", f"{cmdlet}: reply has no 'value' list")
+        read.items.extend(reply["value"])
+        link = _next_link(reply)
+        if not link:
+            return False
+        if link in read.seen:
+            raise ApiError(200, "PagingLoop", f"{cmdlet}: the next-page link repeats an earlier page")
+        read.seen.add(link)
+        read.pages += 1
+        if read.pages >= MAX_PAGES:
+            raise ApiError(200, "TooManyPages", f"{cmdlet}: more than {MAX_PAGES} pages")
+        read.moved(self._trusted(read.url, link, "next-page link", 200))
+        read.hops = 0
+        return True
+
+    def _masked(self, err: ApiError) -> ApiError:
+        """As Http masks an error it raises: servers echo what they were sent."""
+        mask = self.http.secrets.mask
+        return ApiError(err.status, mask(err.code), mask(err.message), err.body)
+
+    def _headers(self, cmdlet: Cmdlet) -> dict[str, str]:
+        return {"X-AnchorMailbox": self.anchor, "X-CmdletName": cmdlet.name, "Prefer": "odata.maxpagesize=1000"}
 
     def _post(self, url: str, body: Any, headers: Mapping[str, str]) -> Any:
         # requests would turn a redirected POST into a GET; follow a redirect by POSTing again.
@@ -144,3 +343,20 @@ class Exchange:
                 continue
             return reply
         raise ApiError(status, "TooManyRedirects", "the Exchange admin API redirected too often")
+
+
+def _readonly(cmdlet: Cmdlet) -> Cmdlet:
+    if not cmdlet.name.startswith("Get-"):
+        raise ValueError(f"preflight only reads: refusing to run {cmdlet.name}")
+    return cmdlet
+
+
+def _result(read: _Read) -> Any:
+    """What the cmdlet returned: every object, or for a single-object cmdlet its first one."""
+    if not read.cmdlet.one:
+        return read.items
+    if not read.items:
+        said = "; ".join(read.warnings)
+        name = read.cmdlet.name
+        raise ApiError(200, "EmptyResult", f"{name} returned no object" + (f" (warning: {said})" if said else ""))
+    return read.items[0]

@@ -12,7 +12,10 @@ requests code paths run against it:
   {"error": {"code", "message", "innerError"}}.
 - Exchange: POST /adminapi/beta/{tenant}/InvokeCommand with {"CmdletInput": {...}}; results in "value",
   paging with @odata.nextLink; failures as {"error": {"message": "Error executing cmdlet", "details":
-  [{"message": "<id>|<exception type>|<reason>"}]}}.
+  [{"message": "<id>|<exception type>|<reason>"}]}}. POST /adminapi/beta/{tenant}/$batch with up to 10
+  InvokeCommand POSTs (the form KelvinTegelaar/CIPP-API New-ExoBulkRequest.ps1 sends), strictly parsed
+  (`exchange_batch_requests`), each answered as InvokeCommand would answer it alone; `exchange_batch`
+  turns the route off (404) and `exchange_batch_order` / `exchange_batch_tamper` change the replies.
 
 Many tenants can be served at once (keyed by id and domains). For fault injection set `latency`
 (seconds per HTTP request) and `fault` (a function that may answer a call instead of the fake: a 429
@@ -207,6 +210,71 @@ def batch_requests(method: str, body: bytes) -> list[BatchItem] | Reply:
     return items
 
 
+MAX_EXCHANGE_BATCH = 10
+
+
+@dataclass(frozen=True)
+class ExchangeItem:
+    """One InvokeCommand POST inside an Exchange $batch."""
+
+    id: str
+    tenant_key: str  # the {tenant} of its URL
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    payload: dict[str, Any]  # {"CmdletInput": {...}}
+
+
+def exchange_batch_requests(body: bytes, origin: str) -> list[ExchangeItem] | Reply:
+    """The requests of an Exchange $batch, or the 400 for the whole batch: not JSON, no `requests` list,
+    more than 10 requests, a request that is not a POST to an InvokeCommand URL on `origin` (scheme://host:port)
+    with a string id, a JSON object body holding a CmdletInput object and an object of headers, or two
+    requests with the same id. Microsoft documents none of it; the fake is strict so a malformed batch from
+    the collector cannot pass."""
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        return _bad_exchange_batch("Unable to read JSON request payload.")
+    if not isinstance(payload, dict) or not isinstance(payload.get("requests"), list):
+        return _bad_exchange_batch(_BAD_BATCH)
+    requests = payload["requests"]
+    if len(requests) > MAX_EXCHANGE_BATCH:
+        return _bad_exchange_batch(f"Limit of requests in the batch is {MAX_EXCHANGE_BATCH}.")
+    items: list[ExchangeItem] = []
+    ids: set[str] = set()
+    for req in requests:
+        if not isinstance(req, dict) or not isinstance(req.get("id"), str) or not req["id"] or req["id"] in ids:
+            return _bad_exchange_batch(_BAD_BATCH)
+        ids.add(req["id"])
+        if not isinstance(req.get("method"), str) or req["method"].upper() != "POST":
+            return _bad_exchange_batch(f"Request {req['id']}: only POST to InvokeCommand is batched.")
+        url = urlsplit(str(req.get("url") or ""))
+        m = re.fullmatch(r"/adminapi/beta/([^/]+)/InvokeCommand", unquote(url.path))
+        if f"{url.scheme}://{url.netloc}" != origin or m is None:
+            return _bad_exchange_batch(f"Request {req['id']}: not an InvokeCommand URL.")
+        cmd, headers = req.get("body"), req.get("headers") or {}
+        if not isinstance(cmd, dict) or not isinstance(cmd.get("CmdletInput"), dict) or not isinstance(headers, dict):
+            return _bad_exchange_batch(f"Request {req['id']}: the body has no CmdletInput.")
+        items.append(ExchangeItem(req["id"], m.group(1), parse_qs(url.query, keep_blank_values=True),
+                                  {str(k): str(v) for k, v in headers.items()}, cmd))
+    return items
+
+
+def _bad_exchange_batch(message: str) -> Reply:
+    return Reply(400, {"error": {"code": "BadRequest", "message": message}})
+
+
+def _sub_body(body: Any) -> Any:
+    """A reply body as a $batch response carries it: JSON, or null for an empty one."""
+    if not isinstance(body, bytes):
+        return body
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
 def exchange_error(status: int, kind: str, message: str) -> Reply:
     return Reply(status, {"error": {
         "code": "InternalServerError" if status >= 500 else ("NotFound" if status == 404 else "BadRequest"),
@@ -282,6 +350,12 @@ class FakeMicrosoft:
         self.latency = latency
         self.page_size = page_size
         self.exchange_page_size = exchange_page_size
+        self.exchange_batch = True  # False: /adminapi/beta/{tenant}/$batch answers 404 (no such route)
+        self.exchange_batch_order = "sent"  # or "reversed": sub-responses in another order than the requests
+        # Rewrites an Exchange $batch's responses before they are sent (a hostile server); it is given the
+        # requests they answer.
+        self.exchange_batch_tamper: Callable[[list[ExchangeItem], list[dict[str, Any]]], list[Any]] | None = None
+        self.exchange_batch_sizes: list[int] = []  # requests in each well-formed Exchange $batch served
         self.fault: Fault | None = None
         self.tenants: dict[str, FakeTenant] = {}
         self.log: list[Call] = []
@@ -431,7 +505,10 @@ class FakeMicrosoft:
             return self._graph_http(method, path[len("/beta"):], query, headers, body, beta=True)
         m = re.fullmatch(r"/adminapi/beta/([^/]+)/InvokeCommand", path)
         if m and method == "POST":
-            return self._exchange(m.group(1), query, headers, body)
+            return self._exchange(m.group(1), query, headers, json.loads(body or b"{}"))
+        m = re.fullmatch(r"/adminapi/beta/([^/]+)/\$batch", path)
+        if m and method == "POST":
+            return self._exchange_batch(m.group(1), path, query, headers, body)
         m = re.fullmatch(r"/([^/]+)/v2\.0/\.well-known/openid-configuration", path)
         if m:
             fault = self._record(Call("oidc", method, path, query, m.group(1)), headers)
@@ -810,23 +887,63 @@ class FakeMicrosoft:
 
     # -- Exchange ----------------------------------------------------------------------------------
 
-    def _exchange(self, key: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes) -> Reply | None:
-        payload = json.loads(body or b"{}")
-        cmdlet_input = payload.get("CmdletInput") or {}
-        cmdlet, params = str(cmdlet_input.get("CmdletName")), dict(cmdlet_input.get("Parameters") or {})
-        token_tenant, refused = self._bearer(headers, EXCHANGE_AUDIENCE)
-        fault = self._record(Call("exchange", "POST", f"/adminapi/beta/{key}/InvokeCommand", query,
-                                  token_tenant.id if token_tenant else None, cmdlet, params), headers)
+    def _exchange_batch(self, key: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+                        body: bytes) -> Reply | None:
+        token_tenant, _refused = self._bearer(headers, EXCHANGE_AUDIENCE)
+        fault = self._record(Call("exchange", "POST", path, query, token_tenant.id if token_tenant else None),
+                             headers)
         if fault:
             return fault
+        if not self.exchange_batch:
+            return Reply(404, {"error": {"code": "NotFound", "message": f"no route for POST {path}"}})
+        tenant, refused = self._exchange_caller(key, headers)
+        if refused or tenant is None:
+            return refused
+        items = exchange_batch_requests(body, self.url)
+        if isinstance(items, Reply):
+            return items
+        responses = []
+        outer = {k: v for k, v in headers.items() if k.lower() not in ("x-anchormailbox", "x-cmdletname")}
+        for item in items:
+            if self._tenant(item.tenant_key) is not tenant:  # another tenant's InvokeCommand
+                return _bad_exchange_batch(f"Request {item.id}: not this tenant's InvokeCommand URL.")
+            reply = self._exchange(item.tenant_key, item.query, {**outer, **item.headers}, item.payload, sub=True)
+            reply = reply or Reply(502, {"error": {"code": "BadGateway", "message": "no reply"}})
+            responses.append({"id": item.id, "status": reply.status,
+                              "headers": {"Content-Type": "application/json", **reply.headers},
+                              "body": _sub_body(reply.body)})
+        if self.exchange_batch_order == "reversed":
+            responses.reverse()
+        with self._lock:
+            self.exchange_batch_sizes.append(len(items))
+        out: list[Any] = self.exchange_batch_tamper(items, responses) if self.exchange_batch_tamper else responses
+        return Reply(200, {"responses": out})
+
+    def _exchange_caller(self, key: str, headers: dict[str, str]) -> tuple[FakeTenant | None, Reply | None]:
+        """The tenant whose InvokeCommand the bearer may call, or Exchange's bare 401."""
+        token_tenant, refused = self._bearer(headers, EXCHANGE_AUDIENCE)
         claims = claims_of(next((v for k, v in headers.items() if k.lower() == "authorization"), " ").split(" ")[-1])
-        if refused or not ({"Exchange.ManageAsApp"} & set(claims.get("roles") or [])
-                           or "Exchange.Manage" in str(claims.get("scp") or "").split()):
-            # Exchange answers a token without Exchange.ManageAsApp / Exchange.Manage with a bare 401.
-            return Reply(401, b"", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         tenant = self._tenant(key)
-        if tenant is None or tenant is not token_tenant:
-            return Reply(401, b"", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if refused or not ({"Exchange.ManageAsApp"} & set(claims.get("roles") or [])
+                           or "Exchange.Manage" in str(claims.get("scp") or "").split()) \
+                or tenant is None or tenant is not token_tenant:
+            # Exchange answers a token without Exchange.ManageAsApp / Exchange.Manage with a bare 401.
+            return None, Reply(401, b"", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return tenant, None
+
+    def _exchange(self, key: str, query: dict[str, list[str]], headers: dict[str, str], payload: Any,
+                  *, sub: bool = False) -> Reply | None:
+        cmdlet_input = (payload.get("CmdletInput") if isinstance(payload, dict) else None) or {}
+        cmdlet, params = str(cmdlet_input.get("CmdletName")), dict(cmdlet_input.get("Parameters") or {})
+        token_tenant, _refused = self._bearer(headers, EXCHANGE_AUDIENCE)
+        fault = self._record(Call("exchange", "POST", f"/adminapi/beta/{key}/InvokeCommand", query,
+                                  token_tenant.id if token_tenant else None, cmdlet, params, sub=sub), headers)
+        if fault:
+            return fault
+        tenant, refused = self._exchange_caller(key, headers)
+        if refused or tenant is None:
+            return refused
+        claims = claims_of(next((v for k, v in headers.items() if k.lower() == "authorization"), " ").split(" ")[-1])
         anchor = next((v for k, v in headers.items() if k.lower() == "x-anchormailbox"), None)
         if anchor is None:
             return exchange_error(400, "ArgumentException", "X-AnchorMailbox header is required.")

@@ -193,8 +193,10 @@ def test_a_refused_exchange_token_is_recorded_once_for_every_exchange_resource(
         microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud, tmp_path: Path) -> None:
     expected = load_fixture("oauth-app-ready")
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected, exchange_roles=())  # no Exchange.ManageAsApp
-    # The probe and the tenant-level cmdlets sent with it; no cmdlet per mailbox after a 401.
-    assert {c.cmdlet for c in microsoft_fake.calls("exchange")} <= {
+    # The probe and the tenant-level cmdlets sent with it, in one $batch refused whole; no cmdlet per mailbox
+    # after a 401.
+    assert microsoft_fake.http_requests("exchange") == 1
+    assert {c.cmdlet for c in microsoft_fake.calls("exchange") if c.cmdlet} <= {
         "Get-OrganizationConfig", "Get-TransportConfig", "Get-AuthenticationPolicy", "Get-ServicePrincipal",
         "Get-ManagementRoleAssignment"}
     assert not [c for c in microsoft_fake.calls("exchange") if {"Identity", "Filter"} & set(c.parameters)]
@@ -297,7 +299,9 @@ def test_a_redirected_cmdlet_is_posted_again_to_the_new_location(microsoft_fake:
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert differences(expected, got) == []
     moved = [c for c in microsoft_fake.calls("exchange") if "moved" in c.query]
-    assert moved and all(c.method == "POST" and c.cmdlet for c in moved)  # still a POST with its cmdlet
+    assert all(c.method == "POST" for c in moved)  # a redirected $batch is POSTed again, as is each cmdlet
+    assert {c.path.rsplit("/", 1)[1] for c in moved} == {"$batch", "InvokeCommand"}
+    assert all(c.cmdlet for c in moved if c.sub)  # with its cmdlet
 
 
 def test_odd_items_in_a_filtered_cmdlet_reply_do_not_end_the_collection(microsoft_fake: FakeMicrosoft,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.microsoft.fake import Reply, batch_requests
+from tests.microsoft.fake import Reply, batch_requests, exchange_batch_requests
 
 
 def body(requests: Any) -> bytes:
@@ -57,3 +57,40 @@ def test_a_request_with_a_body_but_no_json_content_type_is_refused_alone(headers
     assert items[0].refused() is None
     refused = items[1].refused()
     assert refused is not None and refused.status == 400
+
+
+ORIGIN = "https://127.0.0.1:8443"
+INVOKE = f"{ORIGIN}/adminapi/beta/contoso.com/InvokeCommand"
+
+
+def cmdlet(rid: str, url: str = INVOKE, **over: Any) -> dict[str, Any]:
+    return {"id": rid, "method": "POST", "url": url, "headers": {"X-CmdletName": "Get-Mailbox"},
+            "body": {"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {}}}, **over}
+
+
+def test_a_well_formed_exchange_batch_is_read_cmdlet_by_cmdlet() -> None:
+    items = exchange_batch_requests(body([cmdlet("a"), cmdlet("b", INVOKE + "?$skiptoken=5")]), ORIGIN)
+    assert isinstance(items, list)
+    assert [(i.id, i.tenant_key, i.query) for i in items] == [("a", "contoso.com", {}),
+                                                              ("b", "contoso.com", {"$skiptoken": ["5"]})]
+    assert items[0].payload["CmdletInput"]["CmdletName"] == "Get-Mailbox"
+
+
+@pytest.mark.parametrize("payload", [
+    b"{not json",
+    b'{"requests": {}}',
+    body([cmdlet(str(i)) for i in range(11)]),  # at most 10 (KelvinTegelaar/CIPP-API New-ExoBulkRequest.ps1)
+    body([cmdlet("a", method="GET")]),
+    body([{k: v for k, v in cmdlet("a").items() if k != "id"}]),
+    body([cmdlet("")]),
+    body([cmdlet("a"), cmdlet("a")]),
+    body([cmdlet("a", url="/adminapi/beta/contoso.com/InvokeCommand")]),  # relative
+    body([cmdlet("a", url="https://elsewhere.test/adminapi/beta/contoso.com/InvokeCommand")]),
+    body([cmdlet("a", url=f"{ORIGIN}/adminapi/beta/contoso.com/$batch")]),
+    body([cmdlet("a", body={"CmdletName": "Get-Mailbox"})]),  # no CmdletInput
+    body([cmdlet("a", body=None)]),
+    body([cmdlet("a", headers=["X-CmdletName"])]),
+])
+def test_the_whole_exchange_batch_is_refused_when_any_request_is_off_shape(payload: bytes) -> None:
+    reply = exchange_batch_requests(payload, ORIGIN)
+    assert isinstance(reply, Reply) and reply.status == 400
