@@ -237,7 +237,7 @@ class Labels:
         if wanted is None:
             return ""
         chosen = bearing[id(mv)] if bearing is not None else relevant(target, mv)
-        found = [f for f in sort_findings(chosen) if f.status is wanted and not f.accepted]
+        found = sort_findings([f for f in chosen if f.status is wanted and not f.accepted])  # a stable sort
         if not found:
             return ""
         more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""

@@ -217,7 +217,9 @@ def still_on_basic(target: TargetResult) -> StillOnBasic:
     retires: date | None = None
     announced: str | None = None
     for f in target.findings:
-        block = f.evidence.get("stillOnBasic") if f.status is Status.WARN else None
+        if f.status is not Status.WARN:
+            continue
+        block = f.evidence.get("stillOnBasic")
         if not isinstance(block, dict) or not isinstance(block.get("accounts"), list):
             continue
         with contextlib.suppress(ValueError):  # an unreadable date is left out, not guessed at
