@@ -26,13 +26,27 @@ def _refuse(value: Any) -> Any:
     raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
 
+class _Keys(dict[Any, str]):
+    """Keys as JSON text, each string key encoded once per file (a snapshot repeats its payloads' field names)."""
+
+    def __init__(self, string: Callable[[str], str]) -> None:
+        super().__init__()
+        self.string = string
+
+    def __missing__(self, key: Any) -> str:
+        if type(key) is not str:  # never kept: True, 1 and 1.0 are one dict key but three JSON keys
+            return self.string(_key(key))
+        text = self[key] = self.string(key)
+        return text
+
+
 class _Writer:
     """The C encoders and the encoded keys of one dumps call."""
 
     def __init__(self, ensure_ascii: bool) -> None:
         self.string = encode_basestring_ascii if ensure_ascii else encode_basestring
         self.line = self._encoder(", ")
-        self.keys: dict[str, str] = {}
+        self.keys = _Keys(self.string)
         self.spread: dict[str, Callable[[Any, int], Any]] = {}  # by indentation: items one a line
 
     def _encoder(self, item_separator: str) -> Callable[[Any, int], Any]:
@@ -43,14 +57,6 @@ class _Writer:
         if isinstance(value, str):
             return self.string(value)
         return "".join(self.line(value, 0))
-
-    def key(self, key: object) -> str:
-        if isinstance(key, str):
-            text = self.keys.get(key)
-            if text is None:
-                text = self.keys[key] = self.string(key)
-            return text
-        return self.string(_key(key))
 
     def scalars(self, value: dict[Any, Any], inner: str) -> str:
         """An object of scalar values laid out one item a line at indentation `inner`, in one C call."""
@@ -79,7 +85,9 @@ def _layout(value: Any, depth: int, newline: str, out: list[str], writer: _Write
             items = between.join([writer.encode(item) for item in value])
             out.append("[" + inner + items + newline + "]")
         elif any(isinstance(v, _CONTAINERS) for v in value.values()):
-            items = between.join([writer.key(k) + ": " + writer.encode(v) for k, v in value.items()])
+            keys, string, line = writer.keys, writer.string, writer.line
+            items = between.join([keys[k] + ": " + (string(v) if type(v) is str else "".join(line(v, 0)))
+                                  for k, v in value.items()])
             out.append("{" + inner + items + newline + "}")
         else:
             out.append("{" + inner + writer.scalars(value, inner)[1:-1] + newline + "}")
@@ -87,7 +95,7 @@ def _layout(value: Any, depth: int, newline: str, out: list[str], writer: _Write
         out.append("{")
         for n, (key, item) in enumerate(value.items()):
             out.append(between if n else inner)
-            out.append(writer.key(key))
+            out.append(writer.keys[key])
             out.append(": ")
             _layout(item, depth - 1, inner, out, writer)
         out.append(newline + "}")
