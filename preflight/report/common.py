@@ -71,16 +71,20 @@ def merged(findings: Iterable[Finding]) -> list[Entry]:
         if not f.method:  # folds into no entry, and none folds into it
             entries.append(Entry(f))
             continue
-        candidates = alike.setdefault((f.check, f.subject, f.status, f.message), [])
+        candidates = alike.get(key := (f.check, f.subject, f.status, f.message))
+        if candidates is None:  # the first of its kind (most are)
+            alike[key] = [len(entries)]
+            entries.append(Entry(f, (f.method,)))
+            continue
         for i in candidates:
             first = entries[i]
-            if f.method and first.methods and _but_method(first.finding) == _but_method(f):
+            if first.methods and _but_method(first.finding) == _but_method(f):
                 listed = (*first.methods, f.method)
                 entries[i] = Entry(first.finding, tuple(m for m in Method if m in listed))
                 break
         else:
             candidates.append(len(entries))
-            entries.append(Entry(f, (f.method,) if f.method else ()))
+            entries.append(Entry(f, (f.method,)))
     return entries
 
 

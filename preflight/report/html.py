@@ -505,7 +505,7 @@ def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Foo
     shown = {k: v for k, v in f.evidence.items() if k.lower() not in SOURCE_KEYS}
     pairs = evidence_pairs(shown)
     if pairs:
-        parts.append('<dl class="ev">' + "".join(f"<dt>{esc[k]}</dt><dd>{e(v)}</dd>" for k, v in pairs) + "</dl>")
+        parts.append('<dl class="ev">' + "".join(f"<dt>{esc[k]}</dt><dd>{esc[v]}</dd>" for k, v in pairs) + "</dl>")
     sources = [u.rstrip(".,;") for k, v in f.evidence.items() if k.lower() in SOURCE_KEYS
                for u in URL.findall(str(v))]
     docs = labels.docs(f.cause, provider) if f.status is not Status.UNKNOWN else []
