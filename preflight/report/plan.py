@@ -102,23 +102,32 @@ def _template(f: Finding) -> str:
     return text.replace(f.subject, "{subject}") if f.subject else text
 
 
-def _open(f: Finding) -> bool:
-    return f.status in (Status.FAIL, Status.WARN, Status.UNKNOWN) and not f.accepted
+_OPEN = frozenset({Status.FAIL, Status.WARN, Status.UNKNOWN})  # what an accepted exception does not cover
 
 
 def build(target: TargetResult, catalogue: Catalogue) -> Plan:
+    # One pass over the findings: the open ones by the mailbox they name, the failing and at-risk ones grouped
+    # into changes, and what the unknown ones need granted.
     groups: dict[tuple[str, Status, str], list[Finding]] = {}
+    open_by_subject: dict[str | None, list[Finding]] = {}
+    grants: dict[str, int] = {}
+    undecided = 0
     for f in target.findings:
-        if f.status in (Status.FAIL, Status.WARN) and not f.accepted:
+        if f.accepted or f.status not in _OPEN:
+            continue
+        open_by_subject.setdefault(f.subject, []).append(f)
+        if f.status is not Status.UNKNOWN:
             groups.setdefault((f.cause or f.check, f.status, _template(f)), []).append(f)
+            continue
+        grant = f.evidence.get("grant")
+        if isinstance(grant, str) and grant:
+            grants[grant] = grants.get(grant, 0) + 1
+        else:
+            undecided += 1
     oauth_methods = {mv.method for mv in target.mailboxes} - {Method.BASIC}
     # Each verdict's open findings (of those relevance() selects), selected once: per change they are read again
     # (quadratic in large tenants). A change's findings are open: it touches the verdicts among whose open
     # findings one of them is, and alone turns ready those whose open findings are all its own.
-    open_by_subject: dict[str | None, list[Finding]] = {}
-    for f in target.findings:
-        if _open(f):
-            open_by_subject.setdefault(f.subject, []).append(f)
     tenant_wide = open_by_subject.get(None, [])
     opened = [(mv, {id(f) for f in (*tenant_wide, *open_by_subject.get(mv.address, ()))
                     if f.method is None or f.method == mv.method}) for mv in target.mailboxes]
@@ -147,15 +156,6 @@ def build(target: TargetResult, catalogue: Catalogue) -> Plan:
     for n, step in enumerate(steps, 1):
         for change in step.resolves if isinstance(step, OAuthMove) else (step,):
             numbers.update({id(f): n for f in change.findings})
-    grants: dict[str, int] = {}
-    undecided = 0
-    for f in target.findings:
-        if f.status is Status.UNKNOWN and not f.accepted:
-            grant = f.evidence.get("grant")
-            if isinstance(grant, str) and grant:
-                grants[grant] = grants.get(grant, 0) + 1
-            else:
-                undecided += 1
     return Plan(tuple(steps), tuple(Grant(g, n) for g, n in grants.items()), undecided, numbers)
 
 
