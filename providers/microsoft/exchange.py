@@ -229,8 +229,11 @@ class Exchange:
             requests.append({"id": read.id, "method": "POST", "url": read.url, "body": read.cmdlet.body(),
                              "headers": self._headers(read.cmdlet)})
         try:
+            # OData stops a batch at its first failed request unless asked to go on (OData/WebApi#447): one
+            # missing mailbox would leave every later cmdlet of the batch unanswered.
             reply = self._post(self.batch_url, {"requests": requests},
-                               {"X-AnchorMailbox": self.anchor, "client-request-id": str(uuid.uuid4())})
+                               {"X-AnchorMailbox": self.anchor, "Prefer": "odata.continue-on-error",
+                                "client-request-id": str(uuid.uuid4())})
         except ApiError as exc:
             if exc.status in _facts()["batch_refused"]:
                 raise _Refused() from None

@@ -904,7 +904,11 @@ class FakeMicrosoft:
             return items
         responses = []
         outer = {k: v for k, v in headers.items() if k.lower() not in ("x-anchormailbox", "x-cmdletname")}
+        # OData stops at the first failed request unless the batch prefers otherwise (OData/WebApi#447).
+        go_on = any(k.lower() == "prefer" and "odata.continue-on-error" in v.lower() for k, v in headers.items())
         for item in items:
+            if responses and responses[-1]["status"] >= 400 and not go_on:
+                break
             if self._tenant(item.tenant_key) is not tenant:  # another tenant's InvokeCommand
                 return _bad_exchange_batch(f"Request {item.id}: not this tenant's InvokeCommand URL.")
             reply = self._exchange(item.tenant_key, item.query, {**outer, **item.headers}, item.payload, sub=True)

@@ -188,3 +188,14 @@ def test_responses_under_positions_instead_of_ids_are_nobody_s_data(microsoft_fa
     for box in got["mailboxes"].values():
         for name in ("mailbox", "casMailbox", "exchangeUser", "mailboxPermissions", "recipientPermissions"):
             assert error_of(box[name]) is not None, name
+
+
+def test_a_failed_cmdlet_does_not_stop_the_rest_of_its_batch(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                                             tmp_path: Path) -> None:
+    # The fake stops a batch at its first failed request unless it carries Prefer: odata.continue-on-error.
+    expected = many(6)
+    got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected,
+                      tenant_kw={"refused_cmdlets": frozenset({"Get-OrganizationConfig"})})
+    assert (error_of(got["org"]["organizationConfig"]) or {}).get("status") == 401
+    expected["org"]["organizationConfig"] = got["org"]["organizationConfig"]
+    assert differences(expected, got) == []
