@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from preflight.checks import Check
 from preflight.errors import InputError, SignInError
+from preflight.memo import RunMemo
 from preflight.model import Method
 from preflight.runsecrets import RunSecrets
 
@@ -55,7 +56,7 @@ H = TypeVar("H")
 
 @dataclass(frozen=True)
 class CollectRequest:
-    """Everything a collector needs for one tenant. Audits build one per customer; nothing is shared."""
+    """Everything a collector needs for one tenant. Audits build one per customer; only `memo` is shared."""
 
     settings: Mapping[str, Any]  # provider-specific: tenant/domain, auth method, client id, key paths, *_env names
     mailboxes: Sequence[str]
@@ -69,6 +70,7 @@ class CollectRequest:
     interactive: bool = False  # may it prompt (device code, browser)? Never in unattended audits.
     secrets: RunSecrets | None = None  # this tenant's registry (a child of the run's): every secret it learns
     deadline: float | None = None  # seconds for this tenant's sign-in and collection; None: the default
+    memo: RunMemo = field(default_factory=RunMemo)  # what the run learned once for all its tenants (preflight.memo)
 
 
 class Provider(Protocol):

@@ -31,6 +31,7 @@ from preflight import snapshot as snap_io
 from preflight.audit.inventory import KINDS, Customer, Inventory
 from preflight.causes import Catalogue
 from preflight.errors import InputError, SignInError
+from preflight.memo import RunMemo
 from preflight.model import TargetResult
 from preflight.providers import CollectRequest, PackagedProvider, Registry
 from preflight.runsecrets import MaskingFilter, RunSecrets
@@ -68,6 +69,7 @@ def _run_one(
     cancelled: threading.Event,
     secrets: RunSecrets,
     deadline: float | None = None,
+    memo: RunMemo | None = None,
 ) -> TenantRun:
     started = time.monotonic()
     provider = registry.get(customer.provider)
@@ -91,6 +93,7 @@ def _run_one(
                 progress=lambda msg: on_state(customer.key, msg),
                 secrets=secrets,
                 deadline=customer.settings.get("deadline") or deadline,
+                memo=memo if memo is not None else RunMemo(),
             )
             collect = getattr(provider, "collect", None)
             if collect is None:
@@ -163,10 +166,11 @@ def run_audit(
                                  secrets or RunSecrets(), deadline, processes, prepare)
     runs: list[TenantRun] = []
     cancelled = threading.Event()
+    memo = RunMemo()  # one for the run: every tenant reuses what another learned (a key parsed, a refusal)
     pool = ThreadPoolExecutor(max_workers=inventory.workers, thread_name_prefix="tenant")
     futures: dict[Future[TenantRun], Customer] = {
         pool.submit(_prepared, prepare, _run_one, c, registry, catalogue, now, cache_root, on_state, cancelled,
-                    (secrets or RunSecrets()).child(), deadline): c
+                    (secrets or RunSecrets()).child(), deadline, memo): c
         for c in inventory.customers
     }
     pending = set(futures)
@@ -314,11 +318,12 @@ def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: R
         root.removeHandler(handler)
     root.addHandler(_ToParent(results, secrets))
     never = threading.Event()
+    memo = RunMemo()  # made here, after the fork: one per worker process, shared by its tenants
 
     def audit(i: int) -> None:
         own = secrets.child()
         run = _run_one(customers[i], registry, catalogue, now, cache_root,
-                       lambda _key, state: results.put(("state", i, own.mask(state))), never, own, deadline)
+                       lambda _key, state: results.put(("state", i, own.mask(state))), never, own, deadline, memo)
         try:
             files = prepare(run) if prepare is not None else None
             # A snapshot `prepare` rendered stays here unless kept: its text is among the files on_done writes.

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from preflight.deadline import Deadline, bounded_session
 from preflight.http import ApiError, Http, follow_pages, retry_after
+from preflight.memo import RunMemo
 from preflight.runsecrets import RunSecrets
 
 from . import settings
@@ -99,9 +100,11 @@ class GoogleApi:
         clock: Clock = time.monotonic,
         verify: bool | str = True,
         deadline: Deadline | None = None,
+        memo: RunMemo | None = None,
     ) -> None:
         self.signer = signer
         self.deadline = deadline
+        self.memo = memo if memo is not None else RunMemo()  # the run's: what one Workspace taught the next
         self.secrets = getattr(signer, "secrets", None) or RunSecrets()
         self.config = config or settings.api()
         self.sleep = sleep
@@ -194,12 +197,15 @@ class GoogleApi:
         text allows a single setting.type clause: when Google refuses the combined filter, one listing per clause.
         """
         filters = self.config.policy_filters
-        if len(filters) > 1:
+        # Google's grammar, not a Workspace's setting: once refused, the run's later Workspaces list per clause.
+        refused = ("google", "combined policy filter refused", self.config.endpoints.policy)
+        if len(filters) > 1 and not self.memo.get(refused):
             try:
                 return self._policy_listing(" || ".join(filters))
             except ApiError as exc:
                 if exc.status not in self.config.policy_refused_statuses:
                     raise
+                self.memo.set(refused, True)
         return [p for cel in filters for p in self._policy_listing(cel)]
 
     def _policy_listing(self, cel: str) -> list[Any]:

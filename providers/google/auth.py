@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
+import hashlib
 import json
 import os
 import re
@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from preflight.deadline import Deadline, bounded_session, time_limit
 from preflight.errors import InputError, SignInError, seconds
 from preflight.http import ApiError
+from preflight.memo import RunMemo
 from preflight.runsecrets import RunSecrets
 
 from . import settings
@@ -218,22 +219,15 @@ def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
     return ApiError(None, kind, f"the token endpoint could not be reached ({type(exc).__name__})")
 
 
-_PARSING = threading.Lock()
-
-
-def _credentials(info: str) -> Any:
-    """The key's credentials, its private key parsed once per process: parsing (and validating) an RSA key
-    costs more CPU than a Workspace's every request, and an audit may use one key for many Workspaces. The
-    lock keeps the tenants that start together from each parsing it."""
-    with _PARSING:
-        return _parsed_key(info)
-
-
-@functools.lru_cache(maxsize=8)
-def _parsed_key(info: str) -> Any:
+def _credentials(info: dict[str, Any], memo: RunMemo) -> Any:
+    """The key's credentials, its private key parsed once per run (an audit's worker process): parsing (and
+    validating) an RSA key costs more CPU than a Workspace's every request, and an audit may use one key for
+    many Workspaces. Kept in the run's memory only, under the digest of the key file's content."""
     from google.oauth2 import service_account
 
-    return service_account.Credentials.from_service_account_info(json.loads(info))  # type: ignore[no-untyped-call]
+    digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode("utf-8")).hexdigest()
+    return memo.once(("google", "service-account key", digest),
+                     lambda: service_account.Credentials.from_service_account_info(info))  # type: ignore[no-untyped-call]
 
 
 class ServiceAccountSigner:
@@ -244,11 +238,13 @@ class ServiceAccountSigner:
     kind = "service-account"
 
     def __init__(self, key: KeyFile, admin: str, *, timeout: float = _DEFAULT_TIMEOUT,
-                 secrets: RunSecrets | None = None, deadline: Deadline | None = None) -> None:
+                 secrets: RunSecrets | None = None, deadline: Deadline | None = None,
+                 memo: RunMemo | None = None) -> None:
+        """`memo`: the run's (preflight.memo), where a key parsed for one Workspace waits for the next."""
         self.secrets = secrets or RunSecrets()
         self.secrets.add(str(key.info.get("private_key") or ""))
         try:
-            self._base = _credentials(json.dumps(key.info, sort_keys=True))
+            self._base = _credentials(key.info, memo if memo is not None else RunMemo())
         except (ValueError, TypeError, KeyError) as exc:
             # The message of a key-parsing error never includes the key itself, only its kind.
             raise InputError(f"{key.path}: the private key does not load ({type(exc).__name__})") from None

@@ -15,6 +15,7 @@ from preflight import pipeline
 from preflight.addresses import from_table
 from preflight.deadline import DEFAULT_TENANT_DEADLINE, Deadline
 from preflight.errors import InputError, SignInError
+from preflight.memo import RunMemo
 from preflight.model import Method
 from preflight.output import FailOn, Format
 from preflight.pipeline import progress
@@ -101,7 +102,7 @@ def tighten(path: Path) -> bool:
 
 def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, allow_login: bool = False,
                  wanted: frozenset[str] = frozenset(), secrets: RunSecrets | None = None,
-                 deadline: Deadline | None = None) -> Signer:
+                 deadline: Deadline | None = None, memo: RunMemo | None = None) -> Signer:
     """The signer for this sign-in. allow_login: an OAuth profile not signed in yet may open the browser flow,
     asking for the base scopes plus the `wanted` opt-ins."""
     if sign_in.kind == "service-account":
@@ -109,7 +110,7 @@ def build_signer(prof: Profile, sign_in: SignIn, *, open_browser: bool = True, a
         key = load_key_file(sign_in.key_file)
         if loose_permissions(sign_in.key_file):
             progress(f"warning: {sign_in.key_file} is readable by group or others; chmod 600 it")
-        return ServiceAccountSigner(key, sign_in.admin, secrets=secrets, deadline=deadline)
+        return ServiceAccountSigner(key, sign_in.admin, secrets=secrets, deadline=deadline, memo=memo)
     return _oauth_signer(prof, sign_in, open_browser=open_browser, allow_login=allow_login, wanted=wanted,
                          secrets=secrets, deadline=deadline)
 
@@ -236,13 +237,14 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
         with_audit_log=bool(s.get("with_audit_log")),
     )
     limit = Deadline(request.deadline or DEFAULT_TENANT_DEADLINE)
-    signer = build_signer(job.profile, job.sign_in, allow_login=False, secrets=request.secrets, deadline=limit)
+    signer = build_signer(job.profile, job.sign_in, allow_login=False, secrets=request.secrets, deadline=limit,
+                          memo=request.memo)
     request.progress(f"reading as {signer.principal} ({job.sign_in.kind})")
     now = request.now
     clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
     api_root = s.get("api_root") or os.environ.get("PREFLIGHT_GOOGLE_API_ROOT")
     collection = collect(GoogleApi(signer, config=_api_settings(str(api_root) if api_root else None),
-                                   deadline=limit), job.target,
+                                   deadline=limit, memo=request.memo), job.target,
                          now=clock)
     request.progress(f"collected with {collection.requests} API requests")
     return collection.snapshot

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from preflight.errors import InputError, SignInError
+from preflight.memo import RunMemo
 from preflight.pipeline import unreachable
 from preflight.snapshot import Options, error_of, parse
 from preflight_providers.google import provider, settings
@@ -39,9 +40,11 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Fak
         yield fake, ws, key
 
 
-def api_for(fake: FakeGoogle, key: Path, sleeps: list[float], admin: str = ADMIN, **cfg: Any) -> GoogleApi:
+def api_for(fake: FakeGoogle, key: Path, sleeps: list[float], admin: str = ADMIN, memo: RunMemo | None = None,
+            **cfg: Any) -> GoogleApi:
     config = replace(settings.api(), endpoints=settings.api().endpoints.rooted_at(fake.url), **cfg)
-    return GoogleApi(ServiceAccountSigner(load_key_file(key), admin), config=config, sleep=sleeps.append)
+    return GoogleApi(ServiceAccountSigner(load_key_file(key), admin, memo=memo), config=config, sleep=sleeps.append,
+                     memo=memo)
 
 
 def target(**over: Any) -> Target:
@@ -86,6 +89,56 @@ def test_policies_are_listed_per_application_when_google_refuses_a_combined_filt
     filters = list(settings.api().policy_filters)
     assert [p.param("filter") for p in fake.seen("/v1/policies")] == [" || ".join(filters), *filters]
     assert len([s for s in sleeps if s > 0.5]) == 3  # every request after the refused one kept the pace
+
+
+def test_a_refused_combined_filter_is_remembered_for_the_run(world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    """Google's grammar is the same for every Workspace: once it refused the combined filter, the run's next
+    Workspaces list per clause at once, with the same policies; another run asks again."""
+    fake, _, key = world
+    fake.one_policy_type_clause = True
+    filters = list(settings.api().policy_filters)
+    expected = sorted(sample_snapshot()["org"]["policies"], key=lambda p: p["name"])
+    memo = RunMemo()
+    for _ in range(2):
+        snap = collect(api_for(fake, key, [], memo=memo), target(mailboxes=("jobs@acme.example",))).snapshot
+        assert sorted(snap["org"]["policies"], key=lambda p: p["name"]) == expected
+    assert [p.param("filter") for p in fake.seen("/v1/policies")] == [" || ".join(filters), *filters, *filters]
+    collect(api_for(fake, key, [], memo=RunMemo()), target(mailboxes=("jobs@acme.example",)))
+    assert [p.param("filter") for p in fake.seen("/v1/policies")][2 * len(filters) + 1:] == [
+        " || ".join(filters), *filters]
+
+
+def test_an_accepted_combined_filter_stays_one_listing_for_every_workspace(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, _, key = world
+    memo = RunMemo()
+    for _ in range(2):
+        collect(api_for(fake, key, [], memo=memo), target(mailboxes=("jobs@acme.example",)))
+    assert [p.param("filter") for p in fake.seen("/v1/policies")] == [" || ".join(settings.api().policy_filters)] * 2
+
+
+def test_a_key_is_parsed_once_per_run_and_kept_in_memory_only(world: tuple[FakeGoogle, Workspace, Path],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.oauth2 import service_account
+
+    fake, _, key = world
+    parsed: list[str] = []
+    real = service_account.Credentials.from_service_account_info
+
+    def counted(info: dict[str, Any], **kwargs: Any) -> Any:
+        parsed.append(info["client_email"])
+        return real(info, **kwargs)
+
+    monkeypatch.setattr(service_account.Credentials, "from_service_account_info", counted)
+    memo = RunMemo()
+    first = ServiceAccountSigner(load_key_file(key), ADMIN, memo=memo)
+    second = ServiceAccountSigner(load_key_file(key), "other@acme.example", memo=memo)
+    assert len(parsed) == 1
+    # Each signer still impersonates its own admin: the parsed key is shared, its tokens are not.
+    assert first.bearer(ALL[0]) and first.principal == ADMIN and second.principal == "other@acme.example"
+    ServiceAccountSigner(load_key_file(key), ADMIN, memo=RunMemo())  # another run parses it again
+    assert len(parsed) == 2
+    assert_no_leak(repr(memo) + repr(first), secrets_of(fake, [key]))
 
 
 def test_a_policy_listing_that_fails_after_the_fallback_leaves_the_policies_unread(
