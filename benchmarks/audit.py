@@ -282,6 +282,10 @@ def main() -> None:
         scenarios = {"microsoft only": 0.0, "google only": 1.0, **scenarios}
     print(f"{args.tenants} tenants x {args.mailboxes} mailboxes, {args.latency * 1000:.0f} ms per request, "
           f"{args.workers} tenants in parallel, {_cores()} cores; median of {args.repeat} run(s) each")
+    if sys.flags.dont_write_bytecode:
+        print("note: PYTHONDONTWRITEBYTECODE is set: every module without a cached .pyc is compiled from source in "
+              "each run, and that CPU counts as preflight's (an installed copy has its .pyc); unset it, or run "
+              "`python -m compileall -q preflight providers tests` once, for the figures a user would see")
     per_request: dict[str, float] = {}  # provider -> preflight's CPU ms per HTTP request, in its one-provider run
     for label, share in scenarios.items():
         runs = []

@@ -9,6 +9,7 @@ one may keep state across calls (a plugin, a test double), so its tenants run on
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import logging
 import multiprocessing
@@ -255,8 +256,14 @@ def _run_in_processes(
                            args=(tasks, results, customers, registry, catalogue, now, cache_root, secrets, deadline,
                                  threads[n], prepare, keep_snapshots))
                for n in range(processes)]
-    for w in workers:
-        w.start()
+    # What the workers inherit (modules, models, the catalogue) lives as long as they do: frozen, their full garbage
+    # collections do not walk it, nor write to its memory pages (copying each on first write).
+    gc.freeze()
+    try:
+        for w in workers:
+            w.start()
+    finally:
+        gc.unfreeze()  # this process's own collections go on as before
     runs: list[TenantRun] = []
     interrupted = False
     try:
