@@ -114,6 +114,24 @@ expires = 2027-01-31
 """
 
 
+def test_the_tenants_of_one_run_share_its_memo_and_another_run_has_its_own(tmp_path: Path) -> None:
+    """What one tenant's sign-in learned (a parsed key, an API's refusal) is there for the run's next tenants."""
+    memos: list[object] = []
+
+    class Recording(ToyProvider):
+        def collect(self, request: CollectRequest) -> dict[str, Any]:
+            memos.append(request.memo)
+            return super().collect(request)
+
+    inv = load_inventory(inventory(tmp_path, GOOD), ["microsoft"])
+    tenants: dict[str, dict[str, bool]] = {"contoso.example": {}, "broken.example": {}, "fabrikam.example": {}}
+    for _ in range(2):
+        run_audit(inv, Registry([Recording(tenants)]), load_catalogue(), NOW, tmp_path / "cache")
+    assert len(memos) == 6
+    assert all(m is memos[0] for m in memos[:3]) and all(m is memos[3] for m in memos[3:])
+    assert memos[0] is not memos[3]
+
+
 def test_the_init_template_is_a_valid_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     path = inventory(tmp_path, TEMPLATE)
