@@ -7,8 +7,6 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -165,10 +163,11 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
 @functools.cache
 def _bundled() -> Catalogue:
     """The shipped catalogue, parsed once per process: every tenant's evaluation and report reads it, and
-    parsing the TOML cost more than evaluating a tenant. Callers only read it. Not through
-    preflight.datafiles: its cached parse and copy per caller would double what `explain` spends here."""
-    return _read(files("preflight").joinpath("data/causes.toml"), "causes.toml")
+    parsing the TOML cost more than evaluating a tenant. Callers only read it. Read beside this module, not
+    through preflight.datafiles (importlib.resources, a cached parse and a copy per caller): importing and
+    resolving those cost `explain TEXT` more than parsing the file."""
+    return _read(Path(__file__).with_name("data") / "causes.toml", "causes.toml")
 
 
-def _read(source: Traversable, where: str) -> Catalogue:
+def _read(source: Path, where: str) -> Catalogue:
     return _parse(tomllib.loads(source.read_text(encoding="utf-8")), where)

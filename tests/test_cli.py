@@ -88,6 +88,9 @@ def test_help_and_explain_import_no_sign_in_library_and_no_plugin() -> None:
         scan = {"importlib.metadata"} if args == ["--help"] else set()
         plugins = {m for m in modules if m in scan or m.startswith("preflight_providers")}
         assert not plugins, plugins
+        # Listing the commands runs none: no report model, snapshot reader or discovery (issue 19).
+        unneeded = {"preflight.model", "preflight.snapshot", "preflight.discovery_cli", "json"}
+        assert args != ["--help"] or not modules & unneeded, modules & unneeded
 
 
 def test_explain_never_echoes_a_credential_from_the_paste(capsys: pytest.CaptureFixture[str]) -> None:
