@@ -17,7 +17,8 @@ from preflight.audit.inventory import Customer
 from preflight.audit.output import tenant_files
 from preflight.audit.runner import TenantRun
 from preflight.causes import load_catalogue
-from preflight.model import Report
+from preflight.errors import InputError
+from preflight.model import Finding, Report, Status
 from preflight.output import make_report
 from preflight.providers import Registry
 from preflight.report import html, render
@@ -166,3 +167,66 @@ def test_one_line_is_the_same_with_or_without_its_shortcut() -> None:
         assert one_line(text) == " ".join(clean(text).split()), repr(text)
     for value in (None, 7, 2.5, True, " padded ", "two  spaces"):
         assert one_line(value) == " ".join(clean(value).split())
+
+
+def _loadable(paths: list[Path]) -> list[TenantRun]:
+    runs = []
+    for path in paths:
+        try:
+            runs.append(tenant(path))
+        except InputError:
+            continue  # a fixture of a malformed snapshot, for the loader's own tests
+    return runs
+
+
+def test_the_action_plan_names_the_verdicts_each_change_bears_on() -> None:
+    """Each change unblocks the verdicts whose relevant findings include one of its own (in the target's order),
+    and alone turns ready those whose open findings are all its own: checked against relevant() itself."""
+    from preflight.report.common import relevant
+    from preflight.report.plan import OAuthMove, build
+
+    for run in _loadable(FIXTURES):
+        t = run.result
+        for step in build(t, load_catalogue()).steps:
+            for change in step.resolves if isinstance(step, OAuthMove) else (step,):
+                mine = {id(f) for f in change.findings}
+                bearing = [(mv, [f for f in relevant(t, mv) if f.status in (Status.FAIL, Status.WARN,
+                                                                                Status.UNKNOWN) and not f.accepted])
+                           for mv in t.mailboxes]
+                touched = [mv for mv, found in bearing if any(id(f) in mine for f in found)]
+                ready = [mv for mv, found in bearing if found and all(id(f) in mine for f in found)]
+                assert change.unblocks == tuple((mv.address, mv.method) for mv in touched), change.cause
+                assert change.ready == tuple((mv.address, mv.method) for mv in ready), change.cause
+
+
+def test_findings_alike_but_for_their_method_are_one_entry() -> None:
+    from dataclasses import replace
+
+    from preflight.model import Method
+    from preflight.report.common import Entry, merged
+
+    def folded(findings: list[Finding]) -> list[Entry]:  # the definition, spelled out
+        entries: list[Entry] = []
+        for f in findings:
+            for i, entry in enumerate(entries):
+                if f.method and entry.methods and replace(entry.finding, method=f.method) == f:
+                    listed = (*entry.methods, f.method)
+                    entries[i] = Entry(entry.finding, tuple(m for m in Method if m in listed))
+                    break
+            else:
+                entries.append(Entry(f, (f.method,) if f.method else ()))
+        return entries
+
+    runs = _loadable(FIXTURES)
+    assert any(len(merged(r.result.findings)) < len(r.result.findings) for r in runs)  # some do fold
+    for run in runs:
+        assert merged(run.result.findings) == folded(run.result.findings)
+    basic = runs[0].result.findings[0]
+    basic = replace(basic, method=Method.BASIC, evidence={"seen": 1}, subject="a@example.com")
+    others = [replace(basic, method=Method.OAUTH_APP), replace(basic, method=Method.OAUTH_DELEGATED, evidence={}),
+              replace(basic, method=None), replace(basic, method=Method.OAUTH_DELEGATED, remediation="other"),
+              replace(basic, method=Method.OAUTH_DELEGATED)]
+    assert [e.methods for e in merged([basic, *others])] == [
+        (Method.BASIC, Method.OAUTH_DELEGATED, Method.OAUTH_APP), (Method.OAUTH_DELEGATED,), (),
+        (Method.OAUTH_DELEGATED,)]
+    assert merged([basic, *others]) == folded([basic, *others])
