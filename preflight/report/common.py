@@ -132,15 +132,16 @@ def relevant(target: TargetResult, mv: MailboxVerdict) -> list[Finding]:
     return [f for f in target.findings if f.subject in (None, mv.address) and f.method in (None, mv.method)]
 
 
-def relevance(target: TargetResult) -> dict[int, list[Finding]]:
-    """relevant() of every verdict, by id(verdict), in one pass over the findings (not one per verdict)."""
+def relevance(target: TargetResult, verdicts: Iterable[MailboxVerdict] | None = None) -> dict[int, list[Finding]]:
+    """relevant() of every verdict (or of `verdicts`, the target's own), by id(verdict), in one pass over the
+    findings (not one per verdict)."""
     by_subject: dict[str | None, list[tuple[int, Finding]]] = {}
     for n, f in enumerate(target.findings):
         by_subject.setdefault(f.subject, []).append((n, f))
     tenant = by_subject.get(None, [])
     ordered: dict[str, list[Finding]] = {}  # a mailbox's and the tenant's findings in their order: once per mailbox
     out = {}
-    for mv in target.mailboxes:
+    for mv in target.mailboxes if verdicts is None else verdicts:
         mine = ordered.get(mv.address)
         if mine is None:
             # (position, finding) pairs: sorted by position alone, as positions differ
@@ -233,7 +234,8 @@ class Labels:
     def note(self, target: TargetResult, mv: MailboxVerdict, bearing: Mapping[int, list[Finding]] | None = None,
              ) -> str:
         """Why a mailbox got its verdict: the first blocking cause, or what is unknown, or what is at risk.
-        `bearing`: relevance(target), when the caller notes every verdict (one pass, not one per verdict)."""
+        `bearing`: relevance(target), when the caller notes many verdicts (one pass, not one per verdict); of
+        the verdicts incomplete or at risk at least, as only their notes read it."""
         if mv.verdict is Verdict.BLOCKED and mv.blocking:
             more = f" (+{len(mv.blocking) - 1} more)" if len(mv.blocking) > 1 else ""
             return self.cause(mv.blocking[0], target) + more

@@ -351,8 +351,9 @@ def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bo
 
 def _matrix(t: TargetResult, labels: Labels, esc: Memo, addr: Memo) -> str:
     cols = methods(t)
-    # what bears on each verdict, for the notes of those incomplete or at risk (the others need none)
-    bearing = relevance(t) if any(mv.verdict in (Verdict.INCOMPLETE, Verdict.AT_RISK) for mv in t.mailboxes) else None
+    # what bears on the verdicts incomplete or at risk, for their notes (the others' notes need none)
+    noted = [mv for mv in t.mailboxes if mv.verdict in (Verdict.INCOMPLETE, Verdict.AT_RISK)]
+    bearing = relevance(t, noted) if noted else None
     by_key: dict[tuple[str, Method], MailboxVerdict] = {(mv.address, mv.method): mv for mv in t.mailboxes}
     head = "".join(f'<th scope="col">{e(METHOD.get(m.value, m.value))}</th>' for m in cols)
     layers: dict[tuple[str, ...], str] = {}  # the list of blocking causes, by their ids: most repeat per mailbox
