@@ -57,14 +57,15 @@ class Finding:
     accepted: str | None = None  # reason, when an accepted exception turned a fail into "accepted"
 
     def to_dict(self) -> dict[str, Any]:
+        # An enum's _value_ is its value, read without the `value` property (a report reads thousands of them).
         return {
             "check": self.check,
             "title": self.title,
-            "status": self.status.value,
-            "severity": self.severity.value,
+            "status": self.status._value_,
+            "severity": self.severity._value_,
             "cause": self.cause,
             "subject": self.subject,
-            "method": self.method.value if self.method else None,
+            "method": self.method._value_ if self.method else None,
             "message": self.message,
             "evidence": self.evidence,
             "remediation": self.remediation,
@@ -98,8 +99,8 @@ class MailboxVerdict:
     def to_dict(self) -> dict[str, Any]:
         return {
             "address": self.address,
-            "method": self.method.value,
-            "verdict": self.verdict.value,
+            "method": self.method._value_,
+            "verdict": self.verdict._value_,
             "blocking": self.blocking,
         }
 
@@ -156,7 +157,7 @@ class Report:
         counts = {s.value: 0 for s in Status}
         for t in self.targets:
             for f in t.findings:
-                counts[f.status.value] += 1
+                counts[f.status._value_] += 1
         return counts
 
     def to_dict(self) -> dict[str, Any]:
