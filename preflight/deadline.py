@@ -1,10 +1,13 @@
 """Time limits: a deadline for one tenant's whole run, and a total time limit for one HTTP exchange.
 
-requests only has per-read timeouts: a server trickling one byte every two seconds never trips a 60 s read
-timeout, and neither do headers sent a byte at a time. `time_limit` arms a timer for the whole exchange
-(connect, TLS, headers, body); when it fires, the sockets the exchange uses are shut down, which wakes the
-blocked read at once. Connections learn which exchange they serve through a thread-local set by
-`time_limit`, so one session and its pool can serve many threads, each with its own limit.
+urllib3 (and requests over it) only has per-read timeouts: a server trickling one byte every two seconds never
+trips a 60 s read timeout, and neither do headers sent a byte at a time. `time_limit` arms a timer for the whole
+exchange (connect, TLS, headers, body); when it fires, the sockets the exchange uses are shut down, which wakes
+the blocked read at once. Connections learn which exchange they serve through a thread-local set by
+`time_limit`, so one pool can serve many threads, each with its own limit.
+
+The connection classes serve both preflight.transport (every API request) and the requests sessions the
+sign-in libraries use (`bounded_session`, `DeadlineAdapter`: msal and google-auth take a requests.Session).
 """
 
 from __future__ import annotations
@@ -243,6 +246,11 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
+def pool_classes() -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pool classes (a PoolManager's pool_classes_by_scheme) whose connections obey `time_limit`."""
+    return {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 @functools.cache
 def tls_context(where: str) -> ssl.SSLContext:
     """One client TLS context per trust store (a CA bundle file or a folder of them) and process.
@@ -271,7 +279,7 @@ class DeadlineAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = pool_classes()
 
     def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None
                                              ) -> tuple[_HostParams, _PoolKwargs]:
@@ -279,7 +287,7 @@ class DeadlineAdapter(HTTPAdapter):
             return super().build_connection_pool_key_attributes(request, verify, cert)
         parts = urlsplit(request.url)  # what requests' own key takes from the URL (requests/adapters.py)
         host: _HostParams = {"scheme": parts.scheme.lower(), "host": parts.hostname, "port": parts.port}
-        pool: _PoolKwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": tls_context(_trust_path(verify))}
+        pool: _PoolKwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": tls_context(trust_path(verify))}
         return host, pool
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
@@ -296,7 +304,8 @@ def _shared_trust(verify: Any, cert: Any) -> bool:
     return verify is not False and verify is not None and cert is None
 
 
-def _trust_path(verify: Any) -> str:
+def trust_path(verify: Any) -> str:
+    """The CA bundle (file or folder) requests verifies against for a `verify` value: a path, or its default."""
     from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
     return verify if isinstance(verify, str) else str(DEFAULT_CA_BUNDLE_PATH)
@@ -373,8 +382,13 @@ _PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "a
                     "no_proxy", "NO_PROXY", "REQUEST_METHOD")
 
 
+def proxy_variables() -> tuple[str | None, ...]:
+    """The proxy configuration now: the values of _PROXY_VARIABLES."""
+    return tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
+
+
 @functools.lru_cache(maxsize=256)
-def _environ_proxies(origin: str, no_proxy: str | None, variables: tuple[str | None, ...]) -> dict[str, str]:
+def environ_proxies(origin: str, no_proxy: str | None, variables: tuple[str | None, ...]) -> dict[str, str]:
     """requests' get_environ_proxies for one scheme://host[:port], once per process for each proxy configuration
     (`variables`: the values of _PROXY_VARIABLES, so a changed environment is a new key). Read only."""
     return get_environ_proxies(origin, no_proxy=no_proxy)
@@ -391,7 +405,7 @@ class EnvironmentOnceSession(Session):
     def __init__(self, kept: int = KEPT_PER_HOST) -> None:
         super().__init__()
         self.auth = _KeepHeaders()
-        self._proxy_variables = tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
+        self._proxy_variables = proxy_variables()
         self._ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         adapter = shared_adapter(kept)
         self.mount("https://", adapter)
@@ -402,7 +416,7 @@ class EnvironmentOnceSession(Session):
         if self.trust_env:
             no_proxy = proxies.get("no_proxy") if proxies is not None else None
             parts = urlsplit(url)
-            env = _environ_proxies(f"{parts.scheme}://{parts.netloc}", no_proxy, self._proxy_variables)
+            env = environ_proxies(f"{parts.scheme}://{parts.netloc}", no_proxy, self._proxy_variables)
             if proxies is not None:
                 for name, value in env.items():
                     proxies.setdefault(name, value)

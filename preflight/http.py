@@ -19,13 +19,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http.client import HTTPException
 from typing import Any
 
-import requests
+from urllib3.exceptions import HTTPError, ProxySchemeUnsupported
 
-from preflight.deadline import Deadline, bounded_session, time_limit
+from preflight.deadline import KEPT_PER_HOST, Deadline, time_limit
 from preflight.errors import seconds
 from preflight.runsecrets import RunSecrets
+from preflight.transport import ACCEPT_ENCODING, USER_AGENT, Transport, TransportError, is_timeout, request_url
 
 log = logging.getLogger("preflight.http")
 
@@ -93,7 +95,6 @@ class Throttled(Exception):
 class Http:
     def __init__(
         self,
-        session: requests.Session | None = None,
         *,
         auth: Callable[[], Mapping[str, str]] | None = None,
         timeout: tuple[float, float] = (10.0, 60.0),
@@ -105,14 +106,14 @@ class Http:
         retry_budget: float = 180.0,
         deadline: Deadline | None = None,
         secrets: RunSecrets | None = None,
+        kept: int = KEPT_PER_HOST,
     ) -> None:
-        self.session = session or bounded_session()
+        self.transport = Transport(verify, kept)  # kept: idle connections kept per API host, at least
         self.auth = auth
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_wait = max_wait  # the longest single wait (Retry-After or back-off) honoured
         self.sleep = sleep
-        self.verify = verify
         self.total = total  # one exchange: connect + headers + body
         self.retry_budget = retry_budget  # all waits of one request together
         self.deadline = deadline or Deadline.unbounded()
@@ -153,6 +154,19 @@ class Http:
     def _expired(self) -> ApiError:
         return ApiError(None, "DeadlineExceeded", self.deadline.message)
 
+    def _headers(self, extra: Mapping[str, str] | None, json: bool) -> dict[str, str]:
+        """The headers of one attempt: preflight's, the bearer token's (fresh: a token may be renewed between
+        attempts), the caller's; a caller's header replaces preflight's of the same name in any case."""
+        headers = dict(_JSON_HEADERS if json else _HEADERS)
+        if self.auth is not None:
+            headers.update(self.auth())
+        if extra:
+            for name in extra:
+                if name not in headers and (same := _DEFAULT_NAMES.get(name.lower())) is not None:
+                    headers.pop(same, None)
+            headers.update((k, v) for k, v in extra.items() if v is not None)
+        return headers
+
     def request(
         self,
         method: str,
@@ -164,36 +178,36 @@ class Http:
         allow_redirects: bool = True,
     ) -> tuple[int, Mapping[str, str], Any]:
         """(status, headers, parsed JSON body) of a successful reply; ApiError otherwise."""
+        try:
+            target = request_url(url, params)
+        except ValueError:
+            raise self._masked(ApiError(None, "ConnectionError", f"not a usable URL: {mask_url(url)}")) from None
+        body = None
+        if json_body is not None:
+            try:  # as requests encodes it: json.dumps' own separators, ASCII, no NaN
+                body = json.dumps(json_body, allow_nan=False).encode("utf-8")
+            except (TypeError, ValueError) as exc:
+                raise ApiError(None, "InvalidRequest", f"the request body is not JSON: {exc}") from None
         waited = 0.0
         for attempt in range(self.max_retries + 1):
             limit = min(self.total, self.deadline.remaining())
             if limit <= 0:
                 raise self._expired()
-            all_headers = {"Accept": "application/json", **(dict(self.auth()) if self.auth else {}),
-                           **(headers or {})}
+            all_headers = self._headers(headers, body is not None)
+            timeout = self.transport.timeout(min(self.timeout[0], limit), min(self.timeout[1], limit))
             self._count(retry=attempt > 0)
             started = time.monotonic()
             with time_limit(limit) as watch:
                 try:
-                    resp = self.session.request(
-                        method,
-                        url,
-                        params=params,
-                        json=json_body,
-                        headers=all_headers,
-                        timeout=(min(self.timeout[0], limit), min(self.timeout[1], limit)),
-                        stream=True,
-                        allow_redirects=allow_redirects,
-                        verify=self.verify,
-                    )
-                    watch.attach(getattr(resp.raw, "connection", None))  # a session without DeadlineAdapter
-                    body_bytes = _read_capped(resp)
-                    failure: Exception | None = requests.Timeout() if watch.expired else None
-                except (requests.RequestException, OSError) as exc:
-                    failure = requests.Timeout() if watch.expired else exc
-            if failure is not None:
-                log.debug("%s %s -> %s", method, mask_url(url), type(failure).__name__)
-                kind = "Timeout" if isinstance(failure, requests.Timeout) else "ConnectionError"
+                    reply = self.transport.send(method, target, body, all_headers, timeout,
+                                                allow_redirects=allow_redirects, max_body=MAX_BODY)
+                    failure: BaseException | None = None
+                except _FAILURES as exc:
+                    failure = exc
+            if failure is not None or watch.expired:
+                timed_out = watch.expired or (failure is not None and is_timeout(failure))
+                log.debug("%s %s -> %s", method, mask_url(url), "Timeout" if watch.expired else type(failure).__name__)
+                kind = "Timeout" if timed_out else "ConnectionError"
                 if attempt < self.max_retries:
                     try:
                         waited = self._wait(attempt, None, waited)
@@ -205,29 +219,30 @@ class Http:
                 what = f"no complete reply within {seconds(limit)} s" if watch.expired else kind
                 raise ApiError(None, kind, f"{what} after {attempt + 1} attempts") from None
             if log.isEnabledFor(logging.DEBUG):  # masking the URL costs a regular expression per request
-                log.debug("%s %s -> %s (%d ms)", method, mask_url(resp.url or url), resp.status_code,
+                log.debug("%s %s -> %s (%d ms)", method, mask_url(reply.url), reply.status,
                           (time.monotonic() - started) * 1000)
+            status, reply_headers, body_bytes = reply.status, reply.headers, reply.body
             text = _text(body_bytes)
-            body = _parse_json(self.secrets.mask_known(text) if isinstance(text, str) else text)
-            delay = self.retry_wait(attempt, resp.status_code, resp.headers, body_bytes)
+            parsed = _parse_json(self.secrets.mask_known(text) if isinstance(text, str) else text)
+            delay = self.retry_wait(attempt, status, reply_headers, body_bytes)
             if delay is not None and attempt < self.max_retries:
                 try:
-                    waited = self._wait(attempt, resp.headers.get("Retry-After"), waited, delay)
+                    waited = self._wait(attempt, reply_headers.get("Retry-After"), waited, delay)
                     continue
                 except Throttled as exc:
-                    err = parse_error_body(resp.status_code, None if body is _MALFORMED else body)
-                    raise self._masked(ApiError(resp.status_code, err.code, f"{exc}", err.body)) from None
-            if 200 <= resp.status_code < 400:
-                if body is _MALFORMED:
+                    err = parse_error_body(status, None if parsed is _MALFORMED else parsed)
+                    raise self._masked(ApiError(status, err.code, f"{exc}", err.body)) from None
+            if 200 <= status < 400:
+                if parsed is _MALFORMED:
                     if attempt < self.max_retries:  # a truncated reply is worth another try
                         try:
                             waited = self._wait(attempt, None, waited)
                             continue
                         except Throttled:
                             pass
-                    raise ApiError(resp.status_code, "MalformedResponse", "reply is not valid JSON")
-                return resp.status_code, resp.headers, body
-            raise self._masked(parse_error_body(resp.status_code, None if body is _MALFORMED else body))
+                    raise ApiError(status, "MalformedResponse", "reply is not valid JSON")
+                return status, reply_headers, parsed
+            raise self._masked(parse_error_body(status, None if parsed is _MALFORMED else parsed))
         raise AssertionError("unreachable")
 
     def _masked(self, err: ApiError) -> ApiError:
@@ -241,18 +256,17 @@ class Http:
         return self.request("POST", url, json_body=body, **kw)[2]
 
 
+# What every request says: JSON is wanted, who asks (as requests said python-requests), and that a compressed
+# reply is welcome (requests' own default; urllib3 decodes it, preflight caps the decoded size).
+_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}
+_JSON_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
+_DEFAULT_NAMES = {name.lower(): name for name in _JSON_HEADERS}
+# What one exchange can fail with on the wire: urllib3's errors (connection, TLS, proxy, protocol, timeouts,
+# decoding), the socket's, http.client's, and preflight's own (a reply too large, a redirect loop).
+_FAILURES = (HTTPError, OSError, HTTPException, TransportError, ProxySchemeUnsupported)
+
+
 _MALFORMED = object()
-
-
-def _read_capped(resp: requests.Response) -> bytes:
-    chunks, size = [], 0
-    for chunk in resp.iter_content(65536):
-        size += len(chunk)
-        if size > MAX_BODY:
-            resp.close()
-            raise requests.ConnectionError(f"reply larger than {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _text(raw: bytes) -> str | bytes:

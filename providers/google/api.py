@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from preflight.deadline import Deadline, bounded_session
+from preflight.deadline import Deadline
 from preflight.http import ApiError, Http, follow_pages, retry_after
 from preflight.memo import RunMemo
 from preflight.runsecrets import RunSecrets
@@ -112,9 +112,9 @@ class GoogleApi:
         self.verify = verify
         self._http: dict[tuple[str, str | None], Http] = {}
         self._guard = threading.Lock()
-        # One connection pool for every (scope, subject): a run over thousands of mailboxes impersonates
-        # thousands of owners, and must not hold a socket for each.
-        self.session = bounded_session(pool_maxsize=max(10, 2 * self.config.workers))
+        # The process's connection pools serve every (scope, subject): a run over thousands of mailboxes
+        # impersonates thousands of owners, and must not hold a socket for each.
+        self.kept = max(10, 2 * self.config.workers)
 
     def http(self, scope_key: str, subject: str | None = None) -> Http:
         """One Http per (scope, subject): its Authorization header always carries that token."""
@@ -127,7 +127,7 @@ class GoogleApi:
                 def auth() -> dict[str, str]:
                     return {"Authorization": f"Bearer {self.signer.bearer(url, subject)}"}
 
-                common: dict[str, Any] = {"session": self.session, "auth": auth, "timeout": self.config.timeout,
+                common: dict[str, Any] = {"kept": self.kept, "auth": auth, "timeout": self.config.timeout,
                                           "sleep": self.sleep, "verify": self.verify, "config": self.config,
                                           "deadline": self.deadline, "secrets": self.secrets}
                 if scope_key == "policies":
