@@ -39,8 +39,11 @@ if TYPE_CHECKING:
     M = TypeVar("M", bound=BaseModel)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Outcome:
+    """Treated as immutable (a new one with `noted` or dataclasses.replace). Not a frozen dataclass: one is made
+    per check run, and a frozen one takes twice as long to make."""
+
     status: Status
     message: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
@@ -90,26 +93,56 @@ def unreadable(exc: Unavailable, grant: str | None = None) -> Outcome:
 
 def noted(out: Outcome, text: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
     """The same outcome with a note in parentheses after its message, and more evidence."""
-    return dataclasses.replace(out, message=f"{out.message} ({text})", evidence={**out.evidence, **(evidence or {})})
+    return Outcome(out.status, f"{out.message} ({text})", {**out.evidence, **(evidence or {})}, out.cause, out.severity)
 
 
-@dataclass(frozen=True)
+class _Reads:
+    """Whether a run read its method (or the verdict for it): shared by the contexts derived from one."""
+
+    __slots__ = ("method",)
+
+    def __init__(self) -> None:
+        self.method = False
+
+
+@dataclass(slots=True)
 class Context:
     """What a check sees. Every resource comes through here, parsed against its model first (see
-    preflight.resources): `org`/`mailbox` give the validated payload, `org_as`/`mailbox_as` its model."""
+    preflight.resources): `org`/`mailbox` give the validated payload, `org_as`/`mailbox_as` its model.
+
+    `method` and `configured` note that they were read: a check is pure, so a run that read neither gives
+    the same outcome for every method, and the engine runs it once (`method_blind`). Not frozen, as one is
+    made per check run and a frozen dataclass takes three times as long to make; nothing assigns to it."""
 
     snapshot: Snapshot
     subject: str | None  # mailbox address, None for tenant-wide checks
-    method: Method
+    _method: Method
     now: datetime
     resources: Resources
-    configured: MailboxVerdict | None = None  # evidence checks only: the verdict of the configuration checks
+    _configured: MailboxVerdict | None = None  # evidence checks only: the verdict of the configuration checks
+    # Shared with the contexts a check derives from this one (dataclasses.replace copies it).
+    _reads: _Reads = field(default_factory=_Reads, repr=False, compare=False)
+
+    @property
+    def method(self) -> Method:
+        self._reads.method = True
+        return self._method
+
+    @property
+    def configured(self) -> MailboxVerdict | None:
+        self._reads.method = True  # the verdict of this mailbox for this method
+        return self._configured
+
+    @property
+    def method_blind(self) -> bool:
+        """Nothing run with this context (or one derived from it) read the method so far."""
+        return not self._reads.method
 
     def org(self, name: str) -> Any:
         return self.resources.org(name).raw
 
     def mailbox(self, name: str) -> Any:
-        return self._mailbox(name).raw
+        return self.resources.mailbox(self._address(), name).raw
 
     def other_mailbox(self, address: str, name: str) -> Any:
         """A resource of another mailbox in the snapshot (send-as rights on a From address that is one)."""
@@ -122,12 +155,12 @@ class Context:
         return _typed(self.resources.org(name), name, model)
 
     def mailbox_as(self, name: str, model: type[M]) -> M:
-        return _typed(self._mailbox(name), name, model)
+        return _typed(self.resources.mailbox(self._address(), name), name, model)
 
-    def _mailbox(self, name: str) -> Parsed:
+    def _address(self) -> str:
         if self.subject is None:
             raise RuntimeError("mailbox() called from a tenant-wide check")
-        return self.resources.mailbox(self.subject, name)
+        return self.subject
 
     @property
     def options(self) -> Any:
@@ -171,13 +204,14 @@ class Guard:
     """How a provider tells that a mailbox address does not exist (or is no user account), and what it reads
     to tell. Applied over `@check`, it gives the check no finding for such an address (the one rule above)."""
 
-    missing: Callable[[Context], bool]
+    missing: Callable[[Context], bool]  # reads the address's resources only: it is asked once per address
     reads: tuple[str, ...]
 
     def __call__(self, own: Check) -> Check:
         @functools.wraps(own.func)
         def run(ctx: Context) -> Outcome | None:
-            return None if self.missing(ctx) else own.run(ctx)
+            missing = ctx.resources.derived((self.missing, ctx.subject), lambda: self.missing(ctx))
+            return None if missing else own.run(ctx)
 
         return own.wrapped(run, self.reads)
 

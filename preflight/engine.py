@@ -101,16 +101,20 @@ def _findings_for(
     """`methods`: the snapshot's methods this check covers, in the snapshot's order."""
     snap = parsed.snapshot
     present = []
+    same = False
     for m in methods:
-        out = _run(check, Context(snap, subject, m, now, parsed, configured.get((subject, m)) if configured else None),
-                   permissions)
+        ctx = Context(snap, subject, m, now, parsed, configured.get((subject, m)) if configured else None)
+        out = _run(check, ctx, permissions)
+        if ctx.method_blind:  # the answer for this method is the answer for every method (the check is pure)
+            present, same = ([(m, out) for m in methods] if out is not None else []), True
+            break
         if out is not None:
             present.append((m, out))
     if not present:
         return []
     # One finding when every requested method got the same answer; one per method otherwise.
     first = present[0][1]
-    if len(present) == len(snap.options.methods) and all(o == first for _, o in present):
+    if len(present) == len(snap.options.methods) and (same or all(o == first for _, o in present)):
         return [_finding(check, first, subject, None, catalogue, snap.provider)]
     return [_finding(check, o, subject, m, catalogue, snap.provider) for m, o in present]
 
@@ -122,19 +126,16 @@ def verdicts(
     for f in findings:
         if not f.accepted:
             by_subject.setdefault(f.subject, []).append(f)
+    # The tenant-wide findings bearing on each method, tallied once (not once per mailbox); a mailbox's own follow.
+    tenant = _tally(by_subject.get(None, []), methods)
     result = []
-    tenant = by_subject.get(None, [])
-    # The tenant-wide findings bearing on each method, selected once (not once per mailbox); a mailbox's own follow.
-    tenant_for = {method: [f for f in tenant if f.method in (None, method)] for method in methods}
     for address in mailboxes:
-        own = by_subject.get(address, [])
+        own = _tally(by_subject.get(address, []), methods)
         for method in methods:
-            relevant = tenant_for[method] + [f for f in own if f.method in (None, method)]
-            fails = sorted(
-                (f for f in relevant if f.status is Status.FAIL), key=lambda f: order.get(f.check, 100)
-            )
+            (tenant_fails, tenant_statuses), (own_fails, own_statuses) = tenant[method], own[method]
+            fails = sorted(tenant_fails + own_fails, key=lambda f: order.get(f.check, 100))
             blocking = list(dict.fromkeys(f.cause or f.check for f in fails))
-            statuses = {f.status for f in relevant}
+            statuses = tenant_statuses | own_statuses
             if fails:
                 verdict = Verdict.BLOCKED
             elif Status.UNKNOWN in statuses:
@@ -145,6 +146,19 @@ def verdicts(
                 verdict = Verdict.READY
             result.append(MailboxVerdict(address, method, verdict, blocking))
     return result
+
+
+def _tally(findings: list[Finding], methods: Sequence[Method]) -> dict[Method, tuple[list[Finding], set[Status]]]:
+    """Per method: the failing findings bearing on it (in the findings' order) and the statuses of all of them."""
+    out: dict[Method, tuple[list[Finding], set[Status]]] = {m: ([], set()) for m in methods}
+    for f in findings:
+        for method in methods if f.method is None else (f.method,):
+            if method in out:
+                fails, statuses = out[method]
+                statuses.add(f.status)
+                if f.status is Status.FAIL:
+                    fails.append(f)
+    return out
 
 
 def evaluate(

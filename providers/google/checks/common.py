@@ -107,7 +107,7 @@ def for_users(func: UserCheck) -> CheckFunc:
 MAX_COMBINATIONS = 64
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Assuming(Context):
     """A check's context in one candidate combination: undecided policy clauses taken as holding or not."""
 
@@ -276,6 +276,14 @@ def effective(ctx: Context, user: User, setting: str) -> Effective:
 
     Reading a field that a policy of undecided applicability would change raises Undetermined, or, when a
     resource that was not read would decide it, that resource's Unavailable (which names what to grant)."""
+    if isinstance(ctx, Assuming):
+        return _effective(ctx, user, setting)
+    # Once per mailbox and setting, however many checks read it (an exception is raised afresh to each).
+    return ctx.resources.derived(("google.effective for", setting, subject(ctx), user.orgUnitPath),
+                                 lambda: _effective(ctx, user, setting))
+
+
+def _effective(ctx: Context, user: User, setting: str) -> Effective:
     policies = of_type(ctx, setting)
     m, missing, signature = membership(ctx, user)
     if isinstance(ctx, Assuming):

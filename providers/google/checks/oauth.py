@@ -73,8 +73,8 @@ def _gmail_restriction(ctx: Context, user: User) -> tuple[str | None, str | None
         if meaning == "absent":
             continue
         src = eff.source(f"services[{group}]")
-        where = f" ({src.describe()})" if src else ""
-        evidence[f"services[{group}] source"] = src.describe() if src else None
+        where = f" ({src.description})" if src else ""
+        evidence[f"services[{group}] source"] = src.description if src else None
         if meaning == "restricted" and restricted is None:
             restricted = f"Gmail is Restricted in API controls ({group} isEnabled false{where})"
         elif meaning == "unrecognised" and undecided is None:

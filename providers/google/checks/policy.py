@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -128,7 +128,8 @@ class Source:
     target: str
     sort_order: Any = None  # the policy's policyQuery.sortOrder as the API gave it
 
-    def describe(self) -> str:
+    @cached_property
+    def description(self) -> str:  # made once: an effective value, and its sources, serve every check reading it
         if self.policy is None:
             return f"default ({self.target})"
         return f"{self.kind} policy {self.policy} for {self.target} (sortOrder {exact(self.sort_order)})"
@@ -180,7 +181,7 @@ class Effective:
                     alt.needs,
                     alt.open[0] if alt.open else None,
                     self.missing.get(alt.needs) if alt.needs is not None else None,
-                    f"{alt.source.describe()}, which would make {name} {alt.value!r} instead of {value!r}",
+                    f"{alt.source.description}, which would make {name} {alt.value!r} instead of {value!r}",
                 )
         return sure
 
@@ -196,11 +197,11 @@ class Effective:
         for name in names:
             out[f"{self.setting}.{name}"] = self.value.get(name)
             src = self.sources.get(name)
-            out[f"{self.setting}.{name} source"] = src.describe() if src else "no policy and no documented default"
+            out[f"{self.setting}.{name} source"] = src.description if src else "no policy and no documented default"
             alts = self.alternatives.get(name, ())
             if alts:
                 out[f"{self.setting}.{name} if other policies apply"] = [
-                    f"{a.value!r} from {a.source.describe()}: {a.why}" for a in alts]
+                    f"{a.value!r} from {a.source.description}: {a.why}" for a in alts]
         return out
 
     def origin(self, name: str) -> str:
@@ -211,7 +212,7 @@ class Effective:
         if src.policy is None:
             inferred = src.target.startswith("inferred")
             return "(no policy sets it: " + ("the default preflight infers" if inferred else "Google's default") + ")"
-        return f"(from {src.describe()})"
+        return f"(from {src.description})"
 
 
 # --- query evaluation ------------------------------------------------------------------------------------
