@@ -133,17 +133,17 @@ def verdicts(
         own = _tally(by_subject.get(address, []), methods)
         for method in methods:
             (tenant_fails, tenant_statuses), (own_fails, own_statuses) = tenant[method], own[method]
-            fails = sorted(tenant_fails + own_fails, key=lambda f: order.get(f.check, 100))
-            blocking = list(dict.fromkeys(f.cause or f.check for f in fails))
-            statuses = tenant_statuses | own_statuses
+            fails = tenant_fails + own_fails
             if fails:
+                fails.sort(key=lambda f: order.get(f.check, 100))
                 verdict = Verdict.BLOCKED
-            elif Status.UNKNOWN in statuses:
+            elif Status.UNKNOWN in tenant_statuses or Status.UNKNOWN in own_statuses:
                 verdict = Verdict.INCOMPLETE
-            elif Status.WARN in statuses:
+            elif Status.WARN in tenant_statuses or Status.WARN in own_statuses:
                 verdict = Verdict.AT_RISK
             else:
                 verdict = Verdict.READY
+            blocking = list(dict.fromkeys(f.cause or f.check for f in fails))
             result.append(MailboxVerdict(address, method, verdict, blocking))
     return result
 

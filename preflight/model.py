@@ -92,8 +92,10 @@ class Finding:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class MailboxVerdict:
+    """Treated as immutable; not frozen for the reason Finding is not."""
+
     address: str
     method: Method
     verdict: Verdict
