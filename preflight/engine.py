@@ -143,7 +143,7 @@ def verdicts(
                 verdict = Verdict.AT_RISK
             else:
                 verdict = Verdict.READY
-            blocking = list(dict.fromkeys(f.cause or f.check for f in fails))
+            blocking = list(dict.fromkeys(f.cause or f.check for f in fails)) if fails else []
             result.append(MailboxVerdict(address, method, verdict, blocking))
     return result
 

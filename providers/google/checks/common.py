@@ -260,6 +260,10 @@ def _membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavail
 
 def unread_products(ctx: Context) -> dict[str, str]:
     """Products whose licence assignments could not be read (org.licenseErrors), and why."""
+    return dict(ctx.resources.derived(("google.unread products",), lambda: _unread_products(ctx)))  # tenant-wide
+
+
+def _unread_products(ctx: Context) -> dict[str, str]:
     try:
         errors = ctx.org_as("licenseErrors", LicenseErrors).root
     except Unavailable:

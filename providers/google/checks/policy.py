@@ -92,7 +92,7 @@ class Membership:
         """Every field, hashable: two memberships with one signature give every setting the same effective value
         (users of one org unit and the same groups), so it is reduced once."""
         return tuple(frozenset(v.items()) if isinstance(v, Mapping) else v
-                     for v in (getattr(self, f.name) for f in fields(self)))
+                     for v in (getattr(self, name) for name in _MEMBERSHIP_FIELDS))
 
     def org_unit(self, ou_id: str) -> Applies:
         """Whether a clause for this org unit holds: the user's unit or an ancestor, another listed unit, or a
@@ -103,6 +103,9 @@ class Membership:
         if ou_id in self.known_org_unit_ids or ou_id == self.root_org_unit_id:
             return Applies.NO
         return Applies.MAYBE
+
+
+_MEMBERSHIP_FIELDS = tuple(f.name for f in fields(Membership))  # dataclasses.fields() is slow for every signature
 
 
 @dataclass(frozen=True)

@@ -131,13 +131,16 @@ def _client_types(ctx: Context) -> tuple[set[str], set[str], str]:
 
 
 def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
+    listed = policies(ctx)
+    if not listed:
+        return _Scan()  # no policy: nothing about the sign-in to work out
     known = data("wellknown")
     targets = [*known["apps"]["ca_targets"], known["apps"]["exchange_online"]]
     surely, maybe, why = _client_types(ctx)
     flows = known["conditionalAccess"]["authenticationFlows"]
     scan = _Scan()
     who: ca.Who | None = None
-    for policy in policies(ctx):
+    for policy in listed:
         cond = policy.conditions
         if policy.state not in (ca.ENABLED, ca.REPORT_ONLY) or not kind(policy):
             continue
