@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from datetime import UTC, date, datetime
@@ -99,6 +100,43 @@ def test_same_outcome_for_every_method_is_one_finding_different_outcomes_are_one
                                Method.OAUTH_APP: Status.PASS}
     # a basic-only check says so in its finding
     assert [f.method for f in result.findings if f.check == "t.secdef"] == [Method.BASIC]
+
+
+def test_a_check_that_never_read_the_method_runs_once_for_every_method() -> None:
+    # Checks are pure: a run that read neither the method nor the verdict for it gives every method that answer.
+    runs: list[str] = []
+
+    @check("t.blind", "reads no method", severity=Severity.LOW, cause=None)
+    def blind(ctx: Context) -> Outcome:
+        runs.append("blind")
+        return passed("The same for every method.")
+
+    @check("t.derived", "reads the method through a derived context", severity=Severity.LOW, cause=None)
+    def derived(ctx: Context) -> Outcome:
+        runs.append("derived")
+        return passed(f"For {dataclasses.replace(ctx, subject=ctx.subject).method.value}.")
+
+    @check("t.configured", "reads the verdict", severity=Severity.LOW, cause=None, evidence=True)
+    def configured(ctx: Context) -> Outcome:
+        runs.append("configured")
+        return passed(f"Configuration {ctx.configured.verdict.value if ctx.configured else None}.")
+
+    s = snap({}, {"a@contoso.com": {}}, ["basic", "oauth-delegated", "oauth-app"])
+    result = evaluate(s, [blind, derived, configured], CAT, NOW, resources=SCHEMA)
+    assert runs == ["blind", *["derived"] * 3, *["configured"] * 3]
+    assert [(f.check, f.method) for f in result.findings if f.check == "t.blind"] == [("t.blind", None)]
+    assert [f.method for f in result.findings if f.check == "t.derived"] == list(Method)
+
+
+def test_a_guard_is_asked_once_per_address() -> None:
+    asked: list[str | None] = []
+    gone = Guard(lambda ctx: asked.append(ctx.subject) or ctx.subject == "gone@contoso.com", reads=())
+    s = snap({}, {"a@contoso.com": {"mailbox": {"RecipientTypeDetails": "UserMailbox"}}, "gone@contoso.com": {}},
+             ["basic", "oauth-app"])
+    result = evaluate(s, [gone(shared), gone(retire)], CAT, NOW, resources=SCHEMA)
+    assert asked == ["a@contoso.com", "gone@contoso.com"]
+    assert {(f.check, f.subject) for f in result.findings} == {("t.shared", "a@contoso.com"),
+                                                                ("t.retire", "a@contoso.com")}
 
 
 def test_unreadable_resource_is_unknown_with_what_to_grant_never_pass() -> None:
