@@ -159,7 +159,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.pop("PREFLIGHT_GOOGLE_PROFILE", None)
 
     from preflight.audit.inventory import Customer, Inventory
-    from preflight.audit.output import tenant_files, write_tenant
+    from preflight.audit.output import tenant_files, write_consolidated, write_tenant
     from preflight.audit.runner import TenantRun, run_audit
     from preflight.causes import load_catalogue
     from preflight.model import Method
@@ -204,8 +204,10 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         runner.worker_processes = lambda _inventory, _registry: 0
     registry = Registry.from_entry_points()
     labels = Labels.of(registry, load_catalogue())  # as `preflight audit` does: once, before the workers fork
-    runs, _ = run_audit(inventory, registry, load_catalogue(), now, Path(work) / "cache",
-                        on_done=done, keep_snapshots=False, prepare=lambda run: tenant_files(run, now, labels=labels))
+    runs, interrupted = run_audit(inventory, registry, load_catalogue(), now, Path(work) / "cache",
+                                  on_done=done, keep_snapshots=False,
+                                  prepare=lambda run: tenant_files(run, now, labels=labels))
+    write_consolidated(runs, out, now, interrupted)  # as `preflight audit` does: part of the user's peak RSS
     wall = time.perf_counter() - started
     # The fakes are not reaped yet, so RUSAGE_CHILDREN holds only preflight's own worker processes (if any).
     cpu, system = _cpu() - cpu_before, _cpu(system_only=True) - system_before

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -36,9 +37,10 @@ def write_private(path: Path, text: str) -> None:
     write_whole(path, text, 0o600)
 
 
-def write_whole(path: Path, text: str, mode: int = 0o666) -> None:
+def write_whole(path: Path, text: str | Iterable[str], mode: int = 0o666) -> None:
     """Create or replace a file atomically: readers, and a run interrupted half-way, see the old file or the new
-    one, never a part of it (at worst a `.NAME.*.tmp` file is left beside it).
+    one, never a part of it (at worst a `.NAME.*.tmp` file is left beside it). `text` may come in pieces (a file
+    too large to hold whole in memory).
 
     The temporary file is created with `mode` (filtered by the umask) from its first byte (O_EXCL, O_NOFOLLOW: no
     chmod window, no symlink games), then renamed over the target.
@@ -47,7 +49,10 @@ def write_whole(path: Path, text: str, mode: int = 0o666) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                fh.writelines(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -76,13 +76,13 @@ def _run(
     from preflight import interrupt
     from preflight.audit.folder import claim
     from preflight.audit.inventory import load_inventory
-    from preflight.audit.output import tenant_files, write_consolidated, write_tenant
+    from preflight.audit.output import Consolidated, tenant_files, write_tenant
     from preflight.audit.progress import AuditProgress
     from preflight.audit.runner import TenantRun, run_audit, select
     from preflight.causes import load_catalogue
-    from preflight.exitcodes import exit_code
+    from preflight.exitcodes import exit_code, worst
     from preflight.pipeline import as_of_date, default_registry
-    from preflight.report.common import Labels
+    from preflight.report.common import Labels, occurring_verdicts, verdict_text
     from preflight.runsecrets import for_command
 
     registry = default_registry()
@@ -102,22 +102,33 @@ def _run(
     redactor = _redactor() if redact else None
 
     labels = Labels.of(registry, catalogue)  # once, not per tenant: it is what every worker process forks with
+    position = {c.key: i for i, c in enumerate(inv.customers)}
+    told: dict[str, tuple[dict[str, int], int]] = {}  # per customer: its verdict counts and exit code
 
-    def finished(run: TenantRun) -> None:
-        write_tenant(_redacted(run, redactor), out, now, started, run.files, labels)
+    with Consolidated(out, now, started, labels) as consolidated:
+        def finished(run: TenantRun) -> None:
+            told[run.customer.key] = (occurring_verdicts(run.result), int(exit_code([run.result], fail_on.value)))
+            shown = _redacted(run, redactor)
+            write_tenant(shown, out, now, started, run.files, labels)
+            if redactor is None:  # its share of the consolidated files now: its result is not kept
+                consolidated.add(shown, position[run.customer.key])
 
-    def render(run: TenantRun) -> dict[str, str]:  # in the tenant's worker; redaction learns across tenants: here
-        return tenant_files(run, now, started, labels)
+        def render(run: TenantRun) -> dict[str, str]:  # in the tenant's worker; redaction learns across tenants: here
+            return tenant_files(run, now, started, labels)
 
-    # Ctrl-C keeps what finished: the first one ends the tenants' runs and the report of the others is written.
-    with interrupt.graceful(), AuditProgress([c.key for c in inv.customers], enabled=sys.stderr.isatty()) as progress:
-        runs, interrupted = run_audit(inv, registry, catalogue, now, cache_root, progress.update, finished,
-                                      keep_snapshots=False, secrets=for_command(), deadline=deadline,
-                                      prepare=None if redactor else render)
-    shown = [_redacted(r, redactor) for r in runs]
-    write_consolidated(shown, out, now, interrupted, started)
+        # Ctrl-C keeps what finished: the first one ends the tenants' runs and the report of the others is written.
+        with interrupt.graceful(), AuditProgress([c.key for c in inv.customers],
+                                                 enabled=sys.stderr.isatty()) as progress:
+            runs, interrupted = run_audit(inv, registry, catalogue, now, cache_root, progress.update, finished,
+                                          keep_snapshots=False, secrets=for_command(), deadline=deadline,
+                                          prepare=None if redactor else render, keep_results=redactor is not None)
+        if redactor is not None:  # redacted once every tenant taught the redactor its names, as each own folder was
+            for r in runs:
+                consolidated.add(_redacted(r, redactor), position[r.customer.key])
+        consolidated.write(interrupted, {position[r.customer.key] for r in runs})
     for r in runs:
-        state = "could not audit: " + "; ".join(r.result.errors) if r.result.errors else _verdicts(r)
+        state = "could not audit: " + "; ".join(r.result.errors) if r.result.errors else \
+            verdict_text(told[r.customer.key][0])
         sys.stderr.write(f"{r.customer.key}: {state} ({r.seconds:.1f} s)\n")
     failed = sum(1 for r in runs if r.result.errors)
     counted = f"{len(runs) - failed} of {len(inv.customers)} tenants audited"
@@ -127,9 +138,9 @@ def _run(
         counted += f", {len(inv.customers) - len(runs)} not run"
     sys.stderr.write(f"{counted}. Written to {out}/ (report.html, report.json, action-plan.md, action-plan.csv; "
                      "one folder per customer)\n")
-    code = int(exit_code([r.result for r in runs], fail_on.value))
+    code = int(worst(told[r.customer.key][1] for r in runs))
     if fmt is TextFormat.json or output is not None:
-        _write_summary(runs, len(inv.customers), out, fmt, output)
+        _write_summary([(r, *told[r.customer.key]) for r in runs], len(inv.customers), out, fmt, output)
     if interrupted:
         sys.stderr.write("preflight: interrupted; the report holds the tenants that finished\n")
         sys.stderr.flush()
@@ -138,31 +149,27 @@ def _run(
     return code
 
 
-def _write_summary(runs: list[Any], total: int, out: Path, fmt: TextFormat, output: Path | None) -> None:
-    """--format json / --output: the run's summary as data (the stderr lines say the same for people)."""
+def _write_summary(runs: list[tuple[Any, dict[str, int], int]], total: int, out: Path, fmt: TextFormat,
+                   output: Path | None) -> None:
+    """--format json / --output: the run's summary as data (the stderr lines say the same for people); `runs`
+    each finished run with its verdict counts and exit code."""
     from preflight.output import write_text
-    from preflight.report.common import occurring_verdicts
+    from preflight.report.common import verdict_text
 
     tenants = []
-    for r in runs:
-        tenants.append({"customer": r.customer.key, "verdicts": occurring_verdicts(r.result),
-                        "errors": list(r.result.errors), "seconds": round(r.seconds, 1), "text": _verdicts(r)})
+    for r, verdicts, _code in runs:
+        tenants.append({"customer": r.customer.key, "verdicts": verdicts, "errors": list(r.result.errors),
+                        "seconds": round(r.seconds, 1), "text": verdict_text(verdicts)})
     if fmt is TextFormat.json:
         import json
 
         data = {"schema": "preflight.audit-summary/v1", "output_dir": str(out), "tenants": tenants,
-                "customers": total, "audited": sum(1 for r in runs if not r.result.errors)}
+                "customers": total, "audited": sum(1 for r, _v, _c in runs if not r.result.errors)}
         write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", output)
     else:
         lines = [f"{x['customer']}: {'could not audit: ' + '; '.join(x['errors']) if x['errors'] else x['text']}"
                  for x in tenants]
         write_text("\n".join(lines) + "\n", output)
-
-
-def _verdicts(run: Any) -> str:
-    from preflight.report.common import occurring_verdicts, verdict_text
-
-    return verdict_text(occurring_verdicts(run.result))
 
 
 def _redactor() -> Any:

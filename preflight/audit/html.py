@@ -3,7 +3,8 @@ verdicts and action plan and a link to the customer's own report (which holds th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from preflight.causes import load_catalogue
 from preflight.model import Report, Status, TargetResult, Verdict
@@ -19,63 +20,93 @@ ol.legend{columns:2 320px;font-size:12.5px;margin:10px 0 0;padding-left:26px}
 print-color-adjust:exact}}
 """
 
+_PASS = ("pass", "✓")
+_UNREADABLE = ("unknown", "?")
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """All the matrix needs of one tenant: kept for each finished tenant of an audit instead of its result."""
+
+    name: str
+    link: str | None
+    state: str  # its readiness chip: css kind and label
+    label: str
+    unreadable: bool  # could not be audited: every cell unknown
+    causes: frozenset[str]  # the causes it gives a column: failing or unknown, not accepted
+    cells: Mapping[str, tuple[str, str]]  # (css status, text) of each cause whose cell is not a pass
+
 
 def _cell(target: TargetResult, cause: str) -> tuple[str, str]:
     """(css status, text) for one tenant and cause: how many mailboxes it blocks, or what is unknown."""
-    if target.errors:
-        return "unknown", "?"
     failing = {f.subject or "*" for f in target.findings
                if f.cause == cause and f.status is Status.FAIL and not f.accepted}
     if failing:
         return "fail", "all" if "*" in failing else str(len(failing))
     if any(f.cause == cause and f.status is Status.UNKNOWN for f in target.findings):
-        return "unknown", "?"
-    return "pass", "✓"
+        return _UNREADABLE
+    return _PASS
 
 
-def matrix(report: Report, links: Sequence[str | None]) -> str:
+def matrix_row(t: TargetResult, link: str | None) -> MatrixRow:
+    verdicts = [m.verdict for m in t.mailboxes]
+    ready = sum(v is Verdict.READY for v in verdicts)
+    if t.errors:
+        state = "unknown"
+    elif Verdict.BLOCKED in verdicts:
+        state = "blocked"
+    elif Verdict.INCOMPLETE in verdicts or not verdicts:
+        state = "incomplete"
+    else:
+        state = "at-risk" if Verdict.AT_RISK in verdicts else "ready"
+    label = "could not audit" if t.errors else f"{ready}/{len(verdicts)} ready"
+    causes = frozenset(f.cause for f in t.findings
+                       if f.cause and f.status in (Status.FAIL, Status.UNKNOWN) and not f.accepted)
+    cells = {} if t.errors else {c: cell for c in {f.cause for f in t.findings if f.cause}
+                                 if (cell := _cell(t, c)) != _PASS}
+    return MatrixRow(t.name, link, state, label, bool(t.errors), causes, cells)
+
+
+def matrix(rows: Sequence[MatrixRow]) -> str:
     """Tenants as rows, causes as numbered columns: a legend under the table names each cause in full, so
     the headers read the same on screen and on paper."""
     catalogue = load_catalogue()
     order = {c.id: i for i, c in enumerate(catalogue.causes)}
-    causes = sorted(
-        {f.cause for t in report.targets for f in t.findings
-         if f.cause and f.status in (Status.FAIL, Status.UNKNOWN) and not f.accepted},
-        key=lambda c: order.get(c, len(order)),
-    )
+    causes = sorted(set().union(*(r.causes for r in rows)), key=lambda c: order.get(c, len(order)))
     title = {c: catalogue.get(c).title if c in catalogue else c for c in causes}
     head = "".join(f'<th class="cause" scope="col"><abbr title="{html.e(title[c])}">{n}</abbr></th>'
                    for n, c in enumerate(causes, 1))
-    rows = []
-    for i, (t, link) in enumerate(zip(report.targets, links, strict=True), 1):
-        verdicts = [m.verdict for m in t.mailboxes]
-        ready = sum(v is Verdict.READY for v in verdicts)
-        if t.errors:
-            state = "unknown"
-        elif Verdict.BLOCKED in verdicts:
-            state = "blocked"
-        elif Verdict.INCOMPLETE in verdicts or not verdicts:
-            state = "incomplete"
-        else:
-            state = "at-risk" if Verdict.AT_RISK in verdicts else "ready"
-        label = "could not audit" if t.errors else f"{ready}/{len(verdicts)} ready"
-        cells = "".join(f'<td class="cell s-{s}">{html.e(text)}</td>' for s, text in (_cell(t, c) for c in causes))
-        own = f' <a href="{html.e(link)}">report</a>' if link else ""
-        rows.append(f'<tr><th scope="row"><a href="#target-{i}">{html.e(t.name)}</a>{own}</th>'
-                    f"<td>{html.chip(state, label)}</td>{cells}</tr>")
+    lines = []
+    for i, r in enumerate(rows, 1):
+        cells = "".join(f'<td class="cell s-{s}">{html.e(text)}</td>'
+                        for s, text in ((_UNREADABLE if r.unreadable else r.cells.get(c, _PASS)) for c in causes))
+        own = f' <a href="{html.e(r.link)}">report</a>' if r.link else ""
+        lines.append(f'<tr><th scope="row"><a href="#target-{i}">{html.e(r.name)}</a>{own}</th>'
+                     f"<td>{html.chip(r.state, r.label)}</td>{cells}</tr>")
     legend = "".join(f"<li>{html.e(title[c])}</li>" for c in causes)
     note = ("Each numbered column is a cause (named below); a cell counts the mailboxes it blocks (all: "
             "tenant-wide); ? could not be read; ✓ blocks none. Accepted exceptions are not counted.")
     return (
         '<section class="card"><h2>Readiness across tenants</h2>'
         f'<p class="tmeta">{html.e(note)}</p><div class="scroll"><table class="matrix">'
-        f"<thead><tr><th>Tenant</th><th>Readiness</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+        f"<thead><tr><th>Tenant</th><th>Readiness</th>{head}</tr></thead><tbody>{''.join(lines)}</tbody>"
         f'</table></div><ol class="legend">{legend}</ol></section>'
     )
 
 
-def render_audit(report: Report, extras: Sequence[html.Extra], interrupted: bool) -> str:
+def top(rows: Sequence[MatrixRow], interrupted: bool) -> str:
+    """What the audit's page shows after its summary: whether it was interrupted, and the matrix."""
     notice = ('<p class="alert">This audit was interrupted: only the tenants that finished are in this '
               "report.</p>") if interrupted else ""
-    page = html.render(report, extras, notice + matrix(report, [x.link for x in extras]))
-    return page.replace("</style>", EXTRA_CSS + "</style>", 1)
+    return notice + matrix(rows)
+
+
+def styled(head: str) -> str:
+    """The page's head with the matrix's styles."""
+    return head.replace("</style>", EXTRA_CSS + "</style>", 1)
+
+
+def render_audit(report: Report, extras: Sequence[html.Extra], interrupted: bool) -> str:
+    page = html.render(report, extras, top([matrix_row(t, x.link) for t, x in zip(report.targets, extras,
+                                                                                   strict=True)], interrupted))
+    return styled(page)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from preflight import __version__, jsontext
 from preflight import snapshot as snap_io
+from preflight.audit.html import MatrixRow, matrix_row
 from preflight.audit.runner import TenantRun
 from preflight.causes import load_catalogue
+from preflight.model import Report, Status, TargetResult
 from preflight.output import make_report
 from preflight.private import write_whole
 from preflight.report import html, render
 from preflight.report import json as report_json
-from preflight.report.common import Labels, when
+from preflight.report.common import VERDICT_ORDER, Labels, verdict_counts, when
 from preflight.report.plan import Plan, StillOnBasic, build, still_on_basic
 from preflight.report.planfiles import csv_text, markdown
 
@@ -50,41 +55,49 @@ def basic_notice(still: StillOnBasic, today: date) -> str | None:
             "(see the sign-in log findings).")
 
 
-def basic_rollup(runs: Sequence[TenantRun], today: date) -> dict[str, Any]:
-    """The JSON roll-up per customer and across customers (report.json "audit" -> "basic_smtp")."""
-    customers: list[dict[str, Any]] = []
-    accounts: list[dict[str, Any]] = []
-    for run in runs:
-        still = still_on_basic(run.result)
-        if not still.accounts:
-            continue
-        mine = [{"account": a.account, "in_inventory": a.checked, "successes": a.successes,
-                 "last_success": a.last_success} for a in still.accounts]
-        accounts += mine
-        customers.append({
-            "customer": run.customer.key, "name": run.result.name, "provider": run.result.provider,
+def basic_customer(run: TenantRun, today: date) -> dict[str, Any] | None:
+    """The customer's entry in the Basic SMTP AUTH roll-up (report.json "audit" -> "basic_smtp"), or None."""
+    still = still_on_basic(run.result)
+    if not still.accounts:
+        return None
+    return {"customer": run.customer.key, "name": run.result.name, "provider": run.result.provider,
             "retires_on": still.retires_on.isoformat() if still.retires_on else None,
-            "days_left": still.days_left(today), "accounts": mine})
-    return {"customers": customers, "total_accounts": len(accounts),
+            "days_left": still.days_left(today),
+            "accounts": [{"account": a.account, "in_inventory": a.checked, "successes": a.successes,
+                          "last_success": a.last_success} for a in still.accounts]}
+
+
+def rollup(customers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The roll-up across customers of their basic_customer entries."""
+    accounts = [a for c in customers for a in c["accounts"]]
+    return {"customers": list(customers), "total_accounts": len(accounts),
             "not_in_inventory": sum(1 for a in accounts if not a["in_inventory"])}
 
 
-def _basic_markdown(runs: Sequence[TenantRun], today: date) -> list[str]:
+def basic_rollup(runs: Sequence[TenantRun], today: date) -> dict[str, Any]:
+    """The JSON roll-up per customer and across customers (report.json "audit" -> "basic_smtp")."""
+    return rollup([c for r in runs if (c := basic_customer(r, today)) is not None])
+
+
+BASIC_HEAD = ["## Still on Basic SMTP AUTH", "",
+              "Mailboxes and integrations whose Basic SMTP AUTH sign-ins succeeded in the sign-in log's window: "
+              "move each to OAuth before Microsoft disables Basic SMTP AUTH.", "",
+              "| Customer | Account | In the inventory | Sign-ins | Last success | Days left |",
+              "|---|---|---|---|---|---|"]
+
+
+def _basic_md_rows(run: TenantRun, today: date) -> list[str]:
     from preflight.report.markdown import esc
 
-    rows = []
-    for run in runs:
-        still = still_on_basic(run.result)
-        left = still.days_left(today)
-        rows += [f"| {esc(run.result.name)} | {esc(a.account)} | {'yes' if a.checked else 'no'} | {a.successes} | "
-                 f"{esc(a.last_success or 'unknown')} | {'' if left is None else left} |" for a in still.accounts]
-    if not rows:
-        return []
-    return ["## Still on Basic SMTP AUTH", "",
-            "Mailboxes and integrations whose Basic SMTP AUTH sign-ins succeeded in the sign-in log's window: "
-            "move each to OAuth before Microsoft disables Basic SMTP AUTH.", "",
-            "| Customer | Account | In the inventory | Sign-ins | Last success | Days left |",
-            "|---|---|---|---|---|---|", *rows, ""]
+    still = still_on_basic(run.result)
+    left = still.days_left(today)
+    return [f"| {esc(run.result.name)} | {esc(a.account)} | {'yes' if a.checked else 'no'} | {a.successes} | "
+            f"{esc(a.last_success or 'unknown')} | {'' if left is None else left} |" for a in still.accounts]
+
+
+def _basic_markdown(runs: Sequence[TenantRun], today: date) -> list[str]:
+    rows = [row for run in runs for row in _basic_md_rows(run, today)]
+    return [*BASIC_HEAD, *rows, ""] if rows else []
 
 
 def _plans(runs: Sequence[TenantRun], plans: Sequence[Plan] | None) -> Sequence[Plan]:
@@ -95,11 +108,14 @@ def _plans(runs: Sequence[TenantRun], plans: Sequence[Plan] | None) -> Sequence[
     return [build(r.result, catalogue) for r in runs]
 
 
+def _plan_head(generated: datetime) -> list[str]:
+    return ["# Action plan", "", f"Generated {when(generated.isoformat())} by preflight {__version__}. "
+            "Steps are ordered by how many mailbox × method verdicts they turn ready.", ""]
+
+
 def plan_markdown(runs: Sequence[TenantRun], generated: datetime, today: date,
                   plans: Sequence[Plan] | None = None) -> str:
-    lines = ["# Action plan", "", f"Generated {when(generated.isoformat())} by preflight {__version__}. "
-             "Steps are ordered by how many mailbox × method verdicts they turn ready.", ""]
-    lines += _basic_markdown(runs, today)
+    lines = _plan_head(generated) + _basic_markdown(runs, today)
     for run, plan in zip(runs, _plans(runs, plans), strict=True):
         lines += markdown(run.result.name, run.result, plan, notices(run, today))
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -164,28 +180,162 @@ def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: dateti
 def write_consolidated(
     runs: Sequence[TenantRun], out_dir: Path, now: datetime, interrupted: bool, generated: datetime | None = None,
 ) -> Path:
-    from preflight.audit.html import render_audit
+    """The consolidated files of these runs (in this order)."""
+    with Consolidated(out_dir, now, generated) as files:
+        for i, run in enumerate(runs):
+            files.add(run, i)
+        return files.write(interrupted)
 
-    generated = generated or now
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = make_report([r.result for r in runs], generated)
-    data = report.to_dict()
-    data["audit"] = {
-        "interrupted": interrupted,
-        "evaluated_as_of": now.date().isoformat(),
-        "customers": [r.customer.key for r in runs],
-        "expired_exceptions": [
-            {"customer": r.customer.key, "match": x.match, "subject": x.subject, "reason": x.reason,
-             "expired": x.expires.isoformat() if x.expires else None}
-            for r in runs for x in r.customer.expired(now.date())
-        ],
-        "basic_smtp": basic_rollup(runs, now.date()),
-    }
-    write_whole(out_dir / "report.json", jsontext.dumps(data, report_json.LAYOUT_DEPTH, ensure_ascii=False))
-    plans = _plans(runs, None)
-    write_whole(out_dir / "action-plan.md", plan_markdown(runs, generated, now.date(), plans))
-    write_whole(out_dir / "action-plan.csv", plan_csv(runs, now.date(), plans))
-    extras = [html.Extra(notices(r, now.date()), f"{r.customer.key}/report.html", brief=True, plan=plan)
-              for r, plan in zip(runs, plans, strict=True)]
-    write_whole(out_dir / "report.html", render_audit(report, extras, interrupted))
-    return out_dir
+
+_MARK = "\x00targets\x00"  # where the targets go in report.json's text: no name or stamp before them holds it
+
+
+@dataclass
+class _Finished:
+    """What the consolidated files need of a finished tenant besides its rendered parts: small however many
+    mailboxes and findings it has."""
+
+    position: int
+    key: str
+    named: TargetResult  # its name, provider, tenant and errors; no verdicts or findings
+    verdicts: dict[str, int]
+    status: dict[str, int]
+    accepted: int
+    row: MatrixRow
+    expired: list[dict[str, Any]]
+    basic: dict[str, Any] | None
+    basic_rows: int
+    parts: dict[str, tuple[int, int]]  # offset and length in bytes of each of its parts in the parts file
+
+
+class Consolidated:
+    """An audit's consolidated files (report.json, report.html, action-plan.md/.csv), built as each tenant
+    finishes: its share of each file is rendered then and kept in a nameless temporary file in the output folder,
+    only counts and names in memory, so a run of many tenants never holds all their results at once. `write`
+    streams the files in the tenants' order (`position`), the same bytes as rendering them all at once."""
+
+    def __init__(self, out_dir: Path, now: datetime, generated: datetime | None = None,
+                 labels: Labels | None = None) -> None:
+        self.out_dir, self.now, self.generated = out_dir, now, generated or now
+        self.labels = labels or Labels.load()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # 0600 and nameless: nothing is left behind, however the run ends; closed by __exit__
+        self.parts = tempfile.TemporaryFile(dir=out_dir)  # noqa: SIM115
+        self.finished: list[_Finished] = []
+
+    def __enter__(self) -> Consolidated:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.parts.close()
+
+    def add(self, run: TenantRun, position: int, plan: Plan | None = None) -> None:
+        """A finished tenant's share of each file; `plan` its action plan when the caller built it already."""
+        r, today = run.result, self.now.date()
+        plan = plan or build(r, self.labels.catalogue)
+        said = notices(run, today)
+        link = f"{run.customer.key}/report.html"
+        section = html.target_section(0, r, self.labels, html.Extra(said, link, brief=True, plan=plan), alone=True)
+        basic = _basic_md_rows(run, today)
+        texts = {
+            # each target is laid out two levels deeper in report.json: its line breaks indented four more
+            "json": jsontext.dumps(r.to_dict(), 2, ensure_ascii=False)[:-1].replace("\n", "\n    "),
+            "html": section.split("\n", 1)[1],  # after its first line, the one that depends on its place
+            "md": "".join("\n" + line for line in markdown(r.name, r, plan, said)),
+            "basic": "".join("\n" + row for row in basic),
+            "csv": csv_text([(r.name, plan, _basic_rows(run, today))])[len(_CSV_HEAD):],
+        }
+        spans = {}
+        self.parts.seek(0, os.SEEK_END)
+        for name, text in texts.items():
+            data = text.encode()
+            spans[name] = (self.parts.tell(), len(data))
+            self.parts.write(data)
+        alone = make_report([r])
+        self.finished.append(_Finished(
+            position, run.customer.key, TargetResult(r.name, r.provider, r.tenant, errors=list(r.errors)),
+            verdict_counts([r]), alone.summary(), sum(1 for f in r.findings if f.accepted), matrix_row(r, link),
+            [{"customer": run.customer.key, "match": x.match, "subject": x.subject, "reason": x.reason,
+              "expired": x.expires.isoformat() if x.expires else None} for x in run.customer.expired(today)],
+            basic_customer(run, today), len(basic), spans))
+
+    def _part(self, tenant: _Finished, name: str) -> str:
+        offset, size = tenant.parts[name]
+        self.parts.seek(offset)
+        return self.parts.read(size).decode()
+
+    def write(self, interrupted: bool, positions: Collection[int] | None = None) -> Path:
+        """The files; `positions`: only these tenants (those the run reports finished), default all added."""
+        tenants = sorted((t for t in self.finished if positions is None or t.position in positions),
+                         key=lambda t: t.position)
+        today = self.now.date()
+        report = make_report([], self.generated)
+        status = {s.value: 0 for s in Status}
+        verdicts: dict[str, int] = {}
+        for t in tenants:
+            for counts, into in ((t.status, status), (t.verdicts, verdicts)):
+                for k, n in counts.items():
+                    into[k] = into.get(k, 0) + n
+        data = report.to_dict()
+        data["targets"] = [_MARK] if tenants else []
+        data["summary"] = status
+        data["audit"] = {
+            "interrupted": interrupted,
+            "evaluated_as_of": today.isoformat(),
+            "customers": [t.key for t in tenants],
+            "expired_exceptions": [x for t in tenants for x in t.expired],
+            "basic_smtp": rollup([t.basic for t in tenants if t.basic is not None]),
+        }
+        text = jsontext.dumps(data, report_json.LAYOUT_DEPTH, ensure_ascii=False)
+        before, _, after = text.partition(jsontext.dumps(_MARK, 0)[:-1])
+        write_whole(self.out_dir / "report.json",
+                    [before, ",\n    ".join(self._part(t, "json") for t in tenants), after] if tenants else text)
+        write_whole(self.out_dir / "action-plan.md", _rstripped(self._markdown(tenants)))
+        write_whole(self.out_dir / "action-plan.csv", [_CSV_HEAD, *(self._part(t, "csv") for t in tenants)])
+        write_whole(self.out_dir / "report.html", self._html(tenants, report, verdicts, status, interrupted))
+        return self.out_dir
+
+    def _markdown(self, tenants: Sequence[_Finished]) -> Iterator[str]:
+        basic = any(t.basic_rows for t in tenants)
+        yield "\n".join(_plan_head(self.generated) + (BASIC_HEAD if basic else []))
+        if basic:
+            yield from (self._part(t, "basic") for t in tenants)
+            yield "\n"  # the empty line after the table
+        yield from (self._part(t, "md") for t in tenants)
+
+    def _html(self, tenants: Sequence[_Finished], report: Report, verdicts: dict[str, int], status: dict[str, int],
+              interrupted: bool) -> Iterator[str]:
+        from preflight.audit.html import render_audit, styled, top
+
+        if not tenants:
+            yield render_audit(report, [], interrupted)
+            return
+        counts = {v.value: verdicts.get(v.value, 0) for v in VERDICT_ORDER}
+        summary = html.summary_html(counts, status, sum(t.accepted for t in tenants))
+        alone = len(tenants) == 1
+        matrix = top([t.row for t in tenants], interrupted)
+        head, foot = html.frame(report.generated_at, report.tool_version, len(tenants),
+                                tenants[0].named if alone else None, summary, matrix, self.labels)
+        yield styled(head)
+        if not alone:
+            yield "\n" + html.overview([html.overview_row(i, t.named, t.verdicts, t.row.link, self.labels)
+                                        for i, t in enumerate(tenants, 1)])
+        for i, t in enumerate(tenants, 1):
+            yield "\n" + "\n".join(html.section_heading(i, t.named, self.labels, t.row.link, alone))
+            yield "\n" + self._part(t, "html")
+        yield "\n" + foot + "\n"
+
+
+_CSV_HEAD = csv_text([])
+
+
+def _rstripped(pieces: Iterable[str]) -> Iterator[str]:
+    """The pieces of "".join(pieces).rstrip("\n") + "\n", a piece at a time."""
+    held = ""  # line breaks that end the text so far: written only if more text follows
+    for piece in pieces:
+        text = piece.rstrip("\n")
+        if text:
+            yield held + text
+            held = ""
+        held += piece[len(text):]
+    yield "\n"

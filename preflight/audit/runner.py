@@ -118,6 +118,18 @@ def _run_one(
     return TenantRun(customer, result, snap, time.monotonic() - started)
 
 
+def _kept(run: TenantRun, keep_snapshots: bool, keep_results: bool) -> TenantRun:
+    """What the run keeps of a tenant on_done has had: its written texts never; its snapshot, and its result's
+    verdicts and findings (often most of its memory), only if asked."""
+    run.files = None
+    if not keep_snapshots:
+        run.snapshot = None
+    if not keep_results:
+        r = run.result
+        run.result = TargetResult(name=r.name, provider=r.provider, tenant=r.tenant, errors=r.errors)
+    return run
+
+
 def _prepared(prepare: Prepare | None, run_one: Callable[..., TenantRun], *args: Any) -> TenantRun:
     run = run_one(*args)
     if prepare is not None:
@@ -152,8 +164,12 @@ def run_audit(
     secrets: RunSecrets | None = None,
     deadline: float | None = None,
     prepare: Prepare | None = None,
+    keep_results: bool = True,
 ) -> tuple[list[TenantRun], bool]:
     """Runs every customer; returns the finished runs and whether the audit was interrupted.
+
+    With keep_results=False a run's result keeps only its names and errors once on_done has had it (taken what it
+    needs): memory then holds little per tenant, however many mailboxes and findings each has.
 
     With keep_snapshots=False a snapshot is dropped once on_done has had it (written it to disk), so
     memory holds only the per-tenant results however many tenants there are. `prepare` runs where the tenant
@@ -164,7 +180,7 @@ def run_audit(
     processes = worker_processes(inventory, registry)
     if processes > 1:
         return _run_in_processes(inventory, registry, catalogue, now, cache_root, on_state, on_done, keep_snapshots,
-                                 secrets or RunSecrets(), deadline, processes, prepare)
+                                 secrets or RunSecrets(), deadline, processes, prepare, keep_results)
     runs: list[TenantRun] = []
     cancelled = threading.Event()
     memo = RunMemo()  # one for the run: every tenant reuses what another learned (a key parsed, a refusal)
@@ -182,10 +198,7 @@ def run_audit(
             for fut in done:
                 run = fut.result()
                 on_done(run)
-                run.files = None  # written: the texts need not stay in memory
-                if not keep_snapshots:
-                    run.snapshot = None
-                runs.append(run)
+                runs.append(_kept(run, keep_snapshots, keep_results))
     except KeyboardInterrupt:
         interrupted = True
         cancelled.set()
@@ -235,6 +248,7 @@ def _run_in_processes(
     deadline: float | None,
     processes: int,
     prepare: Prepare | None,
+    keep_results: bool = True,
 ) -> tuple[list[TenantRun], bool]:
     customers = inventory.customers
     # fork: a worker starts at once with everything this process has set up (registry, catalogue, environment);
@@ -286,10 +300,7 @@ def _run_in_processes(
             secrets.add(*learned)  # a tenant's secrets reach the run's, as they do on threads
             run = TenantRun(customers[i], result, snap, seconds, files)
             on_done(run)
-            run.files = None
-            if not keep_snapshots:
-                run.snapshot = None
-            runs.append(run)
+            runs.append(_kept(run, keep_snapshots, keep_results))
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -309,7 +320,7 @@ def _run_in_processes(
                 run = TenantRun(c, _failed(c, _WORKER_DIED), None, 0.0)
                 on_state(c.key, "failed")
                 on_done(run)
-                runs.append(run)
+                runs.append(_kept(run, keep_snapshots, keep_results))
     order = {c.key: i for i, c in enumerate(customers)}
     runs.sort(key=lambda r: order[r.customer.key])
     return runs, interrupted

@@ -4,7 +4,7 @@ from anywhere, every value escaped, readable on screen and on paper."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
@@ -225,30 +225,42 @@ def render(report: Report, extras: Sequence[Extra] | None = None, top: str = "",
     """The report page; `extras` one per target, `top` HTML placed after the summary (the audit's matrix)."""
     labels = labels or Labels.load()
     extras = list(extras or [Extra() for _ in report.targets])
-    day = one_line(report.generated_at)[:10]
-    only = report.targets[0].name if len(report.targets) == 1 else ""
-    title = " · ".join(p for p in (only, "SMTP readiness report", day) if p)
-    parts = [
+    count = len(report.targets)
+    only = report.targets[0] if count == 1 else None
+    accepted = sum(1 for t in report.targets for f in t.findings if f.accepted)
+    summary = summary_html(verdict_counts(report.targets), report.summary(), accepted)
+    head, foot = frame(report.generated_at, report.tool_version, count, only, summary, top, labels)
+    parts = [head]
+    if count > 1:
+        parts.append(overview([overview_row(i, t, verdict_counts([t]), x.link, labels)
+                               for i, (t, x) in enumerate(zip(report.targets, extras, strict=True), 1)]))
+    parts += [target_section(i, t, labels, x, count == 1) for i, (t, x) in enumerate(zip(report.targets, extras,
+                                                                                         strict=True), 1)]
+    if not report.targets:
+        parts.append('<section class="card"><p>No targets were evaluated.</p></section>')
+    return "\n".join([*parts, foot]) + "\n"
+
+
+def frame(generated_at: str, version: str, count: int, only: TargetResult | None, summary: str, top: str,
+          labels: Labels) -> tuple[str, str]:
+    """The page before its targets (through `top`) and after them, for `count` targets (`only`: the one)."""
+    day = one_line(generated_at)[:10]
+    title = " · ".join(p for p in (only.name if only else "", "SMTP readiness report", day) if p)
+    head = [
         "<!DOCTYPE html>",
         '<html lang="en">',
         '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="color-scheme" content="light">',
-        f'<meta name="generator" content="preflight {e(report.tool_version)}">',
+        f'<meta name="generator" content="preflight {e(version)}">',
         f"<title>{e(title)}</title>",
         f"<style>{CSS}</style></head>",
         "<body>",
-        _header(report, labels),
+        _header(generated_at, version, count, only, labels),
         '<main class="wrap">',
-        _summary(report),
+        summary,
         top,
     ]
-    if len(report.targets) > 1:
-        parts.append(_overview(report, extras, labels))
-    parts += [_target(i, t, labels, x, len(report.targets) == 1) for i, (t, x) in enumerate(zip(report.targets, extras,
-                                                                                               strict=True), 1)]
-    if not report.targets:
-        parts.append('<section class="card"><p>No targets were evaluated.</p></section>')
-    parts += [
+    foot = [
         "</main>",
         '<footer class="wrap">Produced by preflight, a read-only check: it reads tenant settings and changes '
         "nothing. Verdicts hold for the settings as read at the time above. “Unknown” means a setting "
@@ -256,18 +268,17 @@ def render(report: Report, extras: Sequence[Extra] | None = None, top: str = "",
         f"<script>{COPY_SCRIPT}</script>",
         "</body></html>",
     ]
-    return "\n".join(parts) + "\n"
+    return "\n".join(head), "\n".join(foot)
 
 
-def _header(report: Report, labels: Labels) -> str:
-    meta = [("Generated", when(report.generated_at)), ("Tool", f"preflight {report.tool_version}")]
-    if len(report.targets) == 1:
-        t = report.targets[0]
-        heading, kicker = t.name, "SMTP readiness report"
-        meta = [("Provider", labels.provider(t.provider)), ("Tenant", t.tenant), *meta]
+def _header(generated_at: str, version: str, count: int, only: TargetResult | None, labels: Labels) -> str:
+    meta = [("Generated", when(generated_at)), ("Tool", f"preflight {version}")]
+    if only is not None:
+        heading, kicker = only.name, "SMTP readiness report"
+        meta = [("Provider", labels.provider(only.provider)), ("Tenant", only.tenant), *meta]
     else:
         heading, kicker = "SMTP readiness report", "preflight"
-        meta.append(("Targets", str(len(report.targets))))
+        meta.append(("Targets", str(count)))
     items = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in meta)
     return (
         f'<header class="top"><div class="wrap"><p class="kicker">{e(kicker)}</p><h1>{e(heading)}</h1>'
@@ -277,17 +288,15 @@ def _header(report: Report, labels: Labels) -> str:
     )
 
 
-def _summary(report: Report) -> str:
+def summary_html(counts: Mapping[str, int], status: Mapping[str, int], accepted: int) -> str:
+    """The verdict tiles and finding counts: `counts` per verdict (verdict_counts), `status` per finding status."""
     colour = {"blocked": "var(--red)", "incomplete": "var(--violet)", "at-risk": "var(--amber)",
               "ready": "var(--green)"}
-    counts = verdict_counts(report.targets)
     tiles = "".join(
         f'<div class="tile" style="--c:{colour[v.value]}"><div class="n">{counts[v.value]}</div>'
         f'<div class="l">{VERDICT[v.value]}</div></div>'
         for v in VERDICT_ORDER
     )
-    status = report.summary()
-    accepted = sum(1 for t in report.targets for f in t.findings if f.accepted)
     chips = " ".join(chip(k, f"{n} {STATUS[k]}") for k, n in status.items() if n)
     if accepted:
         chips += " " + chip("accepted", f"{accepted} accepted as exceptions")
@@ -297,19 +306,18 @@ def _summary(report: Report) -> str:
     )
 
 
-def _overview(report: Report, extras: Sequence[Extra], labels: Labels) -> str:
-    rows = []
-    for i, (t, x) in enumerate(zip(report.targets, extras, strict=True), 1):
-        counts = verdict_counts([t])
-        if t.errors:
-            cells = f'<td colspan="4">{chip("unknown", "Not evaluated")}</td>'
-        else:
-            cells = "".join(f"<td>{counts[v.value]}</td>" for v in VERDICT_ORDER)
-        own = f' · <a href="{e(x.link)}">own report</a>' if x.link else ""
-        rows.append(
-            f'<tr><th scope="row"><a href="#target-{i}">{e(t.name)}</a>{own}</th>'
-            f"<td>{e(labels.provider(t.provider))}</td><td>{address(t.tenant)}</td>{cells}</tr>"
-        )
+def overview_row(i: int, t: TargetResult, counts: Mapping[str, int], link: str | None, labels: Labels) -> str:
+    """Target `i`'s row in the overview: `counts` its verdicts (verdict_counts); its findings are not read."""
+    if t.errors:
+        cells = f'<td colspan="4">{chip("unknown", "Not evaluated")}</td>'
+    else:
+        cells = "".join(f"<td>{counts[v.value]}</td>" for v in VERDICT_ORDER)
+    own = f' · <a href="{e(link)}">own report</a>' if link else ""
+    return (f'<tr><th scope="row"><a href="#target-{i}">{e(t.name)}</a>{own}</th>'
+            f"<td>{e(labels.provider(t.provider))}</td><td>{address(t.tenant)}</td>{cells}</tr>")
+
+
+def overview(rows: Sequence[str]) -> str:
     head = "".join(f"<th>{VERDICT[v.value]}</th>" for v in VERDICT_ORDER)
     return (
         '<section class="card"><h2>Targets</h2><div class="scroll"><table><thead><tr><th>Target</th>'
@@ -317,12 +325,9 @@ def _overview(report: Report, extras: Sequence[Extra], labels: Labels) -> str:
     )
 
 
-def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bool) -> str:
-    parts = [f'<section class="card target" id="target-{index}">']
-    if not alone:
-        link = f' · <a href="{e(extra.link)}">the customer’s own report</a>' if extra.link else ""
-        parts += [f"<h2>{e(t.name)}</h2>",
-                  f'<p class="tmeta">{e(labels.provider(t.provider))} · {e(t.tenant)}{link}</p>']
+def target_section(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bool) -> str:
+    """Target `index`'s section; `alone`: the page's only target, named in its header instead."""
+    parts = section_heading(index, t, labels, extra.link, alone)
     parts += [f'<div class="alert" role="alert"><strong>Not evaluated:</strong> {e(err)}</div>' for err in t.errors]
     parts += [f'<p class="notice">{e(n)}</p>' for n in extra.notices]
     plan = extra.plan or build(t, labels.catalogue)
@@ -347,6 +352,17 @@ def _target(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bo
         parts.append(_rest(t, esc, addr))
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def section_heading(index: int, t: TargetResult, labels: Labels, link: str | None, alone: bool) -> list[str]:
+    """The first lines of a target's section: all of it that depends on its place in the page (only its name,
+    provider, tenant and link are read of `t`)."""
+    parts = [f'<section class="card target" id="target-{index}">']
+    if not alone:
+        own = f' · <a href="{e(link)}">the customer’s own report</a>' if link else ""
+        parts += [f"<h2>{e(t.name)}</h2>",
+                  f'<p class="tmeta">{e(labels.provider(t.provider))} · {e(t.tenant)}{own}</p>']
+    return parts
 
 
 def _matrix(t: TargetResult, labels: Labels, esc: Memo, addr: Memo) -> str:

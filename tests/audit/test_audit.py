@@ -607,3 +607,41 @@ def test_redacted_demo_snapshots_evaluate_to_the_same_verdicts() -> None:
         after = evaluate_data(red, day, demo.name)
         assert [(m.method, m.verdict, m.blocking) for m in after.mailboxes] == \
             [(m.method, m.verdict, m.blocking) for m in before.mailboxes], demo.name
+
+
+def test_consolidated_files_are_the_same_whatever_order_tenants_finish_in(tmp_path: Path) -> None:
+    """An audit adds each tenant's share of the consolidated files as it finishes: the files are those of its
+    finished tenants in the inventory's order, whichever finished first, and an interrupted run's hold only the
+    tenants it reports."""
+    from preflight.audit.inventory import Customer
+    from preflight.audit.output import Consolidated
+    from preflight.audit.runner import TenantRun
+    from preflight.engine import Exception_
+    from preflight.model import TargetResult
+
+    def customer(key: str, provider: str, exceptions: tuple[Exception_, ...] = ()) -> Customer:
+        return Customer(key=key, name=key.title(), provider=provider, settings={}, mailboxes=(), methods=(),
+                        exceptions=exceptions)
+
+    expired = (Exception_("smtp-auth-disabled-mailbox", "Moving in Q1", None, datetime(2026, 1, 31).date()),)
+    runs = []
+    for i, path in enumerate(sorted((ROOT / "providers").glob("*/demo/*.json"))):
+        data = json.loads(path.read_text())
+        result = evaluate_data(data)
+        runs.append(TenantRun(customer(path.stem, data["provider"], expired if i == 0 else ()), result, None, 0.0))
+    runs.insert(2, TenantRun(customer("broken", "microsoft"), TargetResult(
+        "Broken", "microsoft", "broken.example", errors=["AADSTS700016: application not found"]), None, 0.0))
+    names = ("report.json", "report.html", "action-plan.md", "action-plan.csv")
+    for n, (interrupted, kept) in enumerate(((False, range(len(runs))), (True, [0, 2, 5]), (True, [3]))):
+        whole = write_consolidated([runs[i] for i in kept], tmp_path / f"whole{n}", NOW, interrupted)
+        with Consolidated(tmp_path / f"parts{n}", NOW) as files:
+            for i in reversed(range(len(runs))):  # the last first; every tenant added, some not reported
+                files.add(runs[i], i)
+            parts = files.write(interrupted, set(kept))
+        assert sorted(p.name for p in parts.iterdir()) == sorted(names)  # the parts file has no name
+        for name in names:
+            assert (parts / name).read_bytes() == (whole / name).read_bytes(), name
+        report = json.loads((parts / "report.json").read_text())
+        assert report["audit"]["customers"] == [runs[i].customer.key for i in kept]
+        assert report["audit"]["interrupted"] is interrupted
+    assert len(json.loads((tmp_path / "whole0" / "report.json").read_text())["audit"]["expired_exceptions"]) == 1
