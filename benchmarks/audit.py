@@ -159,7 +159,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.pop("PREFLIGHT_GOOGLE_PROFILE", None)
 
     from preflight.audit.inventory import Customer, Inventory
-    from preflight.audit.output import tenant_files, write_consolidated, write_tenant
+    from preflight.audit.output import Consolidated, tenant_files, write_tenant
     from preflight.audit.runner import TenantRun, run_audit
     from preflight.causes import load_catalogue
     from preflight.model import Method
@@ -189,25 +189,33 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         customers.append(microsoft(counters[kind]) if kind == "microsoft" else workspace(counters[kind]))
         counters[kind] += 1
     inventory = Inventory(Path("benchmark"), tuple(customers), args.workers)
+    order = {c.key: i for i, c in enumerate(customers)}
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu_before, system_before, parent_before = _cpu(), _cpu(system_only=True), _cpu(children=False)
     started = time.perf_counter()
     now = datetime.now(UTC)
     out = Path(work) / "out"
 
-    def done(run: TenantRun) -> None:  # as `preflight audit` does: each tenant's files go to disk as it finishes
-        write_tenant(run, out, now, files=run.files)
-
-    if args.threads_only:
-        from preflight.audit import runner
-
-        runner.worker_processes = lambda _inventory, _registry: 0
     registry = Registry.from_entry_points()
     labels = Labels.of(registry, load_catalogue())  # as `preflight audit` does: once, before the workers fork
-    runs, interrupted = run_audit(inventory, registry, load_catalogue(), now, Path(work) / "cache",
-                                  on_done=done, keep_snapshots=False,
-                                  prepare=lambda run: tenant_files(run, now, labels=labels))
-    write_consolidated(runs, out, now, interrupted)  # as `preflight audit` does: part of the user's peak RSS
+    verdicts = 0
+    # As `preflight audit` does: each tenant's files go to disk as it finishes, with its share of the consolidated
+    # files (written at the end, inside the measured section: their memory is part of the user's peak RSS).
+    with Consolidated(out, now, labels=labels) as consolidated:
+        def done(run: TenantRun) -> None:
+            nonlocal verdicts
+            verdicts += len(run.result.mailboxes)
+            write_tenant(run, out, now, files=run.files)
+            consolidated.add(run, order[run.customer.key])
+
+        if args.threads_only:
+            from preflight.audit import runner
+
+            runner.worker_processes = lambda _inventory, _registry: 0
+        runs, interrupted = run_audit(inventory, registry, load_catalogue(), now, Path(work) / "cache",
+                                      on_done=done, keep_snapshots=False, keep_results=False,
+                                      prepare=lambda run: tenant_files(run, now, labels=labels))
+        consolidated.write(interrupted, {order[r.customer.key] for r in runs})
     wall = time.perf_counter() - started
     # The fakes are not reaped yet, so RUSAGE_CHILDREN holds only preflight's own worker processes (if any).
     cpu, system = _cpu() - cpu_before, _cpu(system_only=True) - system_before
@@ -222,7 +230,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "tenants": {"microsoft": n_microsoft, "google": n_google}, "mailboxes": args.mailboxes,
         "failed": len(failed), "first_error": failed[0].result.errors[0] if failed else None,
-        "verdicts": sum(len(r.result.mailboxes) for r in runs),
+        "verdicts": verdicts,
         "http": {k: v[0] for k, v in counts.items()}, "reads": {k: v[1] for k, v in counts.items()},
         "fakes_cpu": {k: v[2] for k, v in counts.items()},
         "wall": wall, "cpu": cpu, "system": system, "parent_cpu": parent_cpu,
