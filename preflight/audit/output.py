@@ -232,7 +232,7 @@ class Consolidated:
     def add(self, run: TenantRun, position: int, plan: Plan | None = None) -> None:
         """A finished tenant's share of each file; `plan` its action plan when the caller built it already."""
         r, today = run.result, self.now.date()
-        plan = plan or build(r, self.labels.catalogue)
+        plan = plan if plan is not None else build(r, self.labels.catalogue)
         said = notices(run, today)
         link = f"{run.customer.key}/report.html"
         section = html.target_section(0, r, self.labels, html.Extra(said, link, brief=True, plan=plan), alone=True)
@@ -251,10 +251,10 @@ class Consolidated:
             data = text.encode()
             spans[name] = (self.parts.tell(), len(data))
             self.parts.write(data)
-        alone = make_report([r])
         self.finished.append(_Finished(
             position, run.customer.key, TargetResult(r.name, r.provider, r.tenant, errors=list(r.errors)),
-            verdict_counts([r]), alone.summary(), sum(1 for f in r.findings if f.accepted), matrix_row(r, link),
+            verdict_counts([r]), make_report([r]).summary(), sum(1 for f in r.findings if f.accepted),
+            matrix_row(r, link),
             [{"customer": run.customer.key, "match": x.match, "subject": x.subject, "reason": x.reason,
               "expired": x.expires.isoformat() if x.expires else None} for x in run.customer.expired(today)],
             basic_customer(run, today), len(basic), spans))
@@ -287,13 +287,19 @@ class Consolidated:
             "basic_smtp": rollup([t.basic for t in tenants if t.basic is not None]),
         }
         text = jsontext.dumps(data, report_json.LAYOUT_DEPTH, ensure_ascii=False)
-        before, _, after = text.partition(jsontext.dumps(_MARK, 0)[:-1])
-        write_whole(self.out_dir / "report.json",
-                    [before, ",\n    ".join(self._part(t, "json") for t in tenants), after] if tenants else text)
+        write_whole(self.out_dir / "report.json", self._json(tenants, text) if tenants else text)
         write_whole(self.out_dir / "action-plan.md", _rstripped(self._markdown(tenants)))
         write_whole(self.out_dir / "action-plan.csv", [_CSV_HEAD, *(self._part(t, "csv") for t in tenants)])
         write_whole(self.out_dir / "report.html", self._html(tenants, report, verdicts, status, interrupted))
         return self.out_dir
+
+    def _json(self, tenants: Sequence[_Finished], text: str) -> Iterator[str]:
+        """report.json's `text` with the tenants' targets where it holds the mark."""
+        before, _, after = text.partition(jsontext.dumps(_MARK, 0)[:-1])
+        yield before
+        for n, t in enumerate(tenants):
+            yield (",\n    " if n else "") + self._part(t, "json")
+        yield after
 
     def _markdown(self, tenants: Sequence[_Finished]) -> Iterator[str]:
         basic = any(t.basic_rows for t in tenants)
