@@ -223,11 +223,14 @@ class Exchange:
     def _send(self, pending: list[_Read]) -> dict[str, list[Any]]:
         """One $batch of `pending`: each request id -> the responses that carried it (matched by id, never by
         position). Raises _Refused when the endpoint refuses the batch or answers off-shape."""
+        # Each request carries the bearer too, as CIPP-API's do: that is the shape real tenants are known to
+        # accept (whether the endpoint would take the outer request's alone is not documented).
+        bearer = dict(self.http.auth()) if self.http.auth else {}
         requests = []
         for read in pending:
             read.id = uuid.uuid4().hex  # new each round: an answer to an earlier round matches nothing
             requests.append({"id": read.id, "method": "POST", "url": read.url, "body": read.cmdlet.body(),
-                             "headers": self._headers(read.cmdlet)})
+                             "headers": {**bearer, **self._headers(read.cmdlet)}})
         try:
             # OData stops a batch at its first failed request unless asked to go on (OData/WebApi#447): one
             # missing mailbox would leave every later cmdlet of the batch unanswered.

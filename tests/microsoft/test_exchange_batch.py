@@ -199,3 +199,23 @@ def test_a_failed_cmdlet_does_not_stop_the_rest_of_its_batch(microsoft_fake: Fak
     assert (error_of(got["org"]["organizationConfig"]) or {}).get("status") == 401
     expected["org"]["organizationConfig"] = got["org"]["organizationConfig"]
     assert differences(expected, got) == []
+
+
+def test_each_batched_cmdlet_carries_the_bearer_as_peers_send_it(microsoft_fake: FakeMicrosoft,
+                                                                  microsoft_cloud: Cloud, tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+
+    def keep(items: list[ExchangeItem], responses: list[dict[str, Any]]) -> list[Any]:
+        seen.extend(item.headers for item in items)
+        return responses
+
+    microsoft_fake.exchange_batch_tamper = keep
+    expected = many(3)
+    assert differences(expected, run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)) == []
+    def bearer(headers: dict[str, str]) -> str | None:
+        return next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+
+    outer = {bearer(h) for api, h in microsoft_fake.headers_seen
+             if api == "exchange" and not any(k.lower() == "x-cmdletname" for k in h)}  # the $batch POSTs
+    assert seen and len(outer) == 1 and None not in outer
+    assert all(bearer(h) in outer for h in seen)
