@@ -82,6 +82,17 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def batch_header(headers: Any, name: str) -> str | None:
+    """A header of a JSON $batch sub-response (Graph's, Exchange's): its names in any case, and None when the
+    sub-response's headers are not an object."""
+    if not isinstance(headers, Mapping):
+        return None
+    for key, value in headers.items():
+        if str(key).lower() == name.lower():
+            return str(value)
+    return None
+
+
 @dataclass
 class Stats:
     requests: int = 0

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from preflight.http import RETRY_STATUS, ApiError, Http, parse_error_body, retry_after
+from preflight.http import RETRY_STATUS, ApiError, Http, batch_header, parse_error_body, retry_after
 
 MAX_PAGES = 200
 WARNINGS = "@adminapi.warnings"
@@ -110,15 +110,6 @@ class _Read:
 
     def moved(self, url: str) -> None:
         self.url, self.attempt, self.waited = url, 0, 0.0
-
-
-def _header(headers: Any, name: str) -> str | None:
-    if not isinstance(headers, Mapping):
-        return None
-    for key, value in headers.items():
-        if str(key).lower() == name.lower():
-            return str(value)
-    return None
 
 
 def _balanced(items: Sequence[Any], limit: int) -> list[Sequence[Any]]:
@@ -268,7 +259,7 @@ class Exchange:
         status, headers, body = item.get("status"), item.get("headers"), item.get("body")
         if not isinstance(status, int) or isinstance(status, bool):
             raise ApiError(200, "MalformedResponse", f"{name}: a $batch response without a status")
-        location = _header(headers, "Location")
+        location = batch_header(headers, "Location")
         if 300 <= status < 400 and location:
             read.hops += 1
             if read.hops >= 3:
@@ -276,7 +267,7 @@ class Exchange:
             read.moved(self._trusted(read.url, location, "redirect", status))
             return 0.0
         if status in RETRY_STATUS and read.attempt < self.http.max_retries:
-            return self._retry(read, status, _header(headers, "Retry-After"), body)
+            return self._retry(read, status, batch_header(headers, "Retry-After"), body)
         if not 200 <= status < 400:
             raise cmdlet_error(self._masked(parse_error_body(status, body)))
         if self._page(read, body):

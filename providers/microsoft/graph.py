@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight.http import RETRY_STATUS, ApiError, Http, follow_pages, parse_error_body
+from preflight.http import RETRY_STATUS, ApiError, Http, batch_header, follow_pages, parse_error_body
 
 MAX_BATCH = 20  # Graph's limit of requests per $batch
 
@@ -36,15 +36,6 @@ class SubRequest:
 
 
 Result = Any  # the reply body of a successful request, or the ApiError of a failed one
-
-
-def _header(headers: Any, name: str) -> str | None:
-    if not isinstance(headers, Mapping):
-        return None
-    for key, value in headers.items():
-        if str(key).lower() == name.lower():
-            return str(value)
-    return None
 
 
 class Graph:
@@ -86,7 +77,7 @@ class Graph:
                 status = item.get("status")
                 if status in RETRY_STATUS and attempt < self.http.max_retries:
                     throttled[rid] = pending[rid]
-                    waits.append(self.http.backoff(attempt, _header(item.get("headers"), "Retry-After")))
+                    waits.append(self.http.backoff(attempt, batch_header(item.get("headers"), "Retry-After")))
                     continue
                 results[rid] = self._result(item)
             missing = set(pending) - set(results) - set(throttled)
