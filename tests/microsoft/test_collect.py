@@ -367,20 +367,24 @@ def test_unreachable_apis_are_reported_as_such(microsoft_fake: FakeMicrosoft, mi
         unreachable(parse(got), provider.title))
 
 
-def test_requests_per_mailbox_stay_under_one(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
-                                               tmp_path: Path) -> None:
+def cloned_mailboxes(n: int) -> dict[str, Any]:
+    """The oauth-app-ready fixture with its mailbox cloned n times, each with its own addresses."""
     template = load_fixture("oauth-app-ready")
-    box = template["mailboxes"]["jobs@contoso.com"]
-    many = copy.deepcopy(template)
-    many["mailboxes"] = {}
-    for i in range(60):
+    box = template["mailboxes"].pop("jobs@contoso.com")
+    for i in range(n):
         addr = f"user{i}@contoso.com"
         clone = copy.deepcopy(box)
         clone["user"].update(id=f"{i:08d}-1111-4111-8111-111111111111", userPrincipalName=addr, mail=addr,
                              proxyAddresses=[f"SMTP:{addr}"])
         for name in ("mailbox", "casMailbox", "exchangeUser"):
             clone[name].update(UserPrincipalName=addr, PrimarySmtpAddress=addr, EmailAddresses=[f"SMTP:{addr}"])
-        many["mailboxes"][addr] = clone
+        template["mailboxes"][addr] = clone
+    return template
+
+
+def test_requests_per_mailbox_stay_under_one(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
+                                               tmp_path: Path) -> None:
+    many = cloned_mailboxes(60)
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, many)
     assert differences(many, got) == []
     api_requests = sum(microsoft_fake.http_requests(api) for api in ("graph", "graph-beta", "exchange"))

@@ -4,7 +4,6 @@ cannot be matched makes that cmdlet's resource an error, never another cmdlet's 
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -12,28 +11,12 @@ import pytest
 
 from preflight.snapshot import error_of
 from preflight_providers.microsoft.clouds import Cloud
-from tests.microsoft.conftest import load_fixture
 from tests.microsoft.fake import Call, ExchangeItem, FakeMicrosoft, Reply, exchange_error, throttle
-from tests.microsoft.test_collect import differences, run_collect
+from tests.microsoft.test_collect import cloned_mailboxes, differences, run_collect
 
 pytestmark = pytest.mark.slow
 
 MAILBOXES = 20
-
-
-def many(n: int = MAILBOXES) -> dict[str, Any]:
-    """The oauth-app-ready fixture with its mailbox cloned n times, each with its own addresses."""
-    template = load_fixture("oauth-app-ready")
-    box = template["mailboxes"].pop("jobs@contoso.com")
-    for i in range(n):
-        addr = f"user{i}@contoso.com"
-        clone = copy.deepcopy(box)
-        clone["user"].update(id=f"{i:08d}-1111-4111-8111-111111111111", userPrincipalName=addr, mail=addr,
-                             proxyAddresses=[f"SMTP:{addr}"])
-        for name in ("mailbox", "casMailbox", "exchangeUser"):
-            clone[name].update(UserPrincipalName=addr, PrimarySmtpAddress=addr, EmailAddresses=[f"SMTP:{addr}"])
-        template["mailboxes"][addr] = clone
-    return template
 
 
 def singles(fake: FakeMicrosoft) -> list[Call]:
@@ -47,7 +30,7 @@ def batches(fake: FakeMicrosoft) -> list[Call]:
 
 def test_a_tenant_s_cmdlets_go_out_in_batches_of_at_most_ten(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                              tmp_path: Path) -> None:
-    expected = many()
+    expected = cloned_mailboxes(MAILBOXES)
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert differences(expected, got) == []
     assert singles(microsoft_fake) == []
@@ -61,7 +44,7 @@ def test_a_tenant_s_cmdlets_go_out_in_batches_of_at_most_ten(microsoft_fake: Fak
 
 def test_a_refused_batch_endpoint_falls_back_to_one_cmdlet_per_request_for_the_rest_of_the_tenant(
         microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud, tmp_path: Path) -> None:
-    expected = many(4)
+    expected = cloned_mailboxes(4)
     batched = run_collect(microsoft_fake, microsoft_cloud, tmp_path / "a", expected)
     microsoft_fake.log.clear()
     microsoft_fake.exchange_batch = False  # 404: no such route
@@ -76,7 +59,7 @@ def test_a_refused_batch_endpoint_falls_back_to_one_cmdlet_per_request_for_the_r
 
 def test_sub_responses_out_of_order_are_matched_by_id(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                       tmp_path: Path) -> None:
-    expected = many(6)
+    expected = cloned_mailboxes(6)
     microsoft_fake.exchange_batch_order = "reversed"
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     assert differences(expected, got) == []
@@ -90,7 +73,7 @@ def test_a_sub_response_error_stays_with_its_own_cmdlet(microsoft_fake: FakeMicr
             return exchange_error(403, "AccessDeniedException", "Access to user3 is denied.")
         return None
 
-    expected = many(6)
+    expected = cloned_mailboxes(6)
     microsoft_fake.fault = refuse
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     err = error_of(got["mailboxes"]["user3@contoso.com"]["mailboxPermissions"])
@@ -103,7 +86,7 @@ def test_a_sub_response_error_stays_with_its_own_cmdlet(microsoft_fake: FakeMicr
 
 def test_a_sub_response_s_next_link_is_followed_inside_later_batches(microsoft_fake: FakeMicrosoft,
                                                                      microsoft_cloud: Cloud, tmp_path: Path) -> None:
-    expected = many(12)
+    expected = cloned_mailboxes(12)
     permission = expected["mailboxes"]["user0@contoso.com"]["mailboxPermissions"][0]
     expected["mailboxes"]["user0@contoso.com"]["mailboxPermissions"] = [dict(permission, User=f"u{i}")
                                                                         for i in range(3)]
@@ -119,7 +102,7 @@ def test_a_sub_response_s_next_link_is_followed_inside_later_batches(microsoft_f
 
 def test_a_throttled_sub_response_is_retried_after_its_retry_after(microsoft_fake: FakeMicrosoft,
                                                                     microsoft_cloud: Cloud, tmp_path: Path) -> None:
-    expected = many(3)
+    expected = cloned_mailboxes(3)
     microsoft_fake.fault = throttle(lambda c: c.sub and c.cmdlet == "Get-CASMailbox", times=2, retry_after="7")
     sleeps: list[float] = []
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected, sleeps=sleeps)
@@ -130,7 +113,7 @@ def test_a_throttled_sub_response_is_retried_after_its_retry_after(microsoft_fak
 
 def test_a_sub_response_throttled_too_long_is_recorded_throttled(microsoft_fake: FakeMicrosoft,
                                                                  microsoft_cloud: Cloud, tmp_path: Path) -> None:
-    expected = many(3)
+    expected = cloned_mailboxes(3)
     microsoft_fake.fault = throttle(lambda c: c.sub and c.cmdlet == "Get-TransportConfig", times=9,
                                     retry_after="3600")
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected, sleeps=[])
@@ -165,7 +148,7 @@ def _tamper_transport(change: str) -> Any:
 @pytest.mark.parametrize("change", ["missing", "duplicate", "no-status", "not-an-object", "unknown-id"])
 def test_a_sub_response_that_cannot_be_matched_fails_closed(change: str, microsoft_fake: FakeMicrosoft,
                                                             microsoft_cloud: Cloud, tmp_path: Path) -> None:
-    expected = many(3)
+    expected = cloned_mailboxes(3)
     microsoft_fake.exchange_batch_tamper = _tamper_transport(change)
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     err = error_of(got["org"]["transportConfig"]) or {}
@@ -180,7 +163,7 @@ def test_responses_under_positions_instead_of_ids_are_nobody_s_data(microsoft_fa
     def by_position(_items: list[ExchangeItem], responses: list[dict[str, Any]]) -> list[Any]:
         return [{**r, "id": str(i + 1)} for i, r in enumerate(responses)]
 
-    expected = many(3)
+    expected = cloned_mailboxes(3)
     microsoft_fake.exchange_batch_tamper = by_position
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)
     for name in ("organizationConfig", "transportConfig", "authenticationPolicies"):
@@ -193,7 +176,7 @@ def test_responses_under_positions_instead_of_ids_are_nobody_s_data(microsoft_fa
 def test_a_failed_cmdlet_does_not_stop_the_rest_of_its_batch(microsoft_fake: FakeMicrosoft, microsoft_cloud: Cloud,
                                                              tmp_path: Path) -> None:
     # The fake stops a batch at its first failed request unless it carries Prefer: odata.continue-on-error.
-    expected = many(6)
+    expected = cloned_mailboxes(6)
     got = run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected,
                       tenant_kw={"refused_cmdlets": frozenset({"Get-OrganizationConfig"})})
     assert (error_of(got["org"]["organizationConfig"]) or {}).get("status") == 401
@@ -210,7 +193,7 @@ def test_each_batched_cmdlet_carries_the_bearer_as_peers_send_it(microsoft_fake:
         return responses
 
     microsoft_fake.exchange_batch_tamper = keep
-    expected = many(3)
+    expected = cloned_mailboxes(3)
     assert differences(expected, run_collect(microsoft_fake, microsoft_cloud, tmp_path, expected)) == []
     def bearer(headers: dict[str, str]) -> str | None:
         return next((v for k, v in headers.items() if k.lower() == "authorization"), None)
