@@ -18,7 +18,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -46,6 +47,21 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
         main(args)
     out, err = capsys.readouterr()
     return int(info.value.code or 0), out, err
+
+
+def in_child(report: Callable[[], bytes]) -> bytes:
+    """What `report` returns in a forked child process (fork only), which leaves at once, running nothing of
+    pytest's."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, report())
+        os._exit(0)
+    os.close(write)
+    said = os.read(read, 64)
+    os.close(read)
+    os.waitpid(pid, 0)
+    return said
 
 
 def fixture_data(provider: str, name: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import trustme
 
 from preflight.deadline import Deadline, Watch, shared_adapter
 from preflight.http import Http
+from tests.conftest import in_child
 from tests.test_http import Server, ok, server  # noqa: F401  (fixture)
 
 
@@ -103,16 +104,7 @@ def test_a_request_asks_the_file_system_nothing(keepalive: KeepAliveServer, monk
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
 def test_a_forked_process_does_not_use_its_parents_connections() -> None:
     parent = shared_adapter()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report and leave at once, running nothing of pytest's
-        os.write(write, b"own" if shared_adapter() is not parent else b"parent's")
-        os._exit(0)
-    os.close(write)
-    said = os.read(read, 16)
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert said == b"own"
+    assert in_child(lambda: b"own" if shared_adapter() is not parent else b"parent's") == b"own"
     assert shared_adapter() is parent
 
 

@@ -30,6 +30,7 @@ from preflight import transport
 from preflight.deadline import Deadline
 from preflight.http import ApiError, Http
 from preflight.transport import request_url
+from tests.conftest import in_child
 from tests.test_http_bounds import ends
 
 TOKEN = "Bearer the-tenant-token-value"
@@ -417,16 +418,7 @@ def test_a_forked_process_starts_without_its_parents_pools(tls: Tls) -> None:
     server.scripts["/x"] = [ok({})]
     client().get(server.url() + "/x")
     assert transport._pools._pools  # the parent keeps a pool for the server
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report and leave at once, running nothing of pytest's
-        os.write(write, b"none" if not transport._pools._pools else b"parent's")
-        os._exit(0)
-    os.close(write)
-    said = os.read(read, 16)
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert said == b"none"
+    assert in_child(lambda: b"none" if not transport._pools._pools else b"parent's") == b"none"
 
 
 def test_a_process_keeps_the_connections_of_a_bounded_number_of_origins(tls: Tls) -> None:
