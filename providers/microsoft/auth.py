@@ -21,15 +21,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Literal
 
 import requests
+from urllib3.exceptions import HTTPError, ProxySchemeUnsupported
 
 from preflight.datafiles import load_toml
-from preflight.deadline import Deadline, EnvironmentOnceSession, time_limit
+from preflight.deadline import Deadline, time_limit
 from preflight.errors import InputError, SignInError, first_line, seconds
+from preflight.http import MAX_BODY
 from preflight.runsecrets import RunSecrets
+from preflight.transport import (
+    ACCEPT_ENCODING,
+    USER_AGENT,
+    Reply,
+    Transport,
+    TransportError,
+    encode_params,
+    request_url,
+)
 
 from . import tokencache
 from .clouds import Cloud
@@ -155,36 +167,136 @@ def claims(token: str) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-class _TimeoutSession(EnvironmentOnceSession):
-    """msal sends through this session: each exchange is bounded in total (however slowly the reply
-    trickles) and by the tenant's deadline, and the status of the last reply is kept for error messages.
-    Its connections are the process's shared ones: tenants signing in one after another reuse them."""
+class _Reply:
+    """What msal reads of a reply (msal.oauth2cli.http.Response): its status, headers and text."""
+
+    __slots__ = ("_body", "headers", "status_code")
+
+    def __init__(self, reply: Reply) -> None:
+        self.status_code = reply.status
+        self.headers = reply.headers
+        self._body = reply.body
+
+    @property
+    def text(self) -> str:
+        """The body decoded as requests' Response.text decodes it: the charset the headers name (JSON: UTF-8,
+        other text: Latin-1), else a guessed one; undecodable bytes replaced."""
+        if not self._body:
+            return ""
+        from requests.utils import get_encoding_from_headers
+
+        encoding = get_encoding_from_headers(self.headers)
+        if encoding is None:
+            from requests.compat import chardet  # type: ignore[attr-defined]  # charset_normalizer
+
+            encoding = chardet.detect(self._body)["encoding"]
+        try:
+            return str(self._body, encoding or "utf-8", errors="replace")
+        except (LookupError, TypeError):
+            return str(self._body, errors="replace")
+
+
+def _requests_error(exc: BaseException) -> requests.RequestException:
+    """The requests exception requests' HTTPAdapter raises for a failed exchange, which msal and the callers
+    expect (msal keeps a cached token when a refresh fails with a RequestException)."""
+    from requests import exceptions as rq
+    from urllib3 import exceptions as u3
+
+    if isinstance(exc, u3.ReadTimeoutError):
+        return rq.ReadTimeout(exc)
+    if isinstance(exc, u3.ConnectTimeoutError) and not isinstance(exc, u3.NewConnectionError):
+        return rq.ConnectTimeout(exc)
+    if isinstance(exc, u3.ProxyError):
+        return rq.ProxyError(exc)
+    if isinstance(exc, u3.SSLError):
+        return rq.SSLError(exc)
+    if isinstance(exc, u3.DecodeError):
+        return rq.ContentDecodingError(exc)
+    if isinstance(exc, TransportError) and "redirects" in str(exc):
+        return rq.TooManyRedirects(str(exc))
+    return rq.ConnectionError(exc)
+
+
+# What one exchange can fail with on the wire (as preflight.http): urllib3's errors, the socket's, http.client's,
+# preflight.transport's own.
+_FAILURES = (HTTPError, OSError, HTTPException, TransportError, ProxySchemeUnsupported)
+
+
+class _TimeoutSession:
+    """msal's http_client: each exchange is bounded in total (however slowly the reply trickles) and by the
+    tenant's deadline, and the status of the last reply is kept for error messages. It sends through
+    preflight.transport (the trust store and proxy requests would use, the process's shared connections:
+    tenants signing in one after another reuse them), not requests' Session, whose cookie jars, setting
+    merges and hooks cost more CPU than msal's exchange itself; failures are raised as requests'
+    exceptions, as msal expects of its http_client."""
 
     def __init__(self, timeout: tuple[float, float], total: float = 60.0, deadline: Deadline | None = None) -> None:
-        super().__init__()
+        self._transport = Transport()
         self._timeout = timeout
         self._total = total
         self.deadline = deadline or Deadline.unbounded()
         self.last = threading.local()
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def get(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+            **kwargs: Any) -> _Reply:
+        return self.request("GET", url, params=params, headers=headers, **kwargs)
+
+    def post(self, url: str, params: Mapping[str, Any] | None = None, data: Any = None,
+             headers: Mapping[str, str] | None = None, **kwargs: Any) -> _Reply:
+        return self.request("POST", url, params=params, data=data, headers=headers, **kwargs)
+
+    def close(self) -> None:
+        """Nothing to close: the connections are the process's."""
+
+    def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None, data: Any = None,
+                headers: Mapping[str, str] | None = None, timeout: Any = None, allow_redirects: bool = True
+                ) -> _Reply:
         self.last.status, self.last.type = None, ""
         limit = min(self._total, self.deadline.remaining())
         if limit <= 0:
             raise requests.Timeout("the deadline has passed")
-        kwargs.setdefault("timeout", (min(self._timeout[0], limit), min(self._timeout[1], limit)))
+        try:
+            target = request_url(url, params)
+        except ValueError as exc:
+            raise requests.exceptions.InvalidURL(str(exc)) from None
+        body, sent = _form(data, headers)
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout) if timeout else self._timeout
+        wait = self._transport.timeout(min(connect, limit), min(read, limit))
         with time_limit(limit) as watch:
             try:
-                resp = super().request(method, url, *args, **kwargs)
-            except requests.RequestException:
+                reply = self._transport.send(method, target, body, sent, wait, allow_redirects=allow_redirects,
+                                             max_body=MAX_BODY)
+            except _FAILURES as exc:
                 if watch.expired:
                     raise requests.Timeout(f"no complete reply within {seconds(limit)} s") from None
-                raise
+                raise _requests_error(exc) from None
             if watch.expired:
                 raise requests.Timeout(f"no complete reply within {seconds(limit)} s")
-        self.last.status = resp.status_code
-        self.last.type = resp.headers.get("Content-Type", "").split(";")[0].strip()
-        return resp
+        self.last.status = reply.status
+        self.last.type = reply.headers.get("Content-Type", "").split(";")[0].strip()
+        return _Reply(reply)
+
+
+# What requests sends unless told otherwise (its default_headers), less its name and keep-alive, which is the
+# default of HTTP/1.1 anyway.
+_SIGN_IN_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, "Accept": "*/*"}
+
+
+def _form(data: Any, headers: Mapping[str, str] | None) -> tuple[bytes | None, dict[str, str]]:
+    """The body and headers of one msal request as requests prepares them: a dict of fields form-encoded, a
+    string or bytes body sent as it is, headers whose value is None left out."""
+    sent = dict(_SIGN_IN_HEADERS)
+    if headers:
+        sent.update((k, v) for k, v in headers.items() if v is not None)
+    if not data:
+        return None, sent  # urllib3 says Content-Length: 0 for a POST, as requests did
+    if isinstance(data, bytes):
+        return data, sent
+    if isinstance(data, str):
+        return data.encode("utf-8"), sent
+    if not any(k.lower() == "content-type" for k in sent):
+        sent["Content-Type"] = "application/x-www-form-urlencoded"
+    return encode_params(data).encode("ascii"), sent
 
 
 def _prompt_secret(label: str) -> str:
