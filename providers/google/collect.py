@@ -6,12 +6,14 @@ resource never ends a collection, and never turns into a guess.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from preflight.errors import SignInError
@@ -55,6 +57,60 @@ def admin_scope_keys(target: Target) -> list[str]:
     if target.with_audit_log:
         keys.append("reports.audit")
     return keys
+
+
+class _Work:
+    """The reads of one Workspace, on at most `width` threads of its pool: one pool task per thread drains a
+    queue of calls, rather than one future per read (each a lock, a condition and a wake-up of the thread
+    waiting on it). A call may add calls (a mailbox's nested-group questions); each keeps its own result."""
+
+    def __init__(self, pool: ThreadPoolExecutor, width: int) -> None:
+        self._pool = pool
+        self._width = width
+        self._queue: deque[Callable[[], None]] = deque()
+        self._lock = threading.Lock()
+        self._draining = 0
+        self._drains: list[Future[None]] = []
+
+    def add(self, call: Callable[[], None]) -> None:
+        with self._lock:
+            self._queue.append(call)
+            if self._draining >= self._width:
+                return
+            self._draining += 1
+            self._drains.append(self._pool.submit(self._drain))
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if not self._queue:  # stops in the same hold of the lock: a call added later gets a drain
+                        self._draining -= 1
+                        return
+                    call = self._queue.popleft()
+                call()
+        except BaseException:
+            with self._lock:
+                self._draining -= 1
+            raise
+
+    def wait(self) -> None:
+        """Until every call added (by then, or by the calls themselves) has run; a call's exception is raised here.
+        Interrupted, the calls not started yet never start."""
+        done = 0
+        try:
+            while True:
+                with self._lock:
+                    drains = self._drains[done:]
+                if not drains:
+                    return
+                for drain in drains:
+                    drain.result()
+                done += len(drains)
+        except BaseException:
+            with self._lock:
+                self._queue.clear()
+            raise
 
 
 def _sign_in(api: GoogleApi, target: Target, pool: ThreadPoolExecutor) -> None:
@@ -158,8 +214,52 @@ def _mailbox(api: GoogleApi, address: str, target: Target) -> tuple[dict[str, An
     return rec, owner
 
 
-def _has_member(api: GoogleApi, group_id: str, owner: str) -> Callable[[], Any]:
-    return lambda: api.has_member(group_id, owner)
+class _Membership:
+    """members.hasMember for each mailbox owner and each group a policy targets that the owner is not directly in
+    (a nested group may still put it there): asked as soon as both the owner's groups and the policies are
+    known, once per owner and set of direct groups, each answer a read of its own."""
+
+    def __init__(self, api: GoogleApi, work: _Work) -> None:
+        self._api = api
+        self._work = work
+        self._lock = threading.Lock()
+        self._targeted: set[str] | None = None
+        self._waiting: list[tuple[str, frozenset[str]]] = []
+        self._asked: dict[tuple[str, frozenset[str]], dict[str, Any]] = {}
+
+    def targeted(self, groups: set[str]) -> None:
+        """The groups the policies target: the owners known by now are asked."""
+        with self._lock:
+            self._targeted = groups
+            for owner, direct in self._waiting:
+                self._ask(owner, direct)
+            self._waiting.clear()
+
+    def owner(self, owner: str, direct: frozenset[str]) -> None:
+        with self._lock:
+            if self._targeted is None:
+                self._waiting.append((owner, direct))
+            else:
+                self._ask(owner, direct)
+
+    def _ask(self, owner: str, direct: frozenset[str]) -> None:
+        if (owner, direct) in self._asked or self._targeted is None:
+            return
+        answers = self._asked[(owner, direct)] = dict.fromkeys(sorted(self._targeted - direct))
+        for gid in answers:
+            self._work.add(partial(_keep, answers, gid, partial(self._api.has_member, gid, owner)))
+
+    def answers(self, owner: str, direct: frozenset[str]) -> dict[str, Any]:
+        """After the reads: the owner's answers by group id, in group id order."""
+        return dict(self._asked.get((owner, direct)) or {})
+
+
+def _keep(into: dict[str, Any], key: str, fetch: Callable[[], Any]) -> None:
+    into[key] = record(fetch)
+
+
+def _direct(rec: dict[str, Any]) -> frozenset[str]:
+    return frozenset(str(g.get("id")) for g in rec["userGroups"] if isinstance(g, dict))
 
 
 @dataclass(frozen=True)
@@ -206,17 +306,15 @@ class Licences:
         return list(self._by_user.get(owner.lower(), []))
 
 
-def _licenses(api: GoogleApi, customer_id: str | None, pool: ThreadPoolExecutor) -> Callable[[], Licences] | Any:
+def _licenses(api: GoogleApi, customer_id: str | None, work: _Work) -> Callable[[], Licences] | Any:
     """The licence listing to wait for, or the error every user's licences get when it cannot start."""
     if not customer_id:
         return ApiError(None, "NoCustomerId", "customers.get could not be read, and listing licences needs "
                         "the customer id: give --customer-id").to_error()
-
-    def reader(product: str) -> Callable[[], Any]:
-        return lambda: api.license_assignments(product, customer_id)
-
-    lists = {p: pool.submit(record, reader(p)) for p in api.config.licensing_products}
-    return lambda: Licences({p: f.result() for p, f in lists.items()}, api.config)
+    lists: dict[str, Any] = dict.fromkeys(api.config.licensing_products)
+    for product in lists:
+        work.add(partial(_keep, lists, product, partial(api.license_assignments, product, customer_id)))
+    return lambda: Licences(lists, api.config)
 
 
 def collect(
@@ -229,50 +327,54 @@ def collect(
     started = time.monotonic()
     size = max(1, min(workers or api.config.workers, 32))
     with ThreadPoolExecutor(max_workers=size, thread_name_prefix="preflight-google") as pool:
+        work = _Work(pool, size)
         _sign_in(api, target, pool)
-        customer_f = pool.submit(record, api.customer)
-        domains_f = pool.submit(record, api.domains)
-        customer, domains = customer_f.result(), domains_f.result()
+        org: dict[str, Any] = dict.fromkeys(("customer", "domains"))
+        work.add(partial(_keep, org, "domains", api.domains))
+        org["customer"] = record(api.customer)
+        work.wait()
+        customer, domains = org["customer"], org["domains"]
         if unanswered([customer, domains]) is not None:  # nothing answered: reported as unreachable, ask no more
-            org: dict[str, Any] = {"customer": customer, "domains": domains}
             boxes: dict[str, Any] = {addr: {} for addr in target.mailboxes}
             return Collection(_snapshot(target, customer, org, boxes, now), api.requests_made(),
                               time.monotonic() - started)
         _guard_customer(api, target, customer, domains)
-        org_units_f = pool.submit(record, api.org_units)
-        policies_f = pool.submit(record, api.policies)
-        app, events = api.config.delegation
-        delegation_f = pool.submit(record, lambda: api.activities("all", app, events)) \
-            if target.with_audit_log else None
-        mailbox_f: dict[str, Future[tuple[dict[str, Any], str | None]]] = {
-            addr: pool.submit(_mailbox, api, addr, target) for addr in dict.fromkeys(target.mailboxes)
-        }
+        membership = _Membership(api, work)
+        org.update(orgUnits=None, policies=None)
+        work.add(partial(_keep, org, "orgUnits", api.org_units))
+
+        def policies() -> None:
+            _keep(org, "policies", api.policies)
+            membership.targeted(targeted_groups(org["policies"]) if isinstance(org["policies"], list) else set())
+
+        work.add(policies)
+        if target.with_audit_log:
+            app, events = api.config.delegation
+            org["delegationEvents"] = None
+            work.add(partial(_keep, org, "delegationEvents", lambda: api.activities("all", app, events)))
+        read: dict[str, tuple[dict[str, Any], str | None]] = {}
+
+        def mailbox(addr: str) -> None:
+            rec, owner = read[addr] = _mailbox(api, addr, target)
+            if owner is not None and isinstance(rec.get("userGroups"), list):
+                membership.owner(owner, _direct(rec))
+
+        for addr in dict.fromkeys(target.mailboxes):
+            work.add(partial(mailbox, addr))
         customer_id = target.customer_id or (customer.get("id") if error_of(customer) is None else None)
-        listing = _licenses(api, customer_id, pool) if target.with_licenses else None
-        policies = policies_f.result()
-        targeted = targeted_groups(policies) if isinstance(policies, list) else set()
+        listing = _licenses(api, customer_id, work) if target.with_licenses else None
+        work.wait()
         licences = listing() if callable(listing) else None
         mailboxes: dict[str, Any] = {}
-        nested: dict[str, dict[str, Future[Any]]] = {}  # owner -> group id -> hasMember
-        for addr, fut in mailbox_f.items():
-            rec, owner = fut.result()
+        for addr in dict.fromkeys(target.mailboxes):
+            rec, owner = read[addr]
             if listing is not None and owner is not None:
                 rec["licenses"] = licences.of(owner) if licences is not None else listing
             if owner is not None and isinstance(rec.get("userGroups"), list):
-                # A policy for a group the user is not directly in may still reach it through a nested group.
-                direct = {str(g.get("id")) for g in rec["userGroups"] if isinstance(g, dict)}
-                if owner not in nested:
-                    nested[owner] = {gid: pool.submit(record, _has_member(api, gid, owner))
-                                     for gid in sorted(targeted - direct)}
-                if nested[owner]:
-                    rec["groupMembership"] = nested[owner]
+                answers = membership.answers(owner, _direct(rec))
+                if answers:
+                    rec["groupMembership"] = answers
             mailboxes[addr] = rec
-        for rec in mailboxes.values():
-            if "groupMembership" in rec:
-                rec["groupMembership"] = {gid: f.result() for gid, f in rec["groupMembership"].items()}
-        org = {"customer": customer, "domains": domains, "orgUnits": org_units_f.result(), "policies": policies}
-        if delegation_f is not None:
-            org["delegationEvents"] = delegation_f.result()
         if licences is not None and licences.fatal() is None and licences.failed():
             org["licenseErrors"] = licences.failed()
     return Collection(_snapshot(target, customer, org, mailboxes, now), api.requests_made(),

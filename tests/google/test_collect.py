@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,8 @@ from preflight.snapshot import Options, error_of, parse
 from preflight_providers.google import provider, settings
 from preflight_providers.google.api import GoogleApi
 from preflight_providers.google.auth import ServiceAccountSigner, load_key_file
-from preflight_providers.google.collect import Target, admin_scope_keys, collect
-from tests.google.fake import AUTH, FakeGoogle, Reply, Workspace, google_error, sample_snapshot, secrets_of
+from preflight_providers.google.collect import Target, _Work, admin_scope_keys, collect
+from tests.google.fake import AUTH, FakeGoogle, Reply, Seen, Workspace, google_error, sample_snapshot, secrets_of
 from tests.leaks import assert_no_leak
 
 pytestmark = pytest.mark.slow
@@ -358,6 +361,43 @@ def test_nested_membership_is_asked_only_for_policy_groups_the_user_is_not_direc
     assert [s.path.rsplit("/", 1)[1] for s in asked] == ["ops@acme.example"]
 
 
+def test_two_addresses_of_one_owner_ask_its_nested_membership_once_and_both_get_the_answer(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    fake, ws, key = world
+    ws.users["ops@acme.example"]["aliases"] = ["ops-alias@acme.example"]
+    ws.nested[("ops@acme.example", "02grp0000000000")] = {"isMember": True}
+    snap = collect(api_for(fake, key, []), target(mailboxes=("ops-alias@acme.example", "jobs@acme.example",
+                                                            "ops@acme.example"))).snapshot
+    assert list(snap["mailboxes"]) == ["ops-alias@acme.example", "jobs@acme.example", "ops@acme.example"]
+    for addr in ("ops-alias@acme.example", "ops@acme.example"):
+        assert snap["mailboxes"][addr]["groupMembership"] == {"02grp0000000000": {"isMember": True}}
+        assert list(snap["mailboxes"][addr]) == ["user", "userGroups", "sendAs", "tokens", "asps", "licenses",
+                                                 "groupMembership"]
+    asked = fake.seen("/admin/directory/v1/groups/02grp0000000000/hasMember/")
+    assert [s.path.rsplit("/", 1)[1] for s in asked] == ["ops@acme.example"]
+
+
+def test_nested_membership_waits_for_the_policies_however_late_they_answer(
+        world: tuple[FakeGoogle, Workspace, Path]) -> None:
+    """The mailboxes' groups are known long before the (paced, paged) policies: the owners wait, none is lost."""
+    fake, ws, key = world
+    ws.nested[("ops@acme.example", "02grp0000000000")] = {"isMember": False}
+    groups_read = threading.Event()
+
+    def policies_last(seen: Seen) -> Reply | None:
+        if seen.path == "/admin/directory/v1/groups" and seen.param("userKey") == "ops@acme.example":
+            groups_read.set()
+        elif seen.path == "/v1/policies":
+            groups_read.wait(30)
+        return None
+
+    fake.fault = policies_last
+    api = api_for(fake, key, [], policy_page_size=1)
+    snap = collect(api, target(), workers=2).snapshot
+    assert snap["mailboxes"]["ops@acme.example"]["groupMembership"] == {"02grp0000000000": {"isMember": False}}
+    assert len(fake.seen("/v1/policies")) > 5
+
+
 def test_secondary_domain_is_accepted(world: tuple[FakeGoogle, Workspace, Path]) -> None:
     fake, ws, key = world
     ws.domains.append({"kind": "admin#directory#domain", "domainName": "acme-jobs.example", "isPrimary": False,
@@ -607,3 +647,19 @@ def test_the_audit_log_is_read_only_when_asked_one_event_name_at_a_time(
     assert all(AUTH + "admin.reports.audit.readonly" in s.scopes for s in fake.seen("/admin/reports/"))
     owners = {s.path.split("/")[6] for s in fake.seen("/admin/reports/v1/activity/users/") if "/all/" not in s.path}
     assert owners == {"jobs@acme.example", "ops@acme.example"}
+
+
+def test_a_read_that_raises_ends_the_wait_with_its_exception() -> None:
+    """Reads record their API errors; anything else (a defect) is raised where the collector waits, never lost."""
+    def defect() -> None:
+        raise RuntimeError("a defect")
+
+    with ThreadPoolExecutor(2) as pool:
+        work = _Work(pool, 2)
+        done: list[int] = []
+        work.add(lambda: work.add(partial(done.append, 1)))  # a call may add calls: the wait covers them too
+        work.wait()
+        assert done == [1]
+        work.add(defect)
+        with pytest.raises(RuntimeError, match="a defect"):
+            work.wait()
