@@ -7,6 +7,7 @@ interrupted run never leaves a half-written cache.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -66,7 +67,24 @@ def cached_accounts(directory: Path) -> list[str]:
     )
 
 
+@functools.cache
+def _keyring_unusable() -> str | None:
+    """Why msal-extensions' keyring bindings do not import on this machine (Linux: libsecret through gi), or
+    None. Python runs a module again at every import that failed before, which cost more CPU than the rest of a
+    tenant's cache handling: the bindings are tried once per process."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import msal_extensions.libsecret  # noqa: F401
+    except Exception as exc:  # ImportError, or gi's ValueError for a missing typelib
+        return str(exc)
+    return None
+
+
 def _encrypted_persistence(location: str) -> Any:
+    unusable = _keyring_unusable()
+    if unusable is not None:
+        raise ImportError(unusable)
     from msal_extensions import build_encrypted_persistence
 
     return build_encrypted_persistence(location)

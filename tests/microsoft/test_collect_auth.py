@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -342,3 +343,30 @@ def test_inputs_are_normalised() -> None:
     assert inputs.from_addresses(["noreply@contoso.com", "b@contoso.com=x@contoso.com"],
                                  ["a@contoso.com", "b@contoso.com"]) == {
         "a@contoso.com": "noreply@contoso.com", "b@contoso.com": "x@contoso.com"}
+
+
+class _NoBindings:
+    """A meta-path finder for which msal-extensions' keyring bindings do not import, counting the attempts."""
+
+    def __init__(self) -> None:
+        self.tried = 0
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "msal_extensions.libsecret":
+            self.tried += 1
+            raise ImportError("Unable to import module 'gi'")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="msal-extensions imports its bindings on Linux")
+def test_keyring_bindings_that_do_not_import_are_tried_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    finder = _NoBindings()
+    monkeypatch.delitem(sys.modules, "msal_extensions.libsecret", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
+    tokencache._keyring_unusable.cache_clear()
+    try:
+        for location in ("a.json", "b.json"):  # two tenants' caches
+            with pytest.raises(ImportError, match="^Unable to import module 'gi'$"):
+                tokencache._encrypted_persistence(location)
+    finally:
+        tokencache._keyring_unusable.cache_clear()
+    assert finder.tried == 1
