@@ -12,7 +12,7 @@ error}; when every question failed alike it is recorded as that error.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -41,7 +41,7 @@ class BetaJobs:
     org_errors: dict[str, Any] = field(default_factory=dict)
 
 
-def submit(pool: ThreadPoolExecutor, graph: Graph, methods: set[str], sender_ips: tuple[str, ...],
+def submit(pool: Executor, graph: Graph, methods: set[str], sender_ips: tuple[str, ...],
            users: Mapping[str, Any], service_principal: Any) -> BetaJobs:
     """Queue the beta reads for these mailboxes (address -> Graph user, or None) and the app's service principal."""
     jobs = BetaJobs()

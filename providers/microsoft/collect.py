@@ -9,9 +9,11 @@ ends the run and the checks that need it say `unknown`.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +45,7 @@ EXCHANGE_MAILBOX_RESOURCES = ("mailbox", "casMailbox", "exchangeUser", "mailboxP
 # Get-CASMailbox (any proxy address, no smtp: prefix needed), UserPrincipalName on Get-User.
 FILTER_CHUNK = 20
 DEFAULT_WORKERS = 8
+SHARED_THREADS = 1024  # a bound the lanes never reach: each tenant's lane holds it to `workers` threads
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class Collector:
         workers: int = DEFAULT_WORKERS,
         progress: Callable[[str], None] = lambda _msg: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        threads: Executor | None = None,
     ) -> None:
         self.graph = graph
         self.exchange = exchange
@@ -115,6 +119,7 @@ class Collector:
         self.workers = max(1, workers)
         self.progress = progress
         self.clock = clock
+        self.threads = threads  # the run's reading threads, shared by its tenants; None: this tenant's own
 
     # -- the whole tenant --------------------------------------------------------------------------
 
@@ -122,7 +127,9 @@ class Collector:
         started = time.monotonic()
         boxes: dict[str, dict[str, Any]] = {m: {} for m in target.mailboxes}
         org: dict[str, Any] = {}
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="preflight-ms") as pool:
+        pool: Executor = ThreadPoolExecutor(self.workers, thread_name_prefix="preflight-ms") \
+            if self.threads is None else Lane(self.threads, self.workers)
+        with pool:
             self.progress(
                 f"Reading {target.tenant}: tenant settings and {len(boxes)} mailbox(es), "
                 f"up to {self.workers} requests at a time"
@@ -194,7 +201,7 @@ class Collector:
             "mailboxes": boxes,
         }
 
-    def _submit_batches(self, pool: ThreadPoolExecutor, requests: Sequence[SubRequest]) -> list[Future[Any]]:
+    def _submit_batches(self, pool: Executor, requests: Sequence[SubRequest]) -> list[Future[Any]]:
         return [pool.submit(self.graph.batch_chunk, requests[i : i + MAX_BATCH])
                 for i in range(0, len(requests), MAX_BATCH)]
 
@@ -220,7 +227,7 @@ class Collector:
                 reqs.append(SubRequest("application", f"/applications(appId='{app}')?$select={APP_SELECT}"))
         return reqs
 
-    def _org_graph(self, pool: ThreadPoolExecutor, target: Target, results: dict[str, Result]) -> dict[str, Any]:
+    def _org_graph(self, pool: Executor, target: Target, results: dict[str, Result]) -> dict[str, Any]:
         lists = {"conditionalAccessPolicies", "namedLocations"}
         org = {name: _as_resource(result, collection=name in lists) for name, result in results.items()}
         if not target.options.app_id:
@@ -255,7 +262,7 @@ class Collector:
         return reqs
 
     def _mailbox_graph(
-        self, pool: ThreadPoolExecutor, target: Target, results: dict[str, Result], boxes: dict[str, dict[str, Any]]
+        self, pool: Executor, target: Target, results: dict[str, Result], boxes: dict[str, dict[str, Any]]
     ) -> dict[str, Any]:
         """Fill user, memberOf, mailboxSettings; resolve aliases. Returns address -> Graph user (or None)."""
         addresses = list(boxes)
@@ -288,7 +295,7 @@ class Collector:
         if f"{i}:mailboxSettings" in results:
             box["mailboxSettings"] = _as_resource(results[f"{i}:mailboxSettings"])
 
-    def _resolve_aliases(self, pool: ThreadPoolExecutor, addresses: list[str]
+    def _resolve_aliases(self, pool: Executor, addresses: list[str]
                          ) -> tuple[dict[str, Any], dict[str, Any]]:
         """An address that is no user's sign-in name may be an alias (a proxy address) of one.
         Returns the users found, and for the rest the lookup's matches (a list) or its error."""
@@ -312,7 +319,7 @@ class Collector:
 
     # -- Exchange ---------------------------------------------------------------------------------
 
-    def _submit_exchange_org(self, pool: ThreadPoolExecutor, target: Target) -> dict[str, Future[Any]]:
+    def _submit_exchange_org(self, pool: Executor, target: Target) -> dict[str, Future[Any]]:
         reads = {
             "organizationConfig": Cmdlet("Get-OrganizationConfig", one=True),
             "transportConfig": Cmdlet("Get-TransportConfig", one=True),
@@ -326,12 +333,12 @@ class Collector:
                                                          {"RoleAssigneeType": "ServicePrincipal"})
         return self._submit(pool, reads)
 
-    def _submit(self, pool: ThreadPoolExecutor, reads: Mapping[Any, Cmdlet]) -> dict[Any, Future[Any]]:
+    def _submit(self, pool: Executor, reads: Mapping[Any, Cmdlet]) -> dict[Any, Future[Any]]:
         ex = self.exchange
         assert ex is not None
         return dict(zip(reads, ex.submit(pool, list(reads.values())), strict=True))
 
-    def _submit_exchange(self, pool: ThreadPoolExecutor, target: Target) -> dict[str, Any]:
+    def _submit_exchange(self, pool: Executor, target: Target) -> dict[str, Any]:
         addresses = list(target.mailboxes)
         chunks = [tuple(addresses[i : i + FILTER_CHUNK]) for i in range(0, len(addresses), FILTER_CHUNK)]
         reads: dict[tuple[str, Any], Cmdlet] = {}  # (resource, its filtered chunk or its mailbox) -> cmdlet
@@ -353,7 +360,7 @@ class Collector:
                 boxes[name][key] = job
         return boxes
 
-    def _submit_users(self, pool: ThreadPoolExecutor, users: dict[str, Any]) -> list[Any]:
+    def _submit_users(self, pool: Executor, users: dict[str, Any]) -> list[Any]:
         """Get-User has no EmailAddresses filter: find the users by the sign-in name Graph gave us."""
         known = [(a, str(u["userPrincipalName"])) for a, u in users.items()
                  if isinstance(u, dict) and u.get("userPrincipalName")]
@@ -362,7 +369,7 @@ class Collector:
             f"(UserPrincipalName -eq '{_odata(upn)}')" for _, upn in c)}) for c in chunks})
         return [(list(chunk), job) for chunk, job in jobs.items()]
 
-    def _exchange_mailboxes(self, pool: ThreadPoolExecutor, jobs: dict[str, Any], boxes: dict[str, dict[str, Any]]
+    def _exchange_mailboxes(self, pool: Executor, jobs: dict[str, Any], boxes: dict[str, dict[str, Any]]
                             ) -> None:
         fallback: list[tuple[str, str, str]] = []  # (address, resource, cmdlet) to read by -Identity
         for name, cmdlet in (("mailbox", "Get-Mailbox"), ("casMailbox", "Get-CASMailbox")):
@@ -404,6 +411,65 @@ class Collector:
             else:
                 boxes[addr][name] = hit
         return missing
+
+
+class Lane(Executor):
+    """One tenant's reads on the run's shared reading threads: at most `limit` at a time and the rest queued in
+    order, as a pool of `limit` threads of the tenant's own would run them, without starting and ending those
+    threads for every tenant. Its reads never wait on one another (exchange.py, beta.py), so sharing threads
+    cannot deadlock. Leaving a `with` block waits for every read it was given, as a pool's does."""
+
+    def __init__(self, threads: Executor, limit: int) -> None:
+        self._threads = threads
+        self._limit = max(1, limit)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._running = 0  # reads on a shared thread now (each takes the queued ones after it)
+        self._queued: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = deque()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._running >= self._limit:
+                self._queued.append((future, fn, args, kwargs))
+                return future
+            self._running += 1
+        try:
+            self._threads.submit(self._drain, future, fn, args, kwargs)
+        except BaseException:
+            self._done()
+            raise
+        return future
+
+    def _drain(self, future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+               ) -> None:
+        while True:
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:  # whatever it was, the caller's result() raises it
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            with self._lock:
+                if not self._queued:
+                    self._running -= 1
+                    self._idle.notify_all()
+                    return
+                future, fn, args, kwargs = self._queued.popleft()
+
+    def _done(self) -> None:
+        with self._lock:
+            self._running -= 1
+            self._idle.notify_all()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            if cancel_futures:
+                while self._queued:
+                    self._queued.popleft()[0].cancel()
+            while wait and (self._running or self._queued):
+                self._idle.wait()
 
 
 def _upn(obj: Any) -> tuple[str, ...]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from preflight.snapshot import Options
 from . import inputs
 from .auth import Api, AuthMethod, MicrosoftSignIn, SignInSettings, TokenError, signin_data
 from .clouds import get_cloud
-from .collect import DEFAULT_WORKERS, Collector, Target
+from .collect import DEFAULT_WORKERS, SHARED_THREADS, Collector, Target
 from .exchange import Exchange
 from .graph import Graph
 
@@ -86,12 +88,14 @@ def collect(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     deadline: Deadline | None = None,
+    threads: Executor | None = None,
 ) -> dict[str, Any]:
     graph, exchange, refusal = clients(signin, timeout=timeout, sleep=sleep, deadline=deadline)
     if refusal is not None:
         err = refusal["error"]
         progress(f"Exchange admin API: no token ({err['code']}: {err['message']}); its checks will be unknown")
-    collector = Collector(graph, exchange, exchange_refusal=refusal, workers=workers, progress=progress, clock=clock)
+    collector = Collector(graph, exchange, exchange_refusal=refusal, workers=workers, progress=progress, clock=clock,
+                          threads=threads)
     return collector.collect(target)
 
 
@@ -194,6 +198,11 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
                     mailbox_settings=not auth.delegated, sign_in_days=days,
                     sign_ins_tenant=bool(s.get("sign_ins_tenant")))
     now = request.now
-    data = collect(signin, target, progress=request.progress, deadline=limit,
+    # The run's tenants read on the same threads (each tenant still at most DEFAULT_WORKERS at a time): starting
+    # and ending a pool of threads per tenant cost more CPU than its sign-in. Per process: a forked worker
+    # cannot use its parent's threads.
+    threads = request.memo.once(("microsoft", "reading threads", os.getpid()),
+                                lambda: ThreadPoolExecutor(SHARED_THREADS, thread_name_prefix="preflight-ms"))
+    data = collect(signin, target, progress=request.progress, deadline=limit, threads=threads,
                    clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)))
     return data

@@ -23,7 +23,7 @@ The tenant keeps `smtpSignInWindow` {"since", "days", "truncated", "appTruncated
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -76,7 +76,7 @@ def _read(graph: Graph, params: dict[str, str]) -> tuple[list[Any], bool]:
     return items, True
 
 
-def submit(pool: ThreadPoolExecutor, graph: Graph, target: Target, now: datetime, users: Mapping[str, Any]) -> Plan:
+def submit(pool: Executor, graph: Graph, target: Target, now: datetime, users: Mapping[str, Any]) -> Plan:
     days = int(target.sign_in_days or 0)
     since = (now - timedelta(days=days)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     smtp = f"createdDateTime ge {since} and clientAppUsed eq {_quoted(CLIENT_APP)}"
