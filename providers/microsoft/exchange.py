@@ -133,14 +133,13 @@ class Exchange:
     def _trusted(self, current: str, link: str, what: str, status: int) -> str:
         """Where a redirect or next-page link may take the bearer token: https on the cloud's Exchange
         host or a subdomain of it. Anything else is refused rather than followed."""
-        url = urljoin(current, link)
-        parts = urlsplit(url)
         try:
-            port = parts.port or 443
-        except ValueError:
-            port = -1
-        host = (parts.hostname or "").lower()
-        if parts.scheme != "https" or port != self._port or not (
+            url = urljoin(current, link)
+            parts = urlsplit(url)
+            scheme, port, host = parts.scheme, parts.port or 443, (parts.hostname or "").lower()
+        except ValueError:  # not a URL at all ("https://[::1/", a port out of range): nowhere to follow
+            scheme, port, host = "", -1, ""
+        if scheme != "https" or port != self._port or not (
                 host == self._host or host.endswith("." + self._host)):
             raise ApiError(status, "UntrustedRedirect",
                            f"the Exchange admin API's {what} points outside https://{self._host}: not followed")
