@@ -268,7 +268,7 @@ class Exchange:
         if status in RETRY_STATUS and read.attempt < self.http.max_retries:
             return self._retry(read, status, batch_header(headers, "Retry-After"), body)
         if not 200 <= status < 400:
-            raise cmdlet_error(self._masked(parse_error_body(status, body)))
+            raise self._masked(cmdlet_error(parse_error_body(status, body)))
         if self._page(read, body):
             return 0.0
         read.future.set_result(_result(read))
@@ -291,7 +291,7 @@ class Exchange:
             read.waited += wait
             return wait
         err = parse_error_body(status, body)
-        raise cmdlet_error(self._masked(ApiError(status, err.code, why, err.body)))
+        raise self._masked(cmdlet_error(ApiError(status, err.code, why, err.body)))
 
     def _page(self, read: _Read, reply: Any) -> bool:
         """Add one reply's objects to `read`; True when there is a next page (read.url now points at it)."""
@@ -317,7 +317,9 @@ class Exchange:
         return True
 
     def _masked(self, err: ApiError) -> ApiError:
-        """As Http masks an error it raises: servers echo what they were sent."""
+        """As Http masks an error it raises: servers echo what they were sent. Applied to the cmdlet's reason
+        as cmdlet_error takes it from the parsed body, where a JSON escape ("\\u0051x8~...") no longer hides a
+        secret from the mask, as it did in the reply's text."""
         mask = self.http.secrets.mask
         return ApiError(err.status, mask(err.code), mask(err.message), err.body)
 
@@ -332,7 +334,7 @@ class Exchange:
                     "POST", url, json_body=body, headers=headers, allow_redirects=False
                 )
             except ApiError as exc:
-                raise cmdlet_error(exc) from None
+                raise self._masked(cmdlet_error(exc)) from None
             location = reply_headers.get("Location")
             if 300 <= status < 400 and location:
                 url = self._trusted(url, location, "redirect", status)

@@ -25,6 +25,7 @@ from preflight.deadline import Deadline
 from preflight.http import ApiError, Http
 from preflight.runsecrets import RunSecrets
 from preflight_providers.microsoft.exchange import Cmdlet, Exchange
+from tests.leaks import assert_no_leak
 
 TOKEN = "eyJ0eXAiOiJKV1QifQ.hostile-exchange-token.c2lnbmF0dXJl"
 SECRET = "Qx8~hostile.client-secret_VALUE/42+"
@@ -239,3 +240,35 @@ def test_a_paging_loop_ends(server: ExchangeServer) -> None:
         return {**ok(r, []), "body": {"value": [1], "@odata.nextLink": "/adminapi/beta/contoso/InvokeCommand?p=1"}}
 
     assert [c for _s, c in errors(read(server, each(sub)))] == ["PagingLoop"] * 2
+
+
+def escaped(secret: str) -> str:
+    """`secret` as JSON text with its first character as a \\u escape: the same string once parsed, a spelling
+    no masking of the reply's text looks for."""
+    return f"\\u{ord(secret[0]):04x}{json.dumps(secret)[2:-1]}"
+
+
+def echoing(status: int) -> bytes:
+    """Exchange's failed-cmdlet shape, its reason quoting the token and the client secret, JSON-escaped."""
+    said = f"token {escaped(TOKEN)} and secret {escaped(SECRET)} refused"
+    return ('{"error": {"code": "BadRequest", "message": "Error executing cmdlet", "details": [{"code": "Context", '
+            f'"message": "Ex6F9304|Microsoft.Exchange.Configuration.Tasks.TaskException|{said}"}}]}}}}').encode()
+
+
+@pytest.mark.parametrize("status", [400, 403, 503])
+@pytest.mark.parametrize("batching", [True, False], ids=["batched", "one by one"])
+def test_a_cmdlet_error_quoting_the_token_or_secret_json_escaped_is_masked(
+        batching: bool, status: int, server: ExchangeServer) -> None:
+    def answer(seen: Seen) -> Answer:
+        if not seen.path.endswith("/$batch"):
+            return status, {"Retry-After": "0"}, echoing(status)
+        subs = [f'{{"id": "{r["id"]}", "status": {status}, "headers": {{"Retry-After": "0"}}, '
+                f'"body": {echoing(status).decode()}}}' for r in seen.body["requests"]]
+        return 200, {}, f'{{"responses": [{", ".join(subs)}]}}'.encode()
+
+    results = read(server, answer, batching=batching)
+    assert errors(results) == [(status, "TaskException")] * 2
+    for err in results:
+        shown = json.dumps(err.to_error()) + str(err)
+        assert "refused" in shown, shown
+        assert_no_leak(shown, [TOKEN, SECRET])
