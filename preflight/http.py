@@ -73,11 +73,11 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit takes "²" and "١٢" too, which float() refuses or reads
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year or zone offset of 20 digits
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 

@@ -272,3 +272,15 @@ def test_a_cmdlet_error_quoting_the_token_or_secret_json_escaped_is_masked(
         shown = json.dumps(err.to_error()) + str(err)
         assert "refused" in shown, shown
         assert_no_leak(shown, [TOKEN, SECRET])
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "Mon, 01 Jan 99999999999999999999 00:00:00 GMT", "-5", 7, None, ["1"]])
+def test_a_throttled_sub_response_with_a_garbage_retry_after_is_retried_on_preflight_s_own_back_off(
+        value: Any, server: ExchangeServer) -> None:
+    def sub(r: dict[str, Any]) -> Any:
+        if len(server.seen) == 1:
+            return {"id": r["id"], "status": 429, "headers": {"Retry-After": value}, "body": None}
+        return ok(r, [r["body"]["CmdletInput"]["CmdletName"]])
+
+    assert read(server, each(sub)) == [["Get-A"], ["Get-B"]]
+    assert len(server.seen) == 2
