@@ -27,6 +27,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from preflight.http import ApiError
 from preflight.model import Method
@@ -70,10 +71,26 @@ def _read(graph: Graph, params: dict[str, str]) -> tuple[list[Any], bool]:
         if not isinstance(body, dict) or not isinstance(body.get("value"), list):
             raise ApiError(200, "MalformedResponse", "sign-in page has no 'value' list")
         items.extend(body["value"])
-        url, query = body.get("@odata.nextLink"), None
-        if not url:
+        link = body.get("@odata.nextLink")
+        if not link:
             return items, False
+        url, query = _on_graph(graph.base_url, link), None
     return items, True
+
+
+def _on_graph(base: str, link: Any) -> str:
+    """A next-page link, followed only on Graph's own origin: the request carries the bearer token."""
+    home = urlsplit(base)
+    try:
+        parts = urlsplit(link) if isinstance(link, str) else None
+        same = parts is not None and (parts.scheme, parts.hostname, parts.port) == \
+            (home.scheme, home.hostname, home.port)
+    except ValueError:  # not a URL at all ("https://[::1/", a port out of range)
+        same = False
+    if not same:
+        raise ApiError(200, "UntrustedRedirect", f"the sign-in log's next-page link points outside "
+                                                  f"{home.scheme}://{home.netloc}: not followed")
+    return str(link)
 
 
 def submit(pool: Executor, graph: Graph, target: Target, now: datetime, users: Mapping[str, Any]) -> Plan:

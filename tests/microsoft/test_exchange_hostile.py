@@ -37,11 +37,12 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: Any
+    method: str = "POST"
 
 
 @dataclass
 class ExchangeServer:
-    """HTTPS on 127.0.0.1 whose every POST `answer` replies to; `seen` records what was asked."""
+    """HTTPS on 127.0.0.1 whose every GET and POST `answer` replies to; `seen` records what was asked."""
 
     url: str
     ca: Path
@@ -63,15 +64,27 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]
 def server(tls: tuple[ssl.SSLContext, Path]) -> Iterator[ExchangeServer]:
     context, ca = tls
     state: list[ExchangeServer] = []
+    stopping = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def do_GET(self) -> None:
+            self.do_POST()
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            seen = Seen(self.path, dict(self.headers), json.loads(raw) if raw else None)
+            seen = Seen(self.path, dict(self.headers), json.loads(raw) if raw else None, self.command)
             state[0].seen.append(seen)
             status, headers, body = state[0].answer(seen)
+            if status == 0:  # a reply that drips: its headers, then a byte of its body every 0.2 s, forever
+                self.send_response(200)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                while not stopping.wait(0.2):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                return
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -88,19 +101,20 @@ def server(tls: tuple[ssl.SSLContext, Path]) -> Iterator[ExchangeServer]:
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield state[0]
+    stopping.set()
     httpd.shutdown()
     httpd.server_close()
 
 
 def read(server: ExchangeServer, answer: Callable[[Seen], Answer], names: tuple[str, ...] = ("Get-A", "Get-B"),
-         *, batching: bool = True) -> list[Any]:
+         *, batching: bool = True, deadline: float = 60.0) -> list[Any]:
     """Each cmdlet's result or the exception it ended with. The futures must all be done within a generous
     bound: a hang fails the test instead of stalling the suite (nothing here is timed)."""
     server.answer = answer
     secrets = RunSecrets()
     secrets.add(TOKEN, SECRET)
     http = Http(auth=lambda: {"Authorization": f"Bearer {TOKEN}"}, verify=str(server.ca), sleep=lambda _s: None,
-                timeout=(5, 5), deadline=Deadline(60), secrets=secrets)
+                timeout=(5, 5), deadline=Deadline(deadline), secrets=secrets)
     exchange = Exchange(http, server.url, "contoso.onmicrosoft.com", "APP:SystemMailbox@contoso")
     exchange.batching = batching
     with ThreadPoolExecutor(4) as pool:
@@ -284,3 +298,9 @@ def test_a_throttled_sub_response_with_a_garbage_retry_after_is_retried_on_prefl
 
     assert read(server, each(sub)) == [["Get-A"], ["Get-B"]]
     assert len(server.seen) == 2
+
+
+@pytest.mark.parametrize("batching", [True, False], ids=["batched", "one by one"])
+def test_a_reply_that_drips_is_cut_by_the_deadline(batching: bool, server: ExchangeServer) -> None:
+    results = read(server, lambda _seen: (0, {}, b""), batching=batching, deadline=1.0)
+    assert [c for _s, c in errors(results)] == ["DeadlineExceeded"] * 2
