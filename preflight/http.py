@@ -215,6 +215,10 @@ class Http:
                     failure: BaseException | None = None
                 except _FAILURES as exc:
                     failure = exc
+                except ValueError:  # http.client's refusal of a header value (a token, an anchor) it cannot send
+                    # Never retried, and the value is not quoted: it may be the bearer token.
+                    raise ApiError(None, "InvalidRequest", "the request cannot be sent: a header holds a line "
+                                   "break or a character HTTP cannot carry") from None
             if failure is not None or watch.expired:
                 timed_out = watch.expired or (failure is not None and is_timeout(failure))
                 log.debug("%s %s -> %s", method, mask_url(url), "Timeout" if watch.expired else type(failure).__name__)

@@ -92,3 +92,15 @@ def test_a_tls_handshake_that_never_ends_is_cut_by_the_deadline(trickle: bool) -
     with stalling_tls(trickle) as url:
         err = ends(lambda: http.get(url))
     assert isinstance(err, ApiError) and err.code == "DeadlineExceeded", err
+
+
+@pytest.mark.parametrize("value", ["tok\r\nX-Injected: 1", "tok\nen", "tok\u2028en"])
+def test_a_header_value_http_cannot_carry_is_an_api_error_never_sent(value: str, local: Server) -> None:
+    """A token or routing hint from a sign-in service that holds a line break or a character beyond Latin-1:
+    http.client refuses it (no header is injected); that is the request's ApiError, not quoting the value."""
+    local.scripts["/x"] = [ok({"a": 1})]
+    http = Http(auth=lambda: {"Authorization": f"Bearer {value}"}, sleep=lambda _s: None, timeout=(5, 5))
+    with pytest.raises(ApiError) as caught:
+        http.get(local.url + "/x")
+    assert caught.value.code == "InvalidRequest" and value not in str(caught.value)
+    assert local.hits == {} and http.stats.requests == 1  # nothing reached the server, nothing retried
