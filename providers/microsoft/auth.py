@@ -550,8 +550,10 @@ class MicrosoftSignIn:
         token = str(result["access_token"])
         self._tokens[api] = (token, time.time() + float(result.get("expires_in") or 0))
         id_claims = result.get("id_token_claims") or {}
-        self.username = self.username or id_claims.get("preferred_username")
-        self.tenant_id = self.tenant_id or id_claims.get("tid") or claims(token).get("tid")
+        # Unverified claims that route requests (X-AnchorMailbox, the Exchange URL): only text counts.
+        name, tid = id_claims.get("preferred_username"), id_claims.get("tid") or claims(token).get("tid")
+        self.username = self.username or (name if isinstance(name, str) else None)
+        self.tenant_id = self.tenant_id or (tid if isinstance(tid, str) else None)
         return token
 
     def _delegated(self, api: Api, scopes: list[str], interactive: bool) -> dict[str, Any] | None:

@@ -25,7 +25,13 @@ from preflight.deadline import Deadline
 from preflight.http import ApiError, Http
 from preflight.runsecrets import RunSecrets
 from preflight_providers.microsoft.exchange import Cmdlet, Exchange
-from tests.leaks import assert_no_leak
+from tests.conftest import run_cli
+from tests.jwts import unsigned_jwt
+from tests.leaks import assert_clean_run, assert_no_leak
+from tests.microsoft.conftest import SECRET as CLIENT_SECRET
+from tests.microsoft.conftest import load_fixture, tenant_for
+from tests.microsoft.fake import Call, FakeMicrosoft, Reply
+from tests.microsoft.test_hostile_signin import check
 
 TOKEN = "eyJ0eXAiOiJKV1QifQ.hostile-exchange-token.c2lnbmF0dXJl"
 SECRET = "Qx8~hostile.client-secret_VALUE/42+"
@@ -304,3 +310,39 @@ def test_a_throttled_sub_response_with_a_garbage_retry_after_is_retried_on_prefl
 def test_a_reply_that_drips_is_cut_by_the_deadline(batching: bool, server: ExchangeServer) -> None:
     results = read(server, lambda _seen: (0, {}, b""), batching=batching, deadline=1.0)
     assert [c for _s, c in errors(results)] == ["DeadlineExceeded"] * 2
+
+
+TOKENS = {  # what a sign-in service answers as the access token: each claims the fake tenant's audience
+    "a line break in the token": "abc\r\nX-Injected: 1",
+    "a character beyond Latin-1 in the token": "abc\u2028def",
+    "a line break in the tenant id (the Exchange routing hint)": {"tid": "x\r\nX-Injected: 1"},
+    "a number as the tenant id": {"tid": 5},
+    "a list as the tenant id": {"tid": ["x"]},
+}
+
+
+@pytest.mark.parametrize("case", sorted(TOKENS))
+@pytest.mark.usefixtures("isolated", "secret_env")
+def test_a_token_that_cannot_be_sent_makes_unknowns_not_an_internal_error(
+        case: str, microsoft_fake: FakeMicrosoft, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    snapshot = load_fixture("oauth-app-ready")
+    microsoft_fake.add_tenant(tenant_for(snapshot))
+    shape = TOKENS[case]
+    token = shape if isinstance(shape, str) else unsigned_jwt({"aud": "https://graph.fake.test", **shape})
+
+    def issue(call: Call) -> Reply | None:
+        if call.api != "token":
+            return None
+        return Reply(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": token})
+
+    microsoft_fake.fault = issue
+    report = tmp_path / "out" / "report.json"
+    code, out, err = run_cli([*check(str(snapshot["tenant"]["domain"])), "--format", "json", "--output",
+                              str(report)], capsys)
+    assert code in (3, 4) and "internal error" not in err, err
+    assert_clean_run(out, err, [CLIENT_SECRET, token])
+    target = json.loads(report.read_text())["targets"][0]
+    assert not [f["check"] for f in target["findings"] if f["status"] in ("pass", "fail")]
+    whys = target["errors"] + [f["message"] for f in target["findings"]]
+    assert any("cannot be sent" in why or "no tenant id" in why for why in whys), whys
+    assert "X-Injected" not in repr(microsoft_fake.calls())
