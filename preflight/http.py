@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any
+from urllib.parse import urlsplit
 
 from urllib3.exceptions import HTTPError, ProxySchemeUnsupported
 
@@ -192,7 +193,7 @@ class Http:
         try:
             target = request_url(url, params)
         except ValueError:
-            raise self._masked(ApiError(None, "ConnectionError", f"not a usable URL: {mask_url(url)}")) from None
+            raise self.masked(ApiError(None, "ConnectionError", f"not a usable URL: {mask_url(url)}")) from None
         body = None
         if json_body is not None:
             try:  # as requests encodes it: json.dumps' own separators, ASCII, no NaN
@@ -246,7 +247,7 @@ class Http:
                     continue
                 except Throttled as exc:
                     err = parse_error_body(status, None if parsed is _MALFORMED else parsed)
-                    raise self._masked(ApiError(status, err.code, f"{exc}", err.body)) from None
+                    raise self.masked(ApiError(status, err.code, f"{exc}", err.body)) from None
             if 200 <= status < 400:
                 if parsed is _MALFORMED:
                     if attempt < self.max_retries:  # a truncated reply is worth another try
@@ -257,11 +258,13 @@ class Http:
                             pass
                     raise ApiError(status, "MalformedResponse", "reply is not valid JSON")
                 return status, reply_headers, parsed
-            raise self._masked(parse_error_body(status, None if parsed is _MALFORMED else parsed))
+            raise self.masked(parse_error_body(status, None if parsed is _MALFORMED else parsed))
         raise AssertionError("unreachable")
 
-    def _masked(self, err: ApiError) -> ApiError:
-        """An error as the snapshot keeps it: its text masked (servers echo what they were sent)."""
+    def masked(self, err: ApiError) -> ApiError:
+        """An error as the snapshot keeps it: its text masked (servers echo what they were sent). Also for a
+        reason a caller took from a parsed body (a $batch sub-response, a failed cmdlet), where a JSON escape
+        ("\\u0051x8~...") no longer hides a secret from the mask, as it did in the reply's text."""
         return ApiError(err.status, self.secrets.mask(err.code), self.secrets.mask(err.message), err.body)
 
     def get(self, url: str, **kw: Any) -> Any:
@@ -309,6 +312,23 @@ def record(fetch: Callable[[], Any]) -> Any:
         return exc.to_error()
 
 
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, for messages."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def same_origin(base: str, link: Any) -> bool:
+    """Whether `link` is a URL on `base`'s scheme, host and port (what a request carrying a token may follow)."""
+    if not isinstance(link, str):
+        return False
+    try:
+        home, there = urlsplit(base), urlsplit(link)
+        return (there.scheme, there.hostname, there.port) == (home.scheme, home.hostname, home.port)
+    except ValueError:  # not a URL at all ("https://[::1/", a port out of range)
+        return False
+
+
 def follow_pages(
     http: Http,
     url: str,
@@ -319,12 +339,19 @@ def follow_pages(
     next_params: Callable[[Any], Mapping[str, Any] | None] | None = None,
     max_pages: int = 1000,
     headers: Mapping[str, str] | None = None,
+    origin: str | None = None,
 ) -> list[Any]:
-    """All items of a paged collection. Graph pages by @odata.nextLink; Google by pageToken (next_params)."""
+    """All items of a paged collection. Graph pages by @odata.nextLink; Google by pageToken (next_params).
+    A next-page link is followed only on `origin`'s scheme, host and port (default: `url`'s): each request
+    carries the bearer token, which must never go where a reply points it."""
+    home = origin or url
     items: list[Any] = []
     seen: set[str] = set()
     cur_url, cur_params = url, dict(params or {})
     for _ in range(max_pages):
+        if cur_url is not home and not same_origin(home, cur_url):
+            raise ApiError(200, "UntrustedRedirect", f"the next-page link points outside {origin_of(home)}: "
+                                                     "not followed")
         body = http.get(cur_url, params=cur_params or None, headers=headers)
         if not isinstance(body, dict) or not isinstance(body.get(items_key, []), list):
             raise ApiError(200, "MalformedResponse", f"page has no {items_key!r} list")
@@ -339,6 +366,8 @@ def follow_pages(
             link = next_link(body)
             if not link:
                 return items
+            if not isinstance(link, str):
+                raise ApiError(200, "MalformedResponse", "the next-page link is not a URL")
             key, cur_url, cur_params = link, link, {}
         if key in seen:
             raise ApiError(200, "PagingLoop", "the next-page link repeats an earlier page")

@@ -268,7 +268,7 @@ class Exchange:
         if status in RETRY_STATUS and read.attempt < self.http.max_retries:
             return self._retry(read, status, batch_header(headers, "Retry-After"), body)
         if not 200 <= status < 400:
-            raise self._masked(cmdlet_error(parse_error_body(status, body)))
+            raise self.http.masked(cmdlet_error(parse_error_body(status, body)))
         if self._page(read, body):
             return 0.0
         read.future.set_result(_result(read))
@@ -291,7 +291,7 @@ class Exchange:
             read.waited += wait
             return wait
         err = parse_error_body(status, body)
-        raise self._masked(cmdlet_error(ApiError(status, err.code, why, err.body)))
+        raise self.http.masked(cmdlet_error(ApiError(status, err.code, why, err.body)))
 
     def _page(self, read: _Read, reply: Any) -> bool:
         """Add one reply's objects to `read`; True when there is a next page (read.url now points at it)."""
@@ -316,13 +316,6 @@ class Exchange:
         read.hops = 0
         return True
 
-    def _masked(self, err: ApiError) -> ApiError:
-        """As Http masks an error it raises: servers echo what they were sent. Applied to the cmdlet's reason
-        as cmdlet_error takes it from the parsed body, where a JSON escape ("\\u0051x8~...") no longer hides a
-        secret from the mask, as it did in the reply's text."""
-        mask = self.http.secrets.mask
-        return ApiError(err.status, mask(err.code), mask(err.message), err.body)
-
     def _headers(self, cmdlet: Cmdlet) -> dict[str, str]:
         return {"X-AnchorMailbox": self.anchor, "X-CmdletName": cmdlet.name, "Prefer": "odata.maxpagesize=1000"}
 
@@ -334,7 +327,7 @@ class Exchange:
                     "POST", url, json_body=body, headers=headers, allow_redirects=False
                 )
             except ApiError as exc:
-                raise self._masked(cmdlet_error(exc)) from None
+                raise self.http.masked(cmdlet_error(exc)) from None
             location = reply_headers.get("Location")
             if 300 <= status < 400 and location:
                 url = self._trusted(url, location, "redirect", status)

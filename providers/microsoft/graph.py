@@ -75,7 +75,7 @@ class Graph:
                 if rid not in pending:
                     continue
                 status = item.get("status")
-                if status in RETRY_STATUS and attempt < self.http.max_retries:
+                if type(status) is int and status in RETRY_STATUS and attempt < self.http.max_retries:
                     throttled[rid] = pending[rid]
                     waits.append(self.http.backoff(attempt, batch_header(item.get("headers"), "Retry-After")))
                     continue
@@ -91,14 +91,14 @@ class Graph:
 
     def _result(self, item: Mapping[str, Any]) -> Result:
         status, body = item.get("status"), item.get("body")
-        if not isinstance(status, int):
+        if type(status) is not int:  # bool is an int too, and no status
             return ApiError(200, "MalformedResponse", "$batch response without a status")
         if not 200 <= status < 300:
-            return parse_error_body(status, body)
+            return self.http.masked(parse_error_body(status, body))  # servers echo what they were sent
         if isinstance(body, dict) and body.get("@odata.nextLink"):
             # A long collection: the rest of its pages are plain GETs on the link.
             try:
-                rest = follow_pages(self.http, str(body["@odata.nextLink"]))
+                rest = follow_pages(self.http, body["@odata.nextLink"], origin=self.base_url)
             except ApiError as exc:
                 return exc
             body = {**body, "value": list(body.get("value") or []) + rest}

@@ -27,9 +27,8 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from preflight.http import ApiError
+from preflight.http import ApiError, origin_of, same_origin
 from preflight.model import Method
 
 from .graph import Graph
@@ -80,16 +79,9 @@ def _read(graph: Graph, params: dict[str, str]) -> tuple[list[Any], bool]:
 
 def _on_graph(base: str, link: Any) -> str:
     """A next-page link, followed only on Graph's own origin: the request carries the bearer token."""
-    home = urlsplit(base)
-    try:
-        parts = urlsplit(link) if isinstance(link, str) else None
-        same = parts is not None and (parts.scheme, parts.hostname, parts.port) == \
-            (home.scheme, home.hostname, home.port)
-    except ValueError:  # not a URL at all ("https://[::1/", a port out of range)
-        same = False
-    if not same:
+    if not same_origin(base, link):
         raise ApiError(200, "UntrustedRedirect", f"the sign-in log's next-page link points outside "
-                                                  f"{home.scheme}://{home.netloc}: not followed")
+                                                  f"{origin_of(base)}: not followed")
     return str(link)
 
 
