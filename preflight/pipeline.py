@@ -136,7 +136,7 @@ def check(provider: Provider, collected: Mapping[str, Any], source: str, *, save
     """`preflight check PROVIDER` after the provider collected: save, evaluate, emit; the exit code."""
     from preflight import snapshot as snap_io
 
-    snap = snap_io.parse(dict(collected), source)
+    snap = snap_io.parse_collected(dict(collected), source)
     if save_snapshot is not None:
         try:
             snap_io.save(snap, save_snapshot)

@@ -161,6 +161,26 @@ def _unrepresentable(data: Any) -> str | None:
     return None
 
 
+def parse_collected(data: Any, where: str) -> Snapshot:
+    """A provider's freshly collected data as a snapshot. A payload holding what no JSON output could carry (a
+    lone surrogate escape, NaN, an integer of more digits than any payload has) is the server's fault in that one
+    read: it becomes that resource's error record, so the checks reading it are unknown and name why, and the rest
+    of the tenant is still evaluated (a file a person gave is refused whole, by `parse`)."""
+    if isinstance(data, dict):
+        sections = [data.get("org")]
+        mailboxes = data.get("mailboxes")
+        if isinstance(mailboxes, dict):
+            sections += mailboxes.values()
+        for section in sections:
+            if isinstance(section, dict):
+                for key, value in section.items():
+                    problem = _unrepresentable(value)
+                    if problem is not None:
+                        section[key] = {"error": {"status": 200, "code": "MalformedResponse",
+                                                  "message": f"unreadable reply: {problem}"}}
+    return parse(data, where)
+
+
 def parse(data: Any, where: str = "snapshot") -> Snapshot:
     if not isinstance(data, dict):
         raise InputError(f"{where}: not a preflight snapshot (expected a JSON object)")

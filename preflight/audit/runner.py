@@ -99,7 +99,7 @@ def _run_one(
             collect = getattr(provider, "collect", None)
             if collect is None:
                 raise SignInError(f"the {customer.provider} provider cannot collect live data in this version")
-            snap = snap_io.parse(collect(request), f"{customer.key} (collected)")
+            snap = snap_io.parse_collected(collect(request), f"{customer.key} (collected)")
             problem = pipeline.unreachable(snap, provider.title)
             if problem is not None:
                 raise SignInError(problem)
