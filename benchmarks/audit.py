@@ -159,7 +159,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.pop("PREFLIGHT_GOOGLE_PROFILE", None)
 
     from preflight.audit.inventory import Customer, Inventory
-    from preflight.audit.output import Consolidated, tenant_files, write_tenant
+    from preflight.audit.output import Consolidated, render_tenant, write_tenant
     from preflight.audit.runner import TenantRun, run_audit
     from preflight.causes import load_catalogue
     from preflight.model import Method
@@ -205,8 +205,9 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         def done(run: TenantRun) -> None:
             nonlocal verdicts
             verdicts += len(run.result.mailboxes)
-            write_tenant(run, out, now, files=run.files)
-            consolidated.add(run, order[run.customer.key])
+            rendered = run.files or render_tenant(run, now, labels=labels)  # here only if its worker died
+            write_tenant(run, out, now, files=rendered.files)
+            consolidated.add(rendered.share, order[run.customer.key])
 
         if args.threads_only:
             from preflight.audit import runner
@@ -214,7 +215,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             runner.worker_processes = lambda _inventory, _registry: 0
         runs, interrupted = run_audit(inventory, registry, load_catalogue(), now, Path(work) / "cache",
                                       on_done=done, keep_snapshots=False, keep_results=False,
-                                      prepare=lambda run: tenant_files(run, now, labels=labels))
+                                      prepare=lambda run: render_tenant(run, now, labels=labels))
         consolidated.write(interrupted, {order[r.customer.key] for r in runs})
     wall = time.perf_counter() - started
     # The fakes are not reaped yet, so RUSAGE_CHILDREN holds only preflight's own worker processes (if any).

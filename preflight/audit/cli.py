@@ -76,7 +76,7 @@ def _run(
     from preflight import interrupt
     from preflight.audit.folder import claim
     from preflight.audit.inventory import load_inventory
-    from preflight.audit.output import Consolidated, tenant_files, write_tenant
+    from preflight.audit.output import Consolidated, Rendered, render_tenant, write_tenant
     from preflight.audit.progress import AuditProgress
     from preflight.audit.runner import TenantRun, run_audit, select
     from preflight.causes import load_catalogue
@@ -108,13 +108,16 @@ def _run(
     with Consolidated(out, now, started, labels) as consolidated:
         def finished(run: TenantRun) -> None:
             told[run.customer.key] = (occurring_verdicts(run.result), int(exit_code([run.result], fail_on.value)))
-            shown = _redacted(run, redactor)
-            write_tenant(shown, out, now, started, run.files, labels)
-            if redactor is None:  # its share of the consolidated files now: its result is not kept
-                consolidated.add(shown, position[run.customer.key])
+            if redactor is not None:  # its share of the consolidated files once every tenant taught the redactor
+                write_tenant(_redacted(run, redactor), out, now, started, labels=labels)
+                return
+            # rendered in its worker, its share of the consolidated files too (here only if its worker died)
+            rendered = run.files or render_tenant(run, now, started, labels)
+            write_tenant(run, out, now, started, rendered.files, labels)
+            consolidated.add(rendered.share, position[run.customer.key])  # now: its result is not kept
 
-        def render(run: TenantRun) -> dict[str, str]:  # in the tenant's worker; redaction learns across tenants: here
-            return tenant_files(run, now, started, labels)
+        def render(run: TenantRun) -> Rendered:  # in the tenant's worker; redaction learns across tenants: here
+            return render_tenant(run, now, started, labels)
 
         # Ctrl-C keeps what finished: the first one ends the tenants' runs and the report of the others is written.
         with interrupt.graceful(), AuditProgress([c.key for c in inv.customers],
@@ -124,7 +127,7 @@ def _run(
                                           prepare=None if redactor else render, keep_results=redactor is not None)
         if redactor is not None:  # redacted once every tenant taught the redactor its names, as each own folder was
             for r in runs:
-                consolidated.add(_redacted(r, redactor), position[r.customer.key])
+                consolidated.add_run(_redacted(r, redactor), position[r.customer.key])
         consolidated.write(interrupted, {position[r.customer.key] for r in runs})
     for r in runs:
         state = "could not audit: " + "; ".join(r.result.errors) if r.result.errors else \

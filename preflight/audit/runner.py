@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from preflight import pipeline
 from preflight import snapshot as snap_io
@@ -36,6 +36,9 @@ from preflight.memo import RunMemo
 from preflight.model import TargetResult
 from preflight.providers import CollectRequest, PackagedProvider, Registry
 from preflight.runsecrets import MaskingFilter, RunSecrets
+
+if TYPE_CHECKING:
+    from preflight.audit.output import Rendered
 
 log = logging.getLogger("preflight.audit")
 StateCallback = Callable[[str, str], None]  # (customer key, state text)
@@ -48,9 +51,9 @@ class TenantRun:
     result: TargetResult
     snapshot: snap_io.Snapshot | None
     seconds: float
-    files: dict[str, str] | None = None  # what `prepare` rendered where the tenant ran, for on_done to write
+    files: Rendered | None = None  # what `prepare` rendered where the tenant ran, for on_done to write
 
-Prepare = Callable[[TenantRun], dict[str, str]]
+Prepare = Callable[[TenantRun], "Rendered"]
 
 
 def tenant_cache_dir(root: Path, customer: Customer) -> Path:

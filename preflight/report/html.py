@@ -219,6 +219,7 @@ class Extra:
     link: str | None = None
     brief: bool = False
     plan: Plan | None = None  # the target's action plan, when the caller built it already (for its other files)
+    body: tuple[str, ...] | None = None  # its section_body, when the caller made it already (for its other page)
 
 
 def render(report: Report, extras: Sequence[Extra] | None = None, top: str = "", labels: Labels | None = None) -> str:
@@ -328,14 +329,9 @@ def overview(rows: Sequence[str]) -> str:
 def target_section(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bool) -> str:
     """Target `index`'s section; `alone`: the page's only target, named in its header instead."""
     parts = section_heading(index, t, labels, extra.link, alone)
-    parts += [f'<div class="alert" role="alert"><strong>Not evaluated:</strong> {e(err)}</div>' for err in t.errors]
-    parts += [f'<p class="notice">{e(n)}</p>' for n in extra.notices]
     plan = extra.plan or build(t, labels.catalogue)
     esc, addr = Memo(e), Memo(address)
-    if t.mailboxes:
-        parts.append(_matrix(t, labels, esc, addr))
-    if not t.errors:
-        parts.append(_plan(plan, t))
+    parts += extra.body if extra.body is not None else section_body(t, labels, extra.notices, plan, esc, addr)
     if extra.brief:
         if extra.link:
             parts.append(f'<p class="more">Evidence for every finding: <a href="{e(extra.link)}">'
@@ -352,6 +348,19 @@ def target_section(index: int, t: TargetResult, labels: Labels, extra: Extra, al
         parts.append(_rest(t, esc, addr))
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def section_body(t: TargetResult, labels: Labels, notices: Sequence[str], plan: Plan, esc: Memo | None = None,
+                 addr: Memo | None = None) -> tuple[str, ...]:
+    """What a target's full and brief sections hold after their heading and before the evidence: its errors,
+    `notices`, verdict matrix and action plan (`esc` and `addr`: the page's memos, else the section's own)."""
+    parts = [f'<div class="alert" role="alert"><strong>Not evaluated:</strong> {e(err)}</div>' for err in t.errors]
+    parts += [f'<p class="notice">{e(n)}</p>' for n in notices]
+    if t.mailboxes:
+        parts.append(_matrix(t, labels, esc or Memo(e), addr or Memo(address)))
+    if not t.errors:
+        parts.append(_plan(plan, t))
+    return tuple(parts)
 
 
 def section_heading(index: int, t: TargetResult, labels: Labels, link: str | None, alone: bool) -> list[str]:

@@ -636,7 +636,7 @@ def test_consolidated_files_are_the_same_whatever_order_tenants_finish_in(tmp_pa
         whole = write_consolidated([runs[i] for i in kept], tmp_path / f"whole{n}", NOW, interrupted)
         with Consolidated(tmp_path / f"parts{n}", NOW) as files:
             for i in reversed(range(len(runs))):  # the last first; every tenant added, some not reported
-                files.add(runs[i], i)
+                files.add_run(runs[i], i)
             parts = files.write(interrupted, set(kept))
         assert sorted(p.name for p in parts.iterdir()) == sorted(names)  # the parts file has no name
         for name in names:

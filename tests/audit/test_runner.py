@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from preflight.audit.inventory import load_inventory
-from preflight.audit.output import tenant_files, write_tenant
+from preflight.audit.output import render_tenant, write_tenant
 from preflight.audit.runner import TenantRun, run_audit, spread, worker_processes
 from preflight.causes import load_catalogue
 from preflight.pipeline import default_registry
@@ -35,11 +35,11 @@ def test_a_rendered_snapshot_stays_in_its_worker_and_is_written_private(tmp_path
     seen: list[tuple[TenantRun, bool, set[str]]] = []  # (run, its snapshot reached on_done, the files it had)
 
     def done(run: TenantRun) -> None:
-        seen.append((run, run.snapshot is not None, set(run.files or {})))
-        write_tenant(run, tmp_path, NOW, files=run.files)
+        seen.append((run, run.snapshot is not None, set(run.files.files if run.files else ())))
+        write_tenant(run, tmp_path, NOW, files=run.files.files if run.files else None)
 
     runs, interrupted = run_audit(inv, registry, load_catalogue(), NOW, tmp_path / "cache", on_done=done,
-                                  keep_snapshots=keep, prepare=lambda run: tenant_files(run, NOW))
+                                  keep_snapshots=keep, prepare=lambda run: render_tenant(run, NOW))
     assert not interrupted and len(runs) == len(seen) == len(inv.customers) == 7
     for run, had_snapshot, files in seen:
         assert had_snapshot is keep  # without keep_snapshots only its text came back
