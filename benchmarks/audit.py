@@ -204,8 +204,8 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     with Consolidated(out, now, labels=labels) as consolidated:
         def done(run: TenantRun) -> None:
             nonlocal verdicts
-            verdicts += len(run.result.mailboxes)
             rendered = run.files or render_tenant(run, now, labels=labels)  # here only if its worker died
+            verdicts += sum(rendered.share.verdicts.values())  # its result came without them
             write_tenant(run, out, now, files=rendered.files)
             consolidated.add(rendered.share, order[run.customer.key])
 

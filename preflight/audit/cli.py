@@ -107,17 +107,20 @@ def _run(
 
     with Consolidated(out, now, started, labels) as consolidated:
         def finished(run: TenantRun) -> None:
-            told[run.customer.key] = (occurring_verdicts(run.result), int(exit_code([run.result], fail_on.value)))
             if redactor is not None:  # its share of the consolidated files once every tenant taught the redactor
+                told[run.customer.key] = (occurring_verdicts(run.result),
+                                          int(exit_code([run.result], fail_on.value)))
                 write_tenant(_redacted(run, redactor), out, now, started, labels=labels)
                 return
-            # rendered in its worker, its share of the consolidated files too (here only if its worker died)
-            rendered = run.files or render_tenant(run, now, started, labels)
+            # rendered in its worker, its share of the consolidated files too (here only if its worker died); its
+            # result came without its verdicts and findings
+            rendered = run.files or render_tenant(run, now, started, labels, fail_on.value)
+            told[run.customer.key] = (rendered.verdicts, rendered.code)
             write_tenant(run, out, now, started, rendered.files, labels)
             consolidated.add(rendered.share, position[run.customer.key])  # now: its result is not kept
 
         def render(run: TenantRun) -> Rendered:  # in the tenant's worker; redaction learns across tenants: here
-            return render_tenant(run, now, started, labels)
+            return render_tenant(run, now, started, labels, fail_on.value)
 
         # Ctrl-C keeps what finished: the first one ends the tenants' runs and the report of the others is written.
         with interrupt.graceful(), AuditProgress([c.key for c in inv.customers],

@@ -15,12 +15,13 @@ from preflight import __version__, jsontext
 from preflight import snapshot as snap_io
 from preflight.audit.html import MatrixRow, matrix_row
 from preflight.audit.runner import TenantRun
+from preflight.exitcodes import exit_code
 from preflight.model import Report, Status, TargetResult
 from preflight.output import make_report
 from preflight.private import write_whole
 from preflight.report import html
 from preflight.report import json as report_json
-from preflight.report.common import VERDICT_ORDER, Labels, verdict_counts, when
+from preflight.report.common import VERDICT_ORDER, Labels, occurring_verdicts, verdict_counts, when
 from preflight.report.plan import StillOnBasic, build, still_on_basic
 from preflight.report.planfiles import csv_text, markdown
 
@@ -127,11 +128,13 @@ class Share:
 
 @dataclass
 class Rendered:
-    """A finished tenant rendered: the texts of its own folder by file name, and its share of the consolidated
-    files."""
+    """A finished tenant rendered: the texts of its own folder by file name, its share of the consolidated
+    files, and what the run says of it (its findings need not travel to the parent for that)."""
 
     files: dict[str, str]
     share: Share
+    verdicts: dict[str, int]  # occurring_verdicts of its result
+    code: int  # exit_code of its result
 
 
 class _Tenant:
@@ -224,11 +227,13 @@ def tenant_files(run: TenantRun, now: datetime, generated: datetime | None = Non
 
 
 def render_tenant(run: TenantRun, now: datetime, generated: datetime | None = None, labels: Labels | None = None,
-                  ) -> Rendered:
+                  fail_on: str = "fail") -> Rendered:
     """All an audit writes of a finished tenant: its own folder's texts and its share of the consolidated files,
-    rendered together (in the audit's worker process: the parent then only writes them)."""
+    rendered together (in the audit's worker process: the parent then only writes them), with its verdict
+    counts and exit code for `fail_on`."""
     tenant = _Tenant(run, now, generated, labels)
-    return Rendered({name: text() for name, text in tenant.files().items()}, tenant.share())
+    return Rendered({name: text() for name, text in tenant.files().items()}, tenant.share(),
+                    occurring_verdicts(run.result), int(exit_code([run.result], fail_on)))
 
 
 def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: datetime | None = None,

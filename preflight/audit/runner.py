@@ -128,9 +128,13 @@ def _kept(run: TenantRun, keep_snapshots: bool, keep_results: bool) -> TenantRun
     if not keep_snapshots:
         run.snapshot = None
     if not keep_results:
-        r = run.result
-        run.result = TargetResult(name=r.name, provider=r.provider, tenant=r.tenant, errors=r.errors)
+        run.result = _named(run.result)
     return run
+
+
+def _named(r: TargetResult) -> TargetResult:
+    """A result's names and errors, without its verdicts and findings."""
+    return TargetResult(name=r.name, provider=r.provider, tenant=r.tenant, errors=r.errors)
 
 
 def _prepared(prepare: Prepare | None, run_one: Callable[..., TenantRun], *args: Any) -> TenantRun:
@@ -178,7 +182,10 @@ def run_audit(
     memory holds only the per-tenant results however many tenants there are. `prepare` runs where the tenant
     ran (its worker process), its result in run.files: the CPU-heavy rendering of what on_done writes. With both,
     a tenant audited in a worker process reaches on_done without its snapshot (run.snapshot None): its rendered
-    text is all on_done writes, so the snapshot itself is not pickled back to this process.
+    text is all on_done writes, so the snapshot itself is not pickled back to this process. Likewise with
+    `prepare` and keep_results=False, such a tenant's result reaches on_done with only its names and errors:
+    its verdicts and findings (what costs most to pickle and unpickle) stay in the worker; run.files tells the
+    rest.
     """
     processes = worker_processes(inventory, registry)
     if processes > 1:
@@ -271,7 +278,7 @@ def _run_in_processes(
         tasks.put(None)
     workers = [ctx.Process(target=_worker, name=f"preflight-audit-{n}", daemon=True,
                            args=(tasks, results, customers, registry, catalogue, now, cache_root, secrets, deadline,
-                                 threads[n], prepare, keep_snapshots))
+                                 threads[n], prepare, keep_snapshots, keep_results))
                for n in range(processes)]
     # What the workers inherit (modules, models, the catalogue) lives as long as they do: frozen, their full garbage
     # collections do not walk it, nor write to its memory pages (copying each on first write).
@@ -331,7 +338,7 @@ def _run_in_processes(
 
 def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: Registry, catalogue: Catalogue,
             now: datetime, cache_root: Path, secrets: RunSecrets, deadline: float | None, threads: int,
-            prepare: Prepare | None, keep_snapshots: bool = True) -> None:
+            prepare: Prepare | None, keep_snapshots: bool = True, keep_results: bool = True) -> None:
     """A worker process: audits tenants from `tasks` on `threads` threads until it draws a stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
     root = logging.getLogger()
@@ -347,9 +354,11 @@ def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: R
                        lambda _key, state: results.put(("state", i, own.mask(state))), never, own, deadline, memo)
         try:
             files = prepare(run) if prepare is not None else None
-            # A snapshot `prepare` rendered stays here unless kept: its text is among the files on_done writes.
+            # A snapshot `prepare` rendered stays here unless kept: its text is among the files on_done writes;
+            # so do the result's verdicts and findings: the files and what they tell of them are all it needs.
             snap = run.snapshot if keep_snapshots or files is None else None
-            payload = pickle.dumps((own.values(), run.result, snap, run.seconds, files))
+            result = run.result if keep_results or files is None else _named(run.result)
+            payload = pickle.dumps((own.values(), result, snap, run.seconds, files))
         except Exception:  # a result that cannot be rendered or travel: the tenant is reported, not lost
             log.debug("tenant %s: result not transferable", customers[i].key, exc_info=True)
             failed = _failed(customers[i], "unexpected error while auditing; re-run with --debug")

@@ -47,3 +47,64 @@ def test_a_rendered_snapshot_stays_in_its_worker_and_is_written_private(tmp_path
         snapshot = tmp_path / run.customer.key / "snapshot.json"
         assert '"schema": "preflight.snapshot/v1"' in snapshot.read_text()
         assert stat.S_IMODE(snapshot.stat().st_mode) == 0o600  # as snapshot.save writes one
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_rendered_result_leaves_its_findings_in_its_worker_unless_kept(tmp_path: Path, keep: bool) -> None:
+    """What the parent needs of a rendered tenant is in its rendering: unless the run keeps results, its verdicts
+    and findings are not pickled back, and the rendering tells its verdicts and exit code as its result would."""
+    from preflight import snapshot as snap_io
+    from preflight.model import Finding, MailboxVerdict
+    from preflight.pipeline import evaluate_snapshot
+    from preflight.report.common import occurring_verdicts
+
+    registry = default_registry()
+    inv = load_inventory(DEMO, registry.names)
+    if worker_processes(inv, registry) < 2:
+        pytest.skip("one core, or no fork: the tenants run on threads in this process")
+    seen: list[tuple[TenantRun, list[Finding], list[MailboxVerdict], dict[str, int]]] = []  # as on_done had them
+
+    def done(run: TenantRun) -> None:
+        assert run.files is not None
+        seen.append((run, list(run.result.findings), list(run.result.mailboxes), run.files.verdicts))
+
+    _runs, interrupted = run_audit(inv, registry, load_catalogue(), NOW, tmp_path / "cache", on_done=done,
+                                   keep_snapshots=False, keep_results=keep,
+                                   prepare=lambda run: render_tenant(run, NOW))
+    assert not interrupted and len(seen) == len(inv.customers) == 7
+    for run, findings, mailboxes, verdicts in seen:
+        customer = run.customer
+        assert customer.snapshot is not None
+        whole = evaluate_snapshot(snap_io.load(customer.snapshot), registry.get(customer.provider), NOW,
+                                  customer.name, customer.exceptions, load_catalogue())
+        assert whole.findings and whole.mailboxes
+        assert (findings == whole.findings) is keep and (findings == []) is not keep
+        assert (mailboxes == whole.mailboxes) is keep and (mailboxes == []) is not keep
+        assert (run.result.name, run.result.tenant, run.result.errors) == (whole.name, whole.tenant, whole.errors)
+        assert verdicts == occurring_verdicts(whole)  # what the parent reports of it
+
+
+def test_the_rendering_tells_the_verdicts_and_exit_code_its_result_would(tmp_path: Path) -> None:
+    from preflight import snapshot as snap_io
+    from preflight.exitcodes import exit_code
+    from preflight.model import TargetResult
+    from preflight.pipeline import evaluate_snapshot
+    from preflight.report.common import occurring_verdicts
+
+    registry = default_registry()
+    customers = load_inventory(DEMO, registry.names).customers
+    cases = []
+    for customer in customers:
+        assert customer.snapshot is not None
+        cases.append((customer, evaluate_snapshot(snap_io.load(customer.snapshot), registry.get(customer.provider),
+                                                  NOW, customer.name, customer.exceptions, load_catalogue())))
+    cases += [(customers[0], TargetResult("Broken", "microsoft", "broken.example", errors=["no such tenant"])),
+              (customers[0], TargetResult("Empty", "microsoft", "empty.example"))]
+    codes = set()
+    for customer, result in cases:
+        for fail_on in ("fail", "warn"):
+            rendered = render_tenant(TenantRun(customer, result, None, 0.0), NOW, fail_on=fail_on)
+            assert rendered.verdicts == occurring_verdicts(result)
+            assert rendered.code == int(exit_code([result], fail_on))
+            codes.add(rendered.code)
+    assert codes == {0, 1, 4}  # a rendering that told one code for all would fail
