@@ -4,16 +4,23 @@ An audit gives one RunMemo to every tenant a worker process (or, on threads, the
 makes its own. Providers keep in it what costs CPU or requests to learn again and is the same for every tenant:
 a service-account key parsed (the same key file serves many Workspaces), an API's refusal of a request form.
 It lives as long as the run and is never written anywhere. A provider keys its entries with its own name first,
-so two providers never share one; the core never reads them.
+so two providers never share one; the core never reads them. The one thing all share is the process's reading
+threads (`reading_threads`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 T = TypeVar("T")
+
+READING_THREADS = 1024  # a bound never reached: each provider holds each tenant to its own few reads at a time
 
 
 class RunMemo:
@@ -52,3 +59,13 @@ class RunMemo:
                 self._values[key] = value
                 self._making.pop(key, None)
             return value
+
+    def reading_threads(self) -> ThreadPoolExecutor:
+        """The threads this process reads tenants on, started as first needed and kept for the run's next tenants
+        (starting and ending a pool per tenant cost more CPU than its sign-in). A provider holds each tenant to
+        its own bound over them and never lets one read wait on another, so sharing them cannot deadlock. A
+        forked process (an audit's worker) starts its own: its parent's threads are not in it."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        return self.once(("reading threads", os.getpid()),
+                         lambda: ThreadPoolExecutor(READING_THREADS, thread_name_prefix="preflight-read"))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
 
 from preflight.memo import RunMemo
+from tests.conftest import in_child
 
 
 def test_once_makes_a_value_once_for_callers_that_ask_together() -> None:
@@ -49,3 +51,21 @@ def test_get_and_set_and_a_repr_that_shows_nothing_kept() -> None:
     memo.set("refused", "s3cr3t-value")
     assert memo.get("refused") == "s3cr3t-value"
     assert "s3cr3t" not in repr(memo)
+
+
+def test_the_run_reads_on_one_pool_of_threads_per_process() -> None:
+    memo = RunMemo()
+    assert memo.reading_threads() is memo.reading_threads()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_process_reads_on_threads_of_its_own() -> None:
+    memo = RunMemo()
+    parent = memo.reading_threads()
+    assert parent.submit(os.getpid).result() == os.getpid()
+
+    def child() -> bytes:
+        own = memo.reading_threads()
+        return b"own" if own is not parent and own.submit(os.getpid).result(timeout=30) == os.getpid() else b"parent's"
+
+    assert in_child(child) == b"own"

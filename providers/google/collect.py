@@ -6,7 +6,6 @@ resource never ends a collection, and never turns into a guess.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -118,17 +117,6 @@ class _Work:
             for drain in drains:
                 drain.result()
             done += len(drains)
-
-
-MAX_READ_THREADS = 256  # every Workspace this process reads at once, `workers` threads each at most
-
-
-def _threads(api: GoogleApi) -> ThreadPoolExecutor:
-    """The threads this process reads Workspaces on, started as they are first needed and kept for the run's
-    next Workspaces (api.memo), rather than `workers` new ones per Workspace (about 0.2 ms of CPU each to start
-    and end). A forked process (an audit's worker) starts its own: its parent's threads are not in it."""
-    return api.memo.once(("google", "read threads", os.getpid()), lambda: ThreadPoolExecutor(
-        max_workers=MAX_READ_THREADS, thread_name_prefix="preflight-google"))
 
 
 def _sign_in(api: GoogleApi, target: Target, work: _Work) -> None:
@@ -350,7 +338,7 @@ def collect(
 ) -> Collection:
     started = time.monotonic()
     size = max(1, min(workers or api.config.workers, 32))
-    with _Work(_threads(api), size) as work:
+    with _Work(api.memo.reading_threads(), size) as work:
         _sign_in(api, target, work)
         org: dict[str, Any] = dict.fromkeys(("customer", "domains"))
         work.add(partial(_keep, org, "domains", api.domains))

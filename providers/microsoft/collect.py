@@ -45,7 +45,6 @@ EXCHANGE_MAILBOX_RESOURCES = ("mailbox", "casMailbox", "exchangeUser", "mailboxP
 # Get-CASMailbox (any proxy address, no smtp: prefix needed), UserPrincipalName on Get-User.
 FILTER_CHUNK = 20
 DEFAULT_WORKERS = 8
-SHARED_THREADS = 1024  # a bound the lanes never reach: each tenant's lane holds it to `workers` threads
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from preflight.snapshot import Options
 from . import inputs
 from .auth import Api, AuthMethod, MicrosoftSignIn, SignInSettings, TokenError, signin_data
 from .clouds import get_cloud
-from .collect import DEFAULT_WORKERS, SHARED_THREADS, Collector, Target
+from .collect import DEFAULT_WORKERS, Collector, Target
 from .exchange import Exchange
 from .graph import Graph
 
@@ -198,11 +197,7 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
                     mailbox_settings=not auth.delegated, sign_in_days=days,
                     sign_ins_tenant=bool(s.get("sign_ins_tenant")))
     now = request.now
-    # The run's tenants read on the same threads (each tenant still at most DEFAULT_WORKERS at a time): starting
-    # and ending a pool of threads per tenant cost more CPU than its sign-in. Per process: a forked worker
-    # cannot use its parent's threads.
-    threads = request.memo.once(("microsoft", "reading threads", os.getpid()),
-                                lambda: ThreadPoolExecutor(SHARED_THREADS, thread_name_prefix="preflight-ms"))
+    threads = request.memo.reading_threads()  # each tenant at most DEFAULT_WORKERS reads at a time (collect.Lane)
     data = collect(signin, target, progress=request.progress, deadline=limit, threads=threads,
                    clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)))
     return data

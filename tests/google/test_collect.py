@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +20,7 @@ from preflight.snapshot import Options, error_of, parse
 from preflight_providers.google import provider, settings
 from preflight_providers.google.api import GoogleApi
 from preflight_providers.google.auth import ServiceAccountSigner, load_key_file
-from preflight_providers.google.collect import Target, _threads, _Work, admin_scope_keys, collect
-from tests.conftest import in_child
+from preflight_providers.google.collect import Target, _Work, admin_scope_keys, collect
 from tests.google.fake import AUTH, FakeGoogle, Reply, Seen, Workspace, google_error, sample_snapshot, secrets_of
 from tests.leaks import assert_no_leak
 
@@ -685,16 +683,3 @@ def test_the_runs_next_workspace_reads_on_the_threads_the_first_one_started(
         collect(api, target(), workers=3)
         threads.append(seen)
     assert 1 <= len(threads[0]) <= 3 and threads[1] <= threads[0]
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
-def test_a_forked_process_reads_on_threads_of_its_own() -> None:
-    api = GoogleApi(ServiceAccountSigner.__new__(ServiceAccountSigner), memo=RunMemo())
-    parent = _threads(api)
-    assert parent.submit(os.getpid).result() == os.getpid()
-
-    def child() -> bytes:
-        own = _threads(api)
-        return b"own" if own is not parent and own.submit(os.getpid).result(timeout=30) == os.getpid() else b"parent's"
-
-    assert in_child(child) == b"own"
