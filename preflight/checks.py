@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
     M = TypeVar("M", bound=BaseModel)
 
+# Read from the class once (the engine explains why): every check run makes an Outcome with one of them.
+_PASS, _FAIL, _WARN, _UNKNOWN, _SKIPPED = Status.PASS, Status.FAIL, Status.WARN, Status.UNKNOWN, Status.SKIPPED
+
 
 @dataclass
 class Outcome:
@@ -57,11 +60,11 @@ class Uninterpretable(Exception):
 
 
 def passed(message: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
-    return Outcome(Status.PASS, message, evidence or {})
+    return Outcome(_PASS, message, evidence or {})
 
 
 def failed(message: str, evidence: Mapping[str, Any] | None = None, cause: str | None = None) -> Outcome:
-    return Outcome(Status.FAIL, message, evidence or {}, cause)
+    return Outcome(_FAIL, message, evidence or {}, cause)
 
 
 def warned(
@@ -70,22 +73,22 @@ def warned(
     cause: str | None = None,
     severity: Severity | None = None,
 ) -> Outcome:
-    return Outcome(Status.WARN, message, evidence or {}, cause, severity)
+    return Outcome(_WARN, message, evidence or {}, cause, severity)
 
 
 def unknown(message: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
-    return Outcome(Status.UNKNOWN, message, evidence or {})
+    return Outcome(_UNKNOWN, message, evidence or {})
 
 
 def skipped(message: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
-    return Outcome(Status.SKIPPED, message, evidence or {})
+    return Outcome(_SKIPPED, message, evidence or {})
 
 
 def unreadable(exc: Unavailable, grant: str | None = None) -> Outcome:
     """`unknown` for a resource that could not be read, naming it, why, and what to grant when known."""
     hint = f" Grant {grant}." if grant else ""
     return Outcome(
-        Status.UNKNOWN,
+        _UNKNOWN,
         f"Could not read {exc.resource} ({exc.reason}).{hint}",
         {"resource": exc.resource, "error": exc.error or exc.reason, "grant": grant},
     )
@@ -138,28 +141,39 @@ class Context:
         """Nothing run with this context (or one derived from it) read the method so far."""
         return not self._reads.method
 
+    # The readers below go straight to Resources.get: they run a few hundred times per tenant, and each layer
+    # of calls between a check and the parsed resource cost more than the cache lookup itself.
+
     def org(self, name: str) -> Any:
-        return self.resources.org(name).raw
+        return self.resources.get(None, name).raw
 
     def mailbox(self, name: str) -> Any:
-        return self.resources.mailbox(self._address(), name).raw
+        return self.resources.get(self._address(), name).raw
 
     def other_mailbox(self, address: str, name: str) -> Any:
         """A resource of another mailbox in the snapshot (send-as rights on a From address that is one)."""
-        return self.resources.mailbox(address.lower(), name).raw
+        return self.resources.get(address.lower(), name).raw
 
     def other_mailbox_as(self, address: str, name: str, model: type[M]) -> M:
-        return _typed(self.resources.mailbox(address.lower(), name), name, model)
+        return _typed(self.resources.get(address.lower(), name), name, model)
 
     def org_as(self, name: str, model: type[M]) -> M:
-        return _typed(self.resources.org(name), name, model)
+        got = self.resources.get(None, name).model
+        if not isinstance(got, model):
+            raise _declared_as(name, got, model)
+        return got
 
     def mailbox_as(self, name: str, model: type[M]) -> M:
-        return _typed(self.resources.mailbox(self._address(), name), name, model)
+        if self.subject is None:
+            raise _tenant_wide()
+        got = self.resources.get(self.subject, name).model
+        if not isinstance(got, model):
+            raise _declared_as(name, got, model)
+        return got
 
     def _address(self) -> str:
         if self.subject is None:
-            raise RuntimeError("mailbox() called from a tenant-wide check")
+            raise _tenant_wide()
         return self.subject
 
     @property
@@ -169,8 +183,16 @@ class Context:
 
 def _typed(parsed: Parsed, name: str, model: type[M]) -> M:
     if not isinstance(parsed.model, model):
-        raise TypeError(f"{name} is declared as {type(parsed.model).__name__}, not {model.__name__}")
+        raise _declared_as(name, parsed.model, model)
     return parsed.model
+
+
+def _declared_as(name: str, got: BaseModel, model: type[BaseModel]) -> TypeError:
+    return TypeError(f"{name} is declared as {type(got).__name__}, not {model.__name__}")
+
+
+def _tenant_wide() -> RuntimeError:
+    return RuntimeError("mailbox() called from a tenant-wide check")
 
 
 CheckFunc = Callable[[Context], Outcome | None]

@@ -25,6 +25,7 @@ from preflight.snapshot import Snapshot, Unavailable, describe_error, error_of
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 Schema = Mapping[str, type[BaseModel]]  # resource name -> the model of its documented shape
+_NOT_YET = object()  # Resources.derived: no value made yet (None is a value)
 
 
 class Payload(BaseModel):
@@ -111,21 +112,23 @@ class Resources:
     _derived: dict[Hashable, Any] = field(default_factory=dict)
 
     def org(self, name: str) -> Parsed:
-        return self._get(None, name)
+        return self.get(None, name)
 
     def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
         """What `compute` makes of this snapshot's resources, made once per evaluation however many checks ask
         (a user's effective policy: every mailbox check, for every method). `key` names everything the result
         depends on besides the snapshot. An exception is not kept: the next caller computes afresh."""
-        if key not in self._derived:
-            self._derived[key] = compute()
-        got: T = self._derived[key]
-        return got
+        got = self._derived.get(key, _NOT_YET)
+        if got is _NOT_YET:
+            got = self._derived[key] = compute()
+        kept: T = got
+        return kept
 
     def mailbox(self, address: str, name: str) -> Parsed:
-        return self._get(address, name)
+        return self.get(address, name)
 
-    def _get(self, address: str | None, name: str) -> Parsed:
+    def get(self, address: str | None, name: str) -> Parsed:
+        """The resource `name` of a mailbox (`address`) or of the tenant (None), parsed; Unavailable if it cannot be."""
         key = (address, name)
         got = self._cache.get(key)
         if got is None:

@@ -55,14 +55,14 @@ class Recorder:
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
     rec = Recorder()
-    get = Resources._get
+    get = Resources.get
 
     def recording(self: Resources, address: str | None, name: str) -> Parsed:
         assert rec.running, f"{name} read outside a check"
         rec.reads.setdefault(rec.running[0], set()).add(name)
         return get(self, address, name)
 
-    monkeypatch.setattr(Resources, "_get", recording)
+    monkeypatch.setattr(Resources, "get", recording)
     yield rec
 
 
