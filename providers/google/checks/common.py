@@ -195,26 +195,47 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
     return ctx.resources.derived(("google.membership", subject(ctx), user.orgUnitPath), compute)
 
 
+@dataclass(frozen=True)
+class _OrgUnits:
+    """The Directory's org units as memberships read them: made once per evaluation, not once per mailbox."""
+
+    by_path: Mapping[str, str]  # casefolded orgUnitPath -> id without "id:"
+    labels: Mapping[str, str]  # "orgUnits/<id>" -> orgUnitPath
+    root: str | None
+    known: frozenset[str]
+    count: int
+
+
+def _org_units(ctx: Context) -> _OrgUnits:
+    def compute() -> _OrgUnits:
+        org_units = ctx.org_as("orgUnits", OrgUnits).root
+        by_path: dict[str, str] = {}
+        labels: dict[str, str] = {}
+        root: str | None = None
+        for ou in org_units:
+            ou_id = ou.orgUnitId.removeprefix("id:")
+            by_path[ou.orgUnitPath.casefold()] = ou_id
+            labels[f"orgUnits/{ou_id}"] = ou.orgUnitPath
+            if ou.orgUnitPath == "/":
+                root = ou_id
+            elif ou.parentOrgUnitPath == "/" and ou.parentOrgUnitId and root is None:
+                root = ou.parentOrgUnitId.removeprefix("id:")
+        if root is not None:
+            labels.setdefault(f"orgUnits/{root}", "/")
+        return _OrgUnits(by_path, labels, root, frozenset(by_path.values()), len(org_units))
+
+    return ctx.resources.derived(("google.org units",), compute)
+
+
 def _membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavailable]]:
-    org_units = ctx.org_as("orgUnits", OrgUnits).root
-    by_path: dict[str, str] = {}
-    labels: dict[str, str] = {}
-    root: str | None = None
-    for ou in org_units:
-        ou_id = ou.orgUnitId.removeprefix("id:")
-        by_path[ou.orgUnitPath.casefold()] = ou_id
-        labels[f"orgUnits/{ou_id}"] = ou.orgUnitPath
-        if ou.orgUnitPath == "/":
-            root = ou_id
-        elif ou.parentOrgUnitPath == "/" and ou.parentOrgUnitId and root is None:
-            root = ou.parentOrgUnitId.removeprefix("id:")
-    if root is not None:
-        labels.setdefault(f"orgUnits/{root}", "/")
+    units = _org_units(ctx)
+    by_path, root = units.by_path, units.root
+    labels = dict(units.labels)
     chain: set[str] = set()
     for path in _ancestors(user.orgUnitPath):
         if path.casefold() not in by_path:
             raise Undetermined(
-                "policy", f"the user's org unit {path} is not among the {len(org_units)} org units read"
+                "policy", f"the user's org unit {path} is not among the {units.count} org units read"
             )
         chain.add(by_path[path.casefold()])
     if root is not None:
@@ -247,7 +268,7 @@ def _membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavail
 
     m = Membership(
         org_unit_ids=frozenset(chain),
-        known_org_unit_ids=frozenset(by_path.values()),
+        known_org_unit_ids=units.known,
         root_org_unit_id=root,
         group_ids=group_ids,
         nested=nested,

@@ -17,7 +17,17 @@ from preflight.snapshot import Unavailable
 
 from ..resources import Activities, Asps
 from .auditlog import events
-from .common import EFFECTIVE_READS, User, account_name, effective, for_users, only_users, primary
+from .common import (
+    EFFECTIVE_READS,
+    Assuming,
+    User,
+    account_name,
+    effective,
+    for_users,
+    only_users,
+    primary,
+    subject,
+)
 from .facts import facts
 from .policy import Undetermined
 
@@ -35,7 +45,16 @@ class AppPasswordPolicy:
 
 
 def app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
-    """Policy-level reasons app passwords are unavailable. Raises Unavailable/Undetermined when unreadable."""
+    """Policy-level reasons app passwords are unavailable. Raises Unavailable/Undetermined when unreadable.
+    Made once per mailbox (google.password-sign-in and google.app-passwords both read it; neither changes it),
+    except in a candidate combination of undecided policies, which reads them afresh."""
+    if isinstance(ctx, Assuming):
+        return _app_password_policy(ctx, user)
+    return ctx.resources.derived(("google.app password policy", subject(ctx), user.orgUnitPath),
+                                 lambda: _app_password_policy(ctx, user))
+
+
+def _app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
     out = AppPasswordPolicy()
     enforced = user.isEnforcedIn2Sv
     factor = effective(ctx, user, "security.two_step_verification_enforcement_factor")
