@@ -102,10 +102,7 @@ def noted(out: Outcome, text: str, evidence: Mapping[str, Any] | None = None) ->
 class _Reads:
     """Whether a run read its method (or the verdict for it): shared by the contexts derived from one."""
 
-    __slots__ = ("method",)
-
-    def __init__(self) -> None:
-        self.method = False
+    method = False  # set on the instance once read; no __init__, as one is made per check run
 
 
 @dataclass(slots=True)
