@@ -110,13 +110,25 @@ def _client_types(ctx: Context) -> set[str]:
     return (surely | maybe) - {"all"}
 
 
+def _user_answers(ctx: Context) -> tuple[ConditionalAccessWhatIf, str] | NoOpinion:
+    """The mailbox's recorded answers and its user's id, or why they cannot be read: once per mailbox, for every
+    Conditional Access check and method (most snapshots hold no answers: the same NoOpinion for each)."""
+
+    def read() -> tuple[ConditionalAccessWhatIf, str] | NoOpinion:
+        try:
+            return ctx.mailbox_as(USER_RESOURCE, ConditionalAccessWhatIf), ctx.mailbox_as("user", GraphUser).id
+        except Unavailable as exc:
+            return _unread(exc)
+
+    return ctx.resources.derived(("ms.what if answers", ctx.subject), read)
+
+
 def user_opinion(ctx: Context) -> Opinion | NoOpinion:
     """Microsoft's answers for this mailbox and method (the client app types the own reading uses)."""
-    try:
-        recorded = ctx.mailbox_as(USER_RESOURCE, ConditionalAccessWhatIf)
-        user_id = ctx.mailbox_as("user", GraphUser).id
-    except Unavailable as exc:
-        return _unread(exc)
+    answers = _user_answers(ctx)
+    if isinstance(answers, NoOpinion):
+        return answers
+    recorded, user_id = answers
     exchange = str(data("wellknown")["apps"]["exchange_online"])
     wanted = _client_types(ctx)
     questions = [q for q in user_questions(user_id, ctx.method.value, exchange, ctx.options.sender_ips)
