@@ -227,10 +227,11 @@ class Guard:
     reads: tuple[str, ...]
 
     def __call__(self, own: Check) -> Check:
-        @functools.wraps(own.func)
+        missing, func = self.missing, own.func
+
+        @functools.wraps(func)
         def run(ctx: Context) -> Outcome | None:
-            missing = ctx.resources.derived((self.missing, ctx.subject), lambda: self.missing(ctx))
-            return None if missing else own.run(ctx)
+            return None if ctx.resources.derived((missing, ctx.subject), lambda: missing(ctx)) else func(ctx)
 
         return own.wrapped(run, self.reads)
 

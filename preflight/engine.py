@@ -44,7 +44,7 @@ class Exception_:
 
 def _run(check: Check, ctx: Context, permissions: Mapping[str, str]) -> Outcome | None:
     try:
-        return check.run(ctx)
+        return check.func(ctx)  # what check.run does, without its call
     except Unavailable as exc:
         return unreadable(exc, permissions.get(exc.resource.split(" of ")[0]))
     except Uninterpretable as exc:
