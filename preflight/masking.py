@@ -16,24 +16,34 @@ import re
 
 MASK = "********"
 _TOKEN_CHARS = r"A-Za-z0-9_-"
-_PATTERNS = (
+# Each pattern with the literals one of which any match of it contains (lower case where the pattern ignores
+# case): a text holding none of them is not scanned. A pattern scan costs microseconds per character (the
+# keyword alternation and the look-behinds have no literal prefix for the regex engine to skip to), a
+# substring test a fraction of that; most texts are ordinary error messages holding no keyword at all.
+_SCANS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     # SASL initial responses carry the password or token, base64-encoded.
-    re.compile(r"(\bAUTH\s++(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER)\s++)[A-Za-z0-9+/=]{8,}+", re.IGNORECASE),
-    re.compile(r"(\b(?:auth=)?Bearer\s++)[A-Za-z0-9._~+/=-]{8,}+", re.IGNORECASE),
-    re.compile(r"(\bBasic\s++)[A-Za-z0-9+/]{12,}+=*+"),  # an Authorization: Basic header
+    (("plain", "login", "xoauth2", "oauthbearer"),
+     re.compile(r"(\bAUTH\s++(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER)\s++)[A-Za-z0-9+/=]{8,}+", re.IGNORECASE)),
+    (("bearer",), re.compile(r"(\b(?:auth=)?Bearer\s++)[A-Za-z0-9._~+/=-]{8,}+", re.IGNORECASE)),
+    (("Basic",), re.compile(r"(\bBasic\s++)[A-Za-z0-9+/]{12,}+=*+")),  # an Authorization: Basic header
     # A JWT anywhere; it may start only where a token run starts, so a long run is scanned once.
-    re.compile(rf"()(?<![{_TOKEN_CHARS}])eyJ[{_TOKEN_CHARS}]{{5,}}+\.eyJ[{_TOKEN_CHARS}]{{5,}}+\.[{_TOKEN_CHARS}]*+"),
-    re.compile(r"()(?<![A-Za-z0-9._-])ya29\.[A-Za-z0-9._-]{10,}+"),  # Google access token
-    re.compile(r"()(?<![\w/])1//[A-Za-z0-9._-]{20,}+"),  # Google refresh token
-    re.compile(
+    (("eyJ",), re.compile(
+        rf"()(?<![{_TOKEN_CHARS}])eyJ[{_TOKEN_CHARS}]{{5,}}+\.eyJ[{_TOKEN_CHARS}]{{5,}}+\.[{_TOKEN_CHARS}]*+")),
+    (("ya29.",), re.compile(r"()(?<![A-Za-z0-9._-])ya29\.[A-Za-z0-9._-]{10,}+")),  # Google access token
+    (("1//",), re.compile(r"()(?<![\w/])1//[A-Za-z0-9._-]{20,}+")),  # Google refresh token
+    # Every keyword below contains one of these: client_secret, passwd, access_token, client_assertion...
+    (("pass", "pwd", "secret", "token", "assertion"), re.compile(
         r"""((?:client_secret|password|passwd|pass|pwd|secret|access_token|refresh_token|id_token|assertion|"""
         r"""client_assertion|passphrase)"""
         r"""["']?+[ \t]*+[:=][ \t]*+["']?+)[^\s"'&,}]{4,}+""",
         re.IGNORECASE,
-    ),
+    )),
     # Entra ID (AADSTS7000215) may quote the wrong secret it was sent.
-    re.compile(r"""(Invalid client secret provided[^'"\n]{0,80}+['"])[^'"\n]++""", re.IGNORECASE),
+    (("invalid client secret provided",),
+     re.compile(r"""(Invalid client secret provided[^'"\n]{0,80}+['"])[^'"\n]++""", re.IGNORECASE)),
 )
+# Whether each ignores case, asked once: a RegexFlag operation costs more than the substring tests.
+_PATTERNS = tuple((needles, bool(pattern.flags & re.IGNORECASE), pattern) for needles, pattern in _SCANS)
 
 # After a "334" challenge the client's next line is a SASL response: a user name or password in base64
 # (AUTH LOGIN), or a token. Transcripts mark it in many ways (" -> ", "C: ", "CLIENT -> SERVER: ").
@@ -44,9 +54,25 @@ _PREFIXES = ((), ("->",), ("~>",), (">",), ("C:",), ("CLIENT", "->", "SERVER:"))
 
 
 def mask_secrets(text: str) -> str:
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    # Skipping a pattern whose literals are all absent changes nothing: it could not match the text, nor any
+    # text an earlier pattern leaves (a replacement only takes characters out and puts in MASK's asterisks,
+    # which no literal holds). Case-blind literals are looked for in the lower-cased text only when it is
+    # ASCII: the regex engine folds some other letters onto ASCII ones (the long s, the Kelvin sign).
+    folded = text.lower() if text.isascii() else None
+    for needles, blind, pattern in _PATTERNS:
+        within = folded if blind else text
+        if within is not None:
+            for needle in needles:
+                if needle in within:
+                    break
+            else:
+                continue
+        text = pattern.sub(_masked, text)
     return _mask_sasl_responses(text)
+
+
+def _masked(match: re.Match[str]) -> str:
+    return match.group(1) + MASK
 
 
 def _mask_sasl_responses(text: str) -> str:

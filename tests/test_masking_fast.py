@@ -1,0 +1,123 @@
+"""mask_secrets skips a pattern whose literals a text lacks: it masks exactly what running every pattern masks.
+
+The reference below runs every pattern on every text, as mask_secrets did before it learned to skip; the
+property tests compare the two over generated texts made of the patterns' own keywords (in any case, and with
+the non-ASCII letters the regex engine folds onto ASCII ones), credential-like runs, MASK's asterisks and
+SASL transcripts, and over the hostile inputs of test_masking.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from preflight.masking import _PATTERNS, MASK, _mask_sasl_responses, mask_secrets
+from preflight.runsecrets import RunSecrets, forms
+from tests.test_masking import ADVERSARIAL, N
+
+
+def reference(text: str) -> str:
+    """Every pattern, every time, in order."""
+    for _needles, _blind, pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    return _mask_sasl_responses(text)
+
+
+KEYWORDS = [
+    "client_secret", "password", "passwd", "pass", "pwd", "secret", "access_token", "refresh_token", "id_token",
+    "assertion", "client_assertion", "passphrase", "AUTH PLAIN ", "auth login ", "AUTH XOAUTH2 ", "AUTH OAUTHBEARER ",
+    "auth=Bearer ", "Bearer ", "Basic ", "basic ", "eyJ", ".eyJ", "ya29.", "1//", "Invalid client secret provided ",
+    "334 ", "\n", " -> ", "C: ", "\r\n",
+]
+# Letters that IGNORECASE matches with ASCII ones: the long s, the Kelvin sign, dotless and dotted i.
+FOLDED = {"s": "\u017f", "k": "\u212a", "i": "\u0131", "I": "\u0130"}
+PIECES = ["=", ":", " ", "\t", "'", '"', "&", ",", "}", "*", MASK, "abcdEFGH1234", "c2VjcmV0LXBhc3N3b3Jk==",
+          "A" * 12, "x.y-z_", "/+", "é", "\u00a0"]
+
+
+def _cased(word: str) -> st.SearchStrategy[str]:
+    """The word with each letter in either case, or folded to a non-ASCII letter IGNORECASE matches."""
+    return st.tuples(*(st.sampled_from(sorted({c, c.upper(), c.lower(), FOLDED.get(c, c)})) for c in word)).map(
+        "".join)
+
+
+texts = st.lists(
+    st.one_of(st.sampled_from(KEYWORDS).flatmap(_cased), st.sampled_from(PIECES), st.text(max_size=6)),
+    max_size=24,
+).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(texts)
+def test_skipping_masks_exactly_what_every_pattern_masks(text: str) -> None:
+    assert mask_secrets(text) == reference(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(KEYWORDS).flatmap(_cased), st.sampled_from(PIECES)), max_size=4).map("".join))
+def test_short_texts_are_masked_as_every_pattern_masks_them(text: str) -> None:
+    assert mask_secrets(text) == reference(text)
+
+
+@pytest.mark.parametrize("keyword", KEYWORDS)
+@pytest.mark.parametrize("spelling", [str.lower, str.upper, str.title, lambda k: k.replace("s", FOLDED["s"])])
+@pytest.mark.parametrize("value", ["=abcdEFGH1234", ": 'c2VjcmV0LXBhc3N3b3Jk=='", "eyJhbGciOi.eyJzdWIiOi.c2ln"])
+def test_each_keyword_is_masked_as_every_pattern_masks_it(keyword: str, spelling: Any, value: str) -> None:
+    text = f"x {spelling(keyword)}{value} y"
+    assert mask_secrets(text) == reference(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_text_is_masked_as_every_pattern_masks_it(text: str) -> None:
+    assert mask_secrets(text) == reference(text)
+
+
+@pytest.mark.parametrize("text", [
+    "pa\u017fsword=hunter2hunter2",  # the long s: not ASCII, every case-blind pattern runs
+    "access_to\u212aen=abcdefgh",
+    "AUTH PLAIN dXNlcjpwYXNzd29yZA==",
+    "auth plain dXNlcjpwYXNzd29yZA==",
+    "Authorization: BEARER abcdefgh12345",
+    "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+    "INVALID CLIENT SECRET PROVIDED: 'Qx8~wrong.secret-value'",
+    "eyJhbGciOi.eyJzdWIiOi.c2ln and ya29.a0AfH6SMBsentinelvalue and 1//0gSENTINEL-refresh-token-value",
+    "Passphrase: \u00e9t\u00e9-2026-secret",
+    "Forbidden",
+])
+def test_examples_are_masked_as_every_pattern_masks_them(text: str) -> None:
+    assert mask_secrets(text) == reference(text)
+    assert mask_secrets(text) != text or text == "Forbidden"
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_hostile_input_is_masked_as_every_pattern_masks_it(name: str) -> None:
+    text = ADVERSARIAL[name][: N // 16]  # the reference is the slow path: a 4 KiB slice of each
+    assert mask_secrets(text) == reference(text)
+
+
+def test_every_match_of_a_pattern_holds_one_of_its_literals() -> None:
+    """The literals are what makes skipping safe: a match of each pattern in a text made to match it holds one."""
+    samples = ["AUTH LOGIN dXNlcm5hbWU6", "auth=Bearer abcdefgh", "Basic dXNlcjpwYXNzd29yZA==",
+               "eyJabcde.eyJabcde.sig", "ya29.abcdefghijkl", "1//abcdefghijklmnopqrstuv", "client_assertion=abcd",
+               "Invalid client secret provided: 'x'"]
+    for (needles, blind, pattern), sample in zip(_PATTERNS, samples, strict=True):
+        match = pattern.search(sample)
+        assert match is not None, pattern.pattern
+        found = match.group(0).lower() if blind else match.group(0)
+        assert any(needle in found for needle in needles), pattern.pattern
+
+
+def test_a_childs_forms_reach_the_run_as_the_run_would_work_them_out() -> None:
+    run = RunSecrets()
+    tenant = run.child()
+    secret = "ya29.a0Af-tenant/token+value=="
+    tenant.add(secret, secret)
+    other = RunSecrets()
+    other.add(secret)
+    for form in forms(secret):
+        text = f"<{form}>"
+        assert run.mask_known(text) == tenant.mask_known(text) == other.mask_known(text) == f"<{MASK}>"
