@@ -80,14 +80,24 @@ class RunSecrets:
     def add(self, *values: str | bytes | None) -> None:
         new = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values if v]
         new = [v for v in new if isinstance(v, str) and len(v.strip()) >= MIN_SECRET]
+        if new:
+            self._learn(new, {})
+
+    def _learn(self, new: list[str], known: dict[str, set[str]]) -> None:
+        """Add secrets, and then to the parent's registry; `known`: their forms as far as worked out (a tenant
+        learns a token per mailbox owner, and its run's registry need not work out the same forms again)."""
         with self._lock:
             fresh = [v for v in new if v not in self._values]
             if fresh:
                 self._values.update(fresh)
-                self._forms.update(*(forms(v) for v in fresh))
+                for value in fresh:
+                    found = known.get(value)
+                    if found is None:
+                        found = known[value] = forms(value)
+                    self._forms.update(found)
                 self._ordered = None
-        if self._parent is not None and new:
-            self._parent.add(*new)
+        if self._parent is not None:
+            self._parent._learn(new, known)
 
     def add_token_response(self, result: object) -> None:
         """The secrets in an OAuth token endpoint reply (msal result, google-auth credentials' fields)."""
