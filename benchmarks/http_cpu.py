@@ -1,6 +1,7 @@
 """CPU per request of preflight.http: Http.get and follow_pages against a local HTTPS keep-alive server.
 
-Usage: python -m benchmarks.http_cpu [--requests 2000] [--secrets 25] [--profile] (from the repository root)
+Usage (from the repository root):
+    python -m benchmarks.http_cpu [--requests 2000] [--repeat 5] [--secrets 25] [--latency 0.05] [--profile]
 
 The server runs in a process of its own, so the CPU counted (this process's, all its threads: the caller's and
 the alarm thread) is the client's alone. Replies are JSON of the sizes collectors read: a Google user (about
@@ -16,6 +17,7 @@ import json
 import multiprocessing as mp
 import os
 import ssl
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -98,15 +100,20 @@ def serve(cert: bytes, key: bytes, port: Any, latency: float) -> None:
     httpd.serve_forever()
 
 
-def measure(label: str, count: int, call: Callable[[], Any], per: int = 1) -> float:
+def measure(label: str, count: int, call: Callable[[], Any], per: int = 1, repeat: int = 1) -> float:
+    """The median over `repeat` runs of CPU per request (and its least: the steadiest figure on a busy machine)."""
     call()  # a connection made and kept, first-use caches filled
-    started, thread, wall = time.process_time(), time.thread_time(), time.perf_counter()
-    for _ in range(count):
-        call()
-    ms = (time.process_time() - started) / (count * per) * 1000
-    caller = (time.thread_time() - thread) / (count * per) * 1000
-    took = (time.perf_counter() - wall) / (count * per) * 1000
-    print(f"{label:44} {ms:7.3f} ms CPU per request ({caller:.3f} in the calling thread; {took:.3f} ms wall)")
+    runs = []
+    for _ in range(repeat):
+        started, thread, wall = time.process_time(), time.thread_time(), time.perf_counter()
+        for _ in range(count):
+            call()
+        runs.append(((time.process_time() - started) / (count * per) * 1000,
+                     (time.thread_time() - thread) / (count * per) * 1000,
+                     (time.perf_counter() - wall) / (count * per) * 1000))
+    ms, caller, took = (statistics.median(r[i] for r in runs) for i in range(3))
+    print(f"{label:44} {ms:7.3f} ms CPU per request (least {min(r[0] for r in runs):.3f}; {caller:.3f} in the "
+          f"calling thread; {took:.3f} ms wall)")
     return ms
 
 
@@ -115,6 +122,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per kind")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each kind; medians are printed")
     parser.add_argument("--secrets", type=int, default=25, help="known secrets in the client's registry")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds the server waits before each reply")
     parser.add_argument("--profile", action="store_true", help="cProfile the user gets, top functions")
@@ -145,14 +153,16 @@ def main() -> None:
         def user() -> Any:
             return http.get(f"{base}/user", params={"projection": "full"})
 
-        print(f"{n} requests per kind, {len(secrets)} known secrets, load {os.getloadavg()[0]:.2f}")
-        measure("Http.get, a Google user (2 KB)", n, user)
-        measure("Http.get, hasMember (20 B)", n, lambda: http.get(f"{base}/member"))
+        print(f"{n} requests per kind x {args.repeat}, {len(secrets)} known secrets, load {os.getloadavg()[0]:.2f}")
+        r = args.repeat
+        measure("Http.get, a Google user (2 KB)", n, user, repeat=r)
+        measure("Http.get, hasMember (20 B)", n, lambda: http.get(f"{base}/member"), repeat=r)
         measure(f"follow_pages, {PAGES} pages of groups (per page)", n // PAGES,
                 lambda: follow_pages(http, f"{base}/groups", params={"userKey": "jobs@example.com", "maxResults": 200},
                                      items_key="groups", next_params=lambda b: {"pageToken": t} if (
-                                         t := b.get("nextPageToken")) else None), per=PAGES)
-        measure("Http.get, a Graph page of 100 users (40 KB)", max(1, n // 10), lambda: http.get(f"{base}/graph"))
+                                         t := b.get("nextPageToken")) else None), per=PAGES, repeat=r)
+        measure("Http.get, a Graph page of 100 users (40 KB)", max(1, n // 10), lambda: http.get(f"{base}/graph"),
+                repeat=r)
         if args.profile:
             import cProfile
             import pstats

@@ -296,7 +296,7 @@ def _text(raw: bytes) -> str | bytes:
 
 
 def _parse_json(raw: str | bytes) -> Any:
-    if not raw.strip():
+    if not raw or raw.isspace():  # what strip() would leave empty, without copying the body
         return None
     try:
         return json.loads(raw)

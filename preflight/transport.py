@@ -39,7 +39,7 @@ from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.poolmanager import PoolManager, ProxyManager
-from urllib3.util import make_headers
+from urllib3.util import Retry, make_headers
 
 from preflight import __version__
 from preflight.deadline import KEPT_PER_HOST, environ_proxies, pool_classes, proxy_variables, tls_context, trust_path
@@ -336,8 +336,13 @@ class Transport:
         pool = _pools.get(target, self.context(), proxy)
         # A proxy forwarding plain HTTP is asked for the absolute URL; through a CONNECT tunnel, the path.
         path = target.url if proxy is not None and target.scheme == "http" else target.path
-        return pool.urlopen(method, path, body=body, headers=headers, retries=False, redirect=False,
+        return pool.urlopen(method, path, body=body, headers=headers, retries=_NO_RETRIES, redirect=False,
                             assert_same_host=False, timeout=timeout, preload_content=False, decode_content=True)
+
+
+# What urllib3 makes of retries=False, redirect=False on every request (Retry.from_int): made once. A Retry is
+# never changed in place (increment returns a new one).
+_NO_RETRIES = Retry(False, redirect=False)
 
 
 def read_capped(resp: BaseHTTPResponse, max_body: int) -> bytes:
