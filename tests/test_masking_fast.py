@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from preflight.masking import _PATTERNS, MASK, _mask_sasl_responses, mask_secrets
-from preflight.runsecrets import RunSecrets, forms
+from preflight.runsecrets import MIN_SECRET, RunSecrets, forms
 from tests.test_masking import ADVERSARIAL, N
 
 
@@ -121,3 +121,40 @@ def test_a_childs_forms_reach_the_run_as_the_run_would_work_them_out() -> None:
     for form in forms(secret):
         text = f"<{form}>"
         assert run.mask_known(text) == tenant.mask_known(text) == other.mask_known(text) == f"<{MASK}>"
+
+
+def reference_known(secrets: list[str], text: str) -> str:
+    """Every form of every secret, longest first, each replaced wherever it is."""
+    every = set().union(*(forms(s) for s in secrets if len(s.strip()) >= MIN_SECRET))
+    for form in sorted(every, key=lambda f: (-len(f), f)):
+        if form in text:
+            text = text.replace(form, MASK)
+    return text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_looking_for_anchors_first_masks_exactly_what_looking_for_every_form_masks(data: st.DataObject) -> None:
+    # Secrets sharing starts (as one issuer's tokens do), holding asterisks (so that masking one can make
+    # another), and texts made of their forms' pieces, MASK and more asterisks.
+    secrets = data.draw(st.lists(st.text(alphabet="ab*=/+ é", min_size=4, max_size=12).map(lambda s: "ya29." + s)
+                                 | st.text(alphabet="ab*x", min_size=4, max_size=10), min_size=1, max_size=6))
+    every = sorted(set().union(*(forms(s) for s in secrets if len(s.strip()) >= MIN_SECRET)) or {"none"})
+    piece = st.sampled_from(every).flatmap(lambda f: st.tuples(st.integers(0, len(f)), st.integers(0, len(f))).map(
+        lambda ij: f[min(ij):max(ij)] if ij[0] != ij[1] else f))
+    text = data.draw(st.lists(piece | st.sampled_from([MASK, "*", "**", "a", "b", " ", "ya29."]), max_size=12)
+                     .map("".join))
+    registry = RunSecrets()
+    registry.add(*secrets)
+    assert registry.mask_known(text) == reference_known(secrets, text)
+    child = RunSecrets().child()
+    child.add(*secrets)
+    assert child.mask_known(text) == reference_known(secrets, text)
+
+
+def test_a_masked_secret_can_make_another_that_is_masked_too() -> None:
+    """A form with an asterisk may appear only once a shorter one is masked: it is still looked for."""
+    registry = RunSecrets()
+    registry.add("zb**", "wxyz")
+    # "wxyz" goes first (as long, and before it in order): "zb" and its MASK then spell "zb**", masked in turn.
+    assert registry.mask_known("zbwxyz") == reference_known(["zb**", "wxyz"], "zbwxyz") == MASK + "*" * 6
