@@ -106,9 +106,14 @@ class Redactor:
 
     def _teach(self, value: str, pseudonym: str) -> None:
         value = value.strip()
-        if len(value) >= MIN_LEARNED and value not in KEEP_NAME_VALUES and not PSEUDONYM.match(value) \
-                and value.casefold() not in self._learned:
-            self._learned[value.casefold()] = pseudonym
+        if len(value) < MIN_LEARNED or value in KEEP_NAME_VALUES or PSEUDONYM.match(value):
+            return
+        # A value learned as two kinds ("jobs": a local part and an org unit's name) keeps the lesser pseudonym,
+        # whichever came first: tenants finish, and teach, in any order, and the same key must give the same file.
+        folded = value.casefold()
+        kept = self._learned.get(folded)
+        if kept is None or pseudonym < kept:
+            self._learned[folded] = pseudonym
             self._pattern = None
 
     def learn_address(self, address: str) -> None:

@@ -645,3 +645,17 @@ def test_consolidated_files_are_the_same_whatever_order_tenants_finish_in(tmp_pa
         assert report["audit"]["customers"] == [runs[i].customer.key for i in kept]
         assert report["audit"]["interrupted"] is interrupted
     assert len(json.loads((tmp_path / "whole0" / "report.json").read_text())["audit"]["expired_exceptions"]) == 1
+
+
+def test_redaction_does_not_depend_on_the_order_tenants_teach_it() -> None:
+    """'jobs' is a local part in one tenant and an org unit's name in another: tenants finish in any order, and
+    the same key must give the same pseudonyms either way."""
+    first = {"primaryEmail": "jobs@contoso.example"}
+    second = {"orgUnits": [{"name": "jobs", "orgUnitPath": "/jobs"}]}
+    texts = []
+    for order in ((first, second), (second, first)):
+        red = Redactor(b"k" * 32)
+        for data in order:
+            red.learn(data)
+        texts.append((red.value(second), red.text("the unit /jobs of jobs@contoso.example")))
+    assert texts[0] == texts[1]
