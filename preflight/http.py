@@ -224,14 +224,16 @@ class Http:
                 timed_out = watch.expired or (failure is not None and is_timeout(failure))
                 log.debug("%s %s -> %s", method, mask_url(url), "Timeout" if watch.expired else type(failure).__name__)
                 kind = "Timeout" if timed_out else "ConnectionError"
+                # The socket's timeouts were cut to the deadline's time left: one that fired ran that long, so
+                # the deadline is what ended the exchange, whichever of it and the watch noticed first.
+                if timed_out and limit < self.total and (watch.expired or limit < min(self.timeout)):
+                    raise self._expired()
                 if attempt < self.max_retries:
                     try:
                         waited = self._wait(attempt, None, waited)
                         continue
                     except Throttled:
                         pass
-                if watch.expired and limit < self.total:
-                    raise self._expired()
                 what = f"no complete reply within {seconds(limit)} s" if watch.expired else kind
                 raise ApiError(None, kind, f"{what} after {attempt + 1} attempts") from None
             if log.isEnabledFor(logging.DEBUG):  # masking the URL costs a regular expression per request

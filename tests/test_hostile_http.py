@@ -104,3 +104,26 @@ def test_a_header_value_http_cannot_carry_is_an_api_error_never_sent(value: str,
         http.get(local.url + "/x")
     assert caught.value.code == "InvalidRequest" and value not in str(caught.value)
     assert local.hits == {} and http.stats.requests == 1  # nothing reached the server, nothing retried
+
+
+class _Unwatched:
+    """A time limit whose alarm never rings: only the socket's own timeouts can end the exchange."""
+
+    expired = False
+
+    def __enter__(self) -> _Unwatched:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_a_socket_timeout_cut_to_the_deadline_is_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under load the socket's timeout (cut to the deadline's time left) may fire before the deadline's alarm:
+    that is still the deadline, never a plain Timeout."""
+    monkeypatch.setattr("preflight.http.time_limit", lambda _seconds: _Unwatched())
+    http = Http(total=30.0, timeout=(30.0, 30.0), max_retries=3, sleep=lambda _s: None, deadline=Deadline(1.0))
+    with stalling_tls(False) as url:
+        err = ends(lambda: http.get(url))
+    assert isinstance(err, ApiError) and err.code == "DeadlineExceeded", err
