@@ -7,8 +7,6 @@ back-off); none raises, none makes a wait beyond the cap."""
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from preflight.deadline import Deadline
 from preflight.http import ApiError, Http, retry_after
 from tests.test_http import Server, ok
-from tests.test_http_bounds import ends
+from tests.test_http_bounds import dripping, ends
 
 GARBAGE = ["²", "١٢", "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
            "Mon, 01 Jan 2030 00:00:00 -99999999999999999999", "-5", "1.5", "+3", "0x10", "", " ", "soon"]
@@ -51,37 +49,11 @@ def test_a_retry_after_of_400_digits_is_refused_not_waited_for(local: Server) ->
     assert caught.value.status == 503 and waits == []
 
 
-@contextlib.contextmanager
-def stalling_tls(trickle: bool) -> Iterator[str]:
+def stalling_tls(trickle: bool) -> contextlib.AbstractContextManager[str]:
     """A "TLS server" that takes the connection and the ClientHello, then never finishes the handshake: silent,
     or sending the start of a ServerHello one byte every 0.2 s, forever."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    stop = threading.Event()
-
-    def talk(conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            conn.recv(65536)
-            hello = b"\x16\x03\x03\x40\x00\x02\x00\x3f\xfc\x03\x03" + b"\x00" * 100000
-            for byte in hello if trickle else b"":
-                if stop.wait(0.2):
-                    return
-                conn.sendall(bytes([byte]))
-            stop.wait()
-
-    def accept() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                conn, _ = sock.accept()
-                threading.Thread(target=talk, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{sock.getsockname()[1]}/x"
-    finally:
-        stop.set()
-        sock.close()
+    hello = b"\x16\x03\x03\x40\x00\x02\x00\x3f\xfc\x03\x03" + b"\x00" * 100000
+    return dripping(b"", hello if trickle else b"", "https")
 
 
 @pytest.mark.slow

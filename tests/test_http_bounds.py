@@ -38,8 +38,9 @@ def ends(fn: Callable[[], Any], bound: float = 60.0) -> Any:
 
 
 @contextlib.contextmanager
-def trickling(what: str) -> Iterator[str]:
-    """A server that sends its headers (or its body) one byte every 0.2 s, forever."""
+def dripping(first: bytes, drip: bytes, scheme: str = "http") -> Iterator[str]:
+    """A server that takes each connection's first bytes (a request, a ClientHello), sends `first` at once, then
+    `drip` one byte every 0.2 s, then nothing, forever. Its URL has `scheme` (no TLS is spoken either way)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
@@ -48,15 +49,12 @@ def trickling(what: str) -> Iterator[str]:
     def talk(conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
             conn.recv(65536)
-            if what == "body":
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
-                data = b" " * 100000
-            else:
-                data = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100000
-            for byte in data:
+            conn.sendall(first)
+            for byte in drip:
                 if stop.wait(0.2):
                     return
                 conn.sendall(bytes([byte]))
+            stop.wait()
 
     def accept() -> None:
         while not stop.is_set():
@@ -66,10 +64,18 @@ def trickling(what: str) -> Iterator[str]:
 
     threading.Thread(target=accept, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        yield f"{scheme}://127.0.0.1:{sock.getsockname()[1]}/"
     finally:
         stop.set()
         sock.close()
+
+
+def trickling(what: str) -> contextlib.AbstractContextManager[str]:
+    """A server that sends its headers (or its body) one byte every 0.2 s, forever."""
+    if what == "body":
+        return dripping(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+                        b" " * 100000)
+    return dripping(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100000)
 
 
 @pytest.mark.slow
