@@ -22,15 +22,19 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from urllib3.exceptions import HTTPError, ProxySchemeUnsupported
+
 from preflight.deadline import Deadline, bounded_session, time_limit
 from preflight.errors import InputError, SignInError, seconds
-from preflight.http import ApiError
+from preflight.http import MAX_BODY, ApiError
 from preflight.memo import RunMemo
 from preflight.runsecrets import RunSecrets
+from preflight.transport import ACCEPT_ENCODING, USER_AGENT, Reply, Transport, TransportError, is_timeout, request_url
 
 from . import settings
 
@@ -124,20 +128,39 @@ def load_key_file(path: Path) -> KeyFile:
     return KeyFile(path, {**info, "token_uri": token_uri})
 
 
+class _Reply:
+    """What google-auth reads of a reply (google.auth.transport.Response): its status, headers and bytes."""
+
+    __slots__ = ("data", "headers", "status")
+
+    def __init__(self, reply: Reply) -> None:
+        self.status = reply.status
+        self.headers = reply.headers
+        self.data = reply.body
+
+
+# What requests sends unless told otherwise, less its name and keep-alive (HTTP/1.1's default anyway).
+_TOKEN_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, "Accept": "*/*"}
+_FAILURES = (HTTPError, OSError, HTTPException, TransportError, ProxySchemeUnsupported)
+
+
 def transport(timeout: float, deadline: Deadline | None = None) -> Any:
     """A google-auth transport that remembers the HTTP status of the last reply on this thread, and bounds each
     exchange in total (a token reply trickling a byte at a time is cut at `timeout`) and by the deadline.
 
-    google-auth's RefreshError carries the token endpoint's JSON but not its status; the snapshot records both.
+    It sends through preflight.transport (the trust store and proxy requests would use, the process's shared
+    connections), not requests' Session, whose per-request merges and hooks cost more CPU than the token
+    exchange itself. google-auth's RefreshError carries the token endpoint's JSON but not its status; the
+    snapshot records both.
     """
-    import google.auth.transport.requests as gtr
     from google.auth import exceptions as gex
+    from google.auth.transport import Request
 
     limit_of = deadline or Deadline.unbounded()
+    sender = Transport()
 
-    class _Request(gtr.Request):
+    class _Request(Request):
         def __init__(self) -> None:
-            super().__init__(bounded_session())
             self.last = threading.local()
 
         def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
@@ -147,20 +170,23 @@ def transport(timeout: float, deadline: Deadline | None = None) -> Any:
             limit = min(timeout or default_timeout, limit_of.remaining())
             if limit <= 0:
                 raise gex.TransportError("the deadline has passed")  # type: ignore[no-untyped-call]
+            try:
+                target = request_url(url)
+            except ValueError as exc:
+                raise gex.TransportError(f"the URL cannot be used ({exc})") from None  # type: ignore[no-untyped-call]
+            data = body.encode("utf-8") if isinstance(body, str) else body
+            sent = {**_TOKEN_HEADERS, **(headers or {})}
             with time_limit(limit) as watch:
                 try:
-                    response = super().__call__(  # type: ignore[no-untyped-call]
-                        url, method=method, body=body, headers=headers, timeout=limit, **kwargs
-                    )
-                except gex.TransportError:
-                    if watch.expired:
-                        why = f"no complete reply within {seconds(limit)} s (timeout)"
-                        raise gex.TransportError(why) from None  # type: ignore[no-untyped-call]
-                    raise
+                    reply = sender.send(method, target, data, sent, sender.timeout(limit, limit), max_body=MAX_BODY)
+                except (*_FAILURES, ValueError) as exc:  # ValueError: a header value http.client refuses to send
+                    late = watch.expired or is_timeout(exc)
+                    why = f"no complete reply within {seconds(limit)} s (timeout)" if late else type(exc).__name__
+                    raise gex.TransportError(why) from None  # type: ignore[no-untyped-call]
                 if watch.expired:
                     raise gex.TransportError(f"no complete reply within {seconds(limit)} s (timeout)")  # type: ignore[no-untyped-call]
-            self.last.status = response.status
-            return response
+            self.last.status = reply.status
+            return _Reply(reply)
 
     default_timeout = timeout
     return _Request()
