@@ -67,7 +67,7 @@ class RunSecrets:
     def __init__(self, parent: RunSecrets | None = None) -> None:
         self._parent = parent
         self._lock = threading.Lock()
-        self._values: set[str] = set()
+        self._values: dict[str, set[str]] = {}  # each secret -> its forms (a child takes them from here)
         self._forms: set[str] = set()
         # The forms in masking order, sorted when next asked: an audit's run registry learns every tenant's
         # tokens one tenant at a time and masks far less often, so sorting on each add was most of its cost.
@@ -88,16 +88,25 @@ class RunSecrets:
         learns a token per mailbox owner, and its run's registry need not work out the same forms again)."""
         with self._lock:
             fresh = [v for v in new if v not in self._values]
+            for value in fresh:
+                found = known.get(value) or (self._parent._forms_of(value) if self._parent is not None else None)
+                if found is None:
+                    found = forms(value)
+                known[value] = self._values[value] = found
+                self._forms.update(found)
             if fresh:
-                self._values.update(fresh)
-                for value in fresh:
-                    found = known.get(value)
-                    if found is None:
-                        found = known[value] = forms(value)
-                    self._forms.update(found)
                 self._ordered = None
         if self._parent is not None:
             self._parent._learn(new, known)
+
+    def _forms_of(self, value: str) -> set[str] | None:
+        """The forms of a secret this registry or an ancestor knows: each tenant of an audit learns the run's
+        key or client secret again, and working out its forms costs more than the tenant's sign-in."""
+        with self._lock:
+            found = self._values.get(value)
+        if found is None and self._parent is not None:
+            return self._parent._forms_of(value)
+        return found
 
     def add_token_response(self, result: object) -> None:
         """The secrets in an OAuth token endpoint reply (msal result, google-auth credentials' fields)."""

@@ -158,3 +158,17 @@ def test_a_masked_secret_can_make_another_that_is_masked_too() -> None:
     registry.add("zb**", "wxyz")
     # "wxyz" goes first (as long, and before it in order): "zb" and its MASK then spell "zb**", masked in turn.
     assert registry.mask_known("zbwxyz") == reference_known(["zb**", "wxyz"], "zbwxyz") == MASK + "*" * 6
+
+
+def test_a_tenant_learning_a_secret_its_run_knows_masks_every_form_of_it() -> None:
+    """A child registry takes a known secret's forms from its run (not worked out again): still all of them."""
+    from preflight.runsecrets import RunSecrets, forms
+
+    secret = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+    run = RunSecrets()
+    run.add(secret)
+    tenant = run.child()
+    tenant.add(secret)
+    for form in forms(secret):
+        assert form not in tenant.mask_known(f"x {form} y"), form
+    assert len(tenant) == 1 and tenant.values() == (secret,)
