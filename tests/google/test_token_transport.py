@@ -24,7 +24,7 @@ def token_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     seen: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
             reply = json.dumps({"access_token": "ya29.token-from-the-fake", "expires_in": 3599}).encode()
