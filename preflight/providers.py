@@ -209,11 +209,15 @@ class PackagedProvider:
         self.package, self.name, self.title = package, name, title
 
     def preload(self) -> None:
-        """Import `audit_imports`."""
+        """Import `audit_imports`, and warm what each of them offers as a module-level `preload()` (the data files
+        its checks read), and the permissions file: each would otherwise be parsed again in every worker."""
         from importlib import import_module
 
         for name in self.audit_imports:
-            import_module(name, self.package)
+            warm = getattr(import_module(name, self.package), "preload", None)
+            if callable(warm):
+                warm()
+        self.permissions()
 
     def _attr(self, module: str, attr: str) -> Any:
         """`attr` of the provider's own `module`, imported on first use."""

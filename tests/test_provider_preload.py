@@ -1,0 +1,32 @@
+"""PackagedProvider.preload: what an audit warms once before it forks its worker processes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from preflight.providers import PackagedProvider
+
+
+def test_preload_imports_each_module_and_runs_its_own_preload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    package = tmp_path / "warmprov"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "warm.py").write_text("WARMED = []\n\ndef preload():\n    WARMED.append(1)\n")
+    (package / "plain.py").write_text("preload = 'not callable'\n")
+    (package / "data" / "permissions.toml").write_text('"Directory.Read.All" = "read the directory"\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Provider(PackagedProvider):
+        audit_imports = (".warm", ".plain")
+
+    provider = Provider("warmprov", "warm", "Warm")
+    provider.preload()
+    assert sys.modules["warmprov.warm"].WARMED == [1]
+    assert "warmprov.plain" in sys.modules
+    assert provider.permissions() == {"Directory.Read.All": "read the directory"}
+    for name in ("warmprov", "warmprov.warm", "warmprov.plain"):
+        sys.modules.pop(name, None)
