@@ -192,6 +192,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     order = {c.key: i for i, c in enumerate(customers)}
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu_before, system_before, parent_before = _cpu(), _cpu(system_only=True), _cpu(children=False)
+    kernel_before = _kernel_counts()
     started = time.perf_counter()
     now = datetime.now(UTC)
     out = Path(work) / "out"
@@ -221,6 +222,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     # The fakes are not reaped yet, so RUSAGE_CHILDREN holds only preflight's own worker processes (if any).
     cpu, system = _cpu() - cpu_before, _cpu(system_only=True) - system_before
     parent_cpu = _cpu(children=False) - parent_before
+    kernel = {k: v - kernel_before[k] for k, v in _kernel_counts().items()}
     peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     counts: dict[str, tuple[int, int, float]] = {}
     for name, (parent, proc) in children.items():
@@ -234,7 +236,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "verdicts": verdicts,
         "http": {k: v[0] for k, v in counts.items()}, "reads": {k: v[1] for k, v in counts.items()},
         "fakes_cpu": {k: v[2] for k, v in counts.items()},
-        "wall": wall, "cpu": cpu, "system": system, "parent_cpu": parent_cpu,
+        "wall": wall, "cpu": cpu, "system": system, "parent_cpu": parent_cpu, "kernel": kernel,
         "peak_mb": peak_kb / 1024, "before_mb": rss_before / 1024,
         "tenant_seconds": {k: [r.seconds for r in runs if r.customer.provider == k] for k in counts},
     }
@@ -246,6 +248,15 @@ def _cpu(system_only: bool = False, children: bool = True) -> float:
     this process's (the audit's parent: it receives each tenant's result and writes its files)."""
     usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, *([resource.RUSAGE_CHILDREN] * children))]
     return sum(u.ru_stime + (0.0 if system_only else u.ru_utime) for u in usage)
+
+
+def _kernel_counts() -> dict[str, int]:
+    """What drives the kernel's share, in this process and its reaped children (as _cpu): page faults (fresh
+    memory, copy-on-write after a fork), and context switches, voluntary (a thread waiting: the network, a lock,
+    the GIL) and involuntary (preempted)."""
+    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return {"faults": sum(u.ru_minflt + u.ru_majflt for u in usage), "waits": sum(u.ru_nvcsw for u in usage),
+            "preempted": sum(u.ru_nivcsw for u in usage), "parent_faults": usage[0].ru_minflt + usage[0].ru_majflt}
 
 
 def _scenario(args: argparse.Namespace, share: float) -> dict[str, Any]:
@@ -348,6 +359,10 @@ def _report(label: str, runs: list[dict[str, Any]], args: argparse.Namespace) ->
     print(f"  preflight CPU   {cpu:.2f} s = {cpu * 1000 / http:.2f} ms per HTTP request ({system:.2f} s of it in the "
           f"kernel; {parent:.2f} s in the parent process: the providers' imports before the fork, each tenant's "
           "result received, its files written)")
+    faults, waits, preempted = (_median(runs, lambda r, k=k: r["kernel"][k]) for k in ("faults", "waits", "preempted"))
+    parent_faults = _median(runs, lambda r: r["kernel"]["parent_faults"])
+    print(f"  kernel counts   {faults:.0f} page faults ({parent_faults:.0f} in the parent), {waits:.0f} voluntary "
+          f"context switches (waits: network, locks, the GIL), {preempted:.0f} involuntary (preempted)")
     fakes = _median(runs, lambda r: sum(r["fakes_cpu"].values()))
     each = ", ".join(f"{name} {statistics.median(r['fakes_cpu'][name] * 1000 / r['http'][name] for r in runs):.2f} ms"
                      for name in first["fakes_cpu"])

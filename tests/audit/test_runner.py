@@ -108,3 +108,20 @@ def test_the_rendering_tells_the_verdicts_and_exit_code_its_result_would(tmp_pat
             assert rendered.code == int(exit_code([result], fail_on))
             codes.add(rendered.code)
     assert codes == {0, 1, 4}  # a rendering that told one code for all would fail
+
+
+def test_a_worker_collects_its_young_garbage_less_often_and_the_parent_as_before(tmp_path: Path) -> None:
+    import gc
+
+    from preflight.audit.runner import WORKER_GC_THRESHOLD
+
+    registry = default_registry()
+    inv = load_inventory(DEMO, registry.names)
+    if worker_processes(inv, registry) < 2:
+        pytest.skip("one core, or no fork: the tenants run on threads in this process")
+    before = gc.get_threshold()
+    seen: list[object] = []  # what each tenant's `prepare` found in the process it ran in
+    run_audit(inv, registry, load_catalogue(), NOW, tmp_path / "cache", on_done=lambda run: seen.append(run.files),
+              prepare=lambda _run: gc.get_threshold())  # type: ignore[arg-type,return-value]
+    assert seen == [(WORKER_GC_THRESHOLD, *before[1:])] * len(inv.customers)
+    assert gc.get_threshold() == before
