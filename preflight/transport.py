@@ -23,7 +23,11 @@ connection reports to the exchange using it, whose watch can cut it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import http.client
+import io
+import logging
 import os
 import re
 import ssl
@@ -31,18 +35,38 @@ import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.client import (  # type: ignore[attr-defined]
+    HTTPException,
+    IncompleteRead,
+    InvalidURL,
+    _is_illegal_header_value,
+    _is_legal_header_name,
+    _strip_ipv6_iface,
+)
+from ssl import CertificateError
+from ssl import SSLError as BaseSSLError
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from urllib3 import BaseHTTPResponse, Timeout
+from urllib3 import BaseHTTPResponse, HTTPHeaderDict, HTTPResponse, Timeout
+from urllib3.connection import _get_default_user_agent, _normalize_header_values, _url_from_connection
 from urllib3.connectionpool import HTTPConnectionPool
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import HeaderParsingError, NewConnectionError, ProtocolError, ReadTimeoutError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.poolmanager import PoolManager, ProxyManager
-from urllib3.util import Retry, make_headers
+from urllib3.util import SKIP_HEADER, Retry, make_headers
+from urllib3.util.response import assert_header_parsing
 
 from preflight import __version__
-from preflight.deadline import KEPT_PER_HOST, environ_proxies, pool_classes, proxy_variables, tls_context, trust_path
+from preflight.deadline import (
+    KEPT_PER_HOST,
+    _attach_current,
+    environ_proxies,
+    pool_classes,
+    proxy_variables,
+    tls_context,
+    trust_path,
+)
 
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -283,8 +307,9 @@ class Transport:
     """The HTTP side of one preflight.http.Http: its trust store, its view of the proxy variables (taken when it
     is made, as a requests.Session took them), and the process's pools."""
 
-    def __init__(self, verify: bool | str = True, kept: int = KEPT_PER_HOST) -> None:
+    def __init__(self, verify: bool | str = True, kept: int = KEPT_PER_HOST, *, lean: bool = False) -> None:
         self.verify = verify
+        self.lean = lean  # exchanges without a proxy go through _lean_exchange rather than urllib3's urlopen
         self._ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         self._variables = proxy_variables()
         self._context: ssl.SSLContext | None = None
@@ -325,11 +350,14 @@ class Transport:
              *, allow_redirects: bool = True, max_body: int) -> Reply:
         """The final reply, its body read whole (at most `max_body` bytes once decoded)."""
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self._open(method, target, body, headers, timeout)
+            resp = self._open(method, target, body, headers, timeout, max_body)
             location = resp.headers.get("Location") if allow_redirects and resp.status in REDIRECTS else None
             if location is None:
+                if isinstance(resp, Reply):
+                    return resp
                 return Reply(resp.status, resp.headers, read_capped(resp, max_body), target.url)
-            read_capped(resp, max_body)  # the connection serves again once the reply is read
+            if not isinstance(resp, Reply):
+                read_capped(resp, max_body)  # the connection serves again once the reply is read
             try:
                 new = request_url(redirect_url(target.url, location))
             except ValueError as exc:
@@ -339,9 +367,11 @@ class Transport:
         raise TransportError(f"more than {MAX_REDIRECTS} redirects")
 
     def _open(self, method: str, target: Target, body: bytes | None, headers: Mapping[str, str],
-              timeout: Timeout) -> BaseHTTPResponse:
+              timeout: Timeout, max_body: int) -> BaseHTTPResponse | Reply:
         proxy = self._proxy(target)
         pool = _pools.get(target, self.context(), proxy)
+        if self.lean and proxy is None and _leanable(method, body, headers):
+            return _lean_exchange(pool, method, target, body, headers, timeout, max_body)
         # A proxy forwarding plain HTTP is asked for the absolute URL; through a CONNECT tunnel, the path.
         path = target.url if proxy is not None and target.scheme == "http" else target.path
         return pool.urlopen(method, path, body=body, headers=headers, retries=_NO_RETRIES, redirect=False,
@@ -371,3 +401,326 @@ def read_capped(resp: BaseHTTPResponse, max_body: int) -> bytes:
             raise TransportError(f"reply larger than {max_body} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# --- the lean exchange ------------------------------------------------------------------------------------------
+#
+# urllib3's urlopen and http.client cost more CPU per API request than the rest of preflight's work on a small reply
+# (Retry and Timeout objects, header validation call by call, a socket file per reply, email.parser for the reply's
+# headers, response wrapping). For a request preflight.http sends without a proxy, this writes the request itself
+# and reads a plain reply itself: an HTTP/1.1 status line, at most 99 header lines of a token name and a value of
+# printable characters, each ended by CRLF, one Content-Length, no Transfer-Encoding or Content-Encoding. Any other
+# reply (chunked, compressed, folded or odd headers, bare LFs, no length, 1xx/204/304, a head too long or cut short)
+# is handed to http.client and urllib3 with the bytes already read in front of the socket, and parsed by them as
+# before: every reply preflight.http gets is the one urllib3 gave it, and fails the same way. Connections are still
+# urllib3's, from the same pools (connect, TLS, verification, the deadline's watch).
+
+_LEAN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+_NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})  # urllib3's: no Content-Length
+_URL_CONTROL = re.compile("[\x00-\x20\x7f]")  # http.client's _contains_disallowed_url_pchar_re
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding"})  # headers that make urllib3 frame differently
+_HEAD_READ = 65536
+_MAX_HEAD = 65536  # a head not ended within this many bytes goes to http.client, which enforces its own limits
+_MAX_HEADER_LINES = 99  # http.client counts the blank line too: a 100th header line is "more than 100 headers"
+# A reply's status line and header lines as the lean path takes them (bytes without their CRLF). A value holds
+# printable ASCII, tab and Latin-1 letters only: no CR, LF or other control character, which email.parser might
+# read as a line end or http.client keep as it is; a name is an RFC 9110 token, which email.parser splits at its
+# first colon as this does.
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([0-9]{3})(?: [\t\x20-\x7e\x80-\xff]*)?")
+_HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff]*)")
+_u3_pool_log = logging.getLogger("urllib3.connectionpool")
+_u3_conn_log = logging.getLogger("urllib3.connection")
+
+
+def _leanable(method: str, body: bytes | None, headers: Mapping[str, str]) -> bool:
+    """Whether urllib3 would send this request as _request_head writes it: a known method, no body or a bytes one,
+    string headers, none of them framing the body or naming the host, none urllib3's SKIP_HEADER marker."""
+    if method not in _LEAN_METHODS or not (body is None or type(body) is bytes):
+        return False
+    for name, value in headers.items():
+        if type(name) is not str or type(value) is not str or value == SKIP_HEADER or name.lower() in _FRAMING:
+            return False
+    return True
+
+
+_legal_names: set[str] = set()
+
+
+def _check_name(name: str) -> None:
+    """http.client's putheader check of a header name (ASCII, no colon, no line break, no leading space)."""
+    if name in _legal_names:
+        return
+    if not _is_legal_header_name(name.encode("ascii")):
+        raise ValueError("Invalid header name")
+    if len(_legal_names) < 256:
+        _legal_names.add(name)
+
+
+def _host_header(conn: Any) -> bytes:
+    """The Host header http.client's putrequest writes for a direct (no proxy) connection, kept per connection."""
+    found: bytes | None = conn.__dict__.get("_preflight_host")
+    if found is None:
+        host, port = conn.host, conn.port
+        if _URL_CONTROL.search(host):
+            raise InvalidURL("the host holds a control character")
+        try:
+            encoded = host.encode("ascii")
+        except UnicodeEncodeError:
+            encoded = host.encode("idna")
+        if ":" in host:
+            encoded = _strip_ipv6_iface(b"[" + encoded + b"]")
+        if port != conn.default_port:
+            encoded = b"%s:%d" % (encoded, port)
+        found = conn._preflight_host = b"Host: " + encoded
+    return found
+
+
+def _request_head(conn: Any, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> bytes:
+    """The request line and headers urllib3's HTTPConnection.request and http.client write, in their order, with
+    their checks (ValueError for a name or value HTTP cannot carry, for a path with a control character)."""
+    if _URL_CONTROL.search(path):
+        raise InvalidURL("URL can't contain control characters")
+    lines = [b"%s %s HTTP/1.1" % (method.encode("ascii"), path.encode("ascii")), _host_header(conn)]
+    keys = {name.lower() for name in headers}
+    if "accept-encoding" not in keys:
+        lines.append(b"Accept-Encoding: identity")
+    if body is not None:
+        lines.append(b"Content-Length: %d" % len(body))
+    elif method not in _NO_BODY_METHODS:
+        lines.append(b"Content-Length: 0")
+    if "user-agent" not in keys:
+        lines.append(b"User-Agent: " + _get_default_user_agent().encode("latin-1"))
+    for name, value in headers.items():
+        _check_name(name)
+        encoded = value.encode("latin-1")
+        if (b"\r" in encoded or b"\n" in encoded) and _is_illegal_header_value(encoded):
+            raise ValueError("Invalid header value")
+        lines.append(b"%s: %s" % (name.encode("ascii"), encoded))
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines)
+
+
+def _lean_exchange(pool: HTTPConnectionPool, method: str, target: Target, body: bytes | None,
+                   headers: Mapping[str, str], timeout: Timeout, max_body: int) -> Reply | BaseHTTPResponse:
+    """One request on one of the pool's connections, failing as urlopen(retries=False) fails: a urllib3 timeout
+    or connection error, ProtocolError for what the socket or http.client raised, SSLError for TLS; ValueError for
+    a request that cannot be sent; TransportError for a reply larger than `max_body`."""
+    conn = pool._get_conn()
+    clean = False
+    try:
+        _attach_current(conn)  # the exchange's watch may cut this connection
+        head = _request_head(conn, method, target.path, body, headers)
+        result = _converse(pool, conn, method, target, head + body if body else head, timeout, max_body)
+        clean = True
+        return result
+    except (Urllib3Timeout, HTTPException, OSError, ProtocolError, BaseSSLError, SSLError, CertificateError) as exc:
+        if isinstance(exc, (BaseSSLError, CertificateError)):
+            raise SSLError(exc) from exc
+        if isinstance(exc, (OSError, HTTPException)):
+            raise ProtocolError("Connection aborted.", exc) from exc
+        raise
+    finally:
+        if not clean:
+            conn.close()
+            pool._put_conn(None)
+
+
+def _connect(pool: HTTPConnectionPool, conn: Any) -> None:
+    """A new connection connects (TLS handshake and certificate checks for HTTPS), as urllib3's _make_request."""
+    try:
+        try:
+            pool._validate_conn(conn)  # HTTPS: connects, or warns about an unverified connection
+            if conn.sock is None:
+                conn.connect()  # plain HTTP, which http.client would connect on sending
+        except (TimeoutError, BaseSSLError) as exc:
+            pool._raise_timeout(err=exc, url="", timeout_value=conn.timeout)
+            raise
+    except (BaseSSLError, CertificateError) as exc:
+        raise SSLError(exc) from exc
+
+
+def _converse(pool: HTTPConnectionPool, conn: Any, method: str, target: Target, request: bytes, timeout: Timeout,
+              max_body: int) -> Reply | BaseHTTPResponse:
+    conn.timeout = timeout.connect_timeout
+    _connect(pool, conn)
+    sock = conn.sock
+    sock.settimeout(conn.timeout)  # sending is bounded by the connect timeout, as in urllib3
+    try:
+        sock.sendall(request)
+    except BrokenPipeError:
+        pass  # the server may have answered and closed already: its reply is still read
+    except OSError as exc:
+        if exc.errno not in (errno.EPROTOTYPE, errno.ECONNRESET):
+            raise
+    read_timeout = timeout.read_timeout
+    if read_timeout == 0:
+        raise ReadTimeoutError(pool, target.path, f"Read timed out. (read timeout={read_timeout})")
+    conn.timeout = read_timeout
+    sock.settimeout(read_timeout)
+    try:
+        data, end = _read_head(sock)
+        plain = _plain_head(data, end) if end >= 0 else None
+        if plain is None:
+            return _handed_over(pool, conn, method, target.path, bytes(data))
+    except (BaseSSLError, OSError) as exc:
+        pool._raise_timeout(err=exc, url=target.path, timeout_value=read_timeout)
+        raise
+    status, headers, length, close = plain
+    if _u3_pool_log.isEnabledFor(logging.DEBUG):
+        _u3_pool_log.debug('%s://%s:%s "%s %s %s" %s %s', pool.scheme, pool.host, pool.port, method, target.path,
+                           "HTTP/1.1", status, length)
+    if length > max_body:
+        raise TransportError(f"reply larger than {max_body} bytes")
+    body, extra = _read_body(pool, sock, data, end, length)
+    if close or extra:  # a server that sends more than it declared is not asked again on this connection
+        conn.close()
+    pool._put_conn(conn)
+    return Reply(status, headers, body, target.url)
+
+
+def _read_head(sock: Any) -> tuple[bytearray, int]:
+    """What the server sent up to the end of its reply's head and a little beyond; and where the head ends (the
+    index of its blank line's CRLF), or -1 when it is not a CRLF head ended within _MAX_HEAD bytes or the server
+    closed the connection first. Either way http.client can take over from these bytes."""
+    data = bytearray(sock.recv(_HEAD_READ))
+    start = 0
+    while data:
+        found = data.find(b"\n\r\n", start)
+        bare = data.find(b"\n\n", start)
+        if found >= 0 and (bare < 0 or found < bare):
+            # Each line of a head within _MAX_HEAD bytes is within http.client's limit (65536 with its CRLF).
+            crlf = found >= 1 and data[found - 1] == 13 and found + 1 <= _MAX_HEAD
+            return data, found - 1 if crlf else -1
+        if bare >= 0 or len(data) > _MAX_HEAD:
+            return data, -1
+        start = max(0, len(data) - 2)
+        more = sock.recv(_HEAD_READ)
+        if not more:
+            return data, -1
+        data += more
+    return data, -1
+
+
+def _plain_head(data: bytearray, end: int) -> tuple[int, HTTPHeaderDict, int, bool] | None:
+    """(status, headers, Content-Length, whether the server closes) of a head the lean path reads as http.client
+    and urllib3 would; None for any other, which they are handed."""
+    lines = bytes(data[:end]).split(b"\r\n")
+    status_line = _STATUS_LINE.fullmatch(lines[0])
+    if status_line is None or len(lines) > _MAX_HEADER_LINES + 1:
+        return None
+    status = int(status_line[1])
+    if status < 200 or status in (204, 304):
+        return None
+    items = []
+    for line in lines[1:]:
+        header = _HEADER_LINE.fullmatch(line)
+        if header is None:
+            return None
+        items.append((header[1].decode("ascii"), header[2].decode("latin-1")))
+    headers = HTTPHeaderDict(items)
+    if "transfer-encoding" in headers or "content-encoding" in headers:
+        return None
+    lengths = headers.get_all("content-length")
+    if len(lengths) != 1 or not lengths[0].isdigit() or len(lengths[0]) > 15:
+        return None
+    connection = headers.get_all("connection")
+    close = bool(connection) and "close" in connection[0].lower()  # http.client reads the first one only
+    return status, headers, int(lengths[0]), close
+
+
+def _read_body(pool: HTTPConnectionPool, sock: Any, data: bytearray, end: int, length: int) -> tuple[bytes, bool]:
+    """The body of `length` bytes following the head (`data` holds its start), and whether more than it came. A
+    short body is urllib3's ProtocolError (IncompleteRead), a timeout its ReadTimeoutError."""
+    start = end + 4
+    have = len(data) - start
+    if have >= length:
+        return bytes(data[start:start + length]), have > length
+    body = bytearray(length)
+    body[:have] = data[start:]
+    view = memoryview(body)
+    try:
+        while have < length:
+            got = sock.recv_into(view[have:])
+            if not got:
+                raise IncompleteRead(bytes(body[:have]), length - have)
+            have += got
+    except TimeoutError as exc:
+        raise ReadTimeoutError(pool, None, "Read timed out.") from exc
+    except BaseSSLError as exc:
+        raise SSLError(exc) from exc
+    except IncompleteRead as exc:
+        raise ProtocolError(f"Connection broken: {exc!r}", exc) from exc
+    except OSError as exc:
+        raise ProtocolError(f"Connection broken: {exc!r}", exc) from exc
+    finally:
+        view.release()
+    return bytes(body), False
+
+
+class _Replay(io.RawIOBase):
+    """The bytes the lean path already read, then the socket's: what http.client reads a handed-over reply from."""
+
+    def __init__(self, prefix: bytes, raw: Any) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        if self._prefix:
+            taken = self._prefix[:len(buffer)]
+            buffer[:len(taken)] = taken
+            self._prefix = self._prefix[len(taken):]
+            return len(taken)
+        result: int | None = self._raw.readinto(buffer)
+        return result
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()  # the socket's file: the socket closes once the connection has let go of it too
+        super().close()
+
+
+class _Filed:
+    """A socket as http.client.HTTPResponse sees it: only its file is read."""
+
+    def __init__(self, fp: io.BufferedReader) -> None:
+        self._fp = fp
+
+    def makefile(self, _mode: str) -> io.BufferedReader:
+        return self._fp
+
+
+def _handed_over(pool: HTTPConnectionPool, conn: Any, method: str, path: str, prefix: bytes) -> BaseHTTPResponse:
+    """The reply as urllib3's HTTPConnection.getresponse makes it (http.client parsing it from `prefix`, then the
+    socket), holding the connection until its body is read, as urlopen(preload_content=False) leaves it."""
+    sock = conn.sock
+    shutdown = sock.shutdown
+    fp = io.BufferedReader(_Replay(prefix, sock.makefile("rb", buffering=0)))
+    original = http.client.HTTPResponse(_Filed(fp), method=method)  # type: ignore[arg-type]
+    try:
+        original.begin()
+    except ConnectionError:
+        conn.close()
+        raise
+    if original.will_close:
+        conn.close()  # the reply keeps the socket's file: the socket closes once it is read
+    try:
+        assert_header_parsing(original.msg)
+    except (HeaderParsingError, TypeError) as hpe:
+        _u3_conn_log.warning("Failed to parse headers (url=%s): %s", _url_from_connection(conn, path), hpe,
+                             exc_info=True)
+    headers = HTTPHeaderDict(_normalize_header_values(original.msg))
+    response = HTTPResponse(body=original, headers=headers, status=original.status, version=original.version,
+                            version_string="HTTP/1.1", reason=original.reason, preload_content=False,
+                            decode_content=True, original_response=original, enforce_content_length=True,
+                            request_method=method, request_url=path, sock_shutdown=shutdown)
+    response.retries = _NO_RETRIES
+    response._connection = conn
+    response._pool = pool
+    if _u3_pool_log.isEnabledFor(logging.DEBUG):
+        _u3_pool_log.debug('%s://%s:%s "%s %s %s" %s %s', pool.scheme, pool.host, pool.port, method, path,
+                           "HTTP/1.1", response.status, response.length_remaining)
+    return response
