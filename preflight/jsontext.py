@@ -8,7 +8,9 @@ With a depth greater than the nesting, the text is json.dumps(value, indent=2)'s
 
 The C encoder is called directly (JSONEncoder.encode builds a new one on every call: most of the cost of a
 short value), and an object at the last laid-out level whose values are all scalars (most resource payloads'
-fields) is one call too, its items separated by the line break and indentation of that level.
+fields) is one call too, its items separated by the line break and indentation of that level. The encoders keep
+no record of the containers they are in (check_circular=False: a quarter of their time on a finding's line); a
+value holding itself is told from one merely too deep once RecursionError is raised, and refused as before.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from typing import Any
 _CONTAINERS = (dict, list, tuple)  # what the C encoder writes as an array or object
 
 
-def _refuse(value: Any) -> Any:
+def refuse(value: Any) -> Any:
     """As JSONEncoder.default: only JSON's own types are written."""
     raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
 
 class _Keys(dict[Any, str]):
-    """Keys as JSON text, each string key encoded once per file (a snapshot repeats its payloads' field names)."""
+    """Keys as JSON text followed by ": ", each string key encoded once per file (a snapshot repeats its payloads'
+    field names)."""
 
     def __init__(self, string: Callable[[str], str]) -> None:
         super().__init__()
@@ -35,8 +38,8 @@ class _Keys(dict[Any, str]):
 
     def __missing__(self, key: Any) -> str:
         if type(key) is not str:  # never kept: True, 1 and 1.0 are one dict key but three JSON keys
-            return self.string(_key(key))
-        text = self[key] = self.string(key)
+            return self.string(_key(key)) + ": "
+        text = self[key] = self.string(key) + ": "
         return text
 
 
@@ -48,10 +51,11 @@ class _Writer:
         self.line = self._encoder(", ")
         self.keys = _Keys(self.string)
         self.spread: dict[str, Callable[[Any, int], Any]] = {}  # by indentation: items one a line
+        self.custom: Callable[[Any], str | None] | None = None  # dumps' `items`
 
     def _encoder(self, item_separator: str) -> Callable[[Any, int], Any]:
         # allow_nan=False: NaN or Infinity would make the file invalid JSON (ValueError), as json.dumps refuses it
-        return make_encoder({}, _refuse, self.string, None, ": ", item_separator, False, False, False)
+        return make_encoder(None, refuse, self.string, None, ": ", item_separator, False, False, False)
 
     def encode(self, value: Any) -> str:
         if isinstance(value, str):
@@ -66,10 +70,19 @@ class _Writer:
         return "".join(spread(value, 0))
 
 
-def dumps(value: Any, depth: int, *, ensure_ascii: bool = True) -> str:
-    """`value` as JSON text ending in a newline; NaN and Infinity refused (ValueError), as allow_nan=False does."""
+def dumps(value: Any, depth: int, *, ensure_ascii: bool = True, items: Callable[[Any], str | None] | None = None,
+          ) -> str:
+    """`value` as JSON text ending in a newline; NaN and Infinity refused (ValueError), as allow_nan=False does.
+    `items`: the one-line text of an array's item at `depth`, for the items it knows (None: the C encoder's),
+    character for character the C encoder's."""
     out: list[str] = []
-    _layout(value, depth, "\n", out, _Writer(ensure_ascii))
+    writer = _Writer(ensure_ascii)
+    writer.custom = items
+    try:
+        _layout(value, depth, "\n", out, writer)
+    except RecursionError:  # the C encoders keep no record of the containers they are in (faster): was it a
+        json.dumps(value, ensure_ascii=ensure_ascii, allow_nan=False)  # value holding itself? ValueError if so
+        raise
     out.append("\n")
     return "".join(out)
 
@@ -82,11 +95,15 @@ def _layout(value: Any, depth: int, newline: str, out: list[str], writer: _Write
     between = "," + inner
     if depth == 1:  # the last level laid out: each item one line
         if isinstance(value, list):
-            items = between.join([writer.encode(item) for item in value])
+            encode, custom = writer.encode, writer.custom
+            items = between.join([encode(item) for item in value] if custom is None else
+                                 [custom(item) or encode(item) for item in value])
             out.append("[" + inner + items + newline + "]")
         elif any(isinstance(v, _CONTAINERS) for v in value.values()):
             keys, string, line = writer.keys, writer.string, writer.line
-            items = between.join([keys[k] + ": " + (string(v) if type(v) is str else "".join(line(v, 0)))
+            # true, false and null written here, not by a call of the C encoder: a payload holds many of them
+            items = between.join([keys[k] + (string(v) if type(v) is str else "true" if v is True else "false"
+                                             if v is False else "null" if v is None else "".join(line(v, 0)))
                                   for k, v in value.items()])
             out.append("{" + inner + items + newline + "}")
         else:
@@ -96,7 +113,6 @@ def _layout(value: Any, depth: int, newline: str, out: list[str], writer: _Write
         for n, (key, item) in enumerate(value.items()):
             out.append(between if n else inner)
             out.append(writer.keys[key])
-            out.append(": ")
             _layout(item, depth - 1, inner, out, writer)
         out.append(newline + "}")
     else:

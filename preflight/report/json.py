@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from _json import encode_basestring, make_encoder
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,7 +24,46 @@ def render(report: Report) -> str:
 def target_text(target: dict[str, Any]) -> str:
     """A target's dict (TargetResult.to_dict) as report.json lays it out in its "targets", without the line break
     that ends it: two levels deeper than alone, so each of its line breaks indented four more."""
-    return jsontext.dumps(target, LAYOUT_DEPTH - 2, ensure_ascii=False)[:-1].replace("\n", "\n    ")
+    return jsontext.dumps(target, LAYOUT_DEPTH - 2, ensure_ascii=False, items=_FindingLines())[:-1].replace(
+        "\n", "\n    ")
+
+
+# Finding.to_dict's keys in their order: a dict with these is written by _FindingLines, any other by jsontext.
+FINDING_KEYS = ("check", "title", "status", "severity", "cause", "subject", "method", "message", "evidence",
+                "remediation", "accepted")
+
+
+class _FindingLines(dict[Any, str]):
+    """A finding's line in one piece, as the C encoder writes it: a target's findings (hundreds) repeat their
+    checks, titles, statuses and remediations, each string encoded once here (the encoder would encode every
+    key and value of every finding); `self[value]` is a value's JSON text, kept for strings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # as jsontext writes a line: ensure_ascii=False, allow_nan=False, no other types
+        self.line = make_encoder(None, jsontext.refuse, encode_basestring, None, ": ", ", ", False, False, False)
+
+    def __missing__(self, value: Any) -> str:
+        if type(value) is not str:  # never kept: True, 1 and 1.0 are one dict key but three JSON values
+            return "".join(self.line(value, 0))
+        text = self[value] = encode_basestring(value)
+        return text
+
+    def __call__(self, d: Any) -> str | None:
+        if type(d) is not dict or tuple(d) != FINDING_KEYS:
+            return None
+        check, title, status, severity, cause, subject, method, message, evidence, remediation, accepted = d.values()
+        try:  # self[x] is None's, a number's or a container's text too; an unhashable one is left to jsontext
+            return "".join((
+                '{"check": ', self[check], ', "title": ', self[title], ', "status": ', self[status],
+                ', "severity": ', self[severity], ', "cause": ', "null" if cause is None else self[cause],
+                ', "subject": ', "null" if subject is None else self[subject],
+                ', "method": ', "null" if method is None else self[method], ', "message": ', self[message],
+                ', "evidence": ', "".join(self.line(evidence, 0)),
+                ', "remediation": ', "null" if remediation is None else self[remediation],
+                ', "accepted": ', "null" if accepted is None else self[accepted], "}"))
+        except TypeError:
+            return None
 
 
 def with_targets(data: dict[str, Any], targets: Iterable[str]) -> Iterator[str]:

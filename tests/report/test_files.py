@@ -100,6 +100,26 @@ def test_a_value_holding_itself_is_refused_not_recursed_into(depth: int) -> None
         jsontext.dumps(loop, depth)
 
 
+@pytest.mark.parametrize("depth", [0, 2])
+def test_a_value_nested_too_deep_is_refused_as_json_dumps_refuses_it(depth: int) -> None:
+    """The C encoders keep no record of the containers they are in: too deep, or holding itself, is told apart
+    after the fact, and a value merely deep is still RecursionError, not taken for one holding itself."""
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(RecursionError):
+        json.dumps(deep)
+    with pytest.raises(RecursionError):
+        jsontext.dumps({"a": deep}, depth)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_true_false_null_and_numbers_beside_containers_are_json_dumps_own(depth: int) -> None:
+    value = {"x": {"b": True, "c": False, "n": None, "i": 1, "f": 1.0, "z": 0, "l": [True, 1], "d": {"e": None},
+                   "big": 10**30, "neg": -0.0, "s": "true", "t": (), "u": {}}}
+    assert jsontext.dumps(value, depth) == _laid_out(value, depth) + "\n"
+
+
 def test_a_report_lists_one_verdict_and_one_finding_per_line() -> None:
     run = tenant(ROOT / "tests/microsoft/fixtures/several-layers.json")
     text = render(make_report([run.result], NOW), "json")
@@ -230,3 +250,30 @@ def test_findings_alike_but_for_their_method_are_one_entry() -> None:
         (Method.BASIC, Method.OAUTH_DELEGATED, Method.OAUTH_APP), (Method.OAUTH_DELEGATED,), (),
         (Method.OAUTH_DELEGATED,)]
     assert merged([basic, *others]) == folded([basic, *others])
+
+
+def test_a_findings_line_is_the_c_encoders_whatever_its_values() -> None:
+    """report.json writes a finding's line itself (report.json.FINDING_KEYS): the C encoder's text for any value
+    in any field, and what the encoder refuses refused alike; a dict of other keys is left to the encoder."""
+    from preflight.report import json as report_json
+
+    run = tenant(ROOT / "tests/microsoft/fixtures/several-layers.json")
+    finding = run.result.findings[0].to_dict()
+    assert tuple(finding) == report_json.FINDING_KEYS  # the fast way is the one a report takes
+
+    def generic(findings: list[Any]) -> str:
+        return jsontext.dumps({"findings": findings}, 2, ensure_ascii=False)[:-1].replace("\n", "\n    ")
+
+    values: list[Any] = [None, "x", "é ☃ \u2028 \x00 \"q\" \\ </script>", 1, 1.5, -0.0, True, False, 10**30, [],
+                         {}, (1, "t"), [1, {"b": None}], {"k": [True, None]}, {1: "int key"}]
+    for key in report_json.FINDING_KEYS:
+        for value in values:
+            changed = {**finding, key: value}
+            findings = [changed, finding, changed]
+            assert report_json.target_text({"findings": findings}) == generic(findings), (key, value)
+        for bad, error in ((math.nan, ValueError), (object(), TypeError), ({"a": math.inf}, ValueError)):
+            with pytest.raises(error):
+                report_json.target_text({"findings": [{**finding, key: bad}]})
+    reordered = {k: finding[k] for k in reversed(report_json.FINDING_KEYS)}
+    fewer = {k: v for k, v in finding.items() if k != "accepted"}
+    assert report_json.target_text({"findings": [reordered, fewer]}) == generic([reordered, fewer])
