@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,34 @@ def test_a_worker_collects_its_young_garbage_less_often_and_the_parent_as_before
               prepare=lambda _run: gc.get_threshold())  # type: ignore[arg-type,return-value]
     assert seen == [(WORKER_GC_THRESHOLD, *before[1:])] * len(inv.customers)
     assert gc.get_threshold() == before
+
+
+def test_a_worker_keeps_its_freed_memory_for_its_next_tenants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              ) -> None:
+    import os
+
+    from preflight.audit import runner
+
+    registry = default_registry()
+    inv = load_inventory(DEMO, registry.names)
+    if worker_processes(inv, registry) < 2:
+        pytest.skip("one core, or no fork: the tenants run on threads in this process")
+    kept: list[int] = []  # the processes that asked (a worker is forked: it runs this module as patched here)
+    monkeypatch.setattr(runner, "keep_freed_memory", lambda: kept.append(os.getpid()) or True)
+    seen: list[Any] = []  # (the worker's pid, whether it asked), from each tenant's `prepare`
+    run_audit(inv, registry, load_catalogue(), NOW, tmp_path / "cache", on_done=lambda run: seen.append(run.files),
+              prepare=lambda _run: (os.getpid(), os.getpid() in kept))  # type: ignore[arg-type,return-value]
+    assert len(seen) == len(inv.customers) and all(asked for _pid, asked in seen)
+    assert len({pid for pid, _asked in seen}) > 1 and os.getpid() not in kept
+
+
+def test_glibc_keeps_freed_memory_when_asked() -> None:
+    import os
+
+    from preflight.audit.runner import keep_freed_memory
+
+    try:
+        glibc = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except ValueError:
+        glibc = False
+    assert keep_freed_memory() is glibc  # (this test process keeps 4 MiB more per heap: harmless)
