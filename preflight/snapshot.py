@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,61 @@ def _options(raw: Any, where: str) -> Options:
 def _unrepresentable(data: Any) -> str | None:
     """What in a parsed snapshot no JSON output could carry again (NaN, Infinity, a lone surrogate, an
     integer of more digits than any payload has), for snapshots that did not come through `load`."""
+    return None if _plainly_representable(data) else _first_unrepresentable(data)
+
+
+_INT_LIMIT = 10**strictjson.MAX_INT_DIGITS
+_FLUSH = 4096  # strings joined per look at them: a bounded copy of a large snapshot's text
+
+
+def _plainly_representable(data: Any) -> bool:
+    """True when every value is of a plain JSON type (exactly str, dict with str keys, list, int, float, bool,
+    None) and none is one `_first_unrepresentable` would name; False when one may be (it then names it, or
+    finds none). About twice as fast as that walk: the strings are looked at joined, a few thousand at once
+    (a string that cannot be encoded leaves their join unencodable), and each value's type is tested once."""
+    strings: list[str] = []
+    stack: list[Iterable[Any]] = [(data,)]
+    push, pop, keep = stack.append, stack.pop, strings.append
+    while stack:
+        for item in pop():
+            kind = type(item)
+            if kind is str:
+                keep(item)
+            elif kind is dict:
+                strings += item  # its keys: one that is not a str makes the join below fail
+                push(item.values())
+            elif kind is list:
+                push(item)
+            elif kind is int:
+                if not -_INT_LIMIT < item < _INT_LIMIT:
+                    return False
+            elif kind is float:
+                if not math.isfinite(item):
+                    return False
+            elif item is not None and kind is not bool:
+                return False  # a subclass or another type: the walk decides
+        if len(strings) > _FLUSH or not stack:
+            if not _encodable(strings):
+                return False
+            strings.clear()
+    return True
+
+
+def _encodable(strings: list[Any]) -> bool:
+    try:
+        text = "".join(strings)
+    except TypeError:  # a key that is not a str
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _first_unrepresentable(data: Any) -> str | None:
     stack = [data]
     while stack:
         item = stack.pop()
@@ -178,10 +233,16 @@ def parse_collected(data: Any, where: str) -> Snapshot:
                     if problem is not None:
                         section[key] = {"error": {"status": 200, "code": "MalformedResponse",
                                                   "message": f"unreadable reply: {problem}"}}
-    return parse(data, where)
+    return _parse(data, where, payloads_checked=True)
 
 
 def parse(data: Any, where: str = "snapshot") -> Snapshot:
+    return _parse(data, where, payloads_checked=False)
+
+
+def _parse(data: Any, where: str, *, payloads_checked: bool) -> Snapshot:
+    """`payloads_checked`: every payload of `org` and of each mailbox, if they are objects, was looked at for what
+    no JSON output could carry (parse_collected did), so only the rest of `data` is looked at again."""
     if not isinstance(data, dict):
         raise InputError(f"{where}: not a preflight snapshot (expected a JSON object)")
     if data.get("schema") != SCHEMA:
@@ -198,7 +259,7 @@ def parse(data: Any, where: str = "snapshot") -> Snapshot:
         raise InputError(f"{where}: 'mailboxes' must be an object of objects keyed by address")
     if not mailboxes:
         raise InputError(f"{where}: 'mailboxes' is empty: a snapshot checks at least one mailbox")
-    problem = _unrepresentable(data)
+    problem = _unrepresentable(_without_payloads(data) if payloads_checked else data)
     if problem is not None:
         raise InputError(f"{where}: {problem}")
     return Snapshot(
@@ -210,6 +271,12 @@ def parse(data: Any, where: str = "snapshot") -> Snapshot:
         mailboxes={str(k).lower(): v for k, v in mailboxes.items()},
         source=where,
     )
+
+
+def _without_payloads(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each resource of `org` and of each mailbox reduced to its name: what the walk meets in the same
+    order, less the payloads (the walk names the first problem it meets, so the order matters)."""
+    return {**data, "org": list(data["org"]), "mailboxes": {k: list(v) for k, v in data["mailboxes"].items()}}
 
 
 def load(path: Path) -> Snapshot:

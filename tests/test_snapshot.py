@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from preflight import snapshot as snap_io
 from preflight.errors import InputError
@@ -160,3 +164,75 @@ def test_evaluate_on_a_bad_snapshot_is_one_line_and_exit_2(
         main(["evaluate", str(path), "--format", "json"])
     out, err = capsys.readouterr()
     assert info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err and out == ""
+
+
+# --- the quick look for what no output could carry (issue 19): the same answer as the walk, always ------------
+
+class _Text(str):
+    pass
+
+
+class _Number(int):
+    pass
+
+
+_ODD = [float("nan"), float("inf"), -float("inf"), 10**20, -(10**20), 10**20 - 1, "\ud800", "a\udfffb", "é\ud83d",
+        "\ud83d\ude00", "é", "\u2603", _Text("x"), _Text("\udc80"), _Number(5), _Number(10**25), True, None, 1.5,
+        (1, 2), b"x", 0, -0.0]
+_leaves = st.one_of(st.sampled_from(_ODD), st.text(max_size=4), st.integers(), st.floats(), st.booleans())
+_keys = st.one_of(st.text(max_size=4), st.sampled_from(["\ud800", "é", 10**21, 7, float("nan"), None, True, (1,)]))
+_trees = st.recursive(_leaves, lambda inner: st.one_of(st.lists(inner, max_size=5),
+                                                       st.dictionaries(_keys, inner, max_size=5)), max_leaves=40)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_trees)
+def test_the_quick_look_names_what_the_walk_names(tree: object) -> None:
+    expected = snap_io._first_unrepresentable(tree)
+    assert snap_io._unrepresentable(tree) == expected
+    if snap_io._plainly_representable(tree):
+        assert expected is None
+
+
+def test_the_quick_look_joins_strings_in_bounded_batches() -> None:
+    # More strings than one batch, the lone surrogate in a later batch: still found.
+    many = ["x"] * (snap_io._FLUSH * 3) + ["\ud800"] + ["y"] * 10
+    assert snap_io._unrepresentable({"a": many}) is not None
+    assert snap_io._unrepresentable({"a": many[:-11]}) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["tenant", "collected_at", "address", "resource name", "extra"]), st.sampled_from(_ODD[:10]),
+       st.booleans())
+def test_a_collected_snapshot_is_refused_for_what_lies_outside_its_payloads_as_one_look_at_all_refuses_it(
+    where: str, value: object, garbled_payload: bool
+) -> None:
+    # parse_collected looks at each payload, then parse at the rest only: the same answer as looking at all of it
+    # once the payloads are made error records (what parse_collected did before it skipped them).
+    data = minimal()
+    if where == "tenant":
+        data["tenant"] = {"id": value}
+    elif where == "collected_at":
+        data["collected_at"] = value
+    elif where == "address" and isinstance(value, str):
+        data["mailboxes"] = {value: {"user": {}}}
+    elif where == "resource name" and isinstance(value, str):
+        data["org"] = {value: {}}
+    else:
+        data["zzz"] = [value]
+    if garbled_payload:
+        data["mailboxes"] = {**data["mailboxes"], "b@contoso.com": {"user": {"x": [float("inf")]}}}  # type: ignore
+    reference = copy.deepcopy(data)
+    for section in [reference["org"], *reference["mailboxes"].values()]:  # type: ignore[attr-defined]
+        for key, payload in section.items():
+            if snap_io._first_unrepresentable(payload) is not None:
+                section[key] = {"error": "garbled"}
+    assert _refusal(lambda: snap_io.parse_collected(data, "s")) == _refusal(lambda: snap_io.parse(reference, "s"))
+
+
+def _refusal(parse: Callable[[], snap_io.Snapshot]) -> str | None:
+    try:
+        parse()
+    except InputError as exc:
+        return str(exc)
+    return None
