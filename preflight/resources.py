@@ -24,6 +24,7 @@ from preflight.snapshot import Snapshot, Unavailable, describe_error, error_of
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+A = TypeVar("A")
 Schema = Mapping[str, type[BaseModel]]  # resource name -> the model of its documented shape
 _NOT_YET = object()  # Resources.derived: no value made yet (None is a value)
 
@@ -94,8 +95,11 @@ def describe(label: str, err: ValidationError) -> str:
     return f"{where}: found {short(first.get('input'))} ({msg}){extra}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Parsed:
+    """Treated as immutable; not frozen, as one is made per resource a tenant's checks read, and a frozen dataclass
+    takes twice as long to make."""
+
     raw: Any
     model: BaseModel
 
@@ -124,6 +128,14 @@ class Resources:
         kept: T = got
         return kept
 
+    def derived_of(self, key: Hashable, compute: Callable[[A], T], arg: A) -> T:
+        """`derived(key, lambda: compute(arg))` without making a function per call: asked per check run."""
+        got = self._derived.get(key, _NOT_YET)
+        if got is _NOT_YET:
+            got = self._derived[key] = compute(arg)
+        kept: T = got
+        return kept
+
     def mailbox(self, address: str, name: str) -> Parsed:
         return self.get(address, name)
 
@@ -142,17 +154,20 @@ class Resources:
         model = self.schema.get(name)
         if model is None:
             raise UnmodelledResource(f"a check read {name!r}, for which the provider declares no model")
-        label = name if address is None else f"{name} of {address}"
         container = self.snapshot.org if address is None else self.snapshot.mailboxes.get(address, {})
         if name not in container:
-            return (label, "not collected", None)
+            return (_label(address, name), "not collected", None)
         raw = container[name]
         err = error_of(raw)
         if err is not None:
-            return (label, describe_error(err), err)
+            return (_label(address, name), describe_error(err), err)
         try:
             return Parsed(raw, model.model_validate(raw))
         except ValidationError as exc:
-            return (label, f"not in the documented shape: {describe(name, exc)}", None)
+            return (_label(address, name), f"not in the documented shape: {describe(name, exc)}", None)
         except RecursionError:
-            return (label, "not in the documented shape: nested too deeply", None)
+            return (_label(address, name), "not in the documented shape: nested too deeply", None)
+
+
+def _label(address: str | None, name: str) -> str:
+    return name if address is None else f"{name} of {address}"
