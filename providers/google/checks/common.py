@@ -188,11 +188,13 @@ def membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavaila
     """What policy queries can test about the user, the optional resources that could not be read, and the
     membership's signature: made once per mailbox, however many checks and methods ask."""
 
-    def compute() -> tuple[Membership, dict[str, Unavailable], tuple[Any, ...]]:
-        m, missing = _membership(ctx, user)
-        return m, missing, m.signature()
+    return ctx.resources.derived_of(("google.membership", subject(ctx), user.orgUnitPath), _signed_membership,
+                                    (ctx, user))
 
-    return ctx.resources.derived(("google.membership", subject(ctx), user.orgUnitPath), compute)
+
+def _signed_membership(args: tuple[Context, User]) -> tuple[Membership, dict[str, Unavailable], tuple[Any, ...]]:
+    m, missing = _membership(*args)
+    return m, missing, m.signature()
 
 
 @dataclass(frozen=True)
@@ -304,8 +306,12 @@ def effective(ctx: Context, user: User, setting: str) -> Effective:
     if isinstance(ctx, Assuming):
         return _effective(ctx, user, setting)
     # Once per mailbox and setting, however many checks read it (an exception is raised afresh to each).
-    return ctx.resources.derived(("google.effective for", setting, subject(ctx), user.orgUnitPath),
-                                 lambda: _effective(ctx, user, setting))
+    return ctx.resources.derived_of(("google.effective for", setting, subject(ctx), user.orgUnitPath),
+                                    _effective_of, (ctx, user, setting))
+
+
+def _effective_of(args: tuple[Context, User, str]) -> Effective:
+    return _effective(*args)
 
 
 def _effective(ctx: Context, user: User, setting: str) -> Effective:
@@ -318,16 +324,20 @@ def _effective(ctx: Context, user: User, setting: str) -> Effective:
     # the same groups and licences); what could not be read is the mailbox's own.
     found = ctx.resources.derived(("google.effective", setting, signature),
                                   lambda: reduce(policies, facts().setting(setting), m))
-    return replace(found, missing=dict(missing)) if missing else found
+    if not missing:
+        return found
+    # replace(found, missing=dict(missing)), made directly: once per mailbox and setting.
+    return Effective(found.setting, found.value, found.sources, found.applicable, found.alternatives, dict(missing),
+                     found.keyed)
 
 
 def of_type(ctx: Context, setting: str) -> list[Policy]:
     """The policies of one setting type (`policies` unreadable -> Unavailable), grouped once per snapshot."""
+    return ctx.resources.derived_of(("google.policies by type",), _by_type, ctx).get(SETTING_PREFIX + setting, [])
 
-    def by_type() -> dict[str, list[Policy]]:
-        out: dict[str, list[Policy]] = {}
-        for p in ctx.org_as("policies", Policies).root:
-            out.setdefault(p.setting.type, []).append(p)
-        return out
 
-    return ctx.resources.derived(("google.policies by type",), by_type).get(SETTING_PREFIX + setting, [])
+def _by_type(ctx: Context) -> dict[str, list[Policy]]:
+    out: dict[str, list[Policy]] = {}
+    for p in ctx.org_as("policies", Policies).root:
+        out.setdefault(p.setting.type, []).append(p)
+    return out

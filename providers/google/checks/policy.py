@@ -91,7 +91,8 @@ class Membership:
     def signature(self) -> tuple[Any, ...]:
         """Every field, hashable: two memberships with one signature give every setting the same effective value
         (users of one org unit and the same groups), so it is reduced once."""
-        return tuple(frozenset(v.items()) if isinstance(v, Mapping) else v
+        # type(v) is dict first: the mappings are dicts, and isinstance(v, Mapping) asks the ABC, slowly.
+        return tuple(frozenset(v.items()) if type(v) is dict or isinstance(v, Mapping) else v
                      for v in (getattr(self, name) for name in _MEMBERSHIP_FIELDS))
 
     def org_unit(self, ou_id: str) -> Applies:
