@@ -272,28 +272,20 @@ def _run_in_processes(
     keep_results: bool = True,
 ) -> tuple[list[TenantRun], bool]:
     customers = inventory.customers
-    # fork: a worker starts at once with everything this process has set up (registry, catalogue, environment);
-    # nothing is imported or parsed again, and nothing of it has to be picklable. So the providers' modules are
-    # imported here, once, rather than in every worker.
-    for name in sorted({c.provider for c in customers}):
-        provider = registry.get(name)
-        if isinstance(provider, PackagedProvider):
-            provider.preload()
-    ctx = multiprocessing.get_context("fork")
-    tasks: Any = ctx.SimpleQueue()
-    results: Any = ctx.Queue()
-    threads = spread(inventory.workers, processes)
-    for i in range(len(customers)):
-        tasks.put(i)
-    for _ in range(sum(threads)):
-        tasks.put(None)
-    workers = [ctx.Process(target=_worker, name=f"preflight-audit-{n}", daemon=True,
-                           args=(tasks, results, customers, registry, catalogue, now, cache_root, secrets, deadline,
-                                 threads[n], prepare, keep_snapshots, keep_results))
-               for n in range(processes)]
-    # What the workers inherit (modules, models, the catalogue) lives as long as they do: frozen, their full garbage
-    # collections do not walk it, nor write to its memory pages (copying each on first write).
-    gc.freeze()
+    # What the providers' modules make as they are imported lives as long as the run, and is frozen below: a
+    # collection during the imports would only walk it (~60 young collections and a full one: ~25 ms).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _tasks, results, workers = _workers(inventory, registry, catalogue, now, cache_root, secrets, deadline,
+                                            processes, prepare, keep_snapshots, keep_results)  # held for the run
+        # What the workers inherit (modules, models, the catalogue) lives as long as they do: frozen, their full
+        # garbage collections do not walk it, nor write to its memory pages (copying each on first write). Freezing
+        # also zeroes the count of new objects, so collecting again starts no collection at once.
+        gc.freeze()
+    finally:
+        if collecting:
+            gc.enable()
     try:
         for w in workers:
             w.start()
@@ -345,6 +337,33 @@ def _run_in_processes(
     order = {c.key: i for i, c in enumerate(customers)}
     runs.sort(key=lambda r: order[r.customer.key])
     return runs, interrupted
+
+
+def _workers(inventory: Inventory, registry: Registry, catalogue: Catalogue, now: datetime, cache_root: Path,
+             secrets: RunSecrets, deadline: float | None, processes: int, prepare: Prepare | None,
+             keep_snapshots: bool, keep_results: bool) -> tuple[Any, Any, list[Any]]:
+    """The audit's task and result queues and its worker processes, not started yet."""
+    customers = inventory.customers
+    # fork: a worker starts at once with everything this process has set up (registry, catalogue, environment);
+    # nothing is imported or parsed again, and nothing of it has to be picklable. So the providers' modules are
+    # imported here, once, rather than in every worker.
+    for name in sorted({c.provider for c in customers}):
+        provider = registry.get(name)
+        if isinstance(provider, PackagedProvider):
+            provider.preload()
+    ctx = multiprocessing.get_context("fork")
+    tasks: Any = ctx.SimpleQueue()
+    results: Any = ctx.Queue()
+    threads = spread(inventory.workers, processes)
+    for i in range(len(customers)):
+        tasks.put(i)
+    for _ in range(sum(threads)):
+        tasks.put(None)
+    workers = [ctx.Process(target=_worker, name=f"preflight-audit-{n}", daemon=True,
+                           args=(tasks, results, customers, registry, catalogue, now, cache_root, secrets, deadline,
+                                 threads[n], prepare, keep_snapshots, keep_results))
+               for n in range(processes)]
+    return tasks, results, workers
 
 
 def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: Registry, catalogue: Catalogue,

@@ -123,8 +123,8 @@ def test_a_worker_collects_its_young_garbage_less_often_and_the_parent_as_before
     before = gc.get_threshold()
     seen: list[object] = []  # what each tenant's `prepare` found in the process it ran in
     run_audit(inv, registry, load_catalogue(), NOW, tmp_path / "cache", on_done=lambda run: seen.append(run.files),
-              prepare=lambda _run: gc.get_threshold())  # type: ignore[arg-type,return-value]
-    assert seen == [(WORKER_GC_THRESHOLD, *before[1:])] * len(inv.customers)
+              prepare=lambda _run: (gc.isenabled(), gc.get_threshold()))  # type: ignore[arg-type,return-value]
+    assert seen == [(True, (WORKER_GC_THRESHOLD, *before[1:]))] * len(inv.customers)
     assert gc.get_threshold() == before
 
 
@@ -157,3 +157,27 @@ def test_glibc_keeps_freed_memory_when_asked() -> None:
     except ValueError:
         glibc = False
     assert keep_freed_memory() is glibc  # (this test process keeps 4 MiB more per heap: harmless)
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_the_providers_are_imported_without_collections_and_collecting_is_as_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collecting: bool) -> None:
+    import gc
+
+    from preflight.providers import PackagedProvider
+
+    registry = default_registry()
+    inv = load_inventory(DEMO, registry.names)
+    if worker_processes(inv, registry) < 2:
+        pytest.skip("one core, or no fork: the tenants run on threads in this process")
+    during: list[bool] = []
+    preload = PackagedProvider.preload
+    monkeypatch.setattr(PackagedProvider, "preload", lambda self: (during.append(gc.isenabled()), preload(self)))
+    (gc.enable if collecting else gc.disable)()
+    try:
+        runs, _ = run_audit(inv, registry, load_catalogue(), NOW, tmp_path / "cache")
+        assert gc.isenabled() is collecting
+    finally:
+        gc.enable()
+    assert during and not any(during)
+    assert len(runs) == len(inv.customers) and not any(r.result.errors for r in runs)
