@@ -94,6 +94,25 @@ def unreadable(exc: Unavailable, grant: str | None = None) -> Outcome:
     )
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def detached(exc: E) -> E:
+    """The exception without its traceback, nor those of the exceptions it chains to: to keep one (in a variable, a
+    list, a cached value) after handling it. Its traceback holds the frames it passed, and the frame that keeps it
+    holds it: a reference cycle, which kept the frames of the whole evaluation, and everything they refer to, alive
+    until a garbage collection found it (a Workspace with unreadable group memberships: all of its objects)."""
+    todo: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while todo:
+        one = todo.pop()
+        if one is not None and id(one) not in seen:
+            seen.add(id(one))
+            one.__traceback__ = None
+            todo += (one.__context__, one.__cause__)
+    return exc
+
+
 def noted(out: Outcome, text: str, evidence: Mapping[str, Any] | None = None) -> Outcome:
     """The same outcome with a note in parentheses after its message, and more evidence."""
     return Outcome(out.status, f"{out.message} ({text})", {**out.evidence, **(evidence or {})}, out.cause, out.severity)

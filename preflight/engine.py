@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from preflight.causes import Catalogue
-from preflight.checks import Check, Context, Outcome, Uninterpretable, unreadable
+from preflight.checks import Check, Context, Outcome, Uninterpretable, detached, unreadable
 from preflight.model import Finding, MailboxVerdict, Method, Status, TargetResult, Verdict
 from preflight.resources import Resources, Schema
 from preflight.snapshot import Snapshot, Unavailable
@@ -123,6 +123,7 @@ def _check_findings(
                 out = func(ctx)  # what check.run does, without its call
             except Exception as exc:
                 out = _failed(check, ctx, permissions, exc)
+                detached(exc)  # a check may hold it in a variable: its traceback would hold that frame in a cycle
             if not reads[0]:  # the answer for this method is the answer for every method (the check is pure)
                 if out is None:
                     pass

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 from preflight.causes import load_catalogue
-from preflight.checks import Context, Guard, Outcome, Uninterpretable, check, failed, passed, warned
+from preflight.checks import Context, Guard, Outcome, Uninterpretable, check, detached, failed, passed, warned
 from preflight.engine import Exception_, evaluate
 from preflight.exitcodes import Exit, exit_code
 from preflight.model import Method, Severity, Status, Verdict
@@ -244,3 +246,61 @@ def test_one_rule_for_an_address_that_does_not_exist(provider: str, fixture: str
     mine = [(f.check, f.status, f.cause) for f in result.findings if f.subject == address]
     assert mine == [(address_check, Status.FAIL, "mailbox-not-found")]
     assert {v.verdict for v in result.mailboxes if v.address == address} == {Verdict.BLOCKED}
+
+
+def _every_shipped_snapshot() -> list[tuple[str, Snapshot]]:
+    root = Path(__file__).resolve().parent.parent
+    out = []
+    for provider in ("microsoft", "google"):
+        for folder in (root / "tests" / provider / "fixtures", root / "providers" / provider / "demo"):
+            for path in sorted(p for p in folder.rglob("*.json") if not p.name.endswith(".expected.json")):
+                out.append((provider, parse(json.loads(path.read_text(encoding="utf-8")), path.name)))
+    return out
+
+
+def test_an_evaluation_leaves_no_reference_cycle_behind() -> None:
+    # A kept exception's traceback held the frame keeping it, and with it the frames of the whole evaluation: every
+    # object of a Workspace whose group memberships were unreadable lived on until a garbage collection (issue 19).
+    registry = Registry.from_entry_points()
+    catalogue = load_catalogue()
+    shipped = _every_shipped_snapshot()
+    assert len(shipped) > 50
+
+    def run(provider: str, s: Snapshot) -> None:
+        plugin = registry.get(provider)
+        evaluate(s, plugin.checks(), catalogue, NOW, plugin.permissions(), resources=plugin.resources())
+
+    for provider, s in shipped:
+        run(provider, s)  # what is made once per process (caches, compiled patterns) is made before looking
+    gc.collect()
+    flags = gc.get_debug()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept in gc.garbage instead of freed
+    try:
+        for provider, s in shipped:
+            run(provider, s)
+        gc.collect()
+        cyclic = [type(o).__name__ for o in gc.garbage if isinstance(o, BaseException | FrameType)]
+    finally:
+        gc.set_debug(flags)
+        gc.garbage.clear()
+    assert cyclic == []
+
+
+def test_a_detached_exception_keeps_no_traceback_nor_do_those_it_chains_to() -> None:
+    def raising() -> None:
+        try:
+            try:
+                raise KeyError("first")
+            except KeyError as first:
+                raise ValueError("second") from first
+        except ValueError:
+            raise RuntimeError("third")  # noqa: B904 - its __context__ is the ValueError, on purpose
+
+    with pytest.raises(RuntimeError) as info:
+        raising()
+    exc = info.value
+    assert exc.__traceback__ is not None and exc.__context__ is not None
+    assert detached(exc) is exc
+    chained = [exc, exc.__context__, exc.__context__.__cause__]
+    assert [type(e).__name__ for e in chained] == ["RuntimeError", "ValueError", "KeyError"]
+    assert all(e is not None and e.__traceback__ is None for e in chained)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import wraps
 from typing import Any
 
-from preflight.checks import CheckFunc, Context, Guard, Outcome, unknown
+from preflight.checks import CheckFunc, Context, Guard, Outcome, detached, unknown
 from preflight.model import Status
 from preflight.snapshot import Unavailable, describe_error, error_of
 
@@ -209,24 +209,25 @@ class _OrgUnits:
 
 
 def _org_units(ctx: Context) -> _OrgUnits:
-    def compute() -> _OrgUnits:
-        org_units = ctx.org_as("orgUnits", OrgUnits).root
-        by_path: dict[str, str] = {}
-        labels: dict[str, str] = {}
-        root: str | None = None
-        for ou in org_units:
-            ou_id = ou.orgUnitId.removeprefix("id:")
-            by_path[ou.orgUnitPath.casefold()] = ou_id
-            labels[f"orgUnits/{ou_id}"] = ou.orgUnitPath
-            if ou.orgUnitPath == "/":
-                root = ou_id
-            elif ou.parentOrgUnitPath == "/" and ou.parentOrgUnitId and root is None:
-                root = ou.parentOrgUnitId.removeprefix("id:")
-        if root is not None:
-            labels.setdefault(f"orgUnits/{root}", "/")
-        return _OrgUnits(by_path, labels, root, frozenset(by_path.values()), len(org_units))
+    return ctx.resources.derived_of(("google.org units",), _read_org_units, ctx)
 
-    return ctx.resources.derived(("google.org units",), compute)
+
+def _read_org_units(ctx: Context) -> _OrgUnits:
+    org_units = ctx.org_as("orgUnits", OrgUnits).root
+    by_path: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    root: str | None = None
+    for ou in org_units:
+        ou_id = ou.orgUnitId.removeprefix("id:")
+        by_path[ou.orgUnitPath.casefold()] = ou_id
+        labels[f"orgUnits/{ou_id}"] = ou.orgUnitPath
+        if ou.orgUnitPath == "/":
+            root = ou_id
+        elif ou.parentOrgUnitPath == "/" and ou.parentOrgUnitId and root is None:
+            root = ou.parentOrgUnitId.removeprefix("id:")
+    if root is not None:
+        labels.setdefault(f"orgUnits/{root}", "/")
+    return _OrgUnits(by_path, labels, root, frozenset(by_path.values()), len(org_units))
 
 
 def _membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavailable]]:
@@ -243,6 +244,8 @@ def _membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavail
     if root is not None:
         chain.add(root)
 
+    # Each exception is kept without its traceback: that would hold this frame, whose `missing` holds the exception,
+    # in a reference cycle, and the evaluation's objects (its callers' frames) with it until a garbage collection.
     missing: dict[str, Unavailable] = {}
     group_ids: frozenset[str] | None = None
     try:
@@ -250,7 +253,7 @@ def _membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavail
         group_ids = frozenset(g.id for g in groups)
         labels.update({f"groups/{g.id}": g.email for g in groups})
     except Unavailable as exc:
-        missing["userGroups"] = exc
+        missing["userGroups"] = detached(exc)
 
     nested: dict[str, bool] = {}
     try:
@@ -258,14 +261,14 @@ def _membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavail
         # An entry that could not be read (its own {"error": ...}) stays out: that group is undecided.
         nested = {g: r.isMember for g, r in looked_up.items() if isinstance(r, HasMember)}
     except Unavailable as exc:
-        missing["groupMembership"] = exc
+        missing["groupMembership"] = detached(exc)
 
     licences: frozenset[str] | None = None
     try:
         assignments = ctx.mailbox_as("licenses", Licenses).root
         licences = frozenset(f"/product/{a.productId}/sku/{a.skuId}" for a in assignments)
     except Unavailable as exc:
-        missing["licenses"] = exc
+        missing["licenses"] = detached(exc)
     unread = unread_products(ctx) if licences is not None else {}
 
     m = Membership(
@@ -283,7 +286,7 @@ def _membership(ctx: Context, user: User) -> tuple[Membership, dict[str, Unavail
 
 def unread_products(ctx: Context) -> dict[str, str]:
     """Products whose licence assignments could not be read (org.licenseErrors), and why."""
-    return dict(ctx.resources.derived(("google.unread products",), lambda: _unread_products(ctx)))  # tenant-wide
+    return dict(ctx.resources.derived_of(("google.unread products",), _unread_products, ctx))  # tenant-wide
 
 
 def _unread_products(ctx: Context) -> dict[str, str]:
@@ -322,13 +325,17 @@ def _effective(ctx: Context, user: User, setting: str) -> Effective:
         signature = m.signature()
     # Reduced once for every check and method reading this setting for any user of this membership (one org unit,
     # the same groups and licences); what could not be read is the mailbox's own.
-    found = ctx.resources.derived(("google.effective", setting, signature),
-                                  lambda: reduce(policies, facts().setting(setting), m))
+    found = ctx.resources.derived_of(("google.effective", setting, signature), _reduced, (policies, setting, m))
     if not missing:
         return found
     # replace(found, missing=dict(missing)), made directly: once per mailbox and setting.
     return Effective(found.setting, found.value, found.sources, found.applicable, found.alternatives, dict(missing),
                      found.keyed)
+
+
+def _reduced(args: tuple[list[Policy], str, Membership]) -> Effective:
+    policies, setting, m = args
+    return reduce(policies, facts().setting(setting), m)
 
 
 def of_type(ctx: Context, setting: str) -> list[Policy]:

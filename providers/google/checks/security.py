@@ -50,8 +50,12 @@ def app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:
     except in a candidate combination of undecided policies, which reads them afresh."""
     if isinstance(ctx, Assuming):
         return _app_password_policy(ctx, user)
-    return ctx.resources.derived(("google.app password policy", subject(ctx), user.orgUnitPath),
-                                 lambda: _app_password_policy(ctx, user))
+    return ctx.resources.derived_of(("google.app password policy", subject(ctx), user.orgUnitPath),
+                                    _app_password_policy_of, (ctx, user))
+
+
+def _app_password_policy_of(args: tuple[Context, User]) -> AppPasswordPolicy:
+    return _app_password_policy(*args)
 
 
 def _app_password_policy(ctx: Context, user: User) -> AppPasswordPolicy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from preflight.checks import Context, Outcome, check, failed, passed, skipped, unknown, warned
+from preflight.checks import Context, Outcome, check, detached, failed, passed, skipped, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
@@ -46,7 +46,7 @@ def _not_a_user(ctx: Context, graph_404: Unavailable) -> Outcome:
         lookup_error: Unavailable | None = None
         evidence["userLookup"] = [m.model_dump() for m in matches]
     except Unavailable as exc:
-        matches, lookup_error = None, exc
+        matches, lookup_error = None, detached(exc)
     if exchange_404 or matches == []:
         where = "Exchange Get-Mailbox did not find it either" if exchange_404 else \
             "no user has it as a proxy address or mail"
@@ -182,7 +182,7 @@ def licence(ctx: Context) -> Outcome:
         if kind in NO_SIGN_IN and (ctx.method is Method.OAUTH_APP or not _account_enabled(ctx)):
             return passed(f"{ctx.subject} is {KIND_NAME[kind]}, which needs no licence.", kind_evidence)
     except Unavailable as exc:
-        kind, kind_unknown = "user", exc
+        kind, kind_unknown = "user", detached(exc)
     exchange = [p for p in ctx.mailbox_as("user", GraphUser).assignedPlans if p.service == known["exchange_service"]]
     foundation = [p for p in exchange if p.servicePlanId in known["no_mailbox_plans"]]
     plans = [p for p in exchange if p not in foundation]

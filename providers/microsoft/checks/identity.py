@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from preflight.checks import Context, Outcome, Uninterpretable, check, failed, passed, unknown, warned
+from preflight.checks import Context, Outcome, Uninterpretable, check, detached, failed, passed, unknown, warned
 from preflight.model import Method, Severity
 from preflight.snapshot import Unavailable
 
@@ -169,7 +169,7 @@ def _scan(ctx: Context, kind: Callable[[Policy], bool]) -> _Scan:
                 if unsure:
                     scan.client_unsure[policy.id] = unsure
         except Unavailable as exc:
-            scan.undecided.append(exc)
+            scan.undecided.append(detached(exc))  # its traceback would hold this frame in a cycle
     return scan
 
 
@@ -187,7 +187,7 @@ def _who(ctx: Context) -> ca.Who:
     try:
         member_of = ctx.mailbox_as("memberOf", MemberOf).root
     except Unavailable as exc:
-        member_of = exc
+        member_of = detached(exc)
     return ca.Who.of(user, member_of)
 
 

@@ -27,10 +27,11 @@ def exchange_sp(ctx: Context, app_id: str) -> ExchangeServicePrincipal | None:
 
 def app_names(ctx: Context, app_id: str) -> tuple[set[str], bool]:
     """Every name Exchange may show for the app as a trustee, and whether the Exchange side was readable."""
-    return ctx.resources.derived(("ms.app names", app_id), lambda: _app_names(ctx, app_id))  # once, not per mailbox
+    return ctx.resources.derived_of(("ms.app names", app_id), _app_names, (ctx, app_id))  # once, not per mailbox
 
 
-def _app_names(ctx: Context, app_id: str) -> tuple[set[str], bool]:
+def _app_names(args: tuple[Context, str]) -> tuple[set[str], bool]:
+    ctx, app_id = args
     names = {app_id}
     try:
         sp = optional_org(ctx, "servicePrincipal", ServicePrincipal)

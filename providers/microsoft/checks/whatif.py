@@ -113,14 +113,14 @@ def _client_types(ctx: Context) -> set[str]:
 def _user_answers(ctx: Context) -> tuple[ConditionalAccessWhatIf, str] | NoOpinion:
     """The mailbox's recorded answers and its user's id, or why they cannot be read: once per mailbox, for every
     Conditional Access check and method (most snapshots hold no answers: the same NoOpinion for each)."""
+    return ctx.resources.derived_of(("ms.what if answers", ctx.subject), _read_user_answers, ctx)
 
-    def read() -> tuple[ConditionalAccessWhatIf, str] | NoOpinion:
-        try:
-            return ctx.mailbox_as(USER_RESOURCE, ConditionalAccessWhatIf), ctx.mailbox_as("user", GraphUser).id
-        except Unavailable as exc:
-            return _unread(exc)
 
-    return ctx.resources.derived(("ms.what if answers", ctx.subject), read)
+def _read_user_answers(ctx: Context) -> tuple[ConditionalAccessWhatIf, str] | NoOpinion:
+    try:
+        return ctx.mailbox_as(USER_RESOURCE, ConditionalAccessWhatIf), ctx.mailbox_as("user", GraphUser).id
+    except Unavailable as exc:
+        return _unread(exc)
 
 
 def user_opinion(ctx: Context) -> Opinion | NoOpinion:
