@@ -14,6 +14,7 @@ from . import (
     sendas,
     signins,
     tenantsignins,
+    values,
     whatif,
     workload,
 )
@@ -43,3 +44,10 @@ ALL_CHECKS: list[Check] = [
     signins.smtp_sign_ins,
     sendas.send_as,
 ]
+
+
+def preload() -> None:
+    """Read now what the checks otherwise read on first use in each process (their data files): an audit calls
+    this before it forks its worker processes, which then share what was read instead of each reading it again."""
+    for name in ("wellknown", "retirement"):
+        values.data(name)
