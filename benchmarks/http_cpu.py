@@ -1,7 +1,8 @@
 """CPU per request of preflight.http: Http.get and follow_pages against a local HTTPS keep-alive server.
 
 Usage (from the repository root):
-    python -m benchmarks.http_cpu [--requests 2000] [--repeat 5] [--secrets 25] [--latency 0.05] [--profile]
+    python -m benchmarks.http_cpu [--requests 2000] [--repeat 5] [--secrets 25] [--latency 0.05]
+                                  [--profile [user|member|graph]]
 
 The server runs in a process of its own, so the CPU counted (this process's, all its threads: the caller's and
 the alarm thread) is the client's alone. Replies are JSON of the sizes collectors read: a Google user (about
@@ -125,7 +126,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each kind; medians are printed")
     parser.add_argument("--secrets", type=int, default=25, help="known secrets in the client's registry")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds the server waits before each reply")
-    parser.add_argument("--profile", action="store_true", help="cProfile the user gets, top functions")
+    parser.add_argument("--profile", nargs="?", const="user", choices=["user", "member", "graph"],
+                        help="cProfile the gets of one kind (default: user), top functions")
     args = parser.parse_args()
 
     ca = trustme.CA()
@@ -167,9 +169,11 @@ def main() -> None:
             import cProfile
             import pstats
 
+            kinds = {"user": user, "member": lambda: http.get(f"{base}/member"),
+                     "graph": lambda: http.get(f"{base}/graph")}
             profile = cProfile.Profile(time.thread_time)  # the calling thread's CPU
-            profile.runcall(lambda: [user() for _ in range(n)])
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+            profile.runcall(lambda: [kinds[args.profile]() for _ in range(n)])
+            pstats.Stats(profile).sort_stats("tottime").print_stats(40)
     server.terminate()
 
 

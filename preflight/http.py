@@ -120,7 +120,7 @@ class Http:
         secrets: RunSecrets | None = None,
         kept: int = KEPT_PER_HOST,
     ) -> None:
-        self.transport = Transport(verify, kept, lean=True)  # kept: idle connections kept per API host, at least
+        self.transport = Transport(verify, kept)  # kept: idle connections kept per API host, at least
         self.auth = auth
         self.timeout = timeout
         self.max_retries = max_retries

@@ -307,9 +307,10 @@ class Transport:
     """The HTTP side of one preflight.http.Http: its trust store, its view of the proxy variables (taken when it
     is made, as a requests.Session took them), and the process's pools."""
 
-    def __init__(self, verify: bool | str = True, kept: int = KEPT_PER_HOST, *, lean: bool = False) -> None:
+    def __init__(self, verify: bool | str = True, kept: int = KEPT_PER_HOST, *, lean: bool = True) -> None:
         self.verify = verify
         self.lean = lean  # exchanges without a proxy go through _lean_exchange rather than urllib3's urlopen
+        # (False: urlopen for every exchange, as the tests comparing the two paths ask)
         self._ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         self._variables = proxy_variables()
         self._context: ssl.SSLContext | None = None
@@ -370,8 +371,10 @@ class Transport:
               timeout: Timeout, max_body: int) -> BaseHTTPResponse | Reply:
         proxy = self._proxy(target)
         pool = _pools.get(target, self.context(), proxy)
-        if self.lean and proxy is None and _leanable(method, body, headers):
-            return _lean_exchange(pool, method, target, body, headers, timeout, max_body)
+        if self.lean and proxy is None:
+            head = _request_head(method, target.path, body, headers)
+            if head is not None:
+                return _lean_exchange(pool, method, target, head, body, timeout, max_body)
         # A proxy forwarding plain HTTP is asked for the absolute URL; through a CONNECT tunnel, the path.
         path = target.url if proxy is not None and target.scheme == "http" else target.path
         return pool.urlopen(method, path, body=body, headers=headers, retries=_NO_RETRIES, redirect=False,
@@ -407,7 +410,8 @@ def read_capped(resp: BaseHTTPResponse, max_body: int) -> bytes:
 #
 # urllib3's urlopen and http.client cost more CPU per API request than the rest of preflight's work on a small reply
 # (Retry and Timeout objects, header validation call by call, a socket file per reply, email.parser for the reply's
-# headers, response wrapping). For a request preflight.http sends without a proxy, this writes the request itself
+# headers, response wrapping). For a request sent without a proxy (preflight.http's, and the sign-in libraries'
+# through their preflight.transport clients), this writes the request itself
 # and reads a plain reply itself: an HTTP/1.1 status line, at most 99 header lines of a token name and a value of
 # printable characters, each ended by CRLF, one Content-Length, no Transfer-Encoding or Content-Encoding. Any other
 # reply (chunked, compressed, folded or odd headers, bare LFs, no length, 1xx/204/304, a head too long or cut short)
@@ -426,21 +430,11 @@ _MAX_HEADER_LINES = 99  # http.client counts the blank line too: a 100th header 
 # printable ASCII, tab and Latin-1 letters only: no CR, LF or other control character, which email.parser might
 # read as a line end or http.client keep as it is; a name is an RFC 9110 token, which email.parser splits at its
 # first colon as this does.
-_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([0-9]{3})(?: [\t\x20-\x7e\x80-\xff]*)?")
-_HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff]*)")
+_STATUS_LINE = re.compile(r"HTTP/1\.1 ([0-9]{3})(?: [\t\x20-\x7e\x80-\xff]*)?")
+_HEADER_LINE = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*"
+_HEADER_BLOCK = re.compile(f"{_HEADER_LINE}(?:\r\n{_HEADER_LINE})*")
 _u3_pool_log = logging.getLogger("urllib3.connectionpool")
 _u3_conn_log = logging.getLogger("urllib3.connection")
-
-
-def _leanable(method: str, body: bytes | None, headers: Mapping[str, str]) -> bool:
-    """Whether urllib3 would send this request as _request_head writes it: a known method, no body or a bytes one,
-    string headers, none of them framing the body or naming the host, none urllib3's SKIP_HEADER marker."""
-    if method not in _LEAN_METHODS or not (body is None or type(body) is bytes):
-        return False
-    for name, value in headers.items():
-        if type(name) is not str or type(value) is not str or value == SKIP_HEADER or name.lower() in _FRAMING:
-            return False
-    return True
 
 
 _legal_names: set[str] = set()
@@ -471,37 +465,60 @@ def _host_header(conn: Any) -> bytes:
             encoded = _strip_ipv6_iface(b"[" + encoded + b"]")
         if port != conn.default_port:
             encoded = b"%s:%d" % (encoded, port)
-        found = conn._preflight_host = b"Host: " + encoded
+        found = conn._preflight_host = b"Host: " + encoded + b"\r\n"
     return found
 
 
-def _request_head(conn: Any, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> bytes:
-    """The request line and headers urllib3's HTTPConnection.request and http.client write, in their order, with
-    their checks (ValueError for a name or value HTTP cannot carry, for a path with a control character)."""
+def _request_head(method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+                  ) -> tuple[bytes, bytes] | None:
+    """The request head urllib3's HTTPConnection.request and http.client write, in their order, with their checks
+    (ValueError for a name HTTP cannot carry, a line break in a value or a character beyond Latin-1, a control
+    character in the path): its request line, and the headers that follow the Host header. None for a request
+    the lean path leaves to urllib3: an unusual method, a body other than bytes, a header that is not a string or
+    that frames the body or names the host, urllib3's SKIP_HEADER marker."""
+    if method not in _LEAN_METHODS or not (body is None or type(body) is bytes):
+        return None
+    lines = []
+    accept_encoding = user_agent = False
+    refused: ValueError | None = None
+    for name, value in headers.items():
+        if type(name) is not str or type(value) is not str or value == SKIP_HEADER:
+            return None
+        key = name.lower()
+        if key in _FRAMING:
+            return None
+        accept_encoding = accept_encoding or key == "accept-encoding"
+        user_agent = user_agent or key == "user-agent"
+        if refused is None:
+            try:
+                _check_name(name)
+                if ("\r" in value or "\n" in value) and _is_illegal_header_value(value.encode("latin-1")):
+                    raise ValueError("Invalid header value")
+            except ValueError as exc:  # raised once the request is known to be the lean path's
+                refused = exc
+        lines.append(f"{name}: {value}")
+    if refused is not None:
+        raise refused
     if _URL_CONTROL.search(path):
         raise InvalidURL("URL can't contain control characters")
-    lines = [b"%s %s HTTP/1.1" % (method.encode("ascii"), path.encode("ascii")), _host_header(conn)]
-    keys = {name.lower() for name in headers}
-    if "accept-encoding" not in keys:
-        lines.append(b"Accept-Encoding: identity")
+    request_line = f"{method} {path} HTTP/1.1\r\n".encode("ascii")  # UnicodeEncodeError, as http.client's
+    framing = []
+    if not accept_encoding:
+        framing.append("Accept-Encoding: identity")
     if body is not None:
-        lines.append(b"Content-Length: %d" % len(body))
+        framing.append(f"Content-Length: {len(body)}")
     elif method not in _NO_BODY_METHODS:
-        lines.append(b"Content-Length: 0")
-    if "user-agent" not in keys:
-        lines.append(b"User-Agent: " + _get_default_user_agent().encode("latin-1"))
-    for name, value in headers.items():
-        _check_name(name)
-        encoded = value.encode("latin-1")
-        if (b"\r" in encoded or b"\n" in encoded) and _is_illegal_header_value(encoded):
-            raise ValueError("Invalid header value")
-        lines.append(b"%s: %s" % (name.encode("ascii"), encoded))
-    lines.append(b"\r\n")
-    return b"\r\n".join(lines)
+        framing.append("Content-Length: 0")
+    if not user_agent:
+        framing.append(f"User-Agent: {_get_default_user_agent()}")
+    lines[:0] = framing
+    lines.append("\r\n")
+    return request_line, "\r\n".join(lines).encode("latin-1")
 
 
-def _lean_exchange(pool: HTTPConnectionPool, method: str, target: Target, body: bytes | None,
-                   headers: Mapping[str, str], timeout: Timeout, max_body: int) -> Reply | BaseHTTPResponse:
+def _lean_exchange(pool: HTTPConnectionPool, method: str, target: Target, head: tuple[bytes, bytes],
+                   body: bytes | None,
+                   timeout: Timeout, max_body: int) -> Reply | BaseHTTPResponse:
     """One request on one of the pool's connections, failing as urlopen(retries=False) fails: a urllib3 timeout
     or connection error, ProtocolError for what the socket or http.client raised, SSLError for TLS; ValueError for
     a request that cannot be sent; TransportError for a reply larger than `max_body`."""
@@ -509,8 +526,8 @@ def _lean_exchange(pool: HTTPConnectionPool, method: str, target: Target, body: 
     clean = False
     try:
         _attach_current(conn)  # the exchange's watch may cut this connection
-        head = _request_head(conn, method, target.path, body, headers)
-        result = _converse(pool, conn, method, target, head + body if body else head, timeout, max_body)
+        request = b"".join((head[0], _host_header(conn), head[1], body or b""))
+        result = _converse(pool, conn, method, target, request, timeout, max_body)
         clean = True
         return result
     except (Urllib3Timeout, HTTPException, OSError, ProtocolError, BaseSSLError, SSLError, CertificateError) as exc:
@@ -604,28 +621,41 @@ def _read_head(sock: Any) -> tuple[bytearray, int]:
 def _plain_head(data: bytearray, end: int) -> tuple[int, HTTPHeaderDict, int, bool] | None:
     """(status, headers, Content-Length, whether the server closes) of a head the lean path reads as http.client
     and urllib3 would; None for any other, which they are handed."""
-    lines = bytes(data[:end]).split(b"\r\n")
-    status_line = _STATUS_LINE.fullmatch(lines[0])
-    if status_line is None or len(lines) > _MAX_HEADER_LINES + 1:
+    head = data[:end].decode("latin-1")  # as http.client decodes it; the checks below keep to what it reads alike
+    status_end = head.find("\r\n")
+    status_line = _STATUS_LINE.fullmatch(head, 0, status_end if status_end >= 0 else len(head))
+    if status_line is None:
         return None
     status = int(status_line[1])
     if status < 200 or status in (204, 304):
         return None
-    items = []
-    for line in lines[1:]:
-        header = _HEADER_LINE.fullmatch(line)
-        if header is None:
-            return None
-        items.append((header[1].decode("ascii"), header[2].decode("latin-1")))
-    headers = HTTPHeaderDict(items)
-    if "transfer-encoding" in headers or "content-encoding" in headers:
+    if status_end < 0:
+        return None  # no Content-Length
+    block = head[status_end + 2:]
+    if not _HEADER_BLOCK.fullmatch(block) or block.count("\r\n") >= _MAX_HEADER_LINES:
         return None
-    lengths = headers.get_all("content-length")
-    if len(lengths) != 1 or not lengths[0].isdigit() or len(lengths[0]) > 15:
+    headers = HTTPHeaderDict()
+    container = headers._container  # filled as HTTPHeaderDict.add fills it, without its per-call checks
+    for line in block.split("\r\n"):
+        name, _, value = line.partition(":")
+        value = value.lstrip(" \t")  # email.parser's compat32 policy: the value as sent, less leading blanks
+        key = name.lower()
+        values = container.get(key)
+        if values is None:
+            container[key] = [name, value]
+        else:
+            values.append(value)
+    if "transfer-encoding" in container or "content-encoding" in container:
         return None
-    connection = headers.get_all("connection")
-    close = bool(connection) and "close" in connection[0].lower()  # http.client reads the first one only
-    return status, headers, int(lengths[0]), close
+    lengths = container.get("content-length")
+    if lengths is None or len(lengths) != 2:
+        return None
+    length = lengths[1]
+    if not (length.isascii() and length.isdigit()) or len(length) > 15:  # "²" is a digit to str.isdigit
+        return None
+    connection = container.get("connection")
+    close = connection is not None and "close" in connection[1].lower()  # http.client reads the first one only
+    return status, headers, int(length), close
 
 
 def _read_body(pool: HTTPConnectionPool, sock: Any, data: bytearray, end: int, length: int) -> tuple[bytes, bool]:

@@ -62,6 +62,8 @@ REPLIES: dict[str, tuple[bytes, bool]] = {
     "signed length": (HEAD + b"Content-Length: +2\r\n\r\n{}", False),
     "spaced length": (HEAD + b"Content-Length: 2 \r\n\r\n{}", False),
     "listed length": (HEAD + b"Content-Length: 2, 2\r\n\r\n{}", False),
+    "superscript length": (HEAD + b"Content-Length: \xb2\r\n\r\n{}", False),
+    "status line alone": (b"HTTP/1.1 200 OK\r\n\r\n{}", False),
     "huge length": (HEAD + b"Content-Length: 99999999999999999999\r\n\r\n{}", False),
     "no length": (HEAD + b"\r\n{}", False),
     "truncated body": (HEAD + b"Content-Length: 20\r\n\r\n{\"a\":", True),
@@ -139,9 +141,10 @@ class RawServer:
 
 @pytest.fixture()
 def paths(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How often the lean parser read a reply itself ("lean") and how often it handed one over ("handed")."""
+    """How often the lean path wrote a request head ("head"), sent it ("lean"), and handed a reply over
+    ("handed"); a case the lean path does not take counts no "head"."""
     counts = {"lean": 0, "handed": 0}
-    lean, handed = transport._lean_exchange, transport._handed_over
+    lean, handed, head = transport._lean_exchange, transport._handed_over, transport._request_head
 
     def counting_lean(*args: Any, **kw: Any) -> Any:
         counts["lean"] += 1
@@ -151,6 +154,11 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         counts["handed"] += 1
         return handed(*args, **kw)
 
+    def counting_head(*args: Any, **kw: Any) -> Any:
+        counts["head"] = counts.get("head", 0) + 1
+        return head(*args, **kw)
+
+    monkeypatch.setattr(transport, "_request_head", counting_head)
     monkeypatch.setattr(transport, "_lean_exchange", counting_lean)
     monkeypatch.setattr(transport, "_handed_over", counting_handed)
     return counts
@@ -211,7 +219,7 @@ def test_a_head_ended_by_a_bare_lf_is_read_at_once(name: str, paths: dict[str, i
         assert time.monotonic() - started < 4.0
     finally:
         server.close()
-    assert paths == {"lean": 1, "handed": 1}
+    assert paths == {"head": 1, "lean": 1, "handed": 1}
 
 
 def test_a_server_saying_it_closes_gets_a_new_connection(paths: dict[str, int]) -> None:
@@ -222,14 +230,14 @@ def test_a_server_saying_it_closes_gets_a_new_connection(paths: dict[str, int]) 
         assert [http.get(server.url + "/x") for _ in range(3)] == [{}, {}, {}]
     finally:
         server.close()
-    assert server.connections == 3 and paths == {"lean": 3, "handed": 0}
+    assert server.connections == 3 and paths == {"head": 3, "lean": 3, "handed": 0}
 
 
 def test_a_redirect_is_followed_on_the_lean_path(paths: dict[str, int]) -> None:
     lean, urllib3 = both(REPLIES["redirect"][0])
     assert lean == urllib3 == (200, [("Content-Type", "application/json"), ("Content-Length", "16")],
                                {"landed": True})
-    assert paths == {"lean": 2, "handed": 0}
+    assert paths == {"head": 2, "lean": 2, "handed": 0}
 
 
 def test_a_reply_larger_than_the_cap_is_refused_before_its_body_is_read(monkeypatch: pytest.MonkeyPatch,
@@ -278,7 +286,7 @@ def test_a_header_http_cannot_carry_is_refused_as_urllib3_refuses_it(headers: di
                                                                      paths: dict[str, int]) -> None:
     lean, urllib3 = both(plain(b"{}"), headers=headers)
     assert lean == urllib3 == ("InvalidRequest", None)
-    assert paths["lean"] == 1
+    assert paths["head"] == 1 and paths["lean"] == 0  # refused by the lean path before taking a connection
 
 
 def test_an_odd_header_http_can_carry_is_sent_as_urllib3_sends_it(paths: dict[str, int]) -> None:
@@ -324,4 +332,4 @@ def test_a_kept_alive_connection_serves_again(paths: dict[str, int]) -> None:
         http = Http(timeout=(5.0, 5.0), max_retries=0)
         for _ in range(5):
             assert http.get(url + "/x") == {}
-    assert accepted[0] == 1 and paths == {"lean": 5, "handed": 0}
+    assert accepted[0] == 1 and paths == {"head": 5, "lean": 5, "handed": 0}
