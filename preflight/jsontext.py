@@ -7,10 +7,10 @@ payload, a report's finding) is one line from the C encoder, in its default sepa
 With a depth greater than the nesting, the text is json.dumps(value, indent=2)'s, character for character.
 
 The C encoder is called directly (JSONEncoder.encode builds a new one on every call: most of the cost of a
-short value), and an object at the last laid-out level whose values are all scalars (most resource payloads'
-fields) is one call too, its items separated by the line break and indentation of that level. The encoders keep
-no record of the containers they are in (check_circular=False: a quarter of their time on a finding's line); a
-value holding itself is told from one merely too deep once RecursionError is raised, and refused as before.
+short value), for the containers below the last laid-out level only: a string (encode_basestring), true, false
+or null is written here at less than a call's cost, each string key once per file. The encoder keeps no record
+of the containers it is in (check_circular=False: a quarter of its time on a finding's line); a value holding
+itself is told from one merely too deep once RecursionError is raised, and refused as before.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from _json import encode_basestring, encode_basestring_ascii, make_encoder
 from collections.abc import Callable
 from typing import Any
 
-_CONTAINERS = (dict, list, tuple)  # what the C encoder writes as an array or object
+_LAID_OUT = (dict, list)  # what is laid out over lines above `depth` (a tuple is one line at any depth)
 
 
 def refuse(value: Any) -> Any:
@@ -48,26 +48,15 @@ class _Writer:
 
     def __init__(self, ensure_ascii: bool) -> None:
         self.string = encode_basestring_ascii if ensure_ascii else encode_basestring
-        self.line = self._encoder(", ")
-        self.keys = _Keys(self.string)
-        self.spread: dict[str, Callable[[Any, int], Any]] = {}  # by indentation: items one a line
-        self.custom: Callable[[Any], str | None] | None = None  # dumps' `items`
-
-    def _encoder(self, item_separator: str) -> Callable[[Any, int], Any]:
         # allow_nan=False: NaN or Infinity would make the file invalid JSON (ValueError), as json.dumps refuses it
-        return make_encoder(None, refuse, self.string, None, ": ", item_separator, False, False, False)
+        self.line = make_encoder(None, refuse, self.string, None, ": ", ", ", False, False, False)
+        self.keys = _Keys(self.string)
+        self.custom: Callable[[Any], str | None] | None = None  # dumps' `items`
 
     def encode(self, value: Any) -> str:
         if isinstance(value, str):
             return self.string(value)
         return "".join(self.line(value, 0))
-
-    def scalars(self, value: dict[Any, Any], inner: str) -> str:
-        """An object of scalar values laid out one item a line at indentation `inner`, in one C call."""
-        spread = self.spread.get(inner)
-        if spread is None:
-            spread = self.spread[inner] = self._encoder("," + inner)
-        return "".join(spread(value, 0))
 
 
 def dumps(value: Any, depth: int, *, ensure_ascii: bool = True, items: Callable[[Any], str | None] | None = None,
@@ -75,51 +64,58 @@ def dumps(value: Any, depth: int, *, ensure_ascii: bool = True, items: Callable[
     """`value` as JSON text ending in a newline; NaN and Infinity refused (ValueError), as allow_nan=False does.
     `items`: the one-line text of an array's item at `depth`, for the items it knows (None: the C encoder's),
     character for character the C encoder's."""
+    return indented(value, depth, "", ensure_ascii=ensure_ascii, items=items) + "\n"
+
+
+def indented(value: Any, depth: int, margin: str, *, ensure_ascii: bool = True,
+             items: Callable[[Any], str | None] | None = None) -> str:
+    """dumps' text without its last line break, each line after the first indented by `margin` too (the text of
+    a value inside another's, laid out at its place)."""
     out: list[str] = []
     writer = _Writer(ensure_ascii)
     writer.custom = items
     try:
-        _layout(value, depth, "\n", out, writer)
-    except RecursionError:  # the C encoders keep no record of the containers they are in (faster): was it a
+        _layout(value, depth, "\n" + margin, out, writer)
+    except RecursionError:  # the C encoder keeps no record of the containers it is in (faster): was it a
         json.dumps(value, ensure_ascii=ensure_ascii, allow_nan=False)  # value holding itself? ValueError if so
         raise
-    out.append("\n")
     return "".join(out)
 
 
 def _layout(value: Any, depth: int, newline: str, out: list[str], writer: _Writer) -> None:
-    if depth <= 0 or not value or not isinstance(value, dict | list):
+    if depth <= 0 or not value or not isinstance(value, _LAID_OUT):
         out.append(writer.encode(value))
         return
     inner = newline + "  "
     between = "," + inner
     if depth == 1:  # the last level laid out: each item one line
+        keys, string, line = writer.keys, writer.string, writer.line
         if isinstance(value, list):
-            encode, custom = writer.encode, writer.custom
-            items = between.join([encode(item) for item in value] if custom is None else
-                                 [custom(item) or encode(item) for item in value])
-            out.append("[" + inner + items + newline + "]")
-        elif any(isinstance(v, _CONTAINERS) for v in value.values()):
-            keys, string, line = writer.keys, writer.string, writer.line
-            # true, false and null written here, not by a call of the C encoder: a payload holds many of them
-            items = between.join([keys[k] + (string(v) if type(v) is str else "true" if v is True else "false"
-                                             if v is False else "null" if v is None else "".join(line(v, 0)))
-                                  for k, v in value.items()])
-            out.append("{" + inner + items + newline + "}")
+            custom = writer.custom
+            items = [string(item) if type(item) is str else "".join(line(item, 0)) for item in value] \
+                if custom is None else [custom(item) or writer.encode(item) for item in value]
+            out += ("[", inner, between.join(items), newline, "]")
         else:
-            out.append("{" + inner + writer.scalars(value, inner)[1:-1] + newline + "}")
+            # strings, true, false and null written here, not by a call of the C encoder (as costly as writing
+            # a string here): a payload holds many of them
+            items = [keys[k] + (string(v) if type(v) is str else "true" if v is True else "false" if v is False
+                                else "null" if v is None else "".join(line(v, 0))) for k, v in value.items()]
+            out += ("{", inner, between.join(items), newline, "}")
     elif isinstance(value, dict):
+        keys, separator = writer.keys, inner
         out.append("{")
-        for n, (key, item) in enumerate(value.items()):
-            out.append(between if n else inner)
-            out.append(writer.keys[key])
+        for key, item in value.items():
+            out += (separator, keys[key])
             _layout(item, depth - 1, inner, out, writer)
+            separator = between
         out.append(newline + "}")
     else:
+        separator = inner
         out.append("[")
-        for n, item in enumerate(value):
-            out.append(between if n else inner)
+        for item in value:
+            out.append(separator)
             _layout(item, depth - 1, inner, out, writer)
+            separator = between
         out.append(newline + "]")
 
 

@@ -152,8 +152,12 @@ class _Tenant:
         self.said = notices(run, self.today, self.still)
 
     @cached_property
+    def summary(self) -> dict[str, int]:  # findings by status: report.json's and the consolidated files'
+        return self.report.summary()
+
+    @cached_property
     def target_json(self) -> str:
-        return report_json.target_text(self.run.result.to_dict())
+        return report_json.result_text(self.run.result)
 
     @cached_property
     def plan_md(self) -> list[str]:
@@ -174,7 +178,7 @@ class _Tenant:
 
     def report_json(self) -> str:
         data = make_report([], self.generated).to_dict()
-        data["targets"], data["summary"] = [report_json.TARGETS], self.report.summary()
+        data["targets"], data["summary"] = [report_json.TARGETS], self.summary
         return "".join(report_json.with_targets(data, [self.target_json]))
 
     def action_plan(self) -> str:
@@ -206,7 +210,7 @@ class _Tenant:
         }
         return Share(
             run.customer.key, TargetResult(r.name, r.provider, r.tenant, errors=list(r.errors)),
-            verdict_counts([r]), self.report.summary(), sum(1 for f in r.findings if f.accepted),
+            verdict_counts([r]), self.summary, sum(1 for f in r.findings if f.accepted),
             matrix_row(r, link),
             [{"customer": run.customer.key, "match": x.match, "subject": x.subject, "reason": x.reason,
               "expired": x.expires.isoformat() if x.expires else None} for x in run.customer.expired(today)],

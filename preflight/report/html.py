@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 from urllib.parse import urlsplit
 
 from preflight.model import MailboxVerdict, Method, Report, Status, TargetResult, Verdict
@@ -181,7 +182,10 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f&<>\"']")
 def e(value: object) -> str:
     text = value if type(value) is str else str(value)
     # Most values (addresses, titles, ids) hold none of them: one scan instead of a regex and six replaces.
-    return escape(clean(text), quote=True) if _UNSAFE.search(text) else text
+    if _UNSAFE.search(text) is None:
+        return text
+    # Printable text (most of what holds an apostrophe or an ampersand) has no control character and no CR.
+    return escape(text if text.isprintable() else clean(text), quote=True)
 
 
 def address(value: object) -> str:
@@ -337,13 +341,13 @@ def target_section(index: int, t: TargetResult, labels: Labels, extra: Extra, al
             parts.append(f'<p class="more">Evidence for every finding: <a href="{e(extra.link)}">'
                          f"{e(extra.link)}</a></p>")
     else:
-        notes = Footnotes(index)
+        notes, seen = Footnotes(index), _Seen(esc)
         groups = grouped(t)
         if groups:
             parts.append("<h3>Evidence</h3>")
         for subject, findings in groups:
             parts.append(f"<h4>{addr[subject] if subject else 'Tenant-wide'}</h4>")
-            parts += [_finding(entry, t.provider, labels, plan, notes, esc) for entry in findings]
+            parts += [_finding(entry, t.provider, labels, plan, notes, seen) for entry in findings]
         parts.append(notes.render())
         parts.append(_rest(t, esc, addr))
     parts.append("</section>")
@@ -426,7 +430,7 @@ def fix_html(segs: Sequence[Segment]) -> str:
 def _pairs(pairs: Sequence[Pair]) -> str:
     by_box: dict[str, list[str]] = {}
     for mailbox, method in pairs:
-        by_box.setdefault(mailbox, []).append(method.value)
+        by_box.setdefault(mailbox, []).append(method._value_)
     return ", ".join(f'{address(a)} ({e(", ".join(m))})' for a, m in by_box.items())
 
 
@@ -518,8 +522,46 @@ SOURCE_KEYS = ("source", "sources", "docs", "reference")
 URL = re.compile(r"https://[^\s\"'<>)]+")
 
 
-def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Footnotes, esc: Memo) -> str:
-    f = entry.finding
+# Evidence values written the same way for every key they are under: a page keeps their HTML by key, type and
+# value (True and 1 are one dict key but two texts); not floats, as -0.0 == 0.0.
+_SAME_TEXT = frozenset({str, int, bool, type(None)})
+
+
+class _Seen:
+    """One section's HTML for what its findings repeat (most evidence items, every remediation), made once."""
+
+    def __init__(self, esc: Memo) -> None:
+        self.esc = esc
+        self.items: dict[tuple[object, type, object], str] = {}
+        self.fixes: dict[str, str] = {}
+
+    def evidence(self, evidence: Mapping[str, Any]) -> str:
+        """The finding's evidence but its sources as a list (dl.ev), or "" if it has none."""
+        items = self.items
+        out = []
+        for k, v in evidence.items():
+            key = (k, type(v), v) if type(v) in _SAME_TEXT else None
+            text = items.get(key) if key is not None else None
+            if text is None:
+                text = ""
+                if k.lower() not in SOURCE_KEYS:
+                    ((name, value),) = evidence_pairs({k: v})
+                    text = f"<dt>{self.esc[name]}</dt><dd>{self.esc[value]}</dd>"
+                if key is not None:
+                    items[key] = text
+            out.append(text)
+        shown = "".join(out)
+        return f'<dl class="ev">{shown}</dl>' if shown else ""
+
+    def fix(self, text: str) -> str:
+        html = self.fixes.get(text)
+        if html is None:
+            html = self.fixes[text] = fix_html(segments(text))
+        return html
+
+
+def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Footnotes, seen: _Seen) -> str:
+    f, esc = entry.finding, seen.esc
     label = status_label(f)
     # Problem first: where a finding fails or warns, its heading is the cause, not the healthy state checked.
     problem = f.status in (Status.FAIL, Status.WARN) and f.cause is not None
@@ -528,10 +570,9 @@ def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Foo
     parts = ["", f"<p>{e(f.message)}</p>"]  # the header, once the tags are complete
     if f.accepted:
         parts.append(f'<p class="note"><strong>Accepted exception:</strong> {e(f.accepted)}</p>')
-    shown = {k: v for k, v in f.evidence.items() if k.lower() not in SOURCE_KEYS}
-    pairs = evidence_pairs(shown)
-    if pairs:
-        parts.append('<dl class="ev">' + "".join(f"<dt>{esc[k]}</dt><dd>{esc[v]}</dd>" for k, v in pairs) + "</dl>")
+    evidence = seen.evidence(f.evidence)
+    if evidence:
+        parts.append(evidence)
     sources = [u.rstrip(".,;") for k, v in f.evidence.items() if k.lower() in SOURCE_KEYS
                for u in URL.findall(str(v))]
     docs = labels.docs(f.cause, provider) if f.status is not Status.UNKNOWN else []
@@ -546,7 +587,7 @@ def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Foo
     if step is None:
         fix = compact_fix(f)
         if fix:
-            parts.append(f'<div class="fix"><b>{fix_label(f)}</b>{fix_html(segments(fix))}</div>')
+            parts.append(f'<div class="fix"><b>{fix_label(f)}</b>{seen.fix(fix)}</div>')
     parts.append("</article>")
     return "\n".join(parts)
 
@@ -558,16 +599,19 @@ def _short(url: str) -> str:
 
 def _rest(t: TargetResult, esc: Memo, addr: Memo) -> str:
     """Passed and not-applicable checks: the record of what was verified. Open, so it also prints."""
-    rest = merged(f for f in t.findings if f.status in (Status.PASS, Status.SKIPPED))
+    rest = merged([f for f in t.findings if f.status is Status.PASS or f.status is Status.SKIPPED])
     if not rest:
         return ""
+    shown: dict[tuple[Method, ...], str] = {}  # the methods cell, by the methods listed: a page has few
     rows = []
     for entry in rest:
-        f = entry.finding
+        f, listed = entry
+        how = shown.get(listed)
+        if how is None:
+            how = shown[listed] = esc[method_label(entry)]
         rows.append(
             f"<tr><td>{STATUS_CHIPS[f.status]}</td><td>{esc[f.title]}</td>"
-            f"<td>{addr[f.subject] if f.subject else 'tenant-wide'}</td><td>{esc[method_label(entry)]}</td>"
-            f"<td>{e(f.message)}</td></tr>"
+            f"<td>{addr[f.subject] if f.subject else 'tenant-wide'}</td><td>{how}</td><td>{e(f.message)}</td></tr>"
         )
     return (
         f'<details class="rest" open><summary>Checks passed or not applicable ({len(rest)})</summary>'

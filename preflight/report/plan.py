@@ -186,7 +186,7 @@ def pairs_label(pairs: Sequence[Pair], all_methods: bool = False) -> str:
     """ "a@x (basic, oauth-app), b@x (basic)": the mailboxes, each with its methods."""
     by_box: dict[str, list[str]] = {}
     for address, method in pairs:
-        by_box.setdefault(address, []).append(method.value)
+        by_box.setdefault(address, []).append(method._value_)
     return ", ".join(f"{a} ({', '.join(m)})" if not all_methods else a for a, m in by_box.items())
 
 

@@ -252,14 +252,21 @@ def test_findings_alike_but_for_their_method_are_one_entry() -> None:
     assert merged([basic, *others]) == folded([basic, *others])
 
 
-def test_a_findings_line_is_the_c_encoders_whatever_its_values() -> None:
+def test_a_findings_line_is_the_c_encoders_whatever_its_values(monkeypatch: pytest.MonkeyPatch) -> None:
     """report.json writes a finding's line itself (report.json.FINDING_KEYS): the C encoder's text for any value
     in any field, and what the encoder refuses refused alike; a dict of other keys is left to the encoder."""
     from preflight.report import json as report_json
 
     run = tenant(ROOT / "tests/microsoft/fixtures/several-layers.json")
     finding = run.result.findings[0].to_dict()
-    assert tuple(finding) == report_json.FINDING_KEYS  # the fast way is the one a report takes
+    written: list[str | None] = []
+    monkeypatch.setattr(report_json._FindingLines, "__call__", lambda self, d, call=report_json._FindingLines.__call__:
+                        written.append(call(self, d)) or written[-1])
+    report_json.target_text(run.result.to_dict())
+    # the fast way is the one a report takes: every finding's line written by it
+    assert len(written) == len(run.result.findings) + len(run.result.mailboxes) and \
+        sum(1 for w in written if w is not None) == len(run.result.findings)
+    monkeypatch.undo()
 
     def generic(findings: list[Any]) -> str:
         return jsontext.dumps({"findings": findings}, 2, ensure_ascii=False)[:-1].replace("\n", "\n    ")
@@ -271,9 +278,38 @@ def test_a_findings_line_is_the_c_encoders_whatever_its_values() -> None:
             changed = {**finding, key: value}
             findings = [changed, finding, changed]
             assert report_json.target_text({"findings": findings}) == generic(findings), (key, value)
+        for equal in ((True, 1, 1.0), (False, 0, 0.0, -0.0), ("1", 1)):  # equal as keys, not as JSON
+            findings = [{**finding, key: value} for value in (*equal, *reversed(equal))]
+            assert report_json.target_text({"findings": findings}) == generic(findings), (key, equal)
         for bad, error in ((math.nan, ValueError), (object(), TypeError), ({"a": math.inf}, ValueError)):
             with pytest.raises(error):
                 report_json.target_text({"findings": [{**finding, key: bad}]})
     reordered = {k: finding[k] for k in reversed(report_json.FINDING_KEYS)}
     fewer = {k: v for k, v in finding.items() if k != "accepted"}
     assert report_json.target_text({"findings": [reordered, fewer]}) == generic([reordered, fewer])
+
+
+def test_a_targets_text_from_its_findings_fields_is_the_text_of_its_dict() -> None:
+    """report.json.result_text writes the findings from their fields: the text target_text writes from to_dict,
+    and what that refuses refused alike, with the same error."""
+    from dataclasses import replace
+
+    from preflight.report import json as report_json
+
+    for run in _loadable(FIXTURES):
+        assert report_json.result_text(run.result) == report_json.target_text(run.result.to_dict())
+    result = tenant(ROOT / "tests/microsoft/fixtures/several-layers.json").result
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    for evidence in ({"a": math.nan}, {"a": object()}, {"a": deep}, {"a": (1, {"b": None})}, {7: True}):
+        changed = replace(result, findings=[replace(f, evidence=evidence) for f in result.findings[:3]])
+        try:
+            expected: Any = report_json.target_text(changed.to_dict())
+        except (TypeError, ValueError, RecursionError) as exc:
+            expected = (type(exc), str(exc))
+        try:
+            got: Any = report_json.result_text(changed)
+        except (TypeError, ValueError, RecursionError) as exc:
+            got = (type(exc), str(exc))
+        assert got == expected, evidence
