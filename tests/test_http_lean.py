@@ -8,12 +8,16 @@ from __future__ import annotations
 import contextlib
 import gzip
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from preflight import transport
 from preflight.http import ApiError, Http
@@ -94,17 +98,20 @@ REPLIES: dict[str, tuple[bytes, bool]] = {
 class RawServer:
     """Answers each request (its head and declared body read) with the scripted bytes, then closes the
     connection (with `keep`, leaves it open and answers nothing more on it); records every request's bytes and
-    counts connections. "/landing" always answers a plain reply."""
+    counts connections. "/landing" always answers a plain reply. With `tls`, it speaks HTTPS; with `split`, it
+    sends its reply that many bytes at a time, a millisecond apart (heads and bodies arriving in pieces)."""
 
-    def __init__(self, reply: bytes, keep: bool = False) -> None:
+    def __init__(self, reply: bytes, keep: bool = False, tls: ssl.SSLContext | None = None, split: int = 0) -> None:
         self.reply = reply
         self.keep = keep
+        self.tls = tls
+        self.split = split
         self.connections = 0
         self.requests: list[bytes] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -117,6 +124,10 @@ class RawServer:
 
     def _serve(self, conn: socket.socket) -> None:
         self.connections += 1
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
         with conn, contextlib.suppress(OSError):
             data = b""
             while b"\r\n\r\n" not in data:
@@ -130,7 +141,11 @@ class RawServer:
             while len(rest) < length:
                 rest += conn.recv(65536)
             self.requests.append(head + b"\r\n\r\n" + rest)
-            conn.sendall(plain(b'{"landed": true}') if head.startswith(b"GET /landing ") else self.reply)
+            reply = plain(b'{"landed": true}') if head.startswith(b"GET /landing ") else self.reply
+            for start in range(0, len(reply), self.split or len(reply) or 1):
+                conn.sendall(reply[start:start + (self.split or len(reply))])
+                if self.split:
+                    time.sleep(0.001)
             if not self.keep:
                 conn.shutdown(socket.SHUT_WR)
             conn.recv(1)  # until the client closes: no reset to lose the reply in
@@ -173,19 +188,51 @@ def outcome(http: Http, url: str, **kw: Any) -> Any:
     return status, list(headers.items()), body
 
 
-def both(reply: bytes, **kw: Any) -> tuple[Any, Any]:
+def both(reply: bytes, tls: Tls | None = None, split: int = 0, **kw: Any) -> tuple[Any, Any]:
     """The outcome through the lean exchange and through urllib3's urlopen, each from a server of its own (a
     connection the other left in the pool could meet the server's close)."""
     results = []
     for lean in (True, False):
-        server = RawServer(reply)
+        server = RawServer(reply, tls=tls.server if tls else None, split=split)
         try:
-            http = Http(timeout=(5.0, 5.0), total=10.0, max_retries=0)
+            http = Http(timeout=(5.0, 5.0), total=10.0, max_retries=0, verify=str(tls.bundle) if tls else True)
             http.transport.lean = lean
             results.append(outcome(http, server.url + "/x", **kw))
         finally:
             server.close()
     return results[0], results[1]
+
+
+@dataclass
+class Tls:
+    server: ssl.SSLContext
+    bundle: Path
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    return Tls(context, bundle)
+
+
+PIECES = ["plain", "latin-1 value", "99 headers", "bare LF", "bare LF ending the head", "folded header", "chunked",
+          "truncated body", "more than declared", "gzip", "continue first", "head cut short", "nothing"]
+
+
+@pytest.mark.parametrize("split", [0, 1, 5], ids=["whole", "bytewise", "in pieces"])
+@pytest.mark.parametrize("name", PIECES)
+def test_a_reply_over_tls_reads_as_urllib3_reads_it(name: str, split: int, tls: Tls, paths: dict[str, int]) -> None:
+    """TLS records and pieces of a reply split heads and bodies anywhere, line ends and the blank line too."""
+    reply, read_lean = REPLIES[name]
+    if split == 1 and len(reply) > 500:  # a millisecond a byte: long replies go a few bytes at a time
+        split = 7
+    lean, urllib3 = both(reply, tls=tls, split=split)
+    assert lean == urllib3
+    assert paths["lean"] >= 1 and (paths["handed"] == 0) is read_lean, paths
 
 
 @pytest.mark.parametrize("name", list(REPLIES))
