@@ -129,8 +129,9 @@ def _check_findings(
                     pass
                 elif every:
                     found.append(_finding(check, out, subject, None, catalogue, provider))
-                else:
-                    found += [_finding(check, out, subject, method, catalogue, provider) for method in methods]
+                else:  # a loop, not a comprehension: on Python 3.11 each comprehension is a call of its own
+                    for method in methods:
+                        found.append(_finding(check, out, subject, method, catalogue, provider))
                 present.clear()  # what the methods before it gave is not looked at
                 break
             if out is not None:
@@ -142,7 +143,8 @@ def _check_findings(
         if every and len(present) == len(methods) and all(o == first for _, o in present):
             found.append(_finding(check, first, subject, None, catalogue, provider))
         else:
-            found += [_finding(check, o, subject, m, catalogue, provider) for m, o in present]
+            for m, o in present:
+                found.append(_finding(check, o, subject, m, catalogue, provider))
 
 
 Tally = dict[Method, tuple[list[Finding], set[Status]]]
@@ -173,13 +175,17 @@ def verdicts(
     nothing: Tally = {m: ([], set()) for m in methods}
     tenant = tallied.get(None, nothing)
     result = []
+
+    def by_order(f: Finding) -> int:  # one function for every verdict, not a lambda made per blocked verdict
+        return order.get(f.check, 100)
+
     for address in mailboxes:
         own = tallied.get(address, nothing)
         for method in methods:
             (tenant_fails, tenant_statuses), (own_fails, own_statuses) = tenant[method], own[method]
             fails = tenant_fails + own_fails
             if fails:
-                fails.sort(key=lambda f: order.get(f.check, 100))
+                fails.sort(key=by_order)
                 verdict = _BLOCKED
             elif _UNKNOWN in tenant_statuses or _UNKNOWN in own_statuses:
                 verdict = _INCOMPLETE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from preflight.checks import Context, Outcome, check, failed, passed, unknown, warned
@@ -10,7 +11,7 @@ from preflight.snapshot import Unavailable
 
 from ..resources import Licenses
 from .common import EFFECTIVE_READS, User, account_name, effective, for_users, only_users, unread_products
-from .facts import facts
+from .facts import Licence, facts
 
 
 @only_users
@@ -64,6 +65,12 @@ def password_change(ctx: Context, user: User) -> Outcome:
     return passed(f"No password change is pending for {who}.", evidence)
 
 
+@cache
+def _no_gmail(licences: tuple[Licence, ...]) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
+    """The editions without Gmail as sets: (productId, skuId) pairs, and the products meant with every SKU ("*")."""
+    return frozenset((x.product, x.sku) for x in licences), frozenset(x.product for x in licences if x.sku == "*")
+
+
 def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
     """A definite 'no Gmail licence' reason from Licensing assignments, when they were collected."""
     try:
@@ -76,9 +83,10 @@ def _licence_note(ctx: Context) -> tuple[str | None, dict[str, Any]]:
     if unread:
         # The user may also hold a licence of a product that could not be listed: "every licence" is unknown.
         evidence["licence products not read"] = unread
-    no_gmail = facts().no_gmail_licences
+    pairs, every_sku = _no_gmail(facts().no_gmail_licences)
+    # What any(lic.matches(a.productId, a.skuId) for lic in no_gmail) says, as two set lookups per assignment.
     if assignments and not unread and all(
-        any(lic.matches(a.productId, a.skuId) for lic in no_gmail) for a in assignments
+        (a.productId, a.skuId) in pairs or a.productId in every_sku for a in assignments
     ):
         return f"every licence it holds ({', '.join(held)}) is an edition without Gmail", evidence
     return None, evidence

@@ -91,9 +91,16 @@ class Membership:
     def signature(self) -> tuple[Any, ...]:
         """Every field, hashable: two memberships with one signature give every setting the same effective value
         (users of one org unit and the same groups), so it is reduced once."""
-        # type(v) is dict first: the mappings are dicts, and isinstance(v, Mapping) asks the ABC, slowly.
-        return tuple(frozenset(v.items()) if type(v) is dict or isinstance(v, Mapping) else v
-                     for v in (getattr(self, name) for name in _MEMBERSHIP_FIELDS))
+        out = []
+        for name in _MEMBERSHIP_FIELDS:
+            v = getattr(self, name)
+            kind = type(v)
+            # The plain types first: isinstance(v, Mapping) asks the ABC, slowly, and a dict, a frozenset or None
+            # is the answer for almost every field.
+            if kind is dict or (kind is not frozenset and v is not None and isinstance(v, Mapping)):
+                v = frozenset(v.items())
+            out.append(v)
+        return tuple(out)
 
     def org_unit(self, ou_id: str) -> Applies:
         """Whether a clause for this org unit holds: the user's unit or an ancestor, another listed unit, or a
@@ -229,6 +236,7 @@ _GROUP = re.compile(
 )
 _LICENCE = re.compile(r"entity\.licenses\.exists\(\s*(\w+)\s*,\s*\1\s+in\s+\[([^\]]*)\]\s*\)")
 _STRING = re.compile(r"""['"]([^'"]*)['"]""")
+_NEGATION = re.compile(r"!(?!=)")  # compiled on import (before an audit forks), not on first use in each worker
 
 
 def _strip_parens(text: str) -> str:
@@ -295,7 +303,7 @@ def _product(sku_path: str) -> str:
 def parse_query(query: str) -> tuple[Clause, ...] | None:
     """The && clauses of a policy query; None when it uses || or !, which are not evaluated here.
     Cached: a tenant has few distinct queries and every mailbox and check asks about the same ones."""
-    if "||" in query or re.search(r"!(?!=)", query):
+    if "||" in query or _NEGATION.search(query):
         return None
     clauses: list[Clause] = []
     for part in query.split("&&"):
