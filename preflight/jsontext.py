@@ -56,6 +56,8 @@ class _Writer:
     def encode(self, value: Any) -> str:
         if isinstance(value, str):
             return self.string(value)
+        if value is True or value is False or value is None:
+            return "true" if value else "false" if value is False else "null"
         return "".join(self.line(value, 0))
 
 
@@ -102,19 +104,25 @@ def _layout(value: Any, depth: int, newline: str, out: list[str], writer: _Write
                                 else "null" if v is None else "".join(line(v, 0))) for k, v in value.items()]
             out += ("{", inner, between.join(items), newline, "}")
     elif isinstance(value, dict):
-        keys, separator = writer.keys, inner
+        keys, encode, separator = writer.keys, writer.encode, inner
         out.append("{")
         for key, item in value.items():
-            out += (separator, keys[key])
-            _layout(item, depth - 1, inner, out, writer)
+            if item and isinstance(item, _LAID_OUT):
+                out += (separator, keys[key])
+                _layout(item, depth - 1, inner, out, writer)
+            else:  # one line whatever the depth: written here, not by a call of _layout
+                out += (separator, keys[key], encode(item))
             separator = between
         out.append(newline + "}")
     else:
-        separator = inner
+        encode, separator = writer.encode, inner
         out.append("[")
         for item in value:
-            out.append(separator)
-            _layout(item, depth - 1, inner, out, writer)
+            if item and isinstance(item, _LAID_OUT):
+                out.append(separator)
+                _layout(item, depth - 1, inner, out, writer)
+            else:
+                out += (separator, encode(item))
             separator = between
         out.append(newline + "]")
 

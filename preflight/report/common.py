@@ -120,12 +120,15 @@ def methods(target: TargetResult) -> list[Method]:
 def grouped(target: TargetResult, issues_only: bool = True) -> list[tuple[str | None, list[Entry]]]:
     """(subject, entries) with tenant-wide findings first, each group worst first and merged(); empty groups
     left out."""
-    chosen = [f for f in target.findings if is_issue(f) or not issues_only]
+    by_subject: dict[str | None, list[Finding]] = {}  # in one pass, in their order
+    for f in target.findings:
+        if not issues_only or f.status in ISSUE_STATUSES:
+            by_subject.setdefault(f.subject, []).append(f)
     groups: list[tuple[str | None, list[Entry]]] = []
     for subject in [None, *subjects(target)]:
-        found = merged(sort_findings(f for f in chosen if f.subject == subject))
-        if found:
-            groups.append((subject, found))
+        chosen = by_subject.get(subject)
+        if chosen:
+            groups.append((subject, merged(sort_findings(chosen))))
     return groups
 
 
@@ -252,18 +255,27 @@ class Labels:
         if mv.verdict is Verdict.BLOCKED and mv.blocking:
             more = f" (+{len(mv.blocking) - 1} more)" if len(mv.blocking) > 1 else ""
             return self.cause(mv.blocking[0], target) + more
-        wanted = {Verdict.INCOMPLETE: Status.UNKNOWN, Verdict.AT_RISK: Status.WARN}.get(mv.verdict)
+        wanted = _NOTED.get(mv.verdict)
         if wanted is None:
             return ""
         chosen = bearing[id(mv)] if bearing is not None else relevant(target, mv)
-        found = sort_findings([f for f in chosen if f.status is wanted and not f.accepted])  # a stable sort
+        found = [f for f in chosen if f.status is wanted and not f.accepted]
         if not found:
             return ""
         more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
-        first = found[0]
+        # sort_findings' first of them (of one status, none accepted): the first of the most severe
+        first = min(found, key=_severity_rank)
         if wanted is Status.UNKNOWN:
             return f"unknown: {one_line(first.title)}{more}"
         return (self.cause(first.cause, target) if first.cause else one_line(first.title)) + more
+
+
+def _severity_rank(f: Finding) -> int:
+    return SEVERITY_RANK[f.severity]
+
+
+# What a verdict's note names: an unknown for an incomplete one, a warning for one at risk.
+_NOTED = {Verdict.INCOMPLETE: Status.UNKNOWN, Verdict.AT_RISK: Status.WARN}
 
 
 def fix_label(f: Finding) -> str:

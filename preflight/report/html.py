@@ -239,11 +239,11 @@ def render(report: Report, extras: Sequence[Extra] | None = None, top: str = "",
     if count > 1:
         parts.append(overview([overview_row(i, t, verdict_counts([t]), x.link, labels)
                                for i, (t, x) in enumerate(zip(report.targets, extras, strict=True), 1)]))
-    parts += [target_section(i, t, labels, x, count == 1) for i, (t, x) in enumerate(zip(report.targets, extras,
-                                                                                         strict=True), 1)]
+    for i, (t, x) in enumerate(zip(report.targets, extras, strict=True), 1):
+        parts += _section_lines(i, t, labels, x, count == 1)  # joined once, with the page
     if not report.targets:
         parts.append('<section class="card"><p>No targets were evaluated.</p></section>')
-    return "\n".join([*parts, foot]) + "\n"
+    return "\n".join([*parts, foot, ""])  # the page's last line break in the same join: one copy of the page
 
 
 def frame(generated_at: str, version: str, count: int, only: TargetResult | None, summary: str, top: str,
@@ -332,6 +332,10 @@ def overview(rows: Sequence[str]) -> str:
 
 def target_section(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bool) -> str:
     """Target `index`'s section; `alone`: the page's only target, named in its header instead."""
+    return "\n".join(_section_lines(index, t, labels, extra, alone))
+
+
+def _section_lines(index: int, t: TargetResult, labels: Labels, extra: Extra, alone: bool) -> list[str]:
     parts = section_heading(index, t, labels, extra.link, alone)
     plan = extra.plan or build(t, labels.catalogue)
     esc, addr = Memo(e), Memo(address)
@@ -351,7 +355,7 @@ def target_section(index: int, t: TargetResult, labels: Labels, extra: Extra, al
         parts.append(notes.render())
         parts.append(_rest(t, esc, addr))
     parts.append("</section>")
-    return "\n".join(parts)
+    return parts
 
 
 def section_body(t: TargetResult, labels: Labels, notices: Sequence[str], plan: Plan, esc: Memo | None = None,
@@ -532,26 +536,31 @@ class _Seen:
 
     def __init__(self, esc: Memo) -> None:
         self.esc = esc
-        self.items: dict[tuple[object, type, object], str] = {}
+        # an evidence item's HTML (or "" for a source) and the source links it holds
+        self.items: dict[tuple[object, type, object], tuple[str, list[str]]] = {}
         self.fixes: dict[str, str] = {}
 
-    def evidence(self, evidence: Mapping[str, Any]) -> str:
-        """The finding's evidence but its sources as a list (dl.ev), or "" if it has none."""
+    def evidence(self, evidence: Mapping[str, Any]) -> tuple[str, list[str]]:
+        """The finding's evidence but its sources as a list (dl.ev), or "" if it has none; and its source links."""
         items = self.items
-        out = []
+        out, sources = [], []
         for k, v in evidence.items():
             key = (k, type(v), v) if type(v) in _SAME_TEXT else None
-            text = items.get(key) if key is not None else None
-            if text is None:
-                text = ""
-                if k.lower() not in SOURCE_KEYS:
-                    ((name, value),) = evidence_pairs({k: v})
-                    text = f"<dt>{self.esc[name]}</dt><dd>{self.esc[value]}</dd>"
+            seen = items.get(key) if key is not None else None
+            if seen is None:
+                seen = self._item(k, v)
                 if key is not None:
-                    items[key] = text
-            out.append(text)
+                    items[key] = seen
+            out.append(seen[0])
+            sources += seen[1]
         shown = "".join(out)
-        return f'<dl class="ev">{shown}</dl>' if shown else ""
+        return (f'<dl class="ev">{shown}</dl>' if shown else ""), sources
+
+    def _item(self, k: str, v: Any) -> tuple[str, list[str]]:
+        if k.lower() in SOURCE_KEYS:
+            return "", [u.rstrip(".,;") for u in URL.findall(str(v))]
+        ((name, value),) = evidence_pairs({k: v})
+        return f"<dt>{self.esc[name]}</dt><dd>{self.esc[value]}</dd>", []
 
     def fix(self, text: str) -> str:
         html = self.fixes.get(text)
@@ -570,11 +579,9 @@ def _finding(entry: Entry, provider: str, labels: Labels, plan: Plan, notes: Foo
     parts = ["", f"<p>{e(f.message)}</p>"]  # the header, once the tags are complete
     if f.accepted:
         parts.append(f'<p class="note"><strong>Accepted exception:</strong> {e(f.accepted)}</p>')
-    evidence = seen.evidence(f.evidence)
+    evidence, sources = seen.evidence(f.evidence)
     if evidence:
         parts.append(evidence)
-    sources = [u.rstrip(".,;") for k, v in f.evidence.items() if k.lower() in SOURCE_KEYS
-               for u in URL.findall(str(v))]
     docs = labels.docs(f.cause, provider) if f.status is not Status.UNKNOWN else []
     refs = " ".join(notes.ref(u) for u in dict.fromkeys([*sources, *docs]))
     step = plan.step_of(f)

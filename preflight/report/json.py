@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from preflight import jsontext
-from preflight.model import Finding, Report, TargetResult
+from preflight.model import Finding, MailboxVerdict, Report, TargetResult
 
 # Indented down to each verdict and finding, each on one line: a report of hundreds of findings reads (and greps)
 # one finding per line, and the C encoder writes it (jsontext).
@@ -30,8 +30,7 @@ def target_text(target: dict[str, Any]) -> str:
 def result_text(result: TargetResult) -> str:
     """target_text(result.to_dict()), its findings written from their fields, not from a dict made for each."""
     shell = TargetResult(result.name, result.provider, result.tenant, errors=result.errors).to_dict()
-    shell["mailboxes"] = [m.to_dict() for m in result.mailboxes]
-    shell["findings"] = result.findings
+    shell["mailboxes"], shell["findings"] = result.mailboxes, result.findings
     try:
         return jsontext.indented(shell, LAYOUT_DEPTH - 2, "    ", ensure_ascii=False, items=_FindingLines())
     except (TypeError, ValueError, RecursionError):  # what the encoder refuses: refused as target_text refuses it
@@ -74,6 +73,12 @@ class _FindingLines(dict[Any, str]):
         return text
 
     def __call__(self, d: Any) -> str | None:
+        if type(d) is MailboxVerdict:  # its to_dict's line
+            try:
+                return (f'{{"address": {self[d.address]}, "method": {self[d.method._value_]}, '
+                        f'"verdict": {self[d.verdict._value_]}, "blocking": {"".join(self.line(d.blocking, 0))}}}')
+            except TypeError:
+                return None
         if type(d) is Finding:  # its to_dict's values, read as to_dict reads them
             check, title, status, severity, cause, subject, method, message, evidence, remediation, accepted = (
                 d.check, d.title, d.status._value_, d.severity._value_, d.cause, d.subject,

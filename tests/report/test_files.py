@@ -299,6 +299,12 @@ def test_a_targets_text_from_its_findings_fields_is_the_text_of_its_dict() -> No
     for run in _loadable(FIXTURES):
         assert report_json.result_text(run.result) == report_json.target_text(run.result.to_dict())
     result = tenant(ROOT / "tests/microsoft/fixtures/several-layers.json").result
+    # the fields it writes, in to_dict's order: a field added to to_dict must be added there too
+    assert tuple(result.mailboxes[0].to_dict()) == ("address", "method", "verdict", "blocking")
+    assert tuple(result.findings[0].to_dict()) == report_json.FINDING_KEYS
+    odd = [replace(mv, blocking=[1.5, None, "é\u2028"], address="<é>") for mv in result.mailboxes]
+    assert report_json.result_text(replace(result, mailboxes=odd)) == \
+        report_json.target_text(replace(result, mailboxes=odd).to_dict())
     deep: list[Any] = []
     for _ in range(100_000):
         deep = [deep]
