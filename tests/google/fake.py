@@ -37,6 +37,8 @@ import trustme
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.wire import Wire
+
 GOOGLE_TOKEN_AUD = "https://oauth2.googleapis.com/token"  # google-auth puts this in `aud`, whatever token_uri is
 AUTH = "https://www.googleapis.com/auth/"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -306,6 +308,7 @@ class FakeGoogle:
         self.latency: Callable[[Seen], float] | None = None
         self.fault: Callable[[Seen], Reply | None] | None = None
         self.clock_offset = 0.0
+        self.wire = Wire()  # how reply bodies are framed (tests/wire.py)
         self.log: list[Seen] = []
         self.issued: list[str] = []  # every token and secret handed out: none may ever appear in output
         self.browser_user: str | None = None
@@ -411,10 +414,7 @@ class FakeGoogle:
                     self.send_header(k, v)
                 if reply.body is not None and "Content-Type" not in reply.headers:
                     self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                if method != "HEAD":
-                    self.wfile.write(raw)
+                fake.wire.send_body(self, raw, method)
 
             def do_GET(self) -> None:
                 self._serve("GET")

@@ -46,6 +46,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from tests.jwts import b64url, claims_of, unsigned_jwt
+from tests.wire import Wire
 
 GRAPH_AUDIENCE = "https://graph.fake.test"
 EXCHANGE_AUDIENCE = "https://outlook.fake.test"
@@ -350,6 +351,7 @@ class FakeMicrosoft:
         self.latency = latency
         self.page_size = page_size
         self.exchange_page_size = exchange_page_size
+        self.wire = Wire()  # how reply bodies are framed (tests/wire.py)
         self.exchange_batch = True  # False: /adminapi/beta/{tenant}/$batch answers 404 (no such route)
         self.exchange_batch_order = "sent"  # or "reversed": sub-responses in another order than the requests
         # Rewrites an Exchange $batch's responses before they are sent (a hostile server); it is given the
@@ -435,9 +437,7 @@ class FakeMicrosoft:
                 headers = {"Content-Type": "application/json; charset=utf-8", **reply.headers}
                 for k, v in headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                fake.wire.send_body(self, data, method)
 
             def log_message(self, *_args: Any) -> None:
                 pass
