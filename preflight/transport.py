@@ -18,6 +18,11 @@ preflight relied on them for and nothing else:
 Connections come from the process's pools (`Pools`): one per API origin, trust store and proxy, shared by all
 tenants of the process, new ones in a forked child. They obey preflight.deadline's `time_limit`: each
 connection reports to the exchange using it, whose watch can cut it.
+
+Without a proxy, an exchange skips urllib3's urlopen and http.client's request and reply objects (see "the lean
+exchange" below): it writes the request head itself and reads a plain reply off the socket; any other reply is
+handed to http.client and urllib3, which read it as they always did. tests/test_http_lean.py compares the two
+paths reply by reply.
 """
 
 from __future__ import annotations
