@@ -37,13 +37,16 @@ def write_private(path: Path, text: str) -> None:
     write_whole(path, text, 0o600)
 
 
-def write_whole(path: Path, text: str | Iterable[str], mode: int = 0o666) -> None:
+def write_whole(path: Path, text: str | Iterable[str], mode: int = 0o666, durable: bool = True) -> None:
     """Create or replace a file atomically: readers, and a run interrupted half-way, see the old file or the new
     one, never a part of it (at worst a `.NAME.*.tmp` file is left beside it). `text` may come in pieces (a file
     too large to hold whole in memory).
 
     The temporary file is created with `mode` (filtered by the umask) from its first byte (O_EXCL, O_NOFOLLOW: no
-    chmod window, no symlink games), then renamed over the target.
+    chmod window, no symlink games), then renamed over the target. `durable`: its content is on the disk before
+    the rename (fsync), so that even the operating system's crash leaves the old file or the new one. Without it
+    the rename still makes it whole for readers and interrupted runs, for a file a crash may only cost the time to
+    write it again (an audit's per-tenant files: their fsyncs were ~0.3 ms of CPU and ~3 ms of waiting each).
     """
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
@@ -54,7 +57,8 @@ def write_whole(path: Path, text: str | Iterable[str], mode: int = 0o666) -> Non
             else:
                 fh.writelines(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
