@@ -35,6 +35,7 @@ from datetime import datetime
 from importlib.abc import Traversable
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from preflight.checks import Check
@@ -207,6 +208,7 @@ class PackagedProvider:
 
     def __init__(self, package: str, name: str, title: str) -> None:
         self.package, self.name, self.title = package, name, title
+        self._permissions: Mapping[str, str] | None = None
 
     def preload(self) -> None:
         """Import `audit_imports`, and warm what each of them offers as a module-level `preload()` (the data files
@@ -234,9 +236,13 @@ class PackagedProvider:
         return schema
 
     def permissions(self) -> Mapping[str, str]:
-        from preflight.datafiles import load_toml
+        """Read-only and read once per provider: every tenant's evaluation asks for it."""
+        if self._permissions is None:
+            from preflight.datafiles import load_toml
 
-        return {k: str(v) for k, v in load_toml(self.package, "data/permissions.toml").items()}
+            table = load_toml(self.package, "data/permissions.toml")
+            self._permissions = MappingProxyType({k: str(v) for k, v in table.items()})
+        return self._permissions
 
     def demo_snapshots(self) -> Sequence[Traversable]:
         from importlib.resources import files

@@ -30,3 +30,13 @@ def test_preload_imports_each_module_and_runs_its_own_preload(tmp_path: Path, mo
     assert provider.permissions() == {"Directory.Read.All": "read the directory"}
     for name in ("warmprov", "warmprov.warm", "warmprov.plain"):
         sys.modules.pop(name, None)
+
+
+def test_permissions_are_read_once_and_cannot_be_changed_by_a_caller() -> None:
+    from preflight.providers import Registry
+
+    provider = Registry.from_entry_points().get("microsoft")
+    first = provider.permissions()
+    assert first is provider.permissions() and first
+    with pytest.raises(TypeError):
+        first["Directory.Read.All"] = "changed"  # type: ignore[index]
