@@ -247,11 +247,13 @@ def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: dateti
     `files` their texts when tenant_files already rendered them (in the audit's worker process)."""
     folder = out_dir / run.customer.key
     folder.mkdir(parents=True, exist_ok=True)
+    # Whole or absent for readers and for an interrupted audit (temporary file, then rename), but not synced to
+    # the disk one by one: a re-run remakes them, and five syncs per tenant cost more than rendering it.
     for name, text in (files if files is not None else tenant_files(run, now, generated, labels)).items():
         if name == "snapshot.json":  # as snap_io.save writes it (the run may not hold the snapshot itself)
-            write_whole(folder / name, text, 0o600)
+            write_whole(folder / name, text, 0o600, durable=False)
         else:
-            write_whole(folder / name, text)
+            write_whole(folder / name, text, durable=False)
     return folder
 
 
