@@ -40,7 +40,11 @@ class Variant:
             return False
         if any(evidence.get(key, _MISSING) not in values for key, values in self.when.items()):
             return False
-        return all(name in fill for name in PLACEHOLDER.findall(self.remediation))
+        return all(name in fill for name in self.placeholders)
+
+    @functools.cached_property
+    def placeholders(self) -> tuple[str, ...]:
+        return tuple(PLACEHOLDER.findall(self.remediation))
 
 
 _MISSING = object()
@@ -74,6 +78,8 @@ class Cause:
             or self.remediation.get(GENERIC)
             or next(iter(self.remediation.values()))
         )
+        if "{" not in text:  # most remediations name no placeholder
+            return text
         return PLACEHOLDER.sub(lambda m: fill.get(m.group(1), m.group(0)), text)
 
 
