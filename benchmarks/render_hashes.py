@@ -105,8 +105,9 @@ class Hashes:
 
 
 def _stable(value: Any) -> Any:
-    """A dataclass as a tuple of its fields, sets sorted: their order depends on the hash seed."""
-    return tuple(sorted(v) if isinstance(v, frozenset | set) else v
+    """A dataclass as a tuple of its fields, sets and mappings sorted: their order is no output's (a set's
+    follows the hash seed)."""
+    return tuple(sorted(v) if isinstance(v, frozenset | set) else sorted(v.items()) if isinstance(v, dict) else v
                  for v in (getattr(value, f.name) for f in fields(value)))
 
 

@@ -37,15 +37,32 @@ class MatrixRow:
     cells: Mapping[str, tuple[str, str]]  # (css status, text) of each cause whose cell is not a pass
 
 
-def _cell(target: TargetResult, cause: str) -> tuple[str, str]:
-    """(css status, text) for one tenant and cause: how many mailboxes it blocks, or what is unknown."""
-    failing = {f.subject or "*" for f in target.findings
-               if f.cause == cause and f.status is Status.FAIL and not f.accepted}
-    if failing:
-        return "fail", "all" if "*" in failing else str(len(failing))
-    if any(f.cause == cause and f.status is Status.UNKNOWN for f in target.findings):
-        return _UNREADABLE
-    return _PASS
+def _cells(target: TargetResult) -> tuple[frozenset[str], dict[str, tuple[str, str]]]:
+    """The causes a tenant gives a column (failing or unknown, not accepted), and (css status, text) for each
+    cause of its findings whose cell is not a pass: how many mailboxes it blocks, or what is unknown."""
+    failing: dict[str, set[str]] = {}
+    unknown: set[str] = set()
+    named: dict[str, None] = {}  # every cause of a finding, in their order
+    columns = set()
+    for f in target.findings:
+        cause = f.cause
+        if not cause:
+            continue
+        named[cause] = None
+        if f.status is Status.FAIL and not f.accepted:
+            failing.setdefault(cause, set()).add(f.subject or "*")
+            columns.add(cause)
+        elif f.status is Status.UNKNOWN:
+            unknown.add(cause)
+            if not f.accepted:
+                columns.add(cause)
+    cells = {}
+    for cause in named:
+        if cause in failing:
+            cells[cause] = ("fail", "all" if "*" in failing[cause] else str(len(failing[cause])))
+        elif cause in unknown:
+            cells[cause] = _UNREADABLE
+    return frozenset(columns), cells
 
 
 def matrix_row(t: TargetResult, link: str | None) -> MatrixRow:
@@ -60,11 +77,8 @@ def matrix_row(t: TargetResult, link: str | None) -> MatrixRow:
     else:
         state = "at-risk" if Verdict.AT_RISK in verdicts else "ready"
     label = "could not audit" if t.errors else f"{ready}/{len(verdicts)} ready"
-    causes = frozenset(f.cause for f in t.findings
-                       if f.cause and f.status in (Status.FAIL, Status.UNKNOWN) and not f.accepted)
-    cells = {} if t.errors else {c: cell for c in {f.cause for f in t.findings if f.cause}
-                                 if (cell := _cell(t, c)) != _PASS}
-    return MatrixRow(t.name, link, state, label, bool(t.errors), causes, cells)
+    causes, cells = _cells(t)  # one pass over the findings, not one per cause
+    return MatrixRow(t.name, link, state, label, bool(t.errors), causes, {} if t.errors else cells)
 
 
 def matrix(rows: Sequence[MatrixRow]) -> str:

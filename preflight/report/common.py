@@ -11,6 +11,7 @@ from _json import encode_basestring, make_encoder
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
@@ -34,8 +35,10 @@ EVIDENCE_VALUE_MAX = 240
 
 
 def clean(value: object) -> str:
-    text = str(value).replace("\r\n", "\n")
-    return _CONTROL.sub("\ufffd", text)
+    text = value if type(value) is str else str(value)
+    if text.isprintable():  # no control character, no CR (most text): nothing to change
+        return text
+    return _CONTROL.sub("\ufffd", text.replace("\r\n", "\n"))
 
 
 def one_line(value: object) -> str:
@@ -291,6 +294,7 @@ def fix_text(f: Finding) -> str | None:
     return None
 
 
+@lru_cache(maxsize=64)  # an audit's pages and plans all show the time it ran: strftime once
 def when(stamp: str) -> str:
     """An ISO timestamp as a reader wants it ("2026-11-26 10:00 UTC"); anything else unchanged."""
     try:

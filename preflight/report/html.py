@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from html import escape
 from typing import Any
 from urllib.parse import urlsplit
@@ -190,6 +191,11 @@ def e(value: object) -> str:
 
 def address(value: object) -> str:
     """An address as one unbreakable word (class addr): wrapping it mid-word makes it unreadable."""
+    return _address(value) if type(value) is str else f'<span class="addr">{e(value)}</span>'
+
+
+@lru_cache(maxsize=4096)  # a tenant's plan names its mailboxes again and again
+def _address(value: str) -> str:
     return f'<span class="addr">{e(value)}</span>'
 
 

@@ -175,6 +175,20 @@ def test_html_escaping_is_the_same_with_or_without_its_shortcut() -> None:
         assert html.e(value) == escape(clean(value), quote=True)
 
 
+def test_clean_is_the_same_with_or_without_its_shortcut() -> None:
+    """clean() returns printable text as it is; any other text still has its controls replaced, CRLF folded."""
+    from itertools import product
+
+    from preflight.report.common import _CONTROL, clean
+
+    alphabet = ["a", " ", "\r", "\n", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9f", "\xa0", "\u2028", "\u3000", "☃"]
+    for chars in product(alphabet, repeat=3):
+        text = "".join(chars)
+        assert clean(text) == _CONTROL.sub("\ufffd", text.replace("\r\n", "\n")), repr(text)
+    for value in (None, 7, 2.5, True, "plain", "a\r\nb"):
+        assert clean(value) == _CONTROL.sub("\ufffd", str(value).replace("\r\n", "\n"))
+
+
 def test_one_line_is_the_same_with_or_without_its_shortcut() -> None:
     """one_line() returns text already on one line as it is; any other text is still cleaned and folded."""
     from itertools import product
