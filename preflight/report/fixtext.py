@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Where a command starts: a PowerShell cmdlet followed by a parameter, a pipe or the end; a GAM or nslookup
 # command; or a span the catalogue put in backticks.
@@ -56,6 +57,11 @@ def _end(text: str, start: int) -> int:
 def segments(text: str) -> list[Segment]:
     """The fix in reading order: prose, then a command, then prose... Commands chained with "; " form one
     block, one command a line. Nothing is lost: the prose keeps every word that is not in a command."""
+    return list(_segments(text))
+
+
+@lru_cache(maxsize=1024)  # read char by char: each text once per process (an audit's tenants share their fixes)
+def _segments(text: str) -> tuple[Segment, ...]:
     parts: list[Segment] = []
     pos = 0
     while pos < len(text):
@@ -84,7 +90,7 @@ def segments(text: str) -> list[Segment]:
         _add(parts, True, "\n".join(lines))
         pos = end
     _add(parts, False, text[pos:])
-    return parts
+    return tuple(parts)
 
 
 def _add(parts: list[Segment], command: bool, text: str) -> None:
