@@ -587,13 +587,28 @@ def _converse(pool: HTTPConnectionPool, conn: Any, method: str, target: Target, 
     except (BaseSSLError, OSError) as exc:
         pool._raise_timeout(err=exc, url=target.path, timeout_value=read_timeout)
         raise
-    status, headers, length, close = plain
+    status, headers, length, close, encoded = plain
     if _u3_pool_log.isEnabledFor(logging.DEBUG):
         _u3_pool_log.debug('%s://%s:%s "%s %s %s" %s %s', pool.scheme, pool.host, pool.port, method, target.path,
-                           "HTTP/1.1", status, length)
+                           "HTTP/1.1", status, length if length >= 0 else None)
     if length > max_body:
-        raise TransportError(f"reply larger than {max_body} bytes")
-    body, extra = _read_body(pool, sock, data, end, length)
+        if not encoded:
+            raise TransportError(f"reply larger than {max_body} bytes")
+        return _handed_over(pool, conn, method, target.path, bytes(data))  # capped once decoded, as urllib3 reads
+    try:
+        read = _read_chunked(sock, data, end + 4, max_body) if length < 0 else \
+            _read_body(sock, data, end, length, encoded)
+    except TimeoutError as exc:
+        raise ReadTimeoutError(pool, None, "Read timed out.") from exc
+    except BaseSSLError as exc:
+        raise SSLError(exc) from exc
+    except (IncompleteRead, OSError) as exc:
+        raise ProtocolError(f"Connection broken: {exc!r}", exc) from exc
+    if read is None:  # framing the lean path does not read itself: `data` holds every byte read so far
+        return _handed_over(pool, conn, method, target.path, bytes(data))
+    body, extra = read
+    if encoded:
+        body = _decoded(headers, body, max_body)
     if close or extra:  # a server that sends more than it declared is not asked again on this connection
         conn.close()
     pool._put_conn(conn)
@@ -623,9 +638,10 @@ def _read_head(sock: Any) -> tuple[bytearray, int]:
     return data, -1
 
 
-def _plain_head(data: bytearray, end: int) -> tuple[int, HTTPHeaderDict, int, bool] | None:
-    """(status, headers, Content-Length, whether the server closes) of a head the lean path reads as http.client
-    and urllib3 would; None for any other, which they are handed."""
+def _plain_head(data: bytearray, end: int) -> tuple[int, HTTPHeaderDict, int, bool, bool] | None:
+    """(status, headers, Content-Length or -1 for a chunked body, whether the server closes, whether the body is
+    gzip or deflate encoded) of a head the lean path reads as http.client and urllib3 would; None for any other,
+    which they are handed."""
     head = data[:end].decode("latin-1")  # as http.client decodes it; the checks below keep to what it reads alike
     status_end = head.find("\r\n")
     status_line = _STATUS_LINE.fullmatch(head, 0, status_end if status_end >= 0 else len(head))
@@ -650,22 +666,31 @@ def _plain_head(data: bytearray, end: int) -> tuple[int, HTTPHeaderDict, int, bo
             container[key] = [name, value]
         else:
             values.append(value)
-    if "transfer-encoding" in container or "content-encoding" in container:
+    encodings = container.get("content-encoding")
+    if encodings is not None and (len(encodings) != 2 or encodings[1] not in ("gzip", "deflate")):
         return None
     lengths = container.get("content-length")
-    if lengths is None or len(lengths) != 2:
-        return None
-    length = lengths[1]
-    if not (length.isascii() and length.isdigit()) or len(length) > 15:  # "²" is a digit to str.isdigit
-        return None
+    transfer = container.get("transfer-encoding")
+    if transfer is not None:  # one "chunked" and no length: urllib3 warns of a length beside it
+        if len(transfer) != 2 or transfer[1] != "chunked" or lengths is not None:
+            return None
+        length = -1
+    else:
+        if lengths is None or len(lengths) != 2:
+            return None
+        declared = lengths[1]
+        if not (declared.isascii() and declared.isdigit()) or len(declared) > 15:  # "²" is a digit to str.isdigit
+            return None
+        length = int(declared)
     connection = container.get("connection")
     close = connection is not None and "close" in connection[1].lower()  # http.client reads the first one only
-    return status, headers, int(length), close
+    return status, headers, length, close, encodings is not None
 
 
-def _read_body(pool: HTTPConnectionPool, sock: Any, data: bytearray, end: int, length: int) -> tuple[bytes, bool]:
+def _read_body(sock: Any, data: bytearray, end: int, length: int, encoded: bool) -> tuple[bytes, bool] | None:
     """The body of `length` bytes following the head (`data` holds its start), and whether more than it came. A
-    short body is urllib3's ProtocolError (IncompleteRead), a timeout its ReadTimeoutError."""
+    short body raises IncompleteRead; an encoded one is None instead, the bytes read added to `data`, for urllib3
+    to read it as it reads it (a decoding error in its first part comes first)."""
     start = end + 4
     have = len(data) - start
     if have >= length:
@@ -677,19 +702,62 @@ def _read_body(pool: HTTPConnectionPool, sock: Any, data: bytearray, end: int, l
         while have < length:
             got = sock.recv_into(view[have:])
             if not got:
+                if encoded:
+                    data += view[len(data) - start:have]
+                    return None
                 raise IncompleteRead(bytes(body[:have]), length - have)
             have += got
-    except TimeoutError as exc:
-        raise ReadTimeoutError(pool, None, "Read timed out.") from exc
-    except BaseSSLError as exc:
-        raise SSLError(exc) from exc
-    except IncompleteRead as exc:
-        raise ProtocolError(f"Connection broken: {exc!r}", exc) from exc
-    except OSError as exc:
-        raise ProtocolError(f"Connection broken: {exc!r}", exc) from exc
     finally:
         view.release()
     return bytes(body), False
+
+
+_CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,15})(?:;[\t\x20-\x7e]*)?")  # a size, perhaps an extension
+
+
+def _read_chunked(sock: Any, data: bytearray, start: int, max_body: int) -> tuple[bytes, bool] | None:
+    """The payload of a chunked body beginning at data[start], every chunk's size a plain hex number, each chunk
+    ended by CRLF, no trailer; and whether more came after it. None, with every byte read so far in `data`, for
+    any other framing, a body cut short or one beyond `max_body`: http.client and urllib3 read it as before."""
+    pieces: list[bytes] = []
+    pos, total = start, 0
+    while True:
+        line_end = data.find(b"\r\n", pos)
+        while line_end < 0:
+            if len(data) - pos > 1024 or not _more(sock, data):
+                return None
+            line_end = data.find(b"\r\n", pos)
+        size_line = _CHUNK_SIZE.fullmatch(data, pos, line_end)
+        if size_line is None:
+            return None
+        size = int(size_line[1], 16)
+        begin = line_end + 2
+        total += size
+        if total > max_body:
+            return None
+        while len(data) < begin + size + 2:
+            if not _more(sock, data):
+                return None
+        if data[begin + size:begin + size + 2] != b"\r\n":
+            return None
+        if size == 0:
+            return b"".join(pieces), len(data) > begin + 2
+        pieces.append(bytes(data[begin:begin + size]))
+        pos = begin + size + 2
+
+
+def _more(sock: Any, data: bytearray) -> bool:
+    """More of the reply added to `data`; False once the server has closed the connection."""
+    more = sock.recv(_HEAD_READ)
+    data += more
+    return bool(more)
+
+
+def _decoded(headers: HTTPHeaderDict, raw: bytes, max_body: int) -> bytes:
+    """A gzip or deflate body decoded as urllib3 decodes it on the other path, in the same pieces: its
+    DecodeError, and TransportError once the decoded size passes `max_body`."""
+    return read_capped(HTTPResponse(body=io.BytesIO(raw), headers=headers, preload_content=False,
+                                    decode_content=True), max_body)
 
 
 class _Replay(io.RawIOBase):

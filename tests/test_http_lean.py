@@ -11,6 +11,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,14 +74,39 @@ REPLIES: dict[str, tuple[bytes, bool]] = {
     "truncated body": (HEAD + b"Content-Length: 20\r\n\r\n{\"a\":", True),
     "more than declared": (HEAD + b"Content-Length: 2\r\n\r\n{}garbage", True),
     "connection close": (plain(b"{}", HEAD + b"Connection: close\r\n"), True),
-    "chunked": (chunked(b'{"a": ', b"1}"), False),
-    "chunk extension": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n0\r\n\r\n", False),
+    "chunked": (chunked(b'{"a": ', b"1}"), True),
+    "chunked, empty": (chunked(), True),
+    "chunked, big": (chunked(*[b'{"a": "' + b"x" * 20000] + [b"y" * 8192] * 5 + [b'"}']), True),
+    "chunk extension": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n0\r\n\r\n", True),
+    "upper-case chunk size": (HEAD + b"Transfer-Encoding: chunked\r\n\r\nA\r\n" + b"[1,2,3,40]" + b"\r\n0\r\n\r\n",
+                              True),
+    "chunk size with blanks": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n 2 \r\n{}\r\n0\r\n\r\n", False),
+    "chunk size 0x": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n0x2\r\n{}\r\n0\r\n\r\n", False),
+    "negative chunk size": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n-2\r\n{}\r\n0\r\n\r\n", False),
+    "chunk size with underscore": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n0_2\r\n{}\r\n0\r\n\r\n", False),
+    "chunk without its CRLF": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n", False),
+    "chunk longer than said": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n1\r\n{}\r\n0\r\n\r\n", False),
+    "chunk size line bare LF": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\n{}\r\n0\r\n\r\n", False),
+    "trailer": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Trailer: 1\r\n\r\n", False),
+    "no last chunk": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n", False),
+    "huge chunk cut short": (HEAD + b"Transfer-Encoding: chunked\r\n\r\nfffffffffff\r\n{}", False),
+    "chunked twice": (HEAD + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", False),
+    "chunked in capitals": (HEAD + b"Transfer-Encoding: Chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", False),
+    "gzip, chunked": (HEAD + b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                      b"%x\r\n%s\r\n0\r\n\r\n" % (len(ZIPPED), ZIPPED), True),
+    "deflate": (plain(zlib.compress(b'{"deflated": 1}'), HEAD + b"Content-Encoding: deflate\r\n"), True),
+    "raw deflate": (plain(zlib.compress(b'{"raw": 1}')[2:-4], HEAD + b"Content-Encoding: deflate\r\n"), True),
+    "gzip twice": (plain(ZIPPED + ZIPPED, HEAD + b"Content-Encoding: gzip\r\n"), True),
+    "gzip, then garbage": (plain(ZIPPED + b"garbage", HEAD + b"Content-Encoding: gzip\r\n"), True),
+    "gzip cut short": (HEAD + b"Content-Encoding: gzip\r\nContent-Length: 100\r\n\r\n" + ZIPPED, False),
+    "gzip, x-gzip": (plain(ZIPPED, HEAD + b"Content-Encoding: x-gzip\r\n"), False),
+    "gzip and identity": (plain(ZIPPED, HEAD + b"Content-Encoding: gzip, identity\r\n"), False),
     "chunk-size garbage": (HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", False),
     "chunked and a length": (HEAD + b"Content-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
                              False),
     "truncated chunk": (HEAD + b"Transfer-Encoding: chunked\r\n\r\n10\r\n{}", False),
-    "gzip": (plain(ZIPPED, HEAD + b"Content-Encoding: gzip\r\n"), False),
-    "bad gzip": (plain(b"not gzip", HEAD + b"Content-Encoding: gzip\r\n"), False),
+    "gzip": (plain(ZIPPED, HEAD + b"Content-Encoding: gzip\r\n"), True),
+    "bad gzip": (plain(b"not gzip", HEAD + b"Content-Encoding: gzip\r\n"), True),
     "identity encoding": (plain(b"{}", HEAD + b"Content-Encoding: identity\r\n"), False),
     "HTTP/1.0": (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", False),
     "HTTP/2": (b"HTTP/2 200\r\nContent-Length: 2\r\n\r\n{}", False),
@@ -287,12 +313,36 @@ def test_a_redirect_is_followed_on_the_lean_path(paths: dict[str, int]) -> None:
     assert paths == {"head": 2, "lean": 2, "handed": 0}
 
 
-def test_a_reply_larger_than_the_cap_is_refused_before_its_body_is_read(monkeypatch: pytest.MonkeyPatch,
-                                                                        paths: dict[str, int]) -> None:
+BOMB = gzip.compress(b'{"a": "' + b"x" * 1000 + b'"}')  # 1 KB decoded from a few dozen bytes
+
+CAPPED = {  # replies beyond a cap of 100 bytes: (reply, whether the lean parser reads it itself)
+    "plain": (plain(b"x" * 101), True),
+    "chunked": (chunked(b"x" * 60, b"x" * 41), False),
+    "gzip": (plain(BOMB, HEAD + b"Content-Encoding: gzip\r\n"), True),
+    "gzip, chunked": (HEAD + b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                      b"%x\r\n%s\r\n0\r\n\r\n" % (len(BOMB), BOMB), True),
+    "gzip, declared beyond the cap": (plain(gzip.compress(bytes(range(256)) * 2), HEAD + b"Content-Encoding: gzip\r\n"),
+                                      False),
+}
+
+
+@pytest.mark.parametrize("name", list(CAPPED))
+def test_a_reply_larger_than_the_cap_is_refused(name: str, monkeypatch: pytest.MonkeyPatch, paths: dict[str, int]
+                                                ) -> None:
     monkeypatch.setattr("preflight.http.MAX_BODY", 100)
-    lean, urllib3 = both(plain(b"x" * 101))
+    reply, read_lean = CAPPED[name]
+    lean, urllib3 = both(reply)
     assert lean == urllib3 == ("ConnectionError", None)
-    assert paths["handed"] == 0
+    assert (paths["handed"] == 0) is read_lean, paths
+
+
+def test_a_reply_just_within_the_cap_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("preflight.http.MAX_BODY", 100)
+    body = b'{"a": "' + b"x" * 91 + b'"}'
+    zipped = plain(gzip.compress(body), HEAD + b"Content-Encoding: gzip\r\n")
+    for reply in (plain(body), chunked(body[:50], body[50:]), zipped):
+        lean, urllib3 = both(reply)
+        assert lean == urllib3 and lean[2] == {"a": "x" * 91}
 
 
 def sent(method: str, **kw: Any) -> list[bytes]:
