@@ -221,6 +221,11 @@ class PackagedProvider:
                 warm()
         self.permissions()
 
+    def warm(self, settings: Sequence[Mapping[str, Any]], memo: RunMemo) -> None:
+        """Learn into `memo`, before an audit forks its workers, what each worker would otherwise learn again from
+        these customers' settings (a provider's sign-in material parsed). Quiet, and never fails: a customer whose
+        settings are wrong is reported by its own tenant's run."""
+
     def _attr(self, module: str, attr: str) -> Any:
         """`attr` of the provider's own `module`, imported on first use."""
         from importlib import import_module

@@ -347,10 +347,12 @@ def _workers(inventory: Inventory, registry: Registry, catalogue: Catalogue, now
     # fork: a worker starts at once with everything this process has set up (registry, catalogue, environment);
     # nothing is imported or parsed again, and nothing of it has to be picklable. So the providers' modules are
     # imported here, once, rather than in every worker.
+    memo = RunMemo()  # what the providers learn here (a key parsed): each worker starts with its own copy
     for name in sorted({c.provider for c in customers}):
         provider = registry.get(name)
         if isinstance(provider, PackagedProvider):
             provider.preload()
+            provider.warm([c.settings for c in customers if c.provider == name], memo)
     ctx = multiprocessing.get_context("fork")
     tasks: Any = ctx.SimpleQueue()
     results: Any = ctx.Queue()
@@ -361,15 +363,17 @@ def _workers(inventory: Inventory, registry: Registry, catalogue: Catalogue, now
         tasks.put(None)
     workers = [ctx.Process(target=_worker, name=f"preflight-audit-{n}", daemon=True,
                            args=(tasks, results, customers, registry, catalogue, now, cache_root, secrets, deadline,
-                                 threads[n], prepare, keep_snapshots, keep_results))
+                                 threads[n], prepare, keep_snapshots, keep_results, memo))
                for n in range(processes)]
     return tasks, results, workers
 
 
 def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: Registry, catalogue: Catalogue,
             now: datetime, cache_root: Path, secrets: RunSecrets, deadline: float | None, threads: int,
-            prepare: Prepare | None, keep_snapshots: bool = True, keep_results: bool = True) -> None:
-    """A worker process: audits tenants from `tasks` on `threads` threads until it draws a stop."""
+            prepare: Prepare | None, keep_snapshots: bool = True, keep_results: bool = True,
+            memo: RunMemo | None = None) -> None:
+    """A worker process: audits tenants from `tasks` on `threads` threads until it draws a stop. `memo`: what the
+    parent learned before the fork, this process's own copy, shared by its tenants."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
     gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])  # this process's alone: it ends with the audit
     keep_freed_memory()
@@ -378,7 +382,7 @@ def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: R
         root.removeHandler(handler)
     root.addHandler(_ToParent(results, secrets))
     never = threading.Event()
-    memo = RunMemo()  # made here, after the fork: one per worker process, shared by its tenants
+    memo = memo if memo is not None else RunMemo()
 
     def audit(i: int) -> None:
         own = secrets.child()

@@ -7,7 +7,7 @@ MailboxChecker (discovery). It needs no MailDomainOwner: MX names it, and its su
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from preflight.providers import PackagedProvider, TokenOptions
@@ -15,11 +15,12 @@ from preflight.providers import PackagedProvider, TokenOptions
 if TYPE_CHECKING:
     from preflight.discovery import Discovery
     from preflight.discovery_cli import AddressCheck
+    from preflight.memo import RunMemo
 
 
 class Google(PackagedProvider):
     audit_imports = (*PackagedProvider.audit_imports, ".collect", ".api", ".auth", "google.oauth2.service_account",
-                     "google.auth.transport.requests")
+                     "google.auth.transport")
 
     def smtp_token_options(self) -> TokenOptions:
         options: TokenOptions = self._attr("smtptoken", "OPTIONS")
@@ -39,6 +40,9 @@ class Google(PackagedProvider):
     def token_problems(self, claims: Mapping[str, Any], user: str | None) -> list[str]:
         problems: list[str] = self._attr("tokenlint", "token_problems")(claims, user)
         return problems
+
+    def warm(self, settings: Sequence[Mapping[str, Any]], memo: RunMemo) -> None:
+        self._attr("run", "warm")(settings, memo)
 
     def check_discovered(self, request: AddressCheck, mailbox: str, found: Discovery, unchecked: list[str]) -> int:
         return int(self._attr("discovery", "check_discovered")(request, mailbox, found, unchecked))

@@ -245,7 +245,7 @@ def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
     return ApiError(None, kind, f"the token endpoint could not be reached ({type(exc).__name__})")
 
 
-def _credentials(info: dict[str, Any], memo: RunMemo) -> Any:
+def key_credentials(info: dict[str, Any], memo: RunMemo) -> Any:
     """The key's credentials, its private key parsed once per run (an audit's worker process): parsing (and
     validating) an RSA key costs more CPU than a Workspace's every request, and an audit may use one key for
     many Workspaces. Kept in the run's memory only, under the digest of the key file's content."""
@@ -270,7 +270,7 @@ class ServiceAccountSigner:
         self.secrets = secrets or RunSecrets()
         self.secrets.add(str(key.info.get("private_key") or ""))
         try:
-            self._base = _credentials(key.info, memo if memo is not None else RunMemo())
+            self._base = key_credentials(key.info, memo if memo is not None else RunMemo())
         except (ValueError, TypeError, KeyError) as exc:
             # The message of a key-parsing error never includes the key itself, only its kind.
             raise InputError(f"{key.path}: the private key does not load ({type(exc).__name__})") from None
