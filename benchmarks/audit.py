@@ -160,7 +160,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
 
     from preflight.audit.inventory import Customer, Inventory
     from preflight.audit.output import Consolidated, render_tenant, write_tenant
-    from preflight.audit.runner import TenantRun, run_audit
+    from preflight.audit.runner import TenantRun, keep_freed_memory, run_audit
     from preflight.causes import load_catalogue
     from preflight.model import Method
     from preflight.providers import Registry
@@ -197,6 +197,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     now = datetime.now(UTC)
     out = Path(work) / "out"
 
+    keep_freed_memory()  # as `preflight audit` does, its process ending with the audit
     registry = Registry.from_entry_points()
     labels = Labels.of(registry, load_catalogue())  # as `preflight audit` does: once, before the workers fork
     verdicts = 0

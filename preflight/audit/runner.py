@@ -411,8 +411,9 @@ def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: R
 
 
 def keep_freed_memory() -> bool:
-    """Let this process's malloc keep MALLOC_TOP_PAD of freed memory at the top of each heap (only a worker,
-    which ends with the audit: the setting cannot be undone). True if it did; only glibc's malloc has it."""
+    """Let this process's malloc keep MALLOC_TOP_PAD of freed memory at the top of each heap: only a process that
+    ends with the audit (a worker; `preflight audit`'s own), as the setting cannot be undone. True if it did; only
+    glibc's malloc has it."""
     try:
         if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
             return False
