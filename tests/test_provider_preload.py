@@ -73,3 +73,12 @@ def test_an_audit_warms_each_provider_with_its_customers_and_hands_the_memo_to_i
     (settings, memo), = warmed
     assert settings == [{"n": "0"}, {"n": "2"}]
     assert all(w._args[-1] is memo for w in workers) and memo.get(("test", "warmed"))
+
+
+def test_microsoft_preload_reads_what_each_tenants_sign_in_would() -> None:
+    from preflight.providers import Registry
+    from preflight_providers.microsoft import auth
+
+    auth.signin_data.cache_clear()
+    Registry.from_entry_points().get("microsoft").preload()
+    assert "msal_extensions" in sys.modules and auth.signin_data.cache_info().currsize == 1

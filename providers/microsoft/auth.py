@@ -67,6 +67,15 @@ def signin_data() -> dict[str, Any]:
     return load_toml(__package__ or __name__, "data/signin.toml")
 
 
+def preload() -> None:
+    """What an audit reads once before it forks its workers (PackagedProvider.preload), which each worker would
+    otherwise read again: the sign-in facts, and the token cache's encryption libraries (or why they do not load)."""
+    import msal_extensions  # noqa: F401  (TokenCache.open imports it for every tenant)
+
+    signin_data()
+    tokencache._keyring_unusable()
+
+
 @dataclass(frozen=True)
 class SignInSettings:
     tenant: str
