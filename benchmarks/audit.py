@@ -1,7 +1,7 @@
 """A consultant's audit of many tenants, Microsoft 365 and Google Workspace mixed, against the local fakes.
 
 Usage: python benchmarks/audit.py [--tenants 50] [--mailboxes 20] [--google-share 0.5] [--latency 0.05]
-                                  [--workers 8] [--repeat 3] [--mixed-only]
+                                  [--workers 8] [--repeat 3] [--mixed-only] [--wire plain|real]
 
 Each fake runs in its own child process, so the CPU time and memory measured are preflight's own: the Microsoft
 one (Entra ID token endpoint, Graph, Exchange admin REST) and the Google one (token endpoint, Directory, Policy
@@ -31,6 +31,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,14 +46,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.wire import Wire  # noqa: E402  (after the path: the tests' fakes are not installed)
+
 CLIENT_ID = "3f6b1c2d-4e5a-4b7c-8d9e-0a1b2c3d4e5f"
 SECRET = "benchmark-client-secret-value"
 GOOGLE_CLIENT_ID = "104857600000000000001"  # the service account's client id (FakeGoogle.key_file's default)
 GOOGLE_FIXTURE = ROOT / "tests/google/fixtures/gmail_group_override.json"
 GOOGLE_DOMAIN, GOOGLE_CUSTOMER = "tailspin.example", "C01b2c3d4"  # as written in the fixture
+# How the fakes frame their replies (tests/wire.py). "plain": a Content-Length body, as before (and as base
+# versions without tests/wire.py serve). "real": as the services do: Google's front ends stream JSON chunked and
+# compress only for a User-Agent naming gzip, which preflight's does not; Microsoft's chunked and gzipped [I].
+WIRES = {"plain": {"microsoft": Wire(), "google": Wire()},
+         "real": {"microsoft": Wire(chunked=True, gzip=True), "google": Wire(chunked=True)}}
 
 
-def serve_microsoft(conn: Any, work: str, tenants: int, mailboxes: int, latency: float) -> None:
+def serve_microsoft(conn: Any, work: str, tenants: int, mailboxes: int, latency: float, wire: str) -> None:
     """Child process: the Microsoft fake with one tenant per customer; reports its mailboxes, then its request count."""
     import trustme
 
@@ -62,6 +70,7 @@ def serve_microsoft(conn: Any, work: str, tenants: int, mailboxes: int, latency:
     ca = trustme.CA()
     ca.cert_pem.write_to_path(str(Path(work) / "ca.pem"))
     fake = FakeMicrosoft(tls=ca, latency=latency).start()
+    fake.wire = WIRES[wire]["microsoft"]
     fake.cloud_file(Path(work) / "clouds.toml")
     template = tenant_snapshot(mailboxes)
     for i in range(tenants):
@@ -95,7 +104,7 @@ def workspace_snapshot(mailboxes: int) -> dict[str, Any]:
     return template
 
 
-def serve_google(conn: Any, work: str, workspaces: int, mailboxes: int, latency: float) -> None:
+def serve_google(conn: Any, work: str, workspaces: int, mailboxes: int, latency: float, wire: str) -> None:
     """Child process: the Google fake with one Workspace per customer, each granting the one service account
     domain-wide delegation of every service-account scope; reports its address, key file, CA and mailboxes,
     then its request count."""
@@ -115,6 +124,7 @@ def serve_google(conn: Any, work: str, workspaces: int, mailboxes: int, latency:
         spaces.append(ws)
     fake = FakeGoogle(spaces, Path(work))
     fake.latency = lambda _seen: latency
+    fake.wire = WIRES[wire]["google"]
     with fake:
         key = fake.key_file(Path(work), client_id=GOOGLE_CLIENT_ID)
         boxes = sorted(json.loads(template)["mailboxes"])
@@ -145,7 +155,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     for name, target, count in (("microsoft", serve_microsoft, n_microsoft), ("google", serve_google, n_google)):
         if count:
             parent, child = mp.Pipe()
-            proc = fork.Process(target=target, args=(child, work, count, args.mailboxes, args.latency))
+            proc = fork.Process(target=target, args=(child, work, count, args.mailboxes, args.latency, args.wire))
             proc.start()
             children[name] = (parent, proc)
     ms_boxes: list[str] = children["microsoft"][0].recv() if "microsoft" in children else []
@@ -230,6 +240,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         parent.send("done")
         counts[name] = parent.recv()
         proc.join()
+    shutil.rmtree(work, ignore_errors=True)  # the fakes' keys and CA, the audit's folder: ~15 MB a run
     failed = [r for r in runs if r.result.errors]
     return {
         "tenants": {"microsoft": n_microsoft, "google": n_google}, "mailboxes": args.mailboxes,
@@ -264,7 +275,7 @@ def _scenario(args: argparse.Namespace, share: float) -> dict[str, Any]:
     """run_once in a fresh interpreter: each measurement starts from an empty process (peak RSS, caches)."""
     cmd = [sys.executable, __file__, "--one", "--tenants", str(args.tenants), "--mailboxes", str(args.mailboxes),
            "--google-share", str(share), "--latency", str(args.latency), "--workers", str(args.workers),
-           *(["--threads-only"] if args.threads_only else [])]
+           "--wire", args.wire, *(["--threads-only"] if args.threads_only else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.exit(f"benchmark run failed:\n{proc.stderr[-3000:]}")
@@ -304,6 +315,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8, help="tenants audited in parallel")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario; medians are printed")
     parser.add_argument("--mixed-only", action="store_true", help="skip the one-provider runs")
+    parser.add_argument("--wire", choices=sorted(WIRES), default="plain",
+                        help="how the fakes frame replies: plain Content-Length bodies, or as the real services do "
+                             "(chunked; Microsoft gzipped too)")
     parser.add_argument("--threads-only", action="store_true",
                         help="audit every tenant on threads in one process (as before worker processes), to compare")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: one run, JSON out
@@ -318,7 +332,8 @@ def main() -> None:
     if not args.mixed_only and 0 < args.google_share < 1:
         scenarios = {"microsoft only": 0.0, "google only": 1.0, **scenarios}
     print(f"{args.tenants} tenants x {args.mailboxes} mailboxes, {args.latency * 1000:.0f} ms per request, "
-          f"{args.workers} tenants in parallel, {_cores()} cores; median of {args.repeat} run(s) each")
+          f"{args.workers} tenants in parallel, {_cores()} cores, {args.wire} replies; median of {args.repeat} "
+          "run(s) each")
     _compiled()
     per_request: dict[str, float] = {}  # provider -> preflight's CPU ms per HTTP request, in its one-provider run
     for label, share in scenarios.items():
