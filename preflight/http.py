@@ -19,16 +19,20 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.client import HTTPException
 from typing import Any
 from urllib.parse import urlsplit
-
-from urllib3.exceptions import HTTPError, ProxySchemeUnsupported
 
 from preflight.deadline import KEPT_PER_HOST, Deadline, time_limit
 from preflight.errors import seconds
 from preflight.runsecrets import RunSecrets
-from preflight.transport import ACCEPT_ENCODING, USER_AGENT, Transport, TransportError, is_timeout, request_url
+from preflight.transport import (
+    ACCEPT_ENCODING,
+    FAILURES,
+    USER_AGENT,
+    Transport,
+    is_timeout,
+    request_url,
+)
 
 log = logging.getLogger("preflight.http")
 
@@ -214,7 +218,7 @@ class Http:
                     reply = self.transport.send(method, target, body, all_headers, timeout,
                                                 allow_redirects=allow_redirects, max_body=MAX_BODY)
                     failure: BaseException | None = None
-                except _FAILURES as exc:
+                except FAILURES as exc:
                     failure = exc
                 except ValueError:  # http.client's refusal of a header value (a token, an anchor) it cannot send
                     # Never retried, and the value is not quoted: it may be the bearer token.
@@ -281,9 +285,6 @@ class Http:
 _HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}
 _JSON_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
 _DEFAULT_NAMES = {name.lower(): name for name in _JSON_HEADERS}
-# What one exchange can fail with on the wire: urllib3's errors (connection, TLS, proxy, protocol, timeouts,
-# decoding), the socket's, http.client's, and preflight's own (a reply too large, a redirect loop).
-_FAILURES = (HTTPError, OSError, HTTPException, TransportError, ProxySchemeUnsupported)
 
 
 _MALFORMED = object()

@@ -56,7 +56,15 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from urllib3 import BaseHTTPResponse, HTTPHeaderDict, HTTPResponse, Timeout
 from urllib3.connection import _get_default_user_agent, _normalize_header_values, _url_from_connection
 from urllib3.connectionpool import HTTPConnectionPool
-from urllib3.exceptions import HeaderParsingError, NewConnectionError, ProtocolError, ReadTimeoutError, SSLError
+from urllib3.exceptions import (
+    HeaderParsingError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ProxySchemeUnsupported,
+    ReadTimeoutError,
+    SSLError,
+)
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import SKIP_HEADER, Retry, make_headers
@@ -93,6 +101,11 @@ _UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote_plus leaves as it is
 class TransportError(Exception):
     """An exchange that failed on preflight's side of the wire: a reply too large, a redirect loop, a URL or
     proxy that cannot be used."""
+
+
+# What Transport.send can fail with on the wire: urllib3's errors (connection, TLS, proxy, protocol, timeouts,
+# decoding), the socket's, http.client's, and preflight's own (a reply too large, a redirect loop).
+FAILURES = (HTTPError, OSError, HTTPException, TransportError, ProxySchemeUnsupported)
 
 
 def is_timeout(exc: BaseException) -> bool:

@@ -22,19 +22,16 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
-
-from urllib3.exceptions import HTTPError, ProxySchemeUnsupported
 
 from preflight.deadline import Deadline, bounded_session, time_limit
 from preflight.errors import InputError, SignInError, seconds
 from preflight.http import MAX_BODY, ApiError
 from preflight.memo import RunMemo
 from preflight.runsecrets import RunSecrets
-from preflight.transport import ACCEPT_ENCODING, USER_AGENT, Reply, Transport, TransportError, is_timeout, request_url
+from preflight.transport import ACCEPT_ENCODING, FAILURES, USER_AGENT, Reply, Transport, is_timeout, request_url
 
 from . import settings
 
@@ -141,7 +138,6 @@ class _Reply:
 
 # What requests sends unless told otherwise, less its name and keep-alive (HTTP/1.1's default anyway).
 _TOKEN_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, "Accept": "*/*"}
-_FAILURES = (HTTPError, OSError, HTTPException, TransportError, ProxySchemeUnsupported)
 
 
 def transport(timeout: float, deadline: Deadline | None = None) -> Any:
@@ -179,7 +175,7 @@ def transport(timeout: float, deadline: Deadline | None = None) -> Any:
             with time_limit(limit) as watch:
                 try:
                     reply = sender.send(method, target, data, sent, sender.timeout(limit, limit), max_body=MAX_BODY)
-                except (*_FAILURES, ValueError) as exc:  # ValueError: a header value http.client refuses to send
+                except (*FAILURES, ValueError) as exc:  # ValueError: a header value http.client refuses to send
                     late = watch.expired or is_timeout(exc)
                     why = f"no complete reply within {seconds(limit)} s (timeout)" if late else type(exc).__name__
                     raise gex.TransportError(why) from None  # type: ignore[no-untyped-call]

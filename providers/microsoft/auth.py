@@ -21,12 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Literal
 
 import requests
-from urllib3.exceptions import HTTPError, ProxySchemeUnsupported
 
 from preflight.datafiles import load_toml
 from preflight.deadline import Deadline, time_limit
@@ -35,6 +33,7 @@ from preflight.http import MAX_BODY
 from preflight.runsecrets import RunSecrets
 from preflight.transport import (
     ACCEPT_ENCODING,
+    FAILURES,
     USER_AGENT,
     Reply,
     Transport,
@@ -228,7 +227,6 @@ def _requests_error(exc: BaseException) -> requests.RequestException:
 
 # What one exchange can fail with on the wire (as preflight.http): urllib3's errors, the socket's, http.client's,
 # preflight.transport's own.
-_FAILURES = (HTTPError, OSError, HTTPException, TransportError, ProxySchemeUnsupported)
 
 
 class _TimeoutSession:
@@ -275,7 +273,7 @@ class _TimeoutSession:
             try:
                 reply = self._transport.send(method, target, body, sent, wait, allow_redirects=allow_redirects,
                                              max_body=MAX_BODY)
-            except _FAILURES as exc:
+            except FAILURES as exc:
                 if watch.expired:
                     raise requests.Timeout(f"no complete reply within {seconds(limit)} s") from None
                 raise _requests_error(exc) from None
