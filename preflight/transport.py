@@ -722,7 +722,16 @@ def _read_body(sock: Any, data: bytearray, end: int, length: int, encoded: bool)
             have += got
     finally:
         view.release()
-    return bytes(body), False
+    # Over TLS, the last read may have taken only part of a record: what the server sent beyond the body waits
+    # in the TLS layer, where the pool's check for a dropped connection cannot see it, and the next request on
+    # this connection would read it as its reply.
+    return bytes(body), _pending(sock)
+
+
+def _pending(sock: Any) -> bool:
+    """Whether the socket's TLS layer holds bytes already received but not read."""
+    pending = getattr(sock, "pending", None)
+    return pending is not None and pending() > 0
 
 
 _CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,15})(?:;[\t\x20-\x7e]*)?")  # a size, perhaps an extension

@@ -1,0 +1,94 @@
+"""Hostile servers against preflight.transport's lean exchange: what it must never do that urllib3's path does not
+(give one request's reply to another, hold memory or CPU out of proportion to the capped body)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from preflight.http import ApiError, Http
+from tests.test_http_lean import HEAD, plain
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    return context, bundle
+
+
+@contextlib.contextmanager
+def scripted(answer: Callable[[socket.socket], None], context: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A server calling `answer` with the connection for each request it reads (keeping the connection open
+    between them); yields its URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with contextlib.suppress(OSError):
+            if context is not None:
+                conn = context.wrap_socket(conn, server_side=True)
+            with conn:
+                while True:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        more = conn.recv(65536)
+                        if not more:
+                            return
+                        data += more
+                    answer(conn)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"{'https' if context else 'http'}://127.0.0.1:{listener.getsockname()[1]}/x"
+    finally:
+        listener.close()
+
+
+def outcome(http: Http, url: str) -> Any:
+    try:
+        return http.get(url)
+    except ApiError as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "urllib3"])
+def test_bytes_beyond_a_body_over_tls_are_never_the_next_request_s_reply(
+        lean: bool, tls: tuple[ssl.SSLContext, Path]) -> None:
+    """The head comes first; the body and a second, unasked-for reply follow in one TLS record. The lean path
+    read the body exactly, left the rest in the TLS layer (invisible to the pool's check for a dropped
+    connection) and put the connection back: the next request (any tenant's: pools are shared) got the
+    injected reply."""
+    body = b'{"first": "' + b"a" * 200 + b'"}'
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(HEAD + b"Content-Length: %d\r\n\r\n" % len(body))
+        time.sleep(0.05)
+        conn.sendall(body + plain(b'{"injected": true}'))
+
+    with scripted(answer, tls[0]) as url:
+        http = Http(timeout=(5.0, 5.0), total=10.0, max_retries=0, verify=str(tls[1]))
+        http.transport.lean = lean
+        assert [outcome(http, url) for _ in range(3)] == [{"first": "a" * 200}] * 3
