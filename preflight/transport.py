@@ -787,17 +787,20 @@ class _Replay(io.RawIOBase):
 
     def __init__(self, prefix: bytes, raw: Any) -> None:
         super().__init__()
-        self._prefix = prefix
+        self._prefix = memoryview(prefix)  # read from an offset: slicing off what was read copies the rest
+        self._offset = 0                   # each time, quadratic in a long prefix read 8 KiB at a time
         self._raw = raw
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int | None:
-        if self._prefix:
-            taken = self._prefix[:len(buffer)]
+        if self._offset < len(self._prefix):
+            taken = self._prefix[self._offset:self._offset + len(buffer)]
             buffer[:len(taken)] = taken
-            self._prefix = self._prefix[len(taken):]
+            self._offset += len(taken)
+            if self._offset == len(self._prefix):
+                self._prefix = memoryview(b"")  # the prefix's memory goes once it is read
             return len(taken)
         result: int | None = self._raw.readinto(buffer)
         return result

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import socket
 import ssl
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import trustme
 
+from preflight import transport
 from preflight.http import ApiError, Http
 from tests.test_http_lean import HEAD, plain
 
@@ -92,3 +94,17 @@ def test_bytes_beyond_a_body_over_tls_are_never_the_next_request_s_reply(
         http = Http(timeout=(5.0, 5.0), total=10.0, max_retries=0, verify=str(tls[1]))
         http.transport.lean = lean
         assert [outcome(http, url) for _ in range(3)] == [{"first": "a" * 200}] * 3
+
+
+def test_a_long_prefix_handed_to_http_client_is_read_in_linear_time() -> None:
+    """A chunked body read by the lean path up to a trailer it does not read is handed over with every byte read
+    (up to the 32 MiB cap): http.client reads that prefix 8 KiB at a time, and each read copied what was left."""
+    prefix = b"x" * (32 << 20)
+    replay = transport._Replay(prefix, io.BytesIO(b"then the socket"))
+    buffer = memoryview(bytearray(8192))
+    started, read = time.process_time(), bytearray()
+    while got := replay.readinto(buffer):
+        read += buffer[:got]
+    assert time.process_time() - started < 1.0  # about 0.01 s; 5 s or more when quadratic
+    assert read == prefix + b"then the socket"
+
