@@ -735,12 +735,17 @@ def _pending(sock: Any) -> bool:
 
 
 _CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,15})(?:;[\t\x20-\x7e]*)?")  # a size, perhaps an extension
+# The chunk framing (size lines, extensions, CRLFs) the lean path reads before it hands a body over: every byte read
+# is kept for http.client, which would read a body of a million tiny chunks in bounded memory; the lean path's
+# pieces and bytes would be tens of times the capped body.
+_MAX_FRAMING = 256 * 1024
 
 
 def _read_chunked(sock: Any, data: bytearray, start: int, max_body: int) -> tuple[bytes, bool] | None:
     """The payload of a chunked body beginning at data[start], every chunk's size a plain hex number, each chunk
     ended by CRLF, no trailer; and whether more came after it. None, with every byte read so far in `data`, for
-    any other framing, a body cut short or one beyond `max_body`: http.client and urllib3 read it as before."""
+    any other framing, a body cut short, one beyond `max_body` or one with more than _MAX_FRAMING bytes of
+    framing: http.client and urllib3 read it as before."""
     pieces: list[bytes] = []
     pos, total = start, 0
     while True:
@@ -766,6 +771,8 @@ def _read_chunked(sock: Any, data: bytearray, start: int, max_body: int) -> tupl
             return b"".join(pieces), len(data) > begin + 2
         pieces.append(bytes(data[begin:begin + size]))
         pos = begin + size + 2
+        if pos - start - total > _MAX_FRAMING:
+            return None
 
 
 def _more(sock: Any, data: bytearray) -> bool:
