@@ -217,8 +217,10 @@ def warm(settings: Sequence[Mapping[str, Any]], memo: RunMemo) -> None:
     """Each service-account key the customers sign in with, parsed into the run's memo before an audit forks its
     workers: loading an RSA key checks it (about 30 ms of CPU), which every worker would otherwise do again."""
     for s in settings:
-        # A customer whose settings or key are wrong is told so by its own tenant's run, which does this again.
-        with contextlib.suppress(InputError, OSError, ValueError, TypeError, KeyError):
+        # A customer whose settings, saved profile or key are wrong is told so by its own tenant's run, which does
+        # this again; here, before the fork, any failure would end the whole audit (a profile.json holding a list
+        # or a number for the admin fails with AttributeError), so none is let through.
+        with contextlib.suppress(Exception):
             sign_in = _resolve_sign_in(profiles.profile(s.get("profile")), s.get("auth"), _path(s, "key_file"),
                                        s.get("admin"), _path(s, "client_secrets"))
             if sign_in.kind == "service-account" and sign_in.key_file is not None:
