@@ -43,7 +43,12 @@ class Profile:
         return self.dir / "oauth-token.json"
 
     def settings(self) -> dict[str, Any]:
-        return _read_json(self.settings_path) or {}
+        """The saved settings; InputError naming the file when one of them is not text (a hand-edited file)."""
+        saved = _read_json(self.settings_path) or {}
+        odd = sorted(k for k in _TEXT_SETTINGS if saved.get(k) is not None and not isinstance(saved[k], str))
+        if odd:
+            raise InputError(f"{self.settings_path}: {odd[0]!r} is not text; remove the file and sign in again")
+        return saved
 
     def save_settings(self, values: dict[str, Any]) -> None:
         merged = {**self.settings(), **{k: v for k, v in values.items() if v is not None}}
@@ -67,6 +72,10 @@ class Profile:
             return False
         shutil.rmtree(self.dir)
         return True
+
+
+# What save_settings writes, each as text.
+_TEXT_SETTINGS = ("account", "admin", "auth", "client_secrets", "customer_id", "domain", "key_file")
 
 
 def profile(name: str | None, root: Path | None = None) -> Profile:

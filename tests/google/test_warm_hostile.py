@@ -33,3 +33,18 @@ def test_a_garbled_saved_profile_neither_ends_the_audit_nor_prints(saved: str, t
     ], memo)
     assert capsys.readouterr() == ("", "")
     assert "0 entries" in repr(memo)
+
+
+@pytest.mark.parametrize("saved", ['{"admin": 5}', '{"admin": ["a@b.example"]}', '{"key_file": {"x": 1}}'])
+def test_a_garbled_saved_profile_is_one_line_naming_the_file(saved: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from preflight.errors import InputError
+    from preflight_providers.google.run import plan
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    profile = profiles.profile("garbled")
+    profile.dir.mkdir(parents=True)
+    profile.settings_path.write_text(saved)
+    with pytest.raises(InputError, match="is not text; remove the file"):
+        plan(profile="garbled", auth=None, key_file=None, admin=None, client_secrets=None, domain="a.example",
+             customer_id=None, mailboxes=["jobs@a.example"], methods=[], from_addresses={}, app_id=None)
