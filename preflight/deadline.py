@@ -254,6 +254,16 @@ class _HTTPPool(HTTPConnectionPool):
 class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        """A kept connection, closed first (to connect afresh) when bytes no request asked for wait in its TLS
+        layer: urllib3's check for a dropped connection looks at the socket only, and a reply read 8 KiB at a
+        time can leave the rest of a hostile server's record, a second reply, there for the next request."""
+        conn = super()._get_conn(timeout)
+        sock = getattr(conn, "sock", None)
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            conn.close()
+        return conn
+
 
 def pool_classes() -> dict[str, type[HTTPConnectionPool]]:
     """urllib3 pool classes (a PoolManager's pool_classes_by_scheme) whose connections obey `time_limit`."""
