@@ -11,25 +11,13 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 
 from preflight import transport
 from preflight.http import ApiError, Http
-from tests.test_http_lean import HEAD, plain
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    bundle = tmp_path_factory.mktemp("tls") / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    return context, bundle
+from tests.test_http_lean import HEAD, Tls, plain, tls  # noqa: F401  (fixture)
 
 
 @contextlib.contextmanager
@@ -79,7 +67,7 @@ def outcome(http: Http, url: str) -> Any:
 
 @pytest.mark.parametrize("lean", [True, False], ids=["lean", "urllib3"])
 def test_bytes_beyond_a_body_over_tls_are_never_the_next_request_s_reply(
-        lean: bool, tls: tuple[ssl.SSLContext, Path]) -> None:
+        lean: bool, tls: Tls) -> None:  # noqa: F811
     """The head comes first; the body and a second, unasked-for reply follow in one TLS record. The lean path
     read the body exactly, left the rest in the TLS layer (invisible to the pool's check for a dropped
     connection) and put the connection back: the next request (any tenant's: pools are shared) got the
@@ -91,8 +79,8 @@ def test_bytes_beyond_a_body_over_tls_are_never_the_next_request_s_reply(
         time.sleep(0.05)
         conn.sendall(body + plain(b'{"injected": true}'))
 
-    with scripted(answer, tls[0]) as url:
-        http = Http(timeout=(5.0, 5.0), total=10.0, max_retries=0, verify=str(tls[1]))
+    with scripted(answer, tls.server) as url:
+        http = Http(timeout=(5.0, 5.0), total=10.0, max_retries=0, verify=str(tls.bundle))
         http.transport.lean = lean
         assert [outcome(http, url) for _ in range(3)] == [{"first": "a" * 200}] * 3
 
