@@ -181,3 +181,19 @@ def test_the_providers_are_imported_without_collections_and_collecting_is_as_it_
         gc.enable()
     assert during and not any(during)
     assert len(runs) == len(inv.customers) and not any(r.result.errors for r in runs)
+
+
+def test_the_parent_keeps_what_the_workers_inherit_frozen_until_the_results_are_in(tmp_path: Path) -> None:
+    import gc
+
+    registry = default_registry()
+    inv = load_inventory(DEMO, registry.names)
+    if worker_processes(inv, registry) < 2:
+        pytest.skip("one core, or no fork: the tenants run on threads in this process")
+    assert gc.get_freeze_count() == 0
+    frozen: list[int] = []  # in this process, as each tenant's result arrives
+    runs, _ = run_audit(inv, registry, load_catalogue(), NOW, tmp_path / "cache",
+                        on_done=lambda _run: frozen.append(gc.get_freeze_count()))
+    assert len(frozen) == len(inv.customers) and all(frozen)  # its full collections do not walk the modules
+    assert gc.get_freeze_count() == 0  # and collects them again once the audit is over
+    assert not any(r.result.errors for r in runs)
