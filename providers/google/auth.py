@@ -16,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -242,14 +243,63 @@ def token_error(exc: Exception, status: int | None, hint: str = "") -> ApiError:
 
 
 def key_credentials(info: dict[str, Any], memo: RunMemo) -> Any:
-    """The key's credentials, its private key parsed once per run (an audit's worker process): parsing (and
-    validating) an RSA key costs more CPU than a Workspace's every request, and an audit may use one key for
-    many Workspaces. Kept in the run's memory only, under the digest of the key file's content."""
+    """The key's credentials, its private key parsed once per run (an audit's parent, before it forks): an audit
+    may use one key for many Workspaces. Kept in the run's memory only, under the digest of the key file's
+    content."""
+    digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode("utf-8")).hexdigest()
+    return memo.once(("google", "service-account key", digest), lambda: _credentials(info))
+
+
+def _credentials(info: dict[str, Any]) -> Any:
+    """What google-auth's Credentials.from_service_account_info builds, from the signer of _rsa_signer when it
+    gives one; from google-auth's own parsing otherwise (an EC key, a private_key that is no text), so that such
+    a key fails as it always did."""
+    from google.auth import credentials
     from google.oauth2 import service_account
 
-    digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode("utf-8")).hexdigest()
-    return memo.once(("google", "service-account key", digest),
-                     lambda: service_account.Credentials.from_service_account_info(info))  # type: ignore[no-untyped-call]
+    signer = _rsa_signer(info)
+    if signer is None:
+        return service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
+    return service_account.Credentials(  # type: ignore[no-untyped-call]
+        signer, service_account_email=info["client_email"], token_uri=info["token_uri"],
+        project_id=info.get("project_id"), trust_boundary=info.get("trust_boundary"),
+        universe_domain=info.get("universe_domain", credentials.DEFAULT_UNIVERSE_DOMAIN),
+    )
+
+
+def _rsa_signer(info: dict[str, Any]) -> Any | None:
+    """google-auth's RSASigner for the key file's RSA key, loaded without cryptography's key validation, which
+    tests p and q for primality: about 30 ms of CPU per key, more than a Workspace's every request, paid once per
+    key before an audit forks (a consultant's audit has a key per customer). ValueError for a key that does not
+    parse, or whose numbers do not fit together.
+
+    The key is the user's own key file, issued by Google: a trusted source, as cryptography's documentation asks of
+    unsafe_skip_rsa_key_validation. A garbled one is still refused here: a damaged PEM does not parse, and damaged
+    numbers fail the checks below (the product of p and q, and each CRT value against d, e, p and q), which leave
+    out only the primality of p and q, a flaw no accident produces. An invalid key reaching OpenSSL could misbehave;
+    one with p or q composite only signs wrongly (and Google refuses the signature). None: not a text RSA key,
+    left to google-auth's own path (an EC key, a number where the PEM belongs)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from google.auth import crypt
+
+    pem = info.get("private_key")
+    if not isinstance(pem, str):
+        return None
+    key = load_pem_private_key(pem.encode("utf-8"), password=None, unsafe_skip_rsa_key_validation=True)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return None
+    if not _consistent(key.private_numbers()):
+        raise ValueError("the RSA key's numbers do not fit together")
+    return crypt.RSASigner(key, info.get("private_key_id"))  # type: ignore[no-untyped-call]
+
+
+def _consistent(k: Any) -> bool:
+    """What cryptography's RSA key validation checks of a private key's numbers, but p and q being prime."""
+    n, e, p, q, d = k.public_numbers.n, k.public_numbers.e, k.p, k.q, k.d
+    odd = all(x > 1 and x % 2 == 1 for x in (e, p, q))
+    return (odd and p * q == n and d > 1 and (e * d) % ((p - 1) * (q - 1) // math.gcd(p - 1, q - 1)) == 1
+            and k.dmp1 == d % (p - 1) and k.dmq1 == d % (q - 1) and (k.iqmp * q) % p == 1)
 
 
 class ServiceAccountSigner:

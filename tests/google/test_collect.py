@@ -122,17 +122,17 @@ def test_an_accepted_combined_filter_stays_one_listing_for_every_workspace(
 
 def test_a_key_is_parsed_once_per_run_and_kept_in_memory_only(world: tuple[FakeGoogle, Workspace, Path],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from google.oauth2 import service_account
+    from cryptography.hazmat.primitives import serialization
 
     fake, _, key = world
-    parsed: list[str] = []
-    real = service_account.Credentials.from_service_account_info
+    parsed: list[bytes] = []
+    real = serialization.load_pem_private_key
 
-    def counted(info: dict[str, Any], **kwargs: Any) -> Any:
-        parsed.append(info["client_email"])
-        return real(info, **kwargs)
+    def counted(data: bytes, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(data)
+        return real(data, *args, **kwargs)
 
-    monkeypatch.setattr(service_account.Credentials, "from_service_account_info", counted)
+    monkeypatch.setattr(serialization, "load_pem_private_key", counted)
     memo = RunMemo()
     first = ServiceAccountSigner(load_key_file(key), ADMIN, memo=memo)
     second = ServiceAccountSigner(load_key_file(key), "other@acme.example", memo=memo)

@@ -21,12 +21,12 @@ def key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_warm_parses_each_key_once_and_a_signer_then_parses_none(key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from google.oauth2 import service_account
+    from cryptography.hazmat.primitives import serialization
 
-    parsed: list[str] = []
-    load = service_account.Credentials.from_service_account_info
-    monkeypatch.setattr(service_account.Credentials, "from_service_account_info",
-                        lambda info: parsed.append(info["client_email"]) or load(info))
+    parsed: list[bytes] = []
+    load = serialization.load_pem_private_key
+    monkeypatch.setattr(serialization, "load_pem_private_key",
+                        lambda data, *a, **kw: parsed.append(data) or load(data, *a, **kw))
     memo = RunMemo()
     customer = {"auth": "service-account", "key_file": str(key), "admin": "admin@a.example"}
     Registry.from_entry_points().get("google").warm([customer, {**customer, "admin": "admin@b.example"}], memo)
