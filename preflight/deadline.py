@@ -17,6 +17,7 @@ import functools
 import heapq
 import math
 import os
+import select
 import socket
 import ssl
 import threading
@@ -238,6 +239,20 @@ class _Attach:
         _attach_current(self)  # a kept-alive connection serves a new exchange
         super().request(*args, **kwargs)  # type: ignore[misc]
 
+    @property
+    def is_connected(self) -> bool:
+        """urllib3's check before a kept connection serves again (its pool closes one that fails it): connected, no
+        byte waiting on the socket (the server closed it, or sent what no request asked for) and, over TLS, none
+        in the TLS layer either, where a reply read 8 KiB at a time can leave the rest of a hostile server's
+        record, a second reply, that the socket's check cannot see. The socket is polled with its own poll
+        object, kept with the connection, rather than one made and registered per request."""
+        sock: Any = getattr(self, "sock", None)
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return False
+        return not poller(self, sock).poll(0)
+
 
 class _HTTPConnection(_Attach, HTTPConnection):
     pass
@@ -254,15 +269,17 @@ class _HTTPPool(HTTPConnectionPool):
 class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        """A kept connection, closed first (to connect afresh) when bytes no request asked for wait in its TLS
-        layer: urllib3's check for a dropped connection looks at the socket only, and a reply read 8 KiB at a
-        time can leave the rest of a hostile server's record, a second reply, there for the next request."""
-        conn = super()._get_conn(timeout)
-        sock = getattr(conn, "sock", None)
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            conn.close()
-        return conn
+
+def poller(conn: Any, sock: socket.socket) -> select.poll:
+    """A poll object watching `sock`, the connection's socket, for bytes to read (or its end), kept with the
+    connection until it has another socket. The socket is kept with it: its descriptor's number, which a later
+    socket may reuse, is not what says the poll object is still the right one."""
+    kept: tuple[socket.socket, select.poll] | None = conn.__dict__.get("_preflight_poll")
+    if kept is None or kept[0] is not sock:
+        watch = select.poll()
+        watch.register(sock, select.POLLIN)
+        kept = conn._preflight_poll = (sock, watch)
+    return kept[1]
 
 
 def pool_classes() -> dict[str, type[HTTPConnectionPool]]:

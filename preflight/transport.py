@@ -75,6 +75,7 @@ from preflight.deadline import (
     KEPT_PER_HOST,
     _attach_current,
     environ_proxies,
+    poller,
     pool_classes,
     proxy_variables,
     tls_context,
@@ -540,7 +541,7 @@ def _lean_exchange(pool: HTTPConnectionPool, method: str, target: Target, head: 
     """One request on one of the pool's connections, failing as urlopen(retries=False) fails: a urllib3 timeout
     or connection error, ProtocolError for what the socket or http.client raised, SSLError for TLS; ValueError for
     a request that cannot be sent; TransportError for a reply larger than `max_body`."""
-    conn = pool._get_conn()
+    conn: Any = pool._get_conn()
     clean = False
     try:
         _attach_current(conn)  # the exchange's watch may cut this connection
@@ -579,7 +580,7 @@ def _converse(pool: HTTPConnectionPool, conn: Any, method: str, target: Target, 
     conn.timeout = timeout.connect_timeout
     _connect(pool, conn)
     sock = conn.sock
-    sock.settimeout(conn.timeout)  # sending is bounded by the connect timeout, as in urllib3
+    _set_timeout(sock, conn.timeout)  # sending is bounded by the connect timeout, as in urllib3
     try:
         sock.sendall(request)
     except BrokenPipeError:
@@ -591,8 +592,9 @@ def _converse(pool: HTTPConnectionPool, conn: Any, method: str, target: Target, 
     if read_timeout == 0:
         raise ReadTimeoutError(pool, target.path, f"Read timed out. (read timeout={read_timeout})")
     conn.timeout = read_timeout
-    sock.settimeout(read_timeout)
+    _set_timeout(sock, read_timeout)
     try:
+        _await_reply(conn, sock)
         data, end = _read_head(sock)
         plain = _plain_head(data, end) if end >= 0 else None
         if plain is None:
@@ -626,6 +628,24 @@ def _converse(pool: HTTPConnectionPool, conn: Any, method: str, target: Target, 
         conn.close()
     pool._put_conn(conn)
     return Reply(status, headers, body, target.url)
+
+
+def _set_timeout(sock: Any, seconds: float | None) -> None:
+    """The socket's timeout, set only when it changes: each setting is a system call (and a hand-over of the
+    interpreter lock to another thread), and a new connection already has the connect timeout."""
+    if sock.gettimeout() != seconds:
+        sock.settimeout(seconds)
+
+
+def _await_reply(conn: Any, sock: Any) -> None:
+    """Wait, within the socket's timeout, until the reply begins to arrive over TLS. The TLS layer's own first read
+    would find nothing yet, then wait and read again: a system call more (and a hand-over of the interpreter lock)
+    per request. TimeoutError as the TLS read's own. A plain socket waits before it reads already."""
+    if not isinstance(sock, ssl.SSLSocket) or sock.pending():
+        return  # bytes already in the TLS layer (a server that spoke first): read at once, as before
+    wait = sock.gettimeout()
+    if not poller(conn, sock).poll(None if wait is None else wait * 1000):
+        raise TimeoutError("The read operation timed out")
 
 
 def _read_head(sock: Any) -> tuple[bytearray, int]:
