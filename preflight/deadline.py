@@ -229,6 +229,7 @@ class _Attach:
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         self._preflight_raw = sock  # before TLS wraps it: a stalled handshake can be cut too
+        _attach_current(self)  # cut at once when the exchange's time ran out while it connected
         return sock
 
     def connect(self) -> None:
