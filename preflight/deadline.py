@@ -217,6 +217,11 @@ class time_limit:
         _current.watch = self._outer
 
 
+def current_watch() -> Watch | None:
+    """The watch of the exchange this thread is in, if any."""
+    return getattr(_current, "watch", None)
+
+
 def _attach_current(conn: Any) -> None:
     watch = getattr(_current, "watch", None)
     if watch is not None:

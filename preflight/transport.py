@@ -74,6 +74,7 @@ from preflight import __version__
 from preflight.deadline import (
     KEPT_PER_HOST,
     _attach_current,
+    current_watch,
     environ_proxies,
     poller,
     pool_classes,
@@ -546,7 +547,16 @@ def _lean_exchange(pool: HTTPConnectionPool, method: str, target: Target, head: 
     try:
         _attach_current(conn)  # the exchange's watch may cut this connection
         request = b"".join((head[0], _host_header(conn), head[1], body or b""))
-        result = _converse(pool, conn, method, target, request, timeout, max_body)
+        kept = conn.sock is not None  # it served an earlier exchange (a new connection connects in _converse)
+        try:
+            result = _converse(pool, conn, method, target, request, timeout, max_body, kept)
+        except _Closed:
+            # The server closed the kept connection as the request went out (its idle limit, or its close after
+            # a reply that said nothing of it, which a redirect followed at once can beat the pool's check to):
+            # no byte of a reply, so the request is sent again once, on a new connection. preflight's requests
+            # only read (token requests too: another token is asked for), so sending one again changes nothing.
+            conn.close()
+            result = _converse(pool, conn, method, target, request, timeout, max_body, False)
         clean = True
         return result
     except (Urllib3Timeout, HTTPException, OSError, ProtocolError, BaseSSLError, SSLError, CertificateError) as exc:
@@ -575,8 +585,12 @@ def _connect(pool: HTTPConnectionPool, conn: Any) -> None:
         raise SSLError(exc) from exc
 
 
+class _Closed(Exception):
+    """A kept connection the server closed before any byte of the reply: the request is worth sending again."""
+
+
 def _converse(pool: HTTPConnectionPool, conn: Any, method: str, target: Target, request: bytes, timeout: Timeout,
-              max_body: int) -> Reply | BaseHTTPResponse:
+              max_body: int, kept: bool) -> Reply | BaseHTTPResponse:
     conn.timeout = timeout.connect_timeout
     _connect(pool, conn)
     sock = conn.sock
@@ -595,7 +609,15 @@ def _converse(pool: HTTPConnectionPool, conn: Any, method: str, target: Target, 
     _set_timeout(sock, read_timeout)
     try:
         _await_reply(conn, sock)
-        data, end = _read_head(sock)
+        try:
+            first = sock.recv(_HEAD_READ)
+        except ConnectionError:
+            if kept and _may_resend():
+                raise _Closed from None
+            raise
+        if not first and kept and _may_resend():
+            raise _Closed
+        data, end = _read_head(sock, first)
         plain = _plain_head(data, end) if end >= 0 else None
         if plain is None:
             return _handed_over(pool, conn, method, target.path, bytes(data))
@@ -648,11 +670,19 @@ def _await_reply(conn: Any, sock: Any) -> None:
         raise TimeoutError("The read operation timed out")
 
 
-def _read_head(sock: Any) -> tuple[bytearray, int]:
-    """What the server sent up to the end of its reply's head and a little beyond; and where the head ends (the
-    index of its blank line's CRLF), or -1 when it is not a CRLF head ended within _MAX_HEAD bytes or the server
-    closed the connection first. Either way http.client can take over from these bytes."""
-    data = bytearray(sock.recv(_HEAD_READ))
+def _may_resend() -> bool:
+    """Whether the exchange may send its request again: not once its time is up, when the watch has cut the
+    connection (the end of the reply read is the watch's doing, not the server's)."""
+    watch = current_watch()
+    return watch is None or not watch.expired
+
+
+def _read_head(sock: Any, first: bytes) -> tuple[bytearray, int]:
+    """What the server sent up to the end of its reply's head and a little beyond, from its `first` bytes read; and
+    where the head ends (the index of its blank line's CRLF), or -1 when it is not a CRLF head ended within
+    _MAX_HEAD bytes or the server closed the connection first. Either way http.client can take over from these
+    bytes."""
+    data = bytearray(first)
     start = 0
     while data:
         found = data.find(b"\n\r\n", start)
