@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, wait
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -345,6 +346,7 @@ class MicrosoftSignIn:
         self._app: Any = None
         self._exchange_app: Any = None  # the public Exchange client, when signing in without an app
         self._refused: dict[str, TokenError] = {}  # an API whose interactive sign-in was refused
+        self._early_failure: dict[str, Exception] = {}  # why sign_in(threads)'s Exchange token could not be had
         self._client_credential: Any = None  # the secret or key: in memory only, never logged
         self._account: Any = None
         self.cache: tokencache.TokenCache | None = None
@@ -358,8 +360,10 @@ class MicrosoftSignIn:
         if not self.settings.auth.delegated and self._client_credential is None:
             self._client_credential = self._credential()
 
-    def sign_in(self) -> str:
-        """Sign in (from the cache when possible) and return the Graph access token."""
+    def sign_in(self, threads: Executor | None = None) -> str:
+        """Sign in (from the cache when possible) and return the Graph access token. `threads` (app-only): the
+        Exchange admin API's token is asked for on one of them while Graph's is, not one round trip later (an
+        audit's tenants waited for each in turn), and the cache is saved once for both."""
         self.check_inputs()
         s = self.settings
         directory = s.tenant_cache_dir
@@ -375,21 +379,33 @@ class MicrosoftSignIn:
             path = tokencache.account_file(directory, account) if account else directory / ".signing-in.json"
         else:
             path = tokencache.app_file(directory, s.client_id)
-        self.cache = tokencache.TokenCache(path, persistence=self._persistence, warn=self._out)
+        self.cache = tokencache.TokenCache(path, persistence=self._persistence, warn=self._out,
+                                           durable=s.auth.delegated)
         token_cache = self.cache.open()
         self._app = self.build_app(token_cache)
         if s.public:
             self._exchange_app = self.build_app(token_cache, s.exchange_client_id)
             self._out(_public_notice(s))
+        early = threads.submit(self._early_exchange) if threads is not None and not s.auth.delegated else None
         try:
             token = self._acquire("graph", interactive=True)
             if s.public:
                 self._sign_in_exchange()
         finally:
+            if early is not None:
+                wait([early])  # it writes to the cache and to this object: never past the sign-in
             self._save()
         if s.auth.delegated and self.username and path.name == ".signing-in.json":
             self._rename_cache(path, tokencache.account_file(directory, self.username))
         return token
+
+    def _early_exchange(self) -> None:
+        """The Exchange token, asked for alongside Graph's; why it could not be had is what the first token() for
+        it raises, as if asked for then."""
+        try:
+            self._acquire("exchange", interactive=False)
+        except Exception as exc:  # whatever it was, that first token() raises it
+            self._early_failure["exchange"] = exc
 
     def _sign_in_exchange(self) -> None:
         """The second public client's sign-in, same account and cache; a refusal leaves Exchange unknown."""
@@ -520,6 +536,9 @@ class MicrosoftSignIn:
                 return held[0]
             if api in self._refused:
                 raise self._refused[api]
+            early = self._early_failure.pop(api, None)
+            if early is not None:  # asked for during the sign-in and refused: once, as a call then would have
+                raise early
             try:
                 return self._acquire(api, interactive=False)
             finally:

@@ -191,13 +191,13 @@ def collect_request(request: CollectRequest) -> dict[str, Any]:
     limit = Deadline(request.deadline or DEFAULT_TENANT_DEADLINE)
     signin = MicrosoftSignIn(settings, out=request.progress, secrets=request.secrets, deadline=limit)
     signin.check_inputs()
-    signin.sign_in()
+    threads = request.memo.reading_threads()  # each tenant at most DEFAULT_WORKERS reads at a time (collect.Lane)
+    signin.sign_in(threads)
     days = s.get("sign_ins") or (30 if s.get("sign_ins_tenant") else None)  # inventory keys, validated there
     target = Target(settings.tenant, settings.cloud.name, boxes, options, signin.tenant_id,
                     mailbox_settings=not auth.delegated, sign_in_days=days,
                     sign_ins_tenant=bool(s.get("sign_ins_tenant")))
     now = request.now
-    threads = request.memo.reading_threads()  # each tenant at most DEFAULT_WORKERS reads at a time (collect.Lane)
     data = collect(signin, target, progress=request.progress, deadline=limit, threads=threads,
                    clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)))
     return data

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from preflight.errors import first_line
-from preflight.private import private_dir, write_private
+from preflight.private import private_dir, write_private, write_whole
 
 APP_PREFIX = "app-"
 SUFFIX = ".json"
@@ -99,9 +99,13 @@ class TokenCache:
         *,
         persistence: PersistenceFactory | None = _encrypted_persistence,
         warn: Callable[[str], object] = lambda msg: sys.stderr.write(msg + "\n"),
+        durable: bool = True,
     ) -> None:
         self.path = path
         self.encrypted = False
+        # False for an app-only cache: a file the operating system's crash loses costs no more than one silent
+        # client-credentials request the next run (a delegated cache holds a person's sign-in: it is synced).
+        self.durable = durable
         self._persistence = persistence
         self._warn = warn
         self._cache: Any = None
@@ -160,9 +164,12 @@ class TokenCache:
         if cache is None or self.encrypted:  # PersistedTokenCache writes through on every change
             return
         if cache.has_state_changed:
-            write_private(self.path, cache.serialize())
+            if self.durable:
+                write_private(self.path, cache.serialize())
+            else:
+                private_dir(self.path.parent)
+                write_whole(self.path, cache.serialize(), 0o600, durable=False)
             cache.has_state_changed = False
-
 
     def clear(self) -> list[Path]:
         """Forget every token in this cache: empty the keyring entry if there is one, delete the files."""
