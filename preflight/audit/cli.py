@@ -129,7 +129,8 @@ def _run(
         # Ctrl-C keeps what finished: the first one ends the tenants' runs and the report of the others is written.
         with interrupt.graceful(), AuditProgress([c.key for c in inv.customers],
                                                  enabled=sys.stderr.isatty()) as progress:
-            runs, interrupted = run_audit(inv, registry, catalogue, now, cache_root, progress.update, finished,
+            watched = progress.update if progress.enabled else None  # else the workers send no states
+            runs, interrupted = run_audit(inv, registry, catalogue, now, cache_root, watched, finished,
                                           keep_snapshots=False, secrets=for_command(), deadline=deadline,
                                           prepare=None if redactor else render, keep_results=redactor is not None)
         if redactor is not None:  # redacted once every tenant taught the redactor its names, as each own folder was

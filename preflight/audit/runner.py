@@ -45,6 +45,10 @@ StateCallback = Callable[[str, str], None]  # (customer key, state text)
 FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
 
 
+def _quiet(_key: str, _state: str) -> None:
+    """The states of a run nobody watches (no live display): a worker then sends none to this process."""
+
+
 @dataclass
 class TenantRun:
     customer: Customer
@@ -165,7 +169,7 @@ def run_audit(
     catalogue: Catalogue,
     now: datetime,
     cache_root: Path,
-    on_state: StateCallback = lambda _k, _s: None,
+    on_state: StateCallback | None = None,
     on_done: Callable[[TenantRun], None] = lambda _r: None,
     keep_snapshots: bool = True,
     secrets: RunSecrets | None = None,
@@ -186,11 +190,15 @@ def run_audit(
     `prepare` and keep_results=False, such a tenant's result reaches on_done with only its names and errors:
     its verdicts and findings (what costs most to pickle and unpickle) stay in the worker; run.files tells the
     rest.
+
+    `on_state` None: nobody watches the tenants' states, so a worker process sends none of them to this one (about
+    five per tenant, each a message to mask, pickle, send, and wake this process for).
     """
     processes = worker_processes(inventory, registry)
     if processes > 1:
         return _run_in_processes(inventory, registry, catalogue, now, cache_root, on_state, on_done, keep_snapshots,
                                  secrets or RunSecrets(), deadline, processes, prepare, keep_results)
+    on_state = on_state or _quiet
     runs: list[TenantRun] = []
     cancelled = threading.Event()
     memo = RunMemo()  # one for the run: every tenant reuses what another learned (a key parsed, a refusal)
@@ -262,7 +270,7 @@ def _run_in_processes(
     catalogue: Catalogue,
     now: datetime,
     cache_root: Path,
-    on_state: StateCallback,
+    on_state: StateCallback | None,
     on_done: Callable[[TenantRun], None],
     keep_snapshots: bool,
     secrets: RunSecrets,
@@ -278,7 +286,8 @@ def _run_in_processes(
     gc.disable()
     try:
         _tasks, results, workers = _workers(inventory, registry, catalogue, now, cache_root, secrets, deadline,
-                                            processes, prepare, keep_snapshots, keep_results)  # held for the run
+                                            processes, prepare, keep_snapshots, keep_results,
+                                            on_state is not None)  # held for the run
         # What the workers inherit (modules, models, the catalogue) lives as long as they do: frozen, their full
         # garbage collections do not walk it, nor write to its memory pages (copying each on first write). Freezing
         # also zeroes the count of new objects, so collecting again starts no collection at once.
@@ -310,7 +319,8 @@ def _run_in_processes(
                 logging.getLogger(record.name).handle(record)
                 continue
             if kind == "state":
-                on_state(customers[i].key, payload)
+                if on_state is not None:
+                    on_state(customers[i].key, payload)
                 continue
             learned, result, snap, seconds, files = pickle.loads(payload)
             secrets.add(*learned)  # a tenant's secrets reach the run's, as they do on threads
@@ -335,7 +345,8 @@ def _run_in_processes(
         for c in customers:  # only if a worker died under a tenant (killed, out of memory)
             if c.key not in done:
                 run = TenantRun(c, _failed(c, _WORKER_DIED), None, 0.0)
-                on_state(c.key, "failed")
+                if on_state is not None:
+                    on_state(c.key, "failed")
                 on_done(run)
                 runs.append(_kept(run, keep_snapshots, keep_results))
     order = {c.key: i for i, c in enumerate(customers)}
@@ -345,7 +356,7 @@ def _run_in_processes(
 
 def _workers(inventory: Inventory, registry: Registry, catalogue: Catalogue, now: datetime, cache_root: Path,
              secrets: RunSecrets, deadline: float | None, processes: int, prepare: Prepare | None,
-             keep_snapshots: bool, keep_results: bool) -> tuple[Any, Any, list[Any]]:
+             keep_snapshots: bool, keep_results: bool, states: bool = True) -> tuple[Any, Any, list[Any]]:
     """The audit's task and result queues and its worker processes, not started yet."""
     customers = inventory.customers
     # fork: a worker starts at once with everything this process has set up (registry, catalogue, environment);
@@ -367,7 +378,7 @@ def _workers(inventory: Inventory, registry: Registry, catalogue: Catalogue, now
         tasks.put(None)
     workers = [ctx.Process(target=_worker, name=f"preflight-audit-{n}", daemon=True,
                            args=(tasks, results, customers, registry, catalogue, now, cache_root, secrets, deadline,
-                                 threads[n], prepare, keep_snapshots, keep_results, memo))
+                                 threads[n], prepare, keep_snapshots, keep_results, states, memo))
                for n in range(processes)]
     return tasks, results, workers
 
@@ -375,9 +386,10 @@ def _workers(inventory: Inventory, registry: Registry, catalogue: Catalogue, now
 def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: Registry, catalogue: Catalogue,
             now: datetime, cache_root: Path, secrets: RunSecrets, deadline: float | None, threads: int,
             prepare: Prepare | None, keep_snapshots: bool = True, keep_results: bool = True,
-            memo: RunMemo | None = None) -> None:
+            states: bool = True, memo: RunMemo | None = None) -> None:
     """A worker process: audits tenants from `tasks` on `threads` threads until it draws a stop. `memo`: what the
-    parent learned before the fork, this process's own copy, shared by its tenants."""
+    parent learned before the fork, this process's own copy, shared by its tenants. `states`: whether the parent
+    watches its tenants' states (else none is sent)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
     gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])  # this process's alone: it ends with the audit
     keep_freed_memory()
@@ -390,8 +402,8 @@ def _worker(tasks: Any, results: Any, customers: Sequence[Customer], registry: R
 
     def audit(i: int) -> None:
         own = secrets.child()
-        run = _run_one(customers[i], registry, catalogue, now, cache_root,
-                       lambda _key, state: results.put(("state", i, own.mask(state))), never, own, deadline, memo)
+        tell = (lambda _key, state: results.put(("state", i, own.mask(state)))) if states else _quiet
+        run = _run_one(customers[i], registry, catalogue, now, cache_root, tell, never, own, deadline, memo)
         try:
             files = prepare(run) if prepare is not None else None
             # A snapshot `prepare` rendered stays here unless kept: its text is among the files on_done writes;

@@ -197,3 +197,31 @@ def test_the_parent_keeps_what_the_workers_inherit_frozen_until_the_results_are_
     assert len(frozen) == len(inv.customers) and all(frozen)  # its full collections do not walk the modules
     assert gc.get_freeze_count() == 0  # and collects them again once the audit is over
     assert not any(r.result.errors for r in runs)
+
+
+@pytest.mark.parametrize("watched", [False, True])
+def test_a_worker_sends_its_tenants_states_only_when_someone_watches_them(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          watched: bool) -> None:
+    import multiprocessing.queues
+
+    registry = default_registry()
+    inv = load_inventory(DEMO, registry.names)
+    if worker_processes(inv, registry) < 2:
+        pytest.skip("one core, or no fork: the tenants run on threads in this process")
+    kinds: list[str] = []  # each message this process received from its workers
+    get = multiprocessing.queues.Queue.get
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        message = get(self, *args, **kwargs)
+        kinds.append(message[0])
+        return message
+
+    monkeypatch.setattr(multiprocessing.queues.Queue, "get", counted)
+    states: list[tuple[str, str]] = []
+    runs, interrupted = run_audit(inv, registry, load_catalogue(), NOW, tmp_path / "cache",
+                                  on_state=(lambda k, s: states.append((k, s))) if watched else None)
+    assert not interrupted and len(runs) == len(inv.customers) and not any(r.result.errors for r in runs)
+    assert kinds.count("done") == len(inv.customers)
+    assert ("state" in kinds) is watched
+    assert sorted(k for k, s in states if s == "done") == (sorted(c.key for c in inv.customers) if watched else [])
