@@ -379,6 +379,12 @@ class _SharedAdapter:
     def _after_fork(self) -> None:
         self._adapter, self._lock = None, threading.Lock()
 
+    def forget(self) -> None:
+        """Close every connection kept alive; the pools serve on with new ones."""
+        with self._lock:
+            if self._adapter is not None:
+                self._adapter.poolmanager.clear()
+
     def get(self, kept: int) -> DeadlineAdapter:
         with self._lock:
             if self._adapter is None:
@@ -390,6 +396,11 @@ class _SharedAdapter:
 
 
 _shared = _SharedAdapter()
+
+
+def forget_shared_connections() -> None:
+    """Close every connection the shared adapter keeps alive (see preflight.transport.forget_connections)."""
+    _shared.forget()
 
 
 def shared_adapter(kept: int = KEPT_PER_HOST) -> DeadlineAdapter:

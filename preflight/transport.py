@@ -76,6 +76,7 @@ from preflight.deadline import (
     _attach_current,
     current_watch,
     environ_proxies,
+    forget_shared_connections,
     poller,
     pool_classes,
     proxy_variables,
@@ -263,6 +264,13 @@ class Pools:
     def _after_fork(self) -> None:
         self._pools, self._managers, self._lock = weakref.WeakValueDictionary(), {}, threading.Lock()
 
+    def forget(self) -> None:
+        """Close every connection kept alive (the managers close their pools); new pools serve from now on."""
+        with self._lock:
+            for manager in self._managers.values():
+                manager.clear()
+            self._pools = weakref.WeakValueDictionary()  # a closed pool, still referenced, must not serve again
+
     def keep(self, kept: int) -> None:
         """Pools made from now on keep at least `kept` idle connections."""
         with self._lock:
@@ -321,6 +329,15 @@ def _proxy_headers(proxy: str) -> dict[str, str]:
 
 
 _pools = Pools()
+
+
+def forget_connections() -> None:
+    """Close every connection this process keeps alive (Transport's pools and the requests sessions' shared
+    adapter): the next request to any host connects anew. For tests, between them: a stopped test server whose
+    handlers keep their connections open still answers on them, and a later test's server given the same port
+    number would have its requests answered by the earlier one (port numbers are reused under port pressure)."""
+    _pools.forget()
+    forget_shared_connections()
 
 
 class Transport:
