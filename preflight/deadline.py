@@ -12,16 +12,19 @@ sign-in libraries use (`bounded_session`, `DeadlineAdapter`: msal and google-aut
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import heapq
 import math
 import os
+import queue
 import select
 import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,7 +33,7 @@ from requests import Session
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool, _close_pool_connections
 
 if TYPE_CHECKING:
     from requests.adapters import _HostParams, _PoolKwargs
@@ -268,11 +271,53 @@ class _HTTPSConnection(_Attach, HTTPSConnection):
     pass
 
 
-class _HTTPPool(HTTPConnectionPool):
+class _Slots:
+    """A pool's idle connections (and None for each connection it may still make), last in first out: urllib3's
+    LifoQueue without its lock and conditions, whose four acquisitions and notifications per request cost more
+    than the list. For pools that never wait for a connection (block=False, as all of preflight's are): get and
+    put never block; a deque's append and pop are atomic under the interpreter lock. Two threads putting back at
+    once may keep one connection more than `maxsize`."""
+
+    def __init__(self, drained: queue.LifoQueue[Any]) -> None:
+        self.maxsize = drained.maxsize
+        items: list[Any] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                items.append(drained.get_nowait())
+        self._items = collections.deque(reversed(items))
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        try:
+            return self._items.pop()
+        except IndexError:
+            raise queue.Empty from None
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if len(self._items) >= self.maxsize > 0:
+            raise queue.Full
+        self._items.append(item)
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class _Unlocked:
+    """Mixed into the pools: a pool that never waits for a connection keeps them in _Slots."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        pool = getattr(self, "pool", None)
+        if not getattr(self, "block", True) and isinstance(pool, queue.LifoQueue):
+            slots = _Slots(pool)
+            object.__setattr__(self, "pool", slots)
+            weakref.finalize(self, _close_pool_connections, slots)  # type: ignore[arg-type]  # as urllib3 does
+
+
+class _HTTPPool(_Unlocked, HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
 
-class _HTTPSPool(HTTPSConnectionPool):
+class _HTTPSPool(_Unlocked, HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
