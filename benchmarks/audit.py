@@ -169,7 +169,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.pop("PREFLIGHT_GOOGLE_PROFILE", None)
 
     from preflight.audit.inventory import Customer, Inventory
-    from preflight.audit.output import Consolidated, render_tenant, write_tenant
+    from preflight.audit.output import Consolidated, place_tenant, render_tenant, write_tenant
     from preflight.audit.runner import TenantRun, keep_freed_memory, run_audit
     from preflight.causes import load_catalogue
     from preflight.model import Method
@@ -214,11 +214,16 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     # As `preflight audit` does: each tenant's files go to disk as it finishes, with its share of the consolidated
     # files (written at the end, inside the measured section: their memory is part of the user's peak RSS).
     with Consolidated(out, now, labels=labels) as consolidated:
+        stage = consolidated.staging()  # as `preflight audit` does: each worker writes its tenants' files there
+
         def done(run: TenantRun) -> None:
             nonlocal verdicts
             rendered = run.files or render_tenant(run, now, labels=labels)  # here only if its worker died
             verdicts += sum(rendered.share.verdicts.values())  # its result came without them
-            write_tenant(run, out, now, files=rendered.files)
+            if rendered.staged is not None:
+                place_tenant(rendered.staged, out)
+            else:
+                write_tenant(run, out, now, files=rendered.files)
             consolidated.add(rendered.share, order[run.customer.key])
 
         if args.threads_only:
@@ -227,7 +232,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             runner.worker_processes = lambda _inventory, _registry: 0
         runs, interrupted = run_audit(inventory, registry, load_catalogue(), now, Path(work) / "cache",
                                       on_done=done, keep_snapshots=False, keep_results=False,
-                                      prepare=lambda run: render_tenant(run, now, labels=labels))
+                                      prepare=lambda run: render_tenant(run, now, labels=labels, stage=stage))
         consolidated.write(interrupted, {order[r.customer.key] for r in runs})
     wall = time.perf_counter() - started
     # The fakes are not reaped yet, so RUSAGE_CHILDREN holds only preflight's own worker processes (if any).

@@ -76,7 +76,7 @@ def _run(
     from preflight import interrupt
     from preflight.audit.folder import claim
     from preflight.audit.inventory import load_inventory
-    from preflight.audit.output import Consolidated, Rendered, render_tenant, write_tenant
+    from preflight.audit.output import Consolidated, Rendered, place_tenant, render_tenant, write_tenant
     from preflight.audit.progress import AuditProgress
     from preflight.audit.runner import TenantRun, keep_freed_memory, run_audit, select
     from preflight.causes import load_catalogue
@@ -110,6 +110,9 @@ def _run(
     told: dict[str, tuple[dict[str, int], int]] = {}  # per customer: its verdict counts and exit code
 
     with Consolidated(out, now, started, labels) as consolidated:
+        # where a tenant's worker writes what it rendered, made before the workers fork (redaction: here, at the end)
+        stage = None if redactor else consolidated.staging()
+
         def finished(run: TenantRun) -> None:
             if redactor is not None:  # its share of the consolidated files once every tenant taught the redactor
                 told[run.customer.key] = (occurring_verdicts(run.result),
@@ -120,11 +123,14 @@ def _run(
             # result came without its verdicts and findings
             rendered = run.files or render_tenant(run, now, started, labels, fail_on.value)
             told[run.customer.key] = (rendered.verdicts, rendered.code)
-            write_tenant(run, out, now, started, rendered.files, labels)
+            if rendered.staged is not None:  # written by its worker: its folder appears whole
+                place_tenant(rendered.staged, out)
+            else:
+                write_tenant(run, out, now, started, rendered.files, labels)
             consolidated.add(rendered.share, position[run.customer.key])  # now: its result is not kept
 
         def render(run: TenantRun) -> Rendered:  # in the tenant's worker; redaction learns across tenants: here
-            return render_tenant(run, now, started, labels, fail_on.value)
+            return render_tenant(run, now, started, labels, fail_on.value, stage)
 
         # Ctrl-C keeps what finished: the first one ends the tenants' runs and the report of the others is written.
         with interrupt.graceful(), AuditProgress([c.key for c in inv.customers],

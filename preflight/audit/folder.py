@@ -12,6 +12,9 @@ from preflight.errors import InputError
 # What an audit writes: the consolidated files, and per customer a folder holding only these.
 AUDIT_FILES = frozenset({"report.html", "report.json", "action-plan.md", "action-plan.csv"})
 CUSTOMER_FILES = AUDIT_FILES | {"snapshot.json", "snapshot.json.tmp"}
+# Where an audit's workers write their tenants' files (output.Consolidated.staging): hidden, and no customer's
+# folder (a key starts with a letter or digit).
+STAGE_PREFIX = ".preflight-stage-"
 MAX_TRIES = 1000
 
 
@@ -59,6 +62,8 @@ def _clear(folder: Path) -> None:
     for entry in folder.iterdir():
         if entry.is_file() and entry.name in AUDIT_FILES:
             entry.unlink()
+        elif entry.is_dir() and not entry.is_symlink() and entry.name.startswith(STAGE_PREFIX):
+            shutil.rmtree(entry)  # an audit's stage, left by one that was ended at once (a second Ctrl-C)
         elif entry.is_dir() and not entry.is_symlink() and all(
                 p.is_file() and p.name in CUSTOMER_FILES for p in entry.iterdir()):
             shutil.rmtree(entry)

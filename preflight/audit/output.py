@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -13,6 +14,7 @@ from typing import Any
 
 from preflight import __version__, jsontext
 from preflight import snapshot as snap_io
+from preflight.audit.folder import STAGE_PREFIX
 from preflight.audit.html import MatrixRow, matrix_row
 from preflight.audit.runner import TenantRun
 from preflight.exitcodes import exit_code
@@ -124,17 +126,22 @@ class Share:
     basic: dict[str, Any] | None
     basic_rows: int
     texts: dict[str, str]
+    # Rendered into a stage (render_tenant's `stage`): `texts` empty, they are in this file, at these offsets and
+    # lengths in bytes, by part.
+    stored: tuple[Path, dict[str, tuple[int, int]]] | None = None
 
 
 @dataclass
 class Rendered:
     """A finished tenant rendered: the texts of its own folder by file name, its share of the consolidated
-    files, and what the run says of it (its findings need not travel to the parent for that)."""
+    files, and what the run says of it (its findings need not travel to the parent for that). Rendered into a
+    stage, its folder's files are written in `staged` instead (`files` empty) and its share's texts too."""
 
     files: dict[str, str]
     share: Share
     verdicts: dict[str, int]  # occurring_verdicts of its result
     code: int  # exit_code of its result
+    staged: Path | None = None
 
 
 class _Tenant:
@@ -231,13 +238,55 @@ def tenant_files(run: TenantRun, now: datetime, generated: datetime | None = Non
 
 
 def render_tenant(run: TenantRun, now: datetime, generated: datetime | None = None, labels: Labels | None = None,
-                  fail_on: str = "fail") -> Rendered:
+                  fail_on: str = "fail", stage: Path | None = None) -> Rendered:
     """All an audit writes of a finished tenant: its own folder's texts and its share of the consolidated files,
     rendered together (in the audit's worker process: the parent then only writes them), with its verdict
-    counts and exit code for `fail_on`."""
+    counts and exit code for `fail_on`.
+
+    With `stage` (Consolidated.staging: a folder of the run's own, in its output folder) both are written there
+    instead, where the tenant ran: what travels to the parent is then a few names and counts, not hundreds of KB of
+    text to pickle, send through a pipe, unpickle and write (place_tenant moves the folder into place)."""
     tenant = _Tenant(run, now, generated, labels)
-    return Rendered({name: text() for name, text in tenant.files().items()}, tenant.share(),
-                    occurring_verdicts(run.result), int(exit_code([run.result], fail_on)))
+    verdicts, code = occurring_verdicts(run.result), int(exit_code([run.result], fail_on))
+    if stage is None:
+        return Rendered({name: text() for name, text in tenant.files().items()}, tenant.share(), verdicts, code)
+    folder = stage / run.customer.key
+    folder.mkdir()  # not its parents: a stage removed (its run ended) is not made again
+    _write_files(folder, ((name, text()) for name, text in tenant.files().items()))
+    # beside the folders, named as no customer can be (a key starts with a letter or digit)
+    return Rendered({}, _stored(tenant.share(), stage / f".{run.customer.key}.parts"), verdicts, code, folder)
+
+
+def _stored(share: Share, path: Path) -> Share:
+    """The share with its texts written to `path` (0600, as the consolidated files' own parts file), one after
+    another: the share then holds only where each is."""
+    spans: dict[str, tuple[int, int]] = {}
+    chunks: list[bytes] = []
+    offset = 0
+    for name, text in share.texts.items():
+        data = text.encode()
+        spans[name] = (offset, len(data))
+        offset += len(data)
+        chunks.append(data)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.writelines(chunks)
+    return replace(share, texts={}, stored=(path, spans))
+
+
+def place_tenant(staged: Path, out_dir: Path) -> Path:
+    """A tenant's folder written in the stage (render_tenant's `staged`) moved into the output folder in one
+    rename: whole or absent, whenever the audit is interrupted. Where a folder of its name is there already (one
+    --force kept, holding other files too), its files are moved into it one by one, as write_tenant writes them."""
+    folder = out_dir / staged.name
+    try:
+        os.rename(staged, folder)
+    except OSError:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in sorted(staged.iterdir()):
+            os.replace(path, folder / path.name)
+        staged.rmdir()
+    return folder
 
 
 def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: datetime | None = None,
@@ -247,14 +296,18 @@ def write_tenant(run: TenantRun, out_dir: Path, now: datetime, generated: dateti
     `files` their texts when tenant_files already rendered them (in the audit's worker process)."""
     folder = out_dir / run.customer.key
     folder.mkdir(parents=True, exist_ok=True)
+    _write_files(folder, (files if files is not None else tenant_files(run, now, generated, labels)).items())
+    return folder
+
+
+def _write_files(folder: Path, files: Iterable[tuple[str, str]]) -> None:
     # Whole or absent for readers and for an interrupted audit (temporary file, then rename), but not synced to
     # the disk one by one: a re-run remakes them, and five syncs per tenant cost more than rendering it.
-    for name, text in (files if files is not None else tenant_files(run, now, generated, labels)).items():
+    for name, text in files:
         if name == "snapshot.json":  # as snap_io.save writes it (the run may not hold the snapshot itself)
             write_whole(folder / name, text, 0o600, durable=False)
         else:
             write_whole(folder / name, text, durable=False)
-    return folder
 
 
 def write_consolidated(
@@ -275,6 +328,7 @@ class _Finished:
     position: int
     share: Share  # its texts left out
     parts: dict[str, tuple[int, int]]  # offset and length in bytes of each of its parts in the parts file
+    source: Path | None = None  # the file its parts are in, when not this run's parts file (a staged share's)
 
 
 class Consolidated:
@@ -292,15 +346,29 @@ class Consolidated:
         # 0600 and nameless: nothing is left behind, however the run ends; closed by __exit__
         self.parts = tempfile.TemporaryFile(dir=out_dir)  # noqa: SIM115
         self.finished: list[_Finished] = []
+        self.stage: Path | None = None
 
     def __enter__(self) -> Consolidated:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.parts.close()
+        if self.stage is not None:  # what is left of it: the shares' texts, a tenant's folder never placed
+            shutil.rmtree(self.stage, ignore_errors=True)
+
+    def staging(self) -> Path:
+        """A folder for render_tenant's `stage`: in the output folder (a folder is moved from it in one rename),
+        hidden, 0700, removed with what is left in it by __exit__ (the consolidated files are written by then)."""
+        if self.stage is None:
+            self.stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.out_dir))
+        return self.stage
 
     def add(self, share: Share, position: int) -> None:
         """A finished tenant's share of each file (render_tenant's), at `position` in the tenants' order."""
+        if share.stored is not None:  # written where it ran, kept there until `write`
+            source, stored = share.stored
+            self.finished.append(_Finished(position, share, stored, source))
+            return
         spans = {}
         self.parts.seek(0, os.SEEK_END)
         for name, text in share.texts.items():
@@ -315,6 +383,10 @@ class Consolidated:
 
     def _part(self, tenant: _Finished, name: str) -> str:
         offset, size = tenant.parts[name]
+        if tenant.source is not None:
+            with tenant.source.open("rb") as fh:
+                fh.seek(offset)
+                return fh.read(size).decode()
         self.parts.seek(offset)
         return self.parts.read(size).decode()
 
