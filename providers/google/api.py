@@ -7,16 +7,18 @@ collector records as the resource's error. Tokens come from a Signer, per scope 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from preflight.deadline import Deadline
-from preflight.http import ApiError, Http, follow_pages, retry_after
+from preflight.deadline import Deadline, time_limit
+from preflight.http import MAX_BODY, ApiError, Http, follow_pages, retry_after
 from preflight.memo import RunMemo
 from preflight.runsecrets import RunSecrets
+from preflight.transport import FAILURES, request_url
 
 from . import settings
 from .auth import Signer
@@ -45,6 +47,97 @@ class GoogleHttp(Http):
         if status == 403 and _reasons(text) & self.config.rate_limit_reasons:
             return self.backoff(attempt, headers.get("Retry-After"))
         return super().retry_wait(attempt, status, headers, body)
+
+
+# Google takes up to 1000 calls a batch; 50 users with projection=full are a reply of a few hundred KiB, and a
+# large Workspace's batches go out on several threads at once.
+BATCH_SIZE = 50
+_DIRECTORY_PATH = "/admin/directory/v1"
+_BOUNDARY = "preflight_batch_5d0c7a"
+_REPLY_BOUNDARY = re.compile(r'boundary="?([A-Za-z0-9\'()+_,./:=?-]{1,70})"?(?:;|\s|$)', re.I)
+_PART_ID = re.compile(rb"^content-id:[ \t]*<response-item(\d{1,6})>[ \t]*\r?$", re.I | re.M)
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})(?: [^\r\n]*)?")
+_LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,9})[ \t]*\r?$", re.I | re.M)
+
+
+class BatchHttp(GoogleHttp):
+    """A GoogleHttp that can also send several GETs as one Directory API batch request (multipart/mixed): one
+    exchange, one wait and one wake-up for them all, where each GET on its own costs all three."""
+
+    def batch(self, url: str, paths: list[str]) -> tuple[list[Any], bool]:
+        """Each GET's parsed body when the batch reply answers it plainly (HTTP 200 and JSON), else _UNANSWERED:
+        every other answer (an error, a retry to wait for, a reply garbled in any way, no reply at all) is left
+        to the GET on its own, which meets it as it always did. No retries here: that GET retries. And whether the
+        endpoint refused the batch itself (a 4xx other than those of a token or a quota)."""
+        none: list[Any] = [_UNANSWERED] * len(paths)
+        limit = min(self.total, self.deadline.remaining())
+        if limit <= 0:
+            return none, False
+        body = "".join(f"--{_BOUNDARY}\r\nContent-Type: application/http\r\nContent-ID: <item{i}>\r\n\r\n"
+                       f"GET {path} HTTP/1.1\r\n\r\n" for i, path in enumerate(paths)) + f"--{_BOUNDARY}--\r\n"
+        try:
+            headers = self._headers({"Content-Type": f"multipart/mixed; boundary={_BOUNDARY}"}, False)
+            target = request_url(url)
+        except (ApiError, ValueError):  # no token for this scope: each GET records why
+            return none, False
+        timeout = self.transport.timeout(min(self.timeout[0], limit), min(self.timeout[1], limit))
+        self._count()
+        with time_limit(limit) as watch:
+            try:
+                reply = self.transport.send("POST", target, body.encode("ascii"), headers, timeout,
+                                            allow_redirects=False, max_body=MAX_BODY)
+            except (*FAILURES, ValueError):
+                return none, False
+        if watch.expired or reply.status != 200:
+            return none, 400 <= reply.status < 500 and reply.status not in (401, 403, 429)
+        out = none
+        for index, raw in _batch_parts(reply.body, reply.headers.get("Content-Type") or "", len(paths)).items():
+            try:
+                text = raw.decode("utf-8")
+                parsed = json.loads(self.secrets.mask_known(text)) if text and not text.isspace() else _UNANSWERED
+                # An object with an `error` key is a failed read in a snapshot: which one, the GET alone says.
+                if not (isinstance(parsed, dict) and "error" in parsed):
+                    out[index] = parsed
+            except (ValueError, RecursionError):
+                pass
+        return out, False
+
+
+_UNANSWERED: Any = object()
+
+
+def _batch_parts(body: bytes, content_type: str, count: int) -> dict[int, bytes]:
+    """The body of each part of a batch reply that answers HTTP 200, by request index; a part that is not plainly
+    that (no or a repeated Content-ID, no status line, a body shorter or longer than its Content-Length) is left
+    out, and so is every part of a reply whose framing is off."""
+    found = _REPLY_BOUNDARY.search(content_type)
+    if found is None or not content_type.lower().lstrip().startswith("multipart/mixed"):
+        return {}
+    delimiter = b"--" + found.group(1).encode("ascii")
+    chunks = body.split(b"\r\n" + delimiter)
+    if not chunks[0].startswith(delimiter) or not chunks[-1].startswith(b"--"):
+        return {}
+    chunks[0] = chunks[0][len(delimiter):]
+    answered: dict[int, bytes] = {}
+    repeated: set[int] = set()
+    for chunk in chunks[:-1]:
+        head, sep, rest = chunk.partition(b"\r\n\r\n")
+        ids = _PART_ID.findall(head)
+        if not sep or len(ids) != 1 or int(ids[0]) >= count:
+            continue
+        index = int(ids[0])
+        if index in answered or index in repeated:
+            answered.pop(index, None)
+            repeated.add(index)
+            continue
+        inner_head, sep, inner = rest.partition(b"\r\n\r\n")
+        status = _STATUS_LINE.fullmatch(inner_head.split(b"\r\n", 1)[0])
+        lengths = _LENGTH.findall(inner_head)
+        if not sep or status is None or status.group(1) != b"200" or len(lengths) > 1 or (
+                lengths and int(lengths[0]) != len(inner)):
+            continue
+        answered[index] = inner
+    return answered
 
 
 def _reasons(text: str) -> set[str]:
@@ -134,7 +227,7 @@ class GoogleApi:
                     client = PacedHttp(interval=self.config.policy_page_interval, clock=self.clock,
                                        max_retries=self.config.policy_max_retries, **common)
                 else:
-                    client = GoogleHttp(**common)
+                    client = BatchHttp(**common)
                 self._http[key] = client
             return client
 
@@ -174,6 +267,48 @@ class GoogleApi:
             params={"userKey": user_key, "maxResults": self.config.groups_page_size},
             items_key="groups", next_params=_next_page,
         )
+
+    # --- Directory batches: the reads of many mailboxes in one exchange --------------------------------
+
+    def _batch(self, scope_key: str, paths: list[str]) -> list[Any]:
+        """Directory GETs (paths under its root) in batch requests of at most BATCH_SIZE: each one's body, or
+        _UNANSWERED. A batch endpoint that refuses batches (4xx) is not asked again this run."""
+        refused = ("google", "directory batch refused", self._dir)
+        client = self.http(scope_key)
+        home = self._dir.removesuffix(_DIRECTORY_PATH)
+        if (len(paths) < 2 or not isinstance(client, BatchHttp) or home == self._dir
+                or self.memo.get(refused)):
+            return [_UNANSWERED] * len(paths)
+        base = urlsplit(self._dir).path
+        out: list[Any] = []
+        for start in range(0, len(paths), BATCH_SIZE):
+            got, endpoint_refused = client.batch(f"{home}/batch/admin/directory_v1",
+                                                 [base + p for p in paths[start:start + BATCH_SIZE]])
+            if endpoint_refused:
+                self.memo.set(refused, True)
+            out.extend(got)
+        return out
+
+    def users_batch(self, keys: list[str]) -> list[Any]:
+        """users.get for each key, in one batch: each user object, or None where it is to be read on its own."""
+        got = self._batch("directory.user", [f"/users/{_key(k)}?projection=full" for k in keys])
+        return [body if isinstance(body, dict) else None for body in got]
+
+    def user_groups_batch(self, keys: list[str]) -> list[list[Any] | None]:
+        """The first page of each user's groups, in one batch: the groups of each user they fit on one page of,
+        None for the others (read on their own, every page)."""
+        size = self.config.groups_page_size
+        got = self._batch("directory.group", [f"/groups?userKey={quote(k, safe='')}&maxResults={size}" for k in keys])
+        out: list[list[Any] | None] = []
+        for body in got:
+            plain = isinstance(body, dict) and isinstance(body.get("groups", []), list) and not _next_page(body)
+            out.append(list(body.get("groups", [])) if plain else None)
+        return out
+
+    def has_member_batch(self, pairs: list[tuple[str, str]]) -> list[Any]:
+        """members.hasMember for each (group, member), in one batch: each answer object, or None."""
+        got = self._batch("directory.group", [f"/groups/{_key(g)}/hasMember/{_key(m)}" for g, m in pairs])
+        return [body if isinstance(body, dict) else None for body in got]
 
     def has_member(self, group_key: str, member_key: str) -> Any:
         """{"isMember": bool}: direct or nested membership (nested only within the group's domain)."""

@@ -23,7 +23,7 @@ from preflight.pipeline import unanswered
 from preflight.snapshot import SCHEMA, Options, describe_error, error_of
 
 from . import settings
-from .api import GoogleApi
+from .api import BATCH_SIZE, GoogleApi
 from .checks.policy import targeted_groups
 from .settings import ApiSettings
 
@@ -226,6 +226,24 @@ def _mailbox(api: GoogleApi, address: str, target: Target) -> tuple[dict[str, An
     return rec, owner
 
 
+def _rest(api: GoogleApi, rec: dict[str, Any], owner: str, target: Target, listed: Any,
+          membership: _Membership) -> None:
+    """A mailbox's reads after a batch read its user: its groups unless the batch read them too (`listed`), and the
+    opt-in reads, as _mailbox does them."""
+    if listed is None:
+        rec["userGroups"] = record(lambda: api.user_groups(owner))
+        if isinstance(rec["userGroups"], list):
+            membership.owner(owner, _direct(rec))
+    if target.with_sendas:
+        rec["sendAs"] = record(lambda: api.send_as(owner))
+    if target.with_tokens:
+        rec["tokens"] = record(lambda: api.tokens(owner))
+        rec["asps"] = record(lambda: api.asps(owner))
+    if target.with_audit_log:
+        app, events = api.config.advanced_protection
+        rec["advancedProtectionEvents"] = record(lambda: api.activities(owner, app, events))
+
+
 class _Membership:
     """members.hasMember for each mailbox owner and each group a policy targets that the owner is not directly in
     (a nested group may still put it there): asked as soon as both the owner's groups and the policies are
@@ -243,8 +261,7 @@ class _Membership:
         """The groups the policies target: the owners known by now are asked."""
         with self._lock:
             self._targeted = groups
-            for owner, direct in self._waiting:
-                self._ask(owner, direct)
+            self._ask_all(self._waiting)
             self._waiting.clear()
 
     def owner(self, owner: str, direct: frozenset[str]) -> None:
@@ -254,12 +271,33 @@ class _Membership:
             else:
                 self._ask(owner, direct)
 
+    def owners(self, pairs: list[tuple[str, frozenset[str]]]) -> None:
+        with self._lock:
+            if self._targeted is None:
+                self._waiting.extend(pairs)
+            else:
+                self._ask_all(pairs)
+
     def _ask(self, owner: str, direct: frozenset[str]) -> None:
-        if (owner, direct) in self._asked or self._targeted is None:
-            return
-        answers = self._asked[(owner, direct)] = dict.fromkeys(sorted(self._targeted - direct))
-        for gid in answers:
-            self._work.add(partial(_keep, answers, gid, partial(self._api.has_member, gid, owner)))
+        self._ask_all([(owner, direct)])
+
+    def _ask_all(self, pairs: list[tuple[str, frozenset[str]]]) -> None:
+        asks: list[tuple[dict[str, Any], str, str]] = []
+        for owner, direct in pairs:
+            if (owner, direct) in self._asked or self._targeted is None:
+                continue
+            answers = self._asked[(owner, direct)] = dict.fromkeys(sorted(self._targeted - direct))
+            asks.extend((answers, gid, owner) for gid in answers)
+        for start in range(0, len(asks), BATCH_SIZE):
+            self._work.add(partial(self._batch, asks[start:start + BATCH_SIZE]))
+
+    def _batch(self, asks: list[tuple[dict[str, Any], str, str]]) -> None:
+        got = self._api.has_member_batch([(gid, owner) for _, gid, owner in asks])
+        for (answers, gid, owner), value in zip(asks, got, strict=True):
+            if value is None:
+                self._work.add(partial(_keep, answers, gid, partial(self._api.has_member, gid, owner)))
+            else:
+                answers[gid] = value
 
     def answers(self, owner: str, direct: frozenset[str]) -> dict[str, Any]:
         """After the reads: the owner's answers by group id, in group id order."""
@@ -370,8 +408,31 @@ def collect(
             if owner is not None and isinstance(rec.get("userGroups"), list):
                 membership.owner(owner, _direct(rec))
 
-        for addr in dict.fromkeys(target.mailboxes):
-            work.add(partial(mailbox, addr))
+        def batched(addrs: list[str]) -> None:
+            """These mailboxes' users, then their groups, each in one batch request; whatever a batch does not
+            answer plainly is read as without one (mailbox, _rest)."""
+            users = api.users_batch(addrs)
+            owners: list[tuple[str, str, dict[str, Any]]] = []
+            for addr, user in zip(addrs, users, strict=True):
+                if user is None:
+                    work.add(partial(mailbox, addr))
+                    continue
+                rec: dict[str, Any] = {"user": user}
+                owner = str(user.get("primaryEmail") or addr)
+                read[addr] = (rec, owner)
+                owners.append((addr, owner, rec))
+            groups = api.user_groups_batch([o for _, o, _ in owners])
+            ready: list[tuple[str, frozenset[str]]] = []
+            for (_, owner, rec), listed in zip(owners, groups, strict=True):
+                if listed is not None:
+                    rec["userGroups"] = listed
+                    ready.append((owner, _direct(rec)))
+                work.add(partial(_rest, api, rec, owner, target, listed, membership))
+            membership.owners(ready)
+
+        addrs = list(dict.fromkeys(target.mailboxes))
+        for start in range(0, len(addrs), BATCH_SIZE):
+            work.add(partial(batched, addrs[start:start + BATCH_SIZE]))
         customer_id = target.customer_id or (customer.get("id") if error_of(customer) is None else None)
         listing = _licenses(api, customer_id, work) if target.with_licenses else None
         work.wait()

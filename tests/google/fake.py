@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -319,10 +320,15 @@ class FakeGoogle:
         self.one_policy_type_clause = False
         self.in_flight = 0
         self.max_in_flight = 0
+        # The Directory API's batch endpoint (False: it answers 404, as for an unknown path); batch_reply may
+        # alter each of its replies (a garbled one, for the hostile tests).
+        self.batching = True
+        self.batch_reply: Callable[[Reply], Reply] | None = None
         self._grants: dict[str, _Grant] = {}
         self._refresh: dict[str, tuple[str, Workspace, str, list[str]]] = {}
         self._codes: dict[str, _Code] = {}
         self._lock = threading.Lock()
+        self._inner = threading.local()
         self._ca = trustme.CA()
         self.ca_file = directory / "fake-google-ca.pem"
         self._ca.cert_pem.write_to_path(str(self.ca_file))
@@ -453,7 +459,7 @@ class FakeGoogle:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if self.latency is not None:
+            if self.latency is not None and not getattr(self._inner, "active", False):
                 time.sleep(self.latency(seen))
             if self.fault is not None:
                 forced = self.fault(seen)
@@ -482,6 +488,9 @@ class FakeGoogle:
             return self._revoke(parse_qs(body.decode()) or seen.query)
         if p == "/o/oauth2/auth":
             return self._authorize(seen)
+        if p == "/batch/admin/directory_v1" and seen.method == "POST" and self.batching:
+            reply = self._batch(headers, body)
+            return self.batch_reply(reply) if self.batch_reply is not None else reply
         if seen.method != "GET":
             return Reply(405, google_error(405, "Method not allowed", "methodNotAllowed"))
         for pattern, scopes, handler in self._routes():
@@ -500,6 +509,35 @@ class FakeGoogle:
             reply: Reply = handler(seen, grant, *m.groups())
             return reply
         return Reply(404, google_error(404, "Not Found", "notFound"))
+
+    def _batch(self, headers: dict[str, str], body: bytes) -> Reply:
+        """A Directory API batch: each part's GET answered as on its own (logged as such, its latency not waited
+        again), in one multipart/mixed reply, as Google frames it."""
+        ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        m = re.search(r'boundary="?([^";\s]+)', ctype)
+        if m is None:
+            return Reply(400, google_error(400, "Bad batch request", "badRequest"))
+        inner = {k: v for k, v in headers.items() if k.lower() in ("authorization", "user-agent")}
+        out: list[bytes] = []
+        self._inner.active = True
+        try:
+            for part in body.decode().split("--" + m.group(1)):
+                cid = re.search(r"Content-ID: <([^>]*)>", part)
+                req = re.search(r"\r\n\r\nGET (\S+) HTTP/1.1", part)
+                if cid is None or req is None:
+                    continue
+                reply = self.handle("GET", req.group(1), inner, b"")
+                raw = b"" if reply.body is None else (
+                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode())
+                head = {"Content-Type": "application/json; charset=UTF-8", **reply.headers,
+                        "Content-Length": str(len(raw))}
+                out.append(f"--batch_fake\r\nContent-Type: application/http\r\nContent-ID: <response-{cid.group(1)}>"
+                           f"\r\n\r\nHTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}\r\n".encode()
+                           + "".join(f"{k}: {v}\r\n" for k, v in head.items()).encode() + b"\r\n" + raw + b"\r\n")
+        finally:
+            self._inner.active = False
+        return Reply(200, b"".join(out) + b"--batch_fake--\r\n",
+                     {"Content-Type": "multipart/mixed; boundary=batch_fake"})
 
     def _routes(self) -> list[tuple[str, set[str], Callable[..., Reply]]]:
         d = "/admin/directory/v1"

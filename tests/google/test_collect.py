@@ -424,6 +424,7 @@ def test_mailboxes_are_read_concurrently_within_the_bound(world: tuple[FakeGoogl
     for n, addr in enumerate(many):
         ws.add_user({**ws.users["jobs@acme.example"], "id": f"2{n:020d}", "primaryEmail": addr, "aliases": []})
     fake.latency = lambda s: 0.05 if s.path.startswith("/admin/directory/v1/users/") else 0.0
+    fake.batching = False  # each mailbox read on its own (as when a batch is not answered), on the pool's threads
     result = collect(api_for(fake, key, []), target(mailboxes=many, with_sendas=False, with_licenses=False,
                                                     with_tokens=False), workers=4)
     assert len(result.snapshot["mailboxes"]) == 12
@@ -668,6 +669,7 @@ def test_a_read_that_raises_ends_the_wait_with_its_exception() -> None:
 def test_the_runs_next_workspace_reads_on_the_threads_the_first_one_started(
         world: tuple[FakeGoogle, Workspace, Path]) -> None:
     fake, _, key = world
+    fake.batching = False  # each mailbox's users.get on its own: on a thread of the pool
     memo = RunMemo()
     threads: list[set[threading.Thread]] = []  # the objects, held: a thread's id may be reused once it ends
     for _ in range(2):
