@@ -139,6 +139,17 @@ def internal_errors() -> Iterator[list[logging.LogRecord]]:
 
 
 @pytest.fixture(autouse=True)
+def _no_connection_outlives_its_test() -> Iterator[None]:
+    """A stopped test server's handler threads may still answer on the connections the process keeps alive; a
+    later test's server bound to the same port number (reused under port pressure) would then have its requests
+    answered by the earlier one. Each test's first request connects anew."""
+    yield
+    from preflight.transport import forget_connections
+
+    forget_connections()
+
+
+@pytest.fixture(autouse=True)
 def _no_internal_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     if "internal_errors" in request.fixturenames:
         yield
