@@ -1,14 +1,16 @@
 """CPU per request of preflight.http: Http.get and follow_pages against a local HTTPS keep-alive server.
 
 Usage (from the repository root):
-    python -m benchmarks.http_cpu [--requests 2000] [--repeat 5] [--secrets 25] [--latency 0.05]
+    python -m benchmarks.http_cpu [--requests 2000] [--repeat 5] [--secrets 25] [--latency 0.05] [--threads 8]
                                   [--profile [user|member|graph]]
 
 The server runs in a process of its own, so the CPU counted (this process's, all its threads: the caller's and
 the alarm thread) is the client's alone. Replies are JSON of the sizes collectors read: a Google user (about
 2 KB), a hasMember answer, pages of a Google groups listing (pageToken) and a 100-user Graph page (about 40 KB).
 The client's registry holds `--secrets` known secrets (a Google tenant learns a token per mailbox owner), whose
-forms every reply body is masked with. Prints the CPU per request in milliseconds for each kind, and the load.
+forms every reply body is masked with. Prints the CPU per request in milliseconds for each kind, and the load;
+and the context switches per request, voluntary (a thread waited: for its reply, or with --threads for the
+interpreter lock another thread held) + involuntary.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import ssl
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,20 +105,38 @@ def serve(cert: bytes, key: bytes, port: Any, latency: float) -> None:
     httpd.serve_forever()
 
 
-def measure(label: str, count: int, call: Callable[[], Any], per: int = 1, repeat: int = 1) -> float:
-    """The median over `repeat` runs of CPU per request (and its least: the steadiest figure on a busy machine)."""
+def _calls(call: Callable[[], Any], count: int, took: list[float]) -> None:
+    """`count` calls; the CPU time of the thread making them added to `took`."""
+    begun = time.thread_time()
+    for _ in range(count):
+        call()
+    took.append(time.thread_time() - begun)
+
+
+def measure(label: str, count: int, call: Callable[[], Any], per: int = 1, repeat: int = 1, threads: int = 1
+            ) -> float:
+    """The median over `repeat` runs of CPU per request (and its least: the steadiest figure on a busy machine),
+    and the process's context switches per request (voluntary: its threads waited, for a reply or for the
+    interpreter lock). With `threads`, that many threads make `count` calls each at once, as an audit's tenants
+    and reading threads do; "in the calling thread" is then the calling thread's CPU per request it made."""
     call()  # a connection made and kept, first-use caches filled
     runs = []
     for _ in range(repeat):
-        started, thread, wall = time.process_time(), time.thread_time(), time.perf_counter()
-        for _ in range(count):
-            call()
-        runs.append(((time.process_time() - started) / (count * per) * 1000,
-                     (time.thread_time() - thread) / (count * per) * 1000,
-                     (time.perf_counter() - wall) / (count * per) * 1000))
-    ms, caller, took = (statistics.median(r[i] for r in runs) for i in range(3))
+        usage, started, wall = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.perf_counter()
+        mine: list[float] = []
+        others = [threading.Thread(target=_calls, args=(call, count, [])) for _ in range(threads - 1)]
+        for other in others:
+            other.start()
+        _calls(call, count, mine)
+        for other in others:
+            other.join()
+        done, calls = resource.getrusage(resource.RUSAGE_SELF), count * per * threads
+        runs.append(((time.process_time() - started) / calls * 1000, mine[0] / (count * per) * 1000,
+                     (time.perf_counter() - wall) / (count * per) * 1000, (done.ru_nvcsw - usage.ru_nvcsw) / calls,
+                     (done.ru_nivcsw - usage.ru_nivcsw) / calls))
+    ms, caller, took, waits, preempted = (statistics.median(r[i] for r in runs) for i in range(5))
     print(f"{label:44} {ms:7.3f} ms CPU per request (least {min(r[0] for r in runs):.3f}; {caller:.3f} in the "
-          f"calling thread; {took:.3f} ms wall)")
+          f"calling thread; {took:.3f} ms wall; {waits:.1f} + {preempted:.1f} context switches)")
     return ms
 
 
@@ -126,6 +148,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each kind; medians are printed")
     parser.add_argument("--secrets", type=int, default=25, help="known secrets in the client's registry")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds the server waits before each reply")
+    parser.add_argument("--threads", type=int, default=1, help="threads making requests at once (each --requests)")
     parser.add_argument("--profile", nargs="?", const="user", choices=["user", "member", "graph"],
                         help="cProfile the gets of one kind (default: user), top functions")
     args = parser.parse_args()
@@ -155,16 +178,17 @@ def main() -> None:
         def user() -> Any:
             return http.get(f"{base}/user", params={"projection": "full"})
 
-        print(f"{n} requests per kind x {args.repeat}, {len(secrets)} known secrets, load {os.getloadavg()[0]:.2f}")
-        r = args.repeat
-        measure("Http.get, a Google user (2 KB)", n, user, repeat=r)
-        measure("Http.get, hasMember (20 B)", n, lambda: http.get(f"{base}/member"), repeat=r)
+        print(f"{n} requests per kind x {args.repeat}, {args.threads} thread(s), {len(secrets)} known secrets, "
+              f"load {os.getloadavg()[0]:.2f}")
+        r, t = args.repeat, args.threads
+        measure("Http.get, a Google user (2 KB)", n, user, repeat=r, threads=t)
+        measure("Http.get, hasMember (20 B)", n, lambda: http.get(f"{base}/member"), repeat=r, threads=t)
         measure(f"follow_pages, {PAGES} pages of groups (per page)", n // PAGES,
                 lambda: follow_pages(http, f"{base}/groups", params={"userKey": "jobs@example.com", "maxResults": 200},
-                                     items_key="groups", next_params=lambda b: {"pageToken": t} if (
-                                         t := b.get("nextPageToken")) else None), per=PAGES, repeat=r)
+                                     items_key="groups", next_params=lambda b: {"pageToken": p} if (
+                                         p := b.get("nextPageToken")) else None), per=PAGES, repeat=r, threads=t)
         measure("Http.get, a Graph page of 100 users (40 KB)", max(1, n // 10), lambda: http.get(f"{base}/graph"),
-                repeat=r)
+                repeat=r, threads=t)
         if args.profile:
             import cProfile
             import pstats
