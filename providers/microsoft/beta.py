@@ -90,7 +90,8 @@ def fill(jobs: BetaJobs, org: dict[str, Any], boxes: dict[str, dict[str, Any]]) 
         results.update(future.result())
     answers: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
     for rid, (where, resource, question) in jobs.keys.items():
-        result = results.get(rid, ApiError(200, "MalformedResponse", "$batch reply has no response for this request"))
+        result = results[rid] if rid in results else \
+            ApiError(200, "MalformedResponse", "$batch reply has no response for this request")
         if question is None:
             boxes[str(where)][resource] = _reply(result)
             continue

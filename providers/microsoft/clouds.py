@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from dataclasses import dataclass
@@ -68,17 +69,39 @@ def _parse(table: dict[str, Any], where: str) -> dict[str, Cloud]:
     return clouds
 
 
+@functools.cache
+def _builtin() -> dict[str, Cloud]:
+    return _parse(load_toml(__package__ or __name__, "data/clouds.toml"), "clouds.toml")
+
+
+# The extra clouds file as last read, by its name and what stat said of it: an audit looks its cloud up for every
+# tenant, and reading and parsing the file each time cost more CPU than the rest of the tenant's settings.
+_read: dict[str, tuple[tuple[int, int, int], dict[str, Cloud]]] = {}
+
+
+def _extra(extra: str) -> dict[str, Cloud]:
+    path = Path(extra)
+    try:
+        info = path.stat()
+        seen = (info.st_mtime_ns, info.st_size, info.st_ino)
+        known = _read.get(extra)
+        if known is not None and known[0] == seen:
+            return known[1]
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"{EXTRA_CLOUDS_ENV}={extra}: cannot read clouds file ({exc})") from None
+    clouds = _parse(table, str(path))
+    _read.clear()  # one file at a time: the one the environment names
+    _read[extra] = (seen, clouds)
+    return clouds
+
+
 def load_clouds(environ: dict[str, str] | None = None) -> dict[str, Cloud]:
     """The built-in clouds, plus any from the file named by PREFLIGHT_MICROSOFT_CLOUDS."""
-    clouds = _parse(load_toml(__package__ or __name__, "data/clouds.toml"), "clouds.toml")
+    clouds = dict(_builtin())  # Cloud is frozen: the caller's dict is its own, the clouds are shared
     extra = (os.environ if environ is None else environ).get(EXTRA_CLOUDS_ENV)
     if extra:
-        path = Path(extra)
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise InputError(f"{EXTRA_CLOUDS_ENV}={extra}: cannot read clouds file ({exc})") from None
-        clouds.update(_parse(table, str(path)))
+        clouds.update(_extra(extra))
     return clouds
 
 

@@ -289,8 +289,8 @@ class Collector:
     def _fill_mailbox(self, box: dict[str, Any], results: Mapping[str, Result], i: int, *, user_too: bool = True
                       ) -> None:
         if user_too:
-            box["user"] = _as_resource(results.get(f"{i}:user", _missing()))
-        box["memberOf"] = _as_resource(results.get(f"{i}:memberOf", _missing()), collection=True)
+            box["user"] = _as_resource(_answer(results, f"{i}:user"))
+        box["memberOf"] = _as_resource(_answer(results, f"{i}:memberOf"), collection=True)
         if f"{i}:mailboxSettings" in results:
             box["mailboxSettings"] = _as_resource(results[f"{i}:mailboxSettings"])
 
@@ -308,7 +308,7 @@ class Collector:
         results = _merge(self._submit_batches(pool, reqs))
         found, lookups = {}, {}
         for i, addr in enumerate(addresses):
-            matches = _as_resource(results.get(str(i), _missing()), collection=True)
+            matches = _as_resource(_answer(results, str(i)), collection=True)
             if isinstance(matches, list) and len(matches) == 1 and isinstance(matches[0], dict) \
                     and matches[0].get("id"):
                 found[addr] = matches[0]
@@ -497,3 +497,8 @@ def _merge(futures: Iterable[Future[dict[str, Result]]]) -> dict[str, Result]:
 
 def _missing() -> ApiError:
     return ApiError(200, "MalformedResponse", "$batch reply has no response for this request")
+
+
+def _answer(results: Mapping[str, Result], rid: str) -> Result:
+    """The result of sub-request `rid`, or the error of its missing response (made only then: most are there)."""
+    return results[rid] if rid in results else _missing()
