@@ -148,15 +148,25 @@ class Collector:
                     # would be refused alike, so record it everywhere instead of asking per mailbox. A 401
                     # for this one cmdlet (an Exchange role without it) says nothing about the others.
                     refusal = org["organizationConfig"]
-            box_jobs = self._submit_exchange(pool, target) if refusal is None else {}
-
-            org.update(self._org_graph(pool, target, org_graph.result()))
-            users = self._mailbox_graph(pool, target, _merge(user_chunks), boxes)
+            org_reads, follow = self._org_graph(pool, target, org_graph.result())
+            results = _merge(user_chunks)
+            # The per-mailbox cmdlets go out once Graph's users are in too, with Get-User (which needs their
+            # sign-in names) in the same $batch requests rather than one of its own -- unless some addresses
+            # need looking up first (aliases): then they go now, and Get-User after the lookups.
+            early = refusal is None and bool(_unresolved(results, len(boxes)))
+            box_jobs = self._submit_exchange(pool, target, None) if early else {}
+            users = self._mailbox_graph(pool, target, results, boxes)
             later = beta.submit(pool, self.graph, {m.value for m in target.options.methods},
-                                target.options.sender_ips, users, org.get("servicePrincipal"))
+                                target.options.sender_ips, users, org_reads.get("servicePrincipal"))
             log = signins.submit(pool, self.graph, target, self.clock(), users) if target.sign_in_days else None
+            if refusal is None and not early:
+                box_jobs = self._submit_exchange(pool, target, users)
+            org.update(org_reads)
+            if follow is not None:
+                org.update({name: _as_resource(result, collection=True) for name, result in follow.result().items()})
             if refusal is None:
-                box_jobs["exchangeUser"] = self._submit_users(pool, users)
+                if early:
+                    box_jobs["exchangeUser"] = self._submit_users(pool, users)
                 org.update({name: _record(job) for name, job in org_jobs.items()})
                 self._exchange_mailboxes(pool, box_jobs, boxes)
             else:
@@ -226,25 +236,27 @@ class Collector:
                 reqs.append(SubRequest("application", f"/applications(appId='{app}')?$select={APP_SELECT}"))
         return reqs
 
-    def _org_graph(self, pool: Executor, target: Target, results: dict[str, Result]) -> dict[str, Any]:
+    def _org_graph(self, pool: Executor, target: Target, results: dict[str, Result]
+                   ) -> tuple[dict[str, Any], Future[dict[str, Result]] | None]:
+        """The organisation's Graph resources, and the read of the app's grants when there is one to make (its
+        results follow the others in the snapshot): submitted, not waited for, so that the reads that wait for
+        the mailboxes' users go out with it."""
         lists = {"conditionalAccessPolicies", "namedLocations"}
         org = {name: _as_resource(result, collection=name in lists) for name, result in results.items()}
         if not target.options.app_id:
-            return org
+            return org, None
         sp = org.get("servicePrincipal")
         if error_of(sp) is not None or not isinstance(sp, dict) or not sp.get("id"):
             # Without the service principal there is nothing to list its grants for: say why.
             why = sp if error_of(sp) is not None else ApiError(200, "MalformedResponse", "no id").to_error()
             org["servicePrincipalAppRoles"] = why
             org["oauth2PermissionGrants"] = why
-            return org
+            return org, None
         sp_id = _odata(str(sp["id"]))
-        follow = pool.submit(self.graph.batch_chunk, [
+        return org, pool.submit(self.graph.batch_chunk, [
             SubRequest("servicePrincipalAppRoles", f"/servicePrincipals/{_path(str(sp['id']))}/appRoleAssignments"),
             SubRequest("oauth2PermissionGrants", f"/oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"),
-        ]).result()
-        org.update({name: _as_resource(result, collection=True) for name, result in follow.items()})
-        return org
+        ])
 
     # -- Graph: mailboxes -------------------------------------------------------------------------
 
@@ -266,13 +278,11 @@ class Collector:
         """Fill user, memberOf, mailboxSettings; resolve aliases. Returns address -> Graph user (or None)."""
         addresses = list(boxes)
         users: dict[str, Any] = {}
-        unresolved: list[str] = []
         for i, addr in enumerate(addresses):
             user = results.get(f"{i}:user")
-            if isinstance(user, ApiError) and user.status == 404:
-                unresolved.append(addr)
             self._fill_mailbox(boxes[addr], results, i)
             users[addr] = None if isinstance(user, ApiError) else user
+        unresolved = [addresses[i] for i in _unresolved(results, len(addresses))]
         if unresolved:
             found, lookups = self._resolve_aliases(pool, unresolved)
             for addr, lookup in lookups.items():
@@ -337,7 +347,8 @@ class Collector:
         assert ex is not None
         return dict(zip(reads, ex.submit(pool, list(reads.values())), strict=True))
 
-    def _submit_exchange(self, pool: Executor, target: Target) -> dict[str, Any]:
+    def _submit_exchange(self, pool: Executor, target: Target, users: dict[str, Any] | None) -> dict[str, Any]:
+        """The per-mailbox cmdlets, and with `users` (address -> Graph user) Get-User's among them."""
         addresses = list(target.mailboxes)
         chunks = [tuple(addresses[i : i + FILTER_CHUNK]) for i in range(0, len(addresses), FILTER_CHUNK)]
         reads: dict[tuple[str, Any], Cmdlet] = {}  # (resource, its filtered chunk or its mailbox) -> cmdlet
@@ -349,23 +360,22 @@ class Collector:
         # Sending as another address needs SendAs on *that* recipient: read its permissions too.
         reads.update({("fromRecipientPermissions", a): Cmdlet("Get-RecipientPermission", {"Identity": sender})
                       for a in addresses if (sender := self._from_of(target, a))})
+        if users is not None:
+            reads.update({("exchangeUser", chunk): cmdlet for chunk, cmdlet in _user_reads(users)})
         jobs = self._submit(pool, reads)
         boxes: dict[str, Any] = {"mailbox": [], "casMailbox": [], "mailboxPermissions": {},
                                  "recipientPermissions": {}, "fromRecipientPermissions": {}}
+        if users is not None:
+            boxes["exchangeUser"] = []
         for (name, key), job in jobs.items():
-            if name in ("mailbox", "casMailbox"):
+            if name in ("mailbox", "casMailbox", "exchangeUser"):
                 boxes[name].append((list(key), job))
             else:
                 boxes[name][key] = job
         return boxes
 
     def _submit_users(self, pool: Executor, users: dict[str, Any]) -> list[Any]:
-        """Get-User has no EmailAddresses filter: find the users by the sign-in name Graph gave us."""
-        known = [(a, str(u["userPrincipalName"])) for a, u in users.items()
-                 if isinstance(u, dict) and u.get("userPrincipalName")]
-        chunks = [tuple(known[i : i + FILTER_CHUNK]) for i in range(0, len(known), FILTER_CHUNK)]
-        jobs = self._submit(pool, {c: Cmdlet("Get-User", {"Filter": " -or ".join(
-            f"(UserPrincipalName -eq '{_odata(upn)}')" for _, upn in c)}) for c in chunks})
+        jobs = self._submit(pool, dict(_user_reads(users)))
         return [(list(chunk), job) for chunk, job in jobs.items()]
 
     def _exchange_mailboxes(self, pool: Executor, jobs: dict[str, Any], boxes: dict[str, dict[str, Any]]
@@ -469,6 +479,21 @@ class Lane(Executor):
                     self._queued.popleft()[0].cancel()
             while wait and (self._running or self._queued):
                 self._idle.wait()
+
+
+def _unresolved(results: Mapping[str, Result], count: int) -> list[int]:
+    """The mailboxes (by position) whose user read was a 404: no user by that sign-in name, perhaps an alias."""
+    return [i for i in range(count) if isinstance(user := results.get(f"{i}:user"), ApiError) and user.status == 404]
+
+
+def _user_reads(users: Mapping[str, Any]) -> list[tuple[tuple[tuple[str, str], ...], Cmdlet]]:
+    """Get-User has no EmailAddresses filter: find the users by the sign-in name Graph gave us, FILTER_CHUNK at a
+    time; each chunk of (address, sign-in name) with its cmdlet."""
+    known = [(a, str(u["userPrincipalName"])) for a, u in users.items()
+             if isinstance(u, dict) and u.get("userPrincipalName")]
+    chunks = [tuple(known[i : i + FILTER_CHUNK]) for i in range(0, len(known), FILTER_CHUNK)]
+    return [(c, Cmdlet("Get-User", {"Filter": " -or ".join(f"(UserPrincipalName -eq '{_odata(upn)}')"
+                                                              for _, upn in c)})) for c in chunks]
 
 
 def _upn(obj: Any) -> tuple[str, ...]:
