@@ -225,3 +225,24 @@ def test_a_worker_sends_its_tenants_states_only_when_someone_watches_them(tmp_pa
     assert kinds.count("done") == len(inv.customers)
     assert ("state" in kinds) is watched
     assert sorted(k for k, s in states if s == "done") == (sorted(c.key for c in inv.customers) if watched else [])
+
+
+def test_a_worker_inherits_the_default_trust_stores_tls_context_parsed(tmp_path: Path) -> None:
+    from preflight.deadline import tls_context
+    from preflight.transport import Transport
+
+    registry = default_registry()
+    inv = load_inventory(DEMO, registry.names)
+    if worker_processes(inv, registry) < 2:
+        pytest.skip("one core, or no fork: the tenants run on threads in this process")
+    tls_context.cache_clear()  # as in a new process: none parsed yet
+
+    def parsed(_run: TenantRun) -> Any:  # in the worker: how many trust stores its tenant's HTTPS had to parse
+        before = tls_context.cache_info().misses
+        Transport().context()
+        return tls_context.cache_info().misses - before
+
+    seen: list[Any] = []
+    run_audit(inv, registry, load_catalogue(), NOW, tmp_path / "cache", on_done=lambda run: seen.append(run.files),
+              prepare=parsed)
+    assert seen == [0] * len(inv.customers)
