@@ -55,7 +55,7 @@ BATCH_SIZE = 50
 _DIRECTORY_PATH = "/admin/directory/v1"
 _BOUNDARY = "preflight_batch_5d0c7a"
 _REPLY_BOUNDARY = re.compile(r'boundary="?([A-Za-z0-9\'()+_,./:=?-]{1,70})"?(?:;|\s|$)', re.I)
-_PART_ID = re.compile(rb"^content-id:[ \t]*<response-item(\d{1,6})>[ \t]*\r?$", re.I | re.M)
+_PART_ID = re.compile(rb"^content-id:[ \t]*(<?)response-item(\d{1,6})(>?)[ \t]*\r?$", re.I | re.M)
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})(?: [^\r\n]*)?")
 _LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,9})[ \t]*\r?$", re.I | re.M)
 
@@ -107,9 +107,10 @@ _UNANSWERED: Any = object()
 
 
 def _batch_parts(body: bytes, content_type: str, count: int) -> dict[int, bytes]:
-    """The body of each part of a batch reply that answers HTTP 200, by request index; a part that is not plainly
-    that (no or a repeated Content-ID, no status line, a body shorter or longer than its Content-Length) is left
-    out, and so is every part of a reply whose framing is off."""
+    """The body of each part of a batch reply that answers HTTP 200, by request index (Content-ID
+    <response-itemN>, the request's own with Google's prefix); a part that is not plainly that (no or a repeated
+    Content-ID, no status line, a body shorter or longer than its Content-Length) is left out, and so is every
+    part of a reply whose framing is off."""
     found = _REPLY_BOUNDARY.search(content_type)
     if found is None or not content_type.lower().lstrip().startswith("multipart/mixed"):
         return {}
@@ -122,7 +123,7 @@ def _batch_parts(body: bytes, content_type: str, count: int) -> dict[int, bytes]
     repeated: set[int] = set()
     for chunk in chunks[:-1]:
         head, sep, rest = chunk.partition(b"\r\n\r\n")
-        ids = _PART_ID.findall(head)
+        ids = [i for left, i, right in _PART_ID.findall(head) if (left, right) in ((b"<", b">"), (b"", b""))]
         if not sep or len(ids) != 1 or int(ids[0]) >= count:
             continue
         index = int(ids[0])
@@ -133,9 +134,13 @@ def _batch_parts(body: bytes, content_type: str, count: int) -> dict[int, bytes]
         inner_head, sep, inner = rest.partition(b"\r\n\r\n")
         status = _STATUS_LINE.fullmatch(inner_head.split(b"\r\n", 1)[0])
         lengths = _LENGTH.findall(inner_head)
-        if not sep or status is None or status.group(1) != b"200" or len(lengths) > 1 or (
-                lengths and int(lengths[0]) != len(inner)):
+        if not sep or status is None or status.group(1) != b"200" or len(lengths) > 1:
             continue
+        if lengths:  # the body is that long; line ends before the next delimiter are framing, not body
+            size = int(lengths[0])
+            if len(inner) < size or inner[size:].strip(b"\r\n"):
+                continue
+            inner = inner[:size]
         answered[index] = inner
     return answered
 

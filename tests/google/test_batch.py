@@ -89,6 +89,7 @@ GARBLED: dict[str, Callable[[Reply], Reply]] = {
     "ids out of range": _reframe(lambda b: re.sub(rb"response-item(\d+)", rb"response-item9\1", b)),
     "no ids": _reframe(lambda b: b.replace(b"Content-ID", b"X-Id")),
     "two ids a part": _reframe(lambda b: re.sub(rb"(Content-ID: <response-item\d+>)", rb"\1\r\n\1", b)),
+    "half-bracketed ids": _reframe(lambda b: re.sub(rb"<(response-item\d+)>", rb"<\1", b)),
     "lengths that do not match": _reframe(lambda b: re.sub(rb"Content-Length: (\d+)", rb"Content-Length: 1\1", b)),
     "two lengths a part": _reframe(lambda b: re.sub(rb"(Content-Length: \d+)", rb"\1\r\n\1", b)),
     "answers that are not 200": _reframe(lambda b: b.replace(b"HTTP/1.1 200 OK", b"HTTP/1.1 500 OK")),
@@ -120,6 +121,19 @@ def test_a_garbled_batch_reply_changes_nothing(world: World, garble: str) -> Non
     fake.batch_reply = GARBLED[garble]
     assert _snapshot(fake, key, batching=True) == alone
     assert fake.seen("/batch/")
+
+
+@pytest.mark.parametrize("frame", [
+    lambda b: re.sub(rb"<(response-item\d+)>", rb"\1", b),  # ids without the angle brackets
+    lambda b: b.replace(b"\r\n--batch_fake", b"\r\n\r\n\r\n--batch_fake"),  # line ends after each body
+], ids=["bare ids", "line ends after the bodies"])
+def test_framing_google_may_use_is_answered(world: World, frame: Callable[[bytes], bytes]) -> None:
+    fake, _, key = world
+    alone = _snapshot(fake, key, batching=False)
+    fake.batch_reply = _reframe(frame, tag=False)
+    fake.log.clear()
+    assert _snapshot(fake, key, batching=True) == alone
+    assert len([s for s in fake.log if s.path.endswith("/users/jobs@acme.example")]) == 1  # from the batch
 
 
 def test_the_parts_in_any_order_are_still_answered(world: World) -> None:
