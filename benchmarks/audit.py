@@ -13,14 +13,15 @@ files are written as it finishes.
 
 Every audit runs in a fresh interpreter. Unless --mixed-only, the Microsoft tenants alone and the Google ones
 alone are audited first (per-provider CPU), then the mix. Per scenario it prints, as the median of --repeat
-runs: HTTP requests per mailbox per provider (sign-in included; a Graph $batch is one request, its sub-requests
-are shown as reads), wall time, preflight's CPU time (this process and its worker processes, not the fakes) per
-HTTP request (and how much of it the parent process spent), the fakes' own CPU time per HTTP request (each fake
-reports its process's CPU time from the moment it was set up), the CPU floor they imply on this machine
-((preflight's CPU + the fakes') / cores: the fakes share the cores, so no wall time can be below it), the
-speed-up over making the same requests one after another (requests x latency / wall), and peak RSS (the
-largest of this process and its worker processes); then preflight's CPU per request by provider, from the
-one-provider runs. Run it at a quiet moment: the load average at the start of each run is printed with it.
+runs: HTTP requests per mailbox per provider (sign-in included; a Graph $batch or a Directory API batch is one
+request, its sub-requests are shown as reads: the calls the services answer), wall time, preflight's CPU time
+(this process and its worker processes, not the fakes) per HTTP request and per read (and how much of it the
+parent process spent), the fakes' own CPU time per HTTP request (each fake reports its process's CPU time from the
+moment it was set up), the CPU floor they imply on this machine ((preflight's CPU + the fakes') / cores: the fakes
+share the cores, so no wall time can be below it), the speed-up over making the same requests one after another
+(requests x latency / wall), and peak RSS (the largest of this process and its worker processes); then preflight's
+CPU per request by provider, from the one-provider runs. Run it at a quiet moment: the load average at the start
+of each run is printed with it.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ def serve_google(conn: Any, work: str, workspaces: int, mailboxes: int, latency:
         conn.send((fake.url, str(key), str(fake.ca_file), [b.split("@")[0] for b in boxes]))
         ready = _own_cpu()
         conn.recv()  # the audit is over
-        conn.send((len(fake.log), len(fake.log), _own_cpu() - ready))
+        # HTTP requests, and the calls answered: a Directory batch request is one HTTP request, its parts calls
+        conn.send((sum(not s.batched for s in fake.log), len(fake.log), _own_cpu() - ready))
 
 
 def _own_cpu() -> float:
@@ -370,16 +372,17 @@ def _report(label: str, runs: list[dict[str, Any]], args: argparse.Namespace) ->
         h, reads = first["http"][name], first["reads"][name]
         secs = sorted(s for r in runs for s in r["tenant_seconds"][name])
         print(f"  {name:<10} HTTP requests {h} = {h / (count * args.mailboxes):.2f} per mailbox, {h / count:.0f} per "
-              f"tenant (sign-in included; {reads} reads counting each $batch sub-request); a tenant took "
+              f"tenant (sign-in included; {reads} reads counting each batch's sub-requests); a tenant took "
               f"{statistics.median(secs):.1f} s median, {secs[-1]:.1f} s at most")
     loads = ", ".join(f"{r['load']:.1f}" for r in runs)
     walls = ", ".join(f"{r['wall']:.2f}" for r in runs)
     print(f"  wall time       {wall:.2f} s   (runs: {walls}; 1-minute load average at their start: {loads})")
     system = _median(runs, lambda r: r["system"])
     parent = _median(runs, lambda r: r["parent_cpu"])
-    print(f"  preflight CPU   {cpu:.2f} s = {cpu * 1000 / http:.2f} ms per HTTP request ({system:.2f} s of it in the "
-          f"kernel; {parent:.2f} s in the parent process: the providers' imports before the fork, each tenant's "
-          "result received, its files written)")
+    reads = _median(runs, lambda r: sum(r["reads"].values()))
+    print(f"  preflight CPU   {cpu:.2f} s = {cpu * 1000 / http:.2f} ms per HTTP request, "
+          f"{cpu * 1000 / reads:.2f} ms per read ({system:.2f} s of it in the kernel; {parent:.2f} s in the parent "
+          "process: the providers' imports before the fork, each tenant's result received)")
     faults, waits, preempted = (_median(runs, lambda r, k=k: r["kernel"][k]) for k in ("faults", "waits", "preempted"))
     parent_faults = _median(runs, lambda r: r["kernel"]["parent_faults"])
     print(f"  kernel counts   {faults:.0f} page faults ({parent_faults:.0f} in the parent), {waits:.0f} voluntary "

@@ -97,6 +97,7 @@ class Seen:
     subject: str | None = None
     scopes: frozenset[str] = frozenset()
     at: float = 0.0
+    batched: bool = False  # a part of a Directory API batch request, not an HTTP request of its own
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -453,7 +454,7 @@ class FakeGoogle:
         query = parse_qs(parts.query, keep_blank_values=True)
         grant = self._grant_of(headers)
         seen = Seen(method, unquote(parts.path), query, grant.subject if grant else None,
-                    grant.scopes if grant else frozenset(), time.monotonic())
+                    grant.scopes if grant else frozenset(), time.monotonic(), getattr(self._inner, "active", False))
         with self._lock:
             self.log.append(seen)
             self.in_flight += 1
