@@ -390,6 +390,12 @@ class FakeGoogle:
         path.write_text(json.dumps(info, indent=2))
         return path
 
+    @property
+    def exchanges(self) -> int:
+        """The HTTP exchanges answered: the log's entries but a batch's parts."""
+        with self._lock:
+            return len([s for s in self.log if not s.batched])
+
     def seen(self, prefix: str) -> list[Seen]:
         with self._lock:
             return [s for s in self.log if s.path.startswith(prefix)]

@@ -48,6 +48,10 @@ def test_a_batched_collection_is_the_one_read_request_by_request(world: World, p
     assert _snapshot(fake, key, batching=True, groups_page_size=page) == alone
     batches = fake.seen("/batch/")
     assert 2 <= len(batches) <= 3  # users; groups, or groups and hasMember together
+    parts = [s for s in fake.log if s.batched]
+    assert {s.path for s in parts if s.path.startswith("/admin/directory/v1/users/")} == {
+        "/admin/directory/v1/users/" + a for a in target().mailboxes}
+    assert fake.exchanges == len(fake.log) - len(parts)
     # A users.get of a batch is logged by the fake as the GET it stands for: each mailbox's once, and again for
     # the two that are no user (404: an answer other than 200 is left to the GET on its own).
     assert len([s for s in fake.log if s.path.startswith("/admin/directory/v1/users/") and s.path.count("/") == 5
