@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -277,15 +279,27 @@ def _stored(share: Share, path: Path) -> Share:
 def place_tenant(staged: Path, out_dir: Path) -> Path:
     """A tenant's folder written in the stage (render_tenant's `staged`) moved into the output folder in one
     rename: whole or absent, whenever the audit is interrupted. Where a folder of its name is there already (one
-    --force kept, holding other files too), its files are moved into it one by one, as write_tenant writes them."""
+    --force kept, holding other files too, or empty, or a symlink to a folder), its files are moved into it one by
+    one, as write_tenant writes them: the folder keeps its own mode, and a file goes to another file system whole."""
     folder = out_dir / staged.name
-    try:
-        os.rename(staged, folder)
-    except OSError:
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in sorted(staged.iterdir()):
+    if not os.path.lexists(folder):  # a rename would replace an empty folder, and its mode with it
+        try:
+            os.rename(staged, folder)
+            return folder
+        except OSError:
+            pass
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(staged.iterdir()):
+        try:
             os.replace(path, folder / path.name)
-        staged.rmdir()
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # a symlink --force kept, to another file system: written there whole, as write_tenant writes
+            write_whole(folder / path.name, path.read_bytes().decode(), stat.S_IMODE(path.stat().st_mode),
+                        durable=False)
+            path.unlink()
+    staged.rmdir()
     return folder
 
 
