@@ -27,7 +27,7 @@ from preflight.report.common import one_line
 
 # Hundreds of customers take a few hundred KB; a file far larger than that is not an inventory.
 MAX_BYTES = 8 * 1024 * 1024
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: with `$` a name could end in a line break
 # Section names become folder names next to the consolidated outputs: none may be one of those files, a
 # Windows device name, or differ from another section only in case (one folder on macOS and Windows).
 RESERVED_NAMES = frozenset({"report.html", "report.json", "action-plan.md", "action-plan.csv", "con", "prn",
@@ -207,7 +207,7 @@ def _customer(
     def bad(k: str | None, problem: str) -> InputError:
         return _fail(path, loc.line(section, k), f"{section}.{k}" if k else section, problem)
 
-    if not NAME.match(key):
+    if not NAME.fullmatch(key):
         raise bad(None, "section names use letters, digits, '.', '_' and '-' (they name output folders)")
     if not isinstance(raw, dict):
         raise bad(None, "must be a table")
