@@ -56,6 +56,9 @@ _DIRECTORY_PATH = "/admin/directory/v1"
 _BOUNDARY = "preflight_batch_5d0c7a"
 _REPLY_BOUNDARY = re.compile(r'boundary="?([A-Za-z0-9\'()+_,./:=?-]{1,70})"?(?:;|\s|$)', re.I)
 _PART_ID = re.compile(rb"^content-id:[ \t]*(<?)response-item(\d{1,6})(>?)[ \t]*\r?$", re.I | re.M)
+_ANY_ID = re.compile(rb"^content-id:", re.I | re.M)
+_NAMED = re.compile(rb"response-item(\d{1,6})", re.I)  # an index a part's head names, in whatever form
+_PADDING = re.compile(rb"[ \t]*\r\n")  # what may follow a delimiter before its line ends (RFC 2046)
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})(?: [^\r\n]*)?")
 _LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,9})[ \t]*\r?$", re.I | re.M)
 
@@ -108,9 +111,10 @@ _UNANSWERED: Any = object()
 
 def _batch_parts(body: bytes, content_type: str, count: int) -> dict[int, bytes]:
     """The body of each part of a batch reply that answers HTTP 200, by request index (Content-ID
-    <response-itemN>, the request's own with Google's prefix); a part that is not plainly that (no or a repeated
-    Content-ID, no status line, a body shorter or longer than its Content-Length) is left out, and so is every
-    part of a reply whose framing is off."""
+    <response-itemN>, the request's own with Google's prefix); a part that is not plainly that (no Content-ID, or
+    another beside it, no status line, a body shorter or longer than its Content-Length) is left out, and so is
+    every part of an index another part names too (whichever of them is the answer) and every part of a reply whose
+    framing is off (a delimiter line that is not one, a part after the close delimiter)."""
     found = _REPLY_BOUNDARY.search(content_type)
     if found is None or not content_type.lower().lstrip().startswith("multipart/mixed"):
         return {}
@@ -120,16 +124,19 @@ def _batch_parts(body: bytes, content_type: str, count: int) -> dict[int, bytes]
         return {}
     chunks[0] = chunks[0][len(delimiter):]
     answered: dict[int, bytes] = {}
-    repeated: set[int] = set()
+    named: dict[int, int] = {}  # how many parts name each index, in whatever form
     for chunk in chunks[:-1]:
+        if _PADDING.match(chunk) is None:  # a close delimiter before the last, or a longer boundary
+            return {}
         head, sep, rest = chunk.partition(b"\r\n\r\n")
-        ids = [i for left, i, right in _PART_ID.findall(head) if (left, right) in ((b"<", b">"), (b"", b""))]
-        if not sep or len(ids) != 1 or int(ids[0]) >= count:
+        for digits in _NAMED.findall(head):
+            named[int(digits)] = named.get(int(digits), 0) + 1
+        ids = _PART_ID.findall(head)
+        if not sep or len(ids) != 1 or len(_ANY_ID.findall(head)) != 1:
             continue
-        index = int(ids[0])
-        if index in answered or index in repeated:
-            answered.pop(index, None)
-            repeated.add(index)
+        left, digits, right = ids[0]
+        index = int(digits)
+        if (left, right) not in ((b"<", b">"), (b"", b"")) or digits != b"%d" % index or index >= count:
             continue
         inner_head, sep, inner = rest.partition(b"\r\n\r\n")
         status = _STATUS_LINE.fullmatch(inner_head.split(b"\r\n", 1)[0])
@@ -142,7 +149,18 @@ def _batch_parts(body: bytes, content_type: str, count: int) -> dict[int, bytes]
                 continue
             inner = inner[:size]
         answered[index] = inner
-    return answered
+    return {index: inner for index, inner in answered.items() if named[index] == 1}
+
+
+def _is_users(user: dict[str, Any], key: str) -> bool:
+    """Whether `user` can be users.get(key)'s answer: the key is its id or one of its addresses."""
+    key = key.lower()
+    names = [user.get("id"), user.get("primaryEmail")]
+    for field in ("aliases", "nonEditableAliases", "emails"):
+        values = user.get(field)
+        if isinstance(values, list):
+            names.extend(v.get("address") if isinstance(v, dict) else v for v in values)
+    return any(isinstance(name, str) and name.lower() == key for name in names)
 
 
 def _reasons(text: str) -> set[str]:
@@ -295,9 +313,11 @@ class GoogleApi:
         return out
 
     def users_batch(self, keys: list[str]) -> list[Any]:
-        """users.get for each key, in one batch: each user object, or None where it is to be read on its own."""
+        """users.get for each key, in one batch: each user object, or None where it is to be read on its own (also
+        one that is not the key's user: a part the reply put under another read's id)."""
         got = self._batch("directory.user", [f"/users/{_key(k)}?projection=full" for k in keys])
-        return [body if isinstance(body, dict) else None for body in got]
+        return [body if isinstance(body, dict) and _is_users(body, key) else None
+                for key, body in zip(keys, got, strict=True)]
 
     def user_groups_batch(self, keys: list[str]) -> list[list[Any] | None]:
         """The first page of each user's groups, in one batch: the groups of each user they fit on one page of,
