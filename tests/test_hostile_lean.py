@@ -7,7 +7,6 @@ import contextlib
 import io
 import socket
 import ssl
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ import pytest
 
 from preflight import transport
 from preflight.http import ApiError, Http
+from tests.listener import listening, read_head, serve_each
 from tests.test_http_lean import HEAD, Tls, plain, tls  # noqa: F401  (fixture)
 
 
@@ -24,9 +24,7 @@ from tests.test_http_lean import HEAD, Tls, plain, tls  # noqa: F401  (fixture)
 def scripted(answer: Callable[[socket.socket], None], context: ssl.SSLContext | None = None) -> Iterator[str]:
     """A server calling `answer` with the connection for each request it reads (keeping the connection open
     between them); yields its URL."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
+    listener = listening(8)
 
     def serve(conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -34,24 +32,10 @@ def scripted(answer: Callable[[socket.socket], None], context: ssl.SSLContext | 
             if context is not None:
                 conn = context.wrap_socket(conn, server_side=True)
             with conn:
-                while True:
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        more = conn.recv(65536)
-                        if not more:
-                            return
-                        data += more
+                while read_head(conn):
                     answer(conn)
 
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
+    serve_each(listener, serve)
     try:
         yield f"{'https' if context else 'http'}://127.0.0.1:{listener.getsockname()[1]}/x"
     finally:

@@ -22,6 +22,7 @@ import trustme
 
 from preflight import transport
 from preflight.http import ApiError, Http
+from tests.listener import listening, serve_each
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
@@ -134,19 +135,9 @@ class RawServer:
         self.split = split
         self.connections = 0
         self.requests: list[bytes] = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        self.sock = listening()
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        serve_each(self.sock, self._serve)
 
     def _serve(self, conn: socket.socket) -> None:
         self.connections += 1

@@ -15,6 +15,7 @@ import pytest
 
 from preflight import deadline
 from preflight.http import ApiError, Http
+from tests.listener import listening, read_head, serve_each
 from tests.test_http_lean import Tls, plain, tls  # noqa: F401  (fixture)
 
 REDIRECT = b"HTTP/1.1 302 Found\r\nLocation: /landing\r\nContent-Length: 0\r\n\r\n"  # says nothing of closing
@@ -32,28 +33,14 @@ class ClosingServer:
         self.tls = context
         self.connections = 0
         self.requests: list[bytes] = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        self.sock = listening()
         self.url = f"{'https' if context else 'http'}://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        serve_each(self.sock, self._serve)
 
     def _request(self, conn: Any) -> bytes:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            more = conn.recv(65536)
-            if not more:
-                return b""
-            data += more
-        self.requests.append(data)
+        data = read_head(conn)
+        if data:
+            self.requests.append(data)
         return data
 
     def _serve(self, raw: socket.socket) -> None:

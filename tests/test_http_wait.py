@@ -14,40 +14,27 @@ from collections.abc import Iterator
 import pytest
 
 from preflight.http import ApiError, Http
+from tests.listener import listening, read_head, serve_each
 from tests.test_http_lean import Tls, plain, tls  # noqa: F401  (fixture)
 
 
 @contextlib.contextmanager
 def answers_once(context: ssl.SSLContext) -> Iterator[str]:
     """An HTTPS server answering the first request on each connection, then silent (the connection kept open)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
+    listener = listening(8)
     done = threading.Event()
 
     def serve(raw: socket.socket) -> None:
         with raw, contextlib.suppress(OSError):
             conn = context.wrap_socket(raw, server_side=True)
             for answer in (True, False):
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    more = conn.recv(65536)
-                    if not more:
-                        return
-                    data += more
+                if not read_head(conn):
+                    return
                 if answer:
                     conn.sendall(plain(b'{"first": true}'))
             done.wait(30)
 
-    def accept() -> None:
-        while True:
-            try:
-                raw, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(raw,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
+    serve_each(listener, serve)
     try:
         yield f"https://127.0.0.1:{listener.getsockname()[1]}/x"
     finally:
